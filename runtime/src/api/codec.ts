@@ -1,0 +1,21 @@
+import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+
+/** Serializes a message (or its init shape) of `schema`. */
+export function encodeMessage<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): Uint8Array {
+  try {
+    return toBinary(schema, create(schema, init));
+  } catch (e) {
+    throw new TunnelError(Code.INTERNAL, `failed to serialize ${schema.typeName}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Parses a message of `schema`; a malformed one is an INTERNAL error, as in gRPC. */
+export function decodeMessage<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array): MessageShape<Desc> {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (e) {
+    throw new TunnelError(Code.INTERNAL, `failed to parse ${schema.typeName}: ${(e as Error).message}`, { cause: e });
+  }
+}

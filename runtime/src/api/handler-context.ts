@@ -1,0 +1,38 @@
+import type { Metadata } from "@grpc/grpc-js";
+import type { ServerStream } from "../engine/server-stream.js";
+
+/** What a tunneled call's handler knows about its call. */
+export interface HandlerContext {
+  /** The full method name, "/pkg.Service/Method". */
+  readonly method: string;
+  /** The call's request metadata. */
+  readonly metadata: Metadata;
+  /**
+   * The request metadata of the tunnel RPC carrying this call (Go's
+   * `TunnelMetadataFromIncomingContext`).
+   */
+  readonly tunnelMetadata: Metadata;
+  /** When the call must be done, from the client's `grpc-timeout`. */
+  readonly deadline: Date | undefined;
+  /** Aborted when the client cancels, the deadline passes or the tunnel ends. */
+  readonly signal: AbortSignal;
+  /** Response headers: add to them before the first response, or call `sendHeaders`. */
+  readonly responseHeaders: Metadata;
+  /** Response trailers, sent when the call ends (also on error). */
+  readonly responseTrailers: Metadata;
+  /** Sends the response headers now instead of with the first response. */
+  sendHeaders(): void;
+}
+
+export function handlerContext(stream: ServerStream): HandlerContext {
+  return {
+    method: stream.method,
+    metadata: stream.metadata,
+    tunnelMetadata: stream.tunnelMetadata,
+    deadline: stream.deadline,
+    signal: stream.signal,
+    responseHeaders: stream.responseHeaders,
+    responseTrailers: stream.responseTrailers,
+    sendHeaders: () => stream.sendHeaders(),
+  };
+}

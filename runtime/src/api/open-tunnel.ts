@@ -1,0 +1,70 @@
+import * as grpc from "@grpc/grpc-js";
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+import { TunnelClientEngine } from "../engine/client-engine.js";
+import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
+import { toMetadata, type MetadataInit } from "../metadata.js";
+import { OPEN_TUNNEL_PATH } from "../protocol/constants.js";
+import { advertiseNegotiation, advertisesNegotiation } from "../protocol/negotiation.js";
+import { clientCallConn } from "../transport/grpc-conn.js";
+import { deserializeServerToClient, serializeClientToServer } from "../transport/tunnel-service.js";
+import { TunnelChannel } from "./tunnel-channel.js";
+import { awaitResponseHeaders } from "./response-headers.js";
+
+export interface OpenTunnelOptions {
+  /** Request metadata of the tunnel RPC: the tunnel metadata handlers see. */
+  metadata?: MetadataInit;
+  /** Aborting it closes the tunnel (and fails the open if still pending). */
+  signal?: AbortSignal;
+  /** grpc-js options for the tunnel RPC itself (deadline, credentials, ...). */
+  callOptions?: grpc.CallOptions;
+  /**
+   * Use protocol revision 0 (no flow control) even if the server offers 1.
+   * Like Go's `WithDisableFlowControl`, meant for testing interop.
+   */
+  disableFlowControl?: boolean;
+  limits?: Partial<TunnelLimits>;
+}
+
+/**
+ * Opens a forward tunnel over `client`'s channel (any grpc-js `Client`
+ * connected to a server that hosts `grpctunnel.v1.TunnelService`) and waits
+ * until it can carry calls. The Go equivalent is `NewChannel(stub).Start(ctx)`.
+ */
+export async function openTunnel(client: grpc.Client, options: OpenTunnelOptions = {}): Promise<TunnelChannel> {
+  const { signal } = options;
+  if (signal?.aborted) {
+    throw TunnelError.from(signal.reason, Code.CANCELLED);
+  }
+  const metadata = advertiseNegotiation(toMetadata(options.metadata));
+  const call = client.makeBidiStreamRequest(
+    OPEN_TUNNEL_PATH,
+    serializeClientToServer,
+    deserializeServerToClient,
+    metadata,
+    options.callOptions ?? {},
+  );
+  const conn = clientCallConn(call);
+  let engine: TunnelClientEngine | undefined;
+  const onAbort = () => {
+    engine?.close();
+    call.cancel();
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const headers = await awaitResponseHeaders(call, signal);
+    engine = new TunnelClientEngine(conn, {
+      flowControl: !options.disableFlowControl,
+      expectSettings: advertisesNegotiation(headers),
+      limits: resolveLimits(options.limits),
+    });
+    conn.listen(engine);
+    void engine.done.then(() => signal?.removeEventListener("abort", onAbort));
+    await engine.ready;
+  } catch (e) {
+    signal?.removeEventListener("abort", onAbort);
+    call.cancel();
+    throw TunnelError.from(e, Code.UNAVAILABLE);
+  }
+  return new TunnelChannel({ engine, direction: "forward", metadata, peer: call.getPeer() });
+}

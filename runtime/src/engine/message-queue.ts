@@ -1,0 +1,187 @@
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+import { ChunkSequence, MessageAssembler } from "../protocol/chunking.js";
+import type { ReceiveWindow } from "../protocol/flow-control.js";
+
+export interface MessageQueueOptions {
+  /** "request" on the tunnel server, "response" on the tunnel client. */
+  what: "request" | "response";
+  /** Code for malformed chunking: INVALID_ARGUMENT (server), INTERNAL (client). */
+  violationCode: Code;
+  /** The stream's receive window (revision 1); undefined for revision 0. */
+  window: ReceiveWindow | undefined;
+  maxMessageBytes: number;
+  /** Bound on unread bytes when there is no window (revision 0). */
+  maxBufferedBytes: number;
+}
+
+interface Chunk {
+  data: Uint8Array;
+  /** Total message size for an envelope; -1 for a continuation chunk. */
+  size: number;
+}
+
+/**
+ * One direction of one stream on the receiving side. The tunnel's receive
+ * loop pushes chunks here without ever waiting (so one slow reader cannot
+ * stall the tunnel); chunking errors are detected on arrival. The reader
+ * pulls chunks, reassembles messages and, by pulling, returns flow-control
+ * credit: like the Go library, credit flows only as fast as the application
+ * reads, and messages larger than the window still get through.
+ */
+export class MessageQueue {
+  private chunks: Array<Chunk | undefined> = [];
+  private head = 0;
+  private unreadBytes = 0;
+  private readonly sequence = new ChunkSequence();
+  private readonly assembler = new MessageAssembler();
+  private assembling = false;
+  private ended = false;
+  private error: TunnelError | undefined;
+  private wakeReader: (() => void) | undefined;
+  private reading = false;
+
+  constructor(private readonly options: MessageQueueOptions) {}
+
+  /** An envelope arrived. Returns the error that must fail the stream, if any. */
+  envelope(size: number, data: Uint8Array): TunnelError | undefined {
+    if (this.ended || this.error !== undefined) {
+      return undefined; // raced with the end of the stream: dropped
+    }
+    if (size > this.options.maxMessageBytes) {
+      return new TunnelError(
+        Code.RESOURCE_EXHAUSTED,
+        `${this.options.what} message larger than max (${size} vs. ${this.options.maxMessageBytes})`,
+      );
+    }
+    return this.enqueue(this.sequence.envelope(size, data.length, this.options.what), { data, size });
+  }
+
+  /** A continuation chunk arrived. Returns the error that must fail the stream, if any. */
+  more(data: Uint8Array): TunnelError | undefined {
+    if (this.ended || this.error !== undefined) {
+      return undefined;
+    }
+    return this.enqueue(this.sequence.more(data.length, this.options.what), { data, size: -1 });
+  }
+
+  /** The peer sends nothing more; the reader drains what is queued. */
+  end(): void {
+    if (this.ended) {
+      return;
+    }
+    this.ended = true;
+    this.options.window?.stop();
+    this.wake();
+  }
+
+  /** Fails the reader with `error`; queued data is dropped. */
+  fail(error: TunnelError): void {
+    if (this.error !== undefined) {
+      return;
+    }
+    this.error = error;
+    this.ended = true;
+    this.options.window?.stop();
+    this.chunks = [];
+    this.head = 0;
+    this.unreadBytes = 0;
+    this.wake();
+  }
+
+  /** True when the peer ended its side in the middle of a message. */
+  get endedMidMessage(): boolean {
+    return this.sequence.midMessage;
+  }
+
+  /**
+   * The next message, or undefined once the peer ended its side and all was
+   * read. Throws the stream's error after `fail`. One reader at a time.
+   */
+  async read(): Promise<Uint8Array | undefined> {
+    if (this.reading) {
+      throw new Error("MessageQueue.read: concurrent reads are not supported");
+    }
+    this.reading = true;
+    try {
+      for (;;) {
+        if (this.error !== undefined) {
+          throw this.error;
+        }
+        const message = this.pull();
+        if (message !== undefined) {
+          return message;
+        }
+        if (this.ended) {
+          if (this.assembling || this.sequence.midMessage) {
+            throw new TunnelError(
+              this.options.violationCode,
+              `${this.options.what} stream ended in the middle of a message`,
+            );
+          }
+          return undefined;
+        }
+        await new Promise<void>((resolve) => (this.wakeReader = resolve));
+      }
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private enqueue(violation: string | undefined, chunk: Chunk): TunnelError | undefined {
+    if (violation !== undefined) {
+      return new TunnelError(this.options.violationCode, violation);
+    }
+    const length = chunk.data.length;
+    const window = this.options.window;
+    if (window !== undefined) {
+      if (!window.receive(length)) {
+        return new TunnelError(Code.RESOURCE_EXHAUSTED, "flow control window exceeded");
+      }
+    } else if (this.unreadBytes + length > this.options.maxBufferedBytes) {
+      return new TunnelError(
+        Code.RESOURCE_EXHAUSTED,
+        `more than ${this.options.maxBufferedBytes} unread ${this.options.what} bytes buffered for a stream without flow control`,
+      );
+    }
+    this.unreadBytes += length;
+    this.sequence.completed();
+    this.chunks.push(chunk);
+    this.wake();
+    return undefined;
+  }
+
+  /** Takes queued chunks until a message is complete; returns it, if any. */
+  private pull(): Uint8Array | undefined {
+    while (this.head < this.chunks.length) {
+      const chunk = this.chunks[this.head]!;
+      this.chunks[this.head++] = undefined;
+      this.unreadBytes -= chunk.data.length;
+      this.options.window?.consumed(chunk.data.length);
+      const message = chunk.size >= 0 ? this.assembler.start(chunk.size, chunk.data) : this.assembler.append(chunk.data);
+      this.assembling = message === undefined;
+      if (message !== undefined) {
+        this.compact();
+        return message;
+      }
+    }
+    this.compact();
+    return undefined;
+  }
+
+  private compact(): void {
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private wake(): void {
+    const wake = this.wakeReader;
+    this.wakeReader = undefined;
+    wake?.();
+  }
+}

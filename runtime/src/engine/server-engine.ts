@@ -1,0 +1,259 @@
+import type { Metadata } from "@grpc/grpc-js";
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+import {
+  ProtocolRevision,
+  type ClientToServer,
+  type NewStream,
+  type ServerToClient,
+} from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { serverFrames } from "../protocol/frames.js";
+import { metadataFromProto, metadataToProto } from "../protocol/metadata-codec.js";
+import { settingsFrame } from "../protocol/negotiation.js";
+import { statusToProto } from "../protocol/status-codec.js";
+import { TIMEOUT_HEADER, parseTimeout } from "../protocol/timeout.js";
+import { FrameWriter, isUndecodable, type FrameConn, type FrameSink, type UndecodableFrame } from "./frame-conn.js";
+import type { TunnelLimits } from "./limits.js";
+import { TunnelLifecycle } from "./lifecycle.js";
+import { ServerStream } from "./server-stream.js";
+
+/** Serves one tunneled call in bytes; the returned promise settles the call. */
+export type StreamHandler = (stream: ServerStream) => Promise<void>;
+
+export interface ServerEngineOptions {
+  /** False: offer and accept revision 0 only. */
+  flowControl: boolean;
+  /** The tunnel client advertised negotiation: send Settings first. */
+  peerAdvertised: boolean;
+  tunnelMetadata: Metadata;
+  limits: TunnelLimits;
+  /** Finds the handler for "pkg.Service/Method". */
+  lookup(method: string): StreamHandler | undefined;
+  /** True while the owner refuses new calls (graceful shutdown). */
+  isShuttingDown(): boolean;
+}
+
+interface AcceptedStream {
+  /** "pkg.Service/Method", without the leading slash. */
+  name: string;
+  handler: StreamHandler;
+  metadata: Metadata;
+  deadline: number | undefined;
+}
+
+/**
+ * The tunnel-server engine: the side that handles tunneled calls. It is the
+ * network server in a forward tunnel and the network client in a reverse
+ * tunnel; only the FrameConn underneath differs.
+ */
+export class TunnelServerEngine implements FrameSink<ClientToServer> {
+  private readonly writer: FrameWriter<ServerToClient>;
+  private readonly streams = new Map<bigint, ServerStream>();
+  private lastSeen = 0n;
+  private readonly lifecycle = new TunnelLifecycle();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly conn: FrameConn<ServerToClient>,
+    private readonly options: ServerEngineOptions,
+  ) {
+    this.writer = new FrameWriter(conn);
+  }
+
+  /** Sends Settings when the peer advertised negotiation. Call once, first. */
+  start(): void {
+    if (this.options.peerAdvertised) {
+      this.writer.write(settingsFrame(this.options.flowControl));
+    }
+  }
+
+  get done(): Promise<void> {
+    return this.lifecycle.done;
+  }
+
+  get error(): TunnelError | undefined {
+    return this.lifecycle.error;
+  }
+
+  get closed(): boolean {
+    return this.lifecycle.ended;
+  }
+
+  get activeStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Resolves once no call is running (immediately if none is). */
+  whenIdle(): Promise<void> {
+    if (this.streams.size === 0) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  receive(frame: ClientToServer | UndecodableFrame): void {
+    if (this.lifecycle.ended) {
+      return;
+    }
+    if (isUndecodable(frame)) {
+      this.protocolError(`undecodable frame: ${frame.undecodable}`);
+      return;
+    }
+    const id = frame.streamId;
+    if (frame.frame.case === "newStream") {
+      this.newStream(id, frame.frame.value);
+      return;
+    }
+    const stream = this.streams.get(id);
+    if (stream === undefined) {
+      if (id > this.lastSeen || id <= 0n) {
+        this.protocolError(`received ${frame.frame.case ?? "unknown"} frame for stream ID ${id}: stream never created`);
+      }
+      return; // the stream already ended: the frame raced with its end
+    }
+    switch (frame.frame.case) {
+      case "requestMessage":
+        stream.handleEnvelope(frame.frame.value.size, frame.frame.value.data);
+        break;
+      case "moreRequestData":
+        stream.handleMore(frame.frame.value);
+        break;
+      case "halfClose":
+        stream.handleHalfClose();
+        break;
+      case "cancel":
+        stream.handleCancel();
+        break;
+      case "windowUpdate":
+        stream.handleWindowUpdate(frame.frame.value);
+        break;
+      default:
+        stream.finish(new TunnelError(Code.INVALID_ARGUMENT, "protocol error: unrecognized frame type"));
+    }
+  }
+
+  transportEnded(error?: TunnelError): void {
+    this.end(error);
+  }
+
+  /** Ends the tunnel RPC cleanly from this side, cancelling running calls. */
+  close(): void {
+    if (this.end(undefined)) {
+      this.conn.end();
+    }
+  }
+
+  /** Ends the tunnel RPC with an error, cancelling running calls. */
+  abort(error: TunnelError): void {
+    if (this.end(error)) {
+      this.conn.abort(error);
+    }
+  }
+
+  private protocolError(message: string): void {
+    this.abort(new TunnelError(Code.INTERNAL, `protocol error: ${message}`));
+  }
+
+  private newStream(id: bigint, init: NewStream): void {
+    if (this.streams.has(id)) {
+      this.protocolError(`cannot create stream ID ${id}: already exists`);
+      return;
+    }
+    if (id <= this.lastSeen) {
+      this.protocolError(`cannot create stream ID ${id}: that ID has already been used`);
+      return;
+    }
+    this.lastSeen = id;
+    const checked = this.checkNewStream(init);
+    if (checked instanceof TunnelError) {
+      // Like Go: a rejected stream gets only a CloseStream, no headers.
+      this.writer.write(serverFrames.close(id, metadataToProto(undefined), statusToProto(checked)));
+      return;
+    }
+    const { name, handler, metadata, deadline } = checked;
+    const revisionOne = init.protocolRevision === ProtocolRevision.REVISION_ONE;
+    const stream = new ServerStream({
+      id,
+      method: `/${name}`,
+      metadata,
+      tunnelMetadata: this.options.tunnelMetadata,
+      writer: this.writer,
+      sendWindowSize: revisionOne ? init.initialWindowSize : undefined,
+      limits: this.options.limits,
+      deadline,
+      onFinish: (s) => this.removeStream(s),
+    });
+    this.streams.set(id, stream);
+    handler(stream).then(
+      () => stream.complete(undefined),
+      (e: unknown) => stream.complete(TunnelError.from(e)),
+    );
+  }
+
+  /** Validates a NewStream: what the call needs, or the status to reject it with. */
+  private checkNewStream(init: NewStream): AcceptedStream | TunnelError {
+    const reject = (code: Code, message: string) => new TunnelError(code, message);
+    if (this.options.isShuttingDown()) {
+      return reject(Code.UNAVAILABLE, "server is shutting down");
+    }
+    const revision = init.protocolRevision;
+    const supported =
+      revision === ProtocolRevision.REVISION_ZERO || (revision === ProtocolRevision.REVISION_ONE && this.options.flowControl);
+    if (!supported) {
+      return reject(Code.UNAVAILABLE, `server does not support protocol revision ${revision}`);
+    }
+    const name = init.methodName.startsWith("/") ? init.methodName.slice(1) : init.methodName;
+    const slash = name.indexOf("/");
+    if (slash <= 0 || slash === name.length - 1) {
+      return reject(Code.INVALID_ARGUMENT, `${JSON.stringify(init.methodName)} is not a well-formed method name`);
+    }
+    const handler = this.options.lookup(name);
+    if (handler === undefined) {
+      return reject(Code.UNIMPLEMENTED, `${name} not implemented`);
+    }
+    let metadata: Metadata;
+    try {
+      metadata = metadataFromProto(init.requestHeaders, Code.INVALID_ARGUMENT);
+    } catch (e) {
+      return TunnelError.from(e, Code.INVALID_ARGUMENT);
+    }
+    let deadline: number | undefined;
+    const timeout = metadata.get(TIMEOUT_HEADER)[0];
+    if (timeout !== undefined) {
+      metadata.remove(TIMEOUT_HEADER);
+      const millis = parseTimeout(String(timeout));
+      if (millis === undefined) {
+        return reject(Code.INVALID_ARGUMENT, `malformed ${TIMEOUT_HEADER} header ${JSON.stringify(timeout)}`);
+      }
+      deadline = Date.now() + millis;
+    }
+    return { name, handler, metadata, deadline };
+  }
+
+  private removeStream(stream: ServerStream): void {
+    this.streams.delete(stream.id);
+    if (this.streams.size === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) {
+        wake();
+      }
+    }
+  }
+
+  /** Records the end and cancels running calls; false if already ended. */
+  private end(error: TunnelError | undefined): boolean {
+    if (!this.lifecycle.end(error)) {
+      return false;
+    }
+    this.writer.close();
+    const reason = new TunnelError(
+      error === undefined ? Code.CANCELLED : Code.UNAVAILABLE,
+      error === undefined ? "tunnel closed" : `tunnel failed: ${error.rawMessage}`,
+    );
+    for (const stream of [...this.streams.values()]) {
+      stream.tunnelEnded(reason);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,227 @@
+import { Metadata } from "@grpc/grpc-js";
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+import type { ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { INITIAL_WINDOW_BYTES } from "../protocol/constants.js";
+import { ReceiveWindow, SendWindow } from "../protocol/flow-control.js";
+import { responseFrames, serverFrames } from "../protocol/frames.js";
+import { metadataToProto } from "../protocol/metadata-codec.js";
+import { statusToProto } from "../protocol/status-codec.js";
+import type { FrameWriter } from "./frame-conn.js";
+import type { TunnelLimits } from "./limits.js";
+import { MessageQueue } from "./message-queue.js";
+import { MessageSender } from "./message-sender.js";
+
+export interface ServerStreamInit {
+  id: bigint;
+  method: string;
+  metadata: Metadata;
+  tunnelMetadata: Metadata;
+  writer: FrameWriter<ServerToClient>;
+  /** Revision 1: the client's window for our responses; undefined: revision 0. */
+  sendWindowSize: number | undefined;
+  limits: TunnelLimits;
+  /** Absolute deadline from `grpc-timeout` (ms since the epoch). */
+  deadline: number | undefined;
+  onFinish: (stream: ServerStream) => void;
+}
+
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The server end of one tunneled call, as a method handler sees it in bytes:
+ * read requests, set and send headers, send responses, set trailers. The
+ * stream ends when the handler settles, or earlier on cancel, deadline or
+ * tunnel end, which abort `signal`.
+ */
+export class ServerStream {
+  readonly id: bigint;
+  /** The full method name, "/pkg.Service/Method". */
+  readonly method: string;
+  /** The call's request metadata (without `grpc-timeout`). */
+  readonly metadata: Metadata;
+  /** The request metadata of the tunnel RPC that carries this call. */
+  readonly tunnelMetadata: Metadata;
+  readonly deadline: Date | undefined;
+  /** Headers to send with the first response (or at the end); merge into it freely. */
+  readonly responseHeaders = new Metadata();
+  /** Trailers to send when the call ends. */
+  readonly responseTrailers = new Metadata();
+  private readonly writer: FrameWriter<ServerToClient>;
+  private readonly queue: MessageQueue;
+  private readonly sender: MessageSender<ServerToClient>;
+  private readonly controller = new AbortController();
+  private readonly onFinish: (stream: ServerStream) => void;
+  private headersSent = false;
+  private finishedWith: { error: TunnelError | undefined } | undefined;
+  private handlerSettled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private resolveEnded!: () => void;
+
+  constructor(init: ServerStreamInit) {
+    this.id = init.id;
+    this.method = init.method;
+    this.metadata = init.metadata;
+    this.tunnelMetadata = init.tunnelMetadata;
+    this.writer = init.writer;
+    this.onFinish = init.onFinish;
+    const ended = new Promise<void>((resolve) => (this.resolveEnded = resolve));
+    const flowControl = init.sendWindowSize !== undefined;
+    this.queue = new MessageQueue({
+      what: "request",
+      violationCode: Code.INVALID_ARGUMENT,
+      window: flowControl
+        ? new ReceiveWindow(INITIAL_WINDOW_BYTES, (credit) => this.writer.write(serverFrames.windowUpdate(this.id, credit)))
+        : undefined,
+      maxMessageBytes: init.limits.maxReceiveMessageBytes,
+      maxBufferedBytes: init.limits.maxBufferedBytesPerStream,
+    });
+    this.sender = new MessageSender(
+      this.writer,
+      responseFrames,
+      this.id,
+      flowControl ? new SendWindow(init.sendWindowSize!) : undefined,
+      () => this.finishedWith && (this.finishedWith.error ?? new TunnelError(Code.INTERNAL, "call already completed")),
+      ended,
+    );
+    if (init.deadline !== undefined) {
+      this.deadline = new Date(init.deadline);
+      const delay = init.deadline - Date.now();
+      if (delay <= MAX_TIMER_MS) {
+        this.timer = setTimeout(() => this.finish(new TunnelError(Code.DEADLINE_EXCEEDED, "deadline exceeded")), Math.max(0, delay));
+      }
+    }
+  }
+
+  /** Aborted when the call is cancelled, its deadline passes or the tunnel ends. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get done(): boolean {
+    return this.finishedWith !== undefined;
+  }
+
+  /** The next request message, or undefined after the client half-closed. */
+  read(): Promise<Uint8Array | undefined> {
+    return this.queue.read();
+  }
+
+  /** Sends the response headers now (they are sent automatically otherwise). */
+  sendHeaders(): void {
+    if (this.headersSent) {
+      throw new TunnelError(Code.INTERNAL, "response headers were already sent");
+    }
+    if (this.finishedWith === undefined) {
+      this.writeHeaders();
+    }
+  }
+
+  /** Sends one response message (already serialized). */
+  send(message: Uint8Array): Promise<void> {
+    if (this.finishedWith === undefined && !this.headersSent) {
+      try {
+        this.writeHeaders();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return this.sender.send(message);
+  }
+
+  /** The handler settled; ends the call with its outcome. */
+  complete(error: TunnelError | undefined): void {
+    this.handlerSettled = true;
+    this.finish(error);
+  }
+
+  /**
+   * Ends the call: sends headers (if not yet sent) and `close_stream` with
+   * the trailers and status. Later calls do nothing.
+   */
+  finish(error: TunnelError | undefined): void {
+    if (this.finishedWith !== undefined) {
+      return;
+    }
+    this.finishedWith = { error };
+    let trailers = this.responseTrailers;
+    if (error !== undefined) {
+      trailers = trailers.clone();
+      trailers.merge(error.metadata);
+    }
+    try {
+      if (!this.headersSent) {
+        this.writeHeaders();
+      }
+      this.writer.write(serverFrames.close(this.id, metadataToProto(trailers), statusToProto(error)));
+    } catch (e) {
+      // Trailers that cannot be encoded: still end the call, with the reason.
+      this.writer.write(serverFrames.close(this.id, metadataToProto(undefined), statusToProto(TunnelError.from(e, Code.INTERNAL))));
+    }
+    this.cleanUp(error);
+  }
+
+  /** The tunnel ended under this call: nothing can be sent any more. */
+  tunnelEnded(error: TunnelError): void {
+    if (this.finishedWith !== undefined) {
+      return;
+    }
+    this.finishedWith = { error };
+    this.cleanUp(error);
+  }
+
+  // ---- called by the engine for frames of this stream ----
+
+  handleEnvelope(size: number, data: Uint8Array): void {
+    this.failOnViolation(this.queue.envelope(size, data));
+  }
+
+  handleMore(data: Uint8Array): void {
+    this.failOnViolation(this.queue.more(data));
+  }
+
+  handleHalfClose(): void {
+    if (this.queue.endedMidMessage) {
+      this.finish(new TunnelError(Code.INVALID_ARGUMENT, "request stream half-closed in the middle of a message"));
+      return;
+    }
+    this.queue.end();
+  }
+
+  handleCancel(): void {
+    this.finish(new TunnelError(Code.CANCELLED, "call cancelled by client"));
+  }
+
+  handleWindowUpdate(credit: number): void {
+    if (this.sender.window !== undefined && !this.sender.window.grant(credit)) {
+      this.finish(new TunnelError(Code.INVALID_ARGUMENT, "protocol error: window update overflows the send window"));
+    }
+  }
+
+  private failOnViolation(error: TunnelError | undefined): void {
+    if (error !== undefined) {
+      this.finish(error);
+    }
+  }
+
+  private writeHeaders(): void {
+    const headers = metadataToProto(this.responseHeaders);
+    this.headersSent = true;
+    this.writer.write(serverFrames.headers(this.id, headers));
+  }
+
+  private cleanUp(error: TunnelError | undefined): void {
+    clearTimeout(this.timer);
+    if (error !== undefined) {
+      this.queue.fail(error);
+      if (!this.handlerSettled) {
+        this.controller.abort(error);
+      }
+    } else {
+      this.queue.end();
+    }
+    this.sender.window?.release();
+    this.resolveEnded();
+    this.onFinish(this);
+  }
+}

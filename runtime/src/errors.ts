@@ -1,0 +1,78 @@
+import { Metadata } from "@grpc/grpc-js";
+import { anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { Code, codeName } from "./code.js";
+
+export interface TunnelErrorOptions {
+  /** `google.rpc.Status` details, as `google.protobuf.Any` messages. */
+  details?: readonly Any[];
+  /** Trailers that came with (or should go with) the error. */
+  metadata?: Metadata;
+  cause?: unknown;
+}
+
+/**
+ * The error of a tunneled call, or of a tunnel: a gRPC status code, a
+ * message, `google.rpc.Status` details and trailers. Handlers throw it to end
+ * a call with a status; callers receive it when a call fails.
+ */
+export class TunnelError extends Error {
+  override readonly name = "TunnelError";
+  readonly code: Code;
+  /** The status message without the code prefix that `message` carries. */
+  readonly rawMessage: string;
+  readonly details: readonly Any[];
+  readonly metadata: Metadata;
+
+  constructor(code: Code, message: string, options: TunnelErrorOptions = {}) {
+    super(`${codeName(code)}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.rawMessage = message;
+    this.details = options.details ?? [];
+    this.metadata = options.metadata ?? new Metadata();
+  }
+
+  /**
+   * Converts anything thrown into a TunnelError. A TunnelError is returned as
+   * is; an AbortSignal reason that is one is unwrapped; anything else gets
+   * `fallbackCode` and keeps the original as `cause`. Stack traces are never
+   * part of the message, so they cannot leak to a peer.
+   */
+  static from(reason: unknown, fallbackCode: Code = Code.UNKNOWN): TunnelError {
+    if (reason instanceof TunnelError) {
+      return reason;
+    }
+    if (isServiceErrorLike(reason)) {
+      return new TunnelError(reason.code, reason.details, { metadata: reason.metadata, cause: reason });
+    }
+    if (reason instanceof Error) {
+      if (reason.name === "AbortError" || reason.name === "TimeoutError") {
+        const code = reason.name === "TimeoutError" ? Code.DEADLINE_EXCEEDED : Code.CANCELLED;
+        return new TunnelError(code, reason.message, { cause: reason });
+      }
+      return new TunnelError(fallbackCode, reason.message, { cause: reason });
+    }
+    return new TunnelError(fallbackCode, String(reason), { cause: reason });
+  }
+
+  /** Unpacks the details of the given message type. */
+  findDetails<Desc extends DescMessage>(schema: Desc): MessageShape<Desc>[] {
+    const found: MessageShape<Desc>[] = [];
+    for (const any of this.details) {
+      const unpacked = anyUnpack(any, schema);
+      if (unpacked !== undefined) {
+        found.push(unpacked);
+      }
+    }
+    return found;
+  }
+}
+
+/** A grpc-js `ServiceError` or a `StatusObject`-like value. */
+function isServiceErrorLike(value: unknown): value is { code: Code; details: string; metadata?: Metadata } {
+  if (typeof value !== "object" || value === null) {
+    return false;
+  }
+  const candidate = value as { code?: unknown; details?: unknown };
+  return typeof candidate.code === "number" && typeof candidate.details === "string";
+}

@@ -1,0 +1,32 @@
+// Public API of @protoc-gen-tunnel/runtime. Everything else is internal.
+
+export { Code, codeName } from "./code.js";
+export { TunnelError, type TunnelErrorOptions } from "./errors.js";
+export { toMetadata, type MetadataInit, type MetadataValue } from "./metadata.js";
+export type { TunnelLimits } from "./engine/limits.js";
+export type { ClientStream, CallOutcome } from "./engine/client-stream.js";
+
+export type { CallOptions } from "./api/call-options.js";
+export { AbstractCallChannel, type CallChannel } from "./api/call-channel.js";
+export type {
+  BidiStreamingMethod,
+  ClientStreamingMethod,
+  MethodOfKind,
+  ServerStreamingMethod,
+  UnaryMethod,
+} from "./api/method-types.js";
+export type { HandlerContext } from "./api/handler-context.js";
+export type {
+  BidiStreamingImpl,
+  ClientStreamingImpl,
+  MethodImpl,
+  ServerStreamingImpl,
+  ServiceImpl,
+  ServiceRegistrar,
+  UnaryImpl,
+} from "./api/service-impl.js";
+export { TunnelChannel } from "./api/tunnel-channel.js";
+export { openTunnel, type OpenTunnelOptions } from "./api/open-tunnel.js";
+export { TunnelServiceHandler, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
+export { TunnelServiceClient, tunnelServiceDefinition } from "./transport/tunnel-service.js";
+export { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "./protocol/constants.js";

@@ -1,0 +1,96 @@
+import { MAX_CHUNK_BYTES } from "./constants.js";
+
+/**
+ * The length of the next chunk of a message: at most 16 KiB, at most the
+ * bytes left, and at most the flow-control window when there is one.
+ */
+export function nextChunkLength(bytesLeft: number, window: number = Number.POSITIVE_INFINITY): number {
+  return Math.min(MAX_CHUNK_BYTES, bytesLeft, window);
+}
+
+/**
+ * Checks the chunks of one direction of a stream as they arrive: an envelope
+ * starts a message of `size` bytes, continuation chunks add to it, and no
+ * message may overrun its size or be interrupted by a new envelope. Returns
+ * a description of the violation, or undefined when the chunk is valid.
+ */
+export class ChunkSequence {
+  /** Bytes still expected for the current message; -1 between messages. */
+  private expected = -1;
+
+  get midMessage(): boolean {
+    return this.expected > 0;
+  }
+
+  envelope(size: number, chunkLength: number, what: string): string | undefined {
+    if (this.expected > 0) {
+      return `received ${what} message envelope before previous message finished (${this.expected} bytes missing)`;
+    }
+    if (chunkLength > MAX_CHUNK_BYTES) {
+      return `received ${what} chunk of ${chunkLength} bytes, more than the ${MAX_CHUNK_BYTES}-byte maximum`;
+    }
+    if (chunkLength > size) {
+      return `received more ${what} data than indicated by message envelope`;
+    }
+    this.expected = size - chunkLength;
+    return undefined;
+  }
+
+  more(chunkLength: number, what: string): string | undefined {
+    if (this.expected < 0) {
+      return `never received envelope for ${what} message`;
+    }
+    if (chunkLength > MAX_CHUNK_BYTES) {
+      return `received ${what} chunk of ${chunkLength} bytes, more than the ${MAX_CHUNK_BYTES}-byte maximum`;
+    }
+    if (chunkLength > this.expected) {
+      return `received more ${what} data than indicated by message envelope`;
+    }
+    this.expected -= chunkLength;
+    return undefined;
+  }
+
+  /** Call after a chunk was accepted: true when it completed a message. */
+  completed(): boolean {
+    if (this.expected === 0) {
+      this.expected = -1;
+      return true;
+    }
+    return false;
+  }
+}
+
+/**
+ * Reassembles one message from its chunks. A message that arrives in one
+ * chunk is returned as is, without copying.
+ */
+export class MessageAssembler {
+  private buffer: Uint8Array | undefined;
+  private filled = 0;
+
+  /** Starts a message; returns it at once when `first` holds all of it. */
+  start(size: number, first: Uint8Array): Uint8Array | undefined {
+    if (first.length === size) {
+      return first;
+    }
+    this.buffer = new Uint8Array(size);
+    this.buffer.set(first, 0);
+    this.filled = first.length;
+    return undefined;
+  }
+
+  /** Adds a continuation chunk; returns the message once it is complete. */
+  append(chunk: Uint8Array): Uint8Array | undefined {
+    const buffer = this.buffer;
+    if (buffer === undefined) {
+      return undefined;
+    }
+    buffer.set(chunk, this.filled);
+    this.filled += chunk.length;
+    if (this.filled < buffer.length) {
+      return undefined;
+    }
+    this.buffer = undefined;
+    return buffer;
+  }
+}

@@ -1,0 +1,107 @@
+import { MAX_WINDOW_BYTES } from "./constants.js";
+
+/**
+ * The send side of one stream's flow-control window (revision 1): starts at
+ * the size the peer advertised, shrinks by each chunk sent, grows with each
+ * `window_update`. Senders wait while it is 0.
+ */
+export class SendWindow {
+  private available: number;
+  private waiters: Array<() => void> = [];
+
+  constructor(initial: number) {
+    this.available = initial;
+  }
+
+  get size(): number {
+    return this.available;
+  }
+
+  /** Uses `n` bytes of the window (n <= size). */
+  take(n: number): void {
+    this.available -= n;
+  }
+
+  /**
+   * Adds credit from a `window_update`. Returns false, leaving the window
+   * unchanged, when the result would not fit in a uint32.
+   */
+  grant(credit: number): boolean {
+    if (this.available + credit > MAX_WINDOW_BYTES) {
+      return false;
+    }
+    this.available += credit;
+    if (this.available > 0) {
+      this.wake();
+    }
+    return true;
+  }
+
+  /** Resolves once the window is open (or `release` is called). */
+  whenOpen(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Wakes every waiter, e.g. because the stream ended; they re-check state. */
+  release(): void {
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) {
+      wake();
+    }
+  }
+}
+
+/**
+ * The receive side of one stream's window (revision 1). Every data chunk
+ * must fit in what is left; consumed bytes are returned to the sender as
+ * credit. Credit is batched until it reaches half the window: a sender can
+ * only be stalled with a full window in flight, and once the application has
+ * consumed it the batch is at least half the window, so it is always sent.
+ */
+export class ReceiveWindow {
+  private remaining: number;
+  private pendingCredit = 0;
+  private stopped = false;
+  private readonly threshold: number;
+
+  constructor(
+    size: number,
+    private readonly sendCredit: (credit: number) => void,
+  ) {
+    this.remaining = size;
+    this.threshold = Math.max(1, Math.floor(size / 2));
+  }
+
+  /** Accounts for an arriving chunk; false when it overruns the window. */
+  receive(n: number): boolean {
+    if (n > this.remaining) {
+      return false;
+    }
+    this.remaining -= n;
+    return true;
+  }
+
+  /** Marks `n` bytes as consumed by the application. */
+  consumed(n: number): void {
+    if (n === 0 || this.stopped) {
+      return;
+    }
+    this.remaining += n;
+    this.pendingCredit += n;
+    if (this.pendingCredit >= this.threshold) {
+      const credit = this.pendingCredit;
+      this.pendingCredit = 0;
+      this.sendCredit(credit);
+    }
+  }
+
+  /** No more data will arrive: stop returning credit. */
+  stop(): void {
+    this.stopped = true;
+  }
+}

@@ -1,0 +1,91 @@
+import { create } from "@bufbuild/protobuf";
+import { EmptySchema } from "@bufbuild/protobuf/wkt";
+import type { Status } from "../gen/google/rpc/status_pb.js";
+import {
+  ClientToServerSchema,
+  CloseStreamSchema,
+  MessageDataSchema,
+  NewStreamSchema,
+  ServerToClientSchema,
+  SettingsSchema,
+  type ClientToServer,
+  type Metadata,
+  type ProtocolRevision,
+  type ServerToClient,
+} from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { SETTINGS_STREAM_ID } from "./constants.js";
+
+/**
+ * The two frames that carry one message in a given direction: an envelope
+ * with the total size and first chunk, then continuation chunks. Requests
+ * and responses use different oneof cases (and frame types); the message
+ * sender and receiver are written once against this pair.
+ */
+export interface MessageFrames<F> {
+  envelope(streamId: bigint, size: number, data: Uint8Array): F;
+  more(streamId: bigint, data: Uint8Array): F;
+}
+
+export const requestFrames: MessageFrames<ClientToServer> = {
+  envelope: (streamId, size, data) =>
+    create(ClientToServerSchema, {
+      streamId,
+      frame: { case: "requestMessage", value: create(MessageDataSchema, { size, data }) },
+    }),
+  more: (streamId, data) => create(ClientToServerSchema, { streamId, frame: { case: "moreRequestData", value: data } }),
+};
+
+export const responseFrames: MessageFrames<ServerToClient> = {
+  envelope: (streamId, size, data) =>
+    create(ServerToClientSchema, {
+      streamId,
+      frame: { case: "responseMessage", value: create(MessageDataSchema, { size, data }) },
+    }),
+  more: (streamId, data) => create(ServerToClientSchema, { streamId, frame: { case: "moreResponseData", value: data } }),
+};
+
+/** Frames the tunnel client sends besides message data. */
+export const clientFrames = {
+  newStream(
+    streamId: bigint,
+    methodName: string,
+    requestHeaders: Metadata,
+    initialWindowSize: number,
+    protocolRevision: ProtocolRevision,
+  ): ClientToServer {
+    return create(ClientToServerSchema, {
+      streamId,
+      frame: {
+        case: "newStream",
+        value: create(NewStreamSchema, { methodName, requestHeaders, initialWindowSize, protocolRevision }),
+      },
+    });
+  },
+  halfClose: (streamId: bigint): ClientToServer =>
+    create(ClientToServerSchema, { streamId, frame: { case: "halfClose", value: create(EmptySchema) } }),
+  cancel: (streamId: bigint): ClientToServer =>
+    create(ClientToServerSchema, { streamId, frame: { case: "cancel", value: create(EmptySchema) } }),
+  windowUpdate: (streamId: bigint, credit: number): ClientToServer =>
+    create(ClientToServerSchema, { streamId, frame: { case: "windowUpdate", value: credit } }),
+};
+
+/** Frames the tunnel server sends besides message data. */
+export const serverFrames = {
+  settings: (supportedProtocolRevisions: ProtocolRevision[], initialWindowSize: number): ServerToClient =>
+    create(ServerToClientSchema, {
+      streamId: SETTINGS_STREAM_ID,
+      frame: {
+        case: "settings",
+        value: create(SettingsSchema, { supportedProtocolRevisions, initialWindowSize }),
+      },
+    }),
+  headers: (streamId: bigint, headers: Metadata): ServerToClient =>
+    create(ServerToClientSchema, { streamId, frame: { case: "responseHeaders", value: headers } }),
+  close: (streamId: bigint, responseTrailers: Metadata, status: Status | undefined): ServerToClient =>
+    create(ServerToClientSchema, {
+      streamId,
+      frame: { case: "closeStream", value: create(CloseStreamSchema, { responseTrailers, status }) },
+    }),
+  windowUpdate: (streamId: bigint, credit: number): ServerToClient =>
+    create(ServerToClientSchema, { streamId, frame: { case: "windowUpdate", value: credit } }),
+};

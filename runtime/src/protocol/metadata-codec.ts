@@ -1,0 +1,63 @@
+import { create } from "@bufbuild/protobuf";
+import { Metadata as GrpcMetadata } from "@grpc/grpc-js";
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+import { metadataEntries } from "../metadata.js";
+import {
+  MetadataSchema,
+  Metadata_ValuesSchema,
+  type Metadata as ProtoMetadata,
+  type Metadata_Values,
+} from "../gen/grpctunnel/v1/tunnel_pb.js";
+
+// `-bin` values travel as proto strings holding the raw bytes (what the Go
+// library does). Go's protobuf runtime rejects strings that are not valid
+// UTF-8 and would kill the tunnel, so such values are refused here instead.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Encodes call metadata for the wire. Throws an `INTERNAL` TunnelError naming
+ * the key when a `-bin` value is not valid UTF-8 and so cannot be carried.
+ */
+export function metadataToProto(md: GrpcMetadata | undefined): ProtoMetadata {
+  const out: Record<string, Metadata_Values> = {};
+  if (md !== undefined) {
+    for (const [key, values] of metadataEntries(md)) {
+      const val = values.map((v) => (typeof v === "string" ? v : binaryValueToString(key, v)));
+      out[key] = create(Metadata_ValuesSchema, { val });
+    }
+  }
+  return create(MetadataSchema, { md: out });
+}
+
+/**
+ * Decodes wire metadata into grpc-js `Metadata`. Throws a TunnelError with
+ * `code` when the peer sent a key or value grpc-js cannot represent.
+ */
+export function metadataFromProto(proto: ProtoMetadata | undefined, code: Code): GrpcMetadata {
+  const md = new GrpcMetadata();
+  if (proto === undefined) {
+    return md;
+  }
+  for (const [key, values] of Object.entries(proto.md)) {
+    for (const value of values.val) {
+      try {
+        md.add(key, key.endsWith("-bin") ? Buffer.from(value, "utf8") : value);
+      } catch (e) {
+        throw new TunnelError(code, `invalid metadata from peer: ${(e as Error).message}`);
+      }
+    }
+  }
+  return md;
+}
+
+function binaryValueToString(key: string, value: Uint8Array): string {
+  try {
+    return strictUtf8.decode(value);
+  } catch {
+    throw new TunnelError(
+      Code.INTERNAL,
+      `metadata "${key}" holds bytes that are not valid UTF-8; the grpctunnel protocol carries binary metadata as proto strings and cannot send them`,
+    );
+  }
+}

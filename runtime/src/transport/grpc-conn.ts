@@ -1,0 +1,74 @@
+import * as grpc from "@grpc/grpc-js";
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+import type { FrameConn, FrameSink } from "../engine/frame-conn.js";
+
+/**
+ * Adapts the network client's side of a tunnel RPC (a grpc-js client duplex
+ * call) to the engines. `listen` starts delivering inbound frames; until
+ * then grpc-js buffers them.
+ */
+export function clientCallConn<Out, In>(
+  call: grpc.ClientDuplexStream<Out, In>,
+): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
+  // grpc-js emits 'error' for every non-OK status; 'status' carries the same.
+  call.on("error", () => {});
+  return {
+    write: (frame) => call.write(frame),
+    onDrain: (listener) => call.on("drain", listener),
+    end: () => call.end(),
+    // The engine records its own error; grpc-js can only cancel (RST_STREAM).
+    abort: () => call.cancel(),
+    listen(sink) {
+      call.on("data", (frame: In) => sink.receive(frame));
+      call.on("status", (status: grpc.StatusObject) => {
+        sink.transportEnded(
+          status.code === Code.OK
+            ? undefined
+            : new TunnelError(status.code, status.details, { metadata: status.metadata }),
+        );
+      });
+    },
+  };
+}
+
+/**
+ * Adapts the network server's side of a tunnel RPC (a grpc-js server duplex
+ * call) to the engines. The client half-closing the RPC is a clean end;
+ * cancellation or a broken connection ends it with CANCELLED.
+ */
+export function serverCallConn<In, Out>(
+  call: grpc.ServerDuplexStream<In, Out>,
+): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
+  let ended = false;
+  const conn: FrameConn<Out> & { listen(sink: FrameSink<In>): void } = {
+    write: (frame) => call.write(frame),
+    onDrain: (listener) => call.on("drain", listener),
+    end: () => {
+      if (!ended) {
+        ended = true;
+        call.end();
+      }
+    },
+    abort: (error) => {
+      if (!ended) {
+        ended = true;
+        call.emit("error", { code: error.code, details: error.rawMessage, metadata: error.metadata });
+      }
+    },
+    listen(sink) {
+      call.on("data", (frame: In) => sink.receive(frame));
+      call.on("end", () => {
+        // The peer half-closed the tunnel RPC: a clean end on both sides.
+        sink.transportEnded();
+        conn.end();
+      });
+      call.on("cancelled", () => {
+        ended = true;
+        sink.transportEnded(new TunnelError(Code.CANCELLED, "tunnel RPC cancelled by the network client"));
+      });
+      call.on("error", () => {});
+    },
+  };
+  return conn;
+}

@@ -1,0 +1,74 @@
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import {
+  ClientToServerSchema,
+  ServerToClientSchema,
+  type ClientToServer,
+  type ServerToClient,
+} from "../gen/grpctunnel/v1/tunnel_pb.js";
+import type { UndecodableFrame } from "../engine/frame-conn.js";
+import { OPEN_REVERSE_TUNNEL_PATH, OPEN_TUNNEL_PATH } from "../protocol/constants.js";
+
+function serializer<Desc extends DescMessage>(schema: Desc): (frame: MessageShape<Desc>) => Buffer {
+  return (frame) => {
+    const bytes = toBinary(schema, frame);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+// Never throws: grpc-js would end the RPC without telling the engine.
+// Decodes from a plain Uint8Array view of the Buffer (no copy), so bytes
+// fields (and the messages reassembled from them) are plain Uint8Arrays, as
+// everywhere else in protobuf-es.
+function deserializer<Desc extends DescMessage>(schema: Desc): (bytes: Buffer) => MessageShape<Desc> | UndecodableFrame {
+  return (bytes) => {
+    try {
+      return fromBinary(schema, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch (e) {
+      return { undecodable: (e as Error).message };
+    }
+  };
+}
+
+export const serializeClientToServer = serializer(ClientToServerSchema);
+export const serializeServerToClient = serializer(ServerToClientSchema);
+export const deserializeClientToServer = deserializer(ClientToServerSchema);
+export const deserializeServerToClient = deserializer(ServerToClientSchema);
+
+/**
+ * The grpc-js definition of `grpctunnel.v1.TunnelService`, with protobuf-es
+ * frames. Pass it (with an implementation) to `grpc.Server.addService`, or
+ * use `TunnelServiceClient` to reach it.
+ */
+export const tunnelServiceDefinition = {
+  openTunnel: {
+    path: OPEN_TUNNEL_PATH,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: serializeClientToServer,
+    requestDeserialize: deserializeClientToServer,
+    responseSerialize: serializeServerToClient,
+    responseDeserialize: deserializeServerToClient,
+    originalName: "OpenTunnel",
+  },
+  openReverseTunnel: {
+    path: OPEN_REVERSE_TUNNEL_PATH,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: serializeServerToClient,
+    requestDeserialize: deserializeServerToClient,
+    responseSerialize: serializeClientToServer,
+    responseDeserialize: deserializeClientToServer,
+    originalName: "OpenReverseTunnel",
+  },
+} satisfies grpc.ServiceDefinition;
+
+/** A grpc-js client for `grpctunnel.v1.TunnelService` (any `grpc.Client` works with `openTunnel`). */
+export class TunnelServiceClient extends grpc.Client {}
+
+/** The frame types of each tunnel RPC, from the network client's point of view. */
+export type OpenTunnelCall = grpc.ClientDuplexStream<ClientToServer, ServerToClient | UndecodableFrame>;
+export type OpenReverseTunnelCall = grpc.ClientDuplexStream<ServerToClient, ClientToServer | UndecodableFrame>;
+/** ...and from the network server's. */
+export type OpenTunnelServerCall = grpc.ServerDuplexStream<ClientToServer | UndecodableFrame, ServerToClient>;
+export type OpenReverseTunnelServerCall = grpc.ServerDuplexStream<ServerToClient | UndecodableFrame, ClientToServer>;

@@ -30,3 +30,13 @@ export { openTunnel, type OpenTunnelOptions } from "./api/open-tunnel.js";
 export { TunnelServiceHandler, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
 export { TunnelServiceClient, tunnelServiceDefinition } from "./transport/tunnel-service.js";
 export { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "./protocol/constants.js";
+export type { ReverseChannel, ReverseChannels } from "./api/reverse-channel.js";
+export type { ReverseTunnelRegistry, TunnelSelector } from "./api/reverse-registry.js";
+export type { AuthContext } from "./api/tunnel-channel.js";
+export {
+  ReverseTunnelServer,
+  type ReverseTunnelServerOptions,
+  type ServeOptions,
+  type ServeResult,
+} from "./api/reverse-tunnel-server.js";
+export type { ReconnectOptions } from "./api/reconnect.js";

@@ -1,10 +1,13 @@
-import type { Metadata } from "@grpc/grpc-js";
+import type { Metadata, ServerDuplexStream } from "@grpc/grpc-js";
 import type { TunnelError } from "../errors.js";
 import type { ClientStream } from "../engine/client-stream.js";
 import type { TunnelClientEngine } from "../engine/client-engine.js";
 import { toMetadata } from "../metadata.js";
 import { AbstractCallChannel } from "./call-channel.js";
 import { callDeadline, type CallOptions } from "./call-options.js";
+
+/** grpc-js's auth context of a server call (grpc-js does not export the type by name). */
+export type AuthContext = ReturnType<ServerDuplexStream<unknown, never>["getAuthContext"]>;
 
 export interface TunnelChannelInit {
   engine: TunnelClientEngine;
@@ -14,6 +17,8 @@ export interface TunnelChannelInit {
   metadata: Metadata;
   /** The network peer, as grpc-js reports it. */
   peer: string;
+  /** The transport security of the tunnel RPC, for reverse tunnels (grpc-js server side). */
+  authContext?: AuthContext;
 }
 
 /**
@@ -27,6 +32,8 @@ export class TunnelChannel extends AbstractCallChannel {
   readonly direction: "forward" | "reverse";
   /** The network peer at the other end of the tunnel RPC. */
   readonly peer: string;
+  /** For reverse tunnels: the tunnel RPC's transport security (e.g. the client certificate). */
+  readonly authContext: AuthContext | undefined;
   /** Resolves when the tunnel has ended. */
   readonly done: Promise<void>;
   private readonly engine: TunnelClientEngine;
@@ -37,6 +44,7 @@ export class TunnelChannel extends AbstractCallChannel {
     this.direction = init.direction;
     this.metadata = init.metadata;
     this.peer = init.peer;
+    this.authContext = init.authContext;
     this.done = init.engine.done;
   }
 

@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
+import { TunnelClientEngine } from "../engine/client-engine.js";
 import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
 import { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "../protocol/constants.js";
@@ -12,30 +13,48 @@ import {
   type OpenReverseTunnelServerCall,
   type OpenTunnelServerCall,
 } from "../transport/tunnel-service.js";
+import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
+import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
 import type { ServiceImpl, ServiceRegistrar } from "./service-impl.js";
 import { ServiceRegistry } from "./service-registry.js";
+import { TunnelChannel } from "./tunnel-channel.js";
 
-export interface TunnelServiceHandlerOptions {
+export interface TunnelServiceHandlerOptions<K = unknown> {
+  /** Refuse reverse tunnels: `OpenReverseTunnel` answers UNIMPLEMENTED. */
+  noReverseTunnels?: boolean;
+  /** Called once when a reverse tunnel is open and registered. */
+  onReverseTunnelOpen?: (tunnel: TunnelChannel) => void;
+  /** Called once when a registered reverse tunnel has ended. */
+  onReverseTunnelClose?: (tunnel: TunnelChannel) => void;
+  /**
+   * The affinity key of a reverse tunnel, computed once when it opens, from
+   * its metadata, peer or auth context. Throwing a TunnelError (e.g.
+   * UNAUTHENTICATED) refuses the tunnel with that status. Without this
+   * function every tunnel has the key `undefined`.
+   */
+  affinityKey?: (tunnel: TunnelChannel) => K;
   /** Offer revision 0 only (no flow control), like Go's `DisableFlowControl`. */
   disableFlowControl?: boolean;
   limits?: Partial<TunnelLimits>;
+  /** Where reverse tunnels are kept; an in-process registry by default. */
+  registry?: ReverseTunnelRegistry<K>;
 }
 
 /**
  * Implements `grpctunnel.v1.TunnelService` for a grpc-js server: serves the
- * services registered here over forward tunnels. Add it to a server with
+ * services registered here over forward tunnels, and keeps the reverse
+ * tunnels clients open so the server can call them. Add it to a server with
  * `server.addService(...handler.service())`.
  */
-export class TunnelServiceHandler implements ServiceRegistrar {
+export class TunnelServiceHandler<K = unknown> implements ServiceRegistrar, ReverseChannels<K> {
   private readonly registry = new ServiceRegistry();
+  private readonly reverse: ReverseTunnelRegistry<K>;
   private readonly limits: TunnelLimits;
-  private readonly flowControl: boolean;
   private shuttingDown = false;
-  private readonly forwardTunnels = new Set<TunnelServerEngine>();
 
-  constructor(options: TunnelServiceHandlerOptions = {}) {
+  constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
     this.limits = resolveLimits(options.limits);
-    this.flowControl = !options.disableFlowControl;
+    this.reverse = options.registry ?? new LocalReverseTunnelRegistry<K>();
   }
 
   /** Registers a service for forward tunnels (generated `registerFooService` calls this). */
@@ -56,10 +75,34 @@ export class TunnelServiceHandler implements ServiceRegistrar {
 
   /**
    * Starts graceful shutdown: new tunneled calls get UNAVAILABLE on every
-   * tunnel, running ones finish. Pair with `grpc.Server.tryShutdown`.
+   * forward tunnel, running ones finish. Pair with `grpc.Server.tryShutdown`.
    */
   initiateShutdown(): void {
     this.shuttingDown = true;
+  }
+
+  asChannel(): ReverseChannel {
+    this.assertReverseTunnels();
+    return new RoundRobinChannel(this.reverse, { all: true });
+  }
+
+  keyAsChannel(key: K): ReverseChannel {
+    this.assertReverseTunnels();
+    return new RoundRobinChannel(this.reverse, { all: false, key });
+  }
+
+  allReverseTunnels(): TunnelChannel[] {
+    return this.reverse.list({ all: true });
+  }
+
+  private assertReverseTunnels(): void {
+    if (this.options.noReverseTunnels) {
+      throw new Error("reverse tunnels are disabled on this TunnelServiceHandler (noReverseTunnels)");
+    }
+  }
+
+  private get flowControl(): boolean {
+    return !this.options.disableFlowControl;
   }
 
   private openTunnel(call: OpenTunnelServerCall): void {
@@ -77,14 +120,53 @@ export class TunnelServiceHandler implements ServiceRegistrar {
       lookup: (method) => this.registry.lookup(method),
       isShuttingDown: () => this.shuttingDown,
     });
-    this.forwardTunnels.add(engine);
-    void engine.done.then(() => this.forwardTunnels.delete(engine));
     engine.start();
     conn.listen(engine);
   }
 
   private openReverseTunnel(call: OpenReverseTunnelServerCall): void {
-    call.emit("error", new TunnelError(Code.UNIMPLEMENTED, "reverse tunnels not supported"));
+    if (this.options.noReverseTunnels) {
+      call.emit("error", { code: Code.UNIMPLEMENTED, details: "reverse tunnels not supported" });
+      return;
+    }
+    sendNegotiationHeaders(call);
+    const conn = serverCallConn(call);
+    const engine = new TunnelClientEngine(conn, {
+      flowControl: this.flowControl,
+      expectSettings: advertisesNegotiation(call.metadata),
+      limits: this.limits,
+    });
+    conn.listen(engine);
+    const tunnel = new TunnelChannel({
+      engine,
+      direction: "reverse",
+      metadata: call.metadata,
+      peer: call.getPeer(),
+      authContext: call.getAuthContext(),
+    });
+    engine.ready.then(
+      () => this.registerReverseTunnel(tunnel, engine),
+      () => {}, // ended before negotiation finished: never registered
+    );
+  }
+
+  private registerReverseTunnel(tunnel: TunnelChannel, engine: TunnelClientEngine): void {
+    if (engine.closed) {
+      return;
+    }
+    let key: K;
+    try {
+      key = this.options.affinityKey ? this.options.affinityKey(tunnel) : (undefined as K);
+    } catch (e) {
+      engine.abort(TunnelError.from(e, Code.INTERNAL));
+      return;
+    }
+    this.reverse.add(tunnel, key);
+    engine.onEnd(() => {
+      this.reverse.remove(tunnel);
+      notify(this.options.onReverseTunnelClose, tunnel);
+    });
+    notify(this.options.onReverseTunnelOpen, tunnel);
   }
 }
 
@@ -96,4 +178,13 @@ function sendNegotiationHeaders(call: grpc.ServerDuplexStream<unknown, never>): 
   const headers = new grpc.Metadata();
   headers.set(NEGOTIATE_HEADER, NEGOTIATE_VALUE);
   call.sendMetadata(headers);
+}
+
+/** Runs a user callback; its failure must not take the tunnel or server down. */
+function notify(callback: ((tunnel: TunnelChannel) => void) | undefined, tunnel: TunnelChannel): void {
+  try {
+    callback?.(tunnel);
+  } catch (e) {
+    process.emitWarning(`grpctunnel: reverse tunnel callback threw: ${(e as Error)?.message ?? String(e)}`);
+  }
 }

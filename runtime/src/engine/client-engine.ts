@@ -82,6 +82,11 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
     return this.lifecycle.ended;
   }
 
+  /** Runs `listener` synchronously when the tunnel ends. */
+  onEnd(listener: (error: TunnelError | undefined) => void): void {
+    this.lifecycle.onEnd(listener);
+  }
+
   /** Number of calls in flight. */
   get activeStreams(): number {
     return this.streams.size;
@@ -190,14 +195,18 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
     this.conn.end();
   }
 
-  /** Ends the tunnel with a protocol error: the peer broke the rules. */
-  protocolError(message: string): void {
-    const error = new TunnelError(Code.INTERNAL, `protocol error: ${message}`);
+  /** Ends the tunnel RPC with an error, failing every call with UNAVAILABLE. */
+  abort(error: TunnelError): void {
     if (this.lifecycle.ended) {
       return;
     }
     this.conn.abort(error);
     this.end(error, new TunnelError(Code.UNAVAILABLE, `tunnel failed: ${error.rawMessage}`));
+  }
+
+  /** Ends the tunnel with a protocol error: the peer broke the rules. */
+  private protocolError(message: string): void {
+    this.abort(new TunnelError(Code.INTERNAL, `protocol error: ${message}`));
   }
 
   private acceptSettings(frame: ServerToClient): void {

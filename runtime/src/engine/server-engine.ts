@@ -79,6 +79,11 @@ export class TunnelServerEngine implements FrameSink<ClientToServer> {
     return this.lifecycle.ended;
   }
 
+  /** Runs `listener` synchronously when the tunnel ends. */
+  onEnd(listener: (error: TunnelError | undefined) => void): void {
+    this.lifecycle.onEnd(listener);
+  }
+
   get activeStreams(): number {
     return this.streams.size;
   }

@@ -1,0 +1,147 @@
+import type { TunnelChannel } from "./tunnel-channel.js";
+
+/**
+ * Where the reverse tunnels of a TunnelServiceHandler are kept, by affinity
+ * key. A small interface on purpose: a directory shared by several server
+ * replicas can implement it later without touching the engines.
+ */
+export interface ReverseTunnelRegistry<K> {
+  add(tunnel: TunnelChannel, key: K): void;
+  remove(tunnel: TunnelChannel): void;
+  /** The next tunnel round-robin: over all tunnels, or over those with `key`. */
+  pick(selector: TunnelSelector<K>): TunnelChannel | undefined;
+  /** The tunnels a selector matches. */
+  list(selector: TunnelSelector<K>): TunnelChannel[];
+  /** Resolves when a tunnel matching `selector` is present (at once if one is). */
+  waitFor(selector: TunnelSelector<K>, signal?: AbortSignal): Promise<void>;
+}
+
+/** Which reverse tunnels a channel may use: all of them, or those with one key. */
+export type TunnelSelector<K> = { all: true } | { all: false; key: K };
+
+/** Round-robin over a changing set of tunnels. */
+class RoundRobin {
+  private readonly tunnels: TunnelChannel[] = [];
+  private next = 0;
+
+  get size(): number {
+    return this.tunnels.length;
+  }
+
+  add(tunnel: TunnelChannel): void {
+    this.tunnels.push(tunnel);
+  }
+
+  remove(tunnel: TunnelChannel): void {
+    const index = this.tunnels.indexOf(tunnel);
+    if (index < 0) {
+      return;
+    }
+    this.tunnels.splice(index, 1);
+    if (index < this.next) {
+      this.next--;
+    }
+  }
+
+  pick(): TunnelChannel | undefined {
+    // Skips tunnels that ended but whose removal has not run yet.
+    for (let tried = 0; tried < this.tunnels.length; tried++) {
+      if (this.next >= this.tunnels.length) {
+        this.next = 0;
+      }
+      const tunnel = this.tunnels[this.next++];
+      if (!tunnel.closed) {
+        return tunnel;
+      }
+    }
+    return undefined;
+  }
+
+  list(): TunnelChannel[] {
+    return this.tunnels.filter((t) => !t.closed);
+  }
+}
+
+/**
+ * The in-process registry: keys are compared like Map keys (by value for
+ * strings, numbers, bigints and booleans; by identity for objects).
+ */
+export class LocalReverseTunnelRegistry<K> implements ReverseTunnelRegistry<K> {
+  private readonly all = new RoundRobin();
+  private readonly byKey = new Map<K, RoundRobin>();
+  private readonly keys = new Map<TunnelChannel, K>();
+  private waiters: Array<{ selector: TunnelSelector<K>; wake: () => void }> = [];
+
+  add(tunnel: TunnelChannel, key: K): void {
+    if (this.keys.has(tunnel)) {
+      return;
+    }
+    this.keys.set(tunnel, key);
+    this.all.add(tunnel);
+    let group = this.byKey.get(key);
+    if (group === undefined) {
+      group = new RoundRobin();
+      this.byKey.set(key, group);
+    }
+    group.add(tunnel);
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) {
+      if (this.group(waiter.selector)?.size) {
+        waiter.wake();
+      } else {
+        this.waiters.push(waiter);
+      }
+    }
+  }
+
+  remove(tunnel: TunnelChannel): void {
+    if (!this.keys.has(tunnel)) {
+      return;
+    }
+    const key = this.keys.get(tunnel) as K;
+    this.keys.delete(tunnel);
+    this.all.remove(tunnel);
+    const group = this.byKey.get(key);
+    group?.remove(tunnel);
+    if (group?.size === 0) {
+      this.byKey.delete(key);
+    }
+  }
+
+  pick(selector: TunnelSelector<K>): TunnelChannel | undefined {
+    return this.group(selector)?.pick();
+  }
+
+  list(selector: TunnelSelector<K>): TunnelChannel[] {
+    return this.group(selector)?.list() ?? [];
+  }
+
+  waitFor(selector: TunnelSelector<K>, signal?: AbortSignal): Promise<void> {
+    if (this.list(selector).length > 0) {
+      return Promise.resolve();
+    }
+    if (signal?.aborted) {
+      return Promise.reject(signal.reason);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        selector,
+        wake: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private group(selector: TunnelSelector<K>): RoundRobin | undefined {
+    return selector.all ? this.all : this.byKey.get(selector.key);
+  }
+}

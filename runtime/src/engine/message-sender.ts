@@ -37,7 +37,9 @@ export class MessageSender<Out> {
     try {
       const size = data.length;
       let offset = 0;
-      do {
+      // `continue` re-checks the stream and transport after a wait; the loop
+      // ends once the last chunk (the only one for an empty message) is out.
+      for (;;) {
         const error = this.endedWith();
         if (error !== undefined) {
           throw error;
@@ -62,7 +64,10 @@ export class MessageSender<Out> {
           offset === 0 ? this.frames.envelope(this.streamId, size, chunk) : this.frames.more(this.streamId, chunk),
         );
         offset += length;
-      } while (offset < size);
+        if (offset >= size) {
+          return;
+        }
+      }
     } finally {
       this.busy = false;
     }

@@ -1,0 +1,135 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { TestService } from "@protoc-gen-tunnel/interop";
+import type { ClientToServer, ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { Cleanup } from "./support/servers.js";
+import { forwardFixture, fromArray } from "./support/forward-fixture.js";
+import { tapForwardFrames, windowViolations } from "./support/frame-tap.js";
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+const MiB = 1024 * 1024;
+const bigLimits = { limits: { maxReceiveMessageBytes: 8 * MiB } };
+
+function pattern(length: number, seed = 0): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed) & 0xff;
+  return bytes;
+}
+
+function dataChunks(frames: Array<ClientToServer | ServerToClient>, streamId: bigint): number[] {
+  return frames
+    .filter((f) => f.streamId === streamId)
+    .flatMap(({ frame }) =>
+      frame.case === "requestMessage" || frame.case === "responseMessage"
+        ? [frame.value.data.length]
+        : frame.case === "moreRequestData" || frame.case === "moreResponseData"
+          ? [frame.value.length]
+          : [],
+    );
+}
+
+describe("message sizes across chunk boundaries", () => {
+  for (const size of [0, 1, 16_384, 16_385, 5 * 1_000_000]) {
+    it(`echoes a ${size}-byte payload in all four call kinds`, async () => {
+      const { tunnel } = await forwardFixture(cleanup, { handler: bigLimits, tunnel: bigLimits });
+      const payload = pattern(size, size);
+      const unary = await tunnel.unary(TestService.method.unary, { payload });
+      expect(Buffer.compare(unary.payload, payload)).toBe(0);
+
+      const streamed: Uint8Array[] = [];
+      for await (const res of tunnel.serverStream(TestService.method.serverStream, { payload, count: 2 })) {
+        streamed.push(res.payload);
+      }
+      expect(streamed.map((p) => Buffer.compare(p, payload))).toEqual([0, 0]);
+
+      const client = await tunnel.clientStream(TestService.method.clientStream, fromArray([{ payload }, { payload }]));
+      expect(client.count).toBe(2);
+      expect(Buffer.compare(client.payload, payload)).toBe(0);
+
+      const bidi: number[] = [];
+      for await (const res of tunnel.bidiStream(TestService.method.bidiStream, fromArray([{ payload }, { payload }]))) {
+        expect(Buffer.compare(res.payload, payload)).toBe(0);
+        bidi.push(res.count);
+      }
+      expect(bidi).toEqual([1, 2]);
+    });
+  }
+
+  it("splits messages of exactly 16384 and 16385 bytes at the 16 KiB boundary, both ways", async () => {
+    let tap!: ReturnType<typeof tapForwardFrames>;
+    const { tunnel } = await forwardFixture(cleanup, { wrapService: (s) => (tap = tapForwardFrames(s)).service });
+    // A Message with only a payload of n bytes (n < 16384) encodes to n + 3 bytes.
+    await tunnel.unary(TestService.method.unary, { payload: pattern(16_381) });
+    await tunnel.unary(TestService.method.unary, { payload: pattern(16_382) });
+    expect(dataChunks(tap.c2s, 1n)).toEqual([16_384]);
+    expect(dataChunks(tap.s2c, 1n)).toEqual([16_384]);
+    expect(dataChunks(tap.c2s, 2n)).toEqual([16_384, 1]);
+    expect(dataChunks(tap.s2c, 2n)).toEqual([16_384, 1]);
+  });
+
+  it("never sends a chunk above 16 KiB or beyond the receiver's window (5 MB each way)", async () => {
+    let tap!: ReturnType<typeof tapForwardFrames>;
+    const { tunnel } = await forwardFixture(cleanup, {
+      handler: bigLimits,
+      tunnel: bigLimits,
+      wrapService: (s) => (tap = tapForwardFrames(s)).service,
+    });
+    const payload = pattern(5_000_000);
+    await tunnel.unary(TestService.method.unary, { payload });
+    for (const frames of [tap.c2s, tap.s2c]) {
+      const chunks = dataChunks(frames, 1n);
+      expect(chunks.length).toBeGreaterThan(300);
+      expect(Math.max(...chunks)).toBeLessThanOrEqual(16_384);
+      // 1 tag byte + 4 length bytes + the payload.
+      expect(chunks.reduce((a, b) => a + b, 0)).toBe(5_000_005);
+    }
+    expect(windowViolations(tap.log)).toEqual([]);
+  });
+});
+
+describe("concurrency", () => {
+  it("carries 200 concurrent calls of mixed kinds on one tunnel", async () => {
+    const { tunnel } = await forwardFixture(cleanup);
+    const calls: Array<Promise<string>> = [];
+    for (let i = 0; i < 200; i++) {
+      const payload = pattern(100 + i * 37, i);
+      const check = (p: Uint8Array) => (Buffer.compare(p, payload) === 0 ? "ok" : `payload mismatch in call ${i}`);
+      switch (i % 4) {
+        case 0:
+          calls.push(tunnel.unary(TestService.method.unary, { payload }).then((r) => check(r.payload)));
+          break;
+        case 1:
+          calls.push(
+            (async () => {
+              const got: string[] = [];
+              for await (const r of tunnel.serverStream(TestService.method.serverStream, { payload, count: 3 })) got.push(check(r.payload));
+              return got.length === 3 && got.every((g) => g === "ok") ? "ok" : `server stream ${i}: ${got}`;
+            })(),
+          );
+          break;
+        case 2:
+          calls.push(
+            tunnel
+              .clientStream(TestService.method.clientStream, fromArray([{ payload: pattern(5) }, { payload }]))
+              .then((r) => (r.count === 2 ? check(r.payload) : `count ${r.count}`)),
+          );
+          break;
+        default:
+          calls.push(
+            (async () => {
+              const counts: number[] = [];
+              for await (const r of tunnel.bidiStream(TestService.method.bidiStream, fromArray([{ payload }, { payload }, { payload }]))) {
+                if (check(r.payload) !== "ok") return `bidi ${i} payload`;
+                counts.push(r.count);
+              }
+              return counts.join() === "1,2,3" ? "ok" : `bidi ${i}: ${counts}`;
+            })(),
+          );
+      }
+    }
+    const results = await Promise.all(calls);
+    expect(results.filter((r) => r !== "ok")).toEqual([]);
+    expect(tunnel.activeCalls).toBe(0);
+  });
+});

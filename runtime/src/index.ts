@@ -35,8 +35,9 @@ export type { ReverseTunnelRegistry, TunnelSelector } from "./api/reverse-regist
 export type { AuthContext } from "./api/tunnel-channel.js";
 export {
   ReverseTunnelServer,
+  type ReverseTunnel,
   type ReverseTunnelServerOptions,
   type ServeOptions,
   type ServeResult,
 } from "./api/reverse-tunnel-server.js";
-export type { ReconnectOptions } from "./api/reconnect.js";
+export type { ReconnectOptions, RetryPlan } from "./api/reconnect.js";

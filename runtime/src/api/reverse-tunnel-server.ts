@@ -2,50 +2,123 @@ import type * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
+import { isUndecodable, type FrameSink, type UndecodableFrame } from "../engine/frame-conn.js";
 import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
+import { ProtocolRevision, type ClientToServer } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { toMetadata, type MetadataInit } from "../metadata.js";
 import { OPEN_REVERSE_TUNNEL_PATH } from "../protocol/constants.js";
-import { advertiseNegotiation, advertisesNegotiation } from "../protocol/negotiation.js";
+import { advertiseNegotiation, advertisesNegotiation, supportedRevisions } from "../protocol/negotiation.js";
 import { clientCallConn } from "../transport/grpc-conn.js";
 import { deserializeClientToServer, serializeServerToClient } from "../transport/tunnel-service.js";
 import { awaitResponseHeaders } from "./response-headers.js";
-import { serveWithReconnect, type ReconnectOptions } from "./reconnect.js";
+import { callSafely, resolveReconnectOptions, serveWithReconnect, type ReconnectOptions } from "./reconnect.js";
 import type { ServiceImpl, ServiceRegistrar } from "./service-impl.js";
 import { ServiceRegistry } from "./service-registry.js";
 
 export interface ReverseTunnelServerOptions {
-  /** Use revision 0 (no flow control) even if the network server offers 1. */
+  /**
+   * Offer protocol revision 0 only (no flow control) even when the network
+   * server supports revision 1. Like Go's `WithDisableFlowControl`: meant for
+   * testing interop with old peers, not for applications.
+   */
   disableFlowControl?: boolean;
   limits?: Partial<TunnelLimits>;
 }
 
 export interface ServeOptions {
-  /** Request metadata of the tunnel RPC (e.g. the agent's identity). */
+  /** Request metadata of the tunnel RPC (e.g. the agent's identity), the network server's "tunnel metadata". */
   metadata?: MetadataInit;
-  /** Aborting it ends the tunnel (and, with `reconnect`, stops reconnecting). */
+  /**
+   * Aborting it ends the tunnel (its running calls are cancelled) and, with
+   * `reconnect`, stops reconnecting — also during a backoff wait.
+   */
   signal?: AbortSignal;
-  /** grpc-js options for the tunnel RPC itself. */
+  /**
+   * grpc-js options for the tunnel RPC itself. A `deadline` here limits the
+   * whole tunnel's life; to detect dead connections (e.g. an expired NAT
+   * mapping) set `grpc.keepalive_time_ms` on the grpc-js client instead.
+   */
   callOptions?: grpc.CallOptions;
   /**
-   * Re-open the tunnel whenever it drops, with exponential backoff and
-   * jitter, until `signal` aborts or the server stops. `serve` then resolves
-   * only at that point.
+   * Called when the tunnel is open and serving (in `reconnect` mode: each
+   * time). The tunnel may not be registered on the network server yet: it
+   * registers it once it has read this side's Settings, a moment later.
+   */
+  onOpen?: (tunnel: ReverseTunnel) => void;
+  /**
+   * Keep-alive mode: re-open the tunnel whenever it drops or cannot be
+   * opened, with exponential backoff and jitter, until `signal` aborts or
+   * the server is stopped. `serve` then resolves only at that point, with
+   * the last tunnel's result. `true` uses the defaults of ReconnectOptions.
+   *
+   * ```ts
+   * const result = await rts.serve({
+   *   metadata: { "agent-id": id },
+   *   signal: shutdown.signal,
+   *   reconnect: {
+   *     maxBackoffMs: 10_000,
+   *     onConnect: (t) => log.info(`tunnel up (revision ${t.protocolRevision ?? "?"})`),
+   *     onDisconnect: (r, retry) => log.warn(`tunnel down: ${r.error?.message ?? "closed by server"}; retry in ${retry?.delayMs} ms`),
+   *   },
+   * });
+   * ```
    */
   reconnect?: boolean | ReconnectOptions;
 }
 
 /** What `serve` reports, like Go's `(started bool, err error)`. */
 export interface ServeResult {
-  /** False when the tunnel could not be opened at all. */
+  /**
+   * False when the tunnel could not be opened at all: the network server was
+   * unreachable, refused it (e.g. UNIMPLEMENTED, UNAUTHENTICATED), the
+   * signal aborted first, or this server was already stopping.
+   */
   started: boolean;
-  /** Why the tunnel ended; undefined when the network server hung up cleanly. */
+  /**
+   * Why the tunnel ended (or could not start). Undefined when it ended
+   * cleanly: the network server hung up, or this side closed it
+   * (`stop`, `gracefulStop`, `ReverseTunnel.close`).
+   */
   error: TunnelError | undefined;
+}
+
+/** One open reverse tunnel, as the network client that dialed it sees it. */
+export interface ReverseTunnel {
+  /** Request metadata of the tunnel RPC as sent (with the negotiation header). */
+  readonly metadata: grpc.Metadata;
+  /** Response headers of the tunnel RPC from the network server. */
+  readonly responseHeaders: grpc.Metadata;
+  /** The network server's address, as grpc-js reports it. */
+  readonly peer: string;
+  /**
+   * True when the network server advertised negotiation, so this side sent
+   * Settings offering `offeredRevisions`. False with a legacy network server:
+   * every call is then revision 0.
+   */
+  readonly negotiated: boolean;
+  /** The revisions this side offered: [0, 1]; [0] with `disableFlowControl`; [] when not negotiated. */
+  readonly offeredRevisions: readonly (0 | 1)[];
+  /**
+   * The protocol revision the network server chose for its latest call on
+   * this tunnel (1: flow-controlled), or undefined before its first call.
+   */
+  readonly protocolRevision: 0 | 1 | undefined;
+  /** Calls running on this tunnel now. */
+  readonly activeCalls: number;
+  readonly closed: boolean;
+  /** Resolves with what `serve` reports for this tunnel, when it has ended. */
+  readonly done: Promise<ServeResult>;
+  /** Closes this tunnel cleanly, cancelling its running calls. In `reconnect` mode a new one follows. */
+  close(): void;
 }
 
 /**
  * Serves tunneled calls from the network server over reverse tunnels that
- * this process (the network client, e.g. an agent behind NAT) dials out.
+ * this process (the network client, e.g. an agent behind NAT) dials out:
+ * Go's `ReverseTunnelServer`. Register services, then `serve()` once per
+ * tunnel wanted (several may run at once), or once with `reconnect` to keep
+ * a tunnel up.
  */
 export class ReverseTunnelServer implements ServiceRegistrar {
   private readonly registry = new ServiceRegistry();
@@ -53,6 +126,7 @@ export class ReverseTunnelServer implements ServiceRegistrar {
   private readonly tunnels = new Set<TunnelServerEngine>();
   private draining = false;
   private stopped = false;
+  /** Aborted by gracefulStop/stop: ends pending opens and reconnect loops. */
   private readonly stopController = new AbortController();
 
   constructor(
@@ -73,43 +147,59 @@ export class ReverseTunnelServer implements ServiceRegistrar {
   }
 
   /**
-   * Opens a reverse tunnel and serves calls until it ends. Several may run
-   * at once. With `reconnect`, keeps re-opening it instead.
+   * Opens a reverse tunnel and serves calls until it ends; resolves with
+   * `{ started, error }` (it never rejects, except for invalid `reconnect`
+   * options). Several may run at once. With `reconnect`, keeps re-opening
+   * the tunnel instead.
    */
   serve(options: ServeOptions = {}): Promise<ServeResult> {
     if (options.reconnect) {
-      const reconnect = options.reconnect === true ? {} : options.reconnect;
+      const reconnect = resolveReconnectOptions(options.reconnect === true ? {} : options.reconnect);
       // Reconnecting ends when the caller aborts or the server stops; a
       // graceful stop ends it without cutting the open tunnel short.
-      const stop =
-        options.signal === undefined
-          ? this.stopController.signal
-          : AbortSignal.any([options.signal, this.stopController.signal]);
-      return serveWithReconnect((onStarted) => this.serveOnce(options, onStarted), reconnect, stop);
+      const stop = anySignal(options.signal, this.stopController.signal);
+      return serveWithReconnect(
+        (onOpen) =>
+          this.serveOnce(options, (tunnel) => {
+            onOpen(tunnel);
+            callSafely("onOpen", options.onOpen, tunnel);
+          }),
+        reconnect,
+        stop,
+      );
     }
-    return this.serveOnce(options);
+    return this.serveOnce(options, (tunnel) => callSafely("onOpen", options.onOpen, tunnel));
   }
 
-  /** Refuses new calls, waits for running ones, then closes every tunnel. */
+  /**
+   * Graceful stop: new calls are refused with UNAVAILABLE ("server is
+   * shutting down"), tunnels still opening are abandoned and reconnect
+   * loops end; resolves once the running calls have finished and every
+   * tunnel is closed. Call `stop()` to cut a drain short.
+   */
   async gracefulStop(): Promise<void> {
     this.draining = true;
-    this.stopController.abort();
+    this.stopController.abort(stoppedError());
     await Promise.all([...this.tunnels].map((engine) => engine.whenIdle()));
     this.stop();
   }
 
-  /** Cancels every running call and closes every tunnel at once. */
+  /**
+   * Immediate stop: cancels every running call (their handlers' signals
+   * abort), closes every tunnel, abandons tunnels still opening and ends
+   * reconnect loops. The server cannot be used again.
+   */
   stop(): void {
     this.stopped = true;
-    this.stopController.abort();
+    this.stopController.abort(stoppedError());
     for (const engine of [...this.tunnels]) {
       engine.close();
     }
   }
 
-  private async serveOnce(options: ServeOptions, onStarted?: () => void): Promise<ServeResult> {
+  private async serveOnce(options: ServeOptions, onOpen: (tunnel: ReverseTunnel) => void): Promise<ServeResult> {
     if (this.stopped || this.draining) {
-      return { started: false, error: new TunnelError(Code.UNAVAILABLE, "reverse tunnel server is stopped") };
+      return { started: false, error: stoppedError() };
     }
     const { signal } = options;
     if (signal?.aborted) {
@@ -123,37 +213,106 @@ export class ReverseTunnelServer implements ServiceRegistrar {
       metadata,
       options.callOptions ?? {},
     );
+    // Attaches grpc-js's 'error' listener at once: a tunnel that cannot be
+    // opened must be a result, not an unhandled 'error' event.
+    const conn = clientCallConn(call);
     let headers: grpc.Metadata;
     try {
-      headers = await awaitResponseHeaders(call, signal);
+      headers = await awaitResponseHeaders(call, anySignal(signal, this.stopController.signal));
     } catch (e) {
       call.cancel();
       return { started: false, error: TunnelError.from(e, Code.UNAVAILABLE) };
     }
-    const conn = clientCallConn(call);
+    if (this.stopped || this.draining || signal?.aborted) {
+      call.cancel();
+      return { started: false, error: signal?.aborted ? TunnelError.from(signal.reason, Code.CANCELLED) : stoppedError() };
+    }
+    const flowControl = !this.options.disableFlowControl;
+    const negotiated = advertisesNegotiation(headers);
     const engine = new TunnelServerEngine(conn, {
-      flowControl: !this.options.disableFlowControl,
-      peerAdvertised: advertisesNegotiation(headers),
+      flowControl,
+      peerAdvertised: negotiated,
       tunnelMetadata: metadata,
       limits: this.limits,
       lookup: (method) => this.registry.lookup(method),
-      isShuttingDown: () => this.draining,
+      isShuttingDown: () => this.draining || this.stopped,
     });
     this.tunnels.add(engine);
     engine.onEnd(() => this.tunnels.delete(engine));
-    if (this.stopped) {
-      engine.close();
-    }
-    const onAbort = () => {
-      engine.abort(TunnelError.from(signal?.reason, Code.CANCELLED));
-      call.cancel();
-    };
+    const done = engine.done.then((): ServeResult => ({ started: true, error: engine.error }));
+    const tunnel = new OpenReverseTunnel(engine, done, flowControl, {
+      metadata,
+      responseHeaders: headers,
+      peer: call.getPeer(),
+      negotiated,
+      offeredRevisions: negotiated ? (supportedRevisions(flowControl) as (0 | 1)[]) : [],
+    });
+    const onAbort = () => engine.abort(TunnelError.from(signal?.reason, Code.CANCELLED));
     signal?.addEventListener("abort", onAbort, { once: true });
     engine.start();
-    conn.listen(engine);
-    onStarted?.();
-    await engine.done;
+    conn.listen(tunnel.observe(engine));
+    onOpen(tunnel);
+    const result = await done;
     signal?.removeEventListener("abort", onAbort);
-    return { started: true, error: engine.error };
+    return result;
   }
+}
+
+class OpenReverseTunnel implements ReverseTunnel {
+  readonly metadata: grpc.Metadata;
+  readonly responseHeaders: grpc.Metadata;
+  readonly peer: string;
+  readonly negotiated: boolean;
+  readonly offeredRevisions: readonly (0 | 1)[];
+  protocolRevision: 0 | 1 | undefined;
+
+  constructor(
+    private readonly engine: TunnelServerEngine,
+    readonly done: Promise<ServeResult>,
+    private readonly flowControl: boolean,
+    init: Pick<ReverseTunnel, "metadata" | "responseHeaders" | "peer" | "negotiated" | "offeredRevisions">,
+  ) {
+    this.metadata = init.metadata;
+    this.responseHeaders = init.responseHeaders;
+    this.peer = init.peer;
+    this.negotiated = init.negotiated;
+    this.offeredRevisions = init.offeredRevisions;
+  }
+
+  get activeCalls(): number {
+    return this.engine.activeStreams;
+  }
+
+  get closed(): boolean {
+    return this.engine.closed;
+  }
+
+  close(): void {
+    this.engine.close();
+  }
+
+  /** Passes inbound frames to the engine, noting the revision of each call it accepts. */
+  observe(sink: FrameSink<ClientToServer>): FrameSink<ClientToServer> {
+    return {
+      receive: (frame: ClientToServer | UndecodableFrame) => {
+        if (!isUndecodable(frame) && frame.frame.case === "newStream") {
+          const revision = frame.frame.value.protocolRevision;
+          if (revision === ProtocolRevision.REVISION_ZERO || (revision === ProtocolRevision.REVISION_ONE && this.flowControl)) {
+            this.protocolRevision = revision;
+          }
+        }
+        sink.receive(frame);
+      },
+      transportEnded: (error) => sink.transportEnded(error),
+    };
+  }
+}
+
+function stoppedError(): TunnelError {
+  return new TunnelError(Code.UNAVAILABLE, "reverse tunnel server is stopped");
+}
+
+function anySignal(...signals: Array<AbortSignal | undefined>): AbortSignal {
+  const present = signals.filter((s): s is AbortSignal => s !== undefined);
+  return present.length === 1 ? present[0] : AbortSignal.any(present);
 }

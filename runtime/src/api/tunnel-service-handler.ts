@@ -22,14 +22,27 @@ import { TunnelChannel } from "./tunnel-channel.js";
 export interface TunnelServiceHandlerOptions<K = unknown> {
   /** Refuse reverse tunnels: `OpenReverseTunnel` answers UNIMPLEMENTED. */
   noReverseTunnels?: boolean;
-  /** Called once when a reverse tunnel is open and registered. */
+  /**
+   * Called once when a reverse tunnel is open and registered, i.e. ready for
+   * calls (after negotiation). Exceptions are reported as process warnings.
+   */
   onReverseTunnelOpen?: (tunnel: TunnelChannel) => void;
-  /** Called once when a registered reverse tunnel has ended. */
+  /**
+   * Called once when a registered reverse tunnel has ended, after it left
+   * the registry (channels no longer pick it).
+   */
   onReverseTunnelClose?: (tunnel: TunnelChannel) => void;
   /**
-   * The affinity key of a reverse tunnel, computed once when it opens, from
-   * its metadata, peer or auth context. Throwing a TunnelError (e.g.
-   * UNAUTHENTICATED) refuses the tunnel with that status. Without this
+   * The affinity key of a reverse tunnel, computed once when its RPC
+   * arrives, from its `metadata` (including what a server interceptor put
+   * there after authenticating the call), `peer` or `authContext`. It runs
+   * before the tunnel's protocol revision is negotiated, so it must not
+   * start calls on the tunnel. Keys are compared like Map keys: by value for
+   * strings and numbers, by identity for objects.
+   *
+   * Throwing refuses the tunnel before it starts: a thrown TunnelError (e.g.
+   * UNAUTHENTICATED) is the status the network client's `serve` reports with
+   * `started: false`; anything else is reported as INTERNAL. Without this
    * function every tunnel has the key `undefined`.
    */
   affinityKey?: (tunnel: TunnelChannel) => K;
@@ -129,14 +142,12 @@ export class TunnelServiceHandler<K = unknown> implements ServiceRegistrar, Reve
       call.emit("error", { code: Code.UNIMPLEMENTED, details: "reverse tunnels not supported" });
       return;
     }
-    sendNegotiationHeaders(call);
     const conn = serverCallConn(call);
     const engine = new TunnelClientEngine(conn, {
       flowControl: this.flowControl,
       expectSettings: advertisesNegotiation(call.metadata),
       limits: this.limits,
     });
-    conn.listen(engine);
     const tunnel = new TunnelChannel({
       engine,
       direction: "reverse",
@@ -144,30 +155,53 @@ export class TunnelServiceHandler<K = unknown> implements ServiceRegistrar, Reve
       peer: call.getPeer(),
       authContext: call.getAuthContext(),
     });
-    engine.ready.then(
-      () => this.registerReverseTunnel(tunnel, engine),
-      () => {}, // ended before negotiation finished: never registered
-    );
-  }
-
-  private registerReverseTunnel(tunnel: TunnelChannel, engine: TunnelClientEngine): void {
-    if (engine.closed) {
-      return;
-    }
+    // The key is computed before the tunnel RPC answers, so a refusal reaches
+    // the network client as the status of an RPC that never started.
     let key: K;
     try {
       key = this.options.affinityKey ? this.options.affinityKey(tunnel) : (undefined as K);
     } catch (e) {
-      engine.abort(TunnelError.from(e, Code.INTERNAL));
+      conn.abort(refusal(e));
       return;
     }
-    this.reverse.add(tunnel, key);
+    sendNegotiationHeaders(call);
+    conn.listen(engine);
+    engine.ready.then(
+      () => this.registerReverseTunnel(tunnel, engine, key),
+      () => {}, // ended before negotiation finished: never registered
+    );
+  }
+
+  private registerReverseTunnel(tunnel: TunnelChannel, engine: TunnelClientEngine, key: K): void {
+    if (engine.closed) {
+      return;
+    }
+    try {
+      this.reverse.add(tunnel, key);
+    } catch (e) {
+      engine.abort(new TunnelError(Code.INTERNAL, `could not register the reverse tunnel: ${(e as Error)?.message ?? String(e)}`));
+      return;
+    }
+    // Runs synchronously as the tunnel ends: no later call can pick it.
     engine.onEnd(() => {
       this.reverse.remove(tunnel);
       notify(this.options.onReverseTunnelClose, tunnel);
     });
     notify(this.options.onReverseTunnelOpen, tunnel);
   }
+}
+
+/**
+ * The status that refuses a reverse tunnel whose affinity key could not be
+ * computed: a thrown TunnelError as is; anything else is an INTERNAL error
+ * whose details stay in this process.
+ */
+function refusal(e: unknown): TunnelError {
+  if (e instanceof TunnelError) {
+    return e;
+  }
+  process.emitWarning(`grpctunnel: affinityKey threw, reverse tunnel refused: ${(e as Error)?.message ?? String(e)}`);
+  return new TunnelError(Code.INTERNAL, "could not compute the reverse tunnel's affinity key");
 }
 
 /**

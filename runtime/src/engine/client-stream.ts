@@ -48,6 +48,7 @@ export class ClientStream {
   private readonly queue: MessageQueue;
   private readonly sender: MessageSender<ClientToServer>;
   private readonly onFinish: (stream: ClientStream) => void;
+  private readonly maxMetadataBytes: number;
   private headers: Metadata | undefined;
   private readonly headersListener: ((headers: Metadata) => void) | undefined;
   private outcome: CallOutcome | undefined;
@@ -65,6 +66,7 @@ export class ClientStream {
     this.method = init.method;
     this.writer = init.writer;
     this.onFinish = init.onFinish;
+    this.maxMetadataBytes = init.limits.maxMetadataBytes;
     this.headersListener = init.onHeaders;
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
     const ended = new Promise<void>((resolve) => (this.resolveEnded = resolve));
@@ -152,7 +154,7 @@ export class ClientStream {
       return; // at most once; later copies are ignored, like Go
     }
     try {
-      this.deliverHeaders(metadataFromProto(proto, Code.INTERNAL));
+      this.deliverHeaders(metadataFromProto(proto, Code.INTERNAL, this.maxMetadataBytes));
     } catch (e) {
       this.cancel(TunnelError.from(e, Code.INTERNAL));
     }
@@ -175,7 +177,7 @@ export class ClientStream {
   handleClose(close: CloseStream): void {
     let trailers: Metadata;
     try {
-      trailers = metadataFromProto(close.responseTrailers, Code.INTERNAL);
+      trailers = metadataFromProto(close.responseTrailers, Code.INTERNAL, this.maxMetadataBytes);
     } catch (e) {
       this.finish(TunnelError.from(e, Code.INTERNAL), new Metadata(), false);
       return;

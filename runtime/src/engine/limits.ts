@@ -7,11 +7,21 @@ export interface TunnelLimits {
    * for revision-0 streams (revision 1 is bounded by its window instead).
    */
   maxBufferedBytesPerStream: number;
+  /** Most calls a tunnel server runs at once on one tunnel; more get RESOURCE_EXHAUSTED. */
+  maxConcurrentStreams: number;
+  /**
+   * Largest metadata accepted from the peer (request headers, response
+   * headers, trailers), counted like HTTP/2's header list size: key and
+   * value bytes plus 32 per entry.
+   */
+  maxMetadataBytes: number;
 }
 
-export const DEFAULT_LIMITS: TunnelLimits = {
+export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   maxReceiveMessageBytes: 4 * 1024 * 1024,
   maxBufferedBytesPerStream: 8 * 1024 * 1024,
+  maxConcurrentStreams: 10_000,
+  maxMetadataBytes: 64 * 1024,
 };
 
 export function resolveLimits(partial: Partial<TunnelLimits> | undefined): TunnelLimits {

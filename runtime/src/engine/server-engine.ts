@@ -201,6 +201,10 @@ export class TunnelServerEngine implements FrameSink<ClientToServer> {
     if (this.options.isShuttingDown()) {
       return reject(Code.UNAVAILABLE, "server is shutting down");
     }
+    const { limits } = this.options;
+    if (this.streams.size >= limits.maxConcurrentStreams) {
+      return reject(Code.RESOURCE_EXHAUSTED, `too many concurrent streams on this tunnel (limit ${limits.maxConcurrentStreams})`);
+    }
     const revision = init.protocolRevision;
     const supported =
       revision === ProtocolRevision.REVISION_ZERO || (revision === ProtocolRevision.REVISION_ONE && this.options.flowControl);
@@ -218,7 +222,7 @@ export class TunnelServerEngine implements FrameSink<ClientToServer> {
     }
     let metadata: Metadata;
     try {
-      metadata = metadataFromProto(init.requestHeaders, Code.INVALID_ARGUMENT);
+      metadata = metadataFromProto(init.requestHeaders, Code.INVALID_ARGUMENT, limits.maxMetadataBytes);
     } catch (e) {
       return TunnelError.from(e, Code.INVALID_ARGUMENT);
     }

@@ -32,12 +32,17 @@ export function metadataToProto(md: GrpcMetadata | undefined): ProtoMetadata {
 
 /**
  * Decodes wire metadata into grpc-js `Metadata`. Throws a TunnelError with
- * `code` when the peer sent a key or value grpc-js cannot represent.
+ * `code` when the peer sent a key or value grpc-js cannot represent, and
+ * RESOURCE_EXHAUSTED when it is larger than `maxBytes`.
  */
-export function metadataFromProto(proto: ProtoMetadata | undefined, code: Code): GrpcMetadata {
+export function metadataFromProto(proto: ProtoMetadata | undefined, code: Code, maxBytes = Infinity): GrpcMetadata {
   const md = new GrpcMetadata();
   if (proto === undefined) {
     return md;
+  }
+  const size = protoMetadataSize(proto);
+  if (size > maxBytes) {
+    throw new TunnelError(Code.RESOURCE_EXHAUSTED, `metadata of ${size} bytes is larger than the limit of ${maxBytes} bytes`);
   }
   for (const [key, values] of Object.entries(proto.md)) {
     for (const value of values.val) {
@@ -49,6 +54,17 @@ export function metadataFromProto(proto: ProtoMetadata | undefined, code: Code):
     }
   }
   return md;
+}
+
+/** Size as HTTP/2 counts a header list: key and value bytes plus 32 per entry. */
+function protoMetadataSize(proto: ProtoMetadata): number {
+  let size = 0;
+  for (const [key, values] of Object.entries(proto.md)) {
+    for (const value of values.val) {
+      size += Buffer.byteLength(key) + Buffer.byteLength(value) + 32;
+    }
+  }
+  return size;
 }
 
 function binaryValueToString(key: string, value: Uint8Array): string {

@@ -1,16 +1,6 @@
-import { create } from "@bufbuild/protobuf";
-import { EmptySchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import type { UndecodableFrame } from "../../src/engine/frame-conn.js";
-import {
-  ClientToServerSchema,
-  MessageDataSchema,
-  MetadataSchema,
-  NewStreamSchema,
-  ProtocolRevision,
-  type ClientToServer,
-  type ServerToClient,
-} from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
+import type { ClientToServer, ServerToClient } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { OPEN_TUNNEL_PATH } from "../../src/protocol/constants.js";
 import { deserializeServerToClient, serializeClientToServer } from "../../src/transport/tunnel-service.js";
 
@@ -72,27 +62,4 @@ export class RawTunnel {
   }
 }
 
-/** Frame builders for tests (the runtime has its own; these stay independent on purpose). */
-export const c2s = {
-  newStream: (id: bigint, method: string, revision = ProtocolRevision.REVISION_ONE, md: Record<string, string> = {}) =>
-    create(ClientToServerSchema, {
-      streamId: id,
-      frame: {
-        case: "newStream",
-        value: create(NewStreamSchema, {
-          methodName: method,
-          initialWindowSize: 65_536,
-          protocolRevision: revision,
-          requestHeaders: create(MetadataSchema, {
-            md: Object.fromEntries(Object.entries(md).map(([k, v]) => [k, { val: [v] }])),
-          }),
-        }),
-      },
-    }),
-  message: (id: bigint, size: number, data: Uint8Array) =>
-    create(ClientToServerSchema, { streamId: id, frame: { case: "requestMessage", value: create(MessageDataSchema, { size, data }) } }),
-  more: (id: bigint, data: Uint8Array) => create(ClientToServerSchema, { streamId: id, frame: { case: "moreRequestData", value: data } }),
-  halfClose: (id: bigint) => create(ClientToServerSchema, { streamId: id, frame: { case: "halfClose", value: create(EmptySchema) } }),
-  cancel: (id: bigint) => create(ClientToServerSchema, { streamId: id, frame: { case: "cancel", value: create(EmptySchema) } }),
-  windowUpdate: (id: bigint, n: number) => create(ClientToServerSchema, { streamId: id, frame: { case: "windowUpdate", value: n } }),
-};
+export { c2s } from "./frames.js";

@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { TestService } from "@protoc-gen-tunnel/interop";
+import { Code, openTunnel, TunnelError } from "../../src/index.js";
+import { Cleanup, tunnelClient } from "../support/servers.js";
+import { settleLeaks, watchedResources } from "./leaks.js";
+
+const cleanup = new Cleanup();
+let baseline: Record<string, number>;
+beforeEach(() => {
+  baseline = watchedResources();
+});
+afterEach(async () => {
+  await cleanup.run();
+  expect(await settleLeaks(baseline)).toEqual({});
+});
+
+/** Starts the tunnel server fixture in a child process; resolves with its port. */
+async function childServer(): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [new URL("./child-server.mjs", import.meta.url).pathname], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  cleanup.add(async () => {
+    child.kill("SIGKILL");
+    await exited;
+  });
+  const lines = createInterface({ input: child.stdout! });
+  for await (const line of lines) {
+    const match = /^PORT (\d+)$/.exec(line);
+    if (match) {
+      lines.close();
+      return { child, port: Number(match[1]) };
+    }
+  }
+  throw new Error("child server exited before it listened");
+}
+
+describe("fault injection: the server process dies", () => {
+  it("every open call fails UNAVAILABLE within 1 s of SIGKILL, and the tunnel reports why", async () => {
+    const { child, port } = await childServer();
+    const client = tunnelClient(`127.0.0.1:${port}`);
+    cleanup.add(() => client.close());
+    const tunnel = await openTunnel(client);
+    cleanup.add(() => tunnel.close());
+    expect((await tunnel.unary(TestService.method.unary, { payload: new Uint8Array([1]) })).payload).toEqual(new Uint8Array([1]));
+
+    const calls = [
+      tunnel.unary(TestService.method.unary, { delayMillis: 60_000 }),
+      (async () => {
+        for await (const _ of tunnel.serverStream(TestService.method.serverStream, { delayMillis: 60_000, count: 1 })) {
+          // never
+        }
+      })(),
+      tunnel.clientStream(
+        TestService.method.clientStream,
+        (async function* () {
+          yield { payload: new Uint8Array(10) };
+          await new Promise(() => {}); // a request stream that never ends
+        })(),
+      ),
+    ].map((p) =>
+      p.then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    );
+    // All three calls are on the wire before the kill.
+    while (tunnel.activeCalls < 3) await new Promise((r) => setImmediate(r));
+    const killedAt = performance.now();
+    child.kill("SIGKILL");
+    const errors = await Promise.all(calls);
+    expect(performance.now() - killedAt).toBeLessThan(1_000);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(TunnelError);
+      expect((error as TunnelError).code).toBe(Code.UNAVAILABLE);
+    }
+    await tunnel.done;
+    expect(tunnel.err?.code).toBe(Code.UNAVAILABLE);
+  });
+});

@@ -1,4 +1,4 @@
-import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import {
   ClientToServerSchema,
@@ -8,13 +8,7 @@ import {
 } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import type { UndecodableFrame } from "../engine/frame-conn.js";
 import { OPEN_REVERSE_TUNNEL_PATH, OPEN_TUNNEL_PATH } from "../protocol/constants.js";
-
-function serializer<Desc extends DescMessage>(schema: Desc): (frame: MessageShape<Desc>) => Buffer {
-  return (frame) => {
-    const bytes = toBinary(schema, frame);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
-}
+import { encodeClientToServer, encodeServerToClient } from "../protocol/frame-codec.js";
 
 // Never throws: grpc-js would end the RPC without telling the engine.
 // Decodes from a plain Uint8Array view of the Buffer (no copy), so bytes
@@ -30,8 +24,8 @@ function deserializer<Desc extends DescMessage>(schema: Desc): (bytes: Buffer) =
   };
 }
 
-export const serializeClientToServer = serializer(ClientToServerSchema);
-export const serializeServerToClient = serializer(ServerToClientSchema);
+export const serializeClientToServer = encodeClientToServer;
+export const serializeServerToClient = encodeServerToClient;
 export const deserializeClientToServer = deserializer(ClientToServerSchema);
 export const deserializeServerToClient = deserializer(ServerToClientSchema);
 

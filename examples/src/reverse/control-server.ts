@@ -1,0 +1,34 @@
+import { Code, TunnelError, TunnelServiceHandler, type TunnelChannel } from "@protoc-gen-tunnel/runtime";
+import { listen, type RunningServer } from "../shared/grpc.js";
+
+/** The control server: devices open reverse tunnels to it, keyed by device ID. */
+export interface ControlServer {
+  address: string;
+  handler: TunnelServiceHandler<string>;
+  stop(): Promise<void>;
+}
+
+export async function startControlServer(log: (line: string) => void): Promise<ControlServer> {
+  const handler = new TunnelServiceHandler<string>({
+    // The affinity key of each reverse tunnel: the device ID the agent sent.
+    // A real server would take it from the agent's client certificate.
+    affinityKey: (tunnel) => {
+      const id = tunnel.metadata.get("device-id")[0];
+      if (typeof id !== "string" || id === "") {
+        throw new TunnelError(Code.UNAUTHENTICATED, "device-id metadata is required");
+      }
+      return id;
+    },
+    onReverseTunnelOpen: (tunnel) => log(`control: ${deviceOf(tunnel)} dialed in and opened a reverse tunnel`),
+  });
+  const server: RunningServer = await listen((s) => s.addService(...handler.service()));
+  return {
+    address: server.address,
+    handler,
+    stop: () => server.shutdown(),
+  };
+}
+
+function deviceOf(tunnel: TunnelChannel): string {
+  return String(tunnel.metadata.get("device-id")[0]);
+}

@@ -1,0 +1,3 @@
+// Public API of protoc-gen-tunnel: the plugin object, for runNodeJs or tests.
+export { protocGenTunnel } from "./plugin.js";
+export { DEFAULT_RUNTIME_IMPORT, type TunnelPluginOptions } from "./options.js";

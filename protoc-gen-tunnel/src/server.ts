@@ -1,0 +1,67 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import type { GeneratedFile, Printable } from "@bufbuild/protoplugin";
+import { serviceDoc } from "./docs.js";
+import { paramName, type ServiceNames } from "./names.js";
+import { initShape, kindInfo, shape, type RuntimeSymbols } from "./symbols.js";
+
+/**
+ * `FooServiceImpl` (one method per RPC, keyed by the descriptor's local
+ * name as the runtime expects) and `registerFooService`.
+ */
+export function generateServer(f: GeneratedFile, service: DescService, names: ServiceNames, rt: RuntimeSymbols): void {
+  const implSummary = [
+    `An implementation of ${service.typeName}, served over gRPC tunnels by \`${names.register}\`.`,
+    "Unary and client-streaming methods are async functions; server-streaming and",
+    "bidi methods return async iterables (e.g. async generators). Throw a",
+    "TunnelError to end a call with a status.",
+  ].join("\n");
+  f.print(f.jsDoc(serviceDoc(service, implSummary, true)));
+  if (service.methods.length === 0) {
+    f.print(f.export("interface", names.impl), " {}");
+  } else {
+    f.print(f.export("interface", names.impl), " {");
+    service.methods.forEach((method, i) => {
+      if (i > 0) {
+        f.print();
+      }
+      generateImplMethod(f, method, rt);
+    });
+    f.print("}");
+  }
+  f.print();
+
+  const descriptor = f.importSchema(service);
+  const registrar = paramName("registrar", descriptor.name);
+  const impl = paramName("impl", descriptor.name);
+  const registerSummary = [
+    `Registers \`${impl}\` as ${service.typeName} with \`${registrar}\`: a TunnelServiceHandler`,
+    "serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.",
+    `Methods left out of \`${impl}\` answer UNIMPLEMENTED.`,
+  ].join("\n");
+  f.print(f.jsDoc(serviceDoc(service, registerSummary, false)));
+  f.print(f.export("function", names.register), "(", registrar, ": ", rt.ServiceRegistrar, ", ", impl, ": Partial<", names.impl, ">): void {");
+  f.print("  ", registrar, ".registerService(", descriptor, ", ", impl, ");");
+  f.print("}");
+  f.print();
+}
+
+function generateImplMethod(f: GeneratedFile, method: DescMethod, rt: RuntimeSymbols): void {
+  const { streamIn, streamOut } = kindInfo(method);
+  const { AsyncIterable, Promise } = rt.globals;
+  const input = shape(f, method.input);
+  const output = initShape(f, method.output);
+  const params = streamIn
+    ? ["requests: ", AsyncIterable, "<", input, ">, context: ", rt.HandlerContext]
+    : ["request: ", input, ", context: ", rt.HandlerContext];
+  let result: Printable;
+  if (streamOut) {
+    result = [AsyncIterable, "<", output, ">"];
+  } else if (streamIn) {
+    result = [Promise, "<", output, ">"];
+  } else {
+    // A unary handler may also answer synchronously.
+    result = [Promise, "<", output, "> | ", output];
+  }
+  f.print(f.jsDoc(method, "  "));
+  f.print("  ", method.localName, "(", params, "): ", result, ";");
+}

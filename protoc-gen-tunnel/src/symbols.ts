@@ -1,0 +1,76 @@
+import type { DescFile, DescMessage, DescMethod } from "@bufbuild/protobuf";
+import type { GeneratedFile, ImportSymbol, Printable } from "@bufbuild/protoplugin";
+
+/** Types the generated code imports from the runtime; all are type-only. */
+export interface RuntimeSymbols {
+  /** Global types, reached through `globalThis` when a message shadows them. */
+  globals: GlobalTypes;
+  CallChannel: ImportSymbol;
+  CallOptions: ImportSymbol;
+  HandlerContext: ImportSymbol;
+  ReverseChannels: ImportSymbol;
+  ServiceRegistrar: ImportSymbol;
+}
+
+export function runtimeSymbols(f: GeneratedFile, file: DescFile, from: string): RuntimeSymbols {
+  const type = (name: string) => f.import(name, from, true);
+  return {
+    globals: globalTypes(f, file),
+    CallChannel: type("CallChannel"),
+    CallOptions: type("CallOptions"),
+    HandlerContext: type("HandlerContext"),
+    ReverseChannels: type("ReverseChannels"),
+    ServiceRegistrar: type("ServiceRegistrar"),
+  };
+}
+
+/**
+ * The global generic types the generated signatures use. A proto message
+ * may be named `Promise` or `AsyncIterable`; its imported type would shadow
+ * the global one, which is then reached through `globalThis`.
+ */
+export interface GlobalTypes {
+  Promise: string;
+  AsyncIterable: string;
+}
+
+export function globalTypes(f: GeneratedFile, file: DescFile): GlobalTypes {
+  const shapes = new Set(
+    file.services.flatMap((s) => s.methods.flatMap((m) => [f.importShape(m.input).name, f.importShape(m.output).name])),
+  );
+  const global = (name: string) => (shapes.has(name) ? `globalThis.${name}` : name);
+  return { Promise: global("Promise"), AsyncIterable: global("AsyncIterable") };
+}
+
+/** `MessageInitShape<typeof FooSchema>`: a message or a plain object to build one from. */
+export function initShape(f: GeneratedFile, message: DescMessage): Printable {
+  return [f.import("MessageInitShape", "@bufbuild/protobuf", true), "<typeof ", f.importSchema(message, true), ">"];
+}
+
+/** `Foo`: the message type protoc-gen-es generates. */
+export function shape(f: GeneratedFile, message: DescMessage): Printable {
+  return f.importShape(message);
+}
+
+/** How a method kind maps onto the runtime's calls. */
+export interface KindInfo {
+  /** The `CallChannel` method that makes this kind of call. */
+  call: "unary" | "serverStream" | "clientStream" | "bidiStream";
+  /** The client sends a stream of requests. */
+  streamIn: boolean;
+  /** The server sends a stream of responses. */
+  streamOut: boolean;
+}
+
+export function kindInfo(method: DescMethod): KindInfo {
+  switch (method.methodKind) {
+    case "unary":
+      return { call: "unary", streamIn: false, streamOut: false };
+    case "server_streaming":
+      return { call: "serverStream", streamIn: false, streamOut: true };
+    case "client_streaming":
+      return { call: "clientStream", streamIn: true, streamOut: false };
+    case "bidi_streaming":
+      return { call: "bidiStream", streamIn: true, streamOut: true };
+  }
+}

@@ -18,7 +18,7 @@ import type { ReverseTunnel, ServeResult } from "./reverse-tunnel-server.js";
 export interface ReconnectOptions {
   /** Delay before the first retry, in ms (default 100). */
   initialBackoffMs?: number;
-  /** Upper bound of the delay, in ms (default 30 000). */
+  /** Upper bound of the delay, in ms (default 30 000, or `initialBackoffMs` if that is larger). */
   maxBackoffMs?: number;
   /** Growth factor per failed attempt (default 1.6, as gRPC's connection backoff); at least 1. */
   multiplier?: number;
@@ -56,9 +56,10 @@ export type ResolvedReconnectOptions = Required<Omit<ReconnectOptions, "onConnec
 
 /** Applies the defaults and checks the values; throws RangeError on nonsense. */
 export function resolveReconnectOptions(options: ReconnectOptions): ResolvedReconnectOptions {
+  const initialBackoffMs = options.initialBackoffMs ?? 100;
   const resolved = {
-    initialBackoffMs: options.initialBackoffMs ?? 100,
-    maxBackoffMs: options.maxBackoffMs ?? 30_000,
+    initialBackoffMs,
+    maxBackoffMs: options.maxBackoffMs ?? Math.max(30_000, initialBackoffMs),
     multiplier: options.multiplier ?? 1.6,
     jitter: options.jitter ?? 0.2,
     healthyAfterMs: options.healthyAfterMs ?? 5_000,

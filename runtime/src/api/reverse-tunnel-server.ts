@@ -5,7 +5,7 @@ import { TunnelError } from "../errors.js";
 import { isUndecodable, type FrameSink, type UndecodableFrame } from "../engine/frame-conn.js";
 import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
-import { ProtocolRevision, type ClientToServer } from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { ProtocolRevision, type ClientToServer, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { toMetadata, type MetadataInit } from "../metadata.js";
 import { OPEN_REVERSE_TUNNEL_PATH } from "../protocol/constants.js";
 import { advertiseNegotiation, advertisesNegotiation, supportedRevisions } from "../protocol/negotiation.js";
@@ -35,9 +35,11 @@ export interface ServeOptions {
    */
   signal?: AbortSignal;
   /**
-   * grpc-js options for the tunnel RPC itself. A `deadline` here limits the
-   * whole tunnel's life; to detect dead connections (e.g. an expired NAT
-   * mapping) set `grpc.keepalive_time_ms` on the grpc-js client instead.
+   * grpc-js options for the tunnel RPC itself (credentials, ...). A
+   * `deadline` here limits the whole tunnel's life (and, being absolute,
+   * every later `reconnect` attempt too). To notice dead connections (e.g.
+   * an expired NAT mapping) set `grpc.keepalive_time_ms` on the grpc-js
+   * client instead.
    */
   callOptions?: grpc.CallOptions;
   /**
@@ -119,6 +121,15 @@ export interface ReverseTunnel {
  * Go's `ReverseTunnelServer`. Register services, then `serve()` once per
  * tunnel wanted (several may run at once), or once with `reconnect` to keep
  * a tunnel up.
+ *
+ * ```ts
+ * const client = new TunnelServiceClient(address, credentials, { "grpc.keepalive_time_ms": 30_000 });
+ * const rts = new ReverseTunnelServer(client);
+ * registerFooService(rts, fooImpl);
+ * const { started, error } = await rts.serve({ metadata: { "agent-id": id }, signal });
+ * // ...or stay connected across server restarts and network failures:
+ * await rts.serve({ metadata: { "agent-id": id }, signal, reconnect: true });
+ * ```
  */
 export class ReverseTunnelServer implements ServiceRegistrar {
   private readonly registry = new ServiceRegistry();
@@ -148,9 +159,9 @@ export class ReverseTunnelServer implements ServiceRegistrar {
 
   /**
    * Opens a reverse tunnel and serves calls until it ends; resolves with
-   * `{ started, error }` (it never rejects, except for invalid `reconnect`
-   * options). Several may run at once. With `reconnect`, keeps re-opening
-   * the tunnel instead.
+   * `{ started, error }` and never rejects (invalid `reconnect` options throw
+   * a RangeError at once). Several may run at once. With `reconnect`, keeps
+   * re-opening the tunnel instead.
    */
   serve(options: ServeOptions = {}): Promise<ServeResult> {
     if (options.reconnect) {
@@ -206,13 +217,19 @@ export class ReverseTunnelServer implements ServiceRegistrar {
       return { started: false, error: TunnelError.from(signal.reason, Code.CANCELLED) };
     }
     const metadata = advertiseNegotiation(toMetadata(options.metadata));
-    const call = this.client.makeBidiStreamRequest(
-      OPEN_REVERSE_TUNNEL_PATH,
-      serializeServerToClient,
-      deserializeClientToServer,
-      metadata,
-      options.callOptions ?? {},
-    );
+    let call: grpc.ClientDuplexStream<ServerToClient, ClientToServer | UndecodableFrame>;
+    try {
+      call = this.client.makeBidiStreamRequest(
+        OPEN_REVERSE_TUNNEL_PATH,
+        serializeServerToClient,
+        deserializeClientToServer,
+        metadata,
+        options.callOptions ?? {},
+      );
+    } catch (e) {
+      // e.g. the grpc-js client was closed ("Channel has been shut down").
+      return { started: false, error: TunnelError.from(e, Code.UNAVAILABLE) };
+    }
     // Attaches grpc-js's 'error' listener at once: a tunnel that cannot be
     // opened must be a result, not an unhandled 'error' event.
     const conn = clientCallConn(call);

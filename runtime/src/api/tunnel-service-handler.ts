@@ -94,16 +94,27 @@ export class TunnelServiceHandler<K = unknown> implements ServiceRegistrar, Reve
     this.shuttingDown = true;
   }
 
+  /**
+   * A channel over every reverse tunnel, round-robin per call. With none
+   * open, calls fail with UNAVAILABLE. Throws if `noReverseTunnels` is set.
+   */
   asChannel(): ReverseChannel {
     this.assertReverseTunnels();
     return new RoundRobinChannel(this.reverse, { all: true });
   }
 
+  /**
+   * A channel over the reverse tunnels whose affinity key equals `key` (by
+   * value for strings and numbers), round-robin per call. With none open,
+   * calls fail with UNAVAILABLE naming the key. Throws if `noReverseTunnels`
+   * is set.
+   */
   keyAsChannel(key: K): ReverseChannel {
     this.assertReverseTunnels();
     return new RoundRobinChannel(this.reverse, { all: false, key });
   }
 
+  /** The reverse tunnels open and registered now (a tunnel leaves the moment it ends). */
   allReverseTunnels(): TunnelChannel[] {
     return this.reverse.list({ all: true });
   }
@@ -179,7 +190,8 @@ export class TunnelServiceHandler<K = unknown> implements ServiceRegistrar, Reve
     try {
       this.reverse.add(tunnel, key);
     } catch (e) {
-      engine.abort(new TunnelError(Code.INTERNAL, `could not register the reverse tunnel: ${(e as Error)?.message ?? String(e)}`));
+      process.emitWarning(`grpctunnel: reverse tunnel registry refused a tunnel: ${(e as Error)?.message ?? String(e)}`);
+      engine.abort(new TunnelError(Code.INTERNAL, "could not register the reverse tunnel"));
       return;
     }
     // Runs synchronously as the tunnel ends: no later call can pick it.

@@ -13,11 +13,13 @@ export interface TestServer {
 export async function startServer(
   register: (server: grpc.Server) => void,
   options: grpc.ServerOptions = {},
+  /** Loopback port to listen on; 0 (the default) picks a free one. */
+  listenPort = 0,
 ): Promise<TestServer> {
   const server = new grpc.Server(options);
   register(server);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`127.0.0.1:${listenPort}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, port, address: `127.0.0.1:${port}`, kill: () => server.forceShutdown() };
 }

@@ -42,6 +42,7 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
   private revision = ProtocolRevision.REVISION_ZERO;
   private sendWindowSize = INITIAL_WINDOW_BYTES;
   private readonly lifecycle = new TunnelLifecycle();
+  private settingsTimer: NodeJS.Timeout | undefined;
   private resolveReady!: () => void;
   private rejectReady!: (error: TunnelError) => void;
   /** Resolves when the tunnel can carry calls; rejects if it ended first. */
@@ -60,6 +61,13 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
     this.negotiated = !options.expectSettings;
     if (this.negotiated) {
       this.resolveReady();
+    } else {
+      const timeout = options.limits.settingsTimeoutMs;
+      this.settingsTimer = setTimeout(
+        () => this.abort(new TunnelError(Code.DEADLINE_EXCEEDED, `no Settings frame within ${timeout} ms of opening the tunnel`)),
+        timeout,
+      );
+      this.lifecycle.onEnd(() => clearTimeout(this.settingsTimer));
     }
   }
 
@@ -229,6 +237,7 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
     this.revision = revision;
     this.sendWindowSize = frame.frame.value.initialWindowSize;
     this.negotiated = true;
+    clearTimeout(this.settingsTimer);
     this.resolveReady();
   }
 

@@ -15,6 +15,12 @@ export interface TunnelLimits {
    * value bytes plus 32 per entry.
    */
   maxMetadataBytes: number;
+  /**
+   * How long a tunnel client waits for the peer's Settings frame once the
+   * peer advertised negotiation; after that the tunnel fails
+   * (DEADLINE_EXCEEDED) instead of hanging.
+   */
+  settingsTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
@@ -22,6 +28,7 @@ export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   maxBufferedBytesPerStream: 8 * 1024 * 1024,
   maxConcurrentStreams: 10_000,
   maxMetadataBytes: 64 * 1024,
+  settingsTimeoutMs: 10_000,
 };
 
 export function resolveLimits(partial: Partial<TunnelLimits> | undefined): TunnelLimits {

@@ -320,6 +320,18 @@ export const clientCases: ConformanceCase[] = [
       expect(client.engine.closed).toBe(false);
     },
   },
+  {
+    id: "C25",
+    misbehaviour: "advertises negotiation but never sends `Settings`",
+    expected: "tunnel ends after `settingsTimeoutMs`: DEADLINE_EXCEEDED `no Settings frame within N ms of opening the tunnel`",
+    async run() {
+      const client = await clientUnderTest({ settings: "withheld", limits: { settingsTimeoutMs: 50 } });
+      await client.engine.done;
+      expect(client.engine.error).toMatchObject({ code: Code.DEADLINE_EXCEEDED, rawMessage: "no Settings frame within 50 ms of opening the tunnel" });
+      expect(client.conn.abortedWith).toBe(client.engine.error);
+      await expect(client.engine.ready).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    },
+  },
 ];
 
 describe("conformance: tunnel-client engine against a misbehaving tunnel server", () => {

@@ -66,14 +66,16 @@ export function serverUnderTest(options: { flowControl?: boolean; limits?: Parti
 }
 
 /** Our tunnel-client engine, negotiated, with calls a test starts and frames it feeds. */
-export async function clientUnderTest(options: { limits?: Partial<TunnelLimits>; settings?: ServerToClient | null } = {}) {
+export async function clientUnderTest(
+  options: { limits?: Partial<TunnelLimits>; settings?: ServerToClient | null | "withheld" } = {},
+) {
   const conn = new MemoryConn<ClientToServer>();
   const engine = new TunnelClientEngine(conn, {
     flowControl: true,
     expectSettings: options.settings !== null,
     limits: resolveLimits(options.limits),
   });
-  if (options.settings !== null) {
+  if (options.settings !== null && options.settings !== "withheld") {
     engine.receive(options.settings ?? settingsFrame(true));
   }
   return {

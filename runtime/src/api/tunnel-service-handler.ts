@@ -46,6 +46,11 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
    * function every tunnel has the key `undefined`.
    */
   affinityKey?: (tunnel: TunnelChannel) => K;
+  /**
+   * At most this many reverse tunnels per affinity key; more are refused
+   * with RESOURCE_EXHAUSTED (e.g. one per device). Unlimited by default.
+   */
+  maxReverseTunnelsPerKey?: number;
   /** Offer revision 0 only (no flow control), like Go's `DisableFlowControl`. */
   disableFlowControl?: boolean;
   limits?: Partial<TunnelLimits>;
@@ -175,6 +180,11 @@ export class TunnelServiceHandler<K = unknown> implements ServiceRegistrar, Reve
       conn.abort(refusal(e));
       return;
     }
+    const overLimit = this.keyLimitError(key);
+    if (overLimit !== undefined) {
+      conn.abort(overLimit);
+      return;
+    }
     sendNegotiationHeaders(call);
     conn.listen(engine);
     engine.ready.then(
@@ -183,8 +193,23 @@ export class TunnelServiceHandler<K = unknown> implements ServiceRegistrar, Reve
     );
   }
 
+  /** The refusal for one more tunnel with `key`, if the key is at its limit. */
+  private keyLimitError(key: K): TunnelError | undefined {
+    const limit = this.options.maxReverseTunnelsPerKey;
+    if (limit === undefined || this.reverse.list({ all: false, key }).length < limit) {
+      return undefined;
+    }
+    return new TunnelError(Code.RESOURCE_EXHAUSTED, `too many reverse tunnels for this affinity key (limit ${limit})`);
+  }
+
   private registerReverseTunnel(tunnel: TunnelChannel, engine: TunnelClientEngine, key: K): void {
     if (engine.closed) {
+      return;
+    }
+    // Checked again: tunnels with the same key may have negotiated meanwhile.
+    const overLimit = this.keyLimitError(key);
+    if (overLimit !== undefined) {
+      engine.abort(overLimit);
       return;
     }
     try {

@@ -34,14 +34,13 @@ const MAX_STREAM_ID = 0x7fff_ffff_ffff_ffffn;
  * network client in a forward tunnel and the network server in a reverse
  * tunnel; only the FrameConn underneath differs.
  */
-export class TunnelClientEngine implements FrameSink<ServerToClient> {
+export class TunnelClientEngine extends TunnelLifecycle implements FrameSink<ServerToClient> {
   private readonly writer: FrameWriter<ClientToServer>;
   private readonly streams = new Map<bigint, ClientStream>();
   private nextId = 1n;
   private negotiated: boolean;
   private revision = ProtocolRevision.REVISION_ZERO;
   private sendWindowSize = INITIAL_WINDOW_BYTES;
-  private readonly lifecycle = new TunnelLifecycle();
   private settingsTimer: NodeJS.Timeout | undefined;
   private resolveReady!: () => void;
   private rejectReady!: (error: TunnelError) => void;
@@ -52,6 +51,7 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
     private readonly conn: FrameConn<ClientToServer>,
     private readonly options: ClientEngineOptions,
   ) {
+    super();
     this.writer = new FrameWriter(conn);
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
@@ -67,32 +67,13 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
         () => this.abort(new TunnelError(Code.DEADLINE_EXCEEDED, `no Settings frame within ${timeout} ms of opening the tunnel`)),
         timeout,
       );
-      this.lifecycle.onEnd(() => clearTimeout(this.settingsTimer));
+      this.onEnd(() => clearTimeout(this.settingsTimer));
     }
   }
 
   /** The negotiated protocol revision (0 or 1). */
   get protocolRevision(): ProtocolRevision {
     return this.revision;
-  }
-
-  /** Resolves when the tunnel has ended. */
-  get done(): Promise<void> {
-    return this.lifecycle.done;
-  }
-
-  /** Why the tunnel ended; undefined while open or after a clean end. */
-  get error(): TunnelError | undefined {
-    return this.lifecycle.error;
-  }
-
-  get closed(): boolean {
-    return this.lifecycle.ended;
-  }
-
-  /** Runs `listener` synchronously when the tunnel ends. */
-  onEnd(listener: (error: TunnelError | undefined) => void): void {
-    this.lifecycle.onEnd(listener);
   }
 
   /** Number of calls in flight. */
@@ -105,8 +86,8 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
    * TunnelError when the tunnel is not usable or the metadata cannot be sent.
    */
   openStream(method: string, metadata: Metadata, options: OpenStreamOptions = {}): ClientStream {
-    if (this.lifecycle.ended) {
-      throw new TunnelError(Code.UNAVAILABLE, `tunnel is closed${this.lifecycle.error ? `: ${this.lifecycle.error.rawMessage}` : ""}`);
+    if (this.closed) {
+      throw new TunnelError(Code.UNAVAILABLE, `tunnel is closed${this.error ? `: ${this.error.rawMessage}` : ""}`);
     }
     if (!this.negotiated) {
       throw new TunnelError(Code.UNAVAILABLE, "tunnel is still negotiating its protocol revision");
@@ -141,7 +122,7 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
   }
 
   receive(frame: ServerToClient | UndecodableFrame): void {
-    if (this.lifecycle.ended) {
+    if (this.closed) {
       return;
     }
     if (isUndecodable(frame)) {
@@ -193,7 +174,7 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
    * RPC cleanly.
    */
   close(): void {
-    if (this.lifecycle.ended) {
+    if (this.closed) {
       return;
     }
     for (const stream of [...this.streams.values()]) {
@@ -205,7 +186,7 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
 
   /** Ends the tunnel RPC with an error, failing every call with UNAVAILABLE. */
   abort(error: TunnelError): void {
-    if (this.lifecycle.ended) {
+    if (this.closed) {
       return;
     }
     this.conn.abort(error);
@@ -242,7 +223,7 @@ export class TunnelClientEngine implements FrameSink<ServerToClient> {
   }
 
   private end(error: TunnelError | undefined, streamError: TunnelError): void {
-    if (!this.lifecycle.end(error)) {
+    if (!this.markEnded(error)) {
       return;
     }
     this.writer.close();

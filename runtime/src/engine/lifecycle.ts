@@ -1,16 +1,22 @@
 import type { TunnelError } from "../errors.js";
 
-/** The end of a tunnel: once, with an optional error, observable as a promise. */
-export class TunnelLifecycle {
+/**
+ * What both engines share about the end of a tunnel: it happens once, with
+ * an optional error, and can be awaited or listened for synchronously.
+ */
+export abstract class TunnelLifecycle {
   private endedWith: { error: TunnelError | undefined } | undefined;
   private resolveDone!: () => void;
   private listeners: Array<(error: TunnelError | undefined) => void> = [];
+  /** Resolves when the tunnel has ended. */
   readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
 
-  get ended(): boolean {
+  /** True once the tunnel has ended. */
+  get closed(): boolean {
     return this.endedWith !== undefined;
   }
 
+  /** Why the tunnel ended; undefined while open or after a clean end. */
   get error(): TunnelError | undefined {
     return this.endedWith?.error;
   }
@@ -28,7 +34,7 @@ export class TunnelLifecycle {
   }
 
   /** Records the end; false if the tunnel had already ended. */
-  end(error: TunnelError | undefined): boolean {
+  protected markEnded(error: TunnelError | undefined): boolean {
     if (this.endedWith !== undefined) {
       return false;
     }

@@ -46,17 +46,17 @@ interface AcceptedStream {
  * network server in a forward tunnel and the network client in a reverse
  * tunnel; only the FrameConn underneath differs.
  */
-export class TunnelServerEngine implements FrameSink<ClientToServer> {
+export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<ClientToServer> {
   private readonly writer: FrameWriter<ServerToClient>;
   private readonly streams = new Map<bigint, ServerStream>();
   private lastSeen = 0n;
-  private readonly lifecycle = new TunnelLifecycle();
   private idleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly conn: FrameConn<ServerToClient>,
     private readonly options: ServerEngineOptions,
   ) {
+    super();
     this.writer = new FrameWriter(conn);
   }
 
@@ -65,23 +65,6 @@ export class TunnelServerEngine implements FrameSink<ClientToServer> {
     if (this.options.peerAdvertised) {
       this.writer.write(settingsFrame(this.options.flowControl));
     }
-  }
-
-  get done(): Promise<void> {
-    return this.lifecycle.done;
-  }
-
-  get error(): TunnelError | undefined {
-    return this.lifecycle.error;
-  }
-
-  get closed(): boolean {
-    return this.lifecycle.ended;
-  }
-
-  /** Runs `listener` synchronously when the tunnel ends. */
-  onEnd(listener: (error: TunnelError | undefined) => void): void {
-    this.lifecycle.onEnd(listener);
   }
 
   get activeStreams(): number {
@@ -97,7 +80,7 @@ export class TunnelServerEngine implements FrameSink<ClientToServer> {
   }
 
   receive(frame: ClientToServer | UndecodableFrame): void {
-    if (this.lifecycle.ended) {
+    if (this.closed) {
       return;
     }
     if (isUndecodable(frame)) {
@@ -252,7 +235,7 @@ export class TunnelServerEngine implements FrameSink<ClientToServer> {
 
   /** Records the end and cancels running calls; false if already ended. */
   private end(error: TunnelError | undefined): boolean {
-    if (!this.lifecycle.end(error)) {
+    if (!this.markEnded(error)) {
       return false;
     }
     this.writer.close();

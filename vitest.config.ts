@@ -7,10 +7,12 @@ const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 export default defineConfig({
   resolve: {
-    alias: {
-      "@protoc-gen-tunnel/runtime": source("./runtime/src/index.ts"),
-      "@protoc-gen-tunnel/interop": source("./interop/src/index.ts"),
-    },
+    // Exact matches: a plain key would also rewrite subpath imports.
+    alias: [
+      { find: /^@protoc-gen-tunnel\/runtime$/, replacement: source("./runtime/src/index.ts") },
+      { find: /^@protoc-gen-tunnel\/runtime\/tunnelpb$/, replacement: source("./runtime/src/tunnelpb.ts") },
+      { find: /^@protoc-gen-tunnel\/interop$/, replacement: source("./interop/src/index.ts") },
+    ],
   },
   test: {
     include: ["*/src/**/*.test.ts", "*/test/**/*.test.ts"],

@@ -91,10 +91,14 @@ function throwIfRequested(req: Message): void {
   }
 }
 
-/** Sets metadata from a map of byte values: raw bytes for `-bin` keys, text otherwise. */
+/**
+ * Adds a map of byte values to metadata: raw bytes for `-bin` keys, text
+ * otherwise. Adds rather than replaces, like Go's `MetadataNew`, which
+ * appends when two keys differ only in case.
+ */
 export function setMetadata(md: Metadata, values: Record<string, Uint8Array>): void {
   for (const [key, value] of Object.entries(values)) {
-    md.set(key, key.endsWith("-bin") ? Buffer.from(value) : Buffer.from(value).toString("utf8"));
+    md.add(key, key.endsWith("-bin") ? Buffer.from(value) : Buffer.from(value).toString("utf8"));
   }
 }
 

@@ -8,6 +8,7 @@ export type { ClientStream, CallOutcome } from "./engine/client-stream.js";
 
 export type { CallOptions } from "./api/call-options.js";
 export { AbstractCallChannel, type CallChannel } from "./api/call-channel.js";
+export { methodPath } from "./api/method-types.js";
 export type {
   BidiStreamingMethod,
   ClientStreamingMethod,

@@ -74,3 +74,18 @@ describe("revision 0 peers", () => {
     expect((await tunnel.unary(TestService.method.unary, { payload: new Uint8Array([4]) })).payload).toEqual(new Uint8Array([4]));
   });
 });
+
+describe("handlers see their stream's protocol revision", () => {
+  for (const [disableFlowControl, expected] of [
+    [false, 1],
+    [true, 0],
+  ] as const) {
+    it(`revision ${expected}`, async () => {
+      const { tunnel } = await forwardFixture(cleanup, {
+        tunnel: { disableFlowControl },
+        impl: { unary: (_req, ctx) => ({ count: ctx.protocolRevision }) },
+      });
+      expect((await tunnel.unary(TestService.method.unary, {})).count).toBe(expected);
+    });
+  }
+});

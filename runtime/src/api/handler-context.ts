@@ -12,6 +12,8 @@ export interface HandlerContext {
    * `TunnelMetadataFromIncomingContext`).
    */
   readonly tunnelMetadata: Metadata;
+  /** The protocol revision of this call's stream: 1 with flow control, 0 without. */
+  readonly protocolRevision: 0 | 1;
   /** When the call must be done, from the client's `grpc-timeout`. */
   readonly deadline: Date | undefined;
   /** Aborted when the client cancels, the deadline passes or the tunnel ends. */
@@ -29,6 +31,7 @@ export function handlerContext(stream: ServerStream): HandlerContext {
     method: stream.method,
     metadata: stream.metadata,
     tunnelMetadata: stream.tunnelMetadata,
+    protocolRevision: stream.protocolRevision,
     deadline: stream.deadline,
     signal: stream.signal,
     responseHeaders: stream.responseHeaders,

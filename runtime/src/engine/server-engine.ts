@@ -169,6 +169,7 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
       sendWindowSize: revisionOne ? init.initialWindowSize : undefined,
       limits: this.options.limits,
       deadline,
+      protocolRevision: revisionOne ? 1 : 0,
       onFinish: (s) => this.removeStream(s),
     });
     this.streams.set(id, stream);

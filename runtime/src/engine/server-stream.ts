@@ -23,6 +23,8 @@ export interface ServerStreamInit {
   limits: TunnelLimits;
   /** Absolute deadline from `grpc-timeout` (ms since the epoch). */
   deadline: number | undefined;
+  /** The protocol revision the client chose for this stream. */
+  protocolRevision: 0 | 1;
   onFinish: (stream: ServerStream) => void;
 }
 
@@ -43,6 +45,8 @@ export class ServerStream {
   /** The request metadata of the tunnel RPC that carries this call. */
   readonly tunnelMetadata: Metadata;
   readonly deadline: Date | undefined;
+  /** The protocol revision of this stream: 1 with flow control, 0 without. */
+  readonly protocolRevision: 0 | 1;
   /** Headers to send with the first response (or at the end); merge into it freely. */
   readonly responseHeaders = new Metadata();
   /** Trailers to send when the call ends. */
@@ -63,6 +67,7 @@ export class ServerStream {
     this.method = init.method;
     this.metadata = init.metadata;
     this.tunnelMetadata = init.tunnelMetadata;
+    this.protocolRevision = init.protocolRevision;
     this.writer = init.writer;
     this.onFinish = init.onFinish;
     const ended = new Promise<void>((resolve) => (this.resolveEnded = resolve));

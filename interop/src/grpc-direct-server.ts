@@ -153,6 +153,7 @@ class CallState {
       method: methodPath(method),
       metadata: call.metadata,
       tunnelMetadata: new grpc.Metadata(), // no tunnel here
+      peer: call.getPeer(),
       protocolRevision: 1, // no tunnel either: plain HTTP/2, which is flow-controlled
       deadline,
       signal: this.controller.signal,

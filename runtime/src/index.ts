@@ -33,7 +33,7 @@ export { TunnelServiceClient, tunnelServiceDefinition } from "./transport/tunnel
 export { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "./protocol/constants.js";
 export type { ReverseChannel, ReverseChannels } from "./api/reverse-channel.js";
 export type { ReverseTunnelRegistry, TunnelSelector } from "./api/reverse-registry.js";
-export type { AuthContext } from "./api/tunnel-channel.js";
+export type { AuthContext } from "./engine/auth-context.js";
 export {
   ReverseTunnelServer,
   type ReverseTunnel,
@@ -42,3 +42,11 @@ export {
   type ServeResult,
 } from "./api/reverse-tunnel-server.js";
 export type { ReconnectOptions, RetryPlan } from "./api/reconnect.js";
+
+// grpc-js compatibility: existing grpc-js clients and services over tunnels.
+export { grpcChannel, type GrpcChannelOptions } from "./grpc-js/channel.js";
+export type { GrpcServiceOptions } from "./grpc-js/service-definition.js";
+export { tunnelMetadataFromCall } from "./grpc-js/server-call.js";
+export { STATUS_DETAILS_KEY } from "./grpc-js/status-details.js";
+
+// Connect-ES: see the "@protoc-gen-tunnel/runtime/connect" entry point.

@@ -12,6 +12,8 @@ export interface HandlerContext {
    * `TunnelMetadataFromIncomingContext`).
    */
   readonly tunnelMetadata: Metadata;
+  /** The network peer at the other end of the tunnel RPC (e.g. "ipv4:127.0.0.1:50123"). */
+  readonly peer: string;
   /** The protocol revision of this call's stream: 1 with flow control, 0 without. */
   readonly protocolRevision: 0 | 1;
   /** When the call must be done, from the client's `grpc-timeout`. */
@@ -31,6 +33,7 @@ export function handlerContext(stream: ServerStream): HandlerContext {
     method: stream.method,
     metadata: stream.metadata,
     tunnelMetadata: stream.tunnelMetadata,
+    peer: stream.peer,
     protocolRevision: stream.protocolRevision,
     deadline: stream.deadline,
     signal: stream.signal,

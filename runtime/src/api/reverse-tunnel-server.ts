@@ -1,5 +1,6 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
+import { addGrpcService, type GrpcServiceOptions } from "../grpc-js/service-definition.js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import { isUndecodable, type FrameSink, type UndecodableFrame } from "../engine/frame-conn.js";
@@ -152,6 +153,25 @@ export class ReverseTunnelServer implements ServiceRegistrar {
     this.registry.registerService(service, impl);
   }
 
+  /**
+   * Registers a grpc-js service for the other side to call: the same
+   * arguments as `grpc.Server.addService` (a `ServiceDefinition` from
+   * `@grpc/proto-loader`, `grpc-tools`, `ts-proto`, ... and its
+   * implementation), so existing grpc-js handlers serve tunneled calls
+   * unchanged. As in grpc-js, methods are found by name or `originalName`
+   * and missing ones answer UNIMPLEMENTED; a service can be added once.
+   * Handlers get grpc-js call objects (`metadata`, `sendMetadata`,
+   * `getDeadline`, `cancelled`, `'cancelled'` events, ...); see
+   * `tunnelMetadataFromCall` and, for error details, `STATUS_DETAILS_KEY`.
+   */
+  addService(
+    definition: grpc.ServiceDefinition,
+    implementation: grpc.UntypedServiceImplementation,
+    options?: GrpcServiceOptions,
+  ): void {
+    addGrpcService(this.registry, definition, implementation, options);
+  }
+
   /** Number of reverse tunnels open now. */
   get activeTunnels(): number {
     return this.tunnels.size;
@@ -250,6 +270,7 @@ export class ReverseTunnelServer implements ServiceRegistrar {
       flowControl,
       peerAdvertised: negotiated,
       tunnelMetadata: metadata,
+      peer: call.getPeer(),
       limits: this.limits,
       lookup: (method) => this.registry.lookup(method),
       isShuttingDown: () => this.draining || this.stopped,

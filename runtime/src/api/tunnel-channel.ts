@@ -1,13 +1,11 @@
-import type { Metadata, ServerDuplexStream } from "@grpc/grpc-js";
+import type { Metadata } from "@grpc/grpc-js";
+import type { AuthContext } from "../engine/auth-context.js";
 import type { TunnelError } from "../errors.js";
 import type { ClientStream } from "../engine/client-stream.js";
 import type { TunnelClientEngine } from "../engine/client-engine.js";
 import { toMetadata } from "../metadata.js";
 import { AbstractCallChannel } from "./call-channel.js";
 import { callDeadline, type CallOptions } from "./call-options.js";
-
-/** grpc-js's auth context of a server call (grpc-js does not export the type by name). */
-export type AuthContext = ReturnType<ServerDuplexStream<unknown, never>["getAuthContext"]>;
 
 export interface TunnelChannelInit {
   engine: TunnelClientEngine;

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
+import { addGrpcService, type GrpcServiceOptions } from "../grpc-js/service-definition.js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import { TunnelClientEngine } from "../engine/client-engine.js";
@@ -80,6 +81,25 @@ export class TunnelServiceHandler<K = unknown> implements ServiceRegistrar, Reve
     this.registry.registerService(service, impl);
   }
 
+  /**
+   * Registers a grpc-js service for forward tunnels: the same arguments as
+   * `grpc.Server.addService` (a `ServiceDefinition` from
+   * `@grpc/proto-loader`, `grpc-tools`, `ts-proto`, ... and its
+   * implementation), so existing grpc-js handlers serve tunneled calls
+   * unchanged. As in grpc-js, methods are found by name or `originalName`
+   * and missing ones answer UNIMPLEMENTED; a service can be added once.
+   * Handlers get grpc-js call objects (`metadata`, `sendMetadata`,
+   * `getDeadline`, `cancelled`, `'cancelled'` events, ...); see
+   * `tunnelMetadataFromCall` and, for error details, `STATUS_DETAILS_KEY`.
+   */
+  addService(
+    definition: grpc.ServiceDefinition,
+    implementation: grpc.UntypedServiceImplementation,
+    options?: GrpcServiceOptions,
+  ): void {
+    addGrpcService(this.registry, definition, implementation, options);
+  }
+
   /** The definition and implementation to pass to `grpc.Server.addService`. */
   service(): [typeof tunnelServiceDefinition, grpc.UntypedServiceImplementation] {
     return [
@@ -145,6 +165,8 @@ export class TunnelServiceHandler<K = unknown> implements ServiceRegistrar, Reve
       flowControl: this.flowControl,
       peerAdvertised: advertisesNegotiation(call.metadata),
       tunnelMetadata: call.metadata,
+      peer: call.getPeer(),
+      authContext: call.getAuthContext(),
       limits: this.limits,
       lookup: (method) => this.registry.lookup(method),
       isShuttingDown: () => this.shuttingDown,

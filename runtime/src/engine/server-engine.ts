@@ -1,4 +1,5 @@
 import type { Metadata } from "@grpc/grpc-js";
+import type { AuthContext } from "./auth-context.js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import {
@@ -26,6 +27,10 @@ export interface ServerEngineOptions {
   /** The tunnel client advertised negotiation: send Settings first. */
   peerAdvertised: boolean;
   tunnelMetadata: Metadata;
+  /** The network peer at the other end of the tunnel RPC, as grpc-js reports it. */
+  peer: string;
+  /** The tunnel RPC's transport security, when this side is the network server. */
+  authContext?: AuthContext;
   limits: TunnelLimits;
   /** Finds the handler for "pkg.Service/Method". */
   lookup(method: string): StreamHandler | undefined;
@@ -165,6 +170,8 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
       method: `/${name}`,
       metadata,
       tunnelMetadata: this.options.tunnelMetadata,
+      peer: this.options.peer,
+      authContext: this.options.authContext,
       writer: this.writer,
       sendWindowSize: revisionOne ? init.initialWindowSize : undefined,
       limits: this.options.limits,

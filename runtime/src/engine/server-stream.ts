@@ -7,6 +7,7 @@ import { ReceiveWindow, SendWindow } from "../protocol/flow-control.js";
 import { responseFrames, serverFrames } from "../protocol/frames.js";
 import { metadataToProto } from "../protocol/metadata-codec.js";
 import { statusToProto } from "../protocol/status-codec.js";
+import type { AuthContext } from "./auth-context.js";
 import type { FrameWriter } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
 import { MessageQueue } from "./message-queue.js";
@@ -17,6 +18,8 @@ export interface ServerStreamInit {
   method: string;
   metadata: Metadata;
   tunnelMetadata: Metadata;
+  peer: string;
+  authContext: AuthContext | undefined;
   writer: FrameWriter<ServerToClient>;
   /** Revision 1: the client's window for our responses; undefined: revision 0. */
   sendWindowSize: number | undefined;
@@ -44,6 +47,10 @@ export class ServerStream {
   readonly metadata: Metadata;
   /** The request metadata of the tunnel RPC that carries this call. */
   readonly tunnelMetadata: Metadata;
+  /** The network peer at the other end of the tunnel RPC. */
+  readonly peer: string;
+  /** The tunnel RPC's transport security (forward tunnels, on the network server). */
+  readonly authContext: AuthContext | undefined;
   readonly deadline: Date | undefined;
   /** The protocol revision of this stream: 1 with flow control, 0 without. */
   readonly protocolRevision: 0 | 1;
@@ -67,6 +74,8 @@ export class ServerStream {
     this.method = init.method;
     this.metadata = init.metadata;
     this.tunnelMetadata = init.tunnelMetadata;
+    this.peer = init.peer;
+    this.authContext = init.authContext;
     this.protocolRevision = init.protocolRevision;
     this.writer = init.writer;
     this.onFinish = init.onFinish;

@@ -1,0 +1,178 @@
+import { Duplex, Writable } from "node:stream";
+import { Metadata, status as Status, type ChannelInterface, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
+import type { StatusLike } from "./status-details.js";
+
+/*
+ * The call objects grpc-js style handlers receive, built like grpc-js 1.14
+ * builds its own (server-call.js): unary and server-streaming handlers get a
+ * Writable that carries `request`; client-streaming and bidi handlers get a
+ * Duplex. They sit on a `ServerInterceptingCallInterface` (a tunneled call,
+ * possibly wrapped by grpc-js server interceptors).
+ */
+
+type Call = ServerInterceptingCallInterface;
+/** grpc-js's `ServerSurfaceCall` (not exported by name): what every handler's call object is. */
+type ServerSurfaceCall = NonNullable<Parameters<ChannelInterface["createCall"]>[3]>;
+type WriteCallback = (error?: Error | null) => void;
+
+const tunnelMetadataOf = new WeakMap<object, Metadata>();
+
+/**
+ * The request metadata of the tunnel RPC that carries a tunneled call
+ * (Go's `TunnelMetadataFromIncomingContext`), for a call object a grpc-js
+ * style handler received from `addService`; undefined for a call that did
+ * not come through a tunnel.
+ */
+export function tunnelMetadataFromCall(call: ServerSurfaceCall): Metadata | undefined {
+  return tunnelMetadataOf.get(call);
+}
+
+export function rememberTunnelMetadata(call: object, metadata: Metadata): void {
+  tunnelMetadataOf.set(call, metadata);
+}
+
+/** A grpc-js error status from what a handler passed to `emit('error')` or a callback. */
+export function serverErrorToStatus(error: StatusLike & { message?: unknown }, overrideTrailers?: Metadata): StatusLike {
+  const status: StatusLike = {
+    code: Status.UNKNOWN,
+    details: "message" in error && typeof error.message === "string" ? error.message : "Unknown Error",
+    metadata: overrideTrailers ?? error.metadata ?? null,
+  };
+  if (typeof error.code === "number" && Number.isInteger(error.code)) {
+    status.code = error.code;
+    if (typeof error.details === "string") {
+      status.details = error.details;
+    }
+  }
+  return status;
+}
+
+/** The status `_final` sends: the pending one, with the trailers given to `end` unless it has its own. */
+function finalStatus(pending: StatusLike, trailers: Metadata): { code: number; details: string; metadata: Metadata } {
+  return { code: pending.code ?? Status.UNKNOWN, details: pending.details ?? "", metadata: pending.metadata ?? trailers };
+}
+
+/** What unary and server-streaming handlers get: a Writable with the request. */
+export class TunnelServerWritableStream extends Writable {
+  cancelled = false;
+  private trailingMetadata = new Metadata();
+  private pendingStatus: StatusLike = { code: Status.OK, details: "OK" };
+
+  constructor(
+    private readonly path: string,
+    private readonly call: Call,
+    readonly metadata: Metadata,
+    readonly request: unknown,
+  ) {
+    super({ objectMode: true });
+    this.on("error", (err: StatusLike) => {
+      this.pendingStatus = serverErrorToStatus(err);
+      this.end();
+    });
+  }
+
+  getPeer(): string {
+    return this.call.getPeer();
+  }
+  sendMetadata(responseMetadata: Metadata): void {
+    this.call.sendMetadata(responseMetadata);
+  }
+  getDeadline(): ReturnType<Call["getDeadline"]> {
+    return this.call.getDeadline();
+  }
+  getPath(): string {
+    return this.path;
+  }
+  getHost(): string {
+    return this.call.getHost();
+  }
+  getAuthContext(): ReturnType<Call["getAuthContext"]> {
+    return this.call.getAuthContext();
+  }
+  getMetricsRecorder(): ReturnType<Call["getMetricsRecorder"]> {
+    return this.call.getMetricsRecorder();
+  }
+
+  override _write(chunk: unknown, _encoding: BufferEncoding, callback: WriteCallback): void {
+    this.call.sendMessage(chunk, callback);
+  }
+
+  override _final(callback: WriteCallback): void {
+    callback(null);
+    this.call.sendStatus(finalStatus(this.pendingStatus, this.trailingMetadata));
+  }
+
+  /** Ends the call (with `metadata` as its trailers). */
+  override end(metadata?: unknown): this {
+    if (isMetadata(metadata)) {
+      this.trailingMetadata = metadata;
+    }
+    return super.end();
+  }
+}
+
+/** What client-streaming and bidi handlers get: a Duplex of requests and responses. */
+export class TunnelServerDuplexStream extends Duplex {
+  cancelled = false;
+  private trailingMetadata = new Metadata();
+  private pendingStatus: StatusLike = { code: Status.OK, details: "OK" };
+
+  constructor(
+    private readonly path: string,
+    private readonly call: Call,
+    readonly metadata: Metadata,
+  ) {
+    super({ objectMode: true });
+    this.on("error", (err: StatusLike) => {
+      this.pendingStatus = serverErrorToStatus(err);
+      this.end();
+    });
+  }
+
+  getPeer(): string {
+    return this.call.getPeer();
+  }
+  sendMetadata(responseMetadata: Metadata): void {
+    this.call.sendMetadata(responseMetadata);
+  }
+  getDeadline(): ReturnType<Call["getDeadline"]> {
+    return this.call.getDeadline();
+  }
+  getPath(): string {
+    return this.path;
+  }
+  getHost(): string {
+    return this.call.getHost();
+  }
+  getAuthContext(): ReturnType<Call["getAuthContext"]> {
+    return this.call.getAuthContext();
+  }
+  getMetricsRecorder(): ReturnType<Call["getMetricsRecorder"]> {
+    return this.call.getMetricsRecorder();
+  }
+
+  override _read(_size: number): void {
+    this.call.startRead();
+  }
+
+  override _write(chunk: unknown, _encoding: BufferEncoding, callback: WriteCallback): void {
+    this.call.sendMessage(chunk, callback);
+  }
+
+  override _final(callback: WriteCallback): void {
+    callback(null);
+    this.call.sendStatus(finalStatus(this.pendingStatus, this.trailingMetadata));
+  }
+
+  /** Ends the response stream (with `metadata` as the call's trailers). */
+  override end(metadata?: unknown): this {
+    if (isMetadata(metadata)) {
+      this.trailingMetadata = metadata;
+    }
+    return super.end();
+  }
+}
+
+function isMetadata(value: unknown): value is Metadata {
+  return typeof value === "object" && value !== null && typeof (value as Metadata).getMap === "function";
+}

@@ -37,23 +37,73 @@ export function isUndecodable(frame: object): frame is UndecodableFrame {
   return "undecodable" in frame;
 }
 
+/** Where queued data frames come from: frames of a stream that ended meanwhile are dropped. */
+export interface DataSource {
+  hasEnded(): boolean;
+}
+
+/** A data frame waiting for the transport to drain. */
+interface QueuedData<Out> {
+  frame: Out;
+  source: DataSource;
+  written: () => void;
+}
+
+/** A first-in first-out queue with O(1) shift (arrays' shift is O(n)). */
+class Fifo<T> {
+  private items: Array<T | undefined> = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  /** The oldest item; only call when size > 0. */
+  shift(): T {
+    const item = this.items[this.head]!;
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+}
+
 /**
  * Writes frames to a FrameConn and tracks its back-pressure. Control frames
- * are always written at once; message data waits for `whenWritable` while
- * the transport is full, so one tunnel never buffers without bound.
+ * are always written at once. Message data is written at once while the
+ * transport takes more, and queued while it is full: one queue across all
+ * streams, drained in arrival order on 'drain'. So one tunnel never buffers
+ * data without bound, and a blocked sender costs O(1) per frame, where
+ * waking every blocked sender on each drain (most of them only to wait
+ * again) cost O(streams) per drain.
+ *
+ * A control frame may overtake queued data of its own stream only where
+ * that is harmless: headers and new streams precede their data anyway, a
+ * half-close follows a completed send, and a cancel or close ends the
+ * stream, whose queued data is then dropped.
  */
 export class FrameWriter<Out> {
   private blocked = false;
   private closed = false;
-  private waiters: Array<() => void> = [];
+  private readonly data = new Fifo<QueuedData<Out>>();
 
   constructor(private readonly conn: FrameConn<Out>) {
     conn.onDrain(() => {
       this.blocked = false;
-      this.wake();
+      this.pump();
     });
   }
 
+  /** Writes a control frame now, whatever the back-pressure. */
   write(frame: Out): void {
     if (this.closed) {
       return;
@@ -63,30 +113,40 @@ export class FrameWriter<Out> {
     }
   }
 
+  /**
+   * Writes a data frame now if the transport takes more (returns undefined),
+   * else queues it and returns a promise that resolves once it was written,
+   * or dropped because its source ended or the writer was closed.
+   */
+  writeData(frame: Out, source: DataSource): Promise<void> | undefined {
+    if (this.closed || (!this.blocked && this.data.size === 0)) {
+      this.write(frame);
+      return undefined;
+    }
+    return new Promise((written) => this.data.push({ frame, source, written }));
+  }
+
   get writable(): boolean {
     return !this.blocked || this.closed;
   }
 
-  /** Resolves when the transport drained or the writer was closed. */
-  whenWritable(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  /** Drops every later frame and releases waiting senders. */
+  /** Drops queued data and every later frame, and releases queued senders. */
   close(): void {
     this.closed = true;
-    this.wake();
+    this.pump();
   }
 
   get isClosed(): boolean {
     return this.closed;
   }
 
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) {
-      wake();
+  private pump(): void {
+    while ((!this.blocked || this.closed) && this.data.size > 0) {
+      const next = this.data.shift();
+      if (!next.source.hasEnded()) {
+        this.write(next.frame); // a no-op once closed
+      }
+      next.written();
     }
   }
 }

@@ -30,11 +30,13 @@ interface Chunk {
  * reads, and messages larger than the window still get through.
  */
 export class MessageQueue {
-  private chunks: Array<Chunk | undefined> = [];
+  // Idle streams are many: the chunk list and the assembler (only needed for
+  // messages of several chunks) are allocated when needed.
+  private chunks: Array<Chunk | undefined> | undefined;
   private head = 0;
   private unreadBytes = 0;
   private readonly sequence = new ChunkSequence();
-  private readonly assembler = new MessageAssembler();
+  private assembler: MessageAssembler | undefined;
   private assembling = false;
   private ended = false;
   private error: TunnelError | undefined;
@@ -83,7 +85,7 @@ export class MessageQueue {
     this.error = error;
     this.ended = true;
     this.options.window?.stop();
-    this.chunks = [];
+    this.chunks = undefined;
     this.head = 0;
     this.unreadBytes = 0;
     this.wake();
@@ -146,35 +148,48 @@ export class MessageQueue {
     }
     this.unreadBytes += length;
     this.sequence.completed();
-    this.chunks.push(chunk);
+    (this.chunks ??= []).push(chunk);
     this.wake();
     return undefined;
   }
 
   /** Takes queued chunks until a message is complete; returns it, if any. */
   private pull(): Uint8Array | undefined {
-    while (this.head < this.chunks.length) {
-      const chunk = this.chunks[this.head]!;
-      this.chunks[this.head++] = undefined;
+    const chunks = this.chunks;
+    if (chunks === undefined) {
+      return undefined;
+    }
+    while (this.head < chunks.length) {
+      const chunk = chunks[this.head]!;
+      chunks[this.head++] = undefined;
       this.unreadBytes -= chunk.data.length;
       this.options.window?.consumed(chunk.data.length);
-      const message = chunk.size >= 0 ? this.assembler.start(chunk.size, chunk.data) : this.assembler.append(chunk.data);
+      let message: Uint8Array | undefined;
+      if (chunk.size === chunk.data.length) {
+        message = chunk.data; // a whole message in one chunk, the common case
+      } else {
+        const assembler = (this.assembler ??= new MessageAssembler());
+        message = chunk.size >= 0 ? assembler.start(chunk.size, chunk.data) : assembler.append(chunk.data);
+      }
       this.assembling = message === undefined;
       if (message !== undefined) {
-        this.compact();
+        this.compact(chunks);
         return message;
       }
     }
-    this.compact();
+    this.compact(chunks);
     return undefined;
   }
 
-  private compact(): void {
-    if (this.head === this.chunks.length) {
-      this.chunks = [];
+  private compact(chunks: Array<Chunk | undefined>): void {
+    if (this.chunks !== chunks) {
+      return; // failed meanwhile (e.g. by a write returning credit)
+    }
+    if (this.head === chunks.length) {
+      this.chunks = undefined;
       this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
-      this.chunks = this.chunks.slice(this.head);
+    } else if (this.head > 1024 && this.head * 2 > chunks.length) {
+      this.chunks = chunks.slice(this.head);
       this.head = 0;
     }
   }

@@ -4,27 +4,35 @@ import { nextChunkLength } from "../protocol/chunking.js";
 import { MAX_WINDOW_BYTES } from "../protocol/constants.js";
 import type { SendWindow } from "../protocol/flow-control.js";
 import type { MessageFrames } from "../protocol/frames.js";
-import type { FrameWriter } from "./frame-conn.js";
+import type { DataSource, FrameWriter } from "./frame-conn.js";
 
 /**
  * Sends the messages of one direction of one stream: splits each into chunks
  * of at most 16 KiB and at most the flow-control window, and waits only when
  * the window is closed or the transport is full — never per chunk otherwise.
  */
-export class MessageSender<Out> {
+export class MessageSender<Out> implements DataSource {
   private busy = false;
+  /** Resumes the current wait for the transport early, when the stream ends. */
+  private resume: (() => void) | undefined;
+  private watchingEnd = false;
 
   constructor(
     private readonly writer: FrameWriter<Out>,
     private readonly frames: MessageFrames<Out>,
     private readonly streamId: bigint,
-    /** The send window (revision 1); undefined for revision 0. */
+    /** The send window (revision 1); undefined for revision 0. Released by the stream when it ends. */
     readonly window: SendWindow | undefined,
     /** The stream's error once it has ended; sending then fails with it. */
     private readonly endedWith: () => TunnelError | undefined,
-    /** Resolves when the stream ends, to stop waiting for window or drain. */
+    /** Resolves when the stream ends, to stop waiting for the transport. */
     private readonly ended: Promise<void>,
   ) {}
+
+  /** Checked when a queued frame's turn comes: frames of an ended stream are not sent. */
+  hasEnded(): boolean {
+    return this.endedWith() !== undefined;
+  }
 
   async send(data: Uint8Array): Promise<void> {
     if (this.busy) {
@@ -36,40 +44,60 @@ export class MessageSender<Out> {
     this.busy = true;
     try {
       const size = data.length;
+      const window = this.window;
       let offset = 0;
-      // `continue` re-checks the stream and transport after a wait; the loop
-      // ends once the last chunk (the only one for an empty message) is out.
+      // `continue` re-checks the stream after waiting for the window; the
+      // loop ends once the last chunk (the only one for an empty message) is out.
       for (;;) {
         const error = this.endedWith();
         if (error !== undefined) {
           throw error;
         }
-        if (!this.writer.writable) {
-          await Promise.race([this.writer.whenWritable(), this.ended]);
-          continue;
-        }
         let length: number;
-        if (this.window !== undefined) {
-          if (this.window.size === 0 && offset < size) {
-            await Promise.race([this.window.whenOpen(), this.ended]);
+        if (window !== undefined) {
+          if (window.size === 0 && offset < size) {
+            await window.whenOpen(); // also resolves when the stream ends (release)
             continue;
           }
-          length = nextChunkLength(size - offset, this.window.size);
-          this.window.take(length);
+          length = nextChunkLength(size - offset, window.size);
+          window.take(length);
         } else {
           length = nextChunkLength(size - offset);
         }
         const chunk = data.subarray(offset, offset + length);
-        this.writer.write(
-          offset === 0 ? this.frames.envelope(this.streamId, size, chunk) : this.frames.more(this.streamId, chunk),
-        );
+        const frame = offset === 0 ? this.frames.envelope(this.streamId, size, chunk) : this.frames.more(this.streamId, chunk);
         offset += length;
+        const queued = this.writer.writeData(frame, this);
+        if (queued !== undefined) {
+          this.watchEnd();
+          await new Promise<void>((resolve) => {
+            this.resume = resolve;
+            void queued.then(resolve);
+          });
+          this.resume = undefined;
+          const error = this.endedWith();
+          if (error !== undefined) {
+            throw error; // the frame was dropped
+          }
+        }
         if (offset >= size) {
           return;
         }
       }
     } finally {
       this.busy = false;
+    }
+  }
+
+  /**
+   * From the first wait for the transport on, the stream's end resumes the
+   * wait. One reaction for the stream's life (not one per wait, which would
+   * pile up on a long stream), and none at all for streams never blocked.
+   */
+  private watchEnd(): void {
+    if (!this.watchingEnd) {
+      this.watchingEnd = true;
+      void this.ended.then(() => this.resume?.());
     }
   }
 }

@@ -62,7 +62,8 @@ export class ChunkSequence {
 
 /**
  * Reassembles one message from its chunks. A message that arrives in one
- * chunk is returned as is, without copying.
+ * chunk is returned as is, without copying. The buffer of a larger one is
+ * not zero-filled first (every byte is written before it is returned).
  */
 export class MessageAssembler {
   private buffer: Uint8Array | undefined;
@@ -73,7 +74,10 @@ export class MessageAssembler {
     if (first.length === size) {
       return first;
     }
-    this.buffer = new Uint8Array(size);
+    // A plain Uint8Array like every protobuf-es bytes value, over memory of
+    // its own (never Node's shared pool) and not zero-filled.
+    const memory = Buffer.allocUnsafeSlow(size);
+    this.buffer = new Uint8Array(memory.buffer, memory.byteOffset, size);
     this.buffer.set(first, 0);
     this.filled = first.length;
     return undefined;

@@ -7,7 +7,8 @@ import { MAX_WINDOW_BYTES } from "./constants.js";
  */
 export class SendWindow {
   private available: number;
-  private waiters: Array<() => void> = [];
+  /** Allocated on the first wait: most streams never wait for credit. */
+  private waiters: Array<() => void> | undefined;
 
   constructor(initial: number) {
     this.available = initial;
@@ -39,7 +40,7 @@ export class SendWindow {
 
   /** Resolves once the window is open (or `release` is called). */
   whenOpen(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => (this.waiters ??= []).push(resolve));
   }
 
   /** Wakes every waiter, e.g. because the stream ended; they re-check state. */
@@ -49,7 +50,10 @@ export class SendWindow {
 
   private wake(): void {
     const waiters = this.waiters;
-    this.waiters = [];
+    if (waiters === undefined) {
+      return;
+    }
+    this.waiters = undefined;
     for (const wake of waiters) {
       wake();
     }

@@ -1,4 +1,4 @@
-import { toBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   ClientToServerSchema,
   ServerToClientSchema,
@@ -12,16 +12,27 @@ import {
 // exact size instead (one copy of the data). Every other frame, and any value
 // outside the fast path, goes through toBinary. Tests check both paths give
 // identical bytes.
+//
+// Decoding is the mirror image: data frames and window updates in their
+// canonical encoding (what this library and Go write) are parsed here
+// directly, their bytes a view of the received buffer, as fromBinary gives;
+// anything else goes through fromBinary. Tests check both give equal frames.
 
 const TAG_STREAM_ID = 0x08; // field 1, varint
 const TAG_MESSAGE_DATA = 0x1a; // field 3, length-delimited (request_message / response_message)
 const TAG_MORE_DATA = 0x22; // field 4, length-delimited (more_request_data / more_response_data)
+const TAG_WINDOW_UPDATE = 0x38; // field 7, varint
 const TAG_SIZE = 0x08; // MessageData.size, field 1
 const TAG_DATA = 0x12; // MessageData.data, field 2
 
 export function encodeClientToServer(frame: ClientToServer): Buffer {
   const body = frame.frame;
-  if (body.case === "requestMessage" || body.case === "moreRequestData") {
+  if (body.case === "windowUpdate") {
+    const fast = encodeWindowUpdate(frame.streamId, body.value);
+    if (fast !== undefined) {
+      return fast;
+    }
+  } else if (body.case === "requestMessage" || body.case === "moreRequestData") {
     const fast = encodeDataFrame(frame.streamId, body.case === "requestMessage" ? body.value : undefined, body.case === "moreRequestData" ? body.value : undefined);
     if (fast !== undefined) {
       return fast;
@@ -32,7 +43,12 @@ export function encodeClientToServer(frame: ClientToServer): Buffer {
 
 export function encodeServerToClient(frame: ServerToClient): Buffer {
   const body = frame.frame;
-  if (body.case === "responseMessage" || body.case === "moreResponseData") {
+  if (body.case === "windowUpdate") {
+    const fast = encodeWindowUpdate(frame.streamId, body.value);
+    if (fast !== undefined) {
+      return fast;
+    }
+  } else if (body.case === "responseMessage" || body.case === "moreResponseData") {
     const fast = encodeDataFrame(frame.streamId, body.case === "responseMessage" ? body.value : undefined, body.case === "moreResponseData" ? body.value : undefined);
     if (fast !== undefined) {
       return fast;
@@ -81,6 +97,20 @@ function encodeDataFrame(
   return out;
 }
 
+/** `{stream_id, window_update}` (two per window of data); undefined outside the fast path. */
+function encodeWindowUpdate(streamId: bigint, credit: number): Buffer | undefined {
+  if (streamId <= 0n || streamId > BigInt(Number.MAX_SAFE_INTEGER) || !Number.isInteger(credit) || credit < 0 || credit > 0xffff_ffff) {
+    return undefined;
+  }
+  const id = Number(streamId);
+  const out = Buffer.allocUnsafe(2 + varintSize(id) + varintSize(credit));
+  out[0] = TAG_STREAM_ID;
+  const pos = writeVarint(out, 1, id);
+  out[pos] = TAG_WINDOW_UPDATE;
+  writeVarint(out, pos + 1, credit);
+  return out;
+}
+
 function varintSize(value: number): number {
   let size = 1;
   while (value >= 0x80) {
@@ -101,4 +131,101 @@ function writeVarint(out: Buffer, pos: number, value: number): number {
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Decodes a ClientToServer frame; throws like fromBinary on malformed input. */
+export function decodeClientToServer(bytes: Uint8Array): ClientToServer {
+  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ClientToServer", "requestMessage", "moreRequestData");
+  return fast === undefined ? fromBinary(ClientToServerSchema, bytes) : (fast as ClientToServer);
+}
+
+/** Decodes a ServerToClient frame; throws like fromBinary on malformed input. */
+export function decodeServerToClient(bytes: Uint8Array): ServerToClient {
+  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ServerToClient", "responseMessage", "moreResponseData");
+  return fast === undefined ? fromBinary(ServerToClientSchema, bytes) : (fast as ServerToClient);
+}
+
+/**
+ * `{stream_id, message_data{size?, data?}}`, `{stream_id, more_data}` or
+ * `{stream_id, window_update}`, each field once and in field order, stream
+ * ID a positive safe integer; undefined for anything else (fromBinary then
+ * decides, with protobuf's full rules).
+ */
+function decodeDataFrame(bytes: Uint8Array, typeName: string, envelopeCase: string, moreCase: string): object | undefined {
+  const reader = new Varints(bytes);
+  if (bytes[0] !== TAG_STREAM_ID) {
+    return undefined;
+  }
+  reader.pos = 1;
+  const id = reader.varint(7); // up to 2^49: exact in a double
+  if (id === undefined || id === 0) {
+    return undefined;
+  }
+  const tag = bytes[reader.pos++];
+  const value = reader.varint(5);
+  if (value === undefined) {
+    return undefined;
+  }
+  const streamId = BigInt(id);
+  if (tag === TAG_WINDOW_UPDATE) {
+    return reader.pos === bytes.length && value <= 0xffff_ffff
+      ? { $typeName: typeName, streamId, frame: { case: "windowUpdate", value } }
+      : undefined;
+  }
+  if (reader.pos + value !== bytes.length) {
+    return undefined;
+  }
+  if (tag === TAG_MORE_DATA) {
+    return { $typeName: typeName, streamId, frame: { case: moreCase, value: bytes.subarray(reader.pos) } };
+  }
+  if (tag !== TAG_MESSAGE_DATA) {
+    return undefined;
+  }
+  let size = 0;
+  let data = bytes.subarray(bytes.length); // empty, as fromBinary gives for an absent bytes field
+  if (bytes[reader.pos] === TAG_SIZE) {
+    reader.pos++;
+    const parsed = reader.varint(5);
+    if (parsed === undefined || parsed > 0xffff_ffff) {
+      return undefined;
+    }
+    size = parsed;
+  }
+  if (bytes[reader.pos] === TAG_DATA) {
+    reader.pos++;
+    const length = reader.varint(5);
+    if (length === undefined || reader.pos + length !== bytes.length) {
+      return undefined;
+    }
+    data = bytes.subarray(reader.pos);
+    reader.pos = bytes.length;
+  }
+  if (reader.pos !== bytes.length) {
+    return undefined;
+  }
+  const envelope = { $typeName: "grpctunnel.v1.MessageData", size, data };
+  return { $typeName: typeName, streamId, frame: { case: envelopeCase, value: envelope } };
+}
+
+/** Reads varints of at most `maxBytes` bytes; undefined when longer or truncated. */
+class Varints {
+  pos = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+
+  varint(maxBytes: number): number | undefined {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < maxBytes; i++) {
+      const byte = this.bytes[this.pos++];
+      if (byte === undefined) {
+        return undefined;
+      }
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        return value;
+      }
+      scale *= 128;
+    }
+    return undefined;
+  }
 }

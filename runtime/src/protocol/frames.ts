@@ -4,7 +4,6 @@ import type { Status } from "../gen/google/rpc/status_pb.js";
 import {
   ClientToServerSchema,
   CloseStreamSchema,
-  MessageDataSchema,
   NewStreamSchema,
   ServerToClientSchema,
   SettingsSchema,
@@ -26,22 +25,29 @@ export interface MessageFrames<F> {
   more(streamId: bigint, data: Uint8Array): F;
 }
 
+// Data frames, one per chunk, are built as literals: exactly what create()
+// returns for these proto3 messages (plain objects, every field set), without
+// its init object and field-by-field copy per chunk. Tests compare both.
+const C2S = "grpctunnel.v1.ClientToServer";
+const S2C = "grpctunnel.v1.ServerToClient";
+const MESSAGE_DATA = "grpctunnel.v1.MessageData";
+
 export const requestFrames: MessageFrames<ClientToServer> = {
-  envelope: (streamId, size, data) =>
-    create(ClientToServerSchema, {
-      streamId,
-      frame: { case: "requestMessage", value: create(MessageDataSchema, { size, data }) },
-    }),
-  more: (streamId, data) => create(ClientToServerSchema, { streamId, frame: { case: "moreRequestData", value: data } }),
+  envelope: (streamId, size, data) => ({
+    $typeName: C2S,
+    streamId,
+    frame: { case: "requestMessage", value: { $typeName: MESSAGE_DATA, size, data } },
+  }),
+  more: (streamId, data) => ({ $typeName: C2S, streamId, frame: { case: "moreRequestData", value: data } }),
 };
 
 export const responseFrames: MessageFrames<ServerToClient> = {
-  envelope: (streamId, size, data) =>
-    create(ServerToClientSchema, {
-      streamId,
-      frame: { case: "responseMessage", value: create(MessageDataSchema, { size, data }) },
-    }),
-  more: (streamId, data) => create(ServerToClientSchema, { streamId, frame: { case: "moreResponseData", value: data } }),
+  envelope: (streamId, size, data) => ({
+    $typeName: S2C,
+    streamId,
+    frame: { case: "responseMessage", value: { $typeName: MESSAGE_DATA, size, data } },
+  }),
+  more: (streamId, data) => ({ $typeName: S2C, streamId, frame: { case: "moreResponseData", value: data } }),
 };
 
 /** Frames the tunnel client sends besides message data. */
@@ -65,8 +71,11 @@ export const clientFrames = {
     create(ClientToServerSchema, { streamId, frame: { case: "halfClose", value: create(EmptySchema) } }),
   cancel: (streamId: bigint): ClientToServer =>
     create(ClientToServerSchema, { streamId, frame: { case: "cancel", value: create(EmptySchema) } }),
-  windowUpdate: (streamId: bigint, credit: number): ClientToServer =>
-    create(ClientToServerSchema, { streamId, frame: { case: "windowUpdate", value: credit } }),
+  windowUpdate: (streamId: bigint, credit: number): ClientToServer => ({
+    $typeName: C2S,
+    streamId,
+    frame: { case: "windowUpdate", value: credit },
+  }),
 };
 
 /** Frames the tunnel server sends besides message data. */
@@ -86,6 +95,9 @@ export const serverFrames = {
       streamId,
       frame: { case: "closeStream", value: create(CloseStreamSchema, { responseTrailers, status }) },
     }),
-  windowUpdate: (streamId: bigint, credit: number): ServerToClient =>
-    create(ServerToClientSchema, { streamId, frame: { case: "windowUpdate", value: credit } }),
+  windowUpdate: (streamId: bigint, credit: number): ServerToClient => ({
+    $typeName: S2C,
+    streamId,
+    frame: { case: "windowUpdate", value: credit },
+  }),
 };

@@ -1,23 +1,22 @@
-import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import {
-  ClientToServerSchema,
-  ServerToClientSchema,
-  type ClientToServer,
-  type ServerToClient,
-} from "../gen/grpctunnel/v1/tunnel_pb.js";
+import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import type { UndecodableFrame } from "../engine/frame-conn.js";
 import { OPEN_REVERSE_TUNNEL_PATH, OPEN_TUNNEL_PATH } from "../protocol/constants.js";
-import { encodeClientToServer, encodeServerToClient } from "../protocol/frame-codec.js";
+import {
+  decodeClientToServer,
+  decodeServerToClient,
+  encodeClientToServer,
+  encodeServerToClient,
+} from "../protocol/frame-codec.js";
 
 // Never throws: grpc-js would end the RPC without telling the engine.
 // Decodes from a plain Uint8Array view of the Buffer (no copy), so bytes
 // fields (and the messages reassembled from them) are plain Uint8Arrays, as
 // everywhere else in protobuf-es.
-function deserializer<Desc extends DescMessage>(schema: Desc): (bytes: Buffer) => MessageShape<Desc> | UndecodableFrame {
+function deserializer<Frame>(decode: (bytes: Uint8Array) => Frame): (bytes: Buffer) => Frame | UndecodableFrame {
   return (bytes) => {
     try {
-      return fromBinary(schema, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      return decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     } catch (e) {
       return { undecodable: (e as Error).message };
     }
@@ -26,8 +25,8 @@ function deserializer<Desc extends DescMessage>(schema: Desc): (bytes: Buffer) =
 
 export const serializeClientToServer = encodeClientToServer;
 export const serializeServerToClient = encodeServerToClient;
-export const deserializeClientToServer = deserializer(ClientToServerSchema);
-export const deserializeServerToClient = deserializer(ServerToClientSchema);
+export const deserializeClientToServer = deserializer<ClientToServer>(decodeClientToServer);
+export const deserializeServerToClient = deserializer<ServerToClient>(decodeServerToClient);
 
 /**
  * The grpc-js definition of `grpctunnel.v1.TunnelService`, with protobuf-es

@@ -1,0 +1,98 @@
+import * as grpc from "@grpc/grpc-js";
+import { TestService, grpcService, type TypedCallChannel } from "@protoc-gen-tunnel/interop";
+import { openTunnel, TunnelServiceHandler, TunnelServiceClient, type TunnelLimits } from "@protoc-gen-tunnel/runtime";
+import { PlainGrpcChannel } from "./direct-client.js";
+import { benchServiceImpl } from "./service.js";
+
+/** What every workload compares: tunnel revision 1, tunnel revision 0, plain grpc-js. */
+export type VariantId = "rev1" | "rev0" | "direct";
+export const VARIANTS: readonly VariantId[] = ["rev1", "rev0", "direct"];
+export const TUNNEL_VARIANTS = ["rev1", "rev0"] as const;
+export type TunnelVariantId = (typeof TUNNEL_VARIANTS)[number];
+
+export const VARIANT_LABELS: Record<VariantId, string> = {
+  rev1: "tunnel rev 1",
+  rev0: "tunnel rev 0",
+  direct: "direct grpc-js",
+};
+
+/** Each client gets its own HTTP/2 connection, so variants never share one. */
+const CLIENT_OPTIONS: grpc.ClientOptions = { "grpc.use_local_subchannel_pool": 1 };
+
+export async function listen(server: grpc.Server): Promise<string> {
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+  );
+  return `127.0.0.1:${port}`;
+}
+
+export function tunnelServiceClient(address: string): TunnelServiceClient {
+  return new TunnelServiceClient(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS);
+}
+
+export function plainClient(address: string): grpc.Client {
+  return new grpc.Client(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS);
+}
+
+export interface ForwardSetup {
+  /** One channel per variant, each on its own connection to the same server. */
+  channels: Record<VariantId, TypedCallChannel>;
+  close(): void;
+}
+
+/** A grpc-js server on loopback serving the bench service directly and over forward tunnels. */
+export async function startBenchServer(limits?: Partial<TunnelLimits>): Promise<{ address: string; close(): void }> {
+  const handler = new TunnelServiceHandler({ limits });
+  handler.registerService(TestService, benchServiceImpl);
+  const server = new grpc.Server();
+  server.addService(...handler.service());
+  server.addService(...grpcService(TestService, benchServiceImpl));
+  const address = await listen(server);
+  return { address, close: () => server.forceShutdown() };
+}
+
+/** A connection of `variant` to a bench server: a tunnel of that revision, or a plain client. */
+export async function connect(
+  address: string,
+  variant: VariantId,
+  limits?: Partial<TunnelLimits>,
+): Promise<{ channel: TypedCallChannel; close(): void }> {
+  if (variant === "direct") {
+    const client = plainClient(address);
+    return { channel: new PlainGrpcChannel(client), close: () => client.close() };
+  }
+  const client = tunnelServiceClient(address);
+  const tunnel = await openTunnel(client, { disableFlowControl: variant === "rev0", limits });
+  return {
+    channel: tunnel,
+    close() {
+      tunnel.close();
+      client.close();
+    },
+  };
+}
+
+/** A bench server and a connection of each variant to it, all connected. */
+export async function startForward(
+  variants: readonly VariantId[] = VARIANTS,
+  limits?: Partial<TunnelLimits>,
+): Promise<ForwardSetup> {
+  const server = await startBenchServer(limits);
+  const cleanups: Array<() => void> = [() => server.close()];
+  const channels: Partial<Record<VariantId, TypedCallChannel>> = {};
+  for (const variant of variants) {
+    const connection = await connect(server.address, variant, limits);
+    cleanups.push(() => connection.close());
+    channels[variant] = connection.channel;
+  }
+  // Connect everything before the first measurement.
+  await Promise.all(Object.values(channels).map((channel) => channel.unary(TestService.method.unary, {})));
+  return {
+    channels: channels as Record<VariantId, TypedCallChannel>,
+    close() {
+      for (const cleanup of cleanups.reverse()) {
+        cleanup();
+      }
+    },
+  };
+}

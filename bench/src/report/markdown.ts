@@ -1,0 +1,81 @@
+import { TUNNEL_VARIANTS, VARIANT_LABELS } from "../fixtures.js";
+import type { BenchResults, TargetResult } from "../results.js";
+import { formatNumber, formatRatio, formatSummary } from "./format.js";
+
+const KIB = 1024;
+
+function targetCell(target: TargetResult | undefined): string {
+  if (target === undefined) {
+    return "–";
+  }
+  const unit = target.figure.endsWith("heap") ? " KiB" : "×";
+  return `${target.met ? "✅ met" : "❌ not met"}: ${formatNumber(target.value)}${unit}`;
+}
+
+/** The results as Markdown: targets, the full table, the memory curve, the machine. */
+export function renderMarkdown(results: BenchResults): string {
+  const { config, machine } = results;
+  const lines: string[] = [];
+  lines.push("# Tunnel vs direct grpc-js", "");
+  lines.push(
+    `Mode **${results.mode}**, ${results.startedAt}, took ${Math.round(results.durationSeconds)} s. ` +
+      `Each figure is the median of ${config.rounds} rounds (after ${config.warmupRounds} discarded warm-up round` +
+      `${config.warmupRounds === 1 ? "" : "s"}; samples of ${config.sampleMs} ms) and ±, the largest deviation of one round from it. ` +
+      `The memory workload runs ${config.memoryRounds} rounds of fresh processes. ` +
+      "Ratios are tunnel ÷ direct, paired round by round. See [README](../README.md) for how to read this.",
+    "",
+  );
+  lines.push(
+    `Machine: Node ${machine.node} (V8 ${machine.v8}), @grpc/grpc-js ${machine.grpcJs}, ${machine.platform} ${machine.release} ${machine.arch}, ` +
+      `${machine.cpus} × ${machine.cpuModel}, ${machine.totalMemoryGiB} GiB. ${machine.note}.`,
+    "",
+  );
+  lines.push("![tunnel ÷ direct per workload, and memory per open stream](latest.svg)", "");
+
+  lines.push("## Targets", "", `| target | ${TUNNEL_VARIANTS.map((v) => VARIANT_LABELS[v]).join(" | ")} |`, "|---|---|---|");
+  for (const id of [...new Set(results.targets.map((t) => t.id))]) {
+    const of = results.targets.filter((t) => t.id === id);
+    lines.push(`| ${of[0]!.description} | ${TUNNEL_VARIANTS.map((v) => targetCell(of.find((t) => t.variant === v))).join(" | ")} |`);
+  }
+  lines.push("");
+
+  lines.push(
+    "## Results",
+    "",
+    "| workload | figure | direct grpc-js | tunnel rev 1 | rev 1 ÷ direct | tunnel rev 0 | rev 0 ÷ direct |",
+    "|---|---|---:|---:|---:|---:|---:|",
+  );
+  for (const workload of results.workloads) {
+    for (const [i, fig] of workload.figures.entries()) {
+      const name = i === 0 ? workload.title : "";
+      const label = `${fig.label} (${fig.unit}, ${fig.better} is better)`;
+      lines.push(
+        `| ${name} | ${label} | ${formatSummary(fig.variants.direct)} | ${formatSummary(fig.variants.rev1)} | ${formatRatio(fig.ratios.rev1)} | ` +
+          `${formatSummary(fig.variants.rev0)} | ${formatRatio(fig.ratios.rev0)} |`,
+      );
+    }
+  }
+  lines.push("");
+
+  const curve = results.workloads.find((w) => w.curve !== undefined)?.curve;
+  if (curve !== undefined) {
+    const variants = ["rev1", "rev0", "direct"] as const;
+    lines.push(
+      "## Memory against open idle streams",
+      "",
+      "Growth (MiB) since just before the streams were opened, medians of the rounds: heap of the client end, heap of the server end, RSS of the process holding both.",
+      "",
+      `| streams | ${variants.map((v) => `${VARIANT_LABELS[v]}: client heap / server heap / RSS`).join(" | ")} |`,
+      `|---:|${variants.map(() => "---:").join("|")}|`,
+    );
+    for (const [i, streams] of curve.streams.entries()) {
+      const mib = (bytes: number | undefined) => (bytes === undefined ? "–" : formatNumber(bytes / KIB / KIB));
+      const cells = variants.map(
+        (v) => `${mib(curve.clientHeapBytes[v]?.[i])} / ${mib(curve.serverHeapBytes[v]?.[i])} / ${mib(curve.rssBytes[v]?.[i])}`,
+      );
+      lines.push(`| ${streams.toLocaleString("en-US")} | ${cells.join(" | ")} |`);
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}

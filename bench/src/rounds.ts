@@ -1,0 +1,41 @@
+import type { BenchConfig } from "./config.js";
+import type { VariantId } from "./fixtures.js";
+import { fullGc } from "./gc.js";
+import type { Progress } from "./progress.js";
+
+export interface RunContext {
+  config: BenchConfig;
+  progress: Progress;
+  /** The variants to run (all three unless narrowed down, e.g. to profile one). */
+  variants: readonly VariantId[];
+}
+
+/**
+ * Runs `sample` for every variant in every round, warm-up rounds first
+ * (discarded). Variants take turns within a round, starting with a
+ * different one each round, so a change in machine load hits all of them
+ * alike and each round's tunnel÷direct ratio compares like with like.
+ */
+export async function runRounds<T>(
+  ctx: RunContext,
+  variants: readonly VariantId[],
+  sample: (variant: VariantId) => Promise<T>,
+  /** Overrides the configured rounds (e.g. a sample that warms itself up needs no warm-up round). */
+  { warmupRounds = ctx.config.warmupRounds, rounds = ctx.config.rounds } = {},
+): Promise<Record<VariantId, T[]>> {
+  const results = Object.fromEntries(variants.map((v) => [v, [] as T[]])) as Record<VariantId, T[]>;
+  for (let round = 0; round < warmupRounds + rounds; round++) {
+    for (let i = 0; i < variants.length; i++) {
+      const variant = variants[(round + i) % variants.length]!;
+      ctx.progress.round(round, warmupRounds, rounds, variant);
+      if (ctx.config.gcBetweenSamples) {
+        fullGc();
+      }
+      const value = await sample(variant);
+      if (round >= warmupRounds) {
+        results[variant].push(value);
+      }
+    }
+  }
+  return results;
+}

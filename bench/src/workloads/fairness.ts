@@ -1,0 +1,82 @@
+import { TestService, type TypedCallChannel } from "@protoc-gen-tunnel/interop";
+import { startForward } from "../fixtures.js";
+import { figure } from "../results.js";
+import { runRounds } from "../rounds.js";
+import { payloadOf, streamRequest } from "../service.js";
+import { closedLoop, type Workload } from "./workload.js";
+
+const CALLERS = 32;
+const PAYLOAD_BYTES = 100;
+const BULK_BYTES = 1024 * 1024;
+const MIB = 1024 * 1024;
+
+/** An endless server stream of 1 MiB messages, read as fast as they come, until stopped. */
+async function startBulk(channel: TypedCallChannel): Promise<{ stop(): Promise<number> }> {
+  const controller = new AbortController();
+  let bytes = 0;
+  let flowing!: () => void;
+  const firstMessage = new Promise<void>((resolve) => (flowing = resolve));
+  const started = performance.now();
+  const reading = (async () => {
+    try {
+      for await (const message of channel.serverStream(TestService.method.serverStream, streamRequest(BULK_BYTES, -1), {
+        signal: controller.signal,
+      })) {
+        bytes += message.payload.length;
+        flowing();
+      }
+    } catch (e) {
+      if (!controller.signal.aborted) {
+        throw e;
+      }
+    }
+  })();
+  await Promise.race([firstMessage, reading]);
+  return {
+    async stop() {
+      const seconds = (performance.now() - started) / 1000;
+      controller.abort();
+      await reading;
+      return bytes / MIB / seconds;
+    },
+  };
+}
+
+/**
+ * 32 unary callers share one tunnel (one connection for direct) with a
+ * bulk stream: their p99 with the bulk stream running, against without.
+ */
+export const fairness: Workload = {
+  id: "fairness",
+  title: `Fairness: ${CALLERS} unary callers beside one 1 MiB-message stream`,
+  async run(ctx) {
+    const setup = await startForward(ctx.variants);
+    const payload = payloadOf(PAYLOAD_BYTES);
+    try {
+      const samples = await runRounds(ctx, ctx.variants, async (variant) => {
+        const channel = setup.channels[variant];
+        const call = () => channel.unary(TestService.method.unary, { payload });
+        const alone = await closedLoop(ctx.config.sampleMs, CALLERS, call);
+        const bulk = await startBulk(channel);
+        const shared = await closedLoop(ctx.config.sampleMs, CALLERS, call);
+        const bulkRate = await bulk.stop();
+        const without = alone.latencies.quantile(0.99);
+        const withBulk = shared.latencies.quantile(0.99);
+        return { without, withBulk, slowdown: withBulk / without, bulkRate };
+      });
+      return {
+        id: this.id,
+        title: this.title,
+        params: { callers: CALLERS, payloadBytes: PAYLOAD_BYTES, bulkMessageBytes: BULK_BYTES },
+        figures: [
+          figure({ id: "p99-alone", label: "unary p99 without bulk", unit: "ms", better: "lower" }, samples, (s) => s.without),
+          figure({ id: "p99-bulk", label: "unary p99 with bulk", unit: "ms", better: "lower" }, samples, (s) => s.withBulk),
+          figure({ id: "slowdown", label: "p99 with ÷ without bulk", unit: "×", better: "lower" }, samples, (s) => s.slowdown),
+          figure({ id: "bulk-rate", label: "bulk stream meanwhile", unit: "MiB/s", better: "higher" }, samples, (s) => s.bulkRate),
+        ],
+      };
+    } finally {
+      setup.close();
+    }
+  },
+};

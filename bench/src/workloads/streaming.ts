@@ -1,0 +1,86 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { TestService, type MessageSchema } from "@protoc-gen-tunnel/interop";
+import { startForward } from "../fixtures.js";
+import { figure } from "../results.js";
+import { runRounds } from "../rounds.js";
+import { payloadOf, streamRequest } from "../service.js";
+import { cpuMicros, type Workload } from "./workload.js";
+
+const MIB = 1024 * 1024;
+
+export function sizeLabel(bytes: number): string {
+  return bytes >= MIB ? `${bytes / MIB} MiB` : `${bytes / 1024} KiB`;
+}
+
+function sizeId(bytes: number): string {
+  return bytes >= MIB ? `${bytes / MIB}m` : `${bytes / 1024}k`;
+}
+
+/**
+ * One call streams messages of `size` bytes as fast as the receiver takes
+ * them, for one sample's time: payload MiB/s (the receiver's view).
+ */
+export function streamThroughput(direction: "server" | "client", size: number): Workload {
+  return {
+    id: `${direction}-stream-${sizeId(size)}`,
+    title: `${direction === "server" ? "Server" : "Client"}-streaming, ${sizeLabel(size)} messages`,
+    async run(ctx) {
+      const setup = await startForward(ctx.variants);
+      try {
+        const samples = await runRounds(ctx, ctx.variants, async (variant) => {
+          const channel = setup.channels[variant];
+          const cpu = process.cpuUsage();
+          const { bytes, elapsedMs } =
+            direction === "server" ? await download(channel, size, ctx.config.sampleMs) : await upload(channel, size, ctx.config.sampleMs);
+          return { rate: bytes / MIB / (elapsedMs / 1000), cpuPerMiB: cpuMicros(cpu) / 1000 / (bytes / MIB) };
+        });
+        return {
+          id: this.id,
+          title: this.title,
+          params: { messageBytes: size },
+          figures: [
+            figure({ id: "throughput", label: "throughput", unit: "MiB/s", better: "higher" }, samples, (s) => s.rate),
+            figure({ id: "cpu", label: "CPU per MiB", unit: "ms", better: "lower" }, samples, (s) => s.cpuPerMiB),
+          ],
+        };
+      } finally {
+        setup.close();
+      }
+    },
+  };
+}
+
+type Channel = Awaited<ReturnType<typeof startForward>>["channels"]["direct"];
+
+/** Reads an endless server stream for `ms`, then stops (which cancels the call). */
+async function download(channel: Channel, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
+  const start = performance.now();
+  const end = start + ms;
+  let bytes = 0;
+  for await (const message of channel.serverStream(TestService.method.serverStream, streamRequest(size, -1))) {
+    bytes += message.payload.length;
+    if (performance.now() >= end) {
+      break;
+    }
+  }
+  return { bytes, elapsedMs: performance.now() - start };
+}
+
+/** Sends messages for `ms`, half-closes and waits for the sink's answer. */
+async function upload(channel: Channel, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
+  const start = performance.now();
+  const end = start + ms;
+  const message = { payload: payloadOf(size) };
+  let sent = 0;
+  async function* requests(): AsyncGenerator<MessageInitShape<typeof MessageSchema>> {
+    while (performance.now() < end) {
+      sent++;
+      yield message;
+    }
+  }
+  const response = await channel.clientStream(TestService.method.clientStream, requests());
+  if (response.count !== sent) {
+    throw new Error(`client stream: server counted ${response.count} messages, client sent ${sent}`);
+  }
+  return { bytes: sent * size, elapsedMs: performance.now() - start };
+}

@@ -1,0 +1,113 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+// Runs `npm run bench -- --quick` once (the built program, like CI would)
+// into a temporary directory and checks that the results are well formed.
+// Never a performance number: benchmarks do not decide whether tests pass.
+const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+
+const WORKLOADS = [
+  "unary-latency",
+  "unary-c32",
+  "unary-c256",
+  "server-stream-1k",
+  "server-stream-64k",
+  "server-stream-1m",
+  "client-stream-1k",
+  "client-stream-64k",
+  "client-stream-1m",
+  "bidi-pingpong",
+  "many-streams",
+  "fairness",
+  "reverse-unary",
+];
+
+interface Summary {
+  median: number;
+  min: number;
+  max: number;
+  spread: number;
+  samples: number[];
+}
+
+interface Results {
+  mode: string;
+  machine: { node: string; cpus: number; loadAverageStart: number };
+  config: { rounds: number };
+  workloads: Array<{
+    id: string;
+    figures: Array<{ id: string; variants: Record<string, Summary>; ratios: Record<string, Summary> }>;
+    curve?: { streams: number[] };
+  }>;
+  targets: Array<{ id: string; value: number; met: boolean }>;
+}
+
+function run(outDir: string): Promise<{ stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [MAIN, "--quick", "--out", outDir], { timeout: 110_000 }, (error, _stdout, stderr) =>
+      error ? reject(new Error(`bench --quick failed: ${error.message}\n${stderr}`)) : resolve({ stderr }),
+    );
+  });
+}
+
+function expectPositive(summary: Summary | undefined, what: string): void {
+  expect(summary, what).toBeDefined();
+  for (const value of [summary!.median, summary!.min, summary!.max, ...summary!.samples]) {
+    expect(Number.isFinite(value) && value > 0, `${what}: ${value}`).toBe(true);
+  }
+}
+
+describe("npm run bench -- --quick", () => {
+  let outDir: string | undefined;
+  afterAll(async () => {
+    if (outDir !== undefined) {
+      await rm(outDir, { recursive: true, force: true });
+    }
+  });
+
+  it("writes well-formed results for every workload and variant", { timeout: 120_000 }, async () => {
+    if (!existsSync(MAIN)) {
+      throw new Error(`the bench is not built (${MAIN} is missing): run \`npx tsc -b\` first (\`npm test\` does)`);
+    }
+    outDir = await mkdtemp(join(tmpdir(), "bench-quick-"));
+    const { stderr } = await run(outDir);
+    expect(stderr).toMatch(/\[13\/13\] reverse-unary/); // progress was shown
+
+    const results = JSON.parse(await readFile(join(outDir, "latest.json"), "utf8")) as Results;
+    expect(results.mode).toBe("quick");
+    expect(results.machine.cpus).toBeGreaterThan(0);
+    expect(results.workloads.map((w) => w.id)).toEqual(WORKLOADS);
+    for (const workload of results.workloads) {
+      expect(workload.figures.length).toBeGreaterThan(0);
+      for (const figure of workload.figures) {
+        for (const variant of ["rev1", "rev0", "direct"]) {
+          expectPositive(figure.variants[variant], `${workload.id} ${figure.id} ${variant}`);
+          expect(figure.variants[variant]!.samples.length).toBe(workload.id === "many-streams" ? 3 : results.config.rounds);
+        }
+        for (const variant of ["rev1", "rev0"]) {
+          expectPositive(figure.ratios[variant], `${workload.id} ${figure.id} ${variant} ÷ direct`);
+        }
+      }
+    }
+    expect(results.workloads.find((w) => w.id === "many-streams")?.curve?.streams.length).toBeGreaterThan(1);
+    expect(results.targets.length).toBeGreaterThanOrEqual(12);
+    for (const target of results.targets) {
+      expect(Number.isFinite(target.value), target.id).toBe(true);
+    }
+
+    const markdown = await readFile(join(outDir, "latest.md"), "utf8");
+    expect(markdown).toContain("| workload | figure | direct grpc-js |");
+    for (const title of ["Unary, 100 B, 32 concurrent callers", "Client-streaming, 64 KiB messages", "Fairness"]) {
+      expect(markdown).toContain(title);
+    }
+    const svg = await readFile(join(outDir, "latest.svg"), "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
+    expect(svg).not.toMatch(/NaN|Infinity/);
+  });
+});

@@ -85,3 +85,28 @@ describe("errors sent to a peer", () => {
     });
   }
 });
+
+describe("handlers that fail at once", () => {
+  it("a bidi implementation that throws synchronously fails only its call", async () => {
+    const handler = new TunnelServiceHandler();
+    handler.registerService(TestService, {
+      ...testServiceImpl,
+      bidiStream: () => {
+        throw new TunnelError(Code.FAILED_PRECONDITION, "not now");
+      },
+    });
+    const srv = await startServer((s) => s.addService(...handler.service()));
+    cleanup.add(() => srv.kill());
+    const client = tunnelClient(srv.address);
+    cleanup.add(() => client.close());
+    const tunnel = await openTunnel(client);
+    cleanup.add(() => tunnel.close());
+    const error = await (async () => {
+      for await (const _ of tunnel.bidiStream(TestService.method.bidiStream, (async function* () {})())) {
+        // none
+      }
+    })().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: Code.FAILED_PRECONDITION, rawMessage: "not now" });
+    expect((await tunnel.unary(TestService.method.unary, { payload: new Uint8Array([1]) })).payload).toEqual(new Uint8Array([1]));
+  });
+});

@@ -28,17 +28,44 @@ export interface HandlerContext {
   sendHeaders(): void;
 }
 
+/**
+ * The context of a handler, over its stream. Getters, not copied fields:
+ * the stream creates headers, trailers and the signal only when used.
+ */
+class StreamHandlerContext implements HandlerContext {
+  constructor(private readonly stream: ServerStream) {}
+  get method(): string {
+    return this.stream.method;
+  }
+  get metadata(): Metadata {
+    return this.stream.metadata;
+  }
+  get tunnelMetadata(): Metadata {
+    return this.stream.tunnelMetadata;
+  }
+  get peer(): string {
+    return this.stream.peer;
+  }
+  get protocolRevision(): 0 | 1 {
+    return this.stream.protocolRevision;
+  }
+  get deadline(): Date | undefined {
+    return this.stream.deadline;
+  }
+  get signal(): AbortSignal {
+    return this.stream.signal;
+  }
+  get responseHeaders(): Metadata {
+    return this.stream.responseHeaders;
+  }
+  get responseTrailers(): Metadata {
+    return this.stream.responseTrailers;
+  }
+  sendHeaders(): void {
+    this.stream.sendHeaders();
+  }
+}
+
 export function handlerContext(stream: ServerStream): HandlerContext {
-  return {
-    method: stream.method,
-    metadata: stream.metadata,
-    tunnelMetadata: stream.tunnelMetadata,
-    peer: stream.peer,
-    protocolRevision: stream.protocolRevision,
-    deadline: stream.deadline,
-    signal: stream.signal,
-    responseHeaders: stream.responseHeaders,
-    responseTrailers: stream.responseTrailers,
-    sendHeaders: () => stream.sendHeaders(),
-  };
+  return new StreamHandlerContext(stream);
 }

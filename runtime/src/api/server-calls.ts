@@ -25,9 +25,11 @@ export function methodHandler(method: DescMethod, impl: (...args: never[]) => un
     }
     case "server_streaming": {
       const fn = impl as unknown as ServerStreamingImpl<DescMessage, DescMessage>;
+      // Returning (not awaiting) the send loop ends this frame early: an
+      // idle stream then holds one suspended function, not two.
       return async (stream) => {
         const request = await readSingleRequest(stream, input);
-        await sendAll(stream, output, fn(request, handlerContext(stream)));
+        return sendAll(stream, output, fn(request, handlerContext(stream)));
       };
     }
     case "client_streaming": {
@@ -39,9 +41,7 @@ export function methodHandler(method: DescMethod, impl: (...args: never[]) => un
     }
     case "bidi_streaming": {
       const fn = impl as unknown as BidiStreamingImpl<DescMessage, DescMessage>;
-      return async (stream) => {
-        await sendAll(stream, output, fn(readRequests(stream, input), handlerContext(stream)));
-      };
+      return (stream) => sendAll(stream, output, fn(readRequests(stream, input), handlerContext(stream)));
     }
   }
 }

@@ -117,7 +117,7 @@ export class TunnelClientEngine extends TunnelLifecycle implements FrameSink<Ser
       onFinish: (s) => this.streams.delete(s.id),
     });
     this.streams.set(id, stream);
-    this.writer.write(clientFrames.newStream(id, method, requestHeaders, INITIAL_WINDOW_BYTES, this.revision));
+    this.writer.write(clientFrames.newStream(id, method, requestHeaders, this.options.limits.receiveWindowBytes, this.revision));
     return stream;
   }
 

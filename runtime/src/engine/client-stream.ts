@@ -6,7 +6,6 @@ import { SendWindow, ReceiveWindow } from "../protocol/flow-control.js";
 import { clientFrames, requestFrames } from "../protocol/frames.js";
 import { metadataFromProto } from "../protocol/metadata-codec.js";
 import { errorFromStatus } from "../protocol/status-codec.js";
-import { INITIAL_WINDOW_BYTES } from "../protocol/constants.js";
 import type { FrameWriter } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
 import { MessageQueue } from "./message-queue.js";
@@ -53,7 +52,6 @@ export class ClientStream {
   private readonly headersListener: ((headers: Metadata) => void) | undefined;
   private outcome: CallOutcome | undefined;
   private resolveFinished!: (outcome: CallOutcome) => void;
-  private resolveEnded!: () => void;
   private halfClosed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly signal: AbortSignal | undefined;
@@ -69,13 +67,12 @@ export class ClientStream {
     this.maxMetadataBytes = init.limits.maxMetadataBytes;
     this.headersListener = init.onHeaders;
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-    const ended = new Promise<void>((resolve) => (this.resolveEnded = resolve));
     const flowControl = init.sendWindowSize !== undefined;
     this.queue = new MessageQueue({
       what: "response",
       violationCode: Code.INTERNAL,
       window: flowControl
-        ? new ReceiveWindow(INITIAL_WINDOW_BYTES, (credit) => this.writer.write(clientFrames.windowUpdate(this.id, credit)))
+        ? new ReceiveWindow(init.limits.receiveWindowBytes, (credit) => this.writer.write(clientFrames.windowUpdate(this.id, credit)))
         : undefined,
       maxMessageBytes: init.limits.maxReceiveMessageBytes,
       maxBufferedBytes: init.limits.maxBufferedBytesPerStream,
@@ -86,7 +83,6 @@ export class ClientStream {
       this.id,
       flowControl ? new SendWindow(init.sendWindowSize!) : undefined,
       () => this.outcome?.error ?? (this.outcome ? new TunnelError(Code.INTERNAL, "call already completed") : undefined),
-      ended,
     );
     this.signal = init.signal;
     this.signal?.addEventListener("abort", this.abortListener, { once: true });
@@ -222,8 +218,7 @@ export class ClientStream {
     } else {
       this.queue.end();
     }
-    this.sender.window?.release();
-    this.resolveEnded();
+    this.sender.stop();
     this.onFinish(this);
     this.resolveFinished(this.outcome);
   }

@@ -1,5 +1,15 @@
+import { INITIAL_WINDOW_BYTES, MAX_WINDOW_BYTES } from "../protocol/constants.js";
+
 /** Resource limits of one tunnel; every one is enforced with a clear status. */
 export interface TunnelLimits {
+  /**
+   * The receive window this side advertises for each stream (revision 1), in
+   * bytes: how much a peer may send on one stream before the application
+   * here reads it. The protocol's reference value is 65,536; a larger window
+   * lets a single stream go faster at the cost of that much buffering per
+   * stream. Peers (Go's included) send within whatever window is advertised.
+   */
+  receiveWindowBytes: number;
   /** Largest message accepted from the peer, in bytes (gRPC's default: 4 MiB). */
   maxReceiveMessageBytes: number;
   /**
@@ -24,6 +34,7 @@ export interface TunnelLimits {
 }
 
 export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
+  receiveWindowBytes: INITIAL_WINDOW_BYTES,
   maxReceiveMessageBytes: 4 * 1024 * 1024,
   maxBufferedBytesPerStream: 8 * 1024 * 1024,
   maxConcurrentStreams: 10_000,
@@ -33,6 +44,9 @@ export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
 
 export function resolveLimits(partial: Partial<TunnelLimits> | undefined): TunnelLimits {
   const limits = { ...DEFAULT_LIMITS, ...partial };
+  if (!Number.isInteger(limits.receiveWindowBytes) || limits.receiveWindowBytes < 1 || limits.receiveWindowBytes > MAX_WINDOW_BYTES) {
+    throw new RangeError(`receiveWindowBytes must be an integer from 1 to ${MAX_WINDOW_BYTES} (got ${limits.receiveWindowBytes})`);
+  }
   // A revision-0 stream must be able to hold at least one whole message.
   limits.maxBufferedBytesPerStream = Math.max(limits.maxBufferedBytesPerStream, limits.maxReceiveMessageBytes);
   return limits;

@@ -15,7 +15,6 @@ export class MessageSender<Out> implements DataSource {
   private busy = false;
   /** Resumes the current wait for the transport early, when the stream ends. */
   private resume: (() => void) | undefined;
-  private watchingEnd = false;
 
   constructor(
     private readonly writer: FrameWriter<Out>,
@@ -25,9 +24,13 @@ export class MessageSender<Out> implements DataSource {
     readonly window: SendWindow | undefined,
     /** The stream's error once it has ended; sending then fails with it. */
     private readonly endedWith: () => TunnelError | undefined,
-    /** Resolves when the stream ends, to stop waiting for the transport. */
-    private readonly ended: Promise<void>,
   ) {}
+
+  /** The stream ended: a send waiting for the window or the transport wakes up and fails. */
+  stop(): void {
+    this.window?.release();
+    this.resume?.();
+  }
 
   /** Checked when a queued frame's turn comes: frames of an ended stream are not sent. */
   hasEnded(): boolean {
@@ -69,7 +72,6 @@ export class MessageSender<Out> implements DataSource {
         offset += length;
         const queued = this.writer.writeData(frame, this);
         if (queued !== undefined) {
-          this.watchEnd();
           await new Promise<void>((resolve) => {
             this.resume = resolve;
             void queued.then(resolve);
@@ -86,18 +88,6 @@ export class MessageSender<Out> implements DataSource {
       }
     } finally {
       this.busy = false;
-    }
-  }
-
-  /**
-   * From the first wait for the transport on, the stream's end resumes the
-   * wait. One reaction for the stream's life (not one per wait, which would
-   * pile up on a long stream), and none at all for streams never blocked.
-   */
-  private watchEnd(): void {
-    if (!this.watchingEnd) {
-      this.watchingEnd = true;
-      void this.ended.then(() => this.resume?.());
     }
   }
 }

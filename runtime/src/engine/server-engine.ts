@@ -68,7 +68,7 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
   /** Sends Settings when the peer advertised negotiation. Call once, first. */
   start(): void {
     if (this.options.peerAdvertised) {
-      this.writer.write(settingsFrame(this.options.flowControl));
+      this.writer.write(settingsFrame(this.options.flowControl, this.options.limits.receiveWindowBytes));
     }
   }
 
@@ -180,7 +180,13 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
       onFinish: (s) => this.removeStream(s),
     });
     this.streams.set(id, stream);
-    handler(stream).then(
+    let running: Promise<void>;
+    try {
+      running = handler(stream);
+    } catch (e) {
+      running = Promise.reject(e); // a handler that throws at once must not break the receive loop
+    }
+    running.then(
       () => stream.complete(undefined),
       (e: unknown) => stream.complete(TunnelError.from(e)),
     );

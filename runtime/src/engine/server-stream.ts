@@ -2,7 +2,6 @@ import { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import type { ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
-import { INITIAL_WINDOW_BYTES } from "../protocol/constants.js";
 import { ReceiveWindow, SendWindow } from "../protocol/flow-control.js";
 import { responseFrames, serverFrames } from "../protocol/frames.js";
 import { metadataToProto } from "../protocol/metadata-codec.js";
@@ -54,20 +53,20 @@ export class ServerStream {
   readonly deadline: Date | undefined;
   /** The protocol revision of this stream: 1 with flow control, 0 without. */
   readonly protocolRevision: 0 | 1;
-  /** Headers to send with the first response (or at the end); merge into it freely. */
-  readonly responseHeaders = new Metadata();
-  /** Trailers to send when the call ends. */
-  readonly responseTrailers = new Metadata();
+  // Created on first use: most calls set no headers or trailers, and many
+  // handlers never look at their signal (a server may hold 10,000s of calls).
+  private headers: Metadata | undefined;
+  private trailers: Metadata | undefined;
+  private controller: AbortController | undefined;
+  private abortReason: TunnelError | undefined;
   private readonly writer: FrameWriter<ServerToClient>;
   private readonly queue: MessageQueue;
   private readonly sender: MessageSender<ServerToClient>;
-  private readonly controller = new AbortController();
   private readonly onFinish: (stream: ServerStream) => void;
   private headersSent = false;
   private finishedWith: { error: TunnelError | undefined } | undefined;
   private handlerSettled = false;
   private timer: NodeJS.Timeout | undefined;
-  private resolveEnded!: () => void;
 
   constructor(init: ServerStreamInit) {
     this.id = init.id;
@@ -79,13 +78,12 @@ export class ServerStream {
     this.protocolRevision = init.protocolRevision;
     this.writer = init.writer;
     this.onFinish = init.onFinish;
-    const ended = new Promise<void>((resolve) => (this.resolveEnded = resolve));
     const flowControl = init.sendWindowSize !== undefined;
     this.queue = new MessageQueue({
       what: "request",
       violationCode: Code.INVALID_ARGUMENT,
       window: flowControl
-        ? new ReceiveWindow(INITIAL_WINDOW_BYTES, (credit) => this.writer.write(serverFrames.windowUpdate(this.id, credit)))
+        ? new ReceiveWindow(init.limits.receiveWindowBytes, (credit) => this.writer.write(serverFrames.windowUpdate(this.id, credit)))
         : undefined,
       maxMessageBytes: init.limits.maxReceiveMessageBytes,
       maxBufferedBytes: init.limits.maxBufferedBytesPerStream,
@@ -96,7 +94,6 @@ export class ServerStream {
       this.id,
       flowControl ? new SendWindow(init.sendWindowSize!) : undefined,
       () => this.finishedWith && (this.finishedWith.error ?? new TunnelError(Code.INTERNAL, "call already completed")),
-      ended,
     );
     if (init.deadline !== undefined) {
       this.deadline = new Date(init.deadline);
@@ -109,7 +106,23 @@ export class ServerStream {
 
   /** Aborted when the call is cancelled, its deadline passes or the tunnel ends. */
   get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) {
+        this.controller.abort(this.abortReason);
+      }
+    }
     return this.controller.signal;
+  }
+
+  /** Headers to send with the first response (or at the end); merge into them freely. */
+  get responseHeaders(): Metadata {
+    return (this.headers ??= new Metadata());
+  }
+
+  /** Trailers to send when the call ends. */
+  get responseTrailers(): Metadata {
+    return (this.trailers ??= new Metadata());
   }
 
   get done(): boolean {
@@ -158,9 +171,9 @@ export class ServerStream {
       return;
     }
     this.finishedWith = { error };
-    let trailers = this.responseTrailers;
+    let trailers = this.trailers;
     if (error !== undefined) {
-      trailers = trailers.clone();
+      trailers = trailers?.clone() ?? new Metadata();
       trailers.merge(error.metadata);
     }
     try {
@@ -219,7 +232,7 @@ export class ServerStream {
   }
 
   private writeHeaders(): void {
-    const headers = metadataToProto(this.responseHeaders);
+    const headers = metadataToProto(this.headers);
     this.headersSent = true;
     this.writer.write(serverFrames.headers(this.id, headers));
   }
@@ -229,13 +242,13 @@ export class ServerStream {
     if (error !== undefined) {
       this.queue.fail(error);
       if (!this.handlerSettled) {
-        this.controller.abort(error);
+        this.abortReason = error;
+        this.controller?.abort(error);
       }
     } else {
       this.queue.end();
     }
-    this.sender.window?.release();
-    this.resolveEnded();
+    this.sender.stop();
     this.onFinish(this);
   }
 }

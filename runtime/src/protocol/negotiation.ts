@@ -19,9 +19,12 @@ export function advertiseNegotiation(md: Metadata): Metadata {
   return md;
 }
 
-/** The tunnel server's first frame when the peer advertised negotiation. */
-export function settingsFrame(flowControl: boolean) {
-  return serverFrames.settings(supportedRevisions(flowControl), INITIAL_WINDOW_BYTES);
+/**
+ * The tunnel server's first frame when the peer advertised negotiation,
+ * offering `receiveWindowBytes` as each stream's client-to-server window.
+ */
+export function settingsFrame(flowControl: boolean, receiveWindowBytes: number = INITIAL_WINDOW_BYTES) {
+  return serverFrames.settings(supportedRevisions(flowControl), receiveWindowBytes);
 }
 
 /**

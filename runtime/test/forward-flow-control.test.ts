@@ -9,6 +9,15 @@ afterEach(() => cleanup.run());
 
 const chunk = new Uint8Array(16_000);
 
+/** Resolves once `test` holds, checking after each turn of the event loop (fails after 5 s). */
+async function until(test: () => boolean): Promise<void> {
+  const deadline = performance.now() + 5_000;
+  while (!test()) {
+    if (performance.now() > deadline) throw new Error("condition not reached within 5 s");
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 function sentBytes(tap: FrameTap, streamId: bigint, dir: "c2s" | "s2c"): number {
   let total = 0;
   for (const entry of tap.log) {
@@ -91,5 +100,47 @@ describe("flow control (revision 1)", () => {
     release.resolve();
     expect((await slow).count).toBe(40);
     expect(windowViolations(tap.log)).toEqual([]);
+  });
+});
+
+describe("receiveWindowBytes", () => {
+  it("each side advertises its configured window and the peer sends within it", async () => {
+    let tap!: FrameTap;
+    const entered = deferred();
+    const release = deferred();
+    const { tunnel } = await forwardFixture(cleanup, {
+      handler: { limits: { receiveWindowBytes: 200_000 } },
+      tunnel: { limits: { receiveWindowBytes: 300_000 } },
+      wrapService: (s) => (tap = tapForwardFrames(s)).service,
+      impl: {
+        ...testServiceImpl,
+        clientStream: async (requests) => {
+          entered.resolve();
+          await release.promise;
+          let count = 0;
+          for await (const _ of requests) count++;
+          return { count };
+        },
+      },
+    });
+    const settings = tap.s2c.find((f) => f.frame.case === "settings");
+    expect(settings?.frame.value).toMatchObject({ initialWindowSize: 200_000 });
+    const slow = tunnel.clientStream(
+      TestService.method.clientStream,
+      (async function* () {
+        for (let i = 0; i < 40; i++) yield { payload: chunk };
+      })(),
+    );
+    await entered.promise;
+    // The parked handler reads nothing: the client stops exactly at the
+    // server's window, and stays there.
+    await until(() => sentBytes(tap, 1n, "c2s") >= 200_000);
+    await tunnel.unary(TestService.method.unary, {});
+    expect(sentBytes(tap, 1n, "c2s")).toBe(200_000);
+    const newStream = tap.c2s.find((f) => f.frame.case === "newStream");
+    expect(newStream?.frame.value).toMatchObject({ initialWindowSize: 300_000 });
+    release.resolve();
+    expect((await slow).count).toBe(40);
+    expect(windowViolations(tap.log.filter((e) => e.dir === "c2s" || e.frame.frame.case === "windowUpdate"), 200_000)).toEqual([]);
   });
 });

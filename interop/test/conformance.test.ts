@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TestService, type MessageSchema } from "../src/gen/grpchantesting/test_pb.js";
 import { testServiceImpl } from "../src/test-service.js";
 import { ObservedTestService } from "./support/observed-service.js";
-import { Cleanup } from "./support/servers.js";
+import { Cleanup } from "../../runtime/test/support/servers.js";
 import { TRANSPORTS } from "./support/transports.js";
 
 // Each behaviour of TestService (INTEROP.md) checked with the same

@@ -4,7 +4,7 @@ import { ReverseTunnelServer, TunnelServiceHandler, openTunnel, Code, type CallC
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bufGenerate } from "./support/buf-generate.js";
 import { scratchDir, testProtoDir } from "./support/codegen.js";
-import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
+import { Cleanup, startServer, tunnelClient } from "../../runtime/test/support/servers.js";
 
 // `buf generate` with both plugins on a test proto, then real calls over
 // forward and reverse tunnels made only through the generated API.

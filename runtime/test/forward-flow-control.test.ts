@@ -2,12 +2,28 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import { Cleanup } from "./support/servers.js";
 import { deferred, forwardFixture } from "./support/forward-fixture.js";
+
+type Deferred = ReturnType<typeof deferred<void>>;
 import { tapForwardFrames, windowViolations, type FrameTap } from "./support/frame-tap.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 const chunk = new Uint8Array(16_000);
+
+/** TestService whose client-streaming handler reads nothing until `release`, then counts. */
+function parkedClientStream(entered: Deferred, release: Deferred) {
+  return {
+    ...testServiceImpl,
+    clientStream: async (requests: AsyncIterable<unknown>) => {
+      entered.resolve();
+      await release.promise;
+      let count = 0;
+      for await (const _ of requests) count++;
+      return { count };
+    },
+  };
+}
 
 /** Resolves once `test` holds, checking after each turn of the event loop (fails after 5 s). */
 async function until(test: () => boolean): Promise<void> {
@@ -75,16 +91,7 @@ describe("flow control (revision 1)", () => {
     const release = deferred();
     const { tunnel } = await forwardFixture(cleanup, {
       wrapService: (s) => (tap = tapForwardFrames(s)).service,
-      impl: {
-        ...testServiceImpl,
-        clientStream: async (requests) => {
-          entered.resolve();
-          await release.promise;
-          let count = 0;
-          for await (const _ of requests) count++;
-          return { count };
-        },
-      },
+      impl: parkedClientStream(entered, release),
     });
     let offered = 0;
     async function* endless() {
@@ -112,16 +119,7 @@ describe("receiveWindowBytes", () => {
       handler: { limits: { receiveWindowBytes: 200_000 } },
       tunnel: { limits: { receiveWindowBytes: 300_000 } },
       wrapService: (s) => (tap = tapForwardFrames(s)).service,
-      impl: {
-        ...testServiceImpl,
-        clientStream: async (requests) => {
-          entered.resolve();
-          await release.promise;
-          let count = 0;
-          for await (const _ of requests) count++;
-          return { count };
-        },
-      },
+      impl: parkedClientStream(entered, release),
     });
     const settings = tap.s2c.find((f) => f.frame.case === "settings");
     expect(settings?.frame.value).toMatchObject({ initialWindowSize: 200_000 });

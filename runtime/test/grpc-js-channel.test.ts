@@ -197,7 +197,7 @@ describe("grpc-js clients on grpcChannel", () => {
     expect(without.res?.hasDeadline).toBe(false);
 
     const pending = call<EchoResponse>((cb) => client.unary({ waitForCancel: true }, new grpc.Metadata(), { parent: asParent }, cb));
-    await probe.started.waitFor((s) => s.method === "unary" && (s.call.request as EchoRequest).waitForCancel === true);
+    await probe.started.waitFor((s) => s.method === "unary" && ((s.call as { request?: unknown }).request as EchoRequest).waitForCancel === true);
     parent.emit("cancelled", "cancelled");
     const cancelled = await pending;
     expect([cancelled.error?.code, cancelled.error?.details]).toEqual([Status.CANCELLED, "Cancelled by parent call"]);

@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 // One grpc-js client and one grpc-js style service, unmodified, reached three
 // ways: a direct grpc-js connection, a forward tunnel and a reverse tunnel.
 // Every test body runs against all three with the same expectations.
@@ -49,11 +50,11 @@ function observe(call: AnyCall, onResponse?: (res: EchoResponse, call: AnyCall) 
     }
   };
   call.on("metadata", (md: grpc.Metadata) => (seen.headers = custom(md)));
-  call.on("data", (res: EchoResponse) => {
+  (call as EventEmitter).on("data", (res: EchoResponse) => {
     seen.responses.push(res);
     onResponse?.(res, call);
   });
-  call.on("error", (err: grpc.ServiceError) => record(err));
+  (call as EventEmitter).on("error", (err: grpc.ServiceError) => record(err));
   const observed = new Promise<Observed>((resolve) =>
     call.on("status", (status: grpc.StatusObject) => {
       seen.status = { code: status.code, details: status.details, trailers: custom(status.metadata) };

@@ -71,7 +71,7 @@ describe.each(MODES)("grpc-js service features, %s", (mode) => {
       impl: {
         unary(call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) {
           seen.resolve(tunnelMetadataFromCall(call));
-          callback(null, {});
+          callback(null, {} as EchoResponse); // proto-loader fills in defaults
         },
       },
     });
@@ -127,7 +127,7 @@ describe("grpc-js services over tunnels", () => {
             let index = 0;
             const writeMore = () => {
               while (index < 2_000) {
-                if (!call.write({ text, index: index++ })) {
+                if (!call.write({ text, index: index++ } as EchoResponse)) {
                   waits++;
                   call.once("drain", writeMore);
                   return;
@@ -158,7 +158,7 @@ describe("grpc-js services over tunnels", () => {
         unary(call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) {
           const agentName = String(tunnelMetadataFromCall(call)?.get("agent-name")[0]);
           served.push(agentName);
-          callback(null, { text: agentName });
+          callback(null, { text: agentName } as EchoResponse);
         },
       });
       void agent.rts.serve(agent.serveOptions);
@@ -208,7 +208,7 @@ describe("grpc-js services over tunnels", () => {
       impl: {
         unary(call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) {
           seen.resolve(call);
-          callback(null, {});
+          callback(null, {} as EchoResponse); // proto-loader fills in defaults
         },
       },
     });

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import { Code, openTunnel, ReverseTunnelServer, TunnelError, TunnelServiceHandler } from "../src/index.js";
 import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
+import { forwardFixture } from "./support/forward-fixture.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -10,14 +11,9 @@ const text = (bytes: Uint8Array) => Buffer.from(bytes).toString();
 
 describe("isolation between tunnels", () => {
   it("each forward call's handler sees its own tunnel's metadata, under concurrency", async () => {
-    const handler = new TunnelServiceHandler();
-    handler.registerService(TestService, {
-      unary: async (_req, ctx) => ({ payload: Buffer.from(String(ctx.tunnelMetadata.get("x-tenant")[0])) }),
+    const { client } = await forwardFixture(cleanup, {
+      impl: { unary: async (_req, ctx) => ({ payload: Buffer.from(String(ctx.tunnelMetadata.get("x-tenant")[0])) }) },
     });
-    const srv = await startServer((s) => s.addService(...handler.service()));
-    cleanup.add(() => srv.kill());
-    const client = tunnelClient(srv.address);
-    cleanup.add(() => client.close());
     const tenants = ["alpha", "beta", "gamma"];
     const tunnels = await Promise.all(tenants.map((tenant) => openTunnel(client, { metadata: { "x-tenant": tenant } })));
     for (const tunnel of tunnels) cleanup.add(() => tunnel.close());
@@ -69,14 +65,7 @@ describe("errors sent to a peer", () => {
   };
   for (const [name, thrower] of Object.entries(throwers)) {
     it(`carry no stack trace or file path when a handler throws ${name}`, async () => {
-      const handler = new TunnelServiceHandler();
-      handler.registerService(TestService, { ...testServiceImpl, unary: thrower });
-      const srv = await startServer((s) => s.addService(...handler.service()));
-      cleanup.add(() => srv.kill());
-      const client = tunnelClient(srv.address);
-      cleanup.add(() => client.close());
-      const tunnel = await openTunnel(client);
-      cleanup.add(() => tunnel.close());
+      const { tunnel } = await forwardFixture(cleanup, { impl: { ...testServiceImpl, unary: thrower } });
       const error = (await tunnel.unary(TestService.method.unary, {}).catch((e: unknown) => e)) as TunnelError;
       expect(error).toBeInstanceOf(TunnelError);
       expect(error.code).toBe(Code.UNKNOWN);
@@ -88,19 +77,14 @@ describe("errors sent to a peer", () => {
 
 describe("handlers that fail at once", () => {
   it("a bidi implementation that throws synchronously fails only its call", async () => {
-    const handler = new TunnelServiceHandler();
-    handler.registerService(TestService, {
-      ...testServiceImpl,
-      bidiStream: () => {
-        throw new TunnelError(Code.FAILED_PRECONDITION, "not now");
+    const { tunnel } = await forwardFixture(cleanup, {
+      impl: {
+        ...testServiceImpl,
+        bidiStream: () => {
+          throw new TunnelError(Code.FAILED_PRECONDITION, "not now");
+        },
       },
     });
-    const srv = await startServer((s) => s.addService(...handler.service()));
-    cleanup.add(() => srv.kill());
-    const client = tunnelClient(srv.address);
-    cleanup.add(() => client.close());
-    const tunnel = await openTunnel(client);
-    cleanup.add(() => tunnel.close());
     const error = await (async () => {
       for await (const _ of tunnel.bidiStream(TestService.method.bidiStream, (async function* () {})())) {
         // none

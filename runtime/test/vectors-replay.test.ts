@@ -66,6 +66,7 @@ describe("Go reference vectors: our tunnel-server engine accepts the Go client's
         flowControl: offersRevisionOne(vector) || !serverFrames(vector).some((f) => f.frame.case === "settings"),
         peerAdvertised: vector.request_headers["grpctunnel-negotiate"]?.[0] === "on",
         tunnelMetadata: new Metadata(),
+        peer: "test",
         limits: DEFAULT_LIMITS,
         lookup: (m) => registry.lookup(m),
         isShuttingDown: () => false,

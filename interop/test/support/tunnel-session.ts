@@ -10,7 +10,7 @@ import {
 import { TestService } from "../../src/gen/grpchantesting/test_pb.js";
 import { testServiceImpl } from "../../src/test-service.js";
 import { FrameRecorder } from "./frame-recorder.js";
-import { Cleanup, startServer } from "./servers.js";
+import { Cleanup, startServer } from "../../../runtime/test/support/servers.js";
 
 /** One recorded tunnel: its kind, who disables flow control, what the tunnel RPC carries. */
 export interface SessionSetup {

@@ -154,15 +154,9 @@ export class ReverseTunnelServer implements ServiceRegistrar {
   }
 
   /**
-   * Registers a grpc-js service for the other side to call: the same
-   * arguments as `grpc.Server.addService` (a `ServiceDefinition` from
-   * `@grpc/proto-loader`, `grpc-tools`, `ts-proto`, ... and its
-   * implementation), so existing grpc-js handlers serve tunneled calls
-   * unchanged. As in grpc-js, methods are found by name or `originalName`
-   * and missing ones answer UNIMPLEMENTED; a service can be added once.
-   * Handlers get grpc-js call objects (`metadata`, `sendMetadata`,
-   * `getDeadline`, `cancelled`, `'cancelled'` events, ...); see
-   * `tunnelMetadataFromCall` and, for error details, `STATUS_DETAILS_KEY`.
+   * Registers a grpc-js service (`ServiceDefinition` and implementation, the
+   * arguments of `grpc.Server.addService`) for the other side to call; see
+   * `TunnelServiceHandler.addService`.
    */
   addService(
     definition: grpc.ServiceDefinition,

@@ -3,6 +3,7 @@ import {
   fromBinary,
   toBinary,
   type DescMessage,
+  type DescMethod,
   type DescMethodStreaming,
   type DescMethodUnary,
   type MessageInitShape,
@@ -60,6 +61,18 @@ export interface TunnelTransportOptions {
  * through its `signal`: leaving a `for await` loop early does not reach the
  * transport.
  */
+/** The parts of a Connect request that unary and streaming calls share. */
+function requestOf<M extends DescMethod>(method: M, header: HeadersInit | undefined, contextValues: ContextValues | undefined) {
+  return {
+    service: method.parent,
+    method,
+    requestMethod: "POST",
+    url: methodPath(method),
+    header: new Headers(header),
+    contextValues: contextValues ?? createContextValues(),
+  };
+}
+
 export function tunnelTransport(channel: CallChannel, options: TunnelTransportOptions = {}): Transport {
   const timeout = (timeoutMs: number | undefined) =>
     timeoutMs === undefined ? options.defaultTimeoutMs : timeoutMs <= 0 ? undefined : timeoutMs;
@@ -77,16 +90,7 @@ export function tunnelTransport(channel: CallChannel, options: TunnelTransportOp
         interceptors: options.interceptors,
         signal,
         timeoutMs: ms,
-        req: {
-          stream: false,
-          service: method.parent,
-          method,
-          requestMethod: "POST",
-          url: methodPath(method),
-          header: new Headers(header),
-          contextValues: contextValues ?? createContextValues(),
-          message: input,
-        },
+        req: { ...requestOf(method, header, contextValues), stream: false, message: input },
         next: (req) => unary(channel, req, ms),
       });
     },
@@ -103,16 +107,7 @@ export function tunnelTransport(channel: CallChannel, options: TunnelTransportOp
         interceptors: options.interceptors,
         signal,
         timeoutMs: ms,
-        req: {
-          stream: true,
-          service: method.parent,
-          method,
-          requestMethod: "POST",
-          url: methodPath(method),
-          header: new Headers(header),
-          contextValues: contextValues ?? createContextValues(),
-          message: input,
-        },
+        req: { ...requestOf(method, header, contextValues), stream: true, message: input },
         next: (req) => streaming(channel, req, ms),
       });
     },

@@ -1,12 +1,12 @@
-import { Duplex, Writable } from "node:stream";
+import { Duplex } from "node:stream";
 import { Metadata, status as Status, type ChannelInterface, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
 import type { StatusLike } from "./status-details.js";
 
 /*
  * The call objects grpc-js style handlers receive, built like grpc-js 1.14
- * builds its own (server-call.js): unary and server-streaming handlers get a
- * Writable that carries `request`; client-streaming and bidi handlers get a
- * Duplex. They sit on a `ServerInterceptingCallInterface` (a tunneled call,
+ * builds its own (server-call.js): client-streaming and bidi handlers get a
+ * Duplex; unary and server-streaming handlers get one that also carries
+ * `request`. They sit on a `ServerInterceptingCallInterface` (a tunneled call,
  * possibly wrapped by grpc-js server interceptors).
  */
 
@@ -50,65 +50,6 @@ export function serverErrorToStatus(error: StatusLike & { message?: unknown }, o
 /** The status `_final` sends: the pending one, with the trailers given to `end` unless it has its own. */
 function finalStatus(pending: StatusLike, trailers: Metadata): { code: number; details: string; metadata: Metadata } {
   return { code: pending.code ?? Status.UNKNOWN, details: pending.details ?? "", metadata: pending.metadata ?? trailers };
-}
-
-/** What unary and server-streaming handlers get: a Writable with the request. */
-export class TunnelServerWritableStream extends Writable {
-  cancelled = false;
-  private trailingMetadata = new Metadata();
-  private pendingStatus: StatusLike = { code: Status.OK, details: "OK" };
-
-  constructor(
-    private readonly path: string,
-    private readonly call: Call,
-    readonly metadata: Metadata,
-    readonly request: unknown,
-  ) {
-    super({ objectMode: true });
-    this.on("error", (err: StatusLike) => {
-      this.pendingStatus = serverErrorToStatus(err);
-      this.end();
-    });
-  }
-
-  getPeer(): string {
-    return this.call.getPeer();
-  }
-  sendMetadata(responseMetadata: Metadata): void {
-    this.call.sendMetadata(responseMetadata);
-  }
-  getDeadline(): ReturnType<Call["getDeadline"]> {
-    return this.call.getDeadline();
-  }
-  getPath(): string {
-    return this.path;
-  }
-  getHost(): string {
-    return this.call.getHost();
-  }
-  getAuthContext(): ReturnType<Call["getAuthContext"]> {
-    return this.call.getAuthContext();
-  }
-  getMetricsRecorder(): ReturnType<Call["getMetricsRecorder"]> {
-    return this.call.getMetricsRecorder();
-  }
-
-  override _write(chunk: unknown, _encoding: BufferEncoding, callback: WriteCallback): void {
-    this.call.sendMessage(chunk, callback);
-  }
-
-  override _final(callback: WriteCallback): void {
-    callback(null);
-    this.call.sendStatus(finalStatus(this.pendingStatus, this.trailingMetadata));
-  }
-
-  /** Ends the call (with `metadata` as its trailers). */
-  override end(metadata?: unknown): this {
-    if (isMetadata(metadata)) {
-      this.trailingMetadata = metadata;
-    }
-    return super.end();
-  }
 }
 
 /** What client-streaming and bidi handlers get: a Duplex of requests and responses. */
@@ -170,6 +111,22 @@ export class TunnelServerDuplexStream extends Duplex {
       this.trailingMetadata = metadata;
     }
     return super.end();
+  }
+}
+
+/**
+ * What unary and server-streaming handlers get: the same call object with
+ * the request on it (its readable side is never used; grpc-js hands these
+ * handlers a plain Writable).
+ */
+export class TunnelServerWritableStream extends TunnelServerDuplexStream {
+  constructor(
+    path: string,
+    call: Call,
+    metadata: Metadata,
+    readonly request: unknown,
+  ) {
+    super(path, call, metadata);
   }
 }
 

@@ -37,6 +37,7 @@ export function serverUnderTest(options: { flowControl?: boolean; limits?: Parti
     flowControl: options.flowControl ?? true,
     peerAdvertised: true,
     tunnelMetadata: new Metadata(),
+    peer: "test",
     limits: resolveLimits(options.limits),
     lookup: (method) => registry.lookup(method),
     isShuttingDown: () => false,

@@ -1,3 +1,6 @@
+import { afterEach, beforeEach, expect } from "vitest";
+import type { Cleanup } from "../support/servers.js";
+
 /** Kinds of handles a tunnel could leak: sockets, servers and timers. */
 const WATCHED = new Set(["TCPSocketWrap", "TCPServerWrap", "Timeout", "ProcessWrap"]);
 
@@ -32,4 +35,20 @@ export async function settleLeaks(baseline: Record<string, number>, timeoutMs = 
     leaked = leakedSince(baseline);
   }
   return leaked;
+}
+
+/**
+ * Registers hooks so that every test of the file runs its cleanups and then
+ * leaves no socket, server or timer behind (sockets close asynchronously,
+ * hence the settling).
+ */
+export function expectNoLeaksAfterEach(cleanup: Cleanup): void {
+  let baseline: Record<string, number>;
+  beforeEach(() => {
+    baseline = watchedResources();
+  });
+  afterEach(async () => {
+    await cleanup.run();
+    expect(await settleLeaks(baseline)).toEqual({});
+  });
 }

@@ -1,22 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import { Code, openTunnel, TunnelError, TunnelServiceHandler, type HandlerContext } from "../../src/index.js";
 import { Cleanup, startServer, tunnelClient } from "../support/servers.js";
 import { deferred } from "../support/forward-fixture.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
-import { settleLeaks, watchedResources } from "./leaks.js";
+import { expectNoLeaksAfterEach } from "./leaks.js";
 
 const cleanup = new Cleanup();
-let baseline: Record<string, number>;
-beforeEach(() => {
-  baseline = watchedResources();
-});
-afterEach(async () => {
-  await cleanup.run();
-  // Everything the test opened is closed again: no socket, server or timer is
-  // left (sockets close asynchronously, hence the settling).
-  expect(await settleLeaks(baseline)).toEqual({});
-});
+expectNoLeaksAfterEach(cleanup);
 
 const MiB = 1024 * 1024;
 const limits = { maxReceiveMessageBytes: 16 * MiB };

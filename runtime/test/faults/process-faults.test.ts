@@ -1,20 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { Code, openTunnel, TunnelError } from "../../src/index.js";
 import { Cleanup, tunnelClient } from "../support/servers.js";
-import { settleLeaks, watchedResources } from "./leaks.js";
+import { expectNoLeaksAfterEach } from "./leaks.js";
 
 const cleanup = new Cleanup();
-let baseline: Record<string, number>;
-beforeEach(() => {
-  baseline = watchedResources();
-});
-afterEach(async () => {
-  await cleanup.run();
-  expect(await settleLeaks(baseline)).toEqual({});
-});
+expectNoLeaksAfterEach(cleanup);
 
 /** Starts the tunnel server fixture in a child process; resolves with its port. */
 async function childServer(): Promise<{ child: ChildProcess; port: number }> {

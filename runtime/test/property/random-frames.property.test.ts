@@ -9,7 +9,7 @@ import { TunnelClientEngine } from "../../src/engine/client-engine.js";
 import { resolveLimits } from "../../src/engine/limits.js";
 import { TunnelServerEngine, type StreamHandler } from "../../src/engine/server-engine.js";
 import { TunnelError } from "../../src/errors.js";
-import type { ClientToServer, ServerToClient } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
+import type { ClientToServer, ProtocolRevision, ServerToClient } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { c2s, emptyClientFrame, s2c } from "../support/frames.js";
 import { MemoryConn } from "../support/memory-conn.js";
 import { fuzzParameters, fuzzTimeout } from "./fuzz-config.js";
@@ -36,7 +36,7 @@ const methodArb = fc.constantFrom(
 const headersArb = fc.constantFrom<Record<string, string>>({}, { "grpc-timeout": "5m" }, { "grpc-timeout": "2S" }, { "grpc-timeout": "x" }, { "Bad Key": "v" });
 
 const clientFrameArb: fc.Arbitrary<ClientToServer> = fc.oneof(
-  fc.tuple(idArb, methodArb, fc.constantFrom(0, 1, 9), headersArb).map(([id, m, rev, md]) => c2s.newStream(id, m, rev, md)),
+  fc.tuple(idArb, methodArb, fc.constantFrom(0, 1, 9), headersArb).map(([id, m, rev, md]) => c2s.newStream(id, m, rev as ProtocolRevision, md)),
   fc.tuple(idArb, fc.integer({ min: 0, max: 40_000 }), bytesArb).map(([id, size, data]) => c2s.message(id, size, data)),
   fc.tuple(idArb, bytesArb).map(([id, data]) => c2s.more(id, data)),
   idArb.map((id) => c2s.halfClose(id)),
@@ -78,6 +78,7 @@ describe("property: random frame sequences", () => {
             flowControl,
             peerAdvertised: true,
             tunnelMetadata: new Metadata(),
+            peer: "test",
             limits,
             lookup: (m) => track(registry.lookup(m)),
             isShuttingDown: () => false,

@@ -73,6 +73,7 @@ describe("property: interleaved chunked messages reassemble exactly", () => {
             flowControl: false,
             peerAdvertised: false,
             tunnelMetadata: new Metadata(),
+            peer: "test",
             limits: bigLimits,
             lookup: (m) => registry.lookup(m),
             isShuttingDown: () => false,

@@ -34,7 +34,9 @@ export interface ForwardFixtureOptions {
 export async function forwardFixture(cleanup: Cleanup, options: ForwardFixtureOptions = {}): Promise<ForwardFixture> {
   const handler = new TunnelServiceHandler(options.handler);
   handler.registerService(TestService, options.impl ?? testServiceImpl);
-  const service = options.wrapService ? options.wrapService(handler.service()) : handler.service();
+  const service: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation] = options.wrapService
+    ? options.wrapService(handler.service())
+    : handler.service();
   const server = await startServer((s) => s.addService(...service), options.serverOptions);
   cleanup.add(() => server.kill());
   const client = tunnelClient(server.address, options.clientOptions);

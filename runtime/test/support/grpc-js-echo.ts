@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 /**
  * The echo service of runtime/test/proto/echo.proto, loaded with
  * @grpc/proto-loader the way existing grpc-js code loads its services: a
@@ -128,7 +129,7 @@ function failure(req: EchoRequest): grpc.StatusObject {
 }
 
 function watch(method: string, call: SurfaceCall, probe: EchoProbe): void {
-  call.on("cancelled", () => probe.cancelled.push({ method, flag: call.cancelled }));
+  (call as EventEmitter).on("cancelled", () => probe.cancelled.push({ method, flag: call.cancelled }));
   probe.started.push({ method, call });
 }
 

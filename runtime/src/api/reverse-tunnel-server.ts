@@ -1,6 +1,4 @@
 import type * as grpc from "@grpc/grpc-js";
-import type { DescService } from "@bufbuild/protobuf";
-import { addGrpcService, type GrpcServiceOptions } from "../grpc-js/service-definition.js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import { isUndecodable, type FrameSink, type UndecodableFrame } from "../engine/frame-conn.js";
@@ -14,8 +12,7 @@ import { clientCallConn } from "../transport/grpc-conn.js";
 import { deserializeClientToServer, serializeServerToClient } from "../transport/tunnel-service.js";
 import { awaitResponseHeaders } from "./response-headers.js";
 import { callSafely, resolveReconnectOptions, serveWithReconnect, type ReconnectOptions } from "./reconnect.js";
-import type { ServiceImpl, ServiceRegistrar } from "./service-impl.js";
-import { ServiceRegistry } from "./service-registry.js";
+import { ServiceHost } from "./service-host.js";
 
 export interface ReverseTunnelServerOptions {
   /**
@@ -132,8 +129,7 @@ export interface ReverseTunnel {
  * await rts.serve({ metadata: { "agent-id": id }, signal, reconnect: true });
  * ```
  */
-export class ReverseTunnelServer implements ServiceRegistrar {
-  private readonly registry = new ServiceRegistry();
+export class ReverseTunnelServer extends ServiceHost {
   private readonly limits: TunnelLimits;
   private readonly tunnels = new Set<TunnelServerEngine>();
   private draining = false;
@@ -145,25 +141,8 @@ export class ReverseTunnelServer implements ServiceRegistrar {
     private readonly client: grpc.Client,
     private readonly options: ReverseTunnelServerOptions = {},
   ) {
+    super();
     this.limits = resolveLimits(options.limits);
-  }
-
-  /** Registers a service for the other side to call (generated `registerFooService` calls this). */
-  registerService<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
-    this.registry.registerService(service, impl);
-  }
-
-  /**
-   * Registers a grpc-js service (`ServiceDefinition` and implementation, the
-   * arguments of `grpc.Server.addService`) for the other side to call; see
-   * `TunnelServiceHandler.addService`.
-   */
-  addService(
-    definition: grpc.ServiceDefinition,
-    implementation: grpc.UntypedServiceImplementation,
-    options?: GrpcServiceOptions,
-  ): void {
-    addGrpcService(this.registry, definition, implementation, options);
   }
 
   /** Number of reverse tunnels open now. */

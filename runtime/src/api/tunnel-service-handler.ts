@@ -1,6 +1,4 @@
 import * as grpc from "@grpc/grpc-js";
-import type { DescService } from "@bufbuild/protobuf";
-import { addGrpcService, type GrpcServiceOptions } from "../grpc-js/service-definition.js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import { TunnelClientEngine } from "../engine/client-engine.js";
@@ -16,8 +14,7 @@ import {
 } from "../transport/tunnel-service.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
-import type { ServiceImpl, ServiceRegistrar } from "./service-impl.js";
-import { ServiceRegistry } from "./service-registry.js";
+import { ServiceHost } from "./service-host.js";
 import { TunnelChannel } from "./tunnel-channel.js";
 
 export interface TunnelServiceHandlerOptions<K = unknown> {
@@ -65,39 +62,15 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
  * tunnels clients open so the server can call them. Add it to a server with
  * `server.addService(...handler.service())`.
  */
-export class TunnelServiceHandler<K = unknown> implements ServiceRegistrar, ReverseChannels<K> {
-  private readonly registry = new ServiceRegistry();
+export class TunnelServiceHandler<K = unknown> extends ServiceHost implements ReverseChannels<K> {
   private readonly reverse: ReverseTunnelRegistry<K>;
   private readonly limits: TunnelLimits;
   private shuttingDown = false;
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
+    super();
     this.limits = resolveLimits(options.limits);
     this.reverse = options.registry ?? new LocalReverseTunnelRegistry<K>();
-  }
-
-  /** Registers a service for forward tunnels (generated `registerFooService` calls this). */
-  registerService<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
-    this.registry.registerService(service, impl);
-  }
-
-  /**
-   * Registers a grpc-js service for forward tunnels: the same arguments as
-   * `grpc.Server.addService` (a `ServiceDefinition` from
-   * `@grpc/proto-loader`, `grpc-tools`, `ts-proto`, ... and its
-   * implementation), so existing grpc-js handlers serve tunneled calls
-   * unchanged. As in grpc-js, methods are found by name or `originalName`
-   * and missing ones answer UNIMPLEMENTED; a service can be added once.
-   * Handlers get grpc-js call objects (`metadata`, `sendMetadata`,
-   * `getDeadline`, `cancelled`, `'cancelled'` events, ...); see
-   * `tunnelMetadataFromCall` and, for error details, `STATUS_DETAILS_KEY`.
-   */
-  addService(
-    definition: grpc.ServiceDefinition,
-    implementation: grpc.UntypedServiceImplementation,
-    options?: GrpcServiceOptions,
-  ): void {
-    addGrpcService(this.registry, definition, implementation, options);
   }
 
   /** The definition and implementation to pass to `grpc.Server.addService`. */

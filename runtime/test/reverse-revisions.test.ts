@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { NEGOTIATE_HEADER, type ReverseChannel, type ReverseTunnel } from "../src/index.js";
 import { Deferred } from "./support/events.js";
-import { legacyClient, legacyServer, recordFrames, type ReverseFrames } from "./support/reverse-wire.js";
+import { legacyClientInterceptor, legacyServerInterceptor } from "./support/legacy-peers.js";
+import { recordFrames, type ReverseFrames } from "./support/reverse-wire.js";
 import { connectAgent, drain, requests, servedBy, startHub, type AgentOptions, type HubOptions } from "./support/reverse.js";
 import { Cleanup } from "./support/servers.js";
 
@@ -29,8 +30,8 @@ const scenarios: Scenario[] = [
   { name: "default: both offer revision 1", hub: {}, agent: {}, settings: [0, 1], revision: 1, hubSawAdvert: true },
   { name: "network server disableFlowControl", hub: { disableFlowControl: true }, agent: {}, settings: [0, 1], revision: 0, hubSawAdvert: true },
   { name: "agent disableFlowControl", hub: {}, agent: { rts: { disableFlowControl: true } }, settings: [0], revision: 0, hubSawAdvert: true },
-  { name: "legacy agent (no negotiation header)", hub: {}, agent: { clientOptions: { interceptors: [legacyClient()] } }, settings: "none", revision: 0, hubSawAdvert: false },
-  { name: "legacy network server (no negotiation header)", hub: { serverOptions: { interceptors: [legacyServer] } }, agent: {}, settings: "none", revision: 0, hubSawAdvert: false },
+  { name: "legacy agent (no negotiation header)", hub: {}, agent: { clientOptions: { interceptors: [legacyClientInterceptor] } }, settings: "none", revision: 0, hubSawAdvert: false },
+  { name: "legacy network server (no negotiation header)", hub: { serverOptions: { interceptors: [legacyServerInterceptor] } }, agent: {}, settings: "none", revision: 0, hubSawAdvert: false },
 ];
 
 async function allKinds(ch: ReverseChannel, size: number): Promise<void> {

@@ -1,6 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
 import {
-  NEGOTIATE_HEADER,
   openTunnel,
   ReverseTunnelServer,
   TunnelServiceClient,
@@ -10,6 +9,7 @@ import {
 import { TestService } from "../../src/gen/grpchantesting/test_pb.js";
 import { testServiceImpl } from "../../src/test-service.js";
 import { FrameRecorder } from "./frame-recorder.js";
+import { legacyClientInterceptor } from "../../../runtime/test/support/legacy-peers.js";
 import { Cleanup, startServer } from "../../../runtime/test/support/servers.js";
 
 /** One recorded tunnel: its kind, who disables flow control, what the tunnel RPC carries. */
@@ -38,20 +38,6 @@ export interface RecordedSession {
 
 const REVERSE_KEY = "test-client-key";
 
-/** Strips the negotiation header from the tunnel RPC's request and response headers. */
-const hideNegotiation: grpc.Interceptor = (options, nextCall) =>
-  new grpc.InterceptingCall(nextCall(options), {
-    start(metadata, _listener, next) {
-      metadata.remove(NEGOTIATE_HEADER);
-      next(metadata, {
-        onReceiveMetadata(headers, forward) {
-          headers.remove(NEGOTIATE_HEADER);
-          forward(headers);
-        },
-      });
-    },
-  });
-
 /**
  * Runs `script` over a fresh tunnel between a TunnelServiceHandler and this
  * runtime's client, serving the interop TestService, and records every frame
@@ -69,7 +55,7 @@ export async function recordTunnel(setup: SessionSetup, script: Script): Promise
     const srv = await startServer((s) => s.addService(...recorder.wrap(handler.service())));
     cleanup.add(() => srv.server.forceShutdown());
     const client = new TunnelServiceClient(srv.address, grpc.credentials.createInsecure(), {
-      interceptors: setup.hideNegotiation ? [hideNegotiation] : [],
+      interceptors: setup.hideNegotiation ? [legacyClientInterceptor] : [],
     });
     cleanup.add(() => client.close());
     const disableFlowControl = setup.networkClientNoFlowControl;

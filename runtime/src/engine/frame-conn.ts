@@ -1,4 +1,5 @@
 import type { TunnelError } from "../errors.js";
+import { Fifo } from "./fifo.js";
 
 /**
  * The outbound half of a tunnel transport, as the engines see it: the tunnel
@@ -47,34 +48,6 @@ interface QueuedData<Out> {
   frame: Out;
   source: DataSource;
   written: () => void;
-}
-
-/** A first-in first-out queue with O(1) shift (arrays' shift is O(n)). */
-class Fifo<T> {
-  private items: Array<T | undefined> = [];
-  private head = 0;
-
-  get size(): number {
-    return this.items.length - this.head;
-  }
-
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  /** The oldest item; only call when size > 0. */
-  shift(): T {
-    const item = this.items[this.head]!;
-    this.items[this.head++] = undefined;
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
 }
 
 /**
@@ -126,18 +99,10 @@ export class FrameWriter<Out> {
     return new Promise((written) => this.data.push({ frame, source, written }));
   }
 
-  get writable(): boolean {
-    return !this.blocked || this.closed;
-  }
-
   /** Drops queued data and every later frame, and releases queued senders. */
   close(): void {
     this.closed = true;
     this.pump();
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
   }
 
   private pump(): void {

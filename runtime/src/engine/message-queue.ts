@@ -2,6 +2,7 @@ import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import { ChunkSequence, MessageAssembler } from "../protocol/chunking.js";
 import type { ReceiveWindow } from "../protocol/flow-control.js";
+import { Fifo } from "./fifo.js";
 
 export interface MessageQueueOptions {
   /** "request" on the tunnel server, "response" on the tunnel client. */
@@ -32,8 +33,7 @@ interface Chunk {
 export class MessageQueue {
   // Idle streams are many: the chunk list and the assembler (only needed for
   // messages of several chunks) are allocated when needed.
-  private chunks: Array<Chunk | undefined> | undefined;
-  private head = 0;
+  private chunks: Fifo<Chunk> | undefined;
   private unreadBytes = 0;
   private readonly sequence = new ChunkSequence();
   private assembler: MessageAssembler | undefined;
@@ -86,7 +86,6 @@ export class MessageQueue {
     this.ended = true;
     this.options.window?.stop();
     this.chunks = undefined;
-    this.head = 0;
     this.unreadBytes = 0;
     this.wake();
   }
@@ -148,7 +147,7 @@ export class MessageQueue {
     }
     this.unreadBytes += length;
     this.sequence.completed();
-    (this.chunks ??= []).push(chunk);
+    (this.chunks ??= new Fifo()).push(chunk);
     this.wake();
     return undefined;
   }
@@ -156,12 +155,9 @@ export class MessageQueue {
   /** Takes queued chunks until a message is complete; returns it, if any. */
   private pull(): Uint8Array | undefined {
     const chunks = this.chunks;
-    if (chunks === undefined) {
-      return undefined;
-    }
-    while (this.head < chunks.length) {
-      const chunk = chunks[this.head]!;
-      chunks[this.head++] = undefined;
+    // Stops if the queue failed meanwhile (returning credit writes a frame).
+    while (chunks !== undefined && this.chunks === chunks && chunks.size > 0) {
+      const chunk = chunks.shift();
       this.unreadBytes -= chunk.data.length;
       this.options.window?.consumed(chunk.data.length);
       let message: Uint8Array | undefined;
@@ -173,24 +169,18 @@ export class MessageQueue {
       }
       this.assembling = message === undefined;
       if (message !== undefined) {
-        this.compact(chunks);
+        this.dropIfEmpty(chunks);
         return message;
       }
     }
-    this.compact(chunks);
+    this.dropIfEmpty(chunks);
     return undefined;
   }
 
-  private compact(chunks: Array<Chunk | undefined>): void {
-    if (this.chunks !== chunks) {
-      return; // failed meanwhile (e.g. by a write returning credit)
-    }
-    if (this.head === chunks.length) {
+  /** An idle stream keeps no queue. */
+  private dropIfEmpty(chunks: Fifo<Chunk> | undefined): void {
+    if (chunks !== undefined && this.chunks === chunks && chunks.size === 0) {
       this.chunks = undefined;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > chunks.length) {
-      this.chunks = chunks.slice(this.head);
-      this.head = 0;
     }
   }
 

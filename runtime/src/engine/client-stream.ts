@@ -6,6 +6,7 @@ import { SendWindow, ReceiveWindow } from "../protocol/flow-control.js";
 import { clientFrames, requestFrames } from "../protocol/frames.js";
 import { metadataFromProto } from "../protocol/metadata-codec.js";
 import { errorFromStatus } from "../protocol/status-codec.js";
+import { deadlineTimer } from "../protocol/timeout.js";
 import type { FrameWriter } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
 import { MessageQueue } from "./message-queue.js";
@@ -31,9 +32,6 @@ export interface ClientStreamInit {
   onHeaders: ((headers: Metadata) => void) | undefined;
   onFinish: (stream: ClientStream) => void;
 }
-
-// setTimeout cannot wait longer than this; later deadlines never fire.
-const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * The client end of one tunneled call: sends requests, receives headers,
@@ -87,10 +85,7 @@ export class ClientStream {
     this.signal = init.signal;
     this.signal?.addEventListener("abort", this.abortListener, { once: true });
     if (init.deadline !== undefined) {
-      const delay = init.deadline - Date.now();
-      if (delay <= MAX_TIMER_MS) {
-        this.timer = setTimeout(() => this.cancel(new TunnelError(Code.DEADLINE_EXCEEDED, "deadline exceeded")), Math.max(0, delay));
-      }
+      this.timer = deadlineTimer(init.deadline, (error) => this.cancel(error));
     }
   }
 

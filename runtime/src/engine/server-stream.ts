@@ -6,6 +6,7 @@ import { ReceiveWindow, SendWindow } from "../protocol/flow-control.js";
 import { responseFrames, serverFrames } from "../protocol/frames.js";
 import { metadataToProto } from "../protocol/metadata-codec.js";
 import { statusToProto } from "../protocol/status-codec.js";
+import { deadlineTimer } from "../protocol/timeout.js";
 import type { AuthContext } from "./auth-context.js";
 import type { FrameWriter } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
@@ -29,8 +30,6 @@ export interface ServerStreamInit {
   protocolRevision: 0 | 1;
   onFinish: (stream: ServerStream) => void;
 }
-
-const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * The server end of one tunneled call, as a method handler sees it in bytes:
@@ -97,10 +96,7 @@ export class ServerStream {
     );
     if (init.deadline !== undefined) {
       this.deadline = new Date(init.deadline);
-      const delay = init.deadline - Date.now();
-      if (delay <= MAX_TIMER_MS) {
-        this.timer = setTimeout(() => this.finish(new TunnelError(Code.DEADLINE_EXCEEDED, "deadline exceeded")), Math.max(0, delay));
-      }
+      this.timer = deadlineTimer(init.deadline, (error) => this.finish(error));
     }
   }
 

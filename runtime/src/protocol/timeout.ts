@@ -1,3 +1,6 @@
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+
 /**
  * The `grpc-timeout` request header: at most 8 digits and a unit
  * (H, M, S, m, u, n), as in the gRPC over HTTP/2 spec.
@@ -37,4 +40,20 @@ export function parseTimeout(value: string): number | undefined {
     return undefined;
   }
   return Number(match[1]) * unitMillis[match[2]];
+}
+
+// setTimeout cannot wait longer than this; later deadlines never fire.
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Calls `onExpired` with a DEADLINE_EXCEEDED error at `deadline` (ms since
+ * the epoch; at once if it has passed). Returns the timer to clear, or
+ * undefined when the deadline is too far away to ever matter.
+ */
+export function deadlineTimer(deadline: number, onExpired: (error: TunnelError) => void): NodeJS.Timeout | undefined {
+  const delay = deadline - Date.now();
+  if (delay > MAX_TIMER_MS) {
+    return undefined;
+  }
+  return setTimeout(() => onExpired(new TunnelError(Code.DEADLINE_EXCEEDED, "deadline exceeded")), Math.max(0, delay));
 }

@@ -8,7 +8,12 @@ import { createClient } from "redis";
 import { RedisAffinityDirectory, type RedisAffinityDirectoryOptions, type AffinityRoute } from "../../src/cluster.js";
 import type { TunnelError } from "../../src/errors.js";
 
-export type ProbeClient = ReturnType<typeof createClient>;
+function probeClient(url: string) {
+  const client = createClient({ url });
+  client.on("error", () => {}); // fault tests kill Redis under it
+  return client;
+}
+export type ProbeClient = ReturnType<typeof probeClient>;
 
 /** Short leases so expiry tests take seconds; production defaults are 10 s / ~3.3 s. */
 export const TEST_LEASE_MS = 1_500;
@@ -42,8 +47,7 @@ export class ClusterFixture {
   /** A plain client on the same Redis, connected on first use. */
   async probe(): Promise<ProbeClient> {
     if (this.probeClient === undefined) {
-      const client = createClient({ url: this.url });
-      client.on("error", () => {}); // fault tests kill Redis under it
+      const client = probeClient(this.url);
       await client.connect();
       this.probeClient = client;
     }

@@ -1,28 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Code, TunnelError } from "../../src/index.js";
 import { RedisAffinityDirectory } from "../../src/cluster.js";
-import { ClusterFixture, routeOf, sortedRoutes } from "../support/cluster.js";
+import { clusterPerTest, routeOf, sortedRoutes } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
 import { settleLeaks, watchedResources } from "../faults/leaks.js";
-import { sharedRedis } from "../support/redis-server.js";
 
-let redis: Awaited<ReturnType<typeof sharedRedis>>;
-let cluster: ClusterFixture;
-
-beforeAll(async () => {
-  redis = await sharedRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-afterEach(async () => {
-  await cluster?.cleanup();
-});
-
-function newCluster(): ClusterFixture {
-  cluster = new ClusterFixture(redis.url);
-  return cluster;
-}
+const newCluster = clusterPerTest();
 
 describe("cluster directory on Redis: register, lookup, unregister", () => {
   it("a key registered on one replica is found from another, with the owner's relay address", async () => {
@@ -114,32 +97,28 @@ describe("cluster directory on Redis: register, lookup, unregister", () => {
 
   it("namespaces isolate clusters sharing one Redis", async () => {
     const one = newCluster();
-    const other = new ClusterFixture(redis.url);
-    try {
-      const a = await one.replica("a");
-      const b = await one.replica("b");
-      const otherA = await other.replica("a");
-      const otherC = await other.replica("c");
-      a.register("k");
-      await a.flush();
-      expect(await b.lookup("k")).toEqual([routeOf("a")]);
-      expect(await otherC.lookup("k")).toEqual([]);
-      // Same replica id and key in the other namespace: independent entries.
-      otherA.register("k");
-      await otherA.flush();
-      a.unregister("k");
-      await a.flush();
-      expect(await otherC.lookup("k")).toEqual([routeOf("a")]);
-      expect(await b.lookup("k")).toEqual([]);
-      // A waiter in one namespace is woken by its own namespace only.
-      const waiting = otherC.waitFor("w");
-      b.register("w");
-      await b.flush();
-      otherA.register("w");
-      expect(await waiting).toEqual([routeOf("a")]); // not b's route
-    } finally {
-      await other.cleanup();
-    }
+    const other = newCluster();
+    const a = await one.replica("a");
+    const b = await one.replica("b");
+    const otherA = await other.replica("a");
+    const otherC = await other.replica("c");
+    a.register("k");
+    await a.flush();
+    expect(await b.lookup("k")).toEqual([routeOf("a")]);
+    expect(await otherC.lookup("k")).toEqual([]);
+    // Same replica id and key in the other namespace: independent entries.
+    otherA.register("k");
+    await otherA.flush();
+    a.unregister("k");
+    await a.flush();
+    expect(await otherC.lookup("k")).toEqual([routeOf("a")]);
+    expect(await b.lookup("k")).toEqual([]);
+    // A waiter in one namespace is woken by its own namespace only.
+    const waiting = otherC.waitFor("w");
+    b.register("w");
+    await b.flush();
+    otherA.register("w");
+    expect(await waiting).toEqual([routeOf("a")]); // not b's route
   });
 
   it("close withdraws the replica's record and entries, keeps the others', and leaves no timer or socket", async () => {
@@ -181,7 +160,7 @@ describe("cluster directory on Redis: register, lookup, unregister", () => {
 
   it("refuses bad options and non-string keys with clear errors", async () => {
     const c = newCluster();
-    const base = { url: redis.url, address: "relay:1" };
+    const base = { url: c.url, address: "relay:1" };
     await expect(RedisAffinityDirectory.open({ ...base, address: "" })).rejects.toThrow(/address must be a non-empty string/);
     await expect(RedisAffinityDirectory.open({ ...base, leaseMs: 0 })).rejects.toThrow(/leaseMs must be a positive/);
     await expect(RedisAffinityDirectory.open({ ...base, leaseMs: 1_000, refreshMs: 1_000 })).rejects.toThrow(

@@ -103,7 +103,7 @@ describe("cluster directory: Redis faults", () => {
     await server.kill();
     for (let i = 0; i < 5; i++) {
       const { ms, result } = await timed(b.lookup("k1"));
-      expect(ms).toBeLessThan(250);
+      expect(ms).toBeLessThan(500);
       expectUnavailable(result, server, /not reachable|Socket closed unexpectedly|ECONNREFUSED|ECONNRESET/);
     }
     // Once the client has tried to reconnect, the cause named is the refused connection.
@@ -114,7 +114,7 @@ describe("cluster directory: Redis faults", () => {
       5_000,
     );
     const later = await timed(b.lookup("k1"));
-    expect(later.ms).toBeLessThan(250);
+    expect(later.ms).toBeLessThan(500);
     expectUnavailable(later.result, server, /is not reachable \(.*ECONNREFUSED/);
 
     expect(() => {
@@ -125,15 +125,17 @@ describe("cluster directory: Redis faults", () => {
     }).not.toThrow();
     expect([...a.registeredKeys].sort()).toEqual(["k1"]);
     const flushed = await timed(a.flush());
-    expect(flushed.ms).toBeLessThan(250);
+    expect(flushed.ms).toBeLessThan(500);
     expectUnavailable(flushed.result, server, /not reachable/);
-    // Both replicas reported losing their connections, through onError, not as unhandled events.
-    expect(c.reported.filter((r) => /lost the connection/.test(r.error.message)).map((r) => r.replicaId).sort()).toEqual([
-      "a",
-      "a",
-      "b",
-      "b",
-    ]);
+    // Each connection of both replicas (commands, subscriber) reported its loss
+    // once, through onError rather than as an unhandled 'error' event.
+    const lost = async () =>
+      c.reported
+        .filter((r) => /lost the connection/.test(r.error.message))
+        .map((r) => r.replicaId)
+        .sort()
+        .join();
+    await eventually("every connection reported lost", lost, (ids) => ids === "a,a,b,b", 5_000);
   });
 
   it("Redis restarted empty: every replica re-asserts its record and keys without any re-register", async () => {
@@ -177,7 +179,7 @@ describe("cluster directory: Redis faults", () => {
     const a = await c.replica("a");
     const b = await c.replica("b");
     const waiting = outcome(b.waitFor("k"));
-    await eventually("b subscribed", () => c.subscribers("k"), (n) => n === 1, 5_000);
+    await c.untilSubscribers("k", (n) => n === 1);
 
     await server.kill();
     a.register("k");

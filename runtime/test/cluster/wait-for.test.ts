@@ -1,30 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ClusterFixture, routeOf, sortedRoutes } from "../support/cluster.js";
-import { eventually } from "../support/conditions.js";
+import { describe, expect, it } from "vitest";
+import { clusterPerTest, routeOf, sortedRoutes } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
-import { sharedRedis } from "../support/redis-server.js";
 
-let redis: Awaited<ReturnType<typeof sharedRedis>>;
-let cluster: ClusterFixture;
+const newCluster = clusterPerTest();
 
-beforeAll(async () => {
-  redis = await sharedRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-afterEach(async () => {
-  await cluster?.cleanup();
-});
-
-function newCluster(): ClusterFixture {
-  cluster = new ClusterFixture(redis.url);
-  return cluster;
-}
-
-/** Resolves once `key`'s wake channel has `count` subscribers in Redis (a waiter is listening, or none is). */
-async function subscribers(c: ClusterFixture, key: string, count: (n: number) => boolean): Promise<void> {
-  await eventually(`subscribers of ${key}`, () => c.subscribers(key), count, 5_000);
+/** A promise, and whether it has resolved yet. */
+function tracked<T>(promise: Promise<T>): { promise: Promise<T>; resolved: () => boolean } {
+  let resolved = false;
+  void promise.then(() => (resolved = true));
+  return { promise, resolved: () => resolved };
 }
 
 describe("cluster directory: waitFor", () => {
@@ -32,15 +16,13 @@ describe("cluster directory: waitFor", () => {
     const c = newCluster();
     const a = await c.replica("a");
     const b = await c.replica("b");
-    const waiting = b.waitFor("camera-7");
-    let woken = false;
-    void waiting.then(() => (woken = true));
-    await subscribers(c, "camera-7", (n) => n > 0);
+    const waiting = tracked(b.waitFor("camera-7"));
+    await c.untilSubscribers("camera-7", (n) => n > 0);
     // Nothing registered yet: still waiting after a full round trip through Redis.
     expect(await b.lookup("camera-7")).toEqual([]);
-    expect(woken).toBe(false);
+    expect(waiting.resolved()).toBe(false);
     a.register("camera-7");
-    expect(await waiting).toEqual([routeOf("a")]);
+    expect(await waiting.promise).toEqual([routeOf("a")]);
   });
 
   it("resolves at once for a key registered before it subscribed", async () => {
@@ -79,7 +61,7 @@ describe("cluster directory: waitFor", () => {
     const a = await c.replica("a");
     const b = await c.replica("b");
     const first = b.waitFor("k", { exclude: "a" });
-    await subscribers(c, "k", (n) => n > 0);
+    await c.untilSubscribers("k", (n) => n > 0);
     a.register("k");
     await a.flush();
     // The first waiter excludes a, so it still waits; a later waiter must still see a.
@@ -93,17 +75,16 @@ describe("cluster directory: waitFor", () => {
     const c = newCluster();
     const a = await c.replica("a");
     const b = await c.replica("b");
-    const waiting = a.waitFor("k", { exclude: "a" });
-    let woken = false;
-    void waiting.then(() => (woken = true));
-    await subscribers(c, "k", (n) => n > 0);
+    const excluding = tracked(a.waitFor("k", { exclude: "a" }));
+    const plain = a.waitFor("k");
+    await c.untilSubscribers("k", (n) => n > 0);
     a.register("k");
-    await a.flush();
-    // a's own registration was announced and looked up; the waiter stays.
-    expect(await b.lookup("k")).toEqual([routeOf("a")]);
-    expect(woken).toBe(false);
+    // The plain waiter is woken by a's own registration; the excluding one,
+    // looked at in the same turn, stays.
+    expect(await plain).toEqual([routeOf("a")]);
+    expect(excluding.resolved()).toBe(false);
     b.register("k");
-    expect(await waiting).toEqual([routeOf("b")]);
+    expect(await excluding.promise).toEqual([routeOf("b")]);
   });
 
   it("abort rejects with the signal's reason and unsubscribes from Redis", async () => {
@@ -112,7 +93,7 @@ describe("cluster directory: waitFor", () => {
     const controller = new AbortController();
     const waiting = outcome(b.waitFor("k", { signal: controller.signal }));
     const other = b.waitFor("k"); // a second waiter on the same key keeps the channel
-    await subscribers(c, "k", (n) => n > 0);
+    await c.untilSubscribers("k", (n) => n > 0);
     const reason = new Error("caller gave up");
     controller.abort(reason);
     expect(await waiting).toEqual({ ok: false, error: reason });
@@ -124,7 +105,7 @@ describe("cluster directory: waitFor", () => {
     expect(await other).toEqual([routeOf("a")]);
     expect(await last).toEqual({ ok: true, value: [routeOf("a")] });
     // Nobody waits any more: the channel is released.
-    await subscribers(c, "k", (n) => n === 0);
+    await c.untilSubscribers("k", (n) => n === 0);
   });
 
   it("an already aborted signal rejects at once without subscribing", async () => {

@@ -5,8 +5,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { createClient } from "redis";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { RedisAffinityDirectory, type RedisAffinityDirectoryOptions, type AffinityRoute } from "../../src/cluster.js";
 import type { TunnelError } from "../../src/errors.js";
+import { eventually } from "./conditions.js";
+import { sharedRedis } from "./redis-server.js";
 
 function probeClient(url: string) {
   const client = createClient({ url });
@@ -77,6 +80,11 @@ export class ClusterFixture {
     return Object.values(counts)[0] ?? 0;
   }
 
+  /** Resolves once the subscriber count of `key`'s wake channel is accepted (a waiter listens, or none does). */
+  async untilSubscribers(key: string, accept: (count: number) => boolean): Promise<void> {
+    await eventually(`subscribers of ${key}`, () => this.subscribers(key), accept, 5_000);
+  }
+
   async cleanup(): Promise<void> {
     await Promise.all(this.directories.splice(0).map((directory) => directory.close()));
     this.probeClient?.destroy();
@@ -92,4 +100,28 @@ export function sortedRoutes(routes: readonly AffinityRoute[]): AffinityRoute[] 
 /** The route a fixture replica publishes. */
 export function routeOf(name: string): AffinityRoute {
   return { replicaId: name, address: `relay-${name}:7000` };
+}
+
+/**
+ * Hooks for a test file on the shared Redis (started once per file); returns
+ * a factory of fixtures, each with its own namespace, cleaned up after each test.
+ */
+export function clusterPerTest(): () => ClusterFixture {
+  let redis: Awaited<ReturnType<typeof sharedRedis>> | undefined;
+  const fixtures: ClusterFixture[] = [];
+  beforeAll(async () => {
+    redis = await sharedRedis();
+  });
+  afterEach(async () => {
+    for (const fixture of fixtures.splice(0)) await fixture.cleanup();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  return () => {
+    if (redis === undefined) throw new Error("clusterPerTest(): Redis is not started yet");
+    const fixture = new ClusterFixture(redis.url);
+    fixtures.push(fixture);
+    return fixture;
+  };
 }

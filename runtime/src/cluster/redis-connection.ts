@@ -37,7 +37,7 @@ export class RedisConnection {
   private everReady = false;
   private wasReady = false;
 
-  constructor(private readonly settings: ConnectionSettings) {
+  constructor(settings: ConnectionSettings) {
     this.server = `Redis at ${describeServer(settings.url)}`;
     this.commandTimeoutMs = settings.commandTimeoutMs;
     const { socket, ...rest } = settings.options;

@@ -76,11 +76,6 @@ export class RegistrationWaiters {
     });
   }
 
-  /** Keys with at least one waiter (for tests and metrics). */
-  get waitedKeys(): string[] {
-    return [...this.groups.keys()];
-  }
-
   /** The subscriber (re)connected: subscribe what is not, check everything. */
   onSubscriberReady(): void {
     for (const group of this.groups.values()) {

@@ -49,13 +49,13 @@ function ask(request: ServerRequest): Promise<ServerReply> {
 }
 
 const { address } = await started;
-const { channel } = await connect(address!, variant, limits);
-await channel.unary(TestService.method.unary, {});
+const { client } = await connect(address!, variant, limits);
+await client.unary({});
 const request = streamRequest(0, 0); // no responses: idle until cancelled
 
 /** Starts one idle server stream (async generators start on the first `next`). */
 function open(signal?: AbortSignal): AsyncIterator<unknown> {
-  const stream = channel.serverStream(TestService.method.serverStream, request, { signal })[Symbol.asyncIterator]();
+  const stream = client.serverStream(request, { signal })[Symbol.asyncIterator]();
   stream.next().catch(() => {});
   return stream;
 }

@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import type { CallChannel, ServiceImpl } from "../src/index.js";
 import { tunnelTransport, type TunnelTransportOptions } from "../src/connect.js";
-import { Deferred, outcome } from "./support/events.js";
+import { outcome } from "./support/events.js";
+import { deferred } from "../src/deferred.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 import { connectAgent, Gate, startHub } from "./support/reverse.js";
 import { Cleanup } from "./support/servers.js";
@@ -108,8 +109,8 @@ describe.each(["forward", "reverse"] as const)("Connect client on tunnelTranspor
   });
 
   it("timeoutMs: the handler gets the deadline and is cancelled when it passes", async () => {
-    const entered = new Deferred<Date | undefined>();
-    const aborted = new Deferred<unknown>();
+    const entered = deferred<Date | undefined>();
+    const aborted = deferred<unknown>();
     const client = await clientFor(mode, {
       unary: (_req, ctx) =>
         new Promise((_resolve, reject) => {
@@ -178,7 +179,7 @@ describe("tunnelTransport", () => {
   });
 
   it("applies defaultTimeoutMs to calls without a timeout", async () => {
-    const entered = new Deferred<Date | undefined>();
+    const entered = deferred<Date | undefined>();
     const channel = await serve("forward", {
       unary: (req, ctx) => {
         entered.resolve(ctx.deadline);

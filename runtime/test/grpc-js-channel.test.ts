@@ -10,7 +10,7 @@ import { anyUnpack, StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it } from "vitest";
 import { grpcChannel } from "../src/index.js";
 import { StatusSchema } from "../src/gen/google/rpc/status_pb.js";
-import { Deferred } from "./support/events.js";
+import { deferred } from "../src/deferred.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 import { EchoProbe, EchoServiceClient, echoService, echoImplementation, type EchoRequest, type EchoResponse } from "./support/grpc-js-echo.js";
 import { connectAgent, startHub } from "./support/reverse.js";
@@ -222,7 +222,7 @@ describe("grpc-js clients on grpcChannel", () => {
     cleanup.add(() => client.close());
     const stream = client.serverStream({ text: "m", count: 50, failCode: Status.DATA_LOSS, failMessage: "lost" }, new grpc.Metadata(), {});
     const received: number[] = [];
-    const error = new Deferred<grpc.ServiceError>();
+    const error = deferred<grpc.ServiceError>();
     stream.on("data", (res: EchoResponse) => received.push(res.index));
     stream.on("error", (e: grpc.ServiceError) => error.resolve(e));
     expect((await error.promise).code).toBe(Status.DATA_LOSS);

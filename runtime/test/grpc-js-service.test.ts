@@ -17,9 +17,11 @@ import {
   grpcChannel,
   openTunnel,
   tunnelMetadataFromCall,
+  unaryCall as tunneledUnaryCall,
 } from "../src/index.js";
 import { StatusSchema } from "../src/gen/google/rpc/status_pb.js";
-import { Deferred, EventLog, outcome } from "./support/events.js";
+import { EventLog, outcome } from "./support/events.js";
+import { deferred } from "../src/deferred.js";
 import { EchoServiceClient, MODES, echoService, startEcho, type EchoRequest, type EchoResponse, type SurfaceCall } from "./support/grpc-js-echo.js";
 import { startAgent, startHub } from "./support/reverse.js";
 import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
@@ -66,7 +68,7 @@ describe("addService registration", () => {
 
 describe.each(MODES)("grpc-js service features, %s", (mode) => {
   it("tunnelMetadataFromCall gives the tunnel RPC's metadata to handlers (undefined over a direct connection)", async () => {
-    const seen = new Deferred<grpc.Metadata | undefined>();
+    const seen = deferred<grpc.Metadata | undefined>();
     const target = await startEcho(cleanup, mode, {
       impl: {
         unary(call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) {
@@ -192,7 +194,7 @@ describe("grpc-js services over tunnels", () => {
     cleanup.add(() => network.close());
     const native = await openTunnel(network);
     cleanup.add(() => native.close());
-    const result = await outcome(native.unary(TestService.method.unary, {}));
+    const result = await outcome(tunneledUnaryCall(native, TestService.method.unary, {}));
     expect(result.ok).toBe(false);
     const error = (result as { error: TunnelError }).error;
     expect(error).toBeInstanceOf(TunnelError);
@@ -203,7 +205,7 @@ describe("grpc-js services over tunnels", () => {
   });
 
   it("a handler's call reports the tunnel call's deadline and the tunnel's peer", async () => {
-    const seen = new Deferred<SurfaceCall>();
+    const seen = deferred<SurfaceCall>();
     const target = await startEcho(cleanup, "forward", {
       impl: {
         unary(call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) {

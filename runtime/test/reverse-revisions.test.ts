@@ -3,8 +3,8 @@
 // advertise negotiation. Checked on the wire with grpc-js interceptors.
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { NEGOTIATE_HEADER, type ReverseChannel, type ReverseTunnel } from "../src/index.js";
-import { Deferred } from "./support/events.js";
+import { NEGOTIATE_HEADER, type ReverseChannel, type ReverseTunnel, bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
+import { deferred } from "../src/deferred.js";
 import { legacyClientInterceptor, legacyServerInterceptor } from "./support/legacy-peers.js";
 import { recordFrames, type ReverseFrames } from "./support/reverse-wire.js";
 import { connectAgent, drain, requests, servedBy, startHub, type AgentOptions, type HubOptions } from "./support/reverse.js";
@@ -37,10 +37,10 @@ const scenarios: Scenario[] = [
 async function allKinds(ch: ReverseChannel, size: number): Promise<void> {
   const payload = new Uint8Array(size).fill(3);
   const [unary, client, server, bidi] = await Promise.all([
-    ch.unary(TestService.method.unary, { payload }),
-    ch.clientStream(TestService.method.clientStream, requests(3, size)),
-    drain(ch.serverStream(TestService.method.serverStream, { count: 3, payload })),
-    drain(ch.bidiStream(TestService.method.bidiStream, requests(3, size))),
+    unaryCall(ch, TestService.method.unary, { payload }),
+    clientStreamCall(ch, TestService.method.clientStream, requests(3, size)),
+    drain(serverStreamCall(ch, TestService.method.serverStream, { count: 3, payload })),
+    drain(bidiStreamCall(ch, TestService.method.bidiStream, requests(3, size))),
   ]);
   expect([unary.payload.length, servedBy(unary)]).toEqual([size, "a1"]);
   expect([client.count, client.payload.length]).toEqual([3, size]);
@@ -53,7 +53,7 @@ describe("reverse tunnel protocol revisions", () => {
     const frames: ReverseFrames = { sent: [], received: [] };
     const hub = await startHub(cleanup, scenario.hub);
     const interceptors = [...(scenario.agent.clientOptions?.interceptors ?? []), recordFrames(frames)];
-    const opened = new Deferred<ReverseTunnel>();
+    const opened = deferred<ReverseTunnel>();
     const agent = await connectAgent(cleanup, hub, {
       ...scenario.agent,
       name: "a1",

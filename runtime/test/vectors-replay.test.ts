@@ -2,7 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { MessageSchema, TestService, testServiceImpl, type Message } from "@protoc-gen-tunnel/interop";
-import { TunnelChannel } from "../src/api/tunnel-channel.js";
+import { tunnelChannel, type TunnelChannel } from "../src/api/tunnel-channel.js";
 import { ServiceRegistry } from "../src/api/service-registry.js";
 import { Code } from "../src/code.js";
 import { TunnelClientEngine } from "../src/engine/client-engine.js";
@@ -18,6 +18,7 @@ import {
 import { metadataFromProto } from "../src/protocol/metadata-codec.js";
 import { MemoryConn } from "./support/memory-conn.js";
 import { clientFrames, loadVectors, serverFrames, type Vector } from "./support/vectors.js";
+import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
 
 const vectors = loadVectors();
 type Frame = ClientToServer | ServerToClient;
@@ -115,7 +116,7 @@ describe("Go reference vectors: our tunnel-client engine accepts the Go server's
         engine.receive(toFeed.shift()!);
       }
       await engine.ready;
-      const channel = new TunnelChannel({ engine, direction: "forward", metadata: new Metadata(), peer: "replay" });
+      const channel = tunnelChannel(engine, { direction: "forward", metadata: new Metadata(), peer: "replay" });
       const requests = messagesOf(goClient).map((bytes) => fromBinary(MessageSchema, bytes));
       const metadata = metadataFromProto(newStream!.requestHeaders, Code.INTERNAL);
       const abort = new AbortController();
@@ -164,18 +165,18 @@ async function runCall(
   try {
     switch (method) {
       case "Unary":
-        responses.push(await channel.unary(TestService.method.unary, requests[0], options));
+        responses.push(await unaryCall(channel, TestService.method.unary, requests[0], options));
         break;
       case "ClientStream":
-        responses.push(await channel.clientStream(TestService.method.clientStream, stream(), options));
+        responses.push(await clientStreamCall(channel, TestService.method.clientStream, stream(), options));
         break;
       case "ServerStream":
-        for await (const res of channel.serverStream(TestService.method.serverStream, requests[0], options)) {
+        for await (const res of serverStreamCall(channel, TestService.method.serverStream, requests[0], options)) {
           responses.push(res);
         }
         break;
       case "BidiStream":
-        for await (const res of channel.bidiStream(TestService.method.bidiStream, stream(), options)) {
+        for await (const res of bidiStreamCall(channel, TestService.method.bidiStream, stream(), options)) {
           responses.push(res);
         }
         break;

@@ -56,7 +56,7 @@ export const pingPong: Workload = {
     try {
       const samples = await runRounds(ctx, ctx.variants, async (variant) => {
         const requests = new Pushable<MessageInitShape<typeof MessageSchema>>();
-        const responses = setup.channels[variant].bidiStream(TestService.method.bidiStream, requests)[Symbol.asyncIterator]();
+        const responses = setup.clients[variant].bidiStream(requests)[Symbol.asyncIterator]();
         const latencies = new LatencyRecorder();
         const end = performance.now() + ctx.config.sampleMs;
         for (let i = 0; ; i++) {

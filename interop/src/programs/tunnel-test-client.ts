@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { openTunnel, ReverseTunnelServer, TunnelServiceClient } from "@protoc-gen-tunnel/runtime";
+import { openTunnel, ReverseTunnelServer, TunnelServiceClient, unaryCall } from "@protoc-gen-tunnel/runtime";
 import { countingTestService, formatCallCounts, newCallCounts, totalCalls } from "../call-counts.js";
 import { TestService } from "../gen/grpchantesting/test_pb.js";
 import { TunnelTestService } from "../gen/tunneltest_pb.js";
@@ -116,13 +116,13 @@ async function checkReverseTunnel(
   const reverseTunnel = new ReverseTunnelServer(client, { disableFlowControl: settings.noFlowControl });
   reverseTunnel.registerService(TestService, countingTestService(testServiceImpl, served));
 
-  let tunnelUp!: () => void;
-  const up = new Promise<void>((resolve) => (tunnelUp = resolve));
-  setWatch({
-    onOpen: () => tunnelUp(),
-    onSettings: (revisions) => log(`Reverse tunnel: offering protocol revisions ${formatRevisions(revisions)}.`),
-    onFirstStream: (revision) => log(`Reverse tunnel: protocol revision ${revision} (chosen by the server with its first call).`),
-  });
+  const up = new Promise<void>((resolve) =>
+    setWatch({
+      onOpen: () => resolve(),
+      onSettings: (revisions) => log(`Reverse tunnel: offering protocol revisions ${formatRevisions(revisions)}.`),
+      onFirstStream: (revision) => log(`Reverse tunnel: protocol revision ${revision} (chosen by the server with its first call).`),
+    }),
+  );
   const serving = reverseTunnel.serve({ metadata: { "test-client-key": key } });
   const endedEarly = serving.then((result) => {
     throw new Error(`reverse tunnel ended before it was up: ${result.error?.message ?? "no error"}`);
@@ -134,7 +134,7 @@ async function checkReverseTunnel(
   // This tells the server to start calls over the reverse tunnel.
   const tester = new DirectChannel(new grpc.Client(settings.address, grpc.credentials.createInsecure(), { channelOverride: client.getChannel() }));
   try {
-    await tester.unary(TunnelTestService.method.triggerTestRPCs, { clientKey: key });
+    await unaryCall(tester, TunnelTestService.method.triggerTestRPCs, { clientKey: key });
   } catch (e) {
     throw new Error(`reverse tunnel: TriggerTestRPCs failed: ${describeError(e)} (served before that: ${formatCallCounts(served)})`);
   } finally {

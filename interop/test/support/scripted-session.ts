@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { anyPack, StringValueSchema } from "@bufbuild/protobuf/wkt";
-import { Code, TunnelError, type CallChannel } from "@protoc-gen-tunnel/runtime";
+import { type CallChannel, Code, createTunnelClient, TunnelError } from "@protoc-gen-tunnel/runtime";
 import { TestService } from "../../src/gen/grpchantesting/test_pb.js";
 import { testPayload } from "../../src/send-rpcs.js";
 import type { FrameRecorder } from "./frame-recorder.js";
@@ -23,9 +23,9 @@ const describeError = (e: unknown) => {
  */
 async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise<string[]> {
   const results: string[] = [];
-  const m = TestService.method;
+  const client = createTunnelClient(TestService, channel);
 
-  const unary = await channel.unary(m.unary, { payload: text("0123456789") }, { metadata: { "x-test": "a" } });
+  const unary = await client.unary({ payload: text("0123456789") }, { metadata: { "x-test": "a" } });
   results.push(`Unary: OK payload=${Buffer.from(unary.payload).toString()} headers=${Object.keys(unary.headers).join(",")}`);
 
   async function* three() {
@@ -33,11 +33,11 @@ async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise
     yield { payload: text("m2") };
     yield { payload: text("m3") };
   }
-  const clientStream = await channel.clientStream(m.clientStream, three());
+  const clientStream = await client.clientStream(three());
   results.push(`ClientStream: OK count=${clientStream.count} payload=${Buffer.from(clientStream.payload).toString()}`);
 
   const streamed: number[] = [];
-  for await (const response of channel.serverStream(m.serverStream, { count: 3, payload: testPayload(100) })) {
+  for await (const response of client.serverStream({ count: 3, payload: testPayload(100) })) {
     streamed.push(response.payload.length);
   }
   results.push(`ServerStream: OK sizes=${streamed.join(",")}`);
@@ -51,19 +51,19 @@ async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise
     yield { payload: text("b2") };
   }
   const echoes: string[] = [];
-  for await (const response of channel.bidiStream(m.bidiStream, lockStep())) {
+  for await (const response of client.bidiStream(lockStep())) {
     echoes.push(`${Buffer.from(response.payload).toString()}#${response.count}`);
     echoed();
   }
   results.push(`BidiStream: OK ${echoes.join(" ")}`);
 
-  await channel.unary(m.useExternalMessageTwice, {});
+  await client.useExternalMessageTwice({});
   results.push("UseExternalMessageTwice: OK");
 
   let trailer = "";
   const details = [anyPack(StringValueSchema, create(StringValueSchema, { value: "detail" }))];
-  const failed = await channel
-    .unary(m.unary, { payload: text("e"), code: Code.NOT_FOUND, errorDetails: details, trailers: { t: text("v") } }, {
+  const failed = await client
+    .unary({ payload: text("e"), code: Code.NOT_FOUND, errorDetails: details, trailers: { t: text("v") } }, {
       onTrailer: (md) => (trailer = String(md.get("t")[0])),
     })
     .catch(describeError);
@@ -74,7 +74,7 @@ async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise
   const abort = new AbortController();
   const cancelledId = BigInt(recorder.frames.filter((f) => f.frame.frame.case === "newStream").length + 1);
   const cancelled = (async () => {
-    for await (const _ of channel.serverStream(m.serverStream, { count: 1, delayMillis: 30_000 }, { signal: abort.signal })) {
+    for await (const _ of client.serverStream({ count: 1, delayMillis: 30_000 }, { signal: abort.signal })) {
       return "ServerStream: unexpected response";
     }
     return "ServerStream: unexpected success";
@@ -83,7 +83,7 @@ async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise
   abort.abort();
   results.push(`${await cancelled} (cancelled)`);
 
-  const large = await channel.unary(m.unary, { payload: testPayload(40_000) });
+  const large = await client.unary({ payload: testPayload(40_000) });
   results.push(`Unary: OK payload=${large.payload.length} bytes`);
   return results;
 }

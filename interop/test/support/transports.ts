@@ -9,7 +9,7 @@ import {
 } from "@protoc-gen-tunnel/runtime";
 import { TestService } from "../../src/gen/grpchantesting/test_pb.js";
 import { DirectChannel } from "../../src/grpc-direct-client.js";
-import type { TypedCallChannel } from "../../src/grpc-direct.js";
+import type { CallChannel } from "@protoc-gen-tunnel/runtime";
 import { grpcService } from "../../src/grpc-direct-server.js";
 import { Cleanup, startServer } from "../../../runtime/test/support/servers.js";
 
@@ -20,7 +20,7 @@ import { Cleanup, startServer } from "../../../runtime/test/support/servers.js";
 export interface Transport {
   name: string;
   /** Serves `impl` and returns a channel whose calls reach it; everything is torn down by `cleanup`. */
-  connect(impl: Partial<ServiceImpl<typeof TestService>>, cleanup: Cleanup): Promise<TypedCallChannel>;
+  connect(impl: Partial<ServiceImpl<typeof TestService>>, cleanup: Cleanup): Promise<CallChannel>;
 }
 
 function insecureClient(address: string): TunnelServiceClient {

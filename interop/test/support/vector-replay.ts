@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fromBinary } from "@bufbuild/protobuf";
-import { codeName, TunnelError, type CallChannel } from "@protoc-gen-tunnel/runtime";
+import { type CallChannel, codeName, createTunnelClient, TunnelError } from "@protoc-gen-tunnel/runtime";
 import { MessageSchema, TestService, type Message } from "../../src/gen/grpchantesting/test_pb.js";
 import type { FrameRecorder } from "./frame-recorder.js";
 import { decodeFrame, type Transcript } from "./transcript.js";
@@ -107,13 +107,13 @@ export function replayScript(calls: VectorCall[]): Script {
 }
 
 async function replay(channel: CallChannel, recorder: FrameRecorder, call: VectorCall): Promise<string> {
-  const m = TestService.method;
+  const client = createTunnelClient(TestService, channel);
   const options = { metadata: call.metadata };
   switch (call.method) {
     case "/grpchantesting.TestService/Unary":
-      return `OK ${(await channel.unary(m.unary, call.requests[0], options)).payload.length}`;
+      return `OK ${(await client.unary(call.requests[0], options)).payload.length}`;
     case "/grpchantesting.TestService/ClientStream":
-      return `OK count=${(await channel.clientStream(m.clientStream, iterate(call.requests), options)).count}`;
+      return `OK count=${(await client.clientStream(iterate(call.requests), options)).count}`;
     case "/grpchantesting.TestService/ServerStream": {
       const abort = new AbortController();
       if (call.cancelled) {
@@ -122,7 +122,7 @@ async function replay(channel: CallChannel, recorder: FrameRecorder, call: Vecto
           .then(() => abort.abort());
       }
       let received = 0;
-      for await (const _ of channel.serverStream(m.serverStream, call.requests[0], { ...options, signal: abort.signal })) {
+      for await (const _ of client.serverStream(call.requests[0], { ...options, signal: abort.signal })) {
         received++;
       }
       return `OK ${received} messages`;
@@ -138,7 +138,7 @@ async function replay(channel: CallChannel, recorder: FrameRecorder, call: Vecto
           yield request;
         }
       }
-      for await (const _ of channel.bidiStream(m.bidiStream, lockStep(), options)) {
+      for await (const _ of client.bidiStream(lockStep(), options)) {
         echoes++;
         wake?.();
       }

@@ -15,7 +15,7 @@ import {
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
 import { ServiceHost } from "./service-host.js";
-import { TunnelChannel } from "./tunnel-channel.js";
+import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 
 export interface TunnelServiceHandlerOptions<K = unknown> {
   /** Refuse reverse tunnels: `OpenReverseTunnel` answers UNIMPLEMENTED. */
@@ -159,8 +159,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       expectSettings: advertisesNegotiation(call.metadata),
       limits: this.limits,
     });
-    const tunnel = new TunnelChannel({
-      engine,
+    const tunnel = tunnelChannel(engine, {
       direction: "reverse",
       metadata: call.metadata,
       peer: call.getPeer(),

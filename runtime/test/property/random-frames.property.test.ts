@@ -123,7 +123,7 @@ describe("property: random frame sequences", () => {
               expect(() => engine.receive(frame)).not.toThrow();
             }
             engine.transportEnded();
-            const outcomes = await Promise.all(streams.map((s) => s.finished));
+            const outcomes = await Promise.all(streams.map((s) => s.done));
             expect(outcomes).toHaveLength(calls);
             expect(engine.activeStreams).toBe(0);
             expect(vi.getTimerCount()).toBe(0);

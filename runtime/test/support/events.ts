@@ -1,27 +1,5 @@
 /** Small synchronisation helpers for tests: wait on events, never on time. */
 
-/** A promise with its resolve/reject exposed. */
-export class Deferred<T = void> {
-  readonly promise: Promise<T>;
-  resolve!: (value: T) => void;
-  reject!: (reason: unknown) => void;
-  settled = false;
-
-  constructor() {
-    this.promise = new Promise<T>((resolve, reject) => {
-      this.resolve = (value) => {
-        this.settled = true;
-        resolve(value);
-      };
-      this.reject = (reason) => {
-        this.settled = true;
-        reject(reason);
-      };
-    });
-    this.promise.catch(() => {});
-  }
-}
-
 /**
  * Events in the order they happened. `waitFor` resolves with the first event
  * (already recorded or still to come) that matches, so waiting never races

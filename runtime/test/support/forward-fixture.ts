@@ -46,12 +46,7 @@ export async function forwardFixture(cleanup: Cleanup, options: ForwardFixtureOp
   return { handler, server, client, tunnel };
 }
 
-/** A promise with its resolve function, for "the handler got here" signals. */
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
+export { deferred } from "../../src/deferred.js";
 
 export async function* fromArray<T>(items: T[]): AsyncGenerator<T> {
   yield* items;

@@ -5,7 +5,6 @@
 // Prints one JSON line: memory and open time at each checkpoint.
 import { setMaxListeners } from "node:events";
 import { Worker } from "node:worker_threads";
-import { TestService } from "@protoc-gen-tunnel/interop";
 import { connect, type VariantId } from "./fixtures.js";
 import { fullGc } from "./gc.js";
 import type { ServerReply, ServerRequest } from "./many-streams-server.js";

@@ -42,15 +42,16 @@ function runAll(cleanups: Array<() => void>): void {
 
 async function reverseAgents(agents: number, revisionZero: boolean, cleanups: Array<() => void>): Promise<BenchClient[]> {
   let opened = 0;
-  let allOpen!: () => void;
-  const ready = new Promise<void>((resolve) => (allOpen = resolve));
-  const handler = new TunnelServiceHandler<string>({
-    affinityKey: (tunnel: TunnelChannel) => String(tunnel.metadata.get(AGENT_KEY)[0]),
-    onReverseTunnelOpen: () => {
-      if (++opened === agents) {
-        allOpen();
-      }
-    },
+  let handler!: TunnelServiceHandler<string>;
+  const ready = new Promise<void>((allOpen) => {
+    handler = new TunnelServiceHandler<string>({
+      affinityKey: (tunnel: TunnelChannel) => String(tunnel.metadata.get(AGENT_KEY)[0]),
+      onReverseTunnelOpen: () => {
+        if (++opened === agents) {
+          allOpen();
+        }
+      },
+    });
   });
   const hub = new grpc.Server();
   hub.addService(...handler.service());

@@ -285,7 +285,7 @@ describe.each(MODES)("grpc-js client and grpc-js service, %s", (mode) => {
       (name: string): grpc.Interceptor =>
       (options, nextCall) =>
         new grpc.InterceptingCall(nextCall(options), {
-          start(metadata, listener, next) {
+          start(metadata, _listener, next) {
             log.push(`${name} start ${options.method_definition.path}`);
             metadata.set(`x-${name}`, "yes");
             next(metadata, {

@@ -14,10 +14,8 @@ const MIB = 1024 * 1024;
 async function startBulk(client: BenchClient): Promise<{ stop(): Promise<number> }> {
   const controller = new AbortController();
   let bytes = 0;
-  let flowing!: () => void;
-  const firstMessage = new Promise<void>((resolve) => (flowing = resolve));
   const started = performance.now();
-  const reading = (async () => {
+  const read = async (flowing: () => void) => {
     try {
       for await (const message of client.serverStream(streamRequest(BULK_BYTES, -1), {
         signal: controller.signal,
@@ -30,7 +28,11 @@ async function startBulk(client: BenchClient): Promise<{ stop(): Promise<number>
         throw e;
       }
     }
-  })();
+  };
+  let reading!: Promise<void>;
+  const firstMessage = new Promise<void>((flowing) => {
+    reading = read(flowing);
+  });
   await Promise.race([firstMessage, reading]);
   return {
     async stop() {

@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { TestService, type MessageSchema } from "@protoc-gen-tunnel/interop";
+import type { MessageSchema } from "@protoc-gen-tunnel/interop";
 import { startForward } from "../fixtures.js";
 import { figure } from "../results.js";
 import { runRounds } from "../rounds.js";

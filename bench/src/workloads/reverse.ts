@@ -1,4 +1,3 @@
-import { TestService } from "@protoc-gen-tunnel/interop";
 import { figure } from "../results.js";
 import { startReverse } from "../reverse-fixtures.js";
 import { runRounds } from "../rounds.js";

@@ -1,4 +1,3 @@
-import { TestService } from "@protoc-gen-tunnel/interop";
 import { startForward } from "../fixtures.js";
 import { figure } from "../results.js";
 import { runRounds } from "../rounds.js";

@@ -1,6 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import type { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime";
+import { deferred } from "../../../runtime/src/deferred.js";
 import {
   ClientToServerSchema,
   ServerToClientSchema,
@@ -47,13 +48,9 @@ export class FrameRecorder {
   requestHeaders: Record<string, string[]> = {};
   responseHeaders: Record<string, string[]> = {};
   /** Resolves when the tunnel RPC is over and every frame of both directions is recorded. */
-  readonly ended: Promise<void>;
-  private markEnded!: () => void;
+  private readonly end = deferred();
+  readonly ended: Promise<void> = this.end.promise;
   private waiters: Array<{ match: (f: RecordedFrame) => boolean; resolve: () => void }> = [];
-
-  constructor() {
-    this.ended = new Promise((resolve) => (this.markEnded = resolve));
-  }
 
   wrap([definition, impl]: TunnelService): [grpc.ServiceDefinition, grpc.UntypedServiceImplementation] {
     const { openTunnel, openReverseTunnel } = definition;
@@ -80,8 +77,8 @@ export class FrameRecorder {
       // serializes buffered writes late), or when the RPC was cancelled.
       const inbound = new Promise((resolve) => call.once("end", resolve));
       const outbound = new Promise((resolve) => call.once("finish", resolve));
-      void Promise.all([inbound, outbound]).then(() => this.markEnded());
-      call.once("cancelled", () => this.markEnded());
+      void Promise.all([inbound, outbound]).then(() => this.end.resolve());
+      call.once("cancelled", () => this.end.resolve());
       handle(call);
     };
     return [

@@ -4,6 +4,7 @@ import { type CallChannel, Code, createTunnelClient, TunnelError } from "@protoc
 import { TestService } from "../../src/gen/grpchantesting/test_pb.js";
 import { testPayload } from "../../src/send-rpcs.js";
 import type { FrameRecorder } from "./frame-recorder.js";
+import { deferred } from "../../../runtime/src/deferred.js";
 import { recordTunnel, type RecordedSession, type SessionSetup } from "./tunnel-session.js";
 
 export type { SessionSetup } from "./tunnel-session.js";
@@ -43,17 +44,16 @@ async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise
   results.push(`ServerStream: OK sizes=${streamed.join(",")}`);
 
   // Lock-step bidi: b2 goes out only after b1's echo came back.
-  let echoed!: () => void;
-  const firstEcho = new Promise<void>((resolve) => (echoed = resolve));
+  const firstEcho = deferred();
   async function* lockStep() {
     yield { payload: text("b1") };
-    await firstEcho;
+    await firstEcho.promise;
     yield { payload: text("b2") };
   }
   const echoes: string[] = [];
   for await (const response of client.bidiStream(lockStep())) {
     echoes.push(`${Buffer.from(response.payload).toString()}#${response.count}`);
-    echoed();
+    firstEcho.resolve();
   }
   results.push(`BidiStream: OK ${echoes.join(" ")}`);
 

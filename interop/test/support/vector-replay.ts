@@ -1,32 +1,19 @@
-import { readFileSync } from "node:fs";
 import { fromBinary } from "@bufbuild/protobuf";
 import { type CallChannel, codeName, createTunnelClient, TunnelError } from "@protoc-gen-tunnel/runtime";
 import { MessageSchema, TestService, type Message } from "../../src/gen/grpchantesting/test_pb.js";
 import type { FrameRecorder } from "./frame-recorder.js";
 import { decodeFrame, type Transcript } from "./transcript.js";
 import type { Script, SessionSetup } from "./tunnel-session.js";
+import { frameBytes, type Vector as GoVector } from "../../../runtime/test/support/vectors.js";
 
-/** The wire vectors recorded from the Go reference (a copy of ../shared/vectors kept in the runtime's tests; see its README). */
-export const VECTORS_DIR = new URL("../../../runtime/test/vectors/go-reference/", import.meta.url);
-
-export interface GoVector {
-  scenario: string;
-  method: string;
-  tunnel_kind: "forward" | "reverse";
-  request_headers: Record<string, string[]>;
-  response_headers: Record<string, string[]>;
-  frames: Array<{ dir: "c2s" | "s2c"; rpc: "request" | "response"; hex: string }>;
-}
-
-export function loadVector(scenario: string): GoVector {
-  return JSON.parse(readFileSync(new URL(`${scenario}.json`, VECTORS_DIR), "utf8")) as GoVector;
-}
+// The wire vectors recorded from the Go reference, loaded by the runtime's tests' loader.
+export { loadVector, type Vector as GoVector } from "../../../runtime/test/support/vectors.js";
 
 /** The vector as a transcript (its frames per direction), comparable with a recording. */
 export function vectorTranscript(v: GoVector): Transcript {
   const frames = { c2s: [] as Uint8Array[], s2c: [] as Uint8Array[] };
   for (const f of v.frames) {
-    frames[f.dir].push(new Uint8Array(Buffer.from(f.hex, "hex")));
+    frames[f.dir].push(frameBytes(f));
   }
   return { ...v, description: "", results: [], frames };
 }
@@ -60,7 +47,7 @@ interface VectorCall {
 export function vectorCalls(v: GoVector): VectorCall[] {
   const calls = new Map<bigint, VectorCall & { pending?: { size: number; chunks: Uint8Array[] } }>();
   for (const f of v.frames.filter((f) => f.dir === "c2s")) {
-    const frame = decodeFrame("c2s", Buffer.from(f.hex, "hex"));
+    const frame = decodeFrame("c2s", frameBytes(f));
     if (frame.frame.case === "newStream") {
       const metadata: Record<string, string> = {};
       for (const [key, values] of Object.entries(frame.frame.value.requestHeaders?.md ?? {})) {

@@ -54,7 +54,7 @@ async function failsPromptly(call: Promise<unknown>, codes: Code[]): Promise<num
 
 describe("fault injection: the network path breaks", () => {
   it("cut while a large request is on the wire: the call fails UNAVAILABLE at once, the handler is cancelled", async () => {
-    const { tunnel, proxy, handlerEnded } = await proxiedTunnel();
+    const { tunnel, proxy } = await proxiedTunnel();
     const call = unaryCall(tunnel, TestService.method.unary, { payload: new Uint8Array(8 * MiB) });
     await proxy.cutAfter("up", 2 * MiB);
     expect(await failsPromptly(call, [Code.UNAVAILABLE])).toBeLessThan(1_000);

@@ -12,7 +12,7 @@ import { protocolProblems } from "./support/wire-invariants.js";
 // same way, by this runtime's client against this runtime's server — and
 // the frames of each direction must be the very bytes the Go client and Go
 // server exchanged. Window updates are left out: Go returns credit per
-// chunk, this runtime batches it (both are allowed, PROTOCOL.md).
+// chunk, this runtime batches it (both are allowed, docs/protocol.md).
 //
 // Not replayed: fwd-rev1-flowcontrol. Its chunk splits depend on when the
 // slow reader returns credit, which differs by design between the two
@@ -36,8 +36,8 @@ const VECTORS = [
 
 /**
  * The one intended difference: after a cancel, Go's server closes the stream
- * with UNKNOWN "context canceled", this one with CANCELLED (PROTOCOL.md,
- * "Observed behaviour of the Go reference"). The Go bytes are adjusted to that.
+ * with UNKNOWN "context canceled", this one with CANCELLED (docs/protocol.md,
+ * "Where Go is lax"). The Go bytes are adjusted to that.
  */
 function withIntendedDeviations(expected: Transcript): Transcript {
   const s2c = expected.frames.s2c.map((bytes) => {

@@ -83,7 +83,7 @@ export function readableJson(transcript: Transcript, binaryFiles: Record<Directi
 
 const LONG_DATA = 64;
 
-/** Canonical proto3 JSON of a frame (as in ../shared/vectors), with data chunks over 64 bytes abbreviated. */
+/** Canonical proto3 JSON of a frame (as in runtime/test/vectors/go-reference), with data chunks over 64 bytes abbreviated. */
 export function readableFrame(dir: Direction, bytes: Uint8Array): JsonValue {
   const frame = decodeFrame(dir, bytes);
   const json = (

@@ -4,7 +4,7 @@ const MAX_CHUNK = 16_384;
 
 /**
  * The protocol rules a transcript of this implementation must follow
- * (PROTOCOL.md; "What a reimplementation can check" in the vectors README).
+ * (docs/protocol.md; "What a reimplementation can check" in runtime/test/vectors/go-reference/README.md).
  * Checked on every recording, so a golden file can never capture a wire
  * format that breaks them.
  */

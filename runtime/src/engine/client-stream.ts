@@ -1,5 +1,4 @@
 import { Metadata } from "@grpc/grpc-js";
-import type { CallStream } from "../api/call-stream.js";
 import { Code } from "../code.js";
 import { deferred } from "../deferred.js";
 import type { CallEnd } from "../ended.js";
@@ -24,12 +23,13 @@ const clientRole: StreamRole<ClientToServer> = {
 };
 
 /**
- * The client end of one tunneled call, the engine's CallStream: sends
- * requests, receives headers, responses and the final status. Cancelling
+ * The client end of one tunneled call: sends requests, receives headers,
+ * responses and the final status. It is what the api layer hands out as a
+ * CallStream (structurally: the engine does not import the api layer). Cancelling
  * (abort signal, deadline or `cancel`) sends a `cancel` frame and ends the
  * call locally at once.
  */
-export class ClientStream extends StreamCore<ClientToServer, CallEnd> implements CallStream {
+export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
   readonly method: string;
   readonly done: Promise<CallEnd>;
   private readonly resolveDone: (end: CallEnd) => void;
@@ -52,6 +52,7 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> implements
     this.signal?.addEventListener("abort", this.abortListener, { once: true });
   }
 
+  /** Sends one request message (already serialized). */
   send(message: Uint8Array): Promise<void> {
     if (this.halfClosed && this.ended === undefined) {
       return Promise.reject(new TunnelError(Code.INTERNAL, "cannot send after the request stream was closed"));
@@ -59,6 +60,7 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> implements
     return this.sender.send(message);
   }
 
+  /** No more requests: sends `half_close`. */
   closeSend(): void {
     if (this.halfClosed || this.ended !== undefined) {
       return;
@@ -67,6 +69,10 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> implements
     this.writer.write(clientFrames.halfClose(this.id));
   }
 
+  /**
+   * The next response message, or undefined when the server closed the call
+   * successfully and every message was read. Throws the call's error.
+   */
   async read(): Promise<Uint8Array | undefined> {
     const message = await this.queue.read();
     if (message === undefined) {
@@ -78,6 +84,7 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> implements
     return message;
   }
 
+  /** Tells the server (unless the call already ended) and fails the call with `reason`. */
   cancel(reason?: TunnelError): void {
     if (this.ended !== undefined) {
       return;
@@ -86,6 +93,7 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> implements
     this.end(reason ?? new TunnelError(Code.CANCELLED, "call cancelled"), new Metadata(), true);
   }
 
+  /** The tunnel ended under this call: the peer is not told. */
   fail(error: TunnelError): void {
     this.end(error, new Metadata(), true);
   }

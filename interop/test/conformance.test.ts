@@ -104,7 +104,13 @@ class ReplyCounter {
 
   replied(): void {
     this.seen++;
-    this.waiters = this.waiters.filter((w) => (w.n <= this.seen ? (w.wake(), false) : true));
+    this.waiters = this.waiters.filter((w) => {
+      if (w.n > this.seen) {
+        return true;
+      }
+      w.wake();
+      return false;
+    });
   }
 
   until(n: number): Promise<void> {
@@ -210,7 +216,7 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
       );
       expect(error).toBeUndefined();
       expect(items.map((m) => m.payload)).toEqual(Array(5).fill(PAYLOAD));
-      items.forEach((m) => expectEchoedMetadata(m.headers));
+      for (const m of items) expectEchoedMetadata(m.headers);
       expect(call.order).toEqual(["headers", "message", "message", "message", "message", "message", "trailers"]);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
@@ -261,7 +267,7 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
       const { items, error } = await collect(bidiStreamCall(channel, TestService.method.bidiStream, lockStep(), call.options()), () => replies.replied());
       expect(error).toBeUndefined();
       expect(items.map((m) => [Buffer.from(m.payload).toString(), m.count])).toEqual([["a", 1], ["b", 2], ["c", 3]]);
-      items.forEach((m) => expectEchoedMetadata(m.headers));
+      for (const m of items) expectEchoedMetadata(m.headers);
       expect((await service.nextCall()).events).toEqual(["read", "reply", "read", "reply", "read", "reply", "end"]);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);

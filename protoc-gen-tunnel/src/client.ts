@@ -32,10 +32,10 @@ function generateMethod(f: GeneratedFile, method: DescMethod, descriptor: Import
   const { call, streamIn, streamOut } = kindInfo(method);
   const input = paramName(streamIn ? "requests" : "request", descriptor.name);
   const options = paramName("options", descriptor.name);
-  const { AsyncIterable, Promise } = rt.globals;
-  const inputType = streamIn ? [AsyncIterable, "<", initShape(f, method.input), ">"] : initShape(f, method.input);
+  const { AsyncIterable: asyncIterable, Promise: promise } = rt.globals;
+  const inputType = streamIn ? [asyncIterable, "<", initShape(f, method.input), ">"] : initShape(f, method.input);
   const output = shape(f, method.output);
-  const result = streamOut ? [AsyncIterable, "<", output, ">"] : [Promise, "<", output, ">"];
+  const result = streamOut ? [asyncIterable, "<", output, ">"] : [promise, "<", output, ">"];
   f.print(f.jsDoc(method, "  "));
   f.print("  ", clientMethodName(method), "(", input, ": ", inputType, ", ", options, "?: ", rt.CallOptions, "): ", result, " {");
   f.print("    return ", rt.calls[call], "(this.", field, ", ", descriptor, ".method.", method.localName, ", ", input, ", ", options, ");");

@@ -38,20 +38,20 @@ export function generateServer(f: GeneratedFile, service: DescService, names: Se
 
 function generateImplMethod(f: GeneratedFile, method: DescMethod, rt: RuntimeSymbols): void {
   const { streamIn, streamOut } = kindInfo(method);
-  const { AsyncIterable, Promise } = rt.globals;
+  const { AsyncIterable: asyncIterable, Promise: promise } = rt.globals;
   const input = shape(f, method.input);
   const output = initShape(f, method.output);
   const params = streamIn
-    ? ["requests: ", AsyncIterable, "<", input, ">, context: ", rt.HandlerContext]
+    ? ["requests: ", asyncIterable, "<", input, ">, context: ", rt.HandlerContext]
     : ["request: ", input, ", context: ", rt.HandlerContext];
   let result: Printable;
   if (streamOut) {
-    result = [AsyncIterable, "<", output, ">"];
+    result = [asyncIterable, "<", output, ">"];
   } else if (streamIn) {
-    result = [Promise, "<", output, ">"];
+    result = [promise, "<", output, ">"];
   } else {
     // A unary handler may also answer synchronously.
-    result = [Promise, "<", output, "> | ", output];
+    result = [promise, "<", output, "> | ", output];
   }
   f.print(f.jsDoc(method, "  "));
   // In an interface, `new(...)` would declare a construct signature, not a method.

@@ -42,7 +42,9 @@ export class TunnelError extends Error {
 
   /** True for TunnelErrors of any copy of this package; subclasses check their prototype as usual. */
   static override [Symbol.hasInstance](value: unknown): value is TunnelError {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class instanceof was asked about, maybe a subclass.
     if (this !== TunnelError) {
+      // biome-ignore lint/complexity/noThisInStatic: as above.
       return Function.prototype[Symbol.hasInstance].call(this, value);
     }
     return typeof value === "object" && value !== null && (value as { [brand]?: unknown })[brand] === true;

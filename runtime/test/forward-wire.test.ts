@@ -19,7 +19,14 @@ async function rawTunnel(options: { negotiate?: boolean; handler?: TunnelService
   const park = options.parkClientStream;
   handler.registerService(TestService, {
     ...testServiceImpl,
-    ...(park ? { clientStream: async () => (await park, {}) } : {}),
+    ...(park
+      ? {
+          clientStream: async () => {
+            await park;
+            return {};
+          },
+        }
+      : {}),
   });
   const srv = await startServer((s) => s.addService(...handler.service()));
   cleanup.add(() => srv.kill());

@@ -31,12 +31,12 @@ const ROWS: Array<{ workload: string; figure: string; label: string; target?: nu
   { workload: "many-streams", figure: "server-heap", label: "heap per idle stream, server end" },
 ];
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 function text(x: number, y: number, content: string, attrs = ""): string {
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${escape(content)}</text>`;
+  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${escapeXml(content)}</text>`;
 }
 
 function findFigure(workloads: WorkloadResult[], workload: string, id: string): Figure | undefined {

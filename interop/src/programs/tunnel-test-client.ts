@@ -7,7 +7,7 @@ import { TunnelTestService } from "../gen/tunneltest_pb.js";
 import { DirectChannel } from "../grpc-direct-client.js";
 import { sendRpcs } from "../send-rpcs.js";
 import { testServiceImpl } from "../test-service.js";
-import { FlagError, parseFlags } from "./flags.js";
+import { FlagError, parseFlags, type FlagValues } from "./flags.js";
 import { describeError, fatal, goLog, type Log } from "./log.js";
 import { formatRevisions, reverseTunnelInterceptor, type TunnelWatch } from "./tunnel-watch.js";
 
@@ -35,7 +35,7 @@ interface Settings {
 }
 
 export async function main(args: readonly string[]): Promise<void> {
-  let flags;
+  let flags: FlagValues<typeof FLAGS>;
   try {
     flags = parseFlags("tunnel-test-client", args, FLAGS);
   } catch (e) {

@@ -6,7 +6,7 @@ import { TunnelTestService } from "../gen/tunneltest_pb.js";
 import { grpcService } from "../grpc-direct-server.js";
 import { sendRpcs } from "../send-rpcs.js";
 import { testServiceImpl } from "../test-service.js";
-import { FlagError, parseFlags } from "./flags.js";
+import { FlagError, parseFlags, type FlagValues } from "./flags.js";
 import { describeError, fatal, goLog, type Log } from "./log.js";
 import { watchForwardTunnels } from "./tunnel-watch.js";
 
@@ -27,7 +27,7 @@ const CLIENT_KEY_HEADER = "test-client-key";
 const TUNNEL_WAIT_MS = 1000;
 
 export async function main(args: readonly string[]): Promise<void> {
-  let flags;
+  let flags: FlagValues<typeof FLAGS>;
   try {
     flags = parseFlags("tunnel-test-server", args, FLAGS);
   } catch (e) {

@@ -118,6 +118,12 @@ export class FrameRecorder {
     const frame = dir === "c2s" ? fromBinary(ClientToServerSchema, copy) : fromBinary(ServerToClientSchema, copy);
     const recorded: RecordedFrame = { dir, rpc, bytes: copy, frame };
     this.frames.push(recorded);
-    this.waiters = this.waiters.filter((w) => (w.match(recorded) ? (w.resolve(), false) : true));
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.match(recorded)) {
+        return true;
+      }
+      w.resolve();
+      return false;
+    });
   }
 }

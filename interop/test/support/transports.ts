@@ -11,7 +11,7 @@ import { TestService } from "../../src/gen/grpchantesting/test_pb.js";
 import { DirectChannel } from "../../src/grpc-direct-client.js";
 import type { CallChannel } from "@protoc-gen-tunnel/runtime";
 import { grpcService } from "../../src/grpc-direct-server.js";
-import { Cleanup, startServer } from "../../../runtime/test/support/servers.js";
+import { type Cleanup, startServer } from "../../../runtime/test/support/servers.js";
 
 /**
  * One way for a caller to reach a TestService implementation. Conformance

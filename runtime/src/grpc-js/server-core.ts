@@ -1,4 +1,4 @@
-import { Metadata, status as Status, type Deadline, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
+import { type Metadata, status as Status, type Deadline, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
 import { deferred } from "../deferred.js";
 import { TunnelError } from "../errors.js";
 import type { ServerStream } from "../engine/server-stream.js";

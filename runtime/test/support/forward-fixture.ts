@@ -8,7 +8,7 @@ import {
   type TunnelChannel,
   type TunnelServiceHandlerOptions,
 } from "../../src/index.js";
-import { Cleanup, startServer, tunnelClient, type TestServer } from "./servers.js";
+import { type Cleanup, startServer, tunnelClient, type TestServer } from "./servers.js";
 
 export interface ForwardFixture {
   handler: TunnelServiceHandler;

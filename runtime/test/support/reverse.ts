@@ -3,7 +3,7 @@
  * ("agents") that each serve TestService over reverse tunnels, all in one
  * process on real grpc-js servers and loopback connections.
  */
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { TestService, testServiceImpl, type Message } from "@protoc-gen-tunnel/interop";
 import {

@@ -1,34 +1,24 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { MessageSchema, TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
+import { MessageSchema, TestService } from "@protoc-gen-tunnel/interop";
 import {
   Code,
   createTunnelClient,
-  openTunnel,
   TunnelError,
-  TunnelServiceHandler,
   type CallChannel,
   type CallEnd,
   type CallOptions,
   type CallStream,
-  type TunnelChannel,
 } from "../src/index.js";
-import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
+import { forwardFixture } from "./support/forward-fixture.js";
+import { Cleanup } from "./support/servers.js";
 import { outcome } from "./support/events.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-async function forwardTunnel(): Promise<TunnelChannel> {
-  const handler = new TunnelServiceHandler();
-  handler.registerService(TestService, testServiceImpl);
-  const srv = await startServer((s) => s.addService(...handler.service()));
-  cleanup.add(() => srv.kill());
-  const client = tunnelClient(srv.address);
-  cleanup.add(() => client.close());
-  const tunnel = await openTunnel(client);
-  cleanup.add(() => tunnel.close());
-  return tunnel;
+async function forwardTunnel() {
+  return (await forwardFixture(cleanup)).tunnel;
 }
 
 async function* payloads(...bytes: number[]) {

@@ -73,10 +73,7 @@ export async function connect(
 }
 
 /** A bench server and a connection of each variant to it, all connected. */
-export async function startForward(
-  variants: readonly VariantId[] = VARIANTS,
-  limits?: Partial<TunnelLimits>,
-): Promise<ForwardSetup> {
+export async function startForward(variants: readonly VariantId[] = VARIANTS, limits?: Partial<TunnelLimits>): Promise<ForwardSetup> {
   const server = await startBenchServer(limits);
   const cleanups: Array<() => void> = [() => server.close()];
   const clients: Partial<Record<VariantId, BenchClient>> = {};

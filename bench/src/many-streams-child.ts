@@ -27,7 +27,9 @@ const checkpoints = list.split(",").map(Number);
 const total = checkpoints[checkpoints.length - 1]!;
 const limits = { maxConcurrentStreams: total + WARMUP_STREAMS };
 
-const worker = new Worker(new URL("./many-streams-server.js", import.meta.url), { workerData: { maxStreams: limits.maxConcurrentStreams } });
+const worker = new Worker(new URL("./many-streams-server.js", import.meta.url), {
+  workerData: { maxStreams: limits.maxConcurrentStreams },
+});
 const pending = new Map<number, (reply: ServerReply) => void>();
 let nextId = 1;
 worker.on("message", (reply: ServerReply) => {

@@ -49,8 +49,7 @@ export function grpcServiceImplementation<S extends DescService>(
   const methods = impl as Record<string, ((...args: never[]) => unknown) | undefined>;
   for (const method of service.methods) {
     const fn = methods[method.localName];
-    handlers[method.localName] =
-      typeof fn === "function" ? methodHandler(method, fn.bind(impl)) : unimplementedHandler(method);
+    handlers[method.localName] = typeof fn === "function" ? methodHandler(method, fn.bind(impl)) : unimplementedHandler(method);
   }
   return handlers;
 }

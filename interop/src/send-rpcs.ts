@@ -131,7 +131,10 @@ async function* repeated(request: MessageInitShape<typeof MessageSchema>): Async
 
 function expectPayload(response: Message, expected: Uint8Array, what: string): void {
   if (Buffer.compare(response.payload, expected) !== 0) {
-    throw new TunnelError(Code.DATA_LOSS, `${what} response payload differs from the request (${response.payload.length} bytes, expected ${expected.length})`);
+    throw new TunnelError(
+      Code.DATA_LOSS,
+      `${what} response payload differs from the request (${response.payload.length} bytes, expected ${expected.length})`,
+    );
   }
 }
 

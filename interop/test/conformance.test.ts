@@ -1,7 +1,15 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema, EmptySchema, StringValueSchema } from "@bufbuild/protobuf/wkt";
 import type { Metadata } from "@grpc/grpc-js";
-import { Code, TunnelError, type CallOptions, bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
+import {
+  Code,
+  TunnelError,
+  type CallOptions,
+  bidiStreamCall,
+  clientStreamCall,
+  serverStreamCall,
+  unaryCall,
+} from "@protoc-gen-tunnel/runtime";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, type MessageSchema } from "../src/gen/grpchantesting/test_pb.js";
 import { testServiceImpl } from "../src/test-service.js";
@@ -130,18 +138,27 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("echoes the payload and request metadata, sends the requested headers and trailers", async () => {
       const channel = await connect();
       const call = new Observed();
-      const response = await unaryCall(channel, TestService.method.unary, { payload: PAYLOAD, headers: HEADERS, trailers: TRAILERS }, call.options());
+      const response = await unaryCall(
+        channel,
+        TestService.method.unary,
+        { payload: PAYLOAD, headers: HEADERS, trailers: TRAILERS },
+        call.options(),
+      );
       expect(response.payload).toEqual(PAYLOAD);
       expectEchoedMetadata(response.headers);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
     });
 
-    it("fails with the requested code, message \"error\", details, headers and trailers", async () => {
+    it('fails with the requested code, message "error", details, headers and trailers', async () => {
       const channel = await connect();
       const call = new Observed();
       const request = { payload: PAYLOAD, code: Code.ALREADY_EXISTS, errorDetails: DETAILS, headers: HEADERS, trailers: TRAILERS };
-      const error = expectError(await unaryCall(channel, TestService.method.unary, request, call.options()).catch((e: unknown) => e), Code.ALREADY_EXISTS, true);
+      const error = expectError(
+        await unaryCall(channel, TestService.method.unary, request, call.options()).catch((e: unknown) => e),
+        Code.ALREADY_EXISTS,
+        true,
+      );
       expectMetadata(error.metadata, TRAILERS);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
@@ -198,7 +215,12 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
       const channel = await connect(service.impl);
       const call = new Observed();
       const failing = { code: Code.RESOURCE_EXHAUSTED, errorDetails: DETAILS, headers: HEADERS, trailers: TRAILERS };
-      const outcome = await clientStreamCall(channel, TestService.method.clientStream, fromArray([{ payload: PAYLOAD }, failing]), call.options()).catch((e: unknown) => e);
+      const outcome = await clientStreamCall(
+        channel,
+        TestService.method.clientStream,
+        fromArray([{ payload: PAYLOAD }, failing]),
+        call.options(),
+      ).catch((e: unknown) => e);
       expectError(outcome, Code.RESOURCE_EXHAUSTED, true);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
@@ -211,7 +233,12 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
       const channel = await connect();
       const call = new Observed();
       const { items, error } = await collect(
-        serverStreamCall(channel, TestService.method.serverStream, { payload: PAYLOAD, count: 5, headers: HEADERS, trailers: TRAILERS }, call.options()),
+        serverStreamCall(
+          channel,
+          TestService.method.serverStream,
+          { payload: PAYLOAD, count: 5, headers: HEADERS, trailers: TRAILERS },
+          call.options(),
+        ),
         () => call.order.push("message"),
       );
       expect(error).toBeUndefined();
@@ -225,7 +252,14 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("fails after sending its messages when the request has a code", async () => {
       const channel = await connect();
       const call = new Observed();
-      const request = { payload: PAYLOAD, count: 2, code: Code.FAILED_PRECONDITION, errorDetails: DETAILS, headers: HEADERS, trailers: TRAILERS };
+      const request = {
+        payload: PAYLOAD,
+        count: 2,
+        code: Code.FAILED_PRECONDITION,
+        errorDetails: DETAILS,
+        headers: HEADERS,
+        trailers: TRAILERS,
+      };
       const { items, error } = await collect(serverStreamCall(channel, TestService.method.serverStream, request, call.options()));
       expect(items).toHaveLength(2);
       expectError(error, Code.FAILED_PRECONDITION, true);
@@ -244,7 +278,9 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("ends with DEADLINE_EXCEEDED when the deadline passes during the delay", async () => {
       const service = new ObservedTestService();
       const channel = await connect(service.impl);
-      const { error } = await collect(serverStreamCall(channel, TestService.method.serverStream, { count: 1, delayMillis: 30_000 }, { timeoutMs: 100 }));
+      const { error } = await collect(
+        serverStreamCall(channel, TestService.method.serverStream, { count: 1, delayMillis: 30_000 }, { timeoutMs: 100 }),
+      );
       expect((error as TunnelError).code).toBe(Code.DEADLINE_EXCEEDED);
       await (await service.nextCall()).aborted;
     });
@@ -264,9 +300,15 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
         await replies.until(2);
         yield { payload: text("c"), trailers: TRAILERS };
       }
-      const { items, error } = await collect(bidiStreamCall(channel, TestService.method.bidiStream, lockStep(), call.options()), () => replies.replied());
+      const { items, error } = await collect(bidiStreamCall(channel, TestService.method.bidiStream, lockStep(), call.options()), () =>
+        replies.replied(),
+      );
       expect(error).toBeUndefined();
-      expect(items.map((m) => [Buffer.from(m.payload).toString(), m.count])).toEqual([["a", 1], ["b", 2], ["c", 3]]);
+      expect(items.map((m) => [Buffer.from(m.payload).toString(), m.count])).toEqual([
+        ["a", 1],
+        ["b", 2],
+        ["c", 3],
+      ]);
       for (const m of items) expectEchoedMetadata(m.headers);
       expect((await service.nextCall()).events).toEqual(["read", "reply", "read", "reply", "read", "reply", "end"]);
       expectMetadata(call.headers, HEADERS);
@@ -277,10 +319,18 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
       const service = new ObservedTestService();
       const channel = await connect(service.impl);
       const call = new Observed();
-      const requests = [{ payload: text("a"), count: -1, headers: HEADERS }, { payload: text("b") }, { payload: text("c"), trailers: TRAILERS }];
+      const requests = [
+        { payload: text("a"), count: -1, headers: HEADERS },
+        { payload: text("b") },
+        { payload: text("c"), trailers: TRAILERS },
+      ];
       const { items, error } = await collect(bidiStreamCall(channel, TestService.method.bidiStream, fromArray(requests), call.options()));
       expect(error).toBeUndefined();
-      expect(items.map((m) => [Buffer.from(m.payload).toString(), m.count])).toEqual([["a", 1], ["b", 2], ["c", 3]]);
+      expect(items.map((m) => [Buffer.from(m.payload).toString(), m.count])).toEqual([
+        ["a", 1],
+        ["b", 2],
+        ["c", 3],
+      ]);
       expect((await service.nextCall()).events).toEqual(["read", "read", "read", "end", "reply", "reply", "reply"]);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
@@ -289,7 +339,10 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("half duplex: sends the buffered replies, then fails at the request with a code", async () => {
       const channel = await connect();
       const call = new Observed();
-      const requests = [{ payload: PAYLOAD, count: -1, headers: HEADERS }, { code: Code.DATA_LOSS, errorDetails: DETAILS, trailers: TRAILERS }];
+      const requests = [
+        { payload: PAYLOAD, count: -1, headers: HEADERS },
+        { code: Code.DATA_LOSS, errorDetails: DETAILS, trailers: TRAILERS },
+      ];
       const { items, error } = await collect(bidiStreamCall(channel, TestService.method.bidiStream, fromArray(requests), call.options()));
       expect(items.map((m) => m.payload)).toEqual([PAYLOAD]);
       expectError(error, Code.DATA_LOSS, true);
@@ -313,7 +366,10 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
         yield { payload: text("a") };
         await new Promise<void>((resolve) => abort.signal.addEventListener("abort", () => resolve()));
       }
-      const { items, error } = await collect(bidiStreamCall(channel, TestService.method.bidiStream, thenWait(), { signal: abort.signal }), () => abort.abort());
+      const { items, error } = await collect(
+        bidiStreamCall(channel, TestService.method.bidiStream, thenWait(), { signal: abort.signal }),
+        () => abort.abort(),
+      );
       expect(items).toHaveLength(1);
       expect((error as TunnelError).code).toBe(Code.CANCELLED);
       await (await service.nextCall()).aborted;

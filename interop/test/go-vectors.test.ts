@@ -45,7 +45,10 @@ function withIntendedDeviations(expected: Transcript): Transcript {
     if (frame.frame.case === "closeStream" && frame.frame.value.status?.message === "context canceled") {
       const close = frame.frame.value;
       close.status = create(StatusSchema, { code: Code.CANCELLED, message: "call cancelled by client" });
-      return toBinary(ServerToClientSchema, create(ServerToClientSchema, { streamId: frame.streamId, frame: { case: "closeStream", value: close } }));
+      return toBinary(
+        ServerToClientSchema,
+        create(ServerToClientSchema, { streamId: frame.streamId, frame: { case: "closeStream", value: close } }),
+      );
     }
     return bytes;
   });

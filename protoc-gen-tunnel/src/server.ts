@@ -30,7 +30,18 @@ export function generateServer(f: GeneratedFile, service: DescService, names: Se
   const impl = paramName("impl", descriptor.name);
   const registerSummary = `Serves \`${impl}\` as ${service.typeName} on \`${registrar}\`; methods left out answer UNIMPLEMENTED.`;
   f.print(f.jsDoc(serviceDoc(service, registerSummary, false)));
-  f.print(f.export("function", names.register), "(", registrar, ": ", rt.ServiceRegistrar, ", ", impl, ": Partial<", names.impl, ">): void {");
+  f.print(
+    f.export("function", names.register),
+    "(",
+    registrar,
+    ": ",
+    rt.ServiceRegistrar,
+    ", ",
+    impl,
+    ": Partial<",
+    names.impl,
+    ">): void {",
+  );
   f.print("  ", registrar, ".registerService(", descriptor, ", ", impl, ");");
   f.print("}");
   f.print();

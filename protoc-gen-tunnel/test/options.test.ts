@@ -34,10 +34,10 @@ describe("plugin options", () => {
     expect(js).toContain('import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";');
     expect(js.match(/@protoc-gen-tunnel\/runtime/g)).toHaveLength(1);
     const dts = files.get(`${kinds}_tunnel.d.ts`) ?? "";
+    expect(dts).toContain("echo(request: MessageInitShape<typeof EchoRequestSchema>, options?: CallOptions): Promise<EchoResponse>;");
     expect(dts).toContain(
-      "echo(request: MessageInitShape<typeof EchoRequestSchema>, options?: CallOptions): Promise<EchoResponse>;",
+      "export declare function registerEchoService(registrar: ServiceRegistrar, impl: Partial<EchoServiceImpl>): void;",
     );
-    expect(dts).toContain("export declare function registerEchoService(registrar: ServiceRegistrar, impl: Partial<EchoServiceImpl>): void;");
   });
 
   it("js_import_style=legacy_commonjs writes CommonJS", () => {

@@ -1,7 +1,17 @@
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { Code, openTunnel, TunnelError, TunnelServiceHandler, type TunnelChannel, bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
+import {
+  Code,
+  openTunnel,
+  TunnelError,
+  TunnelServiceHandler,
+  type TunnelChannel,
+  bidiStreamCall,
+  clientStreamCall,
+  serverStreamCall,
+  unaryCall,
+} from "../src/index.js";
 import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
 
 const cleanup = new Cleanup();
@@ -62,8 +72,12 @@ describe("forward tunnel calls", () => {
   it("error with details and trailers", async () => {
     const tunnel = await forwardTunnel();
     let trailers: string | undefined;
-    const err = await unaryCall(tunnel, TestService.method.unary, { code: Code.NOT_FOUND, trailers: { t: Buffer.from("v") } }, { onTrailer: (md) => (trailers = String(md.get("t")[0])) })
-      .catch((e: unknown) => e);
+    const err = await unaryCall(
+      tunnel,
+      TestService.method.unary,
+      { code: Code.NOT_FOUND, trailers: { t: Buffer.from("v") } },
+      { onTrailer: (md) => (trailers = String(md.get("t")[0])) },
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TunnelError);
     expect((err as TunnelError).code).toBe(Code.NOT_FOUND);
     expect((err as TunnelError).rawMessage).toBe("error");

@@ -124,9 +124,13 @@ describe("receiveWindowBytes", () => {
     });
     const settings = tap.s2c.find((f) => f.frame.case === "settings");
     expect(settings?.frame.value).toMatchObject({ initialWindowSize: 200_000 });
-    const slow = clientStreamCall(tunnel, TestService.method.clientStream, (async function* () {
-            for (let i = 0; i < 40; i++) yield { payload: chunk };
-          })());
+    const slow = clientStreamCall(
+      tunnel,
+      TestService.method.clientStream,
+      (async function* () {
+        for (let i = 0; i < 40; i++) yield { payload: chunk };
+      })(),
+    );
     await entered.promise;
     // The parked handler reads nothing: the client stops exactly at the
     // server's window, and stays there.
@@ -137,6 +141,11 @@ describe("receiveWindowBytes", () => {
     expect(newStream?.frame.value).toMatchObject({ initialWindowSize: 300_000 });
     release.resolve();
     expect((await slow).count).toBe(40);
-    expect(windowViolations(tap.log.filter((e) => e.dir === "c2s" || e.frame.frame.case === "windowUpdate"), 200_000)).toEqual([]);
+    expect(
+      windowViolations(
+        tap.log.filter((e) => e.dir === "c2s" || e.frame.frame.case === "windowUpdate"),
+        200_000,
+      ),
+    ).toEqual([]);
   });
 });

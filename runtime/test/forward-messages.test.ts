@@ -104,22 +104,28 @@ describe("concurrency", () => {
           calls.push(
             (async () => {
               const got: string[] = [];
-              for await (const r of serverStreamCall(tunnel, TestService.method.serverStream, { payload, count: 3 })) got.push(check(r.payload));
+              for await (const r of serverStreamCall(tunnel, TestService.method.serverStream, { payload, count: 3 }))
+                got.push(check(r.payload));
               return got.length === 3 && got.every((g) => g === "ok") ? "ok" : `server stream ${i}: ${got}`;
             })(),
           );
           break;
         case 2:
           calls.push(
-            clientStreamCall(tunnel, TestService.method.clientStream, fromArray([{ payload: pattern(5) }, { payload }]))
-              .then((r) => (r.count === 2 ? check(r.payload) : `count ${r.count}`)),
+            clientStreamCall(tunnel, TestService.method.clientStream, fromArray([{ payload: pattern(5) }, { payload }])).then((r) =>
+              r.count === 2 ? check(r.payload) : `count ${r.count}`,
+            ),
           );
           break;
         default:
           calls.push(
             (async () => {
               const counts: number[] = [];
-              for await (const r of bidiStreamCall(tunnel, TestService.method.bidiStream, fromArray([{ payload }, { payload }, { payload }]))) {
+              for await (const r of bidiStreamCall(
+                tunnel,
+                TestService.method.bidiStream,
+                fromArray([{ payload }, { payload }, { payload }]),
+              )) {
                 if (check(r.payload) !== "ok") return `bidi ${i} payload`;
                 counts.push(r.count);
               }

@@ -16,15 +16,20 @@ describe("metadata, headers, trailers and status", () => {
     let headers: Metadata | undefined;
     let trailers: Metadata | undefined;
     const binary = new Uint8Array([0x68, 0x69, 0xe2, 0x82, 0xac]); // "hi€", valid UTF-8
-    const res = await unaryCall(tunnel, TestService.method.unary, {
-            payload: new Uint8Array([1]),
-            headers: { "x-h": Buffer.from("hv"), "x-h-bin": binary },
-            trailers: { "x-t": Buffer.from("tv"), "x-t-bin": new Uint8Array([0, 1, 2]) },
-          }, {
-            metadata: { "x-req": ["one", "two"], "x-req-bin": new Uint8Array([0xc3, 0xa9]) },
-            onHeader: (md) => (headers = md),
-            onTrailer: (md) => (trailers = md),
-          });
+    const res = await unaryCall(
+      tunnel,
+      TestService.method.unary,
+      {
+        payload: new Uint8Array([1]),
+        headers: { "x-h": Buffer.from("hv"), "x-h-bin": binary },
+        trailers: { "x-t": Buffer.from("tv"), "x-t-bin": new Uint8Array([0, 1, 2]) },
+      },
+      {
+        metadata: { "x-req": ["one", "two"], "x-req-bin": new Uint8Array([0xc3, 0xa9]) },
+        onHeader: (md) => (headers = md),
+        onTrailer: (md) => (trailers = md),
+      },
+    );
     // The service echoes the last value of each request key.
     expect(Buffer.from(res.headers["x-req"]).toString()).toBe("two");
     expect(res.headers["x-req-bin"]).toEqual(new Uint8Array([0xc3, 0xa9]));
@@ -42,11 +47,20 @@ describe("metadata, headers, trailers and status", () => {
       anyPack(DurationSchema, create(DurationSchema, { seconds: 3n })),
     ];
     let headers: Metadata | undefined;
-    const error = await unaryCall(tunnel, TestService.method.unary, { code: Code.FAILED_PRECONDITION, errorDetails: details, headers: { "x-h": Buffer.from("1") }, trailers: { "x-t": Buffer.from("2") } }, { onHeader: (md) => (headers = md) })
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const error = await unaryCall(
+      tunnel,
+      TestService.method.unary,
+      {
+        code: Code.FAILED_PRECONDITION,
+        errorDetails: details,
+        headers: { "x-h": Buffer.from("1") },
+        trailers: { "x-t": Buffer.from("2") },
+      },
+      { onHeader: (md) => (headers = md) },
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(TunnelError);
     const err = error as TunnelError;
     expect(err.code).toBe(Code.FAILED_PRECONDITION);
@@ -63,7 +77,11 @@ describe("metadata, headers, trailers and status", () => {
     const got: number[] = [];
     let error: unknown;
     try {
-      for await (const res of serverStreamCall(tunnel, TestService.method.serverStream, { count: 3, code: Code.ABORTED, payload: new Uint8Array([7]) })) {
+      for await (const res of serverStreamCall(tunnel, TestService.method.serverStream, {
+        count: 3,
+        code: Code.ABORTED,
+        payload: new Uint8Array([7]),
+      })) {
         got.push(res.payload[0]);
       }
     } catch (e) {
@@ -75,8 +93,9 @@ describe("metadata, headers, trailers and status", () => {
 
   it("refuses to send -bin metadata that is not valid UTF-8, naming the key, and the tunnel stays up", async () => {
     const { tunnel } = await forwardFixture(cleanup);
-    const error = await unaryCall(tunnel, TestService.method.unary, {}, { metadata: { "x-raw-bin": new Uint8Array([0xff, 0xfe]) } })
-      .catch((e: unknown) => e);
+    const error = await unaryCall(tunnel, TestService.method.unary, {}, { metadata: { "x-raw-bin": new Uint8Array([0xff, 0xfe]) } }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toMatchObject({ code: Code.INTERNAL });
     expect((error as TunnelError).rawMessage).toContain("x-raw-bin");
     const ok = await unaryCall(tunnel, TestService.method.unary, { payload: new Uint8Array([1]) });

@@ -32,7 +32,9 @@ describe("revision 0 peers", () => {
         streamed += res.payload.length;
       }
       expect(streamed).toBe(3 * big.length);
-      expect((await clientStreamCall(tunnel, TestService.method.clientStream, fromArray([{ payload: big }, { payload: big }]))).count).toBe(2);
+      expect((await clientStreamCall(tunnel, TestService.method.clientStream, fromArray([{ payload: big }, { payload: big }]))).count).toBe(
+        2,
+      );
       const counts: number[] = [];
       for await (const res of bidiStreamCall(tunnel, TestService.method.bidiStream, fromArray([{ payload: big }, { payload: big }]))) {
         counts.push(res.count);

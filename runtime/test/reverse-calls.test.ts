@@ -2,7 +2,16 @@
 // reverse tunnels: every call kind, metadata, errors, deadlines, cancellation.
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, TunnelError, type HandlerContext, type TunnelChannel, bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
+import {
+  Code,
+  TunnelError,
+  type HandlerContext,
+  type TunnelChannel,
+  bidiStreamCall,
+  clientStreamCall,
+  serverStreamCall,
+  unaryCall,
+} from "../src/index.js";
 import { EventLog, outcome } from "./support/events.js";
 import { deferred } from "../src/deferred.js";
 import { AGENT_NAME, connectAgent, drain, Gate, requests, servedBy, startHub } from "./support/reverse.js";
@@ -28,11 +37,16 @@ describe("reverse tunnel calls (server calls client)", () => {
       const payload = new Uint8Array(size).fill(7);
       let header: string | undefined;
       let trailer: string | undefined;
-      const unary = await unaryCall(ch, TestService.method.unary, { payload, headers: { "x-h": Buffer.from("hv") }, trailers: { "x-t": Buffer.from("tv") } }, {
-                metadata: { "x-call": "c1" },
-                onHeader: (md) => (header = String(md.get("x-h")[0])),
-                onTrailer: (md) => (trailer = String(md.get("x-t")[0])),
-              });
+      const unary = await unaryCall(
+        ch,
+        TestService.method.unary,
+        { payload, headers: { "x-h": Buffer.from("hv") }, trailers: { "x-t": Buffer.from("tv") } },
+        {
+          metadata: { "x-call": "c1" },
+          onHeader: (md) => (header = String(md.get("x-h")[0])),
+          onTrailer: (md) => (trailer = String(md.get("x-t")[0])),
+        },
+      );
       expect(sameBytes(unary.payload, payload)).toBe(true);
       expect(servedBy(unary)).toBe("a1");
       expect(Buffer.from(unary.headers["x-call"]).toString()).toBe("c1");
@@ -80,7 +94,12 @@ describe("reverse tunnel calls (server calls client)", () => {
     const ch = hub.handler.keyAsChannel("a1");
     let trailers: string | undefined;
     const res = await outcome(
-      unaryCall(ch, TestService.method.unary, { code: Code.FAILED_PRECONDITION, trailers: { t: Buffer.from("v") } }, { onTrailer: (md) => (trailers = String(md.get("t")[0])) }),
+      unaryCall(
+        ch,
+        TestService.method.unary,
+        { code: Code.FAILED_PRECONDITION, trailers: { t: Buffer.from("v") } },
+        { onTrailer: (md) => (trailers = String(md.get("t")[0])) },
+      ),
     );
     expect(res.ok).toBe(false);
     expect(res.ok || res.error).toBeInstanceOf(TunnelError);
@@ -99,7 +118,10 @@ describe("reverse tunnel calls (server calls client)", () => {
     const ch = hub.handler.keyAsChannel("a1");
     const stream = ch.startCall("/grpchantesting.Nope/Missing");
     stream.closeSend();
-    await expect(stream.read()).rejects.toMatchObject({ code: Code.UNIMPLEMENTED, rawMessage: "grpchantesting.Nope/Missing not implemented" });
+    await expect(stream.read()).rejects.toMatchObject({
+      code: Code.UNIMPLEMENTED,
+      rawMessage: "grpchantesting.Nope/Missing not implemented",
+    });
     expect(servedBy(await unaryCall(ch, TestService.method.unary, {}))).toBe("a1");
     expect(agent.tunnel.closed).toBe(false);
   });
@@ -146,7 +168,12 @@ describe("reverse tunnel calls (server calls client)", () => {
     const received: number[] = [];
     const call = outcome(
       (async () => {
-        for await (const res of serverStreamCall(hub.handler.keyAsChannel("a1"), TestService.method.serverStream, { count: 5 }, { signal: abort.signal })) {
+        for await (const res of serverStreamCall(
+          hub.handler.keyAsChannel("a1"),
+          TestService.method.serverStream,
+          { count: 5 },
+          { signal: abort.signal },
+        )) {
           received.push(res.count);
         }
       })(),
@@ -188,7 +215,9 @@ describe("reverse tunnel calls (server calls client)", () => {
     for (let i = 0; i < 20; i++) {
       calls.push(unaryCall(ch, TestService.method.unary, { payload: new Uint8Array(i * 1000) }).then((r) => r.payload.length));
       calls.push(clientStreamCall(ch, TestService.method.clientStream, requests(3, 20_000)).then((r) => r.count));
-      calls.push(drain(serverStreamCall(ch, TestService.method.serverStream, { count: 3, payload: new Uint8Array(30_000) })).then((r) => r.length));
+      calls.push(
+        drain(serverStreamCall(ch, TestService.method.serverStream, { count: 3, payload: new Uint8Array(30_000) })).then((r) => r.length),
+      );
       calls.push(drain(bidiStreamCall(ch, TestService.method.bidiStream, requests(3, 30_000))).then((r) => r.length));
     }
     const results = await Promise.all(calls);

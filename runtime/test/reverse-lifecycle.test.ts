@@ -10,7 +10,12 @@ import {
   tunnelServiceDefinition,
   type HandlerContext,
   type ReverseTunnel,
-  type TunnelChannel, bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
+  type TunnelChannel,
+  bidiStreamCall,
+  clientStreamCall,
+  serverStreamCall,
+  unaryCall,
+} from "../src/index.js";
 import { EventLog, outcome, settle, timed } from "./support/events.js";
 import { deferred } from "../src/deferred.js";
 import { agentName, connectAgent, drain, Gate, servedBy, startAgent, startHub } from "./support/reverse.js";
@@ -21,9 +26,7 @@ afterEach(() => cleanup.run());
 
 /** A server whose OpenReverseTunnel does what `handle` says (e.g. nothing at all). */
 async function rawServer(handle: (call: grpc.ServerDuplexStream<unknown, unknown>) => void) {
-  const server = await startServer((s) =>
-    s.addService(tunnelServiceDefinition, { openTunnel: () => {}, openReverseTunnel: handle }),
-  );
+  const server = await startServer((s) => s.addService(tunnelServiceDefinition, { openTunnel: () => {}, openReverseTunnel: handle }));
   cleanup.add(() => server.kill());
   return server;
 }

@@ -3,7 +3,16 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, tunnelServiceDefinition, type ReconnectOptions, type RetryPlan, type ReverseTunnel, type ServeResult, serverStreamCall, unaryCall } from "../src/index.js";
+import {
+  Code,
+  tunnelServiceDefinition,
+  type ReconnectOptions,
+  type RetryPlan,
+  type ReverseTunnel,
+  type ServeResult,
+  serverStreamCall,
+  unaryCall,
+} from "../src/index.js";
 import { jittered } from "../src/api/reconnect.js";
 import { EventLog, settle, timed } from "./support/events.js";
 import { connectAgent, Gate, servedBy, startAgent, startHub, type Agent } from "./support/reverse.js";
@@ -187,7 +196,11 @@ describe("reverse tunnel keep-alive (reconnect)", () => {
     const gate = new Gate();
     const hub = await startHub(cleanup);
     const rec = recorder({ initialBackoffMs: 0 });
-    const agent = await connectAgent(cleanup, hub, { name: "a1", impl: { serverStream: gate.serverStream }, serve: { reconnect: rec.options } });
+    const agent = await connectAgent(cleanup, hub, {
+      name: "a1",
+      impl: { serverStream: gate.serverStream },
+      serve: { reconnect: rec.options },
+    });
     const running = (async () => {
       const counts: number[] = [];
       for await (const res of serverStreamCall(hub.handler.keyAsChannel("a1"), TestService.method.serverStream, { count: 3 })) {
@@ -255,7 +268,13 @@ describe("reverse tunnel keep-alive (reconnect)", () => {
   it("rejects nonsensical backoff options", async () => {
     const hub = await startHub(cleanup);
     const agent = startAgent(cleanup, hub.address, { name: "a1", manual: true });
-    for (const bad of [{ multiplier: 0.5 }, { jitter: 1.5 }, { initialBackoffMs: -1 }, { initialBackoffMs: 100, maxBackoffMs: 10 }, { healthyAfterMs: NaN }]) {
+    for (const bad of [
+      { multiplier: 0.5 },
+      { jitter: 1.5 },
+      { initialBackoffMs: -1 },
+      { initialBackoffMs: 100, maxBackoffMs: 10 },
+      { healthyAfterMs: NaN },
+    ]) {
       expect(() => agent.rts.serve({ reconnect: bad })).toThrow(RangeError);
     }
     expect(hub.opened.items).toEqual([]);

@@ -111,7 +111,10 @@ describe("reverse tunnel registry", () => {
     const custom = new AbortController();
     const withReason = outcome(ch.waitForReady({ signal: custom.signal }));
     custom.abort(new TunnelError(Code.ABORTED, "gave up"));
-    expect((await withReason).ok || (await withReason as { error: unknown }).error).toMatchObject({ code: Code.ABORTED, rawMessage: "gave up" });
+    expect((await withReason).ok || ((await withReason) as { error: unknown }).error).toMatchObject({
+      code: Code.ABORTED,
+      rawMessage: "gave up",
+    });
 
     // A tunnel for the key arriving after the aborts changes nothing for them and works.
     await connectAgent(cleanup, hub, { name: "n1", key: "never" });

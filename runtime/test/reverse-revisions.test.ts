@@ -3,7 +3,15 @@
 // advertise negotiation. Checked on the wire with grpc-js interceptors.
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { NEGOTIATE_HEADER, type ReverseChannel, type ReverseTunnel, bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
+import {
+  NEGOTIATE_HEADER,
+  type ReverseChannel,
+  type ReverseTunnel,
+  bidiStreamCall,
+  clientStreamCall,
+  serverStreamCall,
+  unaryCall,
+} from "../src/index.js";
 import { deferred } from "../src/deferred.js";
 import { legacyClientInterceptor, legacyServerInterceptor } from "./support/legacy-peers.js";
 import { recordFrames, type ReverseFrames } from "./support/reverse-wire.js";
@@ -28,10 +36,38 @@ interface Scenario {
 
 const scenarios: Scenario[] = [
   { name: "default: both offer revision 1", hub: {}, agent: {}, settings: [0, 1], revision: 1, hubSawAdvert: true },
-  { name: "network server disableFlowControl", hub: { disableFlowControl: true }, agent: {}, settings: [0, 1], revision: 0, hubSawAdvert: true },
-  { name: "agent disableFlowControl", hub: {}, agent: { rts: { disableFlowControl: true } }, settings: [0], revision: 0, hubSawAdvert: true },
-  { name: "legacy agent (no negotiation header)", hub: {}, agent: { clientOptions: { interceptors: [legacyClientInterceptor] } }, settings: "none", revision: 0, hubSawAdvert: false },
-  { name: "legacy network server (no negotiation header)", hub: { serverOptions: { interceptors: [legacyServerInterceptor] } }, agent: {}, settings: "none", revision: 0, hubSawAdvert: false },
+  {
+    name: "network server disableFlowControl",
+    hub: { disableFlowControl: true },
+    agent: {},
+    settings: [0, 1],
+    revision: 0,
+    hubSawAdvert: true,
+  },
+  {
+    name: "agent disableFlowControl",
+    hub: {},
+    agent: { rts: { disableFlowControl: true } },
+    settings: [0],
+    revision: 0,
+    hubSawAdvert: true,
+  },
+  {
+    name: "legacy agent (no negotiation header)",
+    hub: {},
+    agent: { clientOptions: { interceptors: [legacyClientInterceptor] } },
+    settings: "none",
+    revision: 0,
+    hubSawAdvert: false,
+  },
+  {
+    name: "legacy network server (no negotiation header)",
+    hub: { serverOptions: { interceptors: [legacyServerInterceptor] } },
+    agent: {},
+    settings: "none",
+    revision: 0,
+    hubSawAdvert: false,
+  },
 ];
 
 async function allKinds(ch: ReverseChannel, size: number): Promise<void> {
@@ -45,7 +81,11 @@ async function allKinds(ch: ReverseChannel, size: number): Promise<void> {
   expect([unary.payload.length, servedBy(unary)]).toEqual([size, "a1"]);
   expect([client.count, client.payload.length]).toEqual([3, size]);
   expect(server.map((r) => r.payload.length)).toEqual([size, size, size]);
-  expect(bidi.map((r) => [r.count, r.payload.length])).toEqual([[1, size], [2, size], [3, size]]);
+  expect(bidi.map((r) => [r.count, r.payload.length])).toEqual([
+    [1, size],
+    [2, size],
+    [3, size],
+  ]);
 }
 
 describe("reverse tunnel protocol revisions", () => {

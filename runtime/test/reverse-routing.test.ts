@@ -54,7 +54,11 @@ describe("round-robin over reverse tunnels", () => {
 
   it("asChannel spreads calls over every reverse tunnel in turn", async () => {
     const hub = await startHub(cleanup);
-    for (const [name, key] of [["a1", "A"], ["a2", "A"], ["b1", "B"]]) {
+    for (const [name, key] of [
+      ["a1", "A"],
+      ["a2", "A"],
+      ["b1", "B"],
+    ]) {
       await connectAgent(cleanup, hub, { name, key });
     }
     const sequence = await servedSequence(hub.handler.asChannel(), 12);

@@ -43,7 +43,12 @@ describe("isolation between tunnels", () => {
       const res = await unaryCall(handler.keyAsChannel(agent), TestService.method.unary, {});
       expect(text(res.payload)).toBe(`${agent}:${agent}`);
     }
-    expect(handler.allReverseTunnels().map((t) => t.metadata.get("x-agent")[0]).sort()).toEqual(["a1", "a2"]);
+    expect(
+      handler
+        .allReverseTunnels()
+        .map((t) => t.metadata.get("x-agent")[0])
+        .sort(),
+    ).toEqual(["a1", "a2"]);
   });
 });
 

@@ -55,7 +55,9 @@ function closeOf(frames: ServerToClient[]) {
 }
 
 const offersRevisionOne = (v: Vector) =>
-  serverFrames(v).some((f) => f.frame.case === "settings" && f.frame.value.supportedProtocolRevisions.includes(ProtocolRevision.REVISION_ONE));
+  serverFrames(v).some(
+    (f) => f.frame.case === "settings" && f.frame.value.supportedProtocolRevisions.includes(ProtocolRevision.REVISION_ONE),
+  );
 
 describe("Go reference vectors: our tunnel-server engine accepts the Go client's side", () => {
   for (const vector of vectors) {
@@ -215,12 +217,15 @@ async function feedLikeThePeer(
   }
   clientFramesBefore.splice(0, clientFramesBefore.length - frames.length);
   let sent = 0;
-  const credit = (written: ClientToServer[]) =>
-    written.reduce((sum, f) => sum + (f.frame.case === "windowUpdate" ? f.frame.value : 0), 0);
+  const credit = (written: ClientToServer[]) => written.reduce((sum, f) => sum + (f.frame.case === "windowUpdate" ? f.frame.value : 0), 0);
   for (const [index, frame] of frames.entries()) {
     await conn.until((written) => written.filter((f) => !isWindowUpdate(f)).length >= clientFramesBefore[index]);
     const length =
-      frame.frame.case === "responseMessage" ? frame.frame.value.data.length : frame.frame.case === "moreResponseData" ? frame.frame.value.length : 0;
+      frame.frame.case === "responseMessage"
+        ? frame.frame.value.data.length
+        : frame.frame.case === "moreResponseData"
+          ? frame.frame.value.length
+          : 0;
     if (flowControl && length > 0) {
       await conn.until((written) => sent + length <= 65_536 + credit(written));
     }

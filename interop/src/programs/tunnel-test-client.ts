@@ -21,7 +21,8 @@ const FLAGS = {
   duration: {
     kind: "duration",
     default: 5000,
-    usage: "how long the forward-tunnel check sends RPCs; the server decides for reverse tunnels (not in the Go program, which always uses 5s)",
+    usage:
+      "how long the forward-tunnel check sends RPCs; the server decides for reverse tunnels (not in the Go program, which always uses 5s)",
   },
 } as const;
 
@@ -77,9 +78,7 @@ export async function main(args: readonly string[]): Promise<void> {
 }
 
 function dial(client: grpc.Client): Promise<void> {
-  return new Promise((resolve, reject) =>
-    client.waitForReady(Date.now() + DIAL_TIMEOUT_MS, (err) => (err ? reject(err) : resolve())),
-  );
+  return new Promise((resolve, reject) => client.waitForReady(Date.now() + DIAL_TIMEOUT_MS, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Opens a forward tunnel and runs the load over it, this program being the caller. */
@@ -104,11 +103,7 @@ async function checkForwardTunnel(client: grpc.Client, settings: Settings): Prom
  * Serves TestService over a reverse tunnel keyed with a random hex key, and
  * asks the server (directly, not tunneled) to run the load over it.
  */
-async function checkReverseTunnel(
-  client: grpc.Client,
-  settings: Settings,
-  setWatch: (watch: TunnelWatch) => void,
-): Promise<void> {
+async function checkReverseTunnel(client: grpc.Client, settings: Settings, setWatch: (watch: TunnelWatch) => void): Promise<void> {
   const { log } = settings;
   log(`Checking a reverse tunnel (flow control ${settings.noFlowControl ? "disabled" : "enabled"}).`);
   const key = randomBytes(32).toString("hex");
@@ -132,7 +127,9 @@ async function checkReverseTunnel(
   log(`Reverse tunnel started (key = ${key}).`);
 
   // This tells the server to start calls over the reverse tunnel.
-  const tester = new DirectChannel(new grpc.Client(settings.address, grpc.credentials.createInsecure(), { channelOverride: client.getChannel() }));
+  const tester = new DirectChannel(
+    new grpc.Client(settings.address, grpc.credentials.createInsecure(), { channelOverride: client.getChannel() }),
+  );
   try {
     await unaryCall(tester, TunnelTestService.method.triggerTestRPCs, { clientKey: key });
   } catch (e) {

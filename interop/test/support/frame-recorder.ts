@@ -2,12 +2,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import type { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime";
 import { deferred } from "../../../runtime/src/deferred.js";
-import {
-  ClientToServerSchema,
-  ServerToClientSchema,
-  type ClientToServer,
-  type ServerToClient,
-} from "@protoc-gen-tunnel/runtime/tunnelpb";
+import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "@protoc-gen-tunnel/runtime/tunnelpb";
 
 /** c2s: a ClientToServer frame (sent by the tunnel client); s2c: a ServerToClient frame. */
 export type Direction = "c2s" | "s2c";

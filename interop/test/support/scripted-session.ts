@@ -63,9 +63,12 @@ async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise
   let trailer = "";
   const details = [anyPack(StringValueSchema, create(StringValueSchema, { value: "detail" }))];
   const failed = await client
-    .unary({ payload: text("e"), code: Code.NOT_FOUND, errorDetails: details, trailers: { t: text("v") } }, {
-      onTrailer: (md) => (trailer = String(md.get("t")[0])),
-    })
+    .unary(
+      { payload: text("e"), code: Code.NOT_FOUND, errorDetails: details, trailers: { t: text("v") } },
+      {
+        onTrailer: (md) => (trailer = String(md.get("t")[0])),
+      },
+    )
     .catch(describeError);
   results.push(`Unary: ${String(failed)} trailer t=${trailer}`);
 

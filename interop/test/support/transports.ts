@@ -1,12 +1,6 @@
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import {
-  openTunnel,
-  ReverseTunnelServer,
-  TunnelServiceClient,
-  TunnelServiceHandler,
-  type ServiceImpl,
-} from "@protoc-gen-tunnel/runtime";
+import { openTunnel, ReverseTunnelServer, TunnelServiceClient, TunnelServiceHandler, type ServiceImpl } from "@protoc-gen-tunnel/runtime";
 import { TestService } from "../../src/gen/grpchantesting/test_pb.js";
 import { DirectChannel } from "../../src/grpc-direct-client.js";
 import type { CallChannel } from "@protoc-gen-tunnel/runtime";

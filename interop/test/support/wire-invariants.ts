@@ -32,7 +32,10 @@ export function protocolProblems(t: Transcript): string[] {
   }
 
   // Chunks: at most 16 KiB; an envelope and its continuations add up to its size.
-  for (const [dir, frames] of [["c2s", c2s], ["s2c", s2c]] as const) {
+  for (const [dir, frames] of [
+    ["c2s", c2s],
+    ["s2c", s2c],
+  ] as const) {
     const remaining = new Map<bigint, number>();
     for (const f of frames) {
       let chunk: Uint8Array | undefined;

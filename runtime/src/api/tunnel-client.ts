@@ -60,8 +60,7 @@ function methodFunction(channel: CallChannel, method: DescMethod): unknown {
     case "unary":
       return (request: Request, options?: CallOptions) => unaryCall(channel, method as DescMethodUnary, request, options);
     case "server_streaming":
-      return (request: Request, options?: CallOptions) =>
-        serverStreamCall(channel, method as DescMethodServerStreaming, request, options);
+      return (request: Request, options?: CallOptions) => serverStreamCall(channel, method as DescMethodServerStreaming, request, options);
     case "client_streaming":
       return (requests: AsyncIterable<Request>, options?: CallOptions) =>
         clientStreamCall(channel, method as DescMethodClientStreaming, requests, options);

@@ -7,11 +7,7 @@ import { TunnelServerEngine } from "../engine/server-engine.js";
 import { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "../protocol/constants.js";
 import { advertisesNegotiation } from "../protocol/negotiation.js";
 import { serverCallConn } from "../transport/grpc-conn.js";
-import {
-  tunnelServiceDefinition,
-  type OpenReverseTunnelServerCall,
-  type OpenTunnelServerCall,
-} from "../transport/tunnel-service.js";
+import { tunnelServiceDefinition, type OpenReverseTunnelServerCall, type OpenTunnelServerCall } from "../transport/tunnel-service.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
 import { ServiceHost } from "./service-host.js";

@@ -137,7 +137,10 @@ async function sendAll<I extends DescMessage>(stream: CallStream, schema: I, req
 }
 
 /** Reads exactly one response: none, or a second one, fails the call. */
-async function readSingleResponse<O extends DescMessage>(stream: CallStream, method: { output: O; name: string }): Promise<MessageShape<O>> {
+async function readSingleResponse<O extends DescMessage>(
+  stream: CallStream,
+  method: { output: O; name: string },
+): Promise<MessageShape<O>> {
   const bytes = await stream.read();
   if (bytes === undefined) {
     const error = new TunnelError(Code.INTERNAL, `server ended ${method.name} without sending a response`);

@@ -52,7 +52,6 @@ function requestOf<M extends DescMethod>(method: M, header: HeadersInit | undefi
   };
 }
 
-
 /**
  * A Connect-ES `Transport` whose calls travel over a tunnel, so a Connect
  * client works unchanged on a forward tunnel, a reverse tunnel or a

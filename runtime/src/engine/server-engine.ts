@@ -2,12 +2,7 @@ import type { Metadata } from "@grpc/grpc-js";
 import type { AuthContext } from "./auth-context.js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import {
-  ProtocolRevision,
-  type ClientToServer,
-  type NewStream,
-  type ServerToClient,
-} from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { ProtocolRevision, type ClientToServer, type NewStream, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { serverFrames } from "../protocol/frames.js";
 import { metadataFromProto, metadataToProto } from "../protocol/metadata-codec.js";
 import { settingsFrame } from "../protocol/negotiation.js";

@@ -1,9 +1,4 @@
-import {
-  connectivityState,
-  propagate,
-  type ChannelInterface,
-  type Deadline,
-} from "@grpc/grpc-js";
+import { connectivityState, propagate, type ChannelInterface, type Deadline } from "@grpc/grpc-js";
 import type { CallChannel } from "../api/call-channel.js";
 import type { ReverseChannel } from "../api/reverse-channel.js";
 import { isTunnelChannel } from "../api/tunnel-channel.js";

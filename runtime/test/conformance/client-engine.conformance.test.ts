@@ -256,7 +256,10 @@ export const clientCases: ConformanceCase[] = [
       const client = await clientUnderTest();
       const stream = client.open(SERVER_STREAM);
       client.feed(s2c.message(1n, 10, data), s2c.close(1n));
-      await expect(stream.read()).rejects.toMatchObject({ code: Code.INTERNAL, rawMessage: "server closed the stream in the middle of a message" });
+      await expect(stream.read()).rejects.toMatchObject({
+        code: Code.INTERNAL,
+        rawMessage: "server closed the stream in the middle of a message",
+      });
     },
   },
   {
@@ -327,7 +330,10 @@ export const clientCases: ConformanceCase[] = [
     async run() {
       const client = await clientUnderTest({ settings: "withheld", limits: { settingsTimeoutMs: 50 } });
       await client.engine.done;
-      expect(client.engine.error).toMatchObject({ code: Code.DEADLINE_EXCEEDED, rawMessage: "no Settings frame within 50 ms of opening the tunnel" });
+      expect(client.engine.error).toMatchObject({
+        code: Code.DEADLINE_EXCEEDED,
+        rawMessage: "no Settings frame within 50 ms of opening the tunnel",
+      });
       expect(client.conn.abortedWith).toBe(client.engine.error);
       await expect(client.engine.ready).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
     },

@@ -46,10 +46,14 @@ describe("fault injection: the server process dies", () => {
           // never
         }
       })(),
-      clientStreamCall(tunnel, TestService.method.clientStream, (async function* () {
-                yield { payload: new Uint8Array(10) };
-                await new Promise(() => {}); // a request stream that never ends
-              })()),
+      clientStreamCall(
+        tunnel,
+        TestService.method.clientStream,
+        (async function* () {
+          yield { payload: new Uint8Array(10) };
+          await new Promise(() => {}); // a request stream that never ends
+        })(),
+      ),
     ].map((p) =>
       p.then(
         () => undefined,

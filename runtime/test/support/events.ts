@@ -55,7 +55,9 @@ export async function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value
 }
 
 /** Milliseconds `promise` took to settle from now, measured around the awaited event. */
-export async function timed<T>(promise: Promise<T>): Promise<{ ms: number; result: { ok: true; value: T } | { ok: false; error: unknown } }> {
+export async function timed<T>(
+  promise: Promise<T>,
+): Promise<{ ms: number; result: { ok: true; value: T } | { ok: false; error: unknown } }> {
   const start = performance.now();
   const result = await outcome(promise);
   return { ms: performance.now() - start, result };

@@ -25,9 +25,7 @@ export interface ForwardFixtureOptions {
   serverOptions?: grpc.ServerOptions;
   clientOptions?: grpc.ClientOptions;
   /** Wraps the tunnel service before it is added (e.g. to tap frames). */
-  wrapService?: (
-    service: ReturnType<TunnelServiceHandler["service"]>,
-  ) => [grpc.ServiceDefinition, grpc.UntypedServiceImplementation];
+  wrapService?: (service: ReturnType<TunnelServiceHandler["service"]>) => [grpc.ServiceDefinition, grpc.UntypedServiceImplementation];
 }
 
 /** A grpc-js server hosting TestService over forward tunnels, and one open tunnel to it. */

@@ -1,8 +1,8 @@
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import type { ClientStream } from "../engine/client-stream.js";
-import { AbstractCallChannel, type CallChannel } from "./call-channel.js";
+import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
+import type { CallStream } from "./call-stream.js";
 import type { ReverseTunnelRegistry, TunnelSelector } from "./reverse-registry.js";
 import type { TunnelChannel } from "./tunnel-channel.js";
 
@@ -27,13 +27,11 @@ export interface ReverseChannels<K> {
   allReverseTunnels(): TunnelChannel[];
 }
 
-export class RoundRobinChannel<K> extends AbstractCallChannel implements ReverseChannel {
+export class RoundRobinChannel<K> implements ReverseChannel {
   constructor(
     private readonly registry: ReverseTunnelRegistry<K>,
     private readonly selector: TunnelSelector<K>,
-  ) {
-    super();
-  }
+  ) {}
 
   ready(): boolean {
     return this.registry.list(this.selector).length > 0;
@@ -47,7 +45,7 @@ export class RoundRobinChannel<K> extends AbstractCallChannel implements Reverse
     }
   }
 
-  startStream(method: string, options?: CallOptions): ClientStream {
+  startCall(method: string, options?: CallOptions): CallStream {
     const tunnel = this.registry.pick(this.selector);
     if (tunnel === undefined) {
       throw new TunnelError(
@@ -55,7 +53,7 @@ export class RoundRobinChannel<K> extends AbstractCallChannel implements Reverse
         this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`,
       );
     }
-    return tunnel.startStream(method, options);
+    return tunnel.startCall(method, options);
   }
 }
 

@@ -29,11 +29,7 @@ export abstract class ServiceHost implements ServiceRegistrar {
    * `getDeadline`, `cancelled`, `'cancelled'` events, ...); see
    * `tunnelMetadataFromCall` and, for error details, `STATUS_DETAILS_KEY`.
    */
-  addService(
-    definition: grpc.ServiceDefinition,
-    implementation: grpc.UntypedServiceImplementation,
-    options?: GrpcServiceOptions,
-  ): void {
+  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation, options?: GrpcServiceOptions): void {
     addGrpcService(this.registry, definition, implementation, options);
   }
 }

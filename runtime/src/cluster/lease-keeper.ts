@@ -48,11 +48,14 @@ export class LeaseKeeper {
     if (!this.keys.delete(key)) {
       return;
     }
-    const change = this.write((client) => this.commands.withdraw(client, [key], false), () => {
-      if (this.removals.get(key) === change) {
-        this.removals.delete(key);
-      }
-    });
+    const change = this.write(
+      (client) => this.commands.withdraw(client, [key], false),
+      () => {
+        if (this.removals.get(key) === change) {
+          this.removals.delete(key);
+        }
+      },
+    );
     this.removals.set(key, change);
   }
 

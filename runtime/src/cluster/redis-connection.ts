@@ -90,10 +90,7 @@ export class RedisConnection {
     }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(this.unavailable(`did not answer within ${this.commandTimeoutMs} ms`)),
-        this.commandTimeoutMs,
-      );
+      timer = setTimeout(() => reject(this.unavailable(`did not answer within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs);
     });
     try {
       return await Promise.race([command(this.client), deadline]);

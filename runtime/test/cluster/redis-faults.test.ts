@@ -79,11 +79,13 @@ class RedisGate {
     const upstream = net.connect(targetPort, "127.0.0.1");
     for (const socket of [client, upstream]) {
       this.sockets.add(socket);
-      socket.on("error", () => {}).on("close", () => {
-        this.sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
+      socket
+        .on("error", () => {})
+        .on("close", () => {
+          this.sockets.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        });
     }
     client.pipe(upstream);
     upstream.pipe(client);
@@ -158,7 +160,12 @@ describe("cluster directory: Redis faults", () => {
     await server.restart();
 
     const expected = [...before.filter((key) => !key.endsWith(":key:a2")), `${c.namespace}:key:a3`].sort();
-    await eventually("every entry back in Redis", () => c.redisKeys(), (keys) => keys.join() === expected.join(), 5_000);
+    await eventually(
+      "every entry back in Redis",
+      () => c.redisKeys(),
+      (keys) => keys.join() === expected.join(),
+      5_000,
+    );
     expect(await (await c.probe()).exists(marker)).toBe(0);
     expect(await c.holders("shared")).toEqual(["a", "b"]);
     expect(await b.lookup("a3")).toEqual([routeOf("a")]);
@@ -200,7 +207,12 @@ describe("cluster directory: Redis faults", () => {
     await a.flush();
 
     gate.down();
-    await eventually("a has lost Redis", async () => (await outcome(a.lookup("kept"))).ok, (ok) => !ok, 5_000);
+    await eventually(
+      "a has lost Redis",
+      async () => (await outcome(a.lookup("kept"))).ok,
+      (ok) => !ok,
+      5_000,
+    );
     a.unregister("dropped");
     a.register("added");
     expect(await b.lookup("dropped")).toEqual([routeOf("a")]); // Redis still has the old state
@@ -234,7 +246,12 @@ describe("cluster directory: Redis faults", () => {
     } finally {
       server.resume();
     }
-    await eventually("lookups answered again", async () => outcome(b.lookup("k2")), (r) => r.ok && r.value.length === 1, 5_000);
+    await eventually(
+      "lookups answered again",
+      async () => outcome(b.lookup("k2")),
+      (r) => r.ok && r.value.length === 1,
+      5_000,
+    );
     expect(await b.lookup("k")).toEqual([routeOf("a")]);
   });
 

@@ -19,7 +19,9 @@ describe("the redis-server test harness", () => {
 
   it("fails with the install command when REDIS_SERVER names no executable", () => {
     process.env.REDIS_SERVER = "/nonexistent/redis-server";
-    expect(() => redisServerBinary()).toThrow(/REDIS_SERVER=\/nonexistent\/redis-server is not an executable file.*apt-get update && apt-get install -y redis-server/);
+    expect(() => redisServerBinary()).toThrow(
+      /REDIS_SERVER=\/nonexistent\/redis-server is not an executable file.*apt-get update && apt-get install -y redis-server/,
+    );
   });
 
   it("starts a server (answering PING), restarts it on the same port, and stops it", async () => {

@@ -10,7 +10,7 @@ afterEach(() => cleanup.run());
 
 describe("maxReverseTunnelsPerKey", () => {
   it("refuses one tunnel too many for a key with RESOURCE_EXHAUSTED; other keys and later tunnels are fine", async () => {
-    const hub = await startHub(cleanup, { maxReverseTunnelsPerKey: 1 });
+    const hub = await startHub(cleanup, { maxReverseTunnelsPerKey: 1, reverseTunnelConflict: "refuse-new" });
     const first = await connectAgent(cleanup, hub, { name: "a1", key: "A" });
     const second = startAgent(cleanup, hub.address, { name: "a2", key: "A" });
     const refused = await second.serving;

@@ -30,13 +30,17 @@ export type {
 // Tunnels.
 export type { TunnelChannel } from "./api/tunnel-channel.js";
 export { openTunnel, type OpenTunnelOptions } from "./api/open-tunnel.js";
-export { TunnelServiceHandler, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
+export { TunnelServiceHandler, type DrainOptions, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
+export type { ReverseTunnelConflictPolicy } from "./api/reverse-tunnels.js";
+export type { ReplayBufferLimits } from "./api/retrying-call.js";
 export { TunnelServiceClient, tunnelServiceDefinition } from "./transport/tunnel-service.js";
+export { TUNNEL_CLIENT_KEEPALIVE, tunnelServerOptions } from "./transport/keepalive.js";
 export { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "./protocol/constants.js";
 export type { ReverseChannel, ReverseChannels } from "./api/reverse-channel.js";
 export type { ReverseTunnelRegistry, TunnelSelector } from "./api/reverse-registry.js";
 export type { AuthContext } from "./engine/auth-context.js";
 export {
+  NOT_STARTED_WARNING,
   ReverseTunnelServer,
   type ReverseTunnel,
   type ReverseTunnelServerOptions,

@@ -3,6 +3,7 @@ import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel
 import type { UndecodableFrame } from "../engine/frame-conn.js";
 import { OPEN_REVERSE_TUNNEL_PATH, OPEN_TUNNEL_PATH } from "../protocol/constants.js";
 import { decodeClientToServer, decodeServerToClient, encodeClientToServer, encodeServerToClient } from "../protocol/frame-codec.js";
+import { TUNNEL_CLIENT_KEEPALIVE } from "./keepalive.js";
 
 // Never throws: grpc-js would end the RPC without telling the engine.
 // Decodes from a plain Uint8Array view of the Buffer (no copy), so bytes
@@ -51,8 +52,19 @@ export const tunnelServiceDefinition = {
   },
 } satisfies grpc.ServiceDefinition;
 
-/** A grpc-js client for `grpctunnel.v1.TunnelService` (any `grpc.Client` works with `openTunnel`). */
-export class TunnelServiceClient extends grpc.Client {}
+/**
+ * A grpc-js client for `grpctunnel.v1.TunnelService` (any `grpc.Client`
+ * works with `openTunnel` and `ReverseTunnelServer`). It differs from a plain
+ * `grpc.Client` in one way: HTTP/2 keepalive is on by default
+ * (`TUNNEL_CLIENT_KEEPALIVE`), so that a tunnel whose connection silently
+ * died (a NAT mapping expired, a peer vanished) fails within 30 s instead of
+ * hanging; options given here win.
+ */
+export class TunnelServiceClient extends grpc.Client {
+  constructor(address: string, credentials: grpc.ChannelCredentials, options: grpc.ClientOptions = {}) {
+    super(address, credentials, { ...TUNNEL_CLIENT_KEEPALIVE, ...options });
+  }
+}
 
 /** The frame types of each tunnel RPC, from the network client's point of view. */
 export type OpenTunnelCall = grpc.ClientDuplexStream<ClientToServer, ServerToClient | UndecodableFrame>;

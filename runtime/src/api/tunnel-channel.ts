@@ -138,12 +138,12 @@ class EngineTunnelChannel implements ManagedTunnelChannel {
       // Refused before the transport saw it: the same status the peer gave.
       throw new TunnelError(Code.UNAVAILABLE, this.drainReason.rawMessage);
     }
-    options.onTunnel?.(this);
     const stream = this.engine.openStream(method, toMetadata(options.metadata), {
       deadline: callDeadline(options),
       signal: options.signal,
       onHeader: options.onHeader,
     });
+    options.onTunnel?.(this);
     void stream.done.then(this.watchRefusal);
     return stream;
   }

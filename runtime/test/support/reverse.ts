@@ -19,6 +19,7 @@ import {
 } from "../../src/index.js";
 import { EventLog } from "./events.js";
 import { deferred } from "../../src/deferred.js";
+import { LocalReverseTunnelRegistry } from "../../src/api/reverse-registry.js";
 import { startServer, tunnelClient, type Cleanup, type TestServer } from "./servers.js";
 
 /** Tunnel metadata an agent opens its reverse tunnel with. */
@@ -241,5 +242,14 @@ export async function drain<T>(stream: AsyncIterable<T>): Promise<T[]> {
 export async function* requests(n: number, size = 1): AsyncGenerator<MessageInitShape<typeof TestService.method.unary.input>> {
   for (let i = 0; i < n; i++) {
     yield { payload: new Uint8Array(size).fill(i % 256), count: i };
+  }
+}
+
+/** A local registry that records the tunnels reported draining (the hook a registry shared by replicas uses). */
+export class RecordingRegistry<K> extends LocalReverseTunnelRegistry<K> {
+  readonly drained: TunnelChannel[] = [];
+  override markDraining(tunnel: TunnelChannel): void {
+    this.drained.push(tunnel);
+    super.markDraining(tunnel);
   }
 }

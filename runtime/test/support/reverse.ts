@@ -32,6 +32,8 @@ export interface HubOptions<K> extends TunnelServiceHandlerOptions<K> {
   /** Listen on this port (to restart a hub where the previous one was). */
   port?: number;
   serverOptions?: grpc.ServerOptions;
+  /** Insecure by default. */
+  serverCredentials?: grpc.ServerCredentials;
 }
 
 export interface Hub<K> {
@@ -79,7 +81,12 @@ export async function startHub<K = string>(cleanup: Cleanup, options: HubOptions
       options.onReverseTunnelClose?.(t);
     },
   });
-  const server = await startServer((s) => s.addService(...handler.service()), options.serverOptions, options.port);
+  const server = await startServer(
+    (s) => s.addService(...handler.service()),
+    options.serverOptions,
+    options.port,
+    options.serverCredentials,
+  );
   cleanup.add(() => server.kill());
   return {
     handler,
@@ -104,6 +111,8 @@ export interface AgentOptions {
   /** Methods that replace the tagged TestService ones. */
   impl?: Partial<ServiceImpl<typeof TestService>>;
   clientOptions?: grpc.ClientOptions;
+  /** Insecure by default. */
+  credentials?: grpc.ChannelCredentials;
   /** Do not call serve(): the test drives the ReverseTunnelServer itself. */
   manual?: boolean;
 }
@@ -127,7 +136,7 @@ export interface Agent {
  */
 export function startAgent(cleanup: Cleanup, address: string, options: AgentOptions): Agent {
   const key = options.key ?? options.name;
-  const client = tunnelClient(address, { "grpc.use_local_subchannel_pool": 1, ...options.clientOptions });
+  const client = tunnelClient(address, { "grpc.use_local_subchannel_pool": 1, ...options.clientOptions }, options.credentials);
   cleanup.add(() => client.close());
   const rts = new ReverseTunnelServer(client, options.rts);
   rts.registerService(TestService, { ...taggedTestService(options.name), ...options.impl });

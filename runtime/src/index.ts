@@ -32,7 +32,7 @@ export type { TunnelChannel } from "./api/tunnel-channel.js";
 export { openTunnel, type OpenTunnelOptions } from "./api/open-tunnel.js";
 export { TunnelServiceHandler, type DrainOptions, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
 export type { ReverseTunnelConflictPolicy } from "./api/reverse-tunnels.js";
-export type { ReplayBufferLimits } from "./api/retrying-call.js";
+export type { ReplayBufferLimits } from "./api/replay-budget.js";
 export { TunnelServiceClient, tunnelServiceDefinition } from "./transport/tunnel-service.js";
 export { TUNNEL_CLIENT_KEEPALIVE, tunnelServerOptions } from "./transport/keepalive.js";
 export { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "./protocol/constants.js";

@@ -8,7 +8,7 @@ import { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "../protocol/constants.js";
 import { advertisesNegotiation } from "../protocol/negotiation.js";
 import { serverCallConn } from "../transport/grpc-conn.js";
 import { tunnelServiceDefinition, type OpenReverseTunnelServerCall, type OpenTunnelServerCall } from "../transport/tunnel-service.js";
-import { DEFAULT_REPLAY_BUFFER, ReplayBudget, type ReplayBufferLimits } from "./retrying-call.js";
+import { DEFAULT_REPLAY_BUFFER, ReplayBudget, type ReplayBufferLimits } from "./replay-budget.js";
 import { retire } from "./retire.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";

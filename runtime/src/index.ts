@@ -38,6 +38,7 @@ export { TUNNEL_CLIENT_KEEPALIVE, tunnelServerOptions } from "./transport/keepal
 export { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "./protocol/constants.js";
 export type { ReverseChannel, ReverseChannels } from "./api/reverse-channel.js";
 export type { ReverseTunnelRegistry, TunnelSelector } from "./api/reverse-registry.js";
+export type { ReplicaCluster } from "./api/cluster-seam.js";
 export type { AuthContext } from "./engine/auth-context.js";
 export {
   NOT_STARTED_WARNING,

@@ -9,8 +9,8 @@ export interface AffinityRoute {
 }
 
 export interface LookupOptions {
-  /** Leave this replica out of the answer, typically the caller's own id. */
-  exclude?: string;
+  /** Leave these replicas out of the answer (one id or several), typically the caller's own id. */
+  exclude?: string | readonly string[];
 }
 
 export interface WaitForOptions extends LookupOptions {
@@ -47,7 +47,7 @@ export interface AffinityDirectory {
   lookup(key: string, options?: LookupOptions): Promise<AffinityRoute[]>;
 
   /**
-   * Resolves (with at least one route) as soon as any replica other than
+   * Resolves (with at least one route) as soon as any replica not in
    * `options.exclude` holds `key`: at once if one already does. Keeps waiting
    * through outages of the shared store; rejects only when aborted or when
    * the directory closes.
@@ -65,4 +65,9 @@ export interface AffinityDirectory {
    * (pending `waitFor` calls reject with UNAVAILABLE), and disconnects.
    */
   close(): Promise<void>;
+}
+
+/** The replica ids an `exclude` option names. */
+export function excludedIds(exclude: string | readonly string[] | undefined): ReadonlySet<string> {
+  return new Set(exclude === undefined ? [] : typeof exclude === "string" ? [exclude] : exclude);
 }

@@ -208,7 +208,7 @@ class RetryingCall implements CallStream {
         }
         await attempt.decided.promise;
         if (this.current === attempt) {
-          throw e;
+          throw this.finalEnd?.error ?? e; // the call's end (a retry may have failed to find a target)
         }
         // Retried: the new attempt answers instead.
       }
@@ -253,7 +253,7 @@ class RetryingCall implements CallStream {
       }
       await attempt.decided.promise;
       if (this.current === attempt) {
-        throw e;
+        throw this.finalEnd?.error ?? e;
       }
       await this.replaying; // the new attempt got this message in the replay
     });

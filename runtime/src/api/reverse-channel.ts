@@ -31,6 +31,8 @@ export class RoundRobinChannel<K> extends AbstractCallChannel implements Reverse
   constructor(
     private readonly registry: ReverseTunnelRegistry<K>,
     private readonly selector: TunnelSelector<K>,
+    /** Why no tunnel may match besides none being open (e.g. no affinityKey option), if known. */
+    private readonly explain: () => string | undefined = () => undefined,
   ) {
     super();
   }
@@ -50,10 +52,9 @@ export class RoundRobinChannel<K> extends AbstractCallChannel implements Reverse
   startStream(method: string, options?: CallOptions): ClientStream {
     const tunnel = this.registry.pick(this.selector);
     if (tunnel === undefined) {
-      throw new TunnelError(
-        Code.UNAVAILABLE,
-        this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`,
-      );
+      const missing = this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`;
+      const why = this.explain();
+      throw new TunnelError(Code.UNAVAILABLE, why === undefined ? missing : `${missing}: ${why}`);
     }
     return tunnel.startStream(method, options);
   }

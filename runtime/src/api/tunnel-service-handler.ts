@@ -109,12 +109,27 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
    */
   keyAsChannel(key: K): ReverseChannel {
     this.assertReverseTunnels();
-    return new RoundRobinChannel(this.reverse, { all: false, key });
+    return new RoundRobinChannel(this.reverse, { all: false, key }, () => this.keylessHint(key));
   }
 
   /** The reverse tunnels open and registered now (a tunnel leaves the moment it ends). */
   allReverseTunnels(): TunnelChannel[] {
     return this.reverse.list({ all: true });
+  }
+
+  /**
+   * Without `affinityKey` every tunnel has the key `undefined`, so a channel
+   * for any other key never finds one: say so instead of "none is open".
+   */
+  private keylessHint(key: K): string | undefined {
+    if (this.options.affinityKey !== undefined || key === undefined) {
+      return undefined;
+    }
+    const open = this.reverse.list({ all: true }).length;
+    return (
+      `this TunnelServiceHandler has no affinityKey option, so all its reverse tunnels (${open} open) have the key undefined;` +
+      " set affinityKey to key them, e.g. by a tunnel metadata value"
+    );
   }
 
   private assertReverseTunnels(): void {
@@ -129,7 +144,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
 
   private openTunnel(call: OpenTunnelServerCall): void {
     if (this.registry.isEmpty) {
-      call.emit("error", { code: Code.UNIMPLEMENTED, details: "forward tunnels not supported" });
+      call.emit("error", { code: Code.UNIMPLEMENTED, details: NO_SERVICES });
       return;
     }
     sendNegotiationHeaders(call);
@@ -222,6 +237,11 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
     notify(this.options.onReverseTunnelOpen, tunnel);
   }
 }
+
+/** Go's message, and why: a handler serves forward tunnels once a service is registered. */
+const NO_SERVICES =
+  "forward tunnels not supported: no services are registered on this TunnelServiceHandler" +
+  " (register one, e.g. with a generated registerFooService(handler, impl), before clients open tunnels)";
 
 /**
  * The status that refuses a reverse tunnel whose affinity key could not be

@@ -28,6 +28,7 @@ export type {
 } from "./api/service-impl.js";
 export { TunnelChannel } from "./api/tunnel-channel.js";
 export { openTunnel, type OpenTunnelOptions } from "./api/open-tunnel.js";
+export type { ServiceHost } from "./api/service-host.js";
 export { TunnelServiceHandler, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
 export { TunnelServiceClient, tunnelServiceDefinition } from "./transport/tunnel-service.js";
 export { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "./protocol/constants.js";
@@ -49,4 +50,4 @@ export type { GrpcServiceOptions } from "./grpc-js/service-definition.js";
 export { tunnelMetadataFromCall } from "./grpc-js/server-call.js";
 export { STATUS_DETAILS_KEY } from "./grpc-js/status-details.js";
 
-// Connect-ES: see the "@protoc-gen-tunnel/runtime/connect" entry point.
+// Connect-ES clients and services: see the "@protoc-gen-tunnel/runtime/connect" entry point.

@@ -37,3 +37,12 @@ export abstract class ServiceHost implements ServiceRegistrar {
     addGrpcService(this.registry, definition, implementation, options);
   }
 }
+
+/**
+ * The registry behind `host`, for this package's adapters that register
+ * handlers in bytes (Connect routes); not exported from the entry points.
+ * (Element access reaches the protected member from outside the class.)
+ */
+export function hostRegistry(host: ServiceHost): ServiceRegistry {
+  return host["registry"];
+}

@@ -17,7 +17,7 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ["*/src/**/*.test.ts", "*/test/**/*.test.ts"],
+    include: ["*/src/**/*.test.ts", "*/test/**/*.test.ts", "test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -3,8 +3,8 @@
 // router (addConnectRoutes), called by Connect clients on tunnelTransport and
 // by the runtime's own typed calls.
 import { randomUUID } from "node:crypto";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { anyPack, StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import {
   Code as ConnectCode,
   ConnectError,
@@ -16,11 +16,12 @@ import {
   type ServiceImpl,
 } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "@protoc-gen-tunnel/runtime/errordetails";
-import { TestService, type MessageSchema } from "@protoc-gen-tunnel/interop";
+import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { addConnectRoutes, tunnelCallInfo, tunnelTransport, type ConnectRoutesOptions, type TunnelCallInfo } from "../src/connect.js";
 import { Code, openTunnel, ReverseTunnelServer, TunnelError, TunnelServiceHandler, type CallChannel } from "../src/index.js";
 import { Deferred, outcome } from "./support/events.js";
+import { connectError, messages, text } from "./support/connect.js";
 import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
 
 const cleanup = new Cleanup();
@@ -61,25 +62,11 @@ async function serve(mode: Mode, impl: Impl, options?: ConnectRoutesOptions): Pr
   return channel;
 }
 
-const text = (bytes: Uint8Array | undefined) => Buffer.from(bytes ?? []).toString();
-
 /** Request headers a handler saw, echoed as a Message map (as the interop TestService does). */
 function echoHeaders(ctx: HandlerContext): Record<string, Uint8Array> {
   const echoed: Record<string, Uint8Array> = {};
   ctx.requestHeader.forEach((value, key) => (echoed[key] = Buffer.from(value)));
   return echoed;
-}
-
-async function* messages(items: Array<MessageInitShape<typeof MessageSchema>>): AsyncGenerator<MessageInitShape<typeof MessageSchema>> {
-  yield* items;
-}
-
-async function connectError(promise: Promise<unknown>): Promise<ConnectError> {
-  const result = await outcome(promise);
-  expect(result.ok).toBe(false);
-  const error = (result as { error: unknown }).error;
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
 }
 
 describe.each(["forward", "reverse"] as const)("a Connect service over a %s tunnel", (mode) => {

@@ -13,6 +13,7 @@ export default defineConfig({
       { find: /^@protoc-gen-tunnel\/runtime\/tunnelpb$/, replacement: source("./runtime/src/tunnelpb.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/connect$/, replacement: source("./runtime/src/connect.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/errordetails$/, replacement: source("./runtime/src/errordetails.ts") },
+      { find: /^@protoc-gen-tunnel\/runtime\/cluster$/, replacement: source("./runtime/src/cluster.ts") },
       { find: /^@protoc-gen-tunnel\/interop$/, replacement: source("./interop/src/index.ts") },
     ],
   },

@@ -3,6 +3,7 @@
 // error, so CI fails when one slips in.
 import { execFile } from "node:child_process";
 import { join } from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -14,7 +15,7 @@ function runTypedoc(extraArgs: string[]): Promise<{ code: number; output: string
   return new Promise((resolve) => {
     execFile(process.execPath, [typedoc, "--emit", "none", ...extraArgs], { cwd: repoRoot }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-      resolve({ code, output: `${stdout}${stderr}`.replace(/\x1b\[[0-9;]*m/g, "") });
+      resolve({ code, output: stripVTControlCharacters(`${stdout}${stderr}`) });
     });
   });
 }

@@ -76,7 +76,9 @@ const VARIANTS: Variant[] = [
     programs: ["src/main.ts (CommonJS)"],
     check: (project) => {
       expect(project.read("src/main.js")).toContain('require("@protoc-gen-tunnel/runtime")');
-      expect(project.read("src/gen/greet/v1/greet_tunnel.js")).toMatch(/require\("@protoc-gen-tunnel\/runtime"\)|require\("\.\/greet_pb\.js"\)/);
+      expect(project.read("src/gen/greet/v1/greet_tunnel.js")).toMatch(
+        /require\("@protoc-gen-tunnel\/runtime"\)|require\("\.\/greet_pb\.js"\)/,
+      );
     },
   },
   {

@@ -1,81 +1,56 @@
 import { once } from "node:events";
-import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { grpcMethodDefinition, type TypedCallChannel } from "@protoc-gen-tunnel/interop";
-import type {
-  BidiStreamingMethod,
-  CallOptions,
-  ClientStreamingMethod,
-  ServerStreamingMethod,
-  UnaryMethod,
-} from "@protoc-gen-tunnel/runtime";
+import { grpcMethodDefinition, type TestService } from "@protoc-gen-tunnel/interop";
+import type { CallOptions, TunnelClient } from "@protoc-gen-tunnel/runtime";
+
+/** What every workload calls: TestService, over a tunnel or over plain grpc-js. */
+export type BenchClient = TunnelClient<typeof TestService>;
 
 // The "direct grpc-js" side of every comparison: plain grpc-js calls with
-// the protobuf-es serializers of the interop adapters, and nothing else. The
-// interop DirectChannel also mirrors the tunnel's call semantics (trailer
+// the protobuf-es serializers of the interop adapters, and nothing else,
+// shaped like the runtime's `createTunnelClient` so the workloads call every
+// variant the same way. The interop DirectChannel runs the runtime's typed
+// calls on grpc-js instead, with the tunnel's call semantics (trailer
 // callbacks, abort tracking, error mapping) at a cost per call that plain
 // grpc-js users do not pay, so it would flatter the tunnel here.
 
-type Definition = grpc.MethodDefinition<unknown, unknown>;
-const definitions = new WeakMap<DescMethod, Definition>();
-
-function definitionOf(method: DescMethod): Definition {
-  let definition = definitions.get(method);
-  if (definition === undefined) {
-    definition = grpcMethodDefinition(method);
-    definitions.set(method, definition);
+/** A client of `service` on a plain grpc-js client; only `signal` of CallOptions is used (streaming calls). */
+export function plainGrpcClient<S extends DescService>(service: S, client: grpc.Client): TunnelClient<S> {
+  const methods: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    methods[method.localName] = plainCall(client, method);
   }
-  return definition;
+  return methods as TunnelClient<S>;
 }
 
-/** Typed calls on a plain grpc-js client; only `signal` of CallOptions is used. */
-export class PlainGrpcChannel implements TypedCallChannel {
-  constructor(readonly client: grpc.Client) {}
-
-  unary<I extends DescMessage, O extends DescMessage>(
-    method: UnaryMethod<I, O>,
-    request: MessageInitShape<I>,
-  ): Promise<MessageShape<O>> {
-    const def = definitionOf(method);
-    return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, request, (error, value) =>
-        error ? reject(error) : resolve(value as MessageShape<O>),
-      );
-    });
-  }
-
-  async *serverStream<I extends DescMessage, O extends DescMessage>(
-    method: ServerStreamingMethod<I, O>,
-    request: MessageInitShape<I>,
-    options: CallOptions = {},
-  ): AsyncGenerator<MessageShape<O>> {
-    const def = definitionOf(method);
-    const call = this.client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, request);
-    yield* responses<MessageShape<O>>(call, options.signal);
-  }
-
-  clientStream<I extends DescMessage, O extends DescMessage>(
-    method: ClientStreamingMethod<I, O>,
-    requests: AsyncIterable<MessageInitShape<I>>,
-  ): Promise<MessageShape<O>> {
-    const def = definitionOf(method);
-    return new Promise((resolve, reject) => {
-      const call = this.client.makeClientStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, (error, value) =>
-        error ? reject(error) : resolve(value as MessageShape<O>),
-      );
-      void pump(call, requests);
-    });
-  }
-
-  async *bidiStream<I extends DescMessage, O extends DescMessage>(
-    method: BidiStreamingMethod<I, O>,
-    requests: AsyncIterable<MessageInitShape<I>>,
-    options: CallOptions = {},
-  ): AsyncGenerator<MessageShape<O>> {
-    const def = definitionOf(method);
-    const call = this.client.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize);
-    void pump(call, requests);
-    yield* responses<MessageShape<O>>(call, options.signal);
+function plainCall(client: grpc.Client, method: DescMethod): unknown {
+  const def = grpcMethodDefinition(method);
+  switch (method.methodKind) {
+    case "unary":
+      return (request: unknown) =>
+        new Promise((resolve, reject) => {
+          client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, request, (error, value) =>
+            error ? reject(error) : resolve(value),
+          );
+        });
+    case "server_streaming":
+      return (request: unknown, options: CallOptions = {}) =>
+        responses(client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, request), options.signal);
+    case "client_streaming":
+      return (requests: AsyncIterable<unknown>) =>
+        new Promise((resolve, reject) => {
+          const call = client.makeClientStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, (error, value) =>
+            error ? reject(error) : resolve(value),
+          );
+          void pump(call, requests);
+        });
+    case "bidi_streaming":
+      return (requests: AsyncIterable<unknown>, options: CallOptions = {}) => {
+        const call = client.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize);
+        void pump(call, requests);
+        return responses(call, options.signal);
+      };
   }
 }
 
@@ -94,7 +69,7 @@ async function pump(call: grpc.ClientWritableStream<unknown>, requests: AsyncIte
 }
 
 /** The responses of a streaming call; stopping early or aborting cancels it. */
-async function* responses<T>(call: grpc.ClientReadableStream<unknown>, signal: AbortSignal | undefined): AsyncGenerator<T> {
+async function* responses(call: grpc.ClientReadableStream<unknown>, signal: AbortSignal | undefined): AsyncGenerator<unknown> {
   const cancel = () => call.cancel();
   // grpc-js emits 'error' for every non-OK status, also after the iterator
   // let go of the stream (e.g. CANCELLED when the caller stopped early).
@@ -102,7 +77,7 @@ async function* responses<T>(call: grpc.ClientReadableStream<unknown>, signal: A
   signal?.addEventListener("abort", cancel, { once: true });
   try {
     for await (const message of call) {
-      yield message as T;
+      yield message;
     }
   } finally {
     signal?.removeEventListener("abort", cancel);

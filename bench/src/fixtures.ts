@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
-import { TestService, grpcService, type TypedCallChannel } from "@protoc-gen-tunnel/interop";
-import { openTunnel, TunnelServiceHandler, TunnelServiceClient, type TunnelLimits } from "@protoc-gen-tunnel/runtime";
-import { PlainGrpcChannel } from "./direct-client.js";
+import { TestService, grpcService } from "@protoc-gen-tunnel/interop";
+import { createTunnelClient, openTunnel, TunnelServiceHandler, TunnelServiceClient, type TunnelLimits } from "@protoc-gen-tunnel/runtime";
+import { plainGrpcClient, type BenchClient } from "./direct-client.js";
 import { benchServiceImpl } from "./service.js";
 
 /** What every workload compares: tunnel revision 1, tunnel revision 0, plain grpc-js. */
@@ -35,8 +35,8 @@ export function plainClient(address: string): grpc.Client {
 }
 
 export interface ForwardSetup {
-  /** One channel per variant, each on its own connection to the same server. */
-  channels: Record<VariantId, TypedCallChannel>;
+  /** One client per variant, each on its own connection to the same server. */
+  clients: Record<VariantId, BenchClient>;
   close(): void;
 }
 
@@ -56,15 +56,15 @@ export async function connect(
   address: string,
   variant: VariantId,
   limits?: Partial<TunnelLimits>,
-): Promise<{ channel: TypedCallChannel; close(): void }> {
+): Promise<{ client: BenchClient; close(): void }> {
   if (variant === "direct") {
     const client = plainClient(address);
-    return { channel: new PlainGrpcChannel(client), close: () => client.close() };
+    return { client: plainGrpcClient(TestService, client), close: () => client.close() };
   }
   const client = tunnelServiceClient(address);
   const tunnel = await openTunnel(client, { disableFlowControl: variant === "rev0", limits });
   return {
-    channel: tunnel,
+    client: createTunnelClient(TestService, tunnel),
     close() {
       tunnel.close();
       client.close();
@@ -73,22 +73,19 @@ export async function connect(
 }
 
 /** A bench server and a connection of each variant to it, all connected. */
-export async function startForward(
-  variants: readonly VariantId[] = VARIANTS,
-  limits?: Partial<TunnelLimits>,
-): Promise<ForwardSetup> {
+export async function startForward(variants: readonly VariantId[] = VARIANTS, limits?: Partial<TunnelLimits>): Promise<ForwardSetup> {
   const server = await startBenchServer(limits);
   const cleanups: Array<() => void> = [() => server.close()];
-  const channels: Partial<Record<VariantId, TypedCallChannel>> = {};
+  const clients: Partial<Record<VariantId, BenchClient>> = {};
   for (const variant of variants) {
     const connection = await connect(server.address, variant, limits);
     cleanups.push(() => connection.close());
-    channels[variant] = connection.channel;
+    clients[variant] = connection.client;
   }
   // Connect everything before the first measurement.
-  await Promise.all(Object.values(channels).map((channel) => channel.unary(TestService.method.unary, {})));
+  await Promise.all(Object.values(clients).map((client) => client.unary({})));
   return {
-    channels: channels as Record<VariantId, TypedCallChannel>,
+    clients: clients as Record<VariantId, BenchClient>,
     close() {
       for (const cleanup of cleanups.reverse()) {
         cleanup();

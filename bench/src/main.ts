@@ -14,7 +14,7 @@ import { evaluateTargets } from "./targets.js";
 import { allWorkloads } from "./workloads/index.js";
 
 async function main(argv: string[]): Promise<void> {
-  let options;
+  let options: ReturnType<typeof parseCli>;
   try {
     options = parseCli(argv, fileURLToPath(new URL("../results/", import.meta.url)));
   } catch (e) {

@@ -5,7 +5,6 @@
 // Prints one JSON line: memory and open time at each checkpoint.
 import { setMaxListeners } from "node:events";
 import { Worker } from "node:worker_threads";
-import { TestService } from "@protoc-gen-tunnel/interop";
 import { connect, type VariantId } from "./fixtures.js";
 import { fullGc } from "./gc.js";
 import type { ServerReply, ServerRequest } from "./many-streams-server.js";
@@ -28,7 +27,9 @@ const checkpoints = list.split(",").map(Number);
 const total = checkpoints[checkpoints.length - 1]!;
 const limits = { maxConcurrentStreams: total + WARMUP_STREAMS };
 
-const worker = new Worker(new URL("./many-streams-server.js", import.meta.url), { workerData: { maxStreams: limits.maxConcurrentStreams } });
+const worker = new Worker(new URL("./many-streams-server.js", import.meta.url), {
+  workerData: { maxStreams: limits.maxConcurrentStreams },
+});
 const pending = new Map<number, (reply: ServerReply) => void>();
 let nextId = 1;
 worker.on("message", (reply: ServerReply) => {
@@ -49,13 +50,13 @@ function ask(request: ServerRequest): Promise<ServerReply> {
 }
 
 const { address } = await started;
-const { channel } = await connect(address!, variant, limits);
-await channel.unary(TestService.method.unary, {});
+const { client } = await connect(address!, variant, limits);
+await client.unary({});
 const request = streamRequest(0, 0); // no responses: idle until cancelled
 
 /** Starts one idle server stream (async generators start on the first `next`). */
 function open(signal?: AbortSignal): AsyncIterator<unknown> {
-  const stream = channel.serverStream(TestService.method.serverStream, request, { signal })[Symbol.asyncIterator]();
+  const stream = client.serverStream(request, { signal })[Symbol.asyncIterator]();
   stream.next().catch(() => {});
   return stream;
 }

@@ -40,7 +40,9 @@ function table(title: string, rows: Array<[string, number]>, total: number, top:
 export function summarize(profile: Profile, top: number): string {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfTime = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  for (const [i, id] of profile.samples.entries()) {
+    selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
   let total = 0;

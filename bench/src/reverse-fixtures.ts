@@ -1,16 +1,16 @@
 import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import { TestService, grpcService, type TypedCallChannel } from "@protoc-gen-tunnel/interop";
-import { ReverseTunnelServer, TunnelServiceHandler, type TunnelChannel } from "@protoc-gen-tunnel/runtime";
-import { PlainGrpcChannel } from "./direct-client.js";
+import { TestService, grpcService } from "@protoc-gen-tunnel/interop";
+import { createTunnelClient, ReverseTunnelServer, TunnelServiceHandler, type TunnelChannel } from "@protoc-gen-tunnel/runtime";
+import { plainGrpcClient, type BenchClient } from "./direct-client.js";
 import { listen, plainClient, tunnelServiceClient, type VariantId } from "./fixtures.js";
 import { benchServiceImpl } from "./service.js";
 
 const AGENT_KEY = "agent-key";
 
 export interface ReverseSetup {
-  /** Per variant, one channel per agent: `keyAsChannel(key)` for tunnels, a plain client for direct. */
-  channels: Record<VariantId, TypedCallChannel[]>;
+  /** Per variant, one client per agent: over `keyAsChannel(key)` for tunnels, a plain client for direct. */
+  clients: Record<VariantId, BenchClient[]>;
   close(): void;
 }
 
@@ -21,17 +21,17 @@ export interface ReverseSetup {
  */
 export async function startReverse(agents: number, variants: readonly VariantId[]): Promise<ReverseSetup> {
   const cleanups: Array<() => void> = [];
-  const channels: Partial<Record<VariantId, TypedCallChannel[]>> = {};
+  const clients: Partial<Record<VariantId, BenchClient[]>> = {};
   try {
     for (const variant of variants) {
-      channels[variant] =
+      clients[variant] =
         variant === "direct" ? await directAgents(agents, cleanups) : await reverseAgents(agents, variant === "rev0", cleanups);
     }
   } catch (e) {
     runAll(cleanups);
     throw e;
   }
-  return { channels: channels as Record<VariantId, TypedCallChannel[]>, close: () => runAll(cleanups) };
+  return { clients: clients as Record<VariantId, BenchClient[]>, close: () => runAll(cleanups) };
 }
 
 function runAll(cleanups: Array<() => void>): void {
@@ -40,17 +40,18 @@ function runAll(cleanups: Array<() => void>): void {
   }
 }
 
-async function reverseAgents(agents: number, revisionZero: boolean, cleanups: Array<() => void>): Promise<TypedCallChannel[]> {
+async function reverseAgents(agents: number, revisionZero: boolean, cleanups: Array<() => void>): Promise<BenchClient[]> {
   let opened = 0;
-  let allOpen!: () => void;
-  const ready = new Promise<void>((resolve) => (allOpen = resolve));
-  const handler = new TunnelServiceHandler<string>({
-    affinityKey: (tunnel: TunnelChannel) => String(tunnel.metadata.get(AGENT_KEY)[0]),
-    onReverseTunnelOpen: () => {
-      if (++opened === agents) {
-        allOpen();
-      }
-    },
+  let handler!: TunnelServiceHandler<string>;
+  const ready = new Promise<void>((allOpen) => {
+    handler = new TunnelServiceHandler<string>({
+      affinityKey: (tunnel: TunnelChannel) => String(tunnel.metadata.get(AGENT_KEY)[0]),
+      onReverseTunnelOpen: () => {
+        if (++opened === agents) {
+          allOpen();
+        }
+      },
+    });
   });
   const hub = new grpc.Server();
   hub.addService(...handler.service());
@@ -71,21 +72,21 @@ async function reverseAgents(agents: number, revisionZero: boolean, cleanups: Ar
     void rts.serve({ metadata: { [AGENT_KEY]: key }, signal: stop.signal });
   }
   await ready;
-  return keys.map((key) => handler.keyAsChannel(key));
+  return keys.map((key) => createTunnelClient(TestService, handler.keyAsChannel(key)));
 }
 
-async function directAgents(agents: number, cleanups: Array<() => void>): Promise<TypedCallChannel[]> {
+async function directAgents(agents: number, cleanups: Array<() => void>): Promise<BenchClient[]> {
   const server = new grpc.Server();
   server.addService(...grpcService(TestService, benchServiceImpl));
   const address = await listen(server);
   cleanups.push(() => server.forceShutdown());
-  const channels: TypedCallChannel[] = [];
+  const clients: BenchClient[] = [];
   for (let i = 0; i < agents; i++) {
     const client = plainClient(address);
     cleanups.push(() => client.close());
-    channels.push(new PlainGrpcChannel(client));
+    clients.push(plainGrpcClient(TestService, client));
   }
   // Connect every agent before the first measurement.
-  await Promise.all(channels.map((channel) => channel.unary(TestService.method.unary, {})));
-  return channels;
+  await Promise.all(clients.map((client) => client.unary({})));
+  return clients;
 }

@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { TestService, type Message, type MessageSchema } from "@protoc-gen-tunnel/interop";
+import type { TestService, Message, MessageSchema } from "@protoc-gen-tunnel/interop";
 import type { HandlerContext, ServiceImpl } from "@protoc-gen-tunnel/runtime";
 
 // The one service implementation every variant serves (over a forward
@@ -80,6 +80,7 @@ function aborted(signal: AbortSignal): Promise<void> {
   });
 }
 
+// biome-ignore lint/correctness/useYield: an idle stream sends nothing; it only waits to be cancelled.
 async function* idle(ctx: HandlerContext): AsyncGenerator<MessageInitShape<typeof MessageSchema>> {
   idleStreams.change(+1);
   try {

@@ -1,12 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, ReverseTunnelServer, TunnelServiceClient, TunnelServiceHandler, type TunnelChannel } from "@protoc-gen-tunnel/runtime";
-import {
-  AUTHENTICATED_DEVICE_HEADER,
-  authenticatedDevice,
-  deviceAuthInterceptor,
-  issueDeviceToken,
-} from "../src/auth/device-auth.js";
+import { AUTHENTICATED_DEVICE_HEADER, authenticatedDevice, deviceAuthInterceptor, issueDeviceToken } from "../src/auth/device-auth.js";
 import { agentServiceClientForKey, registerAgentService } from "../src/gen/agent/v1/agent_tunnel.js";
 
 const SECRET = "test-secret";

@@ -38,8 +38,14 @@ describe("examples as a user runs them", () => {
       });
       const committed = join(examples, "src/gen");
       const fresh = join(out, "src/gen");
-      const names = filesUnder(committed).map((p) => relative(committed, p)).sort();
-      expect(filesUnder(fresh).map((p) => relative(fresh, p)).sort()).toEqual(names);
+      const names = filesUnder(committed)
+        .map((p) => relative(committed, p))
+        .sort();
+      expect(
+        filesUnder(fresh)
+          .map((p) => relative(fresh, p))
+          .sort(),
+      ).toEqual(names);
       expect(names).toContain("agent/v1/agent_tunnel.ts");
       for (const name of names) {
         expect(readFileSync(join(fresh, name), "utf8"), name).toBe(readFileSync(join(committed, name), "utf8"));

@@ -51,10 +51,7 @@ export function parseCallCounts(text: string): CallCounts | undefined {
  * successfully, per kind (what the reverse-tunnel side of the test client
  * reports; Go counts with a server interceptor).
  */
-export function countingTestService(
-  impl: ServiceImpl<typeof TestService>,
-  counts: CallCounts,
-): ServiceImpl<typeof TestService> {
+export function countingTestService(impl: ServiceImpl<typeof TestService>, counts: CallCounts): ServiceImpl<typeof TestService> {
   return {
     async unary(request, context) {
       const response = await impl.unary(request, context);

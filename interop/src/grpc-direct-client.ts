@@ -1,33 +1,25 @@
-import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
-import type { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import {
   Code,
+  STATUS_DETAILS_KEY,
   TunnelError,
   toMetadata,
-  type BidiStreamingMethod,
+  tunnelErrorFromGrpcStatus,
+  type CallChannel,
+  type CallEnd,
   type CallOptions,
-  type ClientStreamingMethod,
-  type ServerStreamingMethod,
-  type UnaryMethod,
+  type CallStream,
 } from "@protoc-gen-tunnel/runtime";
-import { deserializer, methodPath, serializer, type TypedCallChannel } from "./grpc-direct.js";
-import { errorFromStatus, visibleTrailers } from "./status-details.js";
 import { readMessages, writeMessage } from "./stream-io.js";
 
-type AnyClientCall =
-  | grpc.ClientUnaryCall
-  | grpc.ClientReadableStream<unknown>
-  | grpc.ClientWritableStream<unknown>
-  | grpc.ClientDuplexStream<unknown, unknown>;
-
 /**
- * Plain grpc-js calls with the tunnel's call API and semantics: the same
- * CallOptions (metadata, timeout/deadline, signal, onHeader, onTrailer), the
- * same TunnelError on failure (details from `grpc-status-details-bin`), so a
- * caller cannot tell it from a TunnelChannel except by the transport.
+ * A CallChannel over plain grpc-js, without a tunnel: each call is a grpc-js
+ * call in bytes, so the runtime's typed calls (`unaryCall`, ...,
+ * `createTunnelClient`) run on it unchanged, with the same CallOptions and
+ * the same TunnelError on failure (details from `grpc-status-details-bin`).
+ * A caller cannot tell it from a TunnelChannel except by the transport.
  */
-export class DirectChannel implements TypedCallChannel {
+export class DirectChannel implements CallChannel {
   constructor(readonly client: grpc.Client) {}
 
   /** A channel to `address` (e.g. "127.0.0.1:26354"), insecure by default. */
@@ -43,74 +35,20 @@ export class DirectChannel implements TypedCallChannel {
     this.client.close();
   }
 
-  unary<I extends DescMessage, O extends DescMessage>(
-    method: UnaryMethod<I, O>,
-    request: MessageInitShape<I>,
-    options: CallOptions = {},
-  ): Promise<MessageShape<O>> {
-    let response: MessageShape<O> | undefined;
-    const call = this.client.makeUnaryRequest(
-      methodPath(method),
-      serializer(method.input),
-      deserializer(method.output),
-      create(method.input, request),
-      toMetadata(options.metadata),
-      grpcCallOptions(options),
-      (_error, value) => (response = value),
-    );
-    return new CallTracker(call, options).result(() => response);
-  }
-
-  async *serverStream<I extends DescMessage, O extends DescMessage>(
-    method: ServerStreamingMethod<I, O>,
-    request: MessageInitShape<I>,
-    options: CallOptions = {},
-  ): AsyncGenerator<MessageShape<O>> {
-    const call = this.client.makeServerStreamRequest(
-      methodPath(method),
-      serializer(method.input),
-      deserializer(method.output),
-      create(method.input, request),
-      toMetadata(options.metadata),
-      grpcCallOptions(options),
-    );
-    yield* new CallTracker(call, options).responses<MessageShape<O>>(call);
-  }
-
-  clientStream<I extends DescMessage, O extends DescMessage>(
-    method: ClientStreamingMethod<I, O>,
-    requests: AsyncIterable<MessageInitShape<I>>,
-    options: CallOptions = {},
-  ): Promise<MessageShape<O>> {
-    let response: MessageShape<O> | undefined;
-    const call = this.client.makeClientStreamRequest(
-      methodPath(method),
-      serializer(method.input),
-      deserializer(method.output),
-      toMetadata(options.metadata),
-      grpcCallOptions(options),
-      (_error, value) => (response = value),
-    );
-    const tracker = new CallTracker(call, options);
-    void tracker.pump(call, method.input, requests);
-    return tracker.result(() => response);
-  }
-
-  async *bidiStream<I extends DescMessage, O extends DescMessage>(
-    method: BidiStreamingMethod<I, O>,
-    requests: AsyncIterable<MessageInitShape<I>>,
-    options: CallOptions = {},
-  ): AsyncGenerator<MessageShape<O>> {
+  startCall(method: string, options: CallOptions = {}): CallStream {
+    if (options.signal?.aborted) {
+      throw TunnelError.from(options.signal.reason, Code.CANCELLED);
+    }
+    // Every kind of call is a bidi call in bytes on the wire; the typed calls check the message counts.
     const call = this.client.makeBidiStreamRequest(
-      methodPath(method),
-      serializer(method.input),
-      deserializer(method.output),
+      method,
+      (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      // A plain Uint8Array view, as the tunnel delivers messages.
+      (bytes: Buffer) => new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
       toMetadata(options.metadata),
       grpcCallOptions(options),
     );
-    const tracker = new CallTracker(call, options);
-    void tracker.pump(call, method.input, requests);
-    yield* tracker.responses<MessageShape<O>>(call);
+    return new GrpcCallStream(call, method, options);
   }
 }
 
@@ -126,104 +64,88 @@ function grpcCallOptions(options: CallOptions): grpc.CallOptions {
 }
 
 /**
- * Follows one grpc-js call: delivers headers (always, empty when the server
- * sent none, as a tunnel does) and trailers to the CallOptions callbacks,
- * cancels on abort, and turns the final status into the call's outcome.
+ * One grpc-js call as a CallStream: delivers headers to `onHeader` (always,
+ * empty when the server sent none, as a tunnel does), cancels on abort, and
+ * turns the final status into the call's end.
  */
-class CallTracker {
-  /** Resolves with the final status, after onTrailer ran. */
-  readonly status: Promise<grpc.StatusObject>;
-  /** Aborted once the call has ended, however it ended. */
+class GrpcCallStream implements CallStream {
+  readonly done: Promise<CallEnd>;
+  private end: CallEnd | undefined;
+  /** Aborted once the call has ended, however it ended: stops a waiting send. */
   private readonly ended = new AbortController();
-  private abortError: TunnelError | undefined;
+  private cancelReason: TunnelError | undefined;
   private headersDelivered = false;
+  private readonly responses: AsyncGenerator<Uint8Array>;
 
   constructor(
-    private readonly call: AnyClientCall,
+    private readonly call: grpc.ClientDuplexStream<Uint8Array, Uint8Array>,
+    readonly method: string,
     private readonly options: CallOptions,
   ) {
-    const signal = options.signal;
-    const onAbort = () => {
-      this.abortError = TunnelError.from(signal?.reason, Code.CANCELLED);
-      call.cancel();
-    };
-    (call as EventEmitter).on("error", () => {}); // streams emit it too; the status carries the same
+    const { signal } = options;
+    const onAbort = () => this.cancel(TunnelError.from(signal?.reason, Code.CANCELLED));
+    call.on("error", () => {}); // emitted for every non-OK status; 'status' carries the same
     call.on("metadata", (headers: grpc.Metadata) => this.deliverHeaders(headers));
-    this.status = new Promise((resolve) => {
+    this.done = new Promise((resolve) => {
       call.on("status", (status: grpc.StatusObject) => {
         signal?.removeEventListener("abort", onAbort);
         this.deliverHeaders(new grpc.Metadata());
-        this.options.onTrailer?.(visibleTrailers(status.metadata));
-        this.ended.abort(this.outcome(status) ?? new TunnelError(Code.INTERNAL, "call already completed"));
-        resolve(status);
+        const error = this.errorOf(status);
+        const trailers = status.metadata.clone();
+        trailers.remove(STATUS_DETAILS_KEY); // carried as the error's details instead
+        this.end = { error, trailers };
+        this.ended.abort(error ?? new TunnelError(Code.INTERNAL, "call already completed"));
+        resolve(this.end);
       });
     });
-    if (signal?.aborted) {
-      onAbort();
-    } else {
-      signal?.addEventListener("abort", onAbort, { once: true });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.responses = readMessages<Uint8Array>(call);
+  }
+
+  get closed(): boolean {
+    return this.end !== undefined;
+  }
+
+  send(message: Uint8Array): Promise<void> {
+    return writeMessage(this.call, message, this.ended.signal);
+  }
+
+  closeSend(): void {
+    if (!this.closed) {
+      this.call.end();
     }
   }
 
-  /** The single response of a unary or client-streaming call, settled after the status. */
-  async result<T>(response: () => T | undefined): Promise<T> {
-    const status = await this.status;
-    const error = this.outcome(status);
+  async read(): Promise<Uint8Array | undefined> {
+    // Responses that arrived before an error are still delivered, as over a tunnel.
+    const next = await this.responses.next();
+    if (!next.done) {
+      return next.value;
+    }
+    const { error } = await this.done;
     if (error !== undefined) {
       throw error;
     }
-    const value = response();
-    if (value === undefined) {
-      throw new TunnelError(Code.INTERNAL, "server ended the call without sending a response");
-    }
-    return value;
+    return undefined;
   }
 
-  /** The responses of a streaming call; throws the call's error at the end. */
-  async *responses<T>(stream: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>): AsyncGenerator<T> {
-    try {
-      // Responses that arrived before an error are still delivered, as over a tunnel.
-      yield* readMessages<T>(stream);
-      const error = this.outcome(await this.status);
-      if (error !== undefined) {
-        throw error;
-      }
-    } finally {
-      // The consumer stopped early: the call is no longer wanted.
-      this.call.cancel();
-      await this.status;
+  cancel(reason?: TunnelError): void {
+    if (this.closed) {
+      return;
     }
+    // As over a tunnel: the call fails with the reason, not grpc-js's bare CANCELLED.
+    this.cancelReason ??= reason ?? new TunnelError(Code.CANCELLED, "call cancelled");
+    this.call.cancel();
   }
 
-  /** Sends every request, then half-closes; a failing request iterable cancels the call. */
-  async pump<I extends DescMessage>(
-    stream: grpc.ClientWritableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
-    schema: I,
-    requests: AsyncIterable<MessageInitShape<I>>,
-  ): Promise<void> {
-    try {
-      for await (const request of requests) {
-        if (this.ended.signal.aborted) {
-          return; // leaving the loop closes the request iterator
-        }
-        await writeMessage(stream, create(schema, request), this.ended.signal);
-      }
-      stream.end();
-    } catch (e) {
-      // As over a tunnel: the call fails with what went wrong, not a bare CANCELLED.
-      this.abortError ??= TunnelError.from(e);
-      this.call.cancel();
-    }
-  }
-
-  private outcome(status: grpc.StatusObject): TunnelError | undefined {
+  private errorOf(status: grpc.StatusObject): TunnelError | undefined {
     if (status.code === Code.OK) {
       return undefined;
     }
-    if (status.code === Code.CANCELLED && this.abortError !== undefined) {
-      return this.abortError;
+    if (status.code === Code.CANCELLED && this.cancelReason !== undefined) {
+      return this.cancelReason;
     }
-    return errorFromStatus(status);
+    return tunnelErrorFromGrpcStatus(status);
   }
 
   private deliverHeaders(headers: grpc.Metadata): void {

@@ -4,6 +4,8 @@ import * as grpc from "@grpc/grpc-js";
 import {
   Code,
   TunnelError,
+  grpcStatusFromError,
+  methodPath,
   type BidiStreamingImpl,
   type ClientStreamingImpl,
   type HandlerContext,
@@ -11,8 +13,7 @@ import {
   type ServiceImpl,
   type UnaryImpl,
 } from "@protoc-gen-tunnel/runtime";
-import { grpcServiceDefinition, methodPath } from "./grpc-direct.js";
-import { handlerError, statusFromError } from "./status-details.js";
+import { grpcServiceDefinition } from "./grpc-direct.js";
 import { readMessages, writeMessage } from "./stream-io.js";
 
 type Msg = MessageShape<DescMessage>;
@@ -48,8 +49,7 @@ export function grpcServiceImplementation<S extends DescService>(
   const methods = impl as Record<string, ((...args: never[]) => unknown) | undefined>;
   for (const method of service.methods) {
     const fn = methods[method.localName];
-    handlers[method.localName] =
-      typeof fn === "function" ? methodHandler(method, fn.bind(impl)) : unimplementedHandler(method);
+    handlers[method.localName] = typeof fn === "function" ? methodHandler(method, fn.bind(impl)) : unimplementedHandler(method);
   }
   return handlers;
 }
@@ -186,11 +186,18 @@ class CallState {
     }
   }
 
-  /** The status for a handler failure (headers go first, as over a tunnel). */
+  /**
+   * The status for a handler failure (headers go first, as over a tunnel):
+   * UNKNOWN unless it threw a TunnelError, the handler's trailers plus the
+   * error's, and the details in `grpc-status-details-bin`.
+   */
   fail(reason: unknown): grpc.StatusObject {
     this.flushHeaders();
     this.dispose();
-    return statusFromError(handlerError(reason), this.responseTrailers);
+    const status = grpcStatusFromError(TunnelError.from(reason, Code.UNKNOWN));
+    const metadata = this.responseTrailers.clone();
+    metadata.merge(status.metadata);
+    return { ...status, metadata };
   }
 
   dispose(): void {

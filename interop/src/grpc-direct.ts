@@ -1,18 +1,10 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import type { CallChannel } from "@protoc-gen-tunnel/runtime";
+import { methodPath } from "@protoc-gen-tunnel/runtime";
 
 // Plain grpc-js (no tunnel) for protobuf-es services: the same service
 // implementations and the same call API as over a tunnel, so tests and
 // benchmarks can compare the transports with identical expectations.
-
-/** The typed calls of a CallChannel: what a TunnelChannel, a reverse-tunnel channel and a DirectChannel share. */
-export type TypedCallChannel = Pick<CallChannel, "unary" | "serverStream" | "clientStream" | "bidiStream">;
-
-/** "/pkg.Service/Method", the path of a method on the wire. */
-export function methodPath(method: DescMethod): string {
-  return `/${method.parent.typeName}/${method.name}`;
-}
 
 /** Serializes a message (or its init shape) of `schema` for grpc-js, without copying. */
 export function serializer<Desc extends DescMessage>(schema: Desc): (value: unknown) => Buffer {

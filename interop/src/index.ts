@@ -21,12 +21,6 @@ export {
   totalCalls,
   type CallCounts,
 } from "./call-counts.js";
-export {
-  grpcMethodDefinition,
-  grpcServiceDefinition,
-  methodPath,
-  type TypedCallChannel,
-} from "./grpc-direct.js";
+export { grpcMethodDefinition, grpcServiceDefinition } from "./grpc-direct.js";
 export { grpcService, grpcServiceImplementation } from "./grpc-direct-server.js";
 export { DirectChannel } from "./grpc-direct-client.js";
-export { STATUS_DETAILS_KEY, errorFromStatus, statusFromError } from "./status-details.js";

@@ -1,8 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, TunnelError } from "@protoc-gen-tunnel/runtime";
+import { Code, TunnelError, createTunnelClient, type CallChannel, type TunnelClient } from "@protoc-gen-tunnel/runtime";
 import { CALL_KINDS, newCallCounts, type CallCounts } from "./call-counts.js";
 import { TestService, type Message, type MessageSchema } from "./gen/grpchantesting/test_pb.js";
-import type { TypedCallChannel } from "./grpc-direct.js";
 
 export interface SendRpcsOptions {
   /** How long new calls are started (default 5 s, as in Go). */
@@ -29,36 +28,32 @@ const CLIENT_STREAM_PAYLOAD = testPayload(40_000);
 const STREAM_PAYLOAD = testPayload(4_000);
 const MESSAGES_PER_STREAM = 10;
 
-type Call = (channel: TypedCallChannel, signal: AbortSignal) => Promise<void>;
+type Call = (client: TunnelClient<typeof TestService>, signal: AbortSignal) => Promise<void>;
 
 const CALLS: Record<keyof CallCounts, Call> = {
-  async unary(channel, signal) {
-    const response = await channel.unary(TestService.method.unary, { count: 10, payload: UNARY_PAYLOAD }, { signal });
+  async unary(client, signal) {
+    const response = await client.unary({ count: 10, payload: UNARY_PAYLOAD }, { signal });
     expectPayload(response, UNARY_PAYLOAD, "unary");
   },
 
-  async clientStream(channel, signal) {
-    const response = await channel.clientStream(
-      TestService.method.clientStream,
-      repeated({ count: 10, payload: CLIENT_STREAM_PAYLOAD }),
-      { signal },
-    );
+  async clientStream(client, signal) {
+    const response = await client.clientStream(repeated({ count: 10, payload: CLIENT_STREAM_PAYLOAD }), { signal });
     expectPayload(response, CLIENT_STREAM_PAYLOAD, "client-stream");
     expectCount(response.count, "client-stream requests the server saw");
   },
 
-  async serverStream(channel, signal) {
+  async serverStream(client, signal) {
     let received = 0;
-    for await (const response of channel.serverStream(TestService.method.serverStream, { count: 10, payload: STREAM_PAYLOAD }, { signal })) {
+    for await (const response of client.serverStream({ count: 10, payload: STREAM_PAYLOAD }, { signal })) {
       expectPayload(response, STREAM_PAYLOAD, "server-stream");
       received++;
     }
     expectCount(received, "server-stream responses");
   },
 
-  async bidiStream(channel, signal) {
+  async bidiStream(client, signal) {
     let received = 0;
-    for await (const response of channel.bidiStream(TestService.method.bidiStream, repeated({ count: 10, payload: STREAM_PAYLOAD }), { signal })) {
+    for await (const response of client.bidiStream(repeated({ count: 10, payload: STREAM_PAYLOAD }), { signal })) {
       expectPayload(response, STREAM_PAYLOAD, "bidi");
       received++;
     }
@@ -74,7 +69,8 @@ const CALLS: Record<keyof CallCounts, Call> = {
  * call (which also cancels the others, like Go's errgroup); otherwise
  * resolves with the number of completed calls per kind.
  */
-export async function sendRpcs(channel: TypedCallChannel, options: SendRpcsOptions = {}): Promise<CallCounts> {
+export async function sendRpcs(channel: CallChannel, options: SendRpcsOptions = {}): Promise<CallCounts> {
+  const client = createTunnelClient(TestService, channel);
   const counts = options.counts ?? newCallCounts();
   const cancel = new AbortController();
   const onOuterAbort = () => cancel.abort(TunnelError.from(options.signal?.reason, Code.CANCELLED));
@@ -93,7 +89,7 @@ export async function sendRpcs(channel: TypedCallChannel, options: SendRpcsOptio
   const loop = async (kind: keyof CallCounts) => {
     while (!stopping && !cancel.signal.aborted) {
       try {
-        await CALLS[kind](channel, cancel.signal);
+        await CALLS[kind](client, cancel.signal);
       } catch (e) {
         const error = TunnelError.from(e);
         if (firstError === undefined) {
@@ -135,7 +131,10 @@ async function* repeated(request: MessageInitShape<typeof MessageSchema>): Async
 
 function expectPayload(response: Message, expected: Uint8Array, what: string): void {
   if (Buffer.compare(response.payload, expected) !== 0) {
-    throw new TunnelError(Code.DATA_LOSS, `${what} response payload differs from the request (${response.payload.length} bytes, expected ${expected.length})`);
+    throw new TunnelError(
+      Code.DATA_LOSS,
+      `${what} response payload differs from the request (${response.payload.length} bytes, expected ${expected.length})`,
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
-import { Metadata } from "@grpc/grpc-js";
+import type { Metadata } from "@grpc/grpc-js";
 import { TunnelError, type HandlerContext, type ServiceImpl } from "@protoc-gen-tunnel/runtime";
-import { MessageSchema, TestService, type Message } from "./gen/grpchantesting/test_pb.js";
+import { MessageSchema, type TestService, type Message } from "./gen/grpchantesting/test_pb.js";
 
 /**
  * grpchantesting.TestService with exactly the behaviour INTEROP.md gives

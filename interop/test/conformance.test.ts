@@ -1,7 +1,15 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema, EmptySchema, StringValueSchema } from "@bufbuild/protobuf/wkt";
 import type { Metadata } from "@grpc/grpc-js";
-import { Code, TunnelError, type CallOptions } from "@protoc-gen-tunnel/runtime";
+import {
+  Code,
+  TunnelError,
+  type CallOptions,
+  bidiStreamCall,
+  clientStreamCall,
+  serverStreamCall,
+  unaryCall,
+} from "@protoc-gen-tunnel/runtime";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, type MessageSchema } from "../src/gen/grpchantesting/test_pb.js";
 import { testServiceImpl } from "../src/test-service.js";
@@ -104,7 +112,13 @@ class ReplyCounter {
 
   replied(): void {
     this.seen++;
-    this.waiters = this.waiters.filter((w) => (w.n <= this.seen ? (w.wake(), false) : true));
+    this.waiters = this.waiters.filter((w) => {
+      if (w.n > this.seen) {
+        return true;
+      }
+      w.wake();
+      return false;
+    });
   }
 
   until(n: number): Promise<void> {
@@ -124,18 +138,27 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("echoes the payload and request metadata, sends the requested headers and trailers", async () => {
       const channel = await connect();
       const call = new Observed();
-      const response = await channel.unary(TestService.method.unary, { payload: PAYLOAD, headers: HEADERS, trailers: TRAILERS }, call.options());
+      const response = await unaryCall(
+        channel,
+        TestService.method.unary,
+        { payload: PAYLOAD, headers: HEADERS, trailers: TRAILERS },
+        call.options(),
+      );
       expect(response.payload).toEqual(PAYLOAD);
       expectEchoedMetadata(response.headers);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
     });
 
-    it("fails with the requested code, message \"error\", details, headers and trailers", async () => {
+    it('fails with the requested code, message "error", details, headers and trailers', async () => {
       const channel = await connect();
       const call = new Observed();
       const request = { payload: PAYLOAD, code: Code.ALREADY_EXISTS, errorDetails: DETAILS, headers: HEADERS, trailers: TRAILERS };
-      const error = expectError(await channel.unary(TestService.method.unary, request, call.options()).catch((e: unknown) => e), Code.ALREADY_EXISTS, true);
+      const error = expectError(
+        await unaryCall(channel, TestService.method.unary, request, call.options()).catch((e: unknown) => e),
+        Code.ALREADY_EXISTS,
+        true,
+      );
       expectMetadata(error.metadata, TRAILERS);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
@@ -144,14 +167,14 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("waits delay_millis before answering", async () => {
       const channel = await connect();
       const started = performance.now();
-      await channel.unary(TestService.method.unary, { delayMillis: 150 });
+      await unaryCall(channel, TestService.method.unary, { delayMillis: 150 });
       expect(performance.now() - started).toBeGreaterThanOrEqual(140);
     });
 
     it("ends with DEADLINE_EXCEEDED when the deadline passes during the delay; the handler sees it", async () => {
       const service = new ObservedTestService();
       const channel = await connect(service.impl);
-      const call = channel.unary(TestService.method.unary, { delayMillis: 30_000 }, { timeoutMs: 100 });
+      const call = unaryCall(channel, TestService.method.unary, { delayMillis: 30_000 }, { timeoutMs: 100 });
       expect(await call.catch((e: unknown) => (e as TunnelError).code)).toBe(Code.DEADLINE_EXCEEDED);
       await (await service.nextCall()).aborted;
     });
@@ -160,7 +183,7 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
       const service = new ObservedTestService();
       const channel = await connect(service.impl);
       const abort = new AbortController();
-      const call = channel.unary(TestService.method.unary, { delayMillis: 30_000 }, { signal: abort.signal });
+      const call = unaryCall(channel, TestService.method.unary, { delayMillis: 30_000 }, { signal: abort.signal });
       const handler = await service.nextCall(); // cancel only once the server runs the call
       abort.abort();
       expect(await call.catch((e: unknown) => (e as TunnelError).code)).toBe(Code.CANCELLED);
@@ -173,7 +196,7 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
       const channel = await connect();
       const call = new Observed();
       const requests = [{ payload: text("one") }, { payload: text("two") }, { payload: PAYLOAD, headers: HEADERS, trailers: TRAILERS }];
-      const response = await channel.clientStream(TestService.method.clientStream, fromArray(requests), call.options());
+      const response = await clientStreamCall(channel, TestService.method.clientStream, fromArray(requests), call.options());
       expect(response.count).toBe(3);
       expect(response.payload).toEqual(PAYLOAD);
       expectEchoedMetadata(response.headers);
@@ -183,7 +206,7 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
 
     it("answers an empty request stream with count 0", async () => {
       const channel = await connect();
-      const response = await channel.clientStream(TestService.method.clientStream, fromArray([]));
+      const response = await clientStreamCall(channel, TestService.method.clientStream, fromArray([]));
       expect({ count: response.count, payload: response.payload.length }).toEqual({ count: 0, payload: 0 });
     });
 
@@ -192,7 +215,12 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
       const channel = await connect(service.impl);
       const call = new Observed();
       const failing = { code: Code.RESOURCE_EXHAUSTED, errorDetails: DETAILS, headers: HEADERS, trailers: TRAILERS };
-      const outcome = await channel.clientStream(TestService.method.clientStream, fromArray([{ payload: PAYLOAD }, failing]), call.options()).catch((e: unknown) => e);
+      const outcome = await clientStreamCall(
+        channel,
+        TestService.method.clientStream,
+        fromArray([{ payload: PAYLOAD }, failing]),
+        call.options(),
+      ).catch((e: unknown) => e);
       expectError(outcome, Code.RESOURCE_EXHAUSTED, true);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
@@ -205,12 +233,17 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
       const channel = await connect();
       const call = new Observed();
       const { items, error } = await collect(
-        channel.serverStream(TestService.method.serverStream, { payload: PAYLOAD, count: 5, headers: HEADERS, trailers: TRAILERS }, call.options()),
+        serverStreamCall(
+          channel,
+          TestService.method.serverStream,
+          { payload: PAYLOAD, count: 5, headers: HEADERS, trailers: TRAILERS },
+          call.options(),
+        ),
         () => call.order.push("message"),
       );
       expect(error).toBeUndefined();
       expect(items.map((m) => m.payload)).toEqual(Array(5).fill(PAYLOAD));
-      items.forEach((m) => expectEchoedMetadata(m.headers));
+      for (const m of items) expectEchoedMetadata(m.headers);
       expect(call.order).toEqual(["headers", "message", "message", "message", "message", "message", "trailers"]);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
@@ -219,8 +252,15 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("fails after sending its messages when the request has a code", async () => {
       const channel = await connect();
       const call = new Observed();
-      const request = { payload: PAYLOAD, count: 2, code: Code.FAILED_PRECONDITION, errorDetails: DETAILS, headers: HEADERS, trailers: TRAILERS };
-      const { items, error } = await collect(channel.serverStream(TestService.method.serverStream, request, call.options()));
+      const request = {
+        payload: PAYLOAD,
+        count: 2,
+        code: Code.FAILED_PRECONDITION,
+        errorDetails: DETAILS,
+        headers: HEADERS,
+        trailers: TRAILERS,
+      };
+      const { items, error } = await collect(serverStreamCall(channel, TestService.method.serverStream, request, call.options()));
       expect(items).toHaveLength(2);
       expectError(error, Code.FAILED_PRECONDITION, true);
       expectMetadata(call.headers, HEADERS);
@@ -230,7 +270,7 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("sends nothing for count 0 and still delivers (empty) headers", async () => {
       const channel = await connect();
       const call = new Observed();
-      const { items, error } = await collect(channel.serverStream(TestService.method.serverStream, {}, call.options()));
+      const { items, error } = await collect(serverStreamCall(channel, TestService.method.serverStream, {}, call.options()));
       expect({ items, error }).toEqual({ items: [], error: undefined });
       expect(call.order).toEqual(["headers", "trailers"]);
     });
@@ -238,7 +278,9 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("ends with DEADLINE_EXCEEDED when the deadline passes during the delay", async () => {
       const service = new ObservedTestService();
       const channel = await connect(service.impl);
-      const { error } = await collect(channel.serverStream(TestService.method.serverStream, { count: 1, delayMillis: 30_000 }, { timeoutMs: 100 }));
+      const { error } = await collect(
+        serverStreamCall(channel, TestService.method.serverStream, { count: 1, delayMillis: 30_000 }, { timeoutMs: 100 }),
+      );
       expect((error as TunnelError).code).toBe(Code.DEADLINE_EXCEEDED);
       await (await service.nextCall()).aborted;
     });
@@ -258,10 +300,16 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
         await replies.until(2);
         yield { payload: text("c"), trailers: TRAILERS };
       }
-      const { items, error } = await collect(channel.bidiStream(TestService.method.bidiStream, lockStep(), call.options()), () => replies.replied());
+      const { items, error } = await collect(bidiStreamCall(channel, TestService.method.bidiStream, lockStep(), call.options()), () =>
+        replies.replied(),
+      );
       expect(error).toBeUndefined();
-      expect(items.map((m) => [Buffer.from(m.payload).toString(), m.count])).toEqual([["a", 1], ["b", 2], ["c", 3]]);
-      items.forEach((m) => expectEchoedMetadata(m.headers));
+      expect(items.map((m) => [Buffer.from(m.payload).toString(), m.count])).toEqual([
+        ["a", 1],
+        ["b", 2],
+        ["c", 3],
+      ]);
+      for (const m of items) expectEchoedMetadata(m.headers);
       expect((await service.nextCall()).events).toEqual(["read", "reply", "read", "reply", "read", "reply", "end"]);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
@@ -271,10 +319,18 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
       const service = new ObservedTestService();
       const channel = await connect(service.impl);
       const call = new Observed();
-      const requests = [{ payload: text("a"), count: -1, headers: HEADERS }, { payload: text("b") }, { payload: text("c"), trailers: TRAILERS }];
-      const { items, error } = await collect(channel.bidiStream(TestService.method.bidiStream, fromArray(requests), call.options()));
+      const requests = [
+        { payload: text("a"), count: -1, headers: HEADERS },
+        { payload: text("b") },
+        { payload: text("c"), trailers: TRAILERS },
+      ];
+      const { items, error } = await collect(bidiStreamCall(channel, TestService.method.bidiStream, fromArray(requests), call.options()));
       expect(error).toBeUndefined();
-      expect(items.map((m) => [Buffer.from(m.payload).toString(), m.count])).toEqual([["a", 1], ["b", 2], ["c", 3]]);
+      expect(items.map((m) => [Buffer.from(m.payload).toString(), m.count])).toEqual([
+        ["a", 1],
+        ["b", 2],
+        ["c", 3],
+      ]);
       expect((await service.nextCall()).events).toEqual(["read", "read", "read", "end", "reply", "reply", "reply"]);
       expectMetadata(call.headers, HEADERS);
       expectMetadata(call.trailers, TRAILERS);
@@ -283,8 +339,11 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("half duplex: sends the buffered replies, then fails at the request with a code", async () => {
       const channel = await connect();
       const call = new Observed();
-      const requests = [{ payload: PAYLOAD, count: -1, headers: HEADERS }, { code: Code.DATA_LOSS, errorDetails: DETAILS, trailers: TRAILERS }];
-      const { items, error } = await collect(channel.bidiStream(TestService.method.bidiStream, fromArray(requests), call.options()));
+      const requests = [
+        { payload: PAYLOAD, count: -1, headers: HEADERS },
+        { code: Code.DATA_LOSS, errorDetails: DETAILS, trailers: TRAILERS },
+      ];
+      const { items, error } = await collect(bidiStreamCall(channel, TestService.method.bidiStream, fromArray(requests), call.options()));
       expect(items.map((m) => m.payload)).toEqual([PAYLOAD]);
       expectError(error, Code.DATA_LOSS, true);
       expectMetadata(call.headers, HEADERS);
@@ -294,7 +353,7 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
     it("answers an empty request stream with no replies and success", async () => {
       const channel = await connect();
       const call = new Observed();
-      const { items, error } = await collect(channel.bidiStream(TestService.method.bidiStream, fromArray([]), call.options()));
+      const { items, error } = await collect(bidiStreamCall(channel, TestService.method.bidiStream, fromArray([]), call.options()));
       expect({ items, error }).toEqual({ items: [], error: undefined });
       expect(call.order).toEqual(["headers", "trailers"]);
     });
@@ -307,7 +366,10 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
         yield { payload: text("a") };
         await new Promise<void>((resolve) => abort.signal.addEventListener("abort", () => resolve()));
       }
-      const { items, error } = await collect(channel.bidiStream(TestService.method.bidiStream, thenWait(), { signal: abort.signal }), () => abort.abort());
+      const { items, error } = await collect(
+        bidiStreamCall(channel, TestService.method.bidiStream, thenWait(), { signal: abort.signal }),
+        () => abort.abort(),
+      );
       expect(items).toHaveLength(1);
       expect((error as TunnelError).code).toBe(Code.CANCELLED);
       await (await service.nextCall()).aborted;
@@ -316,14 +378,14 @@ describe.each(TRANSPORTS)("TestService over $name", (transport) => {
 
   it("UseExternalMessageTwice returns an empty message", async () => {
     const channel = await connect();
-    const response = await channel.unary(TestService.method.useExternalMessageTwice, {});
+    const response = await unaryCall(channel, TestService.method.useExternalMessageTwice, {});
     expect(response).toEqual(create(EmptySchema));
   });
 
   it("answers UNIMPLEMENTED for a method the implementation leaves out", async () => {
     const { unary: _left, ...withoutUnary } = testServiceImpl;
     const channel = await transport.connect(withoutUnary, cleanup);
-    const error = await channel.unary(TestService.method.unary, {}).catch((e: unknown) => e);
+    const error = await unaryCall(channel, TestService.method.unary, {}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TunnelError);
     expect({ code: (error as TunnelError).code, message: (error as TunnelError).rawMessage }).toEqual({
       code: Code.UNIMPLEMENTED,

@@ -52,7 +52,9 @@ describe("Go-style flags", () => {
     expect(unknown.message.split("\n")[0]).toBe("flag provided but not defined: -prot");
     expect(flagError(() => parse("-port")).message).toMatch(/^flag needs an argument: -port\n/);
     expect(flagError(() => parse("-port", "x")).message).toMatch(/^invalid value "x" for flag -port: parse error\n/);
-    expect(flagError(() => parse("-no-flow-control=maybe")).message).toMatch(/^invalid boolean value "maybe" for -no-flow-control: parse error\n/);
+    expect(flagError(() => parse("-no-flow-control=maybe")).message).toMatch(
+      /^invalid boolean value "maybe" for -no-flow-control: parse error\n/,
+    );
     expect(flagError(() => parse("---port")).message).toMatch(/^bad flag syntax: ---port\n/);
   });
 
@@ -82,7 +84,9 @@ describe("Go-style flags", () => {
   });
 
   it("durations as time.ParseDuration, in ms", () => {
-    expect(["1s", "500ms", "1.5s", "1m30s", "2h", "0", "250us", "-1s"].map(parseGoDuration)).toEqual([1000, 500, 1500, 90_000, 7_200_000, 0, 0.25, -1000]);
+    expect(["1s", "500ms", "1.5s", "1m30s", "2h", "0", "250us", "-1s"].map(parseGoDuration)).toEqual([
+      1000, 500, 1500, 90_000, 7_200_000, 0, 0.25, -1000,
+    ]);
     expect(["", "1", "s", "1x", "1s2"].map(parseGoDuration)).toEqual([undefined, undefined, undefined, undefined, undefined]);
     expect([5000, 500, 1500, 90_000, 3_600_000].map(formatGoDuration)).toEqual(["5s", "500ms", "1.5s", "1m30s", "1h0m0s"]);
   });

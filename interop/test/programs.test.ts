@@ -82,7 +82,9 @@ describe("tunnel-test-server × tunnel-test-client", () => {
       expect(client.output).toContain(`Reverse tunnel: protocol revision ${revision} (`);
       expect(client.output).toContain(`Reverse tunnel: offering protocol revisions ${noFlowControl.client ? "[0]" : "[0, 1]"}.`);
       expect(server.output).toMatch(new RegExp(`Forward tunnel from 127\\.0\\.0\\.1:\\d+: protocol revision ${revision} `));
-      expect(server.output).toMatch(new RegExp(`Reverse tunnel opened by 127\\.0\\.0\\.1:\\d+ \\(key = [0-9a-f]{64}\\): protocol revision ${revision}\\.`));
+      expect(server.output).toMatch(
+        new RegExp(`Reverse tunnel opened by 127\\.0\\.0\\.1:\\d+ \\(key = [0-9a-f]{64}\\): protocol revision ${revision}\\.`),
+      );
     });
   }
 });

@@ -104,15 +104,36 @@ function coverageProblems(t: Transcript, revision: 0 | 1): string[] {
   const check = (ok: boolean, what: string) => ok || problems.push(what);
   const streams = c2s.flatMap((f) => (f.frame.case === "newStream" ? [f.frame.value] : []));
   check(streams.length === 8, `8 streams (got ${streams.length})`);
-  check(streams.every((s) => s.protocolRevision === revision), `every stream uses revision ${revision}`);
+  check(
+    streams.every((s) => s.protocolRevision === revision),
+    `every stream uses revision ${revision}`,
+  );
   for (const method of ["Unary", "ClientStream", "ServerStream", "BidiStream", "UseExternalMessageTwice"]) {
-    check(streams.some((s) => s.methodName === `/grpchantesting.TestService/${method}`), `a ${method} call`);
+    check(
+      streams.some((s) => s.methodName === `/grpchantesting.TestService/${method}`),
+      `a ${method} call`,
+    );
   }
-  check(c2s.some((f) => f.frame.case === "cancel"), "a cancel frame");
-  check(c2s.some((f) => f.frame.case === "moreRequestData") && s2c.some((f) => f.frame.case === "moreResponseData"), "a message over 16 KiB in each direction");
-  check(s2c.some((f) => f.frame.case === "closeStream" && f.frame.value.status?.code === 5 && f.frame.value.status.details.length === 1), "an error with details");
-  check(s2c.some((f) => f.frame.case === "closeStream" && f.frame.value.status?.code === 1), "a stream closed as CANCELLED");
-  check(c2s.some((f) => f.frame.case === "requestMessage" && f.frame.value.size === 0), "an empty message");
+  check(
+    c2s.some((f) => f.frame.case === "cancel"),
+    "a cancel frame",
+  );
+  check(
+    c2s.some((f) => f.frame.case === "moreRequestData") && s2c.some((f) => f.frame.case === "moreResponseData"),
+    "a message over 16 KiB in each direction",
+  );
+  check(
+    s2c.some((f) => f.frame.case === "closeStream" && f.frame.value.status?.code === 5 && f.frame.value.status.details.length === 1),
+    "an error with details",
+  );
+  check(
+    s2c.some((f) => f.frame.case === "closeStream" && f.frame.value.status?.code === 1),
+    "a stream closed as CANCELLED",
+  );
+  check(
+    c2s.some((f) => f.frame.case === "requestMessage" && f.frame.value.size === 0),
+    "an empty message",
+  );
   return problems;
 }
 

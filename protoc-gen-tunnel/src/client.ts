@@ -5,18 +5,13 @@ import { channelFieldName, clientMethodName, paramName, type ServiceNames } from
 import { initShape, kindInfo, shape, type RuntimeSymbols } from "./symbols.js";
 
 /**
- * `FooServiceTunnelClient`: one typed method per RPC, each a one-line
- * delegation to the channel it was constructed with.
+ * `FooServiceTunnelClient`: one typed method per RPC, each a one-line call
+ * of the runtime's typed call function on the channel it was constructed with.
  */
 export function generateClient(f: GeneratedFile, service: DescService, names: ServiceNames, rt: RuntimeSymbols): void {
   const descriptor = f.importSchema(service);
   const field = channelFieldName(service);
-  const summary = [
-    `Calls ${service.typeName} over a gRPC tunnel. Construct it with any tunnel`,
-    "channel: a forward tunnel from `openTunnel`, one reverse tunnel, or",
-    "`handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.",
-  ].join("\n");
-  f.print(f.jsDoc(serviceDoc(service, summary, true)));
+  f.print(f.jsDoc(serviceDoc(service, `A client of ${service.typeName} over a tunnel channel.`, true)));
   f.print(f.export("class", names.client), " {");
   // Protected, not private: subclasses may add calls, and a client of a
   // service without methods does not trip noUnusedLocals.
@@ -37,12 +32,12 @@ function generateMethod(f: GeneratedFile, method: DescMethod, descriptor: Import
   const { call, streamIn, streamOut } = kindInfo(method);
   const input = paramName(streamIn ? "requests" : "request", descriptor.name);
   const options = paramName("options", descriptor.name);
-  const { AsyncIterable, Promise } = rt.globals;
-  const inputType = streamIn ? [AsyncIterable, "<", initShape(f, method.input), ">"] : initShape(f, method.input);
+  const { AsyncIterable: asyncIterable, Promise: promise } = rt.globals;
+  const inputType = streamIn ? [asyncIterable, "<", initShape(f, method.input), ">"] : initShape(f, method.input);
   const output = shape(f, method.output);
-  const result = streamOut ? [AsyncIterable, "<", output, ">"] : [Promise, "<", output, ">"];
+  const result = streamOut ? [asyncIterable, "<", output, ">"] : [promise, "<", output, ">"];
   f.print(f.jsDoc(method, "  "));
   f.print("  ", clientMethodName(method), "(", input, ": ", inputType, ", ", options, "?: ", rt.CallOptions, "): ", result, " {");
-  f.print("    return this.", field, ".", call, "(", descriptor, ".method.", method.localName, ", ", input, ", ", options, ");");
+  f.print("    return ", rt.calls[call], "(this.", field, ", ", descriptor, ".method.", method.localName, ", ", input, ", ", options, ");");
   f.print("  }");
 }

@@ -9,22 +9,14 @@ import type { RuntimeSymbols } from "./symbols.js";
  * tunnels a TunnelServiceHandler holds, by affinity key or round-robin.
  */
 export function generateFactories(f: GeneratedFile, service: DescService, names: ServiceNames, rt: RuntimeSymbols): void {
-  const forKey = [
-    `A client for ${service.typeName} over the reverse tunnels whose affinity key`,
-    "is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin",
-    "over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,",
-    "use `handler.keyAsChannel(key).waitForReady()`.",
-  ].join("\n");
+  const forKey = `A client of ${service.typeName} over the reverse tunnels with affinity key \`key\`, round-robin.`;
   f.print(f.jsDoc(serviceDoc(service, forKey, false)));
   f.print(f.export("function", names.clientForKey), "<K>(handler: ", rt.ReverseChannels, "<K>, key: K): ", names.client, " {");
   f.print("  return new ", names.client, "(handler.keyAsChannel(key));");
   f.print("}");
   f.print();
 
-  const roundRobin = [
-    `A client for ${service.typeName} over every reverse tunnel of \`handler\`, round-robin.`,
-    "Calls fail with UNAVAILABLE while no reverse tunnel is open.",
-  ].join("\n");
+  const roundRobin = `A client of ${service.typeName} over every reverse tunnel of \`handler\`, round-robin.`;
   f.print(f.jsDoc(serviceDoc(service, roundRobin, false)));
   f.print(f.export("function", names.roundRobin), "<K>(handler: ", rt.ReverseChannels, "<K>): ", names.client, " {");
   f.print("  return new ", names.client, "(handler.asChannel());");

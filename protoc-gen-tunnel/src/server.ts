@@ -9,12 +9,7 @@ import { initShape, kindInfo, shape, type RuntimeSymbols } from "./symbols.js";
  * name as the runtime expects) and `registerFooService`.
  */
 export function generateServer(f: GeneratedFile, service: DescService, names: ServiceNames, rt: RuntimeSymbols): void {
-  const implSummary = [
-    `An implementation of ${service.typeName}, served over gRPC tunnels by \`${names.register}\`.`,
-    "Unary and client-streaming methods are async functions; server-streaming and",
-    "bidi methods return async iterables (e.g. async generators). Throw a",
-    "TunnelError to end a call with a status.",
-  ].join("\n");
+  const implSummary = `An implementation of ${service.typeName}, for \`${names.register}\`.`;
   f.print(f.jsDoc(serviceDoc(service, implSummary, true)));
   if (service.methods.length === 0) {
     f.print(f.export("interface", names.impl), " {}");
@@ -33,13 +28,20 @@ export function generateServer(f: GeneratedFile, service: DescService, names: Se
   const descriptor = f.importSchema(service);
   const registrar = paramName("registrar", descriptor.name);
   const impl = paramName("impl", descriptor.name);
-  const registerSummary = [
-    `Registers \`${impl}\` as ${service.typeName} with \`${registrar}\`: a TunnelServiceHandler`,
-    "serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.",
-    `Methods left out of \`${impl}\` answer UNIMPLEMENTED.`,
-  ].join("\n");
+  const registerSummary = `Serves \`${impl}\` as ${service.typeName} on \`${registrar}\`; methods left out answer UNIMPLEMENTED.`;
   f.print(f.jsDoc(serviceDoc(service, registerSummary, false)));
-  f.print(f.export("function", names.register), "(", registrar, ": ", rt.ServiceRegistrar, ", ", impl, ": Partial<", names.impl, ">): void {");
+  f.print(
+    f.export("function", names.register),
+    "(",
+    registrar,
+    ": ",
+    rt.ServiceRegistrar,
+    ", ",
+    impl,
+    ": Partial<",
+    names.impl,
+    ">): void {",
+  );
   f.print("  ", registrar, ".registerService(", descriptor, ", ", impl, ");");
   f.print("}");
   f.print();
@@ -47,21 +49,23 @@ export function generateServer(f: GeneratedFile, service: DescService, names: Se
 
 function generateImplMethod(f: GeneratedFile, method: DescMethod, rt: RuntimeSymbols): void {
   const { streamIn, streamOut } = kindInfo(method);
-  const { AsyncIterable, Promise } = rt.globals;
+  const { AsyncIterable: asyncIterable, Promise: promise } = rt.globals;
   const input = shape(f, method.input);
   const output = initShape(f, method.output);
   const params = streamIn
-    ? ["requests: ", AsyncIterable, "<", input, ">, context: ", rt.HandlerContext]
+    ? ["requests: ", asyncIterable, "<", input, ">, context: ", rt.HandlerContext]
     : ["request: ", input, ", context: ", rt.HandlerContext];
   let result: Printable;
   if (streamOut) {
-    result = [AsyncIterable, "<", output, ">"];
+    result = [asyncIterable, "<", output, ">"];
   } else if (streamIn) {
-    result = [Promise, "<", output, ">"];
+    result = [promise, "<", output, ">"];
   } else {
     // A unary handler may also answer synchronously.
-    result = [Promise, "<", output, "> | ", output];
+    result = [promise, "<", output, "> | ", output];
   }
   f.print(f.jsDoc(method, "  "));
-  f.print("  ", method.localName, "(", params, "): ", result, ";");
+  // In an interface, `new(...)` would declare a construct signature, not a method.
+  const name = method.localName === "new" ? '"new"' : method.localName;
+  f.print("  ", name, "(", params, "): ", result, ";");
 }

@@ -1,10 +1,12 @@
 import type { DescFile, DescMessage, DescMethod } from "@bufbuild/protobuf";
 import type { GeneratedFile, ImportSymbol, Printable } from "@bufbuild/protoplugin";
 
-/** Types the generated code imports from the runtime; all are type-only. */
+/** What the generated code imports from the runtime: types, and the typed call functions. */
 export interface RuntimeSymbols {
   /** Global types, reached through `globalThis` when a message shadows them. */
   globals: GlobalTypes;
+  /** The runtime function that makes each kind of call. */
+  calls: Record<KindInfo["call"], ImportSymbol>;
   CallChannel: ImportSymbol;
   CallOptions: ImportSymbol;
   HandlerContext: ImportSymbol;
@@ -14,8 +16,15 @@ export interface RuntimeSymbols {
 
 export function runtimeSymbols(f: GeneratedFile, file: DescFile, from: string): RuntimeSymbols {
   const type = (name: string) => f.import(name, from, true);
+  const value = (name: string) => f.import(name, from);
   return {
     globals: globalTypes(f, file),
+    calls: {
+      unaryCall: value("unaryCall"),
+      serverStreamCall: value("serverStreamCall"),
+      clientStreamCall: value("clientStreamCall"),
+      bidiStreamCall: value("bidiStreamCall"),
+    },
     CallChannel: type("CallChannel"),
     CallOptions: type("CallOptions"),
     HandlerContext: type("HandlerContext"),
@@ -54,8 +63,8 @@ export function shape(f: GeneratedFile, message: DescMessage): Printable {
 
 /** How a method kind maps onto the runtime's calls. */
 export interface KindInfo {
-  /** The `CallChannel` method that makes this kind of call. */
-  call: "unary" | "serverStream" | "clientStream" | "bidiStream";
+  /** The runtime function that makes this kind of call. */
+  call: "unaryCall" | "serverStreamCall" | "clientStreamCall" | "bidiStreamCall";
   /** The client sends a stream of requests. */
   streamIn: boolean;
   /** The server sends a stream of responses. */
@@ -65,12 +74,12 @@ export interface KindInfo {
 export function kindInfo(method: DescMethod): KindInfo {
   switch (method.methodKind) {
     case "unary":
-      return { call: "unary", streamIn: false, streamOut: false };
+      return { call: "unaryCall", streamIn: false, streamOut: false };
     case "server_streaming":
-      return { call: "serverStream", streamIn: false, streamOut: true };
+      return { call: "serverStreamCall", streamIn: false, streamOut: true };
     case "client_streaming":
-      return { call: "clientStream", streamIn: true, streamOut: false };
+      return { call: "clientStreamCall", streamIn: true, streamOut: false };
     case "bidi_streaming":
-      return { call: "bidiStream", streamIn: true, streamOut: true };
+      return { call: "bidiStreamCall", streamIn: true, streamOut: true };
   }
 }

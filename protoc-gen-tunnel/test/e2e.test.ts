@@ -1,6 +1,13 @@
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ReverseTunnelServer, TunnelServiceHandler, openTunnel, Code, type CallChannel, type HandlerContext } from "@protoc-gen-tunnel/runtime";
+import {
+  ReverseTunnelServer,
+  TunnelServiceHandler,
+  openTunnel,
+  Code,
+  type CallChannel,
+  type HandlerContext,
+} from "@protoc-gen-tunnel/runtime";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bufGenerate } from "./support/buf-generate.js";
 import { scratchDir, testProtoDir } from "./support/codegen.js";

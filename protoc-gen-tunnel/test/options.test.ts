@@ -28,13 +28,16 @@ describe("plugin options", () => {
     expect([...files.keys()].filter((n) => n.startsWith(kinds)).sort()).toEqual([`${kinds}_tunnel.d.ts`, `${kinds}_tunnel.js`]);
     const js = files.get(`${kinds}_tunnel.js`) ?? "";
     expect(js).toContain("export class EchoServiceTunnelClient {");
-    expect(js).toContain("return this.channel.unary(EchoService.method.echo, request, options);");
-    expect(js).not.toMatch(/: CallChannel|MessageInitShape|@protoc-gen-tunnel\/runtime/);
+    expect(js).toContain("return unaryCall(this.channel, EchoService.method.echo, request, options);");
+    // Types are erased; the runtime is imported for its call functions only.
+    expect(js).not.toMatch(/: CallChannel|MessageInitShape/);
+    expect(js).toContain('import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";');
+    expect(js.match(/@protoc-gen-tunnel\/runtime/g)).toHaveLength(1);
     const dts = files.get(`${kinds}_tunnel.d.ts`) ?? "";
+    expect(dts).toContain("echo(request: MessageInitShape<typeof EchoRequestSchema>, options?: CallOptions): Promise<EchoResponse>;");
     expect(dts).toContain(
-      "echo(request: MessageInitShape<typeof EchoRequestSchema>, options?: CallOptions): Promise<EchoResponse>;",
+      "export declare function registerEchoService(registrar: ServiceRegistrar, impl: Partial<EchoServiceImpl>): void;",
     );
-    expect(dts).toContain("export declare function registerEchoService(registrar: ServiceRegistrar, impl: Partial<EchoServiceImpl>): void;");
   });
 
   it("js_import_style=legacy_commonjs writes CommonJS", () => {

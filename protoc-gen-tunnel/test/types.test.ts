@@ -13,6 +13,7 @@ import {
   testProtoDir,
   writeFiles,
 } from "./support/codegen.js";
+import { implEquality, implEqualityNames } from "./types/impl-equality.js";
 import { invalidUsage } from "./types/invalid-usage.js";
 import { validUsage } from "./types/valid-usage.js";
 
@@ -28,7 +29,14 @@ beforeAll(() => {
   writeFiles(scratch.path, filesOf(runPluginBinary(protocGenEsBin, [], request)));
   const tunnelFiles = runTunnelPlugin(request);
   writeFiles(scratch.path, tunnelFiles);
-  writeFiles(scratch.path, new Map([["valid.ts", validUsage], ["invalid.ts", invalidUsage]]));
+  writeFiles(
+    scratch.path,
+    new Map([
+      ["valid.ts", validUsage],
+      ["invalid.ts", invalidUsage],
+      ["impl-equality.ts", implEquality],
+    ]),
+  );
   project = new Project({
     skipAddingFilesFromTsConfig: true,
     compilerOptions: {
@@ -115,6 +123,16 @@ describe("generated code under strict TypeScript", () => {
     expect(paramType("serverStreamContext")).toBe("HandlerContext");
     expect(paramType("clientStreamRequests")).toBe("AsyncIterable<EchoRequest>");
     expect(paramType("bidiRequests")).toBe("AsyncIterable<EchoRequest>");
+  });
+
+  it("declares every FooImpl exactly as the runtime's ServiceImpl<typeof Foo>", () => {
+    const file = project.getSourceFileOrThrow(join(scratch.path, "impl-equality.ts"));
+    expect(diagnosticsOf(file).map(describeDiagnostic)).toEqual([]);
+    const types = implEqualityNames.map((name) => {
+      const decl = file.getVariableDeclarationOrThrow(name);
+      return [name, decl.getType().getText(decl)];
+    });
+    expect(types).toEqual(implEqualityNames.map((name) => [name, "true"]));
   });
 
   it("rejects wrong requests, responses, options and implementations", () => {

@@ -53,7 +53,11 @@ const compilerOptions = {
 };
 const sources = filesIn(srcDir, (name) => name.endsWith(".ts") && !name.endsWith(".d.ts") && !name.endsWith(".test.ts"));
 for (const file of sources) {
-  const { outputText, diagnostics } = ts.transpileModule(readFileSync(file, "utf8"), { compilerOptions, fileName: file, reportDiagnostics: true });
+  const { outputText, diagnostics } = ts.transpileModule(readFileSync(file, "utf8"), {
+    compilerOptions,
+    fileName: file,
+    reportDiagnostics: true,
+  });
   if (diagnostics?.length) {
     console.error(ts.formatDiagnostics(diagnostics, ts.createCompilerHost({})));
     process.exit(1);

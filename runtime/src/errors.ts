@@ -11,10 +11,18 @@ export interface TunnelErrorOptions {
   cause?: unknown;
 }
 
+// Marks TunnelErrors for `instanceof` across copies of this package: with two
+// installed copies (or two bundles), each has its own class, and a plain
+// prototype check would fail for errors from the other one.
+const brand = Symbol.for("@protoc-gen-tunnel/runtime/TunnelError");
+
 /**
  * The error of a tunneled call, or of a tunnel: a gRPC status code, a
  * message, `google.rpc.Status` details and trailers. Handlers throw it to end
  * a call with a status; callers receive it when a call fails.
+ *
+ * `instanceof TunnelError` also holds for TunnelErrors made by another copy
+ * of this package (as with connect-es's ConnectError).
  */
 export class TunnelError extends Error {
   override readonly name = "TunnelError";
@@ -30,6 +38,16 @@ export class TunnelError extends Error {
     this.rawMessage = message;
     this.details = options.details ?? [];
     this.metadata = options.metadata ?? new Metadata();
+  }
+
+  /** True for TunnelErrors of any copy of this package; subclasses check their prototype as usual. */
+  static override [Symbol.hasInstance](value: unknown): value is TunnelError {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class instanceof was asked about, maybe a subclass.
+    if (this !== TunnelError) {
+      // biome-ignore lint/complexity/noThisInStatic: as above.
+      return Function.prototype[Symbol.hasInstance].call(this, value);
+    }
+    return typeof value === "object" && value !== null && (value as { [brand]?: unknown })[brand] === true;
   }
 
   /**
@@ -67,6 +85,9 @@ export class TunnelError extends Error {
     return found;
   }
 }
+
+// On the prototype, not each instance: equality checks of errors stay as they were.
+Object.defineProperty(TunnelError.prototype, brand, { value: true });
 
 /** A grpc-js `ServiceError` or a `StatusObject`-like value. */
 function isServiceErrorLike(value: unknown): value is { code: Code; details: string; metadata?: Metadata } {

@@ -2,20 +2,20 @@
 
 export { Code, codeName } from "./code.js";
 export { TunnelError, type TunnelErrorOptions } from "./errors.js";
+export type { CallEnd, TunnelEnd } from "./ended.js";
 export { toMetadata, type MetadataInit, type MetadataValue } from "./metadata.js";
 export type { TunnelLimits } from "./engine/limits.js";
-export type { ClientStream, CallOutcome } from "./engine/client-stream.js";
 
+// Making calls: one primitive (CallChannel.startCall → CallStream, in bytes)
+// and the typed calls written once on top of it.
+export type { CallChannel } from "./api/call-channel.js";
+export type { CallStream } from "./api/call-stream.js";
 export type { CallOptions } from "./api/call-options.js";
-export { AbstractCallChannel, type CallChannel } from "./api/call-channel.js";
-export { methodPath } from "./api/method-types.js";
-export type {
-  BidiStreamingMethod,
-  ClientStreamingMethod,
-  MethodOfKind,
-  ServerStreamingMethod,
-  UnaryMethod,
-} from "./api/method-types.js";
+export { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "./api/typed-calls.js";
+export { createTunnelClient, type TunnelClient, type TunnelClientMethod } from "./api/tunnel-client.js";
+export { methodPath } from "./api/method-path.js";
+
+// Serving calls.
 export type { HandlerContext } from "./api/handler-context.js";
 export type {
   BidiStreamingImpl,
@@ -26,7 +26,9 @@ export type {
   ServiceRegistrar,
   UnaryImpl,
 } from "./api/service-impl.js";
-export { TunnelChannel } from "./api/tunnel-channel.js";
+
+// Tunnels.
+export type { TunnelChannel } from "./api/tunnel-channel.js";
 export { openTunnel, type OpenTunnelOptions } from "./api/open-tunnel.js";
 export type { ServiceHost } from "./api/service-host.js";
 export { TunnelServiceHandler, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
@@ -48,6 +50,11 @@ export type { ReconnectOptions, RetryPlan } from "./api/reconnect.js";
 export { grpcChannel, type GrpcChannelOptions } from "./grpc-js/channel.js";
 export type { GrpcServiceOptions } from "./grpc-js/service-definition.js";
 export { tunnelMetadataFromCall } from "./grpc-js/server-call.js";
-export { STATUS_DETAILS_KEY } from "./grpc-js/status-details.js";
+export {
+  STATUS_DETAILS_KEY,
+  grpcStatusFromError,
+  tunnelErrorFromGrpcStatus,
+  type StatusLike,
+} from "./grpc-js/status-details.js";
 
 // Connect-ES clients and services: see the "@protoc-gen-tunnel/runtime/connect" entry point.

@@ -25,9 +25,7 @@ export function toMetadata(init?: MetadataInit): Metadata {
     return init.clone();
   }
   const md = new Metadata();
-  const entries: Iterable<readonly [string, MetadataValue | readonly MetadataValue[]]> = isIterable(init)
-    ? init
-    : Object.entries(init);
+  const entries: Iterable<readonly [string, MetadataValue | readonly MetadataValue[]]> = isIterable(init) ? init : Object.entries(init);
   for (const [key, value] of entries) {
     const values = Array.isArray(value) ? (value as readonly MetadataValue[]) : [value as MetadataValue];
     for (const v of values) {

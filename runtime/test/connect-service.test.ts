@@ -19,8 +19,9 @@ import { ErrorInfoSchema } from "@protoc-gen-tunnel/runtime/errordetails";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { addConnectRoutes, tunnelCallInfo, tunnelTransport, type ConnectRoutesOptions, type TunnelCallInfo } from "../src/connect.js";
-import { Code, openTunnel, ReverseTunnelServer, TunnelError, TunnelServiceHandler, type CallChannel } from "../src/index.js";
-import { Deferred, outcome } from "./support/events.js";
+import { Code, openTunnel, ReverseTunnelServer, TunnelError, TunnelServiceHandler, type CallChannel, unaryCall } from "../src/index.js";
+import { deferred } from "../src/deferred.js";
+import { outcome } from "./support/events.js";
 import { connectError, messages, text } from "./support/connect.js";
 import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
 
@@ -65,7 +66,9 @@ async function serve(mode: Mode, impl: Impl, options?: ConnectRoutesOptions): Pr
 /** Request headers a handler saw, echoed as a Message map (as the interop TestService does). */
 function echoHeaders(ctx: HandlerContext): Record<string, Uint8Array> {
   const echoed: Record<string, Uint8Array> = {};
-  ctx.requestHeader.forEach((value, key) => (echoed[key] = Buffer.from(value)));
+  for (const [key, value] of ctx.requestHeader) {
+    echoed[key] = Buffer.from(value);
+  }
   return echoed;
 }
 
@@ -133,7 +136,9 @@ describe.each(["forward", "reverse"] as const)("a Connect service over a %s tunn
     expect(info?.peer).toMatch(/127\.0\.0\.1/);
     expect(info?.protocolRevision).toBe(1);
 
-    const summed = await client.clientStream(messages([{ payload: Buffer.from("a") }, { payload: Buffer.from("b") }, { payload: Buffer.from("c") }]));
+    const summed = await client.clientStream(
+      messages([{ payload: Buffer.from("a") }, { payload: Buffer.from("b") }, { payload: Buffer.from("c") }]),
+    );
     expect([text(summed.payload), summed.count]).toEqual(["a+b+c", 3]);
 
     let streamHeader: Headers | undefined;
@@ -169,7 +174,7 @@ describe.each(["forward", "reverse"] as const)("a Connect service over a %s tunn
         }
         throw new Error("a bug with a secret");
       },
-      async *serverStream(req) {
+      async *serverStream() {
         yield { count: 1 };
         throw new ConnectError("stopped after one", ConnectCode.ResourceExhausted);
       },
@@ -184,7 +189,7 @@ describe.each(["forward", "reverse"] as const)("a Connect service over a %s tunn
     expect(invalid.metadata.get("x-why")).toBe("empty");
 
     // The runtime's own typed calls see the same status, details included.
-    const typed = await outcome(channel.unary(TestService.method.unary, {}));
+    const typed = await outcome(unaryCall(channel, TestService.method.unary, {}));
     const tunnelError = (typed as { error: unknown }).error as TunnelError;
     expect(tunnelError).toBeInstanceOf(TunnelError);
     expect([tunnelError.code, tunnelError.rawMessage]).toEqual([Code.INVALID_ARGUMENT, "payload is empty: 100% sure"]);
@@ -214,10 +219,10 @@ describe.each(["forward", "reverse"] as const)("a Connect service over a %s tunn
   });
 
   it("passes the deadline as timeoutMs and aborts ctx.signal when it passes or the caller cancels", async () => {
-    const entered = new Deferred<number | undefined>();
-    const unaryAborted = new Deferred<void>();
-    const streamAborted = new Deferred<void>();
-    const streaming = new Deferred<void>();
+    const entered = deferred<number | undefined>();
+    const unaryAborted = deferred<void>();
+    const streamAborted = deferred<void>();
+    const streaming = deferred<void>();
     const channel = await serve(mode, {
       unary: (_req, ctx) =>
         new Promise((_resolve, reject) => {

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import type { CallChannel, ServiceImpl } from "../src/index.js";
 import { tunnelTransport, type TunnelTransportOptions } from "../src/connect.js";
-import { Deferred } from "./support/events.js";
+import { deferred } from "../src/deferred.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 import { connectAgent, Gate, startHub } from "./support/reverse.js";
 import { connectError, messages, text } from "./support/connect.js";
@@ -65,7 +65,9 @@ describe.each(["forward", "reverse"] as const)("Connect client on tunnelTranspor
     expect([summed.count, text(summed.payload)]).toEqual([2, "b"]);
 
     const counts: number[] = [];
-    for await (const r of client.bidiStream(messages([{ payload: Buffer.from("x") }, { payload: Buffer.from("y") }, { payload: Buffer.from("z") }]))) {
+    for await (const r of client.bidiStream(
+      messages([{ payload: Buffer.from("x") }, { payload: Buffer.from("y") }, { payload: Buffer.from("z") }]),
+    )) {
       counts.push(r.count);
     }
     expect(counts).toEqual([1, 2, 3]);
@@ -74,7 +76,14 @@ describe.each(["forward", "reverse"] as const)("Connect client on tunnelTranspor
   it("fails with a ConnectError carrying code, message, trailers and details", async () => {
     const client = await clientFor(mode);
     const why = anyPack(StringValueSchema, create(StringValueSchema, { value: "why" }));
-    const unary = await connectError(client.unary({ code: ConnectCode.NotFound, errorDetails: [why], headers: { "x-h": Buffer.from("hv") }, trailers: { "x-t": Buffer.from("tv") } }));
+    const unary = await connectError(
+      client.unary({
+        code: ConnectCode.NotFound,
+        errorDetails: [why],
+        headers: { "x-h": Buffer.from("hv") },
+        trailers: { "x-t": Buffer.from("tv") },
+      }),
+    );
     expect([unary.code, unary.rawMessage, unary.message]).toEqual([ConnectCode.NotFound, "error", "[not_found] error"]);
     expect(unary.findDetails(StringValueSchema).map((d) => d.value)).toEqual(["why"]);
     expect([unary.metadata.get("x-h"), unary.metadata.get("x-t")]).toEqual(["hv", "tv"]);
@@ -95,8 +104,8 @@ describe.each(["forward", "reverse"] as const)("Connect client on tunnelTranspor
   });
 
   it("timeoutMs: the handler gets the deadline and is cancelled when it passes", async () => {
-    const entered = new Deferred<Date | undefined>();
-    const aborted = new Deferred<unknown>();
+    const entered = deferred<Date | undefined>();
+    const aborted = deferred<unknown>();
     const client = await clientFor(mode, {
       unary: (_req, ctx) =>
         new Promise((_resolve, reject) => {
@@ -165,7 +174,7 @@ describe("tunnelTransport", () => {
   });
 
   it("applies defaultTimeoutMs to calls without a timeout", async () => {
-    const entered = new Deferred<Date | undefined>();
+    const entered = deferred<Date | undefined>();
     const channel = await serve("forward", {
       unary: (req, ctx) => {
         entered.resolve(ctx.deadline);

@@ -15,7 +15,7 @@ import {
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { tunnelTransport } from "../src/connect.js";
-import { Code, TunnelError } from "../src/index.js";
+import { Code, TunnelError, unaryCall } from "../src/index.js";
 import { outcome } from "./support/events.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 import { Cleanup } from "./support/servers.js";
@@ -59,7 +59,7 @@ describe("google.rpc error details", () => {
       },
     });
 
-    const result = await outcome(tunnel.unary(TestService.method.unary, {}));
+    const result = await outcome(unaryCall(tunnel, TestService.method.unary, {}));
     expect(result.ok).toBe(false);
     const error = (result as { error: unknown }).error;
     expect(error).toBeInstanceOf(TunnelError);

@@ -3,7 +3,7 @@
 // without services: forward-lifecycle.test.ts.)
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, TunnelServiceHandler } from "../src/index.js";
+import { Code, TunnelServiceHandler, unaryCall } from "../src/index.js";
 import { outcome } from "./support/events.js";
 import { startAgent } from "./support/reverse.js";
 import { Cleanup, startServer } from "./support/servers.js";
@@ -24,7 +24,7 @@ describe("messages that say why", () => {
     expect(handler.keyAsChannel(undefined).ready()).toBe(true);
 
     // ...but not under the key its metadata carries.
-    const res = await outcome(handler.keyAsChannel("agent-1").unary(TestService.method.unary, {}));
+    const res = await outcome(unaryCall(handler.keyAsChannel("agent-1"), TestService.method.unary, {}));
     expect(res.ok || res.error).toMatchObject({
       code: Code.UNAVAILABLE,
       rawMessage:
@@ -35,7 +35,7 @@ describe("messages that say why", () => {
 
   it("a handler with affinityKey keeps the short message", async () => {
     const handler = new TunnelServiceHandler<string>({ affinityKey: () => "a" });
-    const res = await outcome(handler.keyAsChannel("b").unary(TestService.method.unary, {}));
+    const res = await outcome(unaryCall(handler.keyAsChannel("b"), TestService.method.unary, {}));
     expect(res.ok || res.error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: 'no reverse tunnel for key "b"' });
   });
 });

@@ -5,6 +5,7 @@ import { deferred, forwardFixture } from "./support/forward-fixture.js";
 
 type Deferred = ReturnType<typeof deferred<void>>;
 import { tapForwardFrames, windowViolations, type FrameTap } from "./support/frame-tap.js";
+import { clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -66,13 +67,13 @@ describe("flow control (revision 1)", () => {
     });
     expect(tunnel.protocolRevision).toBe(1);
     // Read one message, then stop reading (but keep the call open).
-    const slow = tunnel.serverStream(TestService.method.serverStream, {})[Symbol.asyncIterator]();
+    const slow = serverStreamCall(tunnel, TestService.method.serverStream, {})[Symbol.asyncIterator]();
     await slow.next();
     await stalled.promise;
 
     // Hundreds of calls complete while the slow stream sits on a full window.
     const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => tunnel.unary(TestService.method.unary, { payload: new Uint8Array([i & 0xff]) })),
+      Array.from({ length: 200 }, (_, i) => unaryCall(tunnel, TestService.method.unary, { payload: new Uint8Array([i & 0xff]) })),
     );
     expect(results.map((r) => r.payload[0])).toEqual(Array.from({ length: 200 }, (_, i) => i & 0xff));
 
@@ -97,9 +98,9 @@ describe("flow control (revision 1)", () => {
     async function* endless() {
       for (offered = 0; offered < 40; offered++) yield { payload: chunk };
     }
-    const slow = tunnel.clientStream(TestService.method.clientStream, endless());
+    const slow = clientStreamCall(tunnel, TestService.method.clientStream, endless());
     await entered.promise;
-    const results = await Promise.all(Array.from({ length: 50 }, () => tunnel.unary(TestService.method.unary, {})));
+    const results = await Promise.all(Array.from({ length: 50 }, () => unaryCall(tunnel, TestService.method.unary, {})));
     expect(results).toHaveLength(50);
     // The client could only put one window on the wire for the parked handler.
     expect(sentBytes(tap, 1n, "c2s")).toBeLessThanOrEqual(65_536);
@@ -123,7 +124,8 @@ describe("receiveWindowBytes", () => {
     });
     const settings = tap.s2c.find((f) => f.frame.case === "settings");
     expect(settings?.frame.value).toMatchObject({ initialWindowSize: 200_000 });
-    const slow = tunnel.clientStream(
+    const slow = clientStreamCall(
+      tunnel,
       TestService.method.clientStream,
       (async function* () {
         for (let i = 0; i < 40; i++) yield { payload: chunk };
@@ -133,12 +135,17 @@ describe("receiveWindowBytes", () => {
     // The parked handler reads nothing: the client stops exactly at the
     // server's window, and stays there.
     await until(() => sentBytes(tap, 1n, "c2s") >= 200_000);
-    await tunnel.unary(TestService.method.unary, {});
+    await unaryCall(tunnel, TestService.method.unary, {});
     expect(sentBytes(tap, 1n, "c2s")).toBe(200_000);
     const newStream = tap.c2s.find((f) => f.frame.case === "newStream");
     expect(newStream?.frame.value).toMatchObject({ initialWindowSize: 300_000 });
     release.resolve();
     expect((await slow).count).toBe(40);
-    expect(windowViolations(tap.log.filter((e) => e.dir === "c2s" || e.frame.frame.case === "windowUpdate"), 200_000)).toEqual([]);
+    expect(
+      windowViolations(
+        tap.log.filter((e) => e.dir === "c2s" || e.frame.frame.case === "windowUpdate"),
+        200_000,
+      ),
+    ).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { Code, openTunnel, TunnelError, TunnelServiceHandler, type HandlerContext } from "../src/index.js";
+import { Code, openTunnel, TunnelError, TunnelServiceHandler, type HandlerContext, serverStreamCall, unaryCall } from "../src/index.js";
 import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
 import { deferred, forwardFixture } from "./support/forward-fixture.js";
 import { c2s, RawTunnel } from "./support/raw-tunnel.js";
@@ -39,7 +39,7 @@ describe("deadlines", () => {
     const park = parkingImpl();
     const { tunnel } = await forwardFixture(cleanup, { impl: park.impl });
     const started = Date.now();
-    const call = tunnel.unary(TestService.method.unary, {}, { timeoutMs: 150 });
+    const call = unaryCall(tunnel, TestService.method.unary, {}, { timeoutMs: 150 });
     const ctx = await park.entered;
     expect(ctx.deadline).toBeInstanceOf(Date);
     expect(ctx.deadline!.getTime() - started).toBeGreaterThan(50);
@@ -73,7 +73,7 @@ describe("cancellation", () => {
     const park = parkingImpl();
     const { tunnel } = await forwardFixture(cleanup, { impl: park.impl });
     const abort = new AbortController();
-    const call = tunnel.unary(TestService.method.unary, {}, { signal: abort.signal });
+    const call = unaryCall(tunnel, TestService.method.unary, {}, { signal: abort.signal });
     await park.entered;
     abort.abort();
     await expect(call).rejects.toMatchObject({ code: Code.CANCELLED });
@@ -95,7 +95,7 @@ describe("cancellation", () => {
       },
     });
     let seen = 0;
-    for await (const res of tunnel.serverStream(TestService.method.serverStream, {})) {
+    for await (const res of serverStreamCall(tunnel, TestService.method.serverStream, {})) {
       seen = res.count;
       if (seen === 10) break;
     }
@@ -103,13 +103,13 @@ describe("cancellation", () => {
     expect(await stopped.promise).toMatchObject({ code: Code.CANCELLED });
     expect(tunnel.activeCalls).toBe(0);
     // The tunnel keeps working.
-    const res = await tunnel.unary(TestService.method.unary, { payload: new Uint8Array([3]) });
+    const res = await unaryCall(tunnel, TestService.method.unary, { payload: new Uint8Array([3]) });
     expect(res.payload).toEqual(new Uint8Array([3]));
   });
 
   it("an already-aborted signal fails the call without sending it", async () => {
     const { tunnel } = await forwardFixture(cleanup);
-    const error = await tunnel.unary(TestService.method.unary, {}, { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    const error = await unaryCall(tunnel, TestService.method.unary, {}, { signal: AbortSignal.abort() }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: Code.CANCELLED });
   });
 });
@@ -120,7 +120,7 @@ describe("tunnel end", () => {
     const { tunnel, server } = await forwardFixture(cleanup, { impl: { ...testServiceImpl, serverStream: park.impl.serverStream } });
     const calls = Array.from({ length: 20 }, () =>
       (async () => {
-        for await (const _ of tunnel.serverStream(TestService.method.serverStream, {})) {
+        for await (const _ of serverStreamCall(tunnel, TestService.method.serverStream, {})) {
           // never yields
         }
       })().catch((e: unknown) => e),
@@ -134,31 +134,31 @@ describe("tunnel end", () => {
       expect(error).toBeInstanceOf(TunnelError);
       expect([Code.UNAVAILABLE, Code.CANCELLED]).toContain((error as TunnelError).code);
     }
-    await tunnel.done;
+    const end = await tunnel.done;
     expect(tunnel.closed).toBe(true);
-    expect(tunnel.err).toBeInstanceOf(TunnelError);
-    await expect(tunnel.unary(TestService.method.unary, {})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    expect(end.error).toBeInstanceOf(TunnelError);
+    await expect(unaryCall(tunnel, TestService.method.unary, {})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
   });
 
   it("closing the tunnel cancels its calls on both ends and ends cleanly", async () => {
     const park = parkingImpl();
     const { tunnel } = await forwardFixture(cleanup, { impl: park.impl });
-    const call = tunnel.unary(TestService.method.unary, {}).catch((e: unknown) => e);
+    const call = unaryCall(tunnel, TestService.method.unary, {}).catch((e: unknown) => e);
     await park.entered;
     tunnel.close();
     expect(await call).toMatchObject({ code: Code.CANCELLED });
     expect((await park.aborted) as TunnelError).toBeInstanceOf(TunnelError);
-    await tunnel.done;
-    expect(tunnel.err).toBeUndefined();
+    const end = await tunnel.done;
+    expect(end.error).toBeUndefined();
   });
 
   it("aborting the signal passed to openTunnel closes the tunnel", async () => {
     const abort = new AbortController();
     const { tunnel } = await forwardFixture(cleanup, { tunnel: { signal: abort.signal } });
-    expect((await tunnel.unary(TestService.method.unary, { payload: new Uint8Array([1]) })).payload).toEqual(new Uint8Array([1]));
+    expect((await unaryCall(tunnel, TestService.method.unary, { payload: new Uint8Array([1]) })).payload).toEqual(new Uint8Array([1]));
     abort.abort();
     await tunnel.done;
-    await expect(tunnel.unary(TestService.method.unary, {})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    await expect(unaryCall(tunnel, TestService.method.unary, {})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
   });
 
   it("a handler with nothing registered answers OpenTunnel with UNIMPLEMENTED", async () => {
@@ -193,11 +193,11 @@ describe("graceful shutdown", () => {
     });
     const counts: number[] = [];
     const running = (async () => {
-      for await (const res of tunnel.serverStream(TestService.method.serverStream, {})) counts.push(res.count);
+      for await (const res of serverStreamCall(tunnel, TestService.method.serverStream, {})) counts.push(res.count);
     })();
     await entered.promise;
     handler.initiateShutdown();
-    await expect(tunnel.unary(TestService.method.unary, {})).rejects.toMatchObject({
+    await expect(unaryCall(tunnel, TestService.method.unary, {})).rejects.toMatchObject({
       code: Code.UNAVAILABLE,
       rawMessage: "server is shutting down",
     });

@@ -4,6 +4,7 @@ import type { ClientToServer, ServerToClient } from "../src/gen/grpctunnel/v1/tu
 import { Cleanup } from "./support/servers.js";
 import { forwardFixture, fromArray } from "./support/forward-fixture.js";
 import { tapForwardFrames, windowViolations } from "./support/frame-tap.js";
+import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -34,21 +35,21 @@ describe("message sizes across chunk boundaries", () => {
     it(`echoes a ${size}-byte payload in all four call kinds`, async () => {
       const { tunnel } = await forwardFixture(cleanup, { handler: bigLimits, tunnel: bigLimits });
       const payload = pattern(size, size);
-      const unary = await tunnel.unary(TestService.method.unary, { payload });
+      const unary = await unaryCall(tunnel, TestService.method.unary, { payload });
       expect(Buffer.compare(unary.payload, payload)).toBe(0);
 
       const streamed: Uint8Array[] = [];
-      for await (const res of tunnel.serverStream(TestService.method.serverStream, { payload, count: 2 })) {
+      for await (const res of serverStreamCall(tunnel, TestService.method.serverStream, { payload, count: 2 })) {
         streamed.push(res.payload);
       }
       expect(streamed.map((p) => Buffer.compare(p, payload))).toEqual([0, 0]);
 
-      const client = await tunnel.clientStream(TestService.method.clientStream, fromArray([{ payload }, { payload }]));
+      const client = await clientStreamCall(tunnel, TestService.method.clientStream, fromArray([{ payload }, { payload }]));
       expect(client.count).toBe(2);
       expect(Buffer.compare(client.payload, payload)).toBe(0);
 
       const bidi: number[] = [];
-      for await (const res of tunnel.bidiStream(TestService.method.bidiStream, fromArray([{ payload }, { payload }]))) {
+      for await (const res of bidiStreamCall(tunnel, TestService.method.bidiStream, fromArray([{ payload }, { payload }]))) {
         expect(Buffer.compare(res.payload, payload)).toBe(0);
         bidi.push(res.count);
       }
@@ -60,8 +61,8 @@ describe("message sizes across chunk boundaries", () => {
     let tap!: ReturnType<typeof tapForwardFrames>;
     const { tunnel } = await forwardFixture(cleanup, { wrapService: (s) => (tap = tapForwardFrames(s)).service });
     // A Message with only a payload of n bytes (n < 16384) encodes to n + 3 bytes.
-    await tunnel.unary(TestService.method.unary, { payload: pattern(16_381) });
-    await tunnel.unary(TestService.method.unary, { payload: pattern(16_382) });
+    await unaryCall(tunnel, TestService.method.unary, { payload: pattern(16_381) });
+    await unaryCall(tunnel, TestService.method.unary, { payload: pattern(16_382) });
     expect(dataChunks(tap.c2s, 1n)).toEqual([16_384]);
     expect(dataChunks(tap.s2c, 1n)).toEqual([16_384]);
     expect(dataChunks(tap.c2s, 2n)).toEqual([16_384, 1]);
@@ -76,7 +77,7 @@ describe("message sizes across chunk boundaries", () => {
       wrapService: (s) => (tap = tapForwardFrames(s)).service,
     });
     const payload = pattern(5_000_000);
-    await tunnel.unary(TestService.method.unary, { payload });
+    await unaryCall(tunnel, TestService.method.unary, { payload });
     for (const frames of [tap.c2s, tap.s2c]) {
       const chunks = dataChunks(frames, 1n);
       expect(chunks.length).toBeGreaterThan(300);
@@ -97,29 +98,34 @@ describe("concurrency", () => {
       const check = (p: Uint8Array) => (Buffer.compare(p, payload) === 0 ? "ok" : `payload mismatch in call ${i}`);
       switch (i % 4) {
         case 0:
-          calls.push(tunnel.unary(TestService.method.unary, { payload }).then((r) => check(r.payload)));
+          calls.push(unaryCall(tunnel, TestService.method.unary, { payload }).then((r) => check(r.payload)));
           break;
         case 1:
           calls.push(
             (async () => {
               const got: string[] = [];
-              for await (const r of tunnel.serverStream(TestService.method.serverStream, { payload, count: 3 })) got.push(check(r.payload));
+              for await (const r of serverStreamCall(tunnel, TestService.method.serverStream, { payload, count: 3 }))
+                got.push(check(r.payload));
               return got.length === 3 && got.every((g) => g === "ok") ? "ok" : `server stream ${i}: ${got}`;
             })(),
           );
           break;
         case 2:
           calls.push(
-            tunnel
-              .clientStream(TestService.method.clientStream, fromArray([{ payload: pattern(5) }, { payload }]))
-              .then((r) => (r.count === 2 ? check(r.payload) : `count ${r.count}`)),
+            clientStreamCall(tunnel, TestService.method.clientStream, fromArray([{ payload: pattern(5) }, { payload }])).then((r) =>
+              r.count === 2 ? check(r.payload) : `count ${r.count}`,
+            ),
           );
           break;
         default:
           calls.push(
             (async () => {
               const counts: number[] = [];
-              for await (const r of tunnel.bidiStream(TestService.method.bidiStream, fromArray([{ payload }, { payload }, { payload }]))) {
+              for await (const r of bidiStreamCall(
+                tunnel,
+                TestService.method.bidiStream,
+                fromArray([{ payload }, { payload }, { payload }]),
+              )) {
                 if (check(r.payload) !== "ok") return `bidi ${i} payload`;
                 counts.push(r.count);
               }

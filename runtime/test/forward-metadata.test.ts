@@ -3,7 +3,7 @@ import { anyPack, DurationSchema, StringValueSchema } from "@bufbuild/protobuf/w
 import type { Metadata } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, TunnelError } from "../src/index.js";
+import { Code, TunnelError, serverStreamCall, unaryCall } from "../src/index.js";
 import { Cleanup } from "./support/servers.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 
@@ -16,7 +16,8 @@ describe("metadata, headers, trailers and status", () => {
     let headers: Metadata | undefined;
     let trailers: Metadata | undefined;
     const binary = new Uint8Array([0x68, 0x69, 0xe2, 0x82, 0xac]); // "hi€", valid UTF-8
-    const res = await tunnel.unary(
+    const res = await unaryCall(
+      tunnel,
       TestService.method.unary,
       {
         payload: new Uint8Array([1]),
@@ -46,16 +47,20 @@ describe("metadata, headers, trailers and status", () => {
       anyPack(DurationSchema, create(DurationSchema, { seconds: 3n })),
     ];
     let headers: Metadata | undefined;
-    const error = await tunnel
-      .unary(
-        TestService.method.unary,
-        { code: Code.FAILED_PRECONDITION, errorDetails: details, headers: { "x-h": Buffer.from("1") }, trailers: { "x-t": Buffer.from("2") } },
-        { onHeader: (md) => (headers = md) },
-      )
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const error = await unaryCall(
+      tunnel,
+      TestService.method.unary,
+      {
+        code: Code.FAILED_PRECONDITION,
+        errorDetails: details,
+        headers: { "x-h": Buffer.from("1") },
+        trailers: { "x-t": Buffer.from("2") },
+      },
+      { onHeader: (md) => (headers = md) },
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(TunnelError);
     const err = error as TunnelError;
     expect(err.code).toBe(Code.FAILED_PRECONDITION);
@@ -72,7 +77,11 @@ describe("metadata, headers, trailers and status", () => {
     const got: number[] = [];
     let error: unknown;
     try {
-      for await (const res of tunnel.serverStream(TestService.method.serverStream, { count: 3, code: Code.ABORTED, payload: new Uint8Array([7]) })) {
+      for await (const res of serverStreamCall(tunnel, TestService.method.serverStream, {
+        count: 3,
+        code: Code.ABORTED,
+        payload: new Uint8Array([7]),
+      })) {
         got.push(res.payload[0]);
       }
     } catch (e) {
@@ -84,12 +93,12 @@ describe("metadata, headers, trailers and status", () => {
 
   it("refuses to send -bin metadata that is not valid UTF-8, naming the key, and the tunnel stays up", async () => {
     const { tunnel } = await forwardFixture(cleanup);
-    const error = await tunnel
-      .unary(TestService.method.unary, {}, { metadata: { "x-raw-bin": new Uint8Array([0xff, 0xfe]) } })
-      .catch((e: unknown) => e);
+    const error = await unaryCall(tunnel, TestService.method.unary, {}, { metadata: { "x-raw-bin": new Uint8Array([0xff, 0xfe]) } }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toMatchObject({ code: Code.INTERNAL });
     expect((error as TunnelError).rawMessage).toContain("x-raw-bin");
-    const ok = await tunnel.unary(TestService.method.unary, { payload: new Uint8Array([1]) });
+    const ok = await unaryCall(tunnel, TestService.method.unary, { payload: new Uint8Array([1]) });
     expect(ok.payload).toEqual(new Uint8Array([1]));
   });
 
@@ -102,7 +111,7 @@ describe("metadata, headers, trailers and status", () => {
         }),
       },
     });
-    const res = await tunnel.unary(TestService.method.unary, {}, { metadata: { "x-call": "c" } });
+    const res = await unaryCall(tunnel, TestService.method.unary, {}, { metadata: { "x-call": "c" } });
     expect(Buffer.from(res.payload).toString()).toBe("t1/0");
     expect(tunnel.metadata.get("x-tunnel")).toEqual(["t1"]);
   });
@@ -115,7 +124,7 @@ describe("metadata, headers, trailers and status", () => {
         },
       },
     });
-    const error = (await tunnel.unary(TestService.method.unary, {}).catch((e: unknown) => e)) as TunnelError;
+    const error = (await unaryCall(tunnel, TestService.method.unary, {}).catch((e: unknown) => e)) as TunnelError;
     expect(error.code).toBe(Code.UNKNOWN);
     expect(error.rawMessage).toBe("boom");
     expect(error.rawMessage).not.toContain("    at ");

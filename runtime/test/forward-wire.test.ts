@@ -19,7 +19,14 @@ async function rawTunnel(options: { negotiate?: boolean; handler?: TunnelService
   const park = options.parkClientStream;
   handler.registerService(TestService, {
     ...testServiceImpl,
-    ...(park ? { clientStream: async () => (await park, {}) } : {}),
+    ...(park
+      ? {
+          clientStream: async () => {
+            await park;
+            return {};
+          },
+        }
+      : {}),
   });
   const srv = await startServer((s) => s.addService(...handler.service()));
   cleanup.add(() => srv.kill());
@@ -87,9 +94,11 @@ describe("wire: chunking and flow control", () => {
     sendMessage(raw, 1n, request);
     raw.send(c2s.halfClose(1n));
     const dataSizes = () =>
-      raw.framesOf(1n).flatMap(({ frame }) =>
-        frame.case === "responseMessage" ? [frame.value.data.length] : frame.case === "moreResponseData" ? [frame.value.length] : [],
-      );
+      raw
+        .framesOf(1n)
+        .flatMap(({ frame }) =>
+          frame.case === "responseMessage" ? [frame.value.data.length] : frame.case === "moreResponseData" ? [frame.value.length] : [],
+        );
     const total = () => dataSizes().reduce((a, b) => a + b, 0);
     // With a 10,000-byte window the server sends exactly that, then waits.
     await raw.waitFor(() => total() === 10_000);
@@ -160,7 +169,9 @@ describe("wire: stream IDs and stream states", () => {
     raw.send(c2s.halfClose(1n));
     sendUnary(raw, 2n, new Uint8Array([42]));
     const reply = await raw.waitFor((f) => f.streamId === 2n && f.frame.case === "responseMessage");
-    expect(reply.frame.case === "responseMessage" && fromBinary(MessageSchema, reply.frame.value.data).payload).toEqual(new Uint8Array([42]));
+    expect(reply.frame.case === "responseMessage" && fromBinary(MessageSchema, reply.frame.value.data).payload).toEqual(
+      new Uint8Array([42]),
+    );
     await raw.waitFor(isClose(2n));
     expect(raw.framesOf(1n).length).toBe(before - 1); // settings + stream 1's frames, nothing new for 1
   });

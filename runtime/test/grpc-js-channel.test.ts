@@ -10,9 +10,16 @@ import { anyUnpack, StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it } from "vitest";
 import { grpcChannel } from "../src/index.js";
 import { StatusSchema } from "../src/gen/google/rpc/status_pb.js";
-import { Deferred } from "./support/events.js";
+import { deferred } from "../src/deferred.js";
 import { forwardFixture } from "./support/forward-fixture.js";
-import { EchoProbe, EchoServiceClient, echoService, echoImplementation, type EchoRequest, type EchoResponse } from "./support/grpc-js-echo.js";
+import {
+  EchoProbe,
+  EchoServiceClient,
+  echoService,
+  echoImplementation,
+  type EchoRequest,
+  type EchoResponse,
+} from "./support/grpc-js-echo.js";
 import { connectAgent, startHub } from "./support/reverse.js";
 import { Cleanup } from "./support/servers.js";
 
@@ -33,7 +40,12 @@ interface Message {
   errorDetails: { type_url: string; value: Buffer }[];
 }
 interface TestServiceClient extends grpc.Client {
-  unary(req: Partial<Message>, md: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Message) => void): grpc.ClientUnaryCall;
+  unary(
+    req: Partial<Message>,
+    md: grpc.Metadata,
+    options: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: Message) => void,
+  ): grpc.ClientUnaryCall;
   bidiStream(md: grpc.Metadata, options: grpc.CallOptions): grpc.ClientDuplexStream<Partial<Message>, Message>;
 }
 const TestServiceClient = (
@@ -43,10 +55,16 @@ const TestServiceClient = (
       longs: String,
       defaults: true,
     }),
-  ) as unknown as { grpchantesting: { TestService: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => TestServiceClient } }
+  ) as unknown as {
+    grpchantesting: {
+      TestService: new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => TestServiceClient;
+    };
+  }
 ).grpchantesting.TestService;
 
-function call<T>(start: (cb: (err: grpc.ServiceError | null, res?: T) => void) => grpc.ClientUnaryCall): Promise<{ error: grpc.ServiceError | null; res?: T; status: grpc.StatusObject }> {
+function call<T>(
+  start: (cb: (err: grpc.ServiceError | null, res?: T) => void) => grpc.ClientUnaryCall,
+): Promise<{ error: grpc.ServiceError | null; res?: T; status: grpc.StatusObject }> {
   return new Promise((resolve) => {
     let result: { error: grpc.ServiceError | null; res?: T } = { error: null };
     start((error, res) => (result = { error, res })).on("status", (status: grpc.StatusObject) => resolve({ ...result, status }));
@@ -69,7 +87,12 @@ describe("grpc-js clients on grpcChannel", () => {
     md.set("x-call", "c");
     let headers: grpc.Metadata | undefined;
     const ok = await call<Message>((cb) => {
-      const c = client.unary({ payload: Buffer.from("hi"), headers: { "x-h": Buffer.from("hv") }, trailers: { "x-t": Buffer.from("tv") } }, md, {}, cb);
+      const c = client.unary(
+        { payload: Buffer.from("hi"), headers: { "x-h": Buffer.from("hv") }, trailers: { "x-t": Buffer.from("tv") } },
+        md,
+        {},
+        cb,
+      );
       c.on("metadata", (m: grpc.Metadata) => (headers = m));
       return c;
     });
@@ -78,8 +101,13 @@ describe("grpc-js clients on grpcChannel", () => {
     expect(headers?.get("x-h")).toEqual(["hv"]);
     expect(ok.status.metadata.get("x-t")).toEqual(["tv"]);
 
-    const why = { type_url: "type.googleapis.com/google.protobuf.StringValue", value: Buffer.from(toBinary(StringValueSchema, create(StringValueSchema, { value: "why" }))) };
-    const failed = await call<Message>((cb) => client.unary({ code: Status.RESOURCE_EXHAUSTED, errorDetails: [why] }, new grpc.Metadata(), {}, cb));
+    const why = {
+      type_url: "type.googleapis.com/google.protobuf.StringValue",
+      value: Buffer.from(toBinary(StringValueSchema, create(StringValueSchema, { value: "why" }))),
+    };
+    const failed = await call<Message>((cb) =>
+      client.unary({ code: Status.RESOURCE_EXHAUSTED, errorDetails: [why] }, new grpc.Metadata(), {}, cb),
+    );
     expect([failed.error?.code, failed.error?.details]).toEqual([Status.RESOURCE_EXHAUSTED, "error"]);
     const status = fromBinary(StatusSchema, failed.error!.metadata.get("grpc-status-details-bin")[0] as Buffer);
     expect([status.code, status.message]).toEqual([Status.RESOURCE_EXHAUSTED, "error"]);
@@ -177,11 +205,16 @@ describe("grpc-js clients on grpcChannel", () => {
     });
     const ok = await call<EchoResponse>((cb) => client.unary({ text: "c" }, new grpc.Metadata(), { credentials }, cb));
     expect(ok.res?.metadata).toEqual({ authorization: "Bearer t0k3n" });
-    expect(params).toEqual([{ service_url: "https://echo.example/tunneltest.echo.EchoService", method_name: "/tunneltest.echo.EchoService/Unary" }]);
+    expect(params).toEqual([
+      { service_url: "https://echo.example/tunneltest.echo.EchoService", method_name: "/tunneltest.echo.EchoService/Unary" },
+    ]);
 
     const broken = grpc.credentials.createFromMetadataGenerator((_p, cb) => cb(new Error("no token")));
     const failed = await call<EchoResponse>((cb) => client.unary({ text: "c" }, new grpc.Metadata(), { credentials: broken }, cb));
-    expect([failed.error?.code, failed.error?.details]).toEqual([Status.UNKNOWN, "Getting metadata from plugin failed with error: no token"]);
+    expect([failed.error?.code, failed.error?.details]).toEqual([
+      Status.UNKNOWN,
+      "Getting metadata from plugin failed with error: no token",
+    ]);
   });
 
   it("propagates a parent call's deadline and cancellation, unless told not to", async () => {
@@ -193,11 +226,15 @@ describe("grpc-js clients on grpcChannel", () => {
 
     const withDeadline = await call<EchoResponse>((cb) => client.unary({ text: "d" }, new grpc.Metadata(), { parent: asParent }, cb));
     expect(withDeadline.res?.hasDeadline).toBe(true);
-    const without = await call<EchoResponse>((cb) => client.unary({ text: "d" }, new grpc.Metadata(), { parent: asParent, propagate_flags: 0 }, cb));
+    const without = await call<EchoResponse>((cb) =>
+      client.unary({ text: "d" }, new grpc.Metadata(), { parent: asParent, propagate_flags: 0 }, cb),
+    );
     expect(without.res?.hasDeadline).toBe(false);
 
     const pending = call<EchoResponse>((cb) => client.unary({ waitForCancel: true }, new grpc.Metadata(), { parent: asParent }, cb));
-    await probe.started.waitFor((s) => s.method === "unary" && ((s.call as { request?: unknown }).request as EchoRequest).waitForCancel === true);
+    await probe.started.waitFor(
+      (s) => s.method === "unary" && ((s.call as { request?: unknown }).request as EchoRequest).waitForCancel === true,
+    );
     parent.emit("cancelled", "cancelled");
     const cancelled = await pending;
     expect([cancelled.error?.code, cancelled.error?.details]).toEqual([Status.CANCELLED, "Cancelled by parent call"]);
@@ -222,7 +259,7 @@ describe("grpc-js clients on grpcChannel", () => {
     cleanup.add(() => client.close());
     const stream = client.serverStream({ text: "m", count: 50, failCode: Status.DATA_LOSS, failMessage: "lost" }, new grpc.Metadata(), {});
     const received: number[] = [];
-    const error = new Deferred<grpc.ServiceError>();
+    const error = deferred<grpc.ServiceError>();
     stream.on("data", (res: EchoResponse) => received.push(res.index));
     stream.on("error", (e: grpc.ServiceError) => error.resolve(e));
     expect((await error.promise).code).toBe(Status.DATA_LOSS);

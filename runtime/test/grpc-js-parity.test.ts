@@ -37,10 +37,17 @@ interface Observed {
   error: { code: number; details: string; message: string } | null;
 }
 
-type AnyCall = grpc.ClientUnaryCall | grpc.ClientReadableStream<EchoResponse> | grpc.ClientWritableStream<EchoRequest> | grpc.ClientDuplexStream<EchoRequest, EchoResponse>;
+type AnyCall =
+  | grpc.ClientUnaryCall
+  | grpc.ClientReadableStream<EchoResponse>
+  | grpc.ClientWritableStream<EchoRequest>
+  | grpc.ClientDuplexStream<EchoRequest, EchoResponse>;
 
 /** Collects a call's events until its 'status'. */
-function observe(call: AnyCall, onResponse?: (res: EchoResponse, call: AnyCall) => void): { observed: Promise<Observed>; record: (err: grpc.ServiceError | null, res?: EchoResponse) => void } {
+function observe(
+  call: AnyCall,
+  onResponse?: (res: EchoResponse, call: AnyCall) => void,
+): { observed: Promise<Observed>; record: (err: grpc.ServiceError | null, res?: EchoResponse) => void } {
   const seen: Observed = { headers: null, responses: [], status: { code: -1, details: "", trailers: {} }, error: null };
   const record = (err: grpc.ServiceError | null, res?: EchoResponse) => {
     if (err) {
@@ -73,7 +80,12 @@ function unary(client: EchoClient, req: EchoRequest, md = new grpc.Metadata(), o
   return { call, observed: o.observed };
 }
 
-function serverStream(client: EchoClient, req: EchoRequest, options: grpc.CallOptions = {}, onResponse?: (res: EchoResponse, call: AnyCall) => void) {
+function serverStream(
+  client: EchoClient,
+  req: EchoRequest,
+  options: grpc.CallOptions = {},
+  onResponse?: (res: EchoResponse, call: AnyCall) => void,
+) {
   const call = client.serverStream(req, new grpc.Metadata(), options);
   return { call, observed: observe(call, onResponse).observed };
 }
@@ -157,7 +169,10 @@ describe.each(MODES)("grpc-js client and grpc-js service, %s", (mode) => {
     const single = await unary(client, { text: big }).observed;
     expect(single.error).toBeNull();
     expect(single.responses[0].text === big).toBe(true);
-    const many = await bidi(client, Array.from({ length: 5 }, (_, i) => ({ text: `${i}${big}` }))).observed;
+    const many = await bidi(
+      client,
+      Array.from({ length: 5 }, (_, i) => ({ text: `${i}${big}` })),
+    ).observed;
     expect(many.responses.map((r) => [r.index, r.text.length])).toEqual([0, 1, 2, 3, 4].map((i) => [i, big.length + 1]));
   });
 
@@ -182,7 +197,9 @@ describe.each(MODES)("grpc-js client and grpc-js service, %s", (mode) => {
       responses: [],
       ...expected("c", Status.OUT_OF_RANGE),
     });
-    expect(await bidi(client, [{ text: "x" }, { text: "f", failCode: Status.PERMISSION_DENIED, failMessage: "nope" }], false).observed).toEqual({
+    expect(
+      await bidi(client, [{ text: "x" }, { text: "f", failCode: Status.PERMISSION_DENIED, failMessage: "nope" }], false).observed,
+    ).toEqual({
       headers: headersOf("x"),
       responses: [echoed("x", 0)],
       ...expected("f", Status.PERMISSION_DENIED),
@@ -192,7 +209,12 @@ describe.each(MODES)("grpc-js client and grpc-js service, %s", (mode) => {
   it("error details travel as grpc-status-details-bin", async () => {
     const client = (await startEcho(cleanup, mode)).client();
     let trailers: grpc.Metadata | undefined;
-    const { call, observed } = unary(client, { text: "d", failCode: Status.FAILED_PRECONDITION, failMessage: "with details", withDetails: true });
+    const { call, observed } = unary(client, {
+      text: "d",
+      failCode: Status.FAILED_PRECONDITION,
+      failMessage: "with details",
+      withDetails: true,
+    });
     call.on("status", (s: grpc.StatusObject) => (trailers = s.metadata));
     const seen = await observed;
     expect(seen.error).toMatchObject({ code: Status.FAILED_PRECONDITION, details: "with details" });
@@ -216,7 +238,9 @@ describe.each(MODES)("grpc-js client and grpc-js service, %s", (mode) => {
 
   it("a method the implementation lacks answers UNIMPLEMENTED as grpc-js does", async () => {
     const client = (await startEcho(cleanup, mode)).client();
-    const error = await new Promise<grpc.ServiceError | null>((resolve) => client.notImplemented({}, new grpc.Metadata(), {}, (err) => resolve(err)));
+    const error = await new Promise<grpc.ServiceError | null>((resolve) =>
+      client.notImplemented({}, new grpc.Metadata(), {}, (err) => resolve(err)),
+    );
     expect({ code: error?.code, details: error?.details }).toEqual({
       code: Status.UNIMPLEMENTED,
       details: "The server does not implement the method NotImplemented",
@@ -285,7 +309,7 @@ describe.each(MODES)("grpc-js client and grpc-js service, %s", (mode) => {
       (name: string): grpc.Interceptor =>
       (options, nextCall) =>
         new grpc.InterceptingCall(nextCall(options), {
-          start(metadata, listener, next) {
+          start(metadata, _listener, next) {
             log.push(`${name} start ${options.method_definition.path}`);
             metadata.set(`x-${name}`, "yes");
             next(metadata, {

@@ -17,10 +17,20 @@ import {
   grpcChannel,
   openTunnel,
   tunnelMetadataFromCall,
+  unaryCall as tunneledUnaryCall,
 } from "../src/index.js";
 import { StatusSchema } from "../src/gen/google/rpc/status_pb.js";
-import { Deferred, EventLog, outcome } from "./support/events.js";
-import { EchoServiceClient, MODES, echoService, startEcho, type EchoRequest, type EchoResponse, type SurfaceCall } from "./support/grpc-js-echo.js";
+import { EventLog, outcome } from "./support/events.js";
+import { deferred } from "../src/deferred.js";
+import {
+  EchoServiceClient,
+  MODES,
+  echoService,
+  startEcho,
+  type EchoRequest,
+  type EchoResponse,
+  type SurfaceCall,
+} from "./support/grpc-js-echo.js";
 import { startAgent, startHub } from "./support/reverse.js";
 import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
 
@@ -40,7 +50,11 @@ const interopTestService = (
   ) as unknown as { grpchantesting: { TestService: { service: grpc.ServiceDefinition } } }
 ).grpchantesting.TestService.service;
 
-function unaryCall(client: InstanceType<typeof EchoServiceClient>, req: EchoRequest, md = new grpc.Metadata()): Promise<{ error: grpc.ServiceError | null; res?: EchoResponse }> {
+function unaryCall(
+  client: InstanceType<typeof EchoServiceClient>,
+  req: EchoRequest,
+  md = new grpc.Metadata(),
+): Promise<{ error: grpc.ServiceError | null; res?: EchoResponse }> {
   return new Promise((resolve) => client.unary(req, md, {}, (error, res) => resolve({ error, res })));
 }
 
@@ -48,7 +62,9 @@ describe("addService registration", () => {
   it("refuses what grpc.Server.addService refuses, and a service registered twice", () => {
     const handler = new TunnelServiceHandler();
     expect(() => handler.addService({}, {})).toThrow("Cannot add an empty service to a server");
-    expect(() => handler.addService(null as unknown as grpc.ServiceDefinition, {})).toThrow("addService() requires two objects as arguments");
+    expect(() => handler.addService(null as unknown as grpc.ServiceDefinition, {})).toThrow(
+      "addService() requires two objects as arguments",
+    );
     handler.addService(echoService, {});
     expect(() => handler.addService(echoService, {})).toThrow(/already provided/);
     const rts = new ReverseTunnelServer(tunnelClient("127.0.0.1:1"));
@@ -66,7 +82,7 @@ describe("addService registration", () => {
 
 describe.each(MODES)("grpc-js service features, %s", (mode) => {
   it("tunnelMetadataFromCall gives the tunnel RPC's metadata to handlers (undefined over a direct connection)", async () => {
-    const seen = new Deferred<grpc.Metadata | undefined>();
+    const seen = deferred<grpc.Metadata | undefined>();
     const target = await startEcho(cleanup, mode, {
       impl: {
         unary(call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) {
@@ -108,10 +124,12 @@ describe.each(MODES)("grpc-js service features, %s", (mode) => {
     expect([refused.error?.code, refused.error?.details]).toEqual([Status.UNAUTHENTICATED, "who are you?"]);
     const md = new grpc.Metadata();
     md.set("x-auth", "ok");
-    const accepted = await new Promise<grpc.StatusObject>((resolve) =>
-      client.unary({ text: "b" }, md, {}, () => {}).on("status", resolve),
-    );
-    expect([accepted.code, accepted.metadata.get("x-intercepted"), accepted.metadata.get("x-trailer")]).toEqual([Status.OK, ["yes"], ["t-b"]]);
+    const accepted = await new Promise<grpc.StatusObject>((resolve) => client.unary({ text: "b" }, md, {}, () => {}).on("status", resolve));
+    expect([accepted.code, accepted.metadata.get("x-intercepted"), accepted.metadata.get("x-trailer")]).toEqual([
+      Status.OK,
+      ["yes"],
+      ["t-b"],
+    ]);
     expect(log).toEqual(["/tunneltest.echo.EchoService/Unary -", "/tunneltest.echo.EchoService/Unary ok"]);
   });
 });
@@ -164,7 +182,9 @@ describe("grpc-js services over tunnels", () => {
       void agent.rts.serve(agent.serveOptions);
     }
     await hub.opened.waitForCount(2);
-    const client = new EchoServiceClient("hub", grpc.credentials.createInsecure(), { channelOverride: grpcChannel(hub.handler.asChannel()) });
+    const client = new EchoServiceClient("hub", grpc.credentials.createInsecure(), {
+      channelOverride: grpcChannel(hub.handler.asChannel()),
+    });
     cleanup.add(() => client.close());
     const texts = [];
     for (let i = 0; i < 4; i++) {
@@ -192,7 +212,7 @@ describe("grpc-js services over tunnels", () => {
     cleanup.add(() => network.close());
     const native = await openTunnel(network);
     cleanup.add(() => native.close());
-    const result = await outcome(native.unary(TestService.method.unary, {}));
+    const result = await outcome(tunneledUnaryCall(native, TestService.method.unary, {}));
     expect(result.ok).toBe(false);
     const error = (result as { error: TunnelError }).error;
     expect(error).toBeInstanceOf(TunnelError);
@@ -203,7 +223,7 @@ describe("grpc-js services over tunnels", () => {
   });
 
   it("a handler's call reports the tunnel call's deadline and the tunnel's peer", async () => {
-    const seen = new Deferred<SurfaceCall>();
+    const seen = deferred<SurfaceCall>();
     const target = await startEcho(cleanup, "forward", {
       impl: {
         unary(call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) {

@@ -2,8 +2,18 @@
 // reverse tunnels: every call kind, metadata, errors, deadlines, cancellation.
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, TunnelError, type HandlerContext, type TunnelChannel } from "../src/index.js";
-import { Deferred, EventLog, outcome } from "./support/events.js";
+import {
+  Code,
+  TunnelError,
+  type HandlerContext,
+  type TunnelChannel,
+  bidiStreamCall,
+  clientStreamCall,
+  serverStreamCall,
+  unaryCall,
+} from "../src/index.js";
+import { EventLog, outcome } from "./support/events.js";
+import { deferred } from "../src/deferred.js";
 import { AGENT_NAME, connectAgent, drain, Gate, requests, servedBy, startHub } from "./support/reverse.js";
 import { Cleanup } from "./support/servers.js";
 
@@ -27,7 +37,8 @@ describe("reverse tunnel calls (server calls client)", () => {
       const payload = new Uint8Array(size).fill(7);
       let header: string | undefined;
       let trailer: string | undefined;
-      const unary = await ch.unary(
+      const unary = await unaryCall(
+        ch,
         TestService.method.unary,
         { payload, headers: { "x-h": Buffer.from("hv") }, trailers: { "x-t": Buffer.from("tv") } },
         {
@@ -41,21 +52,21 @@ describe("reverse tunnel calls (server calls client)", () => {
       expect(Buffer.from(unary.headers["x-call"]).toString()).toBe("c1");
       expect([header, trailer]).toEqual(["hv", "tv"]);
 
-      const clientStream = await ch.clientStream(TestService.method.clientStream, requests(5, size));
+      const clientStream = await clientStreamCall(ch, TestService.method.clientStream, requests(5, size));
       expect(clientStream.count).toBe(5);
       expect(sameBytes(clientStream.payload, new Uint8Array(size).fill(4))).toBe(true);
       expect(servedBy(clientStream)).toBe("a1");
 
-      const serverStream = await drain(ch.serverStream(TestService.method.serverStream, { count: 4, payload }));
+      const serverStream = await drain(serverStreamCall(ch, TestService.method.serverStream, { count: 4, payload }));
       expect(serverStream.map((r) => [r.payload.length, servedBy(r)])).toEqual(Array(4).fill([size, "a1"]));
 
-      const bidi = await drain(ch.bidiStream(TestService.method.bidiStream, requests(4, size)));
+      const bidi = await drain(bidiStreamCall(ch, TestService.method.bidiStream, requests(4, size)));
       expect(bidi.map((r) => [r.count, r.payload.length, servedBy(r)])).toEqual([1, 2, 3, 4].map((n) => [n, size, "a1"]));
     }
   });
 
   it("agent handlers see the call metadata and the reverse tunnel's metadata", async () => {
-    const seen = new Deferred<HandlerContext>();
+    const seen = deferred<HandlerContext>();
     const hub = await startHub(cleanup);
     await connectAgent(cleanup, hub, {
       name: "a1",
@@ -67,7 +78,7 @@ describe("reverse tunnel calls (server calls client)", () => {
         },
       },
     });
-    await hub.handler.keyAsChannel("a1").unary(TestService.method.unary, {}, { metadata: { "x-call": "cv" }, timeoutMs: 5_000 });
+    await unaryCall(hub.handler.keyAsChannel("a1"), TestService.method.unary, {}, { metadata: { "x-call": "cv" }, timeoutMs: 5_000 });
     const ctx = await seen.promise;
     expect(ctx.method).toBe("/grpchantesting.TestService/Unary");
     expect(ctx.metadata.get("x-call")).toEqual(["cv"]);
@@ -83,7 +94,8 @@ describe("reverse tunnel calls (server calls client)", () => {
     const ch = hub.handler.keyAsChannel("a1");
     let trailers: string | undefined;
     const res = await outcome(
-      ch.unary(
+      unaryCall(
+        ch,
         TestService.method.unary,
         { code: Code.FAILED_PRECONDITION, trailers: { t: Buffer.from("v") } },
         { onTrailer: (md) => (trailers = String(md.get("t")[0])) },
@@ -94,20 +106,23 @@ describe("reverse tunnel calls (server calls client)", () => {
     expect(res.ok || res.error).toMatchObject({ code: Code.FAILED_PRECONDITION, rawMessage: "error" });
     expect(trailers).toBe("v");
 
-    const streamed = await outcome(drain(ch.serverStream(TestService.method.serverStream, { count: 2, code: Code.ABORTED })));
+    const streamed = await outcome(drain(serverStreamCall(ch, TestService.method.serverStream, { count: 2, code: Code.ABORTED })));
     expect(streamed.ok || streamed.error).toMatchObject({ code: Code.ABORTED });
     // The tunnel is still fine.
-    expect(servedBy(await ch.unary(TestService.method.unary, {}))).toBe("a1");
+    expect(servedBy(await unaryCall(ch, TestService.method.unary, {}))).toBe("a1");
   });
 
   it("a method the agent does not implement is UNIMPLEMENTED and the tunnel stays up", async () => {
     const hub = await startHub(cleanup);
     const agent = await connectAgent(cleanup, hub, { name: "a1" });
     const ch = hub.handler.keyAsChannel("a1");
-    const stream = ch.startStream("/grpchantesting.Nope/Missing");
+    const stream = ch.startCall("/grpchantesting.Nope/Missing");
     stream.closeSend();
-    await expect(stream.read()).rejects.toMatchObject({ code: Code.UNIMPLEMENTED, rawMessage: "grpchantesting.Nope/Missing not implemented" });
-    expect(servedBy(await ch.unary(TestService.method.unary, {}))).toBe("a1");
+    await expect(stream.read()).rejects.toMatchObject({
+      code: Code.UNIMPLEMENTED,
+      rawMessage: "grpchantesting.Nope/Missing not implemented",
+    });
+    expect(servedBy(await unaryCall(ch, TestService.method.unary, {}))).toBe("a1");
     expect(agent.tunnel.closed).toBe(false);
   });
 
@@ -127,7 +142,7 @@ describe("reverse tunnel calls (server calls client)", () => {
       },
     });
     const ch = hub.handler.keyAsChannel("a1");
-    const res = await outcome(ch.unary(TestService.method.unary, {}, { timeoutMs: 100 }));
+    const res = await outcome(unaryCall(ch, TestService.method.unary, {}, { timeoutMs: 100 }));
     expect(res.ok || res.error).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
     const [first] = await aborted.waitForCount(1);
     expect(first.deadline).toBeInstanceOf(Date);
@@ -136,7 +151,7 @@ describe("reverse tunnel calls (server calls client)", () => {
     expect([Code.DEADLINE_EXCEEDED, Code.CANCELLED]).toContain((first.reason as TunnelError).code);
 
     // A caller that only sends grpc-timeout (no timer of its own): the agent enforces it.
-    const stream = ch.startStream("/grpchantesting.TestService/Unary", { metadata: { "grpc-timeout": "100m" } });
+    const stream = ch.startCall("/grpchantesting.TestService/Unary", { metadata: { "grpc-timeout": "100m" } });
     await stream.send(new Uint8Array());
     stream.closeSend();
     const enforced = await outcome(stream.read());
@@ -153,7 +168,12 @@ describe("reverse tunnel calls (server calls client)", () => {
     const received: number[] = [];
     const call = outcome(
       (async () => {
-        for await (const res of hub.handler.keyAsChannel("a1").serverStream(TestService.method.serverStream, { count: 5 }, { signal: abort.signal })) {
+        for await (const res of serverStreamCall(
+          hub.handler.keyAsChannel("a1"),
+          TestService.method.serverStream,
+          { count: 5 },
+          { signal: abort.signal },
+        )) {
           received.push(res.count);
         }
       })(),
@@ -175,11 +195,11 @@ describe("reverse tunnel calls (server calls client)", () => {
     const carriers: Array<[TunnelChannel, string]> = [];
     for (let i = 0; i < 4; i++) {
       let carrier: TunnelChannel | undefined;
-      const res = await ch.unary(TestService.method.unary, {}, { onTunnel: (t) => (carrier = t) });
+      const res = await unaryCall(ch, TestService.method.unary, {}, { onTunnel: (t) => (carrier = t) });
       carriers.push([carrier!, servedBy(res)]);
     }
     let streamCarrier: TunnelChannel | undefined;
-    const streamed = await drain(ch.bidiStream(TestService.method.bidiStream, requests(2), { onTunnel: (t) => (streamCarrier = t) }));
+    const streamed = await drain(bidiStreamCall(ch, TestService.method.bidiStream, requests(2), { onTunnel: (t) => (streamCarrier = t) }));
     carriers.push([streamCarrier!, servedBy(streamed[0])]);
     for (const [tunnel, name] of carriers) {
       expect(tunnel).toBe(name === "a1" ? a1.tunnel : a2.tunnel);
@@ -193,10 +213,12 @@ describe("reverse tunnel calls (server calls client)", () => {
     const ch = hub.handler.keyAsChannel("a1");
     const calls: Array<Promise<number>> = [];
     for (let i = 0; i < 20; i++) {
-      calls.push(ch.unary(TestService.method.unary, { payload: new Uint8Array(i * 1000) }).then((r) => r.payload.length));
-      calls.push(ch.clientStream(TestService.method.clientStream, requests(3, 20_000)).then((r) => r.count));
-      calls.push(drain(ch.serverStream(TestService.method.serverStream, { count: 3, payload: new Uint8Array(30_000) })).then((r) => r.length));
-      calls.push(drain(ch.bidiStream(TestService.method.bidiStream, requests(3, 30_000))).then((r) => r.length));
+      calls.push(unaryCall(ch, TestService.method.unary, { payload: new Uint8Array(i * 1000) }).then((r) => r.payload.length));
+      calls.push(clientStreamCall(ch, TestService.method.clientStream, requests(3, 20_000)).then((r) => r.count));
+      calls.push(
+        drain(serverStreamCall(ch, TestService.method.serverStream, { count: 3, payload: new Uint8Array(30_000) })).then((r) => r.length),
+      );
+      calls.push(drain(bidiStreamCall(ch, TestService.method.bidiStream, requests(3, 30_000))).then((r) => r.length));
     }
     const results = await Promise.all(calls);
     expect(results).toEqual(Array.from({ length: 20 }, (_, i) => [i * 1000, 3, 3, 3]).flat());

@@ -1,7 +1,7 @@
 // Limits on reverse tunnels: at most N per affinity key.
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code } from "../src/index.js";
+import { Code, unaryCall } from "../src/index.js";
 import { connectAgent, servedBy, startAgent, startHub } from "./support/reverse.js";
 import { Cleanup } from "./support/servers.js";
 
@@ -25,7 +25,7 @@ describe("maxReverseTunnelsPerKey", () => {
     first.rts.stop();
     await hub.closedTunnelOf("a1");
     await connectAgent(cleanup, hub, { name: "a3", key: "A" });
-    const res = await hub.handler.keyAsChannel("A").unary(TestService.method.unary, {});
+    const res = await unaryCall(hub.handler.keyAsChannel("A"), TestService.method.unary, {});
     expect(servedBy(res)).toBe("a3");
   });
 });

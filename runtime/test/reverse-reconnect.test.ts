@@ -3,7 +3,16 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, tunnelServiceDefinition, type ReconnectOptions, type RetryPlan, type ReverseTunnel, type ServeResult } from "../src/index.js";
+import {
+  Code,
+  tunnelServiceDefinition,
+  type ReconnectOptions,
+  type RetryPlan,
+  type ReverseTunnel,
+  type ServeResult,
+  serverStreamCall,
+  unaryCall,
+} from "../src/index.js";
 import { jittered } from "../src/api/reconnect.js";
 import { EventLog, settle, timed } from "./support/events.js";
 import { connectAgent, Gate, servedBy, startAgent, startHub, type Agent } from "./support/reverse.js";
@@ -50,7 +59,7 @@ describe("reverse tunnel keep-alive (reconnect)", () => {
     const hub1 = await startHub(cleanup);
     const rec = recorder({ initialBackoffMs: 20, maxBackoffMs: 100 });
     const agent = await connectAgent(cleanup, hub1, { name: "a1", key: "A", clientOptions: fastRedial, serve: { reconnect: rec.options } });
-    expect(servedBy(await hub1.handler.keyAsChannel("A").unary(TestService.method.unary, {}))).toBe("a1");
+    expect(servedBy(await unaryCall(hub1.handler.keyAsChannel("A"), TestService.method.unary, {}))).toBe("a1");
     expect(rec.connects.items).toHaveLength(1);
 
     hub1.server.kill();
@@ -64,7 +73,7 @@ describe("reverse tunnel keep-alive (reconnect)", () => {
 
     const hub2 = await startHub(cleanup, { port: hub1.port });
     await hub2.handler.keyAsChannel("A").waitForReady({ signal: AbortSignal.timeout(15_000) });
-    expect(servedBy(await hub2.handler.keyAsChannel("A").unary(TestService.method.unary, {}))).toBe("a1");
+    expect(servedBy(await unaryCall(hub2.handler.keyAsChannel("A"), TestService.method.unary, {}))).toBe("a1");
     expect(rec.connects.items).toHaveLength(2);
     expect(agent.rts.activeTunnels).toBe(1);
 
@@ -88,7 +97,7 @@ describe("reverse tunnel keep-alive (reconnect)", () => {
     expect(drop.result).toEqual({ started: true, error: undefined });
     const [, second] = await hub.opened.waitForCount(2);
     expect(second).not.toBe(first);
-    expect(servedBy(await hub.handler.keyAsChannel("a1").unary(TestService.method.unary, {}))).toBe("a1");
+    expect(servedBy(await unaryCall(hub.handler.keyAsChannel("a1"), TestService.method.unary, {}))).toBe("a1");
     agent.rts.stop();
     expect(await agent.serving).toEqual({ started: true, error: undefined });
     await hub.closed.waitForCount(2);
@@ -187,10 +196,14 @@ describe("reverse tunnel keep-alive (reconnect)", () => {
     const gate = new Gate();
     const hub = await startHub(cleanup);
     const rec = recorder({ initialBackoffMs: 0 });
-    const agent = await connectAgent(cleanup, hub, { name: "a1", impl: { serverStream: gate.serverStream }, serve: { reconnect: rec.options } });
+    const agent = await connectAgent(cleanup, hub, {
+      name: "a1",
+      impl: { serverStream: gate.serverStream },
+      serve: { reconnect: rec.options },
+    });
     const running = (async () => {
       const counts: number[] = [];
-      for await (const res of hub.handler.keyAsChannel("a1").serverStream(TestService.method.serverStream, { count: 3 })) {
+      for await (const res of serverStreamCall(hub.handler.keyAsChannel("a1"), TestService.method.serverStream, { count: 3 })) {
         counts.push(res.count);
       }
       return counts;
@@ -241,10 +254,10 @@ describe("reverse tunnel keep-alive (reconnect)", () => {
     };
     const agent = startAgent(cleanup, hub.address, { name: "a1", serve: { reconnect: options } });
     const first = await hub.tunnelOf("a1");
-    expect(servedBy(await hub.handler.keyAsChannel("a1").unary(TestService.method.unary, {}))).toBe("a1");
+    expect(servedBy(await unaryCall(hub.handler.keyAsChannel("a1"), TestService.method.unary, {}))).toBe("a1");
     first.close();
     await hub.opened.waitForCount(2);
-    expect(servedBy(await hub.handler.keyAsChannel("a1").unary(TestService.method.unary, {}))).toBe("a1");
+    expect(servedBy(await unaryCall(hub.handler.keyAsChannel("a1"), TestService.method.unary, {}))).toBe("a1");
     agent.controller.abort();
     expect(await agent.serving).toMatchObject({ started: true, error: { code: Code.CANCELLED } });
     await settle();
@@ -255,7 +268,13 @@ describe("reverse tunnel keep-alive (reconnect)", () => {
   it("rejects nonsensical backoff options", async () => {
     const hub = await startHub(cleanup);
     const agent = startAgent(cleanup, hub.address, { name: "a1", manual: true });
-    for (const bad of [{ multiplier: 0.5 }, { jitter: 1.5 }, { initialBackoffMs: -1 }, { initialBackoffMs: 100, maxBackoffMs: 10 }, { healthyAfterMs: NaN }]) {
+    for (const bad of [
+      { multiplier: 0.5 },
+      { jitter: 1.5 },
+      { initialBackoffMs: -1 },
+      { initialBackoffMs: 100, maxBackoffMs: 10 },
+      { healthyAfterMs: NaN },
+    ]) {
       expect(() => agent.rts.serve({ reconnect: bad })).toThrow(RangeError);
     }
     expect(hub.opened.items).toEqual([]);

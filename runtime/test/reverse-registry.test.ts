@@ -3,7 +3,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, TunnelError, type TunnelChannel } from "../src/index.js";
+import { Code, TunnelError, type TunnelChannel, unaryCall } from "../src/index.js";
 import { outcome, settle } from "./support/events.js";
 import { agentName, connectAgent, servedBy, startAgent, startHub, type Hub } from "./support/reverse.js";
 import { Cleanup } from "./support/servers.js";
@@ -35,7 +35,7 @@ describe("reverse tunnel registry", () => {
       expect(tunnel.closed).toBe(false);
     }
     for (let i = 0; i < 10; i++) {
-      await hub.handler.asChannel().unary(TestService.method.unary, {});
+      await unaryCall(hub.handler.asChannel(), TestService.method.unary, {});
     }
     expect(hub.keyCalls()).toBe(3);
 
@@ -84,7 +84,7 @@ describe("reverse tunnel registry", () => {
     await connectAgent(cleanup, hub, { name: "c1", key: "C" });
     await Promise.all(waits);
     expect(order).toEqual(["all ready=true", "C ready=true", "C again"]);
-    expect(servedBy(await forC.unary(TestService.method.unary, {}))).toBe("c1");
+    expect(servedBy(await unaryCall(forC, TestService.method.unary, {}))).toBe("c1");
     // Already ready: resolves at once.
     await forC.waitForReady();
   });
@@ -111,11 +111,14 @@ describe("reverse tunnel registry", () => {
     const custom = new AbortController();
     const withReason = outcome(ch.waitForReady({ signal: custom.signal }));
     custom.abort(new TunnelError(Code.ABORTED, "gave up"));
-    expect((await withReason).ok || (await withReason as { error: unknown }).error).toMatchObject({ code: Code.ABORTED, rawMessage: "gave up" });
+    expect((await withReason).ok || ((await withReason) as { error: unknown }).error).toMatchObject({
+      code: Code.ABORTED,
+      rawMessage: "gave up",
+    });
 
     // A tunnel for the key arriving after the aborts changes nothing for them and works.
     await connectAgent(cleanup, hub, { name: "n1", key: "never" });
-    expect(servedBy(await ch.unary(TestService.method.unary, {}))).toBe("n1");
+    expect(servedBy(await unaryCall(ch, TestService.method.unary, {}))).toBe("n1");
   });
 
   it("computes affinity keys from the peer address", async () => {
@@ -123,8 +126,8 @@ describe("reverse tunnel registry", () => {
     const a1 = await connectAgent(cleanup, hub, { name: "a1" });
     const a2 = await connectAgent(cleanup, hub, { name: "a2" });
     expect(a1.tunnel.peer).not.toBe(a2.tunnel.peer);
-    expect(servedBy(await hub.handler.keyAsChannel(a2.tunnel.peer).unary(TestService.method.unary, {}))).toBe("a2");
-    expect(servedBy(await hub.handler.keyAsChannel(a1.tunnel.peer).unary(TestService.method.unary, {}))).toBe("a1");
+    expect(servedBy(await unaryCall(hub.handler.keyAsChannel(a2.tunnel.peer), TestService.method.unary, {}))).toBe("a2");
+    expect(servedBy(await unaryCall(hub.handler.keyAsChannel(a1.tunnel.peer), TestService.method.unary, {}))).toBe("a1");
   });
 
   it("computes keys from what an auth interceptor stored, and refuses unauthenticated tunnels", async () => {
@@ -158,7 +161,7 @@ describe("reverse tunnel registry", () => {
       },
     });
     const good = await connectAgent(cleanup, hub, { name: "good", serve: { metadata: { authorization: "Bearer good:agent-7" } } });
-    expect(servedBy(await hub.handler.keyAsChannel("agent-7").unary(TestService.method.unary, {}))).toBe("good");
+    expect(servedBy(await unaryCall(hub.handler.keyAsChannel("agent-7"), TestService.method.unary, {}))).toBe("good");
 
     const forged = startAgent(cleanup, hub.address, {
       name: "forger",
@@ -201,12 +204,12 @@ describe("reverse tunnel registry", () => {
       },
     });
     const a1 = await connectAgent(cleanup, hub, { name: "a1" });
-    expect(servedBy(await hub.handler.keyAsChannel("a1").unary(TestService.method.unary, {}))).toBe("a1");
+    expect(servedBy(await unaryCall(hub.handler.keyAsChannel("a1"), TestService.method.unary, {}))).toBe("a1");
     a1.rts.stop();
     await hub.closedTunnelOf("a1");
     expect(hub.handler.allReverseTunnels()).toEqual([]);
     await connectAgent(cleanup, hub, { name: "a2" });
-    expect(servedBy(await hub.handler.asChannel().unary(TestService.method.unary, {}))).toBe("a2");
+    expect(servedBy(await unaryCall(hub.handler.asChannel(), TestService.method.unary, {}))).toBe("a2");
     await settle();
     // a1 open, a1 close, a2 open
     expect(warnings.filter((w) => w.includes("callback bug"))).toHaveLength(3);

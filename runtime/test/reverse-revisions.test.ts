@@ -3,8 +3,16 @@
 // advertise negotiation. Checked on the wire with grpc-js interceptors.
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { NEGOTIATE_HEADER, type ReverseChannel, type ReverseTunnel } from "../src/index.js";
-import { Deferred } from "./support/events.js";
+import {
+  NEGOTIATE_HEADER,
+  type ReverseChannel,
+  type ReverseTunnel,
+  bidiStreamCall,
+  clientStreamCall,
+  serverStreamCall,
+  unaryCall,
+} from "../src/index.js";
+import { deferred } from "../src/deferred.js";
 import { legacyClientInterceptor, legacyServerInterceptor } from "./support/legacy-peers.js";
 import { recordFrames, type ReverseFrames } from "./support/reverse-wire.js";
 import { connectAgent, drain, requests, servedBy, startHub, type AgentOptions, type HubOptions } from "./support/reverse.js";
@@ -28,24 +36,56 @@ interface Scenario {
 
 const scenarios: Scenario[] = [
   { name: "default: both offer revision 1", hub: {}, agent: {}, settings: [0, 1], revision: 1, hubSawAdvert: true },
-  { name: "network server disableFlowControl", hub: { disableFlowControl: true }, agent: {}, settings: [0, 1], revision: 0, hubSawAdvert: true },
-  { name: "agent disableFlowControl", hub: {}, agent: { rts: { disableFlowControl: true } }, settings: [0], revision: 0, hubSawAdvert: true },
-  { name: "legacy agent (no negotiation header)", hub: {}, agent: { clientOptions: { interceptors: [legacyClientInterceptor] } }, settings: "none", revision: 0, hubSawAdvert: false },
-  { name: "legacy network server (no negotiation header)", hub: { serverOptions: { interceptors: [legacyServerInterceptor] } }, agent: {}, settings: "none", revision: 0, hubSawAdvert: false },
+  {
+    name: "network server disableFlowControl",
+    hub: { disableFlowControl: true },
+    agent: {},
+    settings: [0, 1],
+    revision: 0,
+    hubSawAdvert: true,
+  },
+  {
+    name: "agent disableFlowControl",
+    hub: {},
+    agent: { rts: { disableFlowControl: true } },
+    settings: [0],
+    revision: 0,
+    hubSawAdvert: true,
+  },
+  {
+    name: "legacy agent (no negotiation header)",
+    hub: {},
+    agent: { clientOptions: { interceptors: [legacyClientInterceptor] } },
+    settings: "none",
+    revision: 0,
+    hubSawAdvert: false,
+  },
+  {
+    name: "legacy network server (no negotiation header)",
+    hub: { serverOptions: { interceptors: [legacyServerInterceptor] } },
+    agent: {},
+    settings: "none",
+    revision: 0,
+    hubSawAdvert: false,
+  },
 ];
 
 async function allKinds(ch: ReverseChannel, size: number): Promise<void> {
   const payload = new Uint8Array(size).fill(3);
   const [unary, client, server, bidi] = await Promise.all([
-    ch.unary(TestService.method.unary, { payload }),
-    ch.clientStream(TestService.method.clientStream, requests(3, size)),
-    drain(ch.serverStream(TestService.method.serverStream, { count: 3, payload })),
-    drain(ch.bidiStream(TestService.method.bidiStream, requests(3, size))),
+    unaryCall(ch, TestService.method.unary, { payload }),
+    clientStreamCall(ch, TestService.method.clientStream, requests(3, size)),
+    drain(serverStreamCall(ch, TestService.method.serverStream, { count: 3, payload })),
+    drain(bidiStreamCall(ch, TestService.method.bidiStream, requests(3, size))),
   ]);
   expect([unary.payload.length, servedBy(unary)]).toEqual([size, "a1"]);
   expect([client.count, client.payload.length]).toEqual([3, size]);
   expect(server.map((r) => r.payload.length)).toEqual([size, size, size]);
-  expect(bidi.map((r) => [r.count, r.payload.length])).toEqual([[1, size], [2, size], [3, size]]);
+  expect(bidi.map((r) => [r.count, r.payload.length])).toEqual([
+    [1, size],
+    [2, size],
+    [3, size],
+  ]);
 }
 
 describe("reverse tunnel protocol revisions", () => {
@@ -53,7 +93,7 @@ describe("reverse tunnel protocol revisions", () => {
     const frames: ReverseFrames = { sent: [], received: [] };
     const hub = await startHub(cleanup, scenario.hub);
     const interceptors = [...(scenario.agent.clientOptions?.interceptors ?? []), recordFrames(frames)];
-    const opened = new Deferred<ReverseTunnel>();
+    const opened = deferred<ReverseTunnel>();
     const agent = await connectAgent(cleanup, hub, {
       ...scenario.agent,
       name: "a1",

@@ -2,7 +2,7 @@
 // tunnels, and fail-over when one tunnel of a key goes away.
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, TunnelError, type ReverseChannel } from "../src/index.js";
+import { Code, TunnelError, type ReverseChannel, bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
 import { EventLog, outcome } from "./support/events.js";
 import { agentName, connectAgent, drain, keyFromMetadata, requests, servedBy, startHub, type Agent } from "./support/reverse.js";
 import { Cleanup } from "./support/servers.js";
@@ -13,7 +13,7 @@ afterEach(() => cleanup.run());
 async function servedSequence(ch: ReverseChannel, n: number): Promise<string[]> {
   const names: string[] = [];
   for (let i = 0; i < n; i++) {
-    names.push(servedBy(await ch.unary(TestService.method.unary, {})));
+    names.push(servedBy(await unaryCall(ch, TestService.method.unary, {})));
   }
   return names;
 }
@@ -42,10 +42,10 @@ describe("round-robin over reverse tunnels", () => {
     const ch = hub.handler.keyAsChannel("A");
     const calls: Array<Promise<string>> = [];
     for (let i = 0; i < 10; i++) {
-      calls.push(ch.unary(TestService.method.unary, {}).then(servedBy));
-      calls.push(ch.clientStream(TestService.method.clientStream, requests(2)).then(servedBy));
-      calls.push(drain(ch.serverStream(TestService.method.serverStream, { count: 2 })).then((r) => servedBy(r[0])));
-      calls.push(drain(ch.bidiStream(TestService.method.bidiStream, requests(2))).then((r) => servedBy(r[0])));
+      calls.push(unaryCall(ch, TestService.method.unary, {}).then(servedBy));
+      calls.push(clientStreamCall(ch, TestService.method.clientStream, requests(2)).then(servedBy));
+      calls.push(drain(serverStreamCall(ch, TestService.method.serverStream, { count: 2 })).then((r) => servedBy(r[0])));
+      calls.push(drain(bidiStreamCall(ch, TestService.method.bidiStream, requests(2))).then((r) => servedBy(r[0])));
     }
     const served = await Promise.all(calls);
     expect(served.filter((n) => n === "a1")).toHaveLength(20);
@@ -54,7 +54,11 @@ describe("round-robin over reverse tunnels", () => {
 
   it("asChannel spreads calls over every reverse tunnel in turn", async () => {
     const hub = await startHub(cleanup);
-    for (const [name, key] of [["a1", "A"], ["a2", "A"], ["b1", "B"]]) {
+    for (const [name, key] of [
+      ["a1", "A"],
+      ["a2", "A"],
+      ["b1", "B"],
+    ]) {
       await connectAgent(cleanup, hub, { name, key });
     }
     const sequence = await servedSequence(hub.handler.asChannel(), 12);
@@ -76,7 +80,7 @@ describe("round-robin over reverse tunnels", () => {
     expect(await servedSequence(hub.handler.keyAsChannel(Number("7.0")), 1)).toEqual(["n7"]);
     expect(await servedSequence(hub.handler.keyAsChannel(["ei", "ght"].join("")), 1)).toEqual(["s8"]);
     expect(hub.handler.keyAsChannel("7").ready()).toBe(false);
-    const res = await outcome(hub.handler.keyAsChannel("7").unary(TestService.method.unary, {}));
+    const res = await outcome(unaryCall(hub.handler.keyAsChannel("7"), TestService.method.unary, {}));
     expect(res.ok || res.error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: 'no reverse tunnel for key "7"' });
   });
 
@@ -86,20 +90,20 @@ describe("round-robin over reverse tunnels", () => {
     const ch = hub.handler.keyAsChannel("nobody");
     const expected = { code: Code.UNAVAILABLE, rawMessage: 'no reverse tunnel for key "nobody"' };
     const results = await Promise.all([
-      outcome(ch.unary(TestService.method.unary, {})),
-      outcome(ch.clientStream(TestService.method.clientStream, requests(1))),
-      outcome(drain(ch.serverStream(TestService.method.serverStream, { count: 1 }))),
-      outcome(drain(ch.bidiStream(TestService.method.bidiStream, requests(1)))),
+      outcome(unaryCall(ch, TestService.method.unary, {})),
+      outcome(clientStreamCall(ch, TestService.method.clientStream, requests(1))),
+      outcome(drain(serverStreamCall(ch, TestService.method.serverStream, { count: 1 }))),
+      outcome(drain(bidiStreamCall(ch, TestService.method.bidiStream, requests(1)))),
     ]);
     for (const res of results) {
       expect(res.ok).toBe(false);
       expect(res.ok || res.error).toBeInstanceOf(TunnelError);
       expect(res.ok || res.error).toMatchObject(expected);
     }
-    expect(() => ch.startStream("/grpchantesting.TestService/Unary")).toThrow(expect.objectContaining(expected));
+    expect(() => ch.startCall("/grpchantesting.TestService/Unary")).toThrow(expect.objectContaining(expected));
 
     const empty = await startHub(cleanup);
-    const res = await outcome(empty.handler.asChannel().unary(TestService.method.unary, {}));
+    const res = await outcome(unaryCall(empty.handler.asChannel(), TestService.method.unary, {}));
     expect(res.ok || res.error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "no reverse tunnels are open" });
   });
 });
@@ -135,8 +139,8 @@ describe("fail-over when a tunnel of a key goes away", () => {
           const afterKill = killObserved;
           try {
             const by = streaming
-              ? servedBy((await drain(ch.serverStream(TestService.method.serverStream, { count: 3 })))[2])
-              : servedBy(await ch.unary(TestService.method.unary, {}));
+              ? servedBy((await drain(serverStreamCall(ch, TestService.method.serverStream, { count: 3 })))[2])
+              : servedBy(await unaryCall(ch, TestService.method.unary, {}));
             records.push({ afterKill, by });
           } catch (e) {
             records.push({ afterKill, code: codeOf(e) });
@@ -182,7 +186,7 @@ describe("fail-over when a tunnel of a key goes away", () => {
     first.rts.stop();
     await hub.closedTunnelOf("a1");
     expect(ch.ready()).toBe(false);
-    const res = await outcome(ch.unary(TestService.method.unary, {}));
+    const res = await outcome(unaryCall(ch, TestService.method.unary, {}));
     expect(res.ok || res.error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: 'no reverse tunnel for key "A"' });
     await connectAgent(cleanup, hub, { name: "a1-again", key: "A" });
     expect(ch.ready()).toBe(true);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { ReverseTunnelServer, TunnelServiceHandler } from "../src/index.js";
+import { ReverseTunnelServer, TunnelServiceHandler, unaryCall } from "../src/index.js";
 import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
 
 const cleanup = new Cleanup();
@@ -19,7 +19,7 @@ describe("reverse tunnel smoke", () => {
     cleanup.add(() => rts.stop());
     const ch = handler.keyAsChannel("a1");
     await ch.waitForReady();
-    const res = await ch.unary(TestService.method.unary, { payload: new Uint8Array([5]) });
+    const res = await unaryCall(ch, TestService.method.unary, { payload: new Uint8Array([5]) });
     expect(res.payload).toEqual(new Uint8Array([5]));
     rts.stop();
     const result = await serving;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { Code, openTunnel, ReverseTunnelServer, TunnelError, TunnelServiceHandler } from "../src/index.js";
+import { Code, openTunnel, ReverseTunnelServer, TunnelError, TunnelServiceHandler, bidiStreamCall, unaryCall } from "../src/index.js";
 import { Cleanup, startServer, tunnelClient } from "./support/servers.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 
@@ -19,7 +19,7 @@ describe("isolation between tunnels", () => {
     for (const tunnel of tunnels) cleanup.add(() => tunnel.close());
     const calls = Array.from({ length: 90 }, (_, i) => {
       const which = i % tunnels.length;
-      return tunnels[which].unary(TestService.method.unary, {}).then((res) => text(res.payload) === tenants[which]);
+      return unaryCall(tunnels[which], TestService.method.unary, {}).then((res) => text(res.payload) === tenants[which]);
     });
     expect((await Promise.all(calls)).every(Boolean)).toBe(true);
   });
@@ -40,10 +40,15 @@ describe("isolation between tunnels", () => {
       await handler.keyAsChannel(agent).waitForReady();
     }
     for (const agent of ["a1", "a2", "a1", "a2"]) {
-      const res = await handler.keyAsChannel(agent).unary(TestService.method.unary, {});
+      const res = await unaryCall(handler.keyAsChannel(agent), TestService.method.unary, {});
       expect(text(res.payload)).toBe(`${agent}:${agent}`);
     }
-    expect(handler.allReverseTunnels().map((t) => t.metadata.get("x-agent")[0]).sort()).toEqual(["a1", "a2"]);
+    expect(
+      handler
+        .allReverseTunnels()
+        .map((t) => t.metadata.get("x-agent")[0])
+        .sort(),
+    ).toEqual(["a1", "a2"]);
   });
 });
 
@@ -66,7 +71,7 @@ describe("errors sent to a peer", () => {
   for (const [name, thrower] of Object.entries(throwers)) {
     it(`carry no stack trace or file path when a handler throws ${name}`, async () => {
       const { tunnel } = await forwardFixture(cleanup, { impl: { ...testServiceImpl, unary: thrower } });
-      const error = (await tunnel.unary(TestService.method.unary, {}).catch((e: unknown) => e)) as TunnelError;
+      const error = (await unaryCall(tunnel, TestService.method.unary, {}).catch((e: unknown) => e)) as TunnelError;
       expect(error).toBeInstanceOf(TunnelError);
       expect(error.code).toBe(Code.UNKNOWN);
       expect(error.rawMessage).not.toMatch(/\n\s+at |\.js:\d+|\.ts:\d+/);
@@ -86,11 +91,11 @@ describe("handlers that fail at once", () => {
       },
     });
     const error = await (async () => {
-      for await (const _ of tunnel.bidiStream(TestService.method.bidiStream, (async function* () {})())) {
+      for await (const _ of bidiStreamCall(tunnel, TestService.method.bidiStream, (async function* () {})())) {
         // none
       }
     })().catch((e: unknown) => e);
     expect(error).toMatchObject({ code: Code.FAILED_PRECONDITION, rawMessage: "not now" });
-    expect((await tunnel.unary(TestService.method.unary, { payload: new Uint8Array([1]) })).payload).toEqual(new Uint8Array([1]));
+    expect((await unaryCall(tunnel, TestService.method.unary, { payload: new Uint8Array([1]) })).payload).toEqual(new Uint8Array([1]));
   });
 });

@@ -2,7 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { MessageSchema, TestService, testServiceImpl, type Message } from "@protoc-gen-tunnel/interop";
-import { TunnelChannel } from "../src/api/tunnel-channel.js";
+import { tunnelChannel, type TunnelChannel } from "../src/api/tunnel-channel.js";
 import { ServiceRegistry } from "../src/api/service-registry.js";
 import { Code } from "../src/code.js";
 import { TunnelClientEngine } from "../src/engine/client-engine.js";
@@ -18,6 +18,7 @@ import {
 import { metadataFromProto } from "../src/protocol/metadata-codec.js";
 import { MemoryConn } from "./support/memory-conn.js";
 import { clientFrames, loadVectors, serverFrames, type Vector } from "./support/vectors.js";
+import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
 
 const vectors = loadVectors();
 type Frame = ClientToServer | ServerToClient;
@@ -54,7 +55,9 @@ function closeOf(frames: ServerToClient[]) {
 }
 
 const offersRevisionOne = (v: Vector) =>
-  serverFrames(v).some((f) => f.frame.case === "settings" && f.frame.value.supportedProtocolRevisions.includes(ProtocolRevision.REVISION_ONE));
+  serverFrames(v).some(
+    (f) => f.frame.case === "settings" && f.frame.value.supportedProtocolRevisions.includes(ProtocolRevision.REVISION_ONE),
+  );
 
 describe("Go reference vectors: our tunnel-server engine accepts the Go client's side", () => {
   for (const vector of vectors) {
@@ -115,7 +118,7 @@ describe("Go reference vectors: our tunnel-client engine accepts the Go server's
         engine.receive(toFeed.shift()!);
       }
       await engine.ready;
-      const channel = new TunnelChannel({ engine, direction: "forward", metadata: new Metadata(), peer: "replay" });
+      const channel = tunnelChannel(engine, { direction: "forward", metadata: new Metadata(), peer: "replay" });
       const requests = messagesOf(goClient).map((bytes) => fromBinary(MessageSchema, bytes));
       const metadata = metadataFromProto(newStream!.requestHeaders, Code.INTERNAL);
       const abort = new AbortController();
@@ -164,18 +167,18 @@ async function runCall(
   try {
     switch (method) {
       case "Unary":
-        responses.push(await channel.unary(TestService.method.unary, requests[0], options));
+        responses.push(await unaryCall(channel, TestService.method.unary, requests[0], options));
         break;
       case "ClientStream":
-        responses.push(await channel.clientStream(TestService.method.clientStream, stream(), options));
+        responses.push(await clientStreamCall(channel, TestService.method.clientStream, stream(), options));
         break;
       case "ServerStream":
-        for await (const res of channel.serverStream(TestService.method.serverStream, requests[0], options)) {
+        for await (const res of serverStreamCall(channel, TestService.method.serverStream, requests[0], options)) {
           responses.push(res);
         }
         break;
       case "BidiStream":
-        for await (const res of channel.bidiStream(TestService.method.bidiStream, stream(), options)) {
+        for await (const res of bidiStreamCall(channel, TestService.method.bidiStream, stream(), options)) {
           responses.push(res);
         }
         break;
@@ -214,12 +217,15 @@ async function feedLikeThePeer(
   }
   clientFramesBefore.splice(0, clientFramesBefore.length - frames.length);
   let sent = 0;
-  const credit = (written: ClientToServer[]) =>
-    written.reduce((sum, f) => sum + (f.frame.case === "windowUpdate" ? f.frame.value : 0), 0);
+  const credit = (written: ClientToServer[]) => written.reduce((sum, f) => sum + (f.frame.case === "windowUpdate" ? f.frame.value : 0), 0);
   for (const [index, frame] of frames.entries()) {
     await conn.until((written) => written.filter((f) => !isWindowUpdate(f)).length >= clientFramesBefore[index]);
     const length =
-      frame.frame.case === "responseMessage" ? frame.frame.value.data.length : frame.frame.case === "moreResponseData" ? frame.frame.value.length : 0;
+      frame.frame.case === "responseMessage"
+        ? frame.frame.value.data.length
+        : frame.frame.case === "moreResponseData"
+          ? frame.frame.value.length
+          : 0;
     if (flowControl && length > 0) {
       await conn.until((written) => sent + length <= 65_536 + credit(written));
     }

@@ -31,12 +31,12 @@ const ROWS: Array<{ workload: string; figure: string; label: string; target?: nu
   { workload: "many-streams", figure: "server-heap", label: "heap per idle stream, server end" },
 ];
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 function text(x: number, y: number, content: string, attrs = ""): string {
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${escape(content)}</text>`;
+  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${escapeXml(content)}</text>`;
 }
 
 function findFigure(workloads: WorkloadResult[], workload: string, id: string): Figure | undefined {
@@ -76,8 +76,12 @@ function ratioPanel(workloads: WorkloadResult[], top: number): { svg: string[]; 
           continue;
         }
         const barY = y + 4 + i * 12;
-        svg.push(`<rect x="${BAR_LEFT}" y="${barY}" width="${(x(ratio.median) - BAR_LEFT).toFixed(1)}" height="10" fill="${COLORS[variant]}"/>`);
-        svg.push(`<line x1="${x(ratio.min).toFixed(1)}" x2="${x(ratio.max).toFixed(1)}" y1="${barY + 5}" y2="${barY + 5}" stroke="#111" stroke-width="1"/>`);
+        svg.push(
+          `<rect x="${BAR_LEFT}" y="${barY}" width="${(x(ratio.median) - BAR_LEFT).toFixed(1)}" height="10" fill="${COLORS[variant]}"/>`,
+        );
+        svg.push(
+          `<line x1="${x(ratio.min).toFixed(1)}" x2="${x(ratio.max).toFixed(1)}" y1="${barY + 5}" y2="${barY + 5}" stroke="#111" stroke-width="1"/>`,
+        );
         svg.push(text(x(Math.max(ratio.median, ratio.max)) + 6, barY + 9, `${ratio.median.toFixed(2)}×`, 'class="small"'));
       }
       if (row.target !== undefined) {
@@ -123,7 +127,14 @@ function curvePanel(curve: MemoryCurve, top: number): { svg: string[]; height: n
   const px = (n: number) => left + (n / maxStreams) * (right - left);
   const py = (mib: number) => plotBottom - (Math.max(0, mib) / yMax) * (plotBottom - plotTop);
   const svg: string[] = [];
-  svg.push(text(10, top + 16, "Memory growth against open idle streams (heap: client + server end; RSS: the process holding both)", 'class="title"'));
+  svg.push(
+    text(
+      10,
+      top + 16,
+      "Memory growth against open idle streams (heap: client + server end; RSS: the process holding both)",
+      'class="title"',
+    ),
+  );
   svg.push(`<line x1="${left}" x2="${right}" y1="${plotBottom}" y2="${plotBottom}" stroke="#111"/>`);
   svg.push(`<line x1="${left}" x2="${left}" y1="${plotTop}" y2="${plotBottom}" stroke="#111"/>`);
   for (let mib = 0; mib <= yMax + 1e-9; mib += step) {
@@ -142,7 +153,9 @@ function curvePanel(curve: MemoryCurve, top: number): { svg: string[]; height: n
     const points = streams.map((n, i) => `${px(n).toFixed(1)},${py(i === 0 ? 0 : s.values![i - 1]! / 2 ** 20).toFixed(1)}`);
     const dash = s.kind === "RSS" ? ' stroke-dasharray="6 4"' : "";
     svg.push(`<polyline points="${points.join(" ")}" fill="none" stroke="${COLORS[s.variant]}" stroke-width="2"${dash}/>`);
-    svg.push(`<line x1="${right + 20}" x2="${right + 50}" y1="${legendY}" y2="${legendY}" stroke="${COLORS[s.variant]}" stroke-width="2"${dash}/>`);
+    svg.push(
+      `<line x1="${right + 20}" x2="${right + 50}" y1="${legendY}" y2="${legendY}" stroke="${COLORS[s.variant]}" stroke-width="2"${dash}/>`,
+    );
     svg.push(text(right + 56, legendY + 4, `${s.kind} ${VARIANT_LABELS[s.variant]}`, 'class="small"'));
     legendY += 18;
   }

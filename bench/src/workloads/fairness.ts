@@ -1,4 +1,4 @@
-import { TestService, type TypedCallChannel } from "@protoc-gen-tunnel/interop";
+import type { BenchClient } from "../direct-client.js";
 import { startForward } from "../fixtures.js";
 import { figure } from "../results.js";
 import { runRounds } from "../rounds.js";
@@ -11,15 +11,13 @@ const BULK_BYTES = 1024 * 1024;
 const MIB = 1024 * 1024;
 
 /** An endless server stream of 1 MiB messages, read as fast as they come, until stopped. */
-async function startBulk(channel: TypedCallChannel): Promise<{ stop(): Promise<number> }> {
+async function startBulk(client: BenchClient): Promise<{ stop(): Promise<number> }> {
   const controller = new AbortController();
   let bytes = 0;
-  let flowing!: () => void;
-  const firstMessage = new Promise<void>((resolve) => (flowing = resolve));
   const started = performance.now();
-  const reading = (async () => {
+  const read = async (flowing: () => void) => {
     try {
-      for await (const message of channel.serverStream(TestService.method.serverStream, streamRequest(BULK_BYTES, -1), {
+      for await (const message of client.serverStream(streamRequest(BULK_BYTES, -1), {
         signal: controller.signal,
       })) {
         bytes += message.payload.length;
@@ -30,7 +28,11 @@ async function startBulk(channel: TypedCallChannel): Promise<{ stop(): Promise<n
         throw e;
       }
     }
-  })();
+  };
+  let reading!: Promise<void>;
+  const firstMessage = new Promise<void>((flowing) => {
+    reading = read(flowing);
+  });
   await Promise.race([firstMessage, reading]);
   return {
     async stop() {
@@ -54,10 +56,10 @@ export const fairness: Workload = {
     const payload = payloadOf(PAYLOAD_BYTES);
     try {
       const samples = await runRounds(ctx, ctx.variants, async (variant) => {
-        const channel = setup.channels[variant];
-        const call = () => channel.unary(TestService.method.unary, { payload });
+        const client = setup.clients[variant];
+        const call = () => client.unary({ payload });
         const alone = await closedLoop(ctx.config.sampleMs, CALLERS, call);
-        const bulk = await startBulk(channel);
+        const bulk = await startBulk(client);
         const shared = await closedLoop(ctx.config.sampleMs, CALLERS, call);
         const bulkRate = await bulk.stop();
         const without = alone.latencies.quantile(0.99);

@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { TestService, type MessageSchema } from "@protoc-gen-tunnel/interop";
+import type { MessageSchema } from "@protoc-gen-tunnel/interop";
 import { startForward } from "../fixtures.js";
 import { figure } from "../results.js";
 import { runRounds } from "../rounds.js";
@@ -56,7 +56,7 @@ export const pingPong: Workload = {
     try {
       const samples = await runRounds(ctx, ctx.variants, async (variant) => {
         const requests = new Pushable<MessageInitShape<typeof MessageSchema>>();
-        const responses = setup.channels[variant].bidiStream(TestService.method.bidiStream, requests)[Symbol.asyncIterator]();
+        const responses = setup.clients[variant].bidiStream(requests)[Symbol.asyncIterator]();
         const latencies = new LatencyRecorder();
         const end = performance.now() + ctx.config.sampleMs;
         for (let i = 0; ; i++) {

@@ -1,4 +1,3 @@
-import { TestService } from "@protoc-gen-tunnel/interop";
 import { figure } from "../results.js";
 import { startReverse } from "../reverse-fixtures.js";
 import { runRounds } from "../rounds.js";
@@ -22,11 +21,11 @@ export function reverseUnary(agents: number): Workload {
       const payload = payloadOf(PAYLOAD_BYTES);
       try {
         const samples = await runRounds(ctx, ctx.variants, async (variant) => {
-          const channels = setup.channels[variant];
+          const clients = setup.clients[variant];
           let next = 0;
           const load = await closedLoop(ctx.config.sampleMs, CALLERS, () => {
-            const channel = channels[next++ % channels.length]!;
-            return channel.unary(TestService.method.unary, { payload });
+            const client = clients[next++ % clients.length]!;
+            return client.unary({ payload });
           });
           return { rate: load.rate, cpu: load.cpuPerCallUs };
         });

@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { TestService, type MessageSchema } from "@protoc-gen-tunnel/interop";
+import type { MessageSchema } from "@protoc-gen-tunnel/interop";
 import { startForward } from "../fixtures.js";
 import { figure } from "../results.js";
 import { runRounds } from "../rounds.js";
@@ -28,10 +28,10 @@ export function streamThroughput(direction: "server" | "client", size: number): 
       const setup = await startForward(ctx.variants);
       try {
         const samples = await runRounds(ctx, ctx.variants, async (variant) => {
-          const channel = setup.channels[variant];
+          const client = setup.clients[variant];
           const cpu = process.cpuUsage();
           const { bytes, elapsedMs } =
-            direction === "server" ? await download(channel, size, ctx.config.sampleMs) : await upload(channel, size, ctx.config.sampleMs);
+            direction === "server" ? await download(client, size, ctx.config.sampleMs) : await upload(client, size, ctx.config.sampleMs);
           return { rate: bytes / MIB / (elapsedMs / 1000), cpuPerMiB: cpuMicros(cpu) / 1000 / (bytes / MIB) };
         });
         return {
@@ -50,14 +50,14 @@ export function streamThroughput(direction: "server" | "client", size: number): 
   };
 }
 
-type Channel = Awaited<ReturnType<typeof startForward>>["channels"]["direct"];
+type Client = Awaited<ReturnType<typeof startForward>>["clients"]["direct"];
 
 /** Reads an endless server stream for `ms`, then stops (which cancels the call). */
-async function download(channel: Channel, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
+async function download(client: Client, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
   const start = performance.now();
   const end = start + ms;
   let bytes = 0;
-  for await (const message of channel.serverStream(TestService.method.serverStream, streamRequest(size, -1))) {
+  for await (const message of client.serverStream(streamRequest(size, -1))) {
     bytes += message.payload.length;
     if (performance.now() >= end) {
       break;
@@ -67,7 +67,7 @@ async function download(channel: Channel, size: number, ms: number): Promise<{ b
 }
 
 /** Sends messages for `ms`, half-closes and waits for the sink's answer. */
-async function upload(channel: Channel, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
+async function upload(client: Client, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
   const start = performance.now();
   const end = start + ms;
   const message = { payload: payloadOf(size) };
@@ -78,7 +78,7 @@ async function upload(channel: Channel, size: number, ms: number): Promise<{ byt
       yield message;
     }
   }
-  const response = await channel.clientStream(TestService.method.clientStream, requests());
+  const response = await client.clientStream(requests());
   if (response.count !== sent) {
     throw new Error(`client stream: server counted ${response.count} messages, client sent ${sent}`);
   }

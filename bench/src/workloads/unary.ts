@@ -1,4 +1,3 @@
-import { TestService } from "@protoc-gen-tunnel/interop";
 import { startForward } from "../fixtures.js";
 import { figure } from "../results.js";
 import { runRounds } from "../rounds.js";
@@ -16,8 +15,8 @@ export const unaryLatency: Workload = {
     const payload = payloadOf(PAYLOAD_BYTES);
     try {
       const samples = await runRounds(ctx, ctx.variants, async (variant) => {
-        const channel = setup.channels[variant];
-        const load = await closedLoop(ctx.config.sampleMs, 1, () => channel.unary(TestService.method.unary, { payload }));
+        const client = setup.clients[variant];
+        const load = await closedLoop(ctx.config.sampleMs, 1, () => client.unary({ payload }));
         return { p50: load.latencies.quantile(0.5), p99: load.latencies.quantile(0.99) };
       });
       return {
@@ -45,8 +44,8 @@ export function unaryThroughput(callers: number): Workload {
       const payload = payloadOf(PAYLOAD_BYTES);
       try {
         const samples = await runRounds(ctx, ctx.variants, async (variant) => {
-          const channel = setup.channels[variant];
-          const load = await closedLoop(ctx.config.sampleMs, callers, () => channel.unary(TestService.method.unary, { payload }));
+          const client = setup.clients[variant];
+          const load = await closedLoop(ctx.config.sampleMs, callers, () => client.unary({ payload }));
           return { rate: load.rate, cpu: load.cpuPerCallUs };
         });
         return {

@@ -43,7 +43,9 @@ export async function runForwardDemo(log: (line: string) => void = console.log):
     // The sessions then run concurrently, interleaving their calls.
     return await Promise.all(Object.entries(sessions).map(([session, lines], i) => runSession(session, lines, tunnels[i], log)));
   } finally {
-    tunnels.forEach((tunnel) => tunnel.close());
+    for (const tunnel of tunnels) {
+      tunnel.close();
+    }
     client.close();
     await Promise.all(backends.map((b) => b.server.shutdown()));
     log("backends stopped");

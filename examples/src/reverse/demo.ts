@@ -1,5 +1,5 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { Code, codeName, TunnelError } from "@protoc-gen-tunnel/runtime";
+import { type Code, codeName, TunnelError } from "@protoc-gen-tunnel/runtime";
 import type { CommandOutput, Status } from "../gen/agent/v1/agent_pb.js";
 import { agentServiceClient, agentServiceClientForKey } from "../gen/agent/v1/agent_tunnel.js";
 import { startAgent, type Device } from "./agent.js";

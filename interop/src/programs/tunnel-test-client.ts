@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { openTunnel, ReverseTunnelServer, TunnelServiceClient } from "@protoc-gen-tunnel/runtime";
+import { openTunnel, ReverseTunnelServer, TunnelServiceClient, unaryCall } from "@protoc-gen-tunnel/runtime";
 import { countingTestService, formatCallCounts, newCallCounts, totalCalls } from "../call-counts.js";
 import { TestService } from "../gen/grpchantesting/test_pb.js";
 import { TunnelTestService } from "../gen/tunneltest_pb.js";
 import { DirectChannel } from "../grpc-direct-client.js";
 import { sendRpcs } from "../send-rpcs.js";
 import { testServiceImpl } from "../test-service.js";
-import { FlagError, parseFlags } from "./flags.js";
+import { FlagError, parseFlags, type FlagValues } from "./flags.js";
 import { describeError, fatal, goLog, type Log } from "./log.js";
 import { formatRevisions, reverseTunnelInterceptor, type TunnelWatch } from "./tunnel-watch.js";
 
@@ -21,7 +21,8 @@ const FLAGS = {
   duration: {
     kind: "duration",
     default: 5000,
-    usage: "how long the forward-tunnel check sends RPCs; the server decides for reverse tunnels (not in the Go program, which always uses 5s)",
+    usage:
+      "how long the forward-tunnel check sends RPCs; the server decides for reverse tunnels (not in the Go program, which always uses 5s)",
   },
 } as const;
 
@@ -35,7 +36,7 @@ interface Settings {
 }
 
 export async function main(args: readonly string[]): Promise<void> {
-  let flags;
+  let flags: FlagValues<typeof FLAGS>;
   try {
     flags = parseFlags("tunnel-test-client", args, FLAGS);
   } catch (e) {
@@ -77,9 +78,7 @@ export async function main(args: readonly string[]): Promise<void> {
 }
 
 function dial(client: grpc.Client): Promise<void> {
-  return new Promise((resolve, reject) =>
-    client.waitForReady(Date.now() + DIAL_TIMEOUT_MS, (err) => (err ? reject(err) : resolve())),
-  );
+  return new Promise((resolve, reject) => client.waitForReady(Date.now() + DIAL_TIMEOUT_MS, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Opens a forward tunnel and runs the load over it, this program being the caller. */
@@ -104,11 +103,7 @@ async function checkForwardTunnel(client: grpc.Client, settings: Settings): Prom
  * Serves TestService over a reverse tunnel keyed with a random hex key, and
  * asks the server (directly, not tunneled) to run the load over it.
  */
-async function checkReverseTunnel(
-  client: grpc.Client,
-  settings: Settings,
-  setWatch: (watch: TunnelWatch) => void,
-): Promise<void> {
+async function checkReverseTunnel(client: grpc.Client, settings: Settings, setWatch: (watch: TunnelWatch) => void): Promise<void> {
   const { log } = settings;
   log(`Checking a reverse tunnel (flow control ${settings.noFlowControl ? "disabled" : "enabled"}).`);
   const key = randomBytes(32).toString("hex");
@@ -116,13 +111,13 @@ async function checkReverseTunnel(
   const reverseTunnel = new ReverseTunnelServer(client, { disableFlowControl: settings.noFlowControl });
   reverseTunnel.registerService(TestService, countingTestService(testServiceImpl, served));
 
-  let tunnelUp!: () => void;
-  const up = new Promise<void>((resolve) => (tunnelUp = resolve));
-  setWatch({
-    onOpen: () => tunnelUp(),
-    onSettings: (revisions) => log(`Reverse tunnel: offering protocol revisions ${formatRevisions(revisions)}.`),
-    onFirstStream: (revision) => log(`Reverse tunnel: protocol revision ${revision} (chosen by the server with its first call).`),
-  });
+  const up = new Promise<void>((resolve) =>
+    setWatch({
+      onOpen: () => resolve(),
+      onSettings: (revisions) => log(`Reverse tunnel: offering protocol revisions ${formatRevisions(revisions)}.`),
+      onFirstStream: (revision) => log(`Reverse tunnel: protocol revision ${revision} (chosen by the server with its first call).`),
+    }),
+  );
   const serving = reverseTunnel.serve({ metadata: { "test-client-key": key } });
   const endedEarly = serving.then((result) => {
     throw new Error(`reverse tunnel ended before it was up: ${result.error?.message ?? "no error"}`);
@@ -132,9 +127,11 @@ async function checkReverseTunnel(
   log(`Reverse tunnel started (key = ${key}).`);
 
   // This tells the server to start calls over the reverse tunnel.
-  const tester = new DirectChannel(new grpc.Client(settings.address, grpc.credentials.createInsecure(), { channelOverride: client.getChannel() }));
+  const tester = new DirectChannel(
+    new grpc.Client(settings.address, grpc.credentials.createInsecure(), { channelOverride: client.getChannel() }),
+  );
   try {
-    await tester.unary(TunnelTestService.method.triggerTestRPCs, { clientKey: key });
+    await unaryCall(tester, TunnelTestService.method.triggerTestRPCs, { clientKey: key });
   } catch (e) {
     throw new Error(`reverse tunnel: TriggerTestRPCs failed: ${describeError(e)} (served before that: ${formatCallCounts(served)})`);
   } finally {

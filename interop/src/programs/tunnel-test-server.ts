@@ -6,7 +6,7 @@ import { TunnelTestService } from "../gen/tunneltest_pb.js";
 import { grpcService } from "../grpc-direct-server.js";
 import { sendRpcs } from "../send-rpcs.js";
 import { testServiceImpl } from "../test-service.js";
-import { FlagError, parseFlags } from "./flags.js";
+import { FlagError, parseFlags, type FlagValues } from "./flags.js";
 import { describeError, fatal, goLog, type Log } from "./log.js";
 import { watchForwardTunnels } from "./tunnel-watch.js";
 
@@ -27,7 +27,7 @@ const CLIENT_KEY_HEADER = "test-client-key";
 const TUNNEL_WAIT_MS = 1000;
 
 export async function main(args: readonly string[]): Promise<void> {
-  let flags;
+  let flags: FlagValues<typeof FLAGS>;
   try {
     flags = parseFlags("tunnel-test-server", args, FLAGS);
   } catch (e) {
@@ -63,7 +63,9 @@ export async function main(args: readonly string[]): Promise<void> {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
   ).catch((e: unknown) => fatal(e));
   log(`Listening on 127.0.0.1:${port}`);
-  log(`Flow control ${flags["no-flow-control"] ? "disabled: offering protocol revision 0 only" : "enabled: offering protocol revisions 0 and 1"}.`);
+  log(
+    `Flow control ${flags["no-flow-control"] ? "disabled: offering protocol revision 0 only" : "enabled: offering protocol revisions 0 and 1"}.`,
+  );
   // Runs until killed, like the Go program.
 }
 
@@ -71,11 +73,7 @@ export async function main(args: readonly string[]): Promise<void> {
  * TunnelTestService: on request, waits (up to 1 s) for the caller's reverse
  * tunnel and runs the "send RPCs" load over it, the server being the caller.
  */
-function tunnelTester(
-  handler: TunnelServiceHandler<string>,
-  durationMs: number,
-  log: Log,
-): ServiceImpl<typeof TunnelTestService> {
+function tunnelTester(handler: TunnelServiceHandler<string>, durationMs: number, log: Log): ServiceImpl<typeof TunnelTestService> {
   return {
     async triggerTestRPCs(request, context) {
       const key = request.clientKey;

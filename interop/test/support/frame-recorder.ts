@@ -1,12 +1,8 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import type { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime";
-import {
-  ClientToServerSchema,
-  ServerToClientSchema,
-  type ClientToServer,
-  type ServerToClient,
-} from "@protoc-gen-tunnel/runtime/tunnelpb";
+import { deferred } from "../../../runtime/src/deferred.js";
+import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "@protoc-gen-tunnel/runtime/tunnelpb";
 
 /** c2s: a ClientToServer frame (sent by the tunnel client); s2c: a ServerToClient frame. */
 export type Direction = "c2s" | "s2c";
@@ -47,13 +43,9 @@ export class FrameRecorder {
   requestHeaders: Record<string, string[]> = {};
   responseHeaders: Record<string, string[]> = {};
   /** Resolves when the tunnel RPC is over and every frame of both directions is recorded. */
-  readonly ended: Promise<void>;
-  private markEnded!: () => void;
+  private readonly end = deferred();
+  readonly ended: Promise<void> = this.end.promise;
   private waiters: Array<{ match: (f: RecordedFrame) => boolean; resolve: () => void }> = [];
-
-  constructor() {
-    this.ended = new Promise((resolve) => (this.markEnded = resolve));
-  }
 
   wrap([definition, impl]: TunnelService): [grpc.ServiceDefinition, grpc.UntypedServiceImplementation] {
     const { openTunnel, openReverseTunnel } = definition;
@@ -80,8 +72,8 @@ export class FrameRecorder {
       // serializes buffered writes late), or when the RPC was cancelled.
       const inbound = new Promise((resolve) => call.once("end", resolve));
       const outbound = new Promise((resolve) => call.once("finish", resolve));
-      void Promise.all([inbound, outbound]).then(() => this.markEnded());
-      call.once("cancelled", () => this.markEnded());
+      void Promise.all([inbound, outbound]).then(() => this.end.resolve());
+      call.once("cancelled", () => this.end.resolve());
       handle(call);
     };
     return [
@@ -121,6 +113,12 @@ export class FrameRecorder {
     const frame = dir === "c2s" ? fromBinary(ClientToServerSchema, copy) : fromBinary(ServerToClientSchema, copy);
     const recorded: RecordedFrame = { dir, rpc, bytes: copy, frame };
     this.frames.push(recorded);
-    this.waiters = this.waiters.filter((w) => (w.match(recorded) ? (w.resolve(), false) : true));
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.match(recorded)) {
+        return true;
+      }
+      w.resolve();
+      return false;
+    });
   }
 }

@@ -12,9 +12,7 @@ export class HandlerLog {
     readonly method: string,
     context: HandlerContext,
   ) {
-    this.aborted = new Promise((resolve) =>
-      context.signal.addEventListener("abort", () => resolve(context.signal.reason), { once: true }),
-    );
+    this.aborted = new Promise((resolve) => context.signal.addEventListener("abort", () => resolve(context.signal.reason), { once: true }));
   }
 }
 

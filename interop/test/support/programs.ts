@@ -29,7 +29,10 @@ export class Program {
   private text = "";
   private readonly lineWaiters: Array<{ pattern: RegExp; resolve: (match: RegExpExecArray) => void }> = [];
 
-  constructor(bin: string, readonly args: readonly string[]) {
+  constructor(
+    bin: string,
+    readonly args: readonly string[],
+  ) {
     this.name = `${bin.split("/").pop()} ${args.join(" ")}`;
     this.child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     const append = (chunk: Buffer) => {

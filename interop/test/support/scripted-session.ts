@@ -1,9 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { anyPack, StringValueSchema } from "@bufbuild/protobuf/wkt";
-import { Code, TunnelError, type CallChannel } from "@protoc-gen-tunnel/runtime";
+import { type CallChannel, Code, createTunnelClient, TunnelError } from "@protoc-gen-tunnel/runtime";
 import { TestService } from "../../src/gen/grpchantesting/test_pb.js";
 import { testPayload } from "../../src/send-rpcs.js";
 import type { FrameRecorder } from "./frame-recorder.js";
+import { deferred } from "../../../runtime/src/deferred.js";
 import { recordTunnel, type RecordedSession, type SessionSetup } from "./tunnel-session.js";
 
 export type { SessionSetup } from "./tunnel-session.js";
@@ -23,9 +24,9 @@ const describeError = (e: unknown) => {
  */
 async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise<string[]> {
   const results: string[] = [];
-  const m = TestService.method;
+  const client = createTunnelClient(TestService, channel);
 
-  const unary = await channel.unary(m.unary, { payload: text("0123456789") }, { metadata: { "x-test": "a" } });
+  const unary = await client.unary({ payload: text("0123456789") }, { metadata: { "x-test": "a" } });
   results.push(`Unary: OK payload=${Buffer.from(unary.payload).toString()} headers=${Object.keys(unary.headers).join(",")}`);
 
   async function* three() {
@@ -33,39 +34,41 @@ async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise
     yield { payload: text("m2") };
     yield { payload: text("m3") };
   }
-  const clientStream = await channel.clientStream(m.clientStream, three());
+  const clientStream = await client.clientStream(three());
   results.push(`ClientStream: OK count=${clientStream.count} payload=${Buffer.from(clientStream.payload).toString()}`);
 
   const streamed: number[] = [];
-  for await (const response of channel.serverStream(m.serverStream, { count: 3, payload: testPayload(100) })) {
+  for await (const response of client.serverStream({ count: 3, payload: testPayload(100) })) {
     streamed.push(response.payload.length);
   }
   results.push(`ServerStream: OK sizes=${streamed.join(",")}`);
 
   // Lock-step bidi: b2 goes out only after b1's echo came back.
-  let echoed!: () => void;
-  const firstEcho = new Promise<void>((resolve) => (echoed = resolve));
+  const firstEcho = deferred();
   async function* lockStep() {
     yield { payload: text("b1") };
-    await firstEcho;
+    await firstEcho.promise;
     yield { payload: text("b2") };
   }
   const echoes: string[] = [];
-  for await (const response of channel.bidiStream(m.bidiStream, lockStep())) {
+  for await (const response of client.bidiStream(lockStep())) {
     echoes.push(`${Buffer.from(response.payload).toString()}#${response.count}`);
-    echoed();
+    firstEcho.resolve();
   }
   results.push(`BidiStream: OK ${echoes.join(" ")}`);
 
-  await channel.unary(m.useExternalMessageTwice, {});
+  await client.useExternalMessageTwice({});
   results.push("UseExternalMessageTwice: OK");
 
   let trailer = "";
   const details = [anyPack(StringValueSchema, create(StringValueSchema, { value: "detail" }))];
-  const failed = await channel
-    .unary(m.unary, { payload: text("e"), code: Code.NOT_FOUND, errorDetails: details, trailers: { t: text("v") } }, {
-      onTrailer: (md) => (trailer = String(md.get("t")[0])),
-    })
+  const failed = await client
+    .unary(
+      { payload: text("e"), code: Code.NOT_FOUND, errorDetails: details, trailers: { t: text("v") } },
+      {
+        onTrailer: (md) => (trailer = String(md.get("t")[0])),
+      },
+    )
     .catch(describeError);
   results.push(`Unary: ${String(failed)} trailer t=${trailer}`);
 
@@ -74,7 +77,7 @@ async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise
   const abort = new AbortController();
   const cancelledId = BigInt(recorder.frames.filter((f) => f.frame.frame.case === "newStream").length + 1);
   const cancelled = (async () => {
-    for await (const _ of channel.serverStream(m.serverStream, { count: 1, delayMillis: 30_000 }, { signal: abort.signal })) {
+    for await (const _ of client.serverStream({ count: 1, delayMillis: 30_000 }, { signal: abort.signal })) {
       return "ServerStream: unexpected response";
     }
     return "ServerStream: unexpected success";
@@ -83,7 +86,7 @@ async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise
   abort.abort();
   results.push(`${await cancelled} (cancelled)`);
 
-  const large = await channel.unary(m.unary, { payload: testPayload(40_000) });
+  const large = await client.unary({ payload: testPayload(40_000) });
   results.push(`Unary: OK payload=${large.payload.length} bytes`);
   return results;
 }

@@ -2,12 +2,7 @@ import { createHash } from "node:crypto";
 import { createRegistry, fromBinary, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { DurationSchema, StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import {
-  ClientToServerSchema,
-  ServerToClientSchema,
-  type ClientToServer,
-  type ServerToClient,
-} from "@protoc-gen-tunnel/runtime/tunnelpb";
+import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "@protoc-gen-tunnel/runtime/tunnelpb";
 import type { Direction, RecordedFrame } from "./frame-recorder.js";
 
 /**
@@ -83,11 +78,13 @@ export function readableJson(transcript: Transcript, binaryFiles: Record<Directi
 
 const LONG_DATA = 64;
 
-/** Canonical proto3 JSON of a frame (as in ../shared/vectors), with data chunks over 64 bytes abbreviated. */
+/** Canonical proto3 JSON of a frame (as in runtime/test/vectors/go-reference), with data chunks over 64 bytes abbreviated. */
 export function readableFrame(dir: Direction, bytes: Uint8Array): JsonValue {
   const frame = decodeFrame(dir, bytes);
   const json = (
-    dir === "c2s" ? toJson(ClientToServerSchema, frame as ClientToServer, { registry }) : toJson(ServerToClientSchema, frame as ServerToClient, { registry })
+    dir === "c2s"
+      ? toJson(ClientToServerSchema, frame as ClientToServer, { registry })
+      : toJson(ServerToClientSchema, frame as ServerToClient, { registry })
   ) as Record<string, JsonValue>;
   const abbreviate = (data: Uint8Array) => `${data.length} bytes, sha256 ${createHash("sha256").update(data).digest("hex").slice(0, 16)}`;
   switch (frame.frame.case) {
@@ -128,7 +125,9 @@ export function compareTranscripts(actual: Transcript, golden: Transcript): stri
     const want = golden.frames[dir].filter((f) => !isWindowUpdate(dir, f));
     for (let i = 0; i < Math.max(got.length, want.length); i++) {
       if (!sameBytes(got[i], want[i])) {
-        problems.push(`${dir} frame ${i} (not counting window updates) differs:\n  got    ${describe(dir, got[i])}\n  golden ${describe(dir, want[i])}`);
+        problems.push(
+          `${dir} frame ${i} (not counting window updates) differs:\n  got    ${describe(dir, got[i])}\n  golden ${describe(dir, want[i])}`,
+        );
         break; // later frames usually differ as a consequence
       }
     }
@@ -140,7 +139,9 @@ export function compareTranscripts(actual: Transcript, golden: Transcript): stri
 /** JSON with object keys sorted: metadata maps have no order. */
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
   );
 }
 
@@ -149,7 +150,9 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolea
 }
 
 function describe(dir: Direction, bytes: Uint8Array | undefined): string {
-  return bytes === undefined ? "(none)" : `${Buffer.from(bytes).toString("hex").slice(0, 120)} ${JSON.stringify(readableFrame(dir, bytes))}`;
+  return bytes === undefined
+    ? "(none)"
+    : `${Buffer.from(bytes).toString("hex").slice(0, 120)} ${JSON.stringify(readableFrame(dir, bytes))}`;
 }
 
 /**
@@ -192,7 +195,9 @@ export function windowUpdateProblems(transcript: Transcript): string[] {
       if (revisions.get(id) !== 1) {
         problems.push(`${dir} window update for stream ${id}, which is not a revision-1 stream`);
       } else if (granted > (dataBytes[other].get(id) ?? 0)) {
-        problems.push(`${dir} returned ${granted} bytes of credit for stream ${id}, more than the ${dataBytes[other].get(id) ?? 0} it received`);
+        problems.push(
+          `${dir} returned ${granted} bytes of credit for stream ${id}, more than the ${dataBytes[other].get(id) ?? 0} it received`,
+        );
       }
     }
   }
@@ -214,7 +219,9 @@ export function selfConsistencyProblems(golden: Transcript, json: JsonValue): st
         problems.push(`${dir} frame ${i}: re-encodes to other bytes (${Buffer.from(reencoded).toString("hex").slice(0, 80)}...)`);
       }
       if (JSON.stringify(readableFrame(dir, bytes)) !== JSON.stringify(stored[dir]?.[i])) {
-        problems.push(`${dir} frame ${i}: binary decodes to ${JSON.stringify(readableFrame(dir, bytes))}, JSON has ${JSON.stringify(stored[dir]?.[i])}`);
+        problems.push(
+          `${dir} frame ${i}: binary decodes to ${JSON.stringify(readableFrame(dir, bytes))}, JSON has ${JSON.stringify(stored[dir]?.[i])}`,
+        );
       }
     });
     if (stored[dir]?.length !== golden.frames[dir].length) {

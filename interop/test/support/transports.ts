@@ -1,17 +1,11 @@
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import {
-  openTunnel,
-  ReverseTunnelServer,
-  TunnelServiceClient,
-  TunnelServiceHandler,
-  type ServiceImpl,
-} from "@protoc-gen-tunnel/runtime";
+import { openTunnel, ReverseTunnelServer, TunnelServiceClient, TunnelServiceHandler, type ServiceImpl } from "@protoc-gen-tunnel/runtime";
 import { TestService } from "../../src/gen/grpchantesting/test_pb.js";
 import { DirectChannel } from "../../src/grpc-direct-client.js";
-import type { TypedCallChannel } from "../../src/grpc-direct.js";
+import type { CallChannel } from "@protoc-gen-tunnel/runtime";
 import { grpcService } from "../../src/grpc-direct-server.js";
-import { Cleanup, startServer } from "../../../runtime/test/support/servers.js";
+import { type Cleanup, startServer } from "../../../runtime/test/support/servers.js";
 
 /**
  * One way for a caller to reach a TestService implementation. Conformance
@@ -20,7 +14,7 @@ import { Cleanup, startServer } from "../../../runtime/test/support/servers.js";
 export interface Transport {
   name: string;
   /** Serves `impl` and returns a channel whose calls reach it; everything is torn down by `cleanup`. */
-  connect(impl: Partial<ServiceImpl<typeof TestService>>, cleanup: Cleanup): Promise<TypedCallChannel>;
+  connect(impl: Partial<ServiceImpl<typeof TestService>>, cleanup: Cleanup): Promise<CallChannel>;
 }
 
 function insecureClient(address: string): TunnelServiceClient {

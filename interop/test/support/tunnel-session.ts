@@ -1,11 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import {
-  openTunnel,
-  ReverseTunnelServer,
-  TunnelServiceClient,
-  TunnelServiceHandler,
-  type CallChannel,
-} from "@protoc-gen-tunnel/runtime";
+import { openTunnel, ReverseTunnelServer, TunnelServiceClient, TunnelServiceHandler, type CallChannel } from "@protoc-gen-tunnel/runtime";
 import { TestService } from "../../src/gen/grpchantesting/test_pb.js";
 import { testServiceImpl } from "../../src/test-service.js";
 import { FrameRecorder } from "./frame-recorder.js";

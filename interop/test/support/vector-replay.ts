@@ -1,32 +1,19 @@
-import { readFileSync } from "node:fs";
 import { fromBinary } from "@bufbuild/protobuf";
-import { codeName, TunnelError, type CallChannel } from "@protoc-gen-tunnel/runtime";
+import { type CallChannel, codeName, createTunnelClient, TunnelError } from "@protoc-gen-tunnel/runtime";
 import { MessageSchema, TestService, type Message } from "../../src/gen/grpchantesting/test_pb.js";
 import type { FrameRecorder } from "./frame-recorder.js";
 import { decodeFrame, type Transcript } from "./transcript.js";
 import type { Script, SessionSetup } from "./tunnel-session.js";
+import { frameBytes, type Vector as GoVector } from "../../../runtime/test/support/vectors.js";
 
-/** The wire vectors recorded from the Go reference (a copy of ../shared/vectors kept in the runtime's tests; see its README). */
-export const VECTORS_DIR = new URL("../../../runtime/test/vectors/go-reference/", import.meta.url);
-
-export interface GoVector {
-  scenario: string;
-  method: string;
-  tunnel_kind: "forward" | "reverse";
-  request_headers: Record<string, string[]>;
-  response_headers: Record<string, string[]>;
-  frames: Array<{ dir: "c2s" | "s2c"; rpc: "request" | "response"; hex: string }>;
-}
-
-export function loadVector(scenario: string): GoVector {
-  return JSON.parse(readFileSync(new URL(`${scenario}.json`, VECTORS_DIR), "utf8")) as GoVector;
-}
+// The wire vectors recorded from the Go reference, loaded by the runtime's tests' loader.
+export { loadVector, type Vector as GoVector } from "../../../runtime/test/support/vectors.js";
 
 /** The vector as a transcript (its frames per direction), comparable with a recording. */
 export function vectorTranscript(v: GoVector): Transcript {
   const frames = { c2s: [] as Uint8Array[], s2c: [] as Uint8Array[] };
   for (const f of v.frames) {
-    frames[f.dir].push(new Uint8Array(Buffer.from(f.hex, "hex")));
+    frames[f.dir].push(frameBytes(f));
   }
   return { ...v, description: "", results: [], frames };
 }
@@ -60,7 +47,7 @@ interface VectorCall {
 export function vectorCalls(v: GoVector): VectorCall[] {
   const calls = new Map<bigint, VectorCall & { pending?: { size: number; chunks: Uint8Array[] } }>();
   for (const f of v.frames.filter((f) => f.dir === "c2s")) {
-    const frame = decodeFrame("c2s", Buffer.from(f.hex, "hex"));
+    const frame = decodeFrame("c2s", frameBytes(f));
     if (frame.frame.case === "newStream") {
       const metadata: Record<string, string> = {};
       for (const [key, values] of Object.entries(frame.frame.value.requestHeaders?.md ?? {})) {
@@ -107,13 +94,13 @@ export function replayScript(calls: VectorCall[]): Script {
 }
 
 async function replay(channel: CallChannel, recorder: FrameRecorder, call: VectorCall): Promise<string> {
-  const m = TestService.method;
+  const client = createTunnelClient(TestService, channel);
   const options = { metadata: call.metadata };
   switch (call.method) {
     case "/grpchantesting.TestService/Unary":
-      return `OK ${(await channel.unary(m.unary, call.requests[0], options)).payload.length}`;
+      return `OK ${(await client.unary(call.requests[0], options)).payload.length}`;
     case "/grpchantesting.TestService/ClientStream":
-      return `OK count=${(await channel.clientStream(m.clientStream, iterate(call.requests), options)).count}`;
+      return `OK count=${(await client.clientStream(iterate(call.requests), options)).count}`;
     case "/grpchantesting.TestService/ServerStream": {
       const abort = new AbortController();
       if (call.cancelled) {
@@ -122,7 +109,7 @@ async function replay(channel: CallChannel, recorder: FrameRecorder, call: Vecto
           .then(() => abort.abort());
       }
       let received = 0;
-      for await (const _ of channel.serverStream(m.serverStream, call.requests[0], { ...options, signal: abort.signal })) {
+      for await (const _ of client.serverStream(call.requests[0], { ...options, signal: abort.signal })) {
         received++;
       }
       return `OK ${received} messages`;
@@ -138,7 +125,7 @@ async function replay(channel: CallChannel, recorder: FrameRecorder, call: Vecto
           yield request;
         }
       }
-      for await (const _ of channel.bidiStream(m.bidiStream, lockStep(), options)) {
+      for await (const _ of client.bidiStream(lockStep(), options)) {
         echoes++;
         wake?.();
       }

@@ -4,7 +4,7 @@ const MAX_CHUNK = 16_384;
 
 /**
  * The protocol rules a transcript of this implementation must follow
- * (PROTOCOL.md; "What a reimplementation can check" in the vectors README).
+ * (docs/protocol.md; "What a reimplementation can check" in runtime/test/vectors/go-reference/README.md).
  * Checked on every recording, so a golden file can never capture a wire
  * format that breaks them.
  */
@@ -32,7 +32,10 @@ export function protocolProblems(t: Transcript): string[] {
   }
 
   // Chunks: at most 16 KiB; an envelope and its continuations add up to its size.
-  for (const [dir, frames] of [["c2s", c2s], ["s2c", s2c]] as const) {
+  for (const [dir, frames] of [
+    ["c2s", c2s],
+    ["s2c", s2c],
+  ] as const) {
     const remaining = new Map<bigint, number>();
     for (const f of frames) {
       let chunk: Uint8Array | undefined;

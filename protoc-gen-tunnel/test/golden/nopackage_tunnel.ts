@@ -3,6 +3,7 @@
 /* eslint-disable */
 
 import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
+import { unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { PingRequest, PingRequestSchema, PingResponse, PingResponseSchema } from "./nopackage_pb.js";
 import { PingService } from "./nopackage_pb.js";
@@ -10,9 +11,7 @@ import { PingService } from "./nopackage_pb.js";
 /**
  * A service in a file without a package statement.
  *
- * Calls PingService over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of PingService over a tunnel channel.
  *
  * @generated from service PingService
  */
@@ -27,15 +26,12 @@ export class PingServiceTunnelClient {
    * @generated from rpc PingService.Ping
    */
   ping(request: MessageInitShape<typeof PingRequestSchema>, options?: CallOptions): Promise<PingResponse> {
-    return this.channel.unary(PingService.method.ping, request, options);
+    return unaryCall(this.channel, PingService.method.ping, request, options);
   }
 }
 
 /**
- * A client for PingService over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of PingService over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service PingService
  */
@@ -44,8 +40,7 @@ export function pingServiceClientForKey<K>(handler: ReverseChannels<K>, key: K):
 }
 
 /**
- * A client for PingService over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of PingService over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service PingService
  */
@@ -56,10 +51,7 @@ export function pingServiceClient<K>(handler: ReverseChannels<K>): PingServiceTu
 /**
  * A service in a file without a package statement.
  *
- * An implementation of PingService, served over gRPC tunnels by `registerPingService`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of PingService, for `registerPingService`.
  *
  * @generated from service PingService
  */
@@ -71,9 +63,7 @@ export interface PingServiceImpl {
 }
 
 /**
- * Registers `impl` as PingService with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as PingService on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service PingService
  */

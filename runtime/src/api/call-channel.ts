@@ -1,75 +1,19 @@
-import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import type { ClientStream } from "../engine/client-stream.js";
 import type { CallOptions } from "./call-options.js";
-import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "./client-calls.js";
-import type { BidiStreamingMethod, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod } from "./method-types.js";
+import type { CallStream } from "./call-stream.js";
 
 /**
  * Anything tunneled calls can be made on: one tunnel (forward or reverse),
- * or a round-robin pool of reverse tunnels. Generated `*TunnelClient`
- * classes take one of these.
+ * a round-robin pool of reverse tunnels, or anything that routes a call to
+ * one of those. Like grpc-js's `createCall`, it has one method: the typed
+ * calls (`unaryCall`, ..., `createTunnelClient`) and the generated
+ * `*TunnelClient` classes are written once on top of it.
  */
 export interface CallChannel {
-  unary<I extends DescMessage, O extends DescMessage>(
-    method: UnaryMethod<I, O>,
-    request: MessageInitShape<I>,
-    options?: CallOptions,
-  ): Promise<MessageShape<O>>;
-  serverStream<I extends DescMessage, O extends DescMessage>(
-    method: ServerStreamingMethod<I, O>,
-    request: MessageInitShape<I>,
-    options?: CallOptions,
-  ): AsyncIterable<MessageShape<O>>;
-  clientStream<I extends DescMessage, O extends DescMessage>(
-    method: ClientStreamingMethod<I, O>,
-    requests: AsyncIterable<MessageInitShape<I>>,
-    options?: CallOptions,
-  ): Promise<MessageShape<O>>;
-  bidiStream<I extends DescMessage, O extends DescMessage>(
-    method: BidiStreamingMethod<I, O>,
-    requests: AsyncIterable<MessageInitShape<I>>,
-    options?: CallOptions,
-  ): AsyncIterable<MessageShape<O>>;
   /**
-   * Starts a call in serialized bytes on the tunnel this channel picks.
-   * The typed methods are built on it; proxies and adapters can use it too.
+   * Starts a call to `method` ("/pkg.Service/Method") in serialized bytes.
+   * Throws a TunnelError when the call cannot start at all (e.g. no tunnel,
+   * a closed tunnel, metadata the tunnel cannot carry, an aborted signal);
+   * every later failure arrives through the returned stream.
    */
-  startStream(method: string, options?: CallOptions): ClientStream;
-}
-
-/** Implements the typed calls of CallChannel over `startStream`. */
-export abstract class AbstractCallChannel implements CallChannel {
-  abstract startStream(method: string, options?: CallOptions): ClientStream;
-
-  unary<I extends DescMessage, O extends DescMessage>(
-    method: UnaryMethod<I, O>,
-    request: MessageInitShape<I>,
-    options?: CallOptions,
-  ): Promise<MessageShape<O>> {
-    return unaryCall(this, method, request, options);
-  }
-
-  serverStream<I extends DescMessage, O extends DescMessage>(
-    method: ServerStreamingMethod<I, O>,
-    request: MessageInitShape<I>,
-    options?: CallOptions,
-  ): AsyncIterable<MessageShape<O>> {
-    return serverStreamCall(this, method, request, options);
-  }
-
-  clientStream<I extends DescMessage, O extends DescMessage>(
-    method: ClientStreamingMethod<I, O>,
-    requests: AsyncIterable<MessageInitShape<I>>,
-    options?: CallOptions,
-  ): Promise<MessageShape<O>> {
-    return clientStreamCall(this, method, requests, options);
-  }
-
-  bidiStream<I extends DescMessage, O extends DescMessage>(
-    method: BidiStreamingMethod<I, O>,
-    requests: AsyncIterable<MessageInitShape<I>>,
-    options?: CallOptions,
-  ): AsyncIterable<MessageShape<O>> {
-    return bidiStreamCall(this, method, requests, options);
-  }
+  startCall(method: string, options?: CallOptions): CallStream;
 }

@@ -1,4 +1,4 @@
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import { TunnelClientEngine } from "../engine/client-engine.js";
@@ -8,7 +8,7 @@ import { OPEN_TUNNEL_PATH } from "../protocol/constants.js";
 import { advertiseNegotiation, advertisesNegotiation } from "../protocol/negotiation.js";
 import { clientCallConn } from "../transport/grpc-conn.js";
 import { deserializeServerToClient, serializeClientToServer } from "../transport/tunnel-service.js";
-import { TunnelChannel } from "./tunnel-channel.js";
+import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 import { awaitResponseHeaders } from "./response-headers.js";
 
 export interface OpenTunnelOptions {
@@ -66,5 +66,5 @@ export async function openTunnel(client: grpc.Client, options: OpenTunnelOptions
     call.cancel();
     throw TunnelError.from(e, Code.UNAVAILABLE);
   }
-  return new TunnelChannel({ engine, direction: "forward", metadata, peer: call.getPeer() });
+  return tunnelChannel(engine, { direction: "forward", metadata, peer: call.getPeer() });
 }

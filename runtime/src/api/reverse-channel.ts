@@ -1,8 +1,8 @@
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import type { ClientStream } from "../engine/client-stream.js";
-import { AbstractCallChannel, type CallChannel } from "./call-channel.js";
+import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
+import type { CallStream } from "./call-stream.js";
 import type { ReverseTunnelRegistry, TunnelSelector } from "./reverse-registry.js";
 import type { TunnelChannel } from "./tunnel-channel.js";
 
@@ -27,15 +27,13 @@ export interface ReverseChannels<K> {
   allReverseTunnels(): TunnelChannel[];
 }
 
-export class RoundRobinChannel<K> extends AbstractCallChannel implements ReverseChannel {
+export class RoundRobinChannel<K> implements ReverseChannel {
   constructor(
     private readonly registry: ReverseTunnelRegistry<K>,
     private readonly selector: TunnelSelector<K>,
     /** Why no tunnel may match besides none being open (e.g. no affinityKey option), if known. */
     private readonly explain: () => string | undefined = () => undefined,
-  ) {
-    super();
-  }
+  ) {}
 
   ready(): boolean {
     return this.registry.list(this.selector).length > 0;
@@ -49,14 +47,14 @@ export class RoundRobinChannel<K> extends AbstractCallChannel implements Reverse
     }
   }
 
-  startStream(method: string, options?: CallOptions): ClientStream {
+  startCall(method: string, options?: CallOptions): CallStream {
     const tunnel = this.registry.pick(this.selector);
     if (tunnel === undefined) {
       const missing = this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`;
       const why = this.explain();
       throw new TunnelError(Code.UNAVAILABLE, why === undefined ? missing : `${missing}: ${why}`);
     }
-    return tunnel.startStream(method, options);
+    return tunnel.startCall(method, options);
   }
 }
 

@@ -1,5 +1,6 @@
 import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
+import type { TunnelEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
 import { isUndecodable, type FrameSink, type UndecodableFrame } from "../engine/frame-conn.js";
 import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
@@ -67,20 +68,19 @@ export interface ServeOptions {
   reconnect?: boolean | ReconnectOptions;
 }
 
-/** What `serve` reports, like Go's `(started bool, err error)`. */
-export interface ServeResult {
+/**
+ * What `serve` reports, like Go's `(started bool, err error)`: how the
+ * tunnel ended (`error` is undefined when it ended cleanly: the network
+ * server hung up, or this side closed it with `stop`, `gracefulStop` or
+ * `ReverseTunnel.close`), and whether it started at all.
+ */
+export interface ServeResult extends TunnelEnd {
   /**
    * False when the tunnel could not be opened at all: the network server was
    * unreachable, refused it (e.g. UNIMPLEMENTED, UNAUTHENTICATED), the
    * signal aborted first, or this server was already stopping.
    */
-  started: boolean;
-  /**
-   * Why the tunnel ended (or could not start). Undefined when it ended
-   * cleanly: the network server hung up, or this side closed it
-   * (`stop`, `gracefulStop`, `ReverseTunnel.close`).
-   */
-  error: TunnelError | undefined;
+  readonly started: boolean;
 }
 
 /** One open reverse tunnel, as the network client that dialed it sees it. */
@@ -250,7 +250,7 @@ export class ReverseTunnelServer extends ServiceHost {
     });
     this.tunnels.add(engine);
     engine.onEnd(() => this.tunnels.delete(engine));
-    const done = engine.done.then((): ServeResult => ({ started: true, error: engine.error }));
+    const done = engine.done.then(({ error }): ServeResult => ({ started: true, error }));
     const tunnel = new OpenReverseTunnel(engine, done, flowControl, {
       metadata,
       responseHeaders: headers,

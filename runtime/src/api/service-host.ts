@@ -29,11 +29,7 @@ export abstract class ServiceHost implements ServiceRegistrar {
    * `getDeadline`, `cancelled`, `'cancelled'` events, ...); see
    * `tunnelMetadataFromCall` and, for error details, `STATUS_DETAILS_KEY`.
    */
-  addService(
-    definition: grpc.ServiceDefinition,
-    implementation: grpc.UntypedServiceImplementation,
-    options?: GrpcServiceOptions,
-  ): void {
+  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation, options?: GrpcServiceOptions): void {
     addGrpcService(this.registry, definition, implementation, options);
   }
 }
@@ -44,5 +40,6 @@ export abstract class ServiceHost implements ServiceRegistrar {
  * (Element access reaches the protected member from outside the class.)
  */
 export function hostRegistry(host: ServiceHost): ServiceRegistry {
+  // biome-ignore lint/complexity/useLiteralKeys: only element access may read a protected member here
   return host["registry"];
 }

@@ -1,81 +1,98 @@
 import type { Metadata } from "@grpc/grpc-js";
+import type { TunnelEnd } from "../ended.js";
 import type { AuthContext } from "../engine/auth-context.js";
-import type { TunnelError } from "../errors.js";
-import type { ClientStream } from "../engine/client-stream.js";
 import type { TunnelClientEngine } from "../engine/client-engine.js";
 import { toMetadata } from "../metadata.js";
-import { AbstractCallChannel } from "./call-channel.js";
+import type { CallChannel } from "./call-channel.js";
 import { callDeadline, type CallOptions } from "./call-options.js";
-
-export interface TunnelChannelInit {
-  engine: TunnelClientEngine;
-  /** "forward": we dialed and call the server; "reverse": a client dialed us and we call it. */
-  direction: "forward" | "reverse";
-  /** Request metadata of the tunnel RPC. */
-  metadata: Metadata;
-  /** The network peer, as grpc-js reports it. */
-  peer: string;
-  /** The transport security of the tunnel RPC, for reverse tunnels (grpc-js server side). */
-  authContext?: AuthContext;
-}
+import type { CallStream } from "./call-stream.js";
 
 /**
  * One tunnel on which this side starts calls: a forward tunnel opened with
  * `openTunnel`, or a reverse tunnel a client opened to this server. Make
- * calls with the generated `*TunnelClient` classes or the typed methods.
+ * calls with the generated `*TunnelClient` classes, `createTunnelClient` or
+ * the typed call functions.
  */
-export class TunnelChannel extends AbstractCallChannel {
+export interface TunnelChannel extends CallChannel {
   /** Request metadata of the tunnel RPC (Go's tunnel metadata). */
   readonly metadata: Metadata;
+  /** "forward": we dialed and call the server; "reverse": a client dialed us and we call it. */
   readonly direction: "forward" | "reverse";
   /** The network peer at the other end of the tunnel RPC. */
   readonly peer: string;
   /** For reverse tunnels: the tunnel RPC's transport security (e.g. the client certificate). */
   readonly authContext: AuthContext | undefined;
-  /** Resolves when the tunnel has ended. */
-  readonly done: Promise<void>;
-  private readonly engine: TunnelClientEngine;
+  /** The protocol revision in use: 1 with flow control, 0 without. */
+  readonly protocolRevision: 0 | 1;
+  /** Number of calls in flight on this tunnel. */
+  readonly activeCalls: number;
+  /** True once the tunnel has ended. */
+  readonly closed: boolean;
+  /** Resolves (never rejects) with how the tunnel ended; `error` is undefined for a clean end. */
+  readonly done: Promise<TunnelEnd>;
+  /** Cancels every call and ends the tunnel RPC. */
+  close(): void;
+}
 
-  constructor(init: TunnelChannelInit) {
-    super();
-    this.engine = init.engine;
+/** What a TunnelChannel knows besides its engine. */
+export interface TunnelChannelInit {
+  direction: "forward" | "reverse";
+  metadata: Metadata;
+  peer: string;
+  authContext?: AuthContext;
+}
+
+/** The TunnelChannel over an engine (the runtime makes these; users get them from openTunnel and the handler). */
+export function tunnelChannel(engine: TunnelClientEngine, init: TunnelChannelInit): TunnelChannel {
+  return new EngineTunnelChannel(engine, init);
+}
+
+class EngineTunnelChannel implements TunnelChannel {
+  readonly metadata: Metadata;
+  readonly direction: "forward" | "reverse";
+  readonly peer: string;
+  readonly authContext: AuthContext | undefined;
+  readonly done: Promise<TunnelEnd>;
+
+  constructor(
+    private readonly engine: TunnelClientEngine,
+    init: TunnelChannelInit,
+  ) {
     this.direction = init.direction;
     this.metadata = init.metadata;
     this.peer = init.peer;
     this.authContext = init.authContext;
-    this.done = init.engine.done;
-  }
-
-  /** Why the tunnel ended; undefined while it is open and after a clean end. */
-  get err(): TunnelError | undefined {
-    return this.engine.error;
+    this.done = engine.done;
   }
 
   get closed(): boolean {
     return this.engine.closed;
   }
 
-  /** The protocol revision in use: 1 with flow control, 0 without. */
   get protocolRevision(): 0 | 1 {
     return this.engine.protocolRevision === 1 ? 1 : 0;
   }
 
-  /** Number of calls in flight on this tunnel. */
   get activeCalls(): number {
     return this.engine.activeStreams;
   }
 
-  /** Cancels every call and ends the tunnel RPC. */
   close(): void {
     this.engine.close();
   }
 
-  startStream(method: string, options: CallOptions = {}): ClientStream {
+  startCall(method: string, options: CallOptions = {}): CallStream {
     options.onTunnel?.(this);
     return this.engine.openStream(method, toMetadata(options.metadata), {
       deadline: callDeadline(options),
       signal: options.signal,
-      onHeaders: options.onHeader,
+      onHeader: options.onHeader,
     });
   }
+}
+
+/** True for a TunnelChannel (one tunnel), as opposed to e.g. a round-robin channel over several. */
+export function isTunnelChannel(channel: CallChannel): channel is TunnelChannel {
+  const candidate = channel as Partial<TunnelChannel>;
+  return typeof candidate.close === "function" && typeof candidate.closed === "boolean" && candidate.done instanceof Promise;
 }

@@ -7,15 +7,11 @@ import { TunnelServerEngine } from "../engine/server-engine.js";
 import { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "../protocol/constants.js";
 import { advertisesNegotiation } from "../protocol/negotiation.js";
 import { serverCallConn } from "../transport/grpc-conn.js";
-import {
-  tunnelServiceDefinition,
-  type OpenReverseTunnelServerCall,
-  type OpenTunnelServerCall,
-} from "../transport/tunnel-service.js";
+import { tunnelServiceDefinition, type OpenReverseTunnelServerCall, type OpenTunnelServerCall } from "../transport/tunnel-service.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
 import { ServiceHost } from "./service-host.js";
-import { TunnelChannel } from "./tunnel-channel.js";
+import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 
 export interface TunnelServiceHandlerOptions<K = unknown> {
   /** Refuse reverse tunnels: `OpenReverseTunnel` answers UNIMPLEMENTED. */
@@ -174,8 +170,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       expectSettings: advertisesNegotiation(call.metadata),
       limits: this.limits,
     });
-    const tunnel = new TunnelChannel({
-      engine,
+    const tunnel = tunnelChannel(engine, {
       direction: "reverse",
       metadata: call.metadata,
       peer: call.getPeer(),

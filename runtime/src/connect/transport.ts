@@ -1,16 +1,13 @@
-import {
-  create,
-  fromBinary,
-  toBinary,
-  type DescMessage,
-  type DescMethod,
-  type DescMethodStreaming,
-  type DescMethodUnary,
-  type MessageInitShape,
-  type MessageShape,
+import type {
+  DescMessage,
+  DescMethod,
+  DescMethodBiDiStreaming,
+  DescMethodStreaming,
+  DescMethodUnary,
+  MessageInitShape,
+  MessageShape,
 } from "@bufbuild/protobuf";
 import {
-  Code as ConnectCode,
   ConnectError,
   createContextValues,
   type ContextValues,
@@ -24,9 +21,11 @@ import {
 import { runStreamingCall, runUnaryCall } from "@connectrpc/connect/protocol";
 import type { Metadata } from "@grpc/grpc-js";
 import type { CallChannel } from "../api/call-channel.js";
-import { methodPath } from "../api/method-types.js";
-import type { ClientStream } from "../engine/client-stream.js";
+import type { CallOptions } from "../api/call-options.js";
+import { methodPath } from "../api/method-path.js";
+import { bidiStreamCall, unaryCall } from "../api/typed-calls.js";
 import type { Code } from "../code.js";
+import { deferred, type Deferred } from "../deferred.js";
 import { TunnelError } from "../errors.js";
 import { connectErrorFrom, headersToMetadata, metadataToHeaders } from "./convert.js";
 
@@ -39,6 +38,18 @@ export interface TunnelTransportOptions {
   interceptors?: Interceptor[];
   /** Timeout for calls that set none (a call's `timeoutMs <= 0` means none). */
   defaultTimeoutMs?: number;
+}
+
+/** The parts of a Connect request that unary and streaming calls share. */
+function requestOf<M extends DescMethod>(method: M, header: HeadersInit | undefined, contextValues: ContextValues | undefined) {
+  return {
+    service: method.parent,
+    method,
+    requestMethod: "POST",
+    url: methodPath(method),
+    header: new Headers(header),
+    contextValues: contextValues ?? createContextValues(),
+  };
 }
 
 /**
@@ -61,18 +72,6 @@ export interface TunnelTransportOptions {
  * through its `signal`: leaving a `for await` loop early does not reach the
  * transport.
  */
-/** The parts of a Connect request that unary and streaming calls share. */
-function requestOf<M extends DescMethod>(method: M, header: HeadersInit | undefined, contextValues: ContextValues | undefined) {
-  return {
-    service: method.parent,
-    method,
-    requestMethod: "POST",
-    url: methodPath(method),
-    header: new Headers(header),
-    contextValues: contextValues ?? createContextValues(),
-  };
-}
-
 export function tunnelTransport(channel: CallChannel, options: TunnelTransportOptions = {}): Transport {
   const timeout = (timeoutMs: number | undefined) =>
     timeoutMs === undefined ? options.defaultTimeoutMs : timeoutMs <= 0 ? undefined : timeoutMs;
@@ -114,26 +113,15 @@ export function tunnelTransport(channel: CallChannel, options: TunnelTransportOp
   };
 }
 
-/** A started call and its response headers, once they arrive. */
-interface Started {
-  stream: ClientStream;
-  headers: Promise<Metadata>;
-}
-
-function start(channel: CallChannel, req: UnaryRequest | StreamRequest, timeoutMs: number | undefined): Started {
-  let received!: (headers: Metadata) => void;
-  const headers = new Promise<Metadata>((resolve) => (received = resolve));
+/** The tunnel call options of a Connect request; `onHeader` also resolves `headers`. */
+function callOptions(req: UnaryRequest | StreamRequest, timeoutMs: number | undefined, headers: Deferred<Metadata>): CallOptions {
+  let metadata: Metadata;
   try {
-    const stream = channel.startStream(methodPath(req.method), {
-      metadata: headersToMetadata(req.header),
-      timeoutMs,
-      signal: req.signal,
-      onHeader: received,
-    });
-    return { stream, headers };
+    metadata = headersToMetadata(req.header);
   } catch (e) {
     throw connectErrorFrom(e);
   }
+  return { metadata, timeoutMs, signal: req.signal, onHeader: headers.resolve };
 }
 
 async function unary<I extends DescMessage, O extends DescMessage>(
@@ -141,30 +129,22 @@ async function unary<I extends DescMessage, O extends DescMessage>(
   req: UnaryRequest<I, O>,
   timeoutMs: number | undefined,
 ): Promise<UnaryResponse<I, O>> {
-  const { stream, headers } = start(channel, req, timeoutMs);
+  const headers = deferred<Metadata>();
+  let trailers: Metadata | undefined;
+  const options = { ...callOptions(req, timeoutMs, headers), onTrailer: (md: Metadata) => (trailers = md) };
   try {
-    await sendOrCancel(stream, encode(req.method.input, req.message));
-    stream.closeSend();
-    const bytes = await stream.read();
-    if (bytes === undefined) {
-      throw new ConnectError("protocol error: missing output message for unary method", ConnectCode.Unimplemented);
-    }
-    if ((await stream.read()) !== undefined) {
-      throw new ConnectError("protocol error: received extra output message for unary method", ConnectCode.Unimplemented);
-    }
-    const message = decode(req.method.output, bytes);
-    const { trailers } = await stream.finished;
+    const message = await unaryCall(channel, req.method, req.message, options);
     return {
       stream: false,
       service: req.service,
       method: req.method,
-      header: metadataToHeaders(await headers),
+      header: metadataToHeaders(await headers.promise),
       message,
       trailer: metadataToHeaders(trailers),
     };
   } catch (e) {
-    stream.cancel();
-    throw connectErrorFrom(e, await headers);
+    // The headers, if they came (a call that never started has none).
+    throw connectErrorFrom(e, await Promise.race([headers.promise, Promise.resolve(undefined)]));
   }
 }
 
@@ -173,69 +153,41 @@ async function streaming<I extends DescMessage, O extends DescMessage>(
   req: StreamRequest<I, O>,
   timeoutMs: number | undefined,
 ): Promise<StreamResponse<I, O>> {
-  const { stream, headers } = start(channel, req, timeoutMs);
-  void pump(stream, req.method.input, req.message);
-  const header = await headers;
+  const headers = deferred<Metadata>();
+  let trailers: Metadata | undefined;
+  const options = { ...callOptions(req, timeoutMs, headers), onTrailer: (md: Metadata) => (trailers = md) };
+  // Every streaming kind is a bidi call in bytes; Connect's client checks
+  // how many messages each kind sends and receives.
+  const method = req.method as DescMethodBiDiStreaming<I, O>;
+  const responses = bidiStreamCall(channel, method, withTunnelErrors(req.message), options)[Symbol.asyncIterator]();
+  const first = responses.next(); // starts the call
+  let header: Metadata;
+  try {
+    header = await Promise.race([headers.promise, first.then(() => headers.promise)]);
+  } catch (e) {
+    throw connectErrorFrom(e);
+  }
   const trailer = new Headers();
-  async function* responses(): AsyncGenerator<MessageShape<O>> {
+  async function* messages(): AsyncGenerator<MessageShape<O>> {
     try {
-      for (;;) {
-        const bytes = await stream.read();
-        if (bytes === undefined) {
-          metadataToHeaders((await stream.finished).trailers, trailer);
-          return;
-        }
-        yield decode(req.method.output, bytes);
+      for (let next = await first; !next.done; next = await responses.next()) {
+        yield next.value;
       }
+      metadataToHeaders(trailers, trailer);
     } catch (e) {
       throw connectErrorFrom(e, header);
     } finally {
-      stream.cancel(); // the caller stopped early (or the call is over: no-op)
+      await responses.return?.(undefined); // the caller stopped early: cancels the call (or, once over, does nothing)
     }
   }
-  return { ...req, header: metadataToHeaders(header), trailer, message: responses() };
+  return { ...req, header: metadataToHeaders(header), trailer, message: messages() };
 }
 
-/** Sends every request, then half-closes; a failure ends the call with it. */
-async function pump<I extends DescMessage>(stream: ClientStream, schema: I, requests: AsyncIterable<MessageShape<I>>): Promise<void> {
+/** The requests, with a ConnectError they throw turned into the TunnelError that cancels the call (keeping its code). */
+async function* withTunnelErrors<T>(requests: AsyncIterable<T>): AsyncGenerator<T> {
   try {
-    for await (const request of requests) {
-      if (stream.done) {
-        return;
-      }
-      await stream.send(encode(schema, request));
-    }
-    stream.closeSend();
+    yield* requests;
   } catch (e) {
-    stream.cancel(cancelReason(e));
-  }
-}
-
-async function sendOrCancel(stream: ClientStream, bytes: Uint8Array): Promise<void> {
-  try {
-    await stream.send(bytes);
-  } catch (e) {
-    stream.cancel(cancelReason(e));
-  }
-}
-
-/** Why the call is cancelled, for the tunnel (a ConnectError keeps its code). */
-function cancelReason(e: unknown): TunnelError {
-  return e instanceof ConnectError ? new TunnelError(e.code as number as Code, e.rawMessage, { cause: e }) : TunnelError.from(e);
-}
-
-function encode<D extends DescMessage>(schema: D, message: MessageShape<D> | MessageInitShape<D>): Uint8Array {
-  try {
-    return toBinary(schema, create(schema, message as MessageInitShape<D>));
-  } catch (e) {
-    throw new ConnectError(`failed to serialize ${schema.typeName}: ${(e as Error).message}`, ConnectCode.Internal);
-  }
-}
-
-function decode<D extends DescMessage>(schema: D, bytes: Uint8Array): MessageShape<D> {
-  try {
-    return fromBinary(schema, bytes);
-  } catch (e) {
-    throw new ConnectError(`failed to parse ${schema.typeName}: ${(e as Error).message}`, ConnectCode.Internal);
+    throw e instanceof ConnectError ? new TunnelError(e.code as number as Code, e.rawMessage, { cause: e }) : e;
   }
 }

@@ -1,5 +1,6 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
+import { deferred } from "../deferred.js";
 import { TunnelError } from "../errors.js";
 import { ProtocolRevision, type ClientToServer, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { INITIAL_WINDOW_BYTES, SETTINGS_STREAM_ID } from "../protocol/constants.js";
@@ -7,10 +8,10 @@ import { clientFrames } from "../protocol/frames.js";
 import { metadataToProto } from "../protocol/metadata-codec.js";
 import { chooseRevision, offeredRevisions, supportedRevisions } from "../protocol/negotiation.js";
 import { TIMEOUT_HEADER, encodeTimeout } from "../protocol/timeout.js";
-import { FrameWriter, isUndecodable, type FrameConn, type FrameSink, type UndecodableFrame } from "./frame-conn.js";
-import type { TunnelLimits } from "./limits.js";
 import { ClientStream } from "./client-stream.js";
-import { TunnelLifecycle } from "./lifecycle.js";
+import type { FrameConn } from "./frame-conn.js";
+import type { TunnelLimits } from "./limits.js";
+import { TunnelEngine } from "./tunnel-engine.js";
 
 export interface ClientEngineOptions {
   /** False: use revision 0 even when the server offers revision 1. */
@@ -24,7 +25,7 @@ export interface OpenStreamOptions {
   /** Absolute deadline, ms since the epoch. */
   deadline?: number;
   signal?: AbortSignal;
-  onHeaders?: (headers: Metadata) => void;
+  onHeader?: (headers: Metadata) => void;
 }
 
 const MAX_STREAM_ID = 0x7fff_ffff_ffff_ffffn;
@@ -34,33 +35,24 @@ const MAX_STREAM_ID = 0x7fff_ffff_ffff_ffffn;
  * network client in a forward tunnel and the network server in a reverse
  * tunnel; only the FrameConn underneath differs.
  */
-export class TunnelClientEngine extends TunnelLifecycle implements FrameSink<ServerToClient> {
-  private readonly writer: FrameWriter<ClientToServer>;
-  private readonly streams = new Map<bigint, ClientStream>();
-  private nextId = 1n;
+export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToServer, ClientStream> {
   private negotiated: boolean;
   private revision = ProtocolRevision.REVISION_ZERO;
   private sendWindowSize = INITIAL_WINDOW_BYTES;
   private settingsTimer: NodeJS.Timeout | undefined;
-  private resolveReady!: () => void;
-  private rejectReady!: (error: TunnelError) => void;
+  private readonly negotiation = deferred();
   /** Resolves when the tunnel can carry calls; rejects if it ended first. */
-  readonly ready: Promise<void>;
+  readonly ready: Promise<void> = this.negotiation.promise;
 
   constructor(
-    private readonly conn: FrameConn<ClientToServer>,
+    conn: FrameConn<ClientToServer>,
     private readonly options: ClientEngineOptions,
   ) {
-    super();
-    this.writer = new FrameWriter(conn);
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.resolveReady = resolve;
-      this.rejectReady = reject;
-    });
-    this.ready.catch(() => {}); // observed through `done`/`error` as well
+    super(conn);
+    this.ready.catch(() => {}); // observed through `done` as well
     this.negotiated = !options.expectSettings;
     if (this.negotiated) {
-      this.resolveReady();
+      this.negotiation.resolve();
     } else {
       const timeout = options.limits.settingsTimeoutMs;
       this.settingsTimer = setTimeout(
@@ -74,11 +66,6 @@ export class TunnelClientEngine extends TunnelLifecycle implements FrameSink<Ser
   /** The negotiated protocol revision (0 or 1). */
   get protocolRevision(): ProtocolRevision {
     return this.revision;
-  }
-
-  /** Number of calls in flight. */
-  get activeStreams(): number {
-    return this.streams.size;
   }
 
   /**
@@ -100,10 +87,10 @@ export class TunnelClientEngine extends TunnelLifecycle implements FrameSink<Ser
       headers.set(TIMEOUT_HEADER, encodeTimeout(options.deadline - Date.now()));
     }
     const requestHeaders = metadataToProto(headers);
-    if (this.nextId > MAX_STREAM_ID) {
+    if (this.lastStreamId >= MAX_STREAM_ID) {
       throw new TunnelError(Code.RESOURCE_EXHAUSTED, "all stream IDs of this tunnel are used; open a new tunnel");
     }
-    const id = this.nextId++;
+    const id = ++this.lastStreamId;
     const flowControl = this.revision === ProtocolRevision.REVISION_ONE;
     const stream = new ClientStream({
       id,
@@ -113,32 +100,22 @@ export class TunnelClientEngine extends TunnelLifecycle implements FrameSink<Ser
       limits: this.options.limits,
       deadline: options.deadline,
       signal: options.signal,
-      onHeaders: options.onHeaders,
-      onFinish: (s) => this.streams.delete(s.id),
+      onHeader: options.onHeader,
+      onClosed: (closed) => this.streams.delete(closed),
     });
     this.streams.set(id, stream);
     this.writer.write(clientFrames.newStream(id, method, requestHeaders, this.options.limits.receiveWindowBytes, this.revision));
     return stream;
   }
 
-  receive(frame: ServerToClient | UndecodableFrame): void {
-    if (this.closed) {
-      return;
-    }
-    if (isUndecodable(frame)) {
-      this.protocolError(`undecodable frame: ${frame.undecodable}`);
-      return;
-    }
+  protected receiveFrame(frame: ServerToClient): void {
     if (!this.negotiated) {
       this.acceptSettings(frame);
       return;
     }
-    const stream = this.streams.get(frame.streamId);
+    const stream = this.streamOf(frame);
     if (stream === undefined) {
-      if (frame.streamId <= 0n || frame.streamId >= this.nextId) {
-        this.protocolError(`received ${frame.frame.case ?? "unknown"} frame for stream ID ${frame.streamId}: stream never created`);
-      }
-      return; // a stream that already ended: the frame raced with its end
+      return;
     }
     switch (frame.frame.case) {
       case "responseHeaders":
@@ -157,22 +134,17 @@ export class TunnelClientEngine extends TunnelLifecycle implements FrameSink<Ser
         stream.handleWindowUpdate(frame.frame.value);
         break;
       case "settings":
-        stream.cancel(new TunnelError(Code.INTERNAL, "protocol error: unexpected settings frame"));
+        stream.receiveViolation(new TunnelError(Code.INTERNAL, "protocol error: unexpected settings frame"));
         break;
       default:
-        stream.cancel(new TunnelError(Code.INTERNAL, "protocol error: unrecognized frame type"));
+        stream.receiveViolation(new TunnelError(Code.INTERNAL, "protocol error: unrecognized frame type"));
     }
   }
-
   transportEnded(error?: TunnelError): void {
     const reason = error ?? new TunnelError(Code.UNAVAILABLE, "tunnel closed by peer");
     this.end(error, new TunnelError(Code.UNAVAILABLE, `tunnel closed: ${reason.rawMessage}`));
   }
 
-  /**
-   * Closes the tunnel from this side: cancels every call and ends the tunnel
-   * RPC cleanly.
-   */
   close(): void {
     if (this.closed) {
       return;
@@ -184,18 +156,12 @@ export class TunnelClientEngine extends TunnelLifecycle implements FrameSink<Ser
     this.conn.end();
   }
 
-  /** Ends the tunnel RPC with an error, failing every call with UNAVAILABLE. */
   abort(error: TunnelError): void {
     if (this.closed) {
       return;
     }
     this.conn.abort(error);
     this.end(error, new TunnelError(Code.UNAVAILABLE, `tunnel failed: ${error.rawMessage}`));
-  }
-
-  /** Ends the tunnel with a protocol error: the peer broke the rules. */
-  private protocolError(message: string): void {
-    this.abort(new TunnelError(Code.INTERNAL, `protocol error: ${message}`));
   }
 
   private acceptSettings(frame: ServerToClient): void {
@@ -219,7 +185,7 @@ export class TunnelClientEngine extends TunnelLifecycle implements FrameSink<Ser
     this.sendWindowSize = frame.frame.value.initialWindowSize;
     this.negotiated = true;
     clearTimeout(this.settingsTimer);
-    this.resolveReady();
+    this.negotiation.resolve();
   }
 
   private end(error: TunnelError | undefined, streamError: TunnelError): void {
@@ -227,7 +193,7 @@ export class TunnelClientEngine extends TunnelLifecycle implements FrameSink<Ser
       return;
     }
     this.writer.close();
-    this.rejectReady(error ?? streamError);
+    this.negotiation.reject(error ?? streamError);
     for (const stream of [...this.streams.values()]) {
       stream.fail(streamError);
     }

@@ -115,10 +115,7 @@ export class MessageQueue {
         }
         if (this.ended) {
           if (this.assembling || this.sequence.midMessage) {
-            throw new TunnelError(
-              this.options.violationCode,
-              `${this.options.what} stream ended in the middle of a message`,
-            );
+            throw new TunnelError(this.options.violationCode, `${this.options.what} stream ended in the middle of a message`);
           }
           return undefined;
         }

@@ -2,21 +2,16 @@ import type { Metadata } from "@grpc/grpc-js";
 import type { AuthContext } from "./auth-context.js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import {
-  ProtocolRevision,
-  type ClientToServer,
-  type NewStream,
-  type ServerToClient,
-} from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { ProtocolRevision, type ClientToServer, type NewStream, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { serverFrames } from "../protocol/frames.js";
 import { metadataFromProto, metadataToProto } from "../protocol/metadata-codec.js";
 import { settingsFrame } from "../protocol/negotiation.js";
 import { statusToProto } from "../protocol/status-codec.js";
 import { TIMEOUT_HEADER, parseTimeout } from "../protocol/timeout.js";
-import { FrameWriter, isUndecodable, type FrameConn, type FrameSink, type UndecodableFrame } from "./frame-conn.js";
+import type { FrameConn } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
-import { TunnelLifecycle } from "./lifecycle.js";
 import { ServerStream } from "./server-stream.js";
+import { TunnelEngine } from "./tunnel-engine.js";
 
 /** Serves one tunneled call in bytes; the returned promise settles the call. */
 export type StreamHandler = (stream: ServerStream) => Promise<void>;
@@ -51,18 +46,14 @@ interface AcceptedStream {
  * network server in a forward tunnel and the network client in a reverse
  * tunnel; only the FrameConn underneath differs.
  */
-export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<ClientToServer> {
-  private readonly writer: FrameWriter<ServerToClient>;
-  private readonly streams = new Map<bigint, ServerStream>();
-  private lastSeen = 0n;
+export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToClient, ServerStream> {
   private idleWaiters: Array<() => void> = [];
 
   constructor(
-    private readonly conn: FrameConn<ServerToClient>,
+    conn: FrameConn<ServerToClient>,
     private readonly options: ServerEngineOptions,
   ) {
-    super();
-    this.writer = new FrameWriter(conn);
+    super(conn);
   }
 
   /** Sends Settings when the peer advertised negotiation. Call once, first. */
@@ -70,10 +61,6 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
     if (this.options.peerAdvertised) {
       this.writer.write(settingsFrame(this.options.flowControl, this.options.limits.receiveWindowBytes));
     }
-  }
-
-  get activeStreams(): number {
-    return this.streams.size;
   }
 
   /** Resolves once no call is running (immediately if none is). */
@@ -84,25 +71,14 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  receive(frame: ClientToServer | UndecodableFrame): void {
-    if (this.closed) {
-      return;
-    }
-    if (isUndecodable(frame)) {
-      this.protocolError(`undecodable frame: ${frame.undecodable}`);
-      return;
-    }
-    const id = frame.streamId;
+  protected receiveFrame(frame: ClientToServer): void {
     if (frame.frame.case === "newStream") {
-      this.newStream(id, frame.frame.value);
+      this.newStream(frame.streamId, frame.frame.value);
       return;
     }
-    const stream = this.streams.get(id);
+    const stream = this.streamOf(frame);
     if (stream === undefined) {
-      if (id > this.lastSeen || id <= 0n) {
-        this.protocolError(`received ${frame.frame.case ?? "unknown"} frame for stream ID ${id}: stream never created`);
-      }
-      return; // the stream already ended: the frame raced with its end
+      return;
     }
     switch (frame.frame.case) {
       case "requestMessage":
@@ -121,7 +97,7 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
         stream.handleWindowUpdate(frame.frame.value);
         break;
       default:
-        stream.finish(new TunnelError(Code.INVALID_ARGUMENT, "protocol error: unrecognized frame type"));
+        stream.receiveViolation(new TunnelError(Code.INVALID_ARGUMENT, "protocol error: unrecognized frame type"));
     }
   }
 
@@ -129,22 +105,16 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
     this.end(error);
   }
 
-  /** Ends the tunnel RPC cleanly from this side, cancelling running calls. */
   close(): void {
     if (this.end(undefined)) {
       this.conn.end();
     }
   }
 
-  /** Ends the tunnel RPC with an error, cancelling running calls. */
   abort(error: TunnelError): void {
     if (this.end(error)) {
       this.conn.abort(error);
     }
-  }
-
-  private protocolError(message: string): void {
-    this.abort(new TunnelError(Code.INTERNAL, `protocol error: ${message}`));
   }
 
   private newStream(id: bigint, init: NewStream): void {
@@ -152,11 +122,11 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
       this.protocolError(`cannot create stream ID ${id}: already exists`);
       return;
     }
-    if (id <= this.lastSeen) {
+    if (id <= this.lastStreamId) {
       this.protocolError(`cannot create stream ID ${id}: that ID has already been used`);
       return;
     }
-    this.lastSeen = id;
+    this.lastStreamId = id;
     const checked = this.checkNewStream(init);
     if (checked instanceof TunnelError) {
       // Like Go: a rejected stream gets only a CloseStream, no headers.
@@ -177,7 +147,7 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
       limits: this.options.limits,
       deadline,
       protocolRevision: revisionOne ? 1 : 0,
-      onFinish: (s) => this.removeStream(s),
+      onClosed: (closed) => this.removeStream(closed),
     });
     this.streams.set(id, stream);
     let running: Promise<void>;
@@ -187,8 +157,8 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
       running = Promise.reject(e); // a handler that throws at once must not break the receive loop
     }
     running.then(
-      () => stream.complete(undefined),
-      (e: unknown) => stream.complete(TunnelError.from(e)),
+      () => stream.close(undefined),
+      (e: unknown) => stream.close(TunnelError.from(e)),
     );
   }
 
@@ -236,8 +206,8 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
     return { name, handler, metadata, deadline };
   }
 
-  private removeStream(stream: ServerStream): void {
-    this.streams.delete(stream.id);
+  private removeStream(id: bigint): void {
+    this.streams.delete(id);
     if (this.streams.size === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -258,7 +228,7 @@ export class TunnelServerEngine extends TunnelLifecycle implements FrameSink<Cli
       error === undefined ? "tunnel closed" : `tunnel failed: ${error.rawMessage}`,
     );
     for (const stream of [...this.streams.values()]) {
-      stream.tunnelEnded(reason);
+      stream.fail(reason);
     }
     return true;
   }

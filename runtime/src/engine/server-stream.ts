@@ -1,44 +1,39 @@
 import { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
+import type { TunnelEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
 import type { ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
-import { ReceiveWindow, SendWindow } from "../protocol/flow-control.js";
 import { responseFrames, serverFrames } from "../protocol/frames.js";
 import { metadataToProto } from "../protocol/metadata-codec.js";
 import { statusToProto } from "../protocol/status-codec.js";
-import { deadlineTimer } from "../protocol/timeout.js";
 import type { AuthContext } from "./auth-context.js";
-import type { FrameWriter } from "./frame-conn.js";
-import type { TunnelLimits } from "./limits.js";
-import { MessageQueue } from "./message-queue.js";
-import { MessageSender } from "./message-sender.js";
+import { StreamCore, type StreamCoreInit, type StreamRole } from "./stream-core.js";
 
-export interface ServerStreamInit {
-  id: bigint;
+export interface ServerStreamInit extends StreamCoreInit<ServerToClient> {
   method: string;
   metadata: Metadata;
   tunnelMetadata: Metadata;
   peer: string;
   authContext: AuthContext | undefined;
-  writer: FrameWriter<ServerToClient>;
-  /** Revision 1: the client's window for our responses; undefined: revision 0. */
-  sendWindowSize: number | undefined;
-  limits: TunnelLimits;
-  /** Absolute deadline from `grpc-timeout` (ms since the epoch). */
-  deadline: number | undefined;
   /** The protocol revision the client chose for this stream. */
   protocolRevision: 0 | 1;
-  onFinish: (stream: ServerStream) => void;
 }
+
+const serverRole: StreamRole<ServerToClient> = {
+  receives: "request",
+  violationCode: Code.INVALID_ARGUMENT,
+  dataFrames: responseFrames,
+  windowUpdate: serverFrames.windowUpdate,
+};
 
 /**
  * The server end of one tunneled call, as a method handler sees it in bytes:
  * read requests, set and send headers, send responses, set trailers. The
- * stream ends when the handler settles, or earlier on cancel, deadline or
- * tunnel end, which abort `signal`.
+ * stream ends when the handler settles (`close`), or earlier when it is
+ * cancelled (by the client, its deadline or a violation) or the tunnel
+ * ends (`fail`); both abort `signal`.
  */
-export class ServerStream {
-  readonly id: bigint;
+export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> {
   /** The full method name, "/pkg.Service/Method". */
   readonly method: string;
   /** The call's request metadata (without `grpc-timeout`). */
@@ -58,46 +53,18 @@ export class ServerStream {
   private trailers: Metadata | undefined;
   private controller: AbortController | undefined;
   private abortReason: TunnelError | undefined;
-  private readonly writer: FrameWriter<ServerToClient>;
-  private readonly queue: MessageQueue;
-  private readonly sender: MessageSender<ServerToClient>;
-  private readonly onFinish: (stream: ServerStream) => void;
   private headersSent = false;
-  private finishedWith: { error: TunnelError | undefined } | undefined;
   private handlerSettled = false;
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(init: ServerStreamInit) {
-    this.id = init.id;
+    super(serverRole, init);
     this.method = init.method;
     this.metadata = init.metadata;
     this.tunnelMetadata = init.tunnelMetadata;
     this.peer = init.peer;
     this.authContext = init.authContext;
     this.protocolRevision = init.protocolRevision;
-    this.writer = init.writer;
-    this.onFinish = init.onFinish;
-    const flowControl = init.sendWindowSize !== undefined;
-    this.queue = new MessageQueue({
-      what: "request",
-      violationCode: Code.INVALID_ARGUMENT,
-      window: flowControl
-        ? new ReceiveWindow(init.limits.receiveWindowBytes, (credit) => this.writer.write(serverFrames.windowUpdate(this.id, credit)))
-        : undefined,
-      maxMessageBytes: init.limits.maxReceiveMessageBytes,
-      maxBufferedBytes: init.limits.maxBufferedBytesPerStream,
-    });
-    this.sender = new MessageSender(
-      this.writer,
-      responseFrames,
-      this.id,
-      flowControl ? new SendWindow(init.sendWindowSize!) : undefined,
-      () => this.finishedWith && (this.finishedWith.error ?? new TunnelError(Code.INTERNAL, "call already completed")),
-    );
-    if (init.deadline !== undefined) {
-      this.deadline = new Date(init.deadline);
-      this.timer = deadlineTimer(init.deadline, (error) => this.finish(error));
-    }
+    this.deadline = init.deadline === undefined ? undefined : new Date(init.deadline);
   }
 
   /** Aborted when the call is cancelled, its deadline passes or the tunnel ends. */
@@ -121,10 +88,6 @@ export class ServerStream {
     return (this.trailers ??= new Metadata());
   }
 
-  get done(): boolean {
-    return this.finishedWith !== undefined;
-  }
-
   /** The next request message, or undefined after the client half-closed. */
   read(): Promise<Uint8Array | undefined> {
     return this.queue.read();
@@ -135,14 +98,14 @@ export class ServerStream {
     if (this.headersSent) {
       throw new TunnelError(Code.INTERNAL, "response headers were already sent");
     }
-    if (this.finishedWith === undefined) {
+    if (this.ended === undefined) {
       this.writeHeaders();
     }
   }
 
   /** Sends one response message (already serialized). */
   send(message: Uint8Array): Promise<void> {
-    if (this.finishedWith === undefined && !this.headersSent) {
+    if (this.ended === undefined && !this.headersSent) {
       try {
         this.writeHeaders();
       } catch (e) {
@@ -152,21 +115,44 @@ export class ServerStream {
     return this.sender.send(message);
   }
 
-  /** The handler settled; ends the call with its outcome. */
-  complete(error: TunnelError | undefined): void {
+  /** The handler settled: ends the call with its outcome. */
+  close(error: TunnelError | undefined): void {
     this.handlerSettled = true;
-    this.finish(error);
+    this.writeEnd(error);
+  }
+
+  cancel(reason: TunnelError = new TunnelError(Code.CANCELLED, "call cancelled")): void {
+    this.writeEnd(reason);
+  }
+
+  fail(error: TunnelError): void {
+    if (this.markEnded({ error })) {
+      this.settle(error);
+    }
+  }
+
+  // ---- frames only the server receives ----
+
+  handleHalfClose(): void {
+    if (this.queue.endedMidMessage) {
+      this.receiveViolation(new TunnelError(Code.INVALID_ARGUMENT, "request stream half-closed in the middle of a message"));
+      return;
+    }
+    this.queue.end();
+  }
+
+  handleCancel(): void {
+    this.cancel(new TunnelError(Code.CANCELLED, "call cancelled by client"));
   }
 
   /**
-   * Ends the call: sends headers (if not yet sent) and `close_stream` with
-   * the trailers and status. Later calls do nothing.
+   * Ends the call from this side: sends headers (if not yet sent) and
+   * `close_stream` with the trailers and status. Later calls do nothing.
    */
-  finish(error: TunnelError | undefined): void {
-    if (this.finishedWith !== undefined) {
+  private writeEnd(error: TunnelError | undefined): void {
+    if (!this.markEnded({ error })) {
       return;
     }
-    this.finishedWith = { error };
     let trailers = this.trailers;
     if (error !== undefined) {
       trailers = trailers?.clone() ?? new Metadata();
@@ -181,50 +167,7 @@ export class ServerStream {
       // Trailers that cannot be encoded: still end the call, with the reason.
       this.writer.write(serverFrames.close(this.id, metadataToProto(undefined), statusToProto(TunnelError.from(e, Code.INTERNAL))));
     }
-    this.cleanUp(error);
-  }
-
-  /** The tunnel ended under this call: nothing can be sent any more. */
-  tunnelEnded(error: TunnelError): void {
-    if (this.finishedWith !== undefined) {
-      return;
-    }
-    this.finishedWith = { error };
-    this.cleanUp(error);
-  }
-
-  // ---- called by the engine for frames of this stream ----
-
-  handleEnvelope(size: number, data: Uint8Array): void {
-    this.failOnViolation(this.queue.envelope(size, data));
-  }
-
-  handleMore(data: Uint8Array): void {
-    this.failOnViolation(this.queue.more(data));
-  }
-
-  handleHalfClose(): void {
-    if (this.queue.endedMidMessage) {
-      this.finish(new TunnelError(Code.INVALID_ARGUMENT, "request stream half-closed in the middle of a message"));
-      return;
-    }
-    this.queue.end();
-  }
-
-  handleCancel(): void {
-    this.finish(new TunnelError(Code.CANCELLED, "call cancelled by client"));
-  }
-
-  handleWindowUpdate(credit: number): void {
-    if (this.sender.window !== undefined && !this.sender.window.grant(credit)) {
-      this.finish(new TunnelError(Code.INVALID_ARGUMENT, "protocol error: window update overflows the send window"));
-    }
-  }
-
-  private failOnViolation(error: TunnelError | undefined): void {
-    if (error !== undefined) {
-      this.finish(error);
-    }
+    this.settle(error);
   }
 
   private writeHeaders(): void {
@@ -233,8 +176,8 @@ export class ServerStream {
     this.writer.write(serverFrames.headers(this.id, headers));
   }
 
-  private cleanUp(error: TunnelError | undefined): void {
-    clearTimeout(this.timer);
+  /** Settles the reader and, unless the handler itself ended the call, aborts its signal. */
+  private settle(error: TunnelError | undefined): void {
     if (error !== undefined) {
       this.queue.fail(error);
       if (!this.handlerSettled) {
@@ -244,7 +187,6 @@ export class ServerStream {
     } else {
       this.queue.end();
     }
-    this.sender.stop();
-    this.onFinish(this);
+    this.released();
   }
 }

@@ -1,12 +1,7 @@
-import {
-  connectivityState,
-  propagate,
-  type ChannelInterface,
-  type Deadline,
-} from "@grpc/grpc-js";
+import { connectivityState, propagate, type ChannelInterface, type Deadline } from "@grpc/grpc-js";
 import type { CallChannel } from "../api/call-channel.js";
 import type { ReverseChannel } from "../api/reverse-channel.js";
-import { TunnelChannel } from "../api/tunnel-channel.js";
+import { isTunnelChannel } from "../api/tunnel-channel.js";
 import { TunnelCall, toMillis } from "./client-call.js";
 
 type ChannelRef = ReturnType<ChannelInterface["getChannelzRef"]>;
@@ -81,7 +76,7 @@ class TunnelGrpcChannel implements ChannelInterface {
       return connectivityState.SHUTDOWN;
     }
     const channel = this.channel;
-    if (channel instanceof TunnelChannel) {
+    if (isTunnelChannel(channel)) {
       return channel.closed ? connectivityState.SHUTDOWN : connectivityState.READY;
     }
     if (isReverseChannel(channel)) {
@@ -111,7 +106,7 @@ class TunnelGrpcChannel implements ChannelInterface {
         ? undefined
         : setTimeout(() => settle(new Error("Deadline passed without connectivity state change")), Math.max(0, until - Date.now()));
     const channel = this.channel;
-    if (channel instanceof TunnelChannel && currentState !== connectivityState.SHUTDOWN) {
+    if (isTunnelChannel(channel) && currentState !== connectivityState.SHUTDOWN) {
       void channel.done.then(() => settle());
     } else if (isReverseChannel(channel) && currentState !== connectivityState.READY) {
       channel.waitForReady({ signal: controller.signal }).then(

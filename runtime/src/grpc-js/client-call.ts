@@ -10,9 +10,11 @@ import {
 } from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import type { CallOutcome, ClientStream } from "../engine/client-stream.js";
 import type { CallChannel } from "../api/call-channel.js";
-import { statusFromOutcome } from "./status-details.js";
+import type { CallStream as TunnelCallStream } from "../api/call-stream.js";
+import { deferred } from "../deferred.js";
+import type { CallEnd } from "../ended.js";
+import { grpcStatusFromCallEnd, grpcStatusFromError } from "./status-details.js";
 
 /** grpc-js's call interface (`grpc.experimental.CallStream`), as the channel returns it. */
 type CallStream = experimental.CallStream;
@@ -33,8 +35,8 @@ export interface TunnelCallInit {
 
 /**
  * One grpc-js call carried by a tunnel: the bottom of grpc-js's call stack
- * (below interceptors and (de)serialization), driving a ClientStream in
- * bytes.
+ * (below interceptors and (de)serialization), driving a tunnel CallStream
+ * in bytes.
  *
  * Ordering follows grpc-js: response metadata, then one message per
  * `startRead()`, then exactly one status, after which nothing is delivered.
@@ -48,12 +50,12 @@ export class TunnelCall implements CallStream {
   private readonly startTime = Date.now();
   private listener: InterceptingListener | undefined;
   private credentials: CallCredentials | undefined;
-  private stream: ClientStream | undefined;
+  private stream: TunnelCallStream | undefined;
   private peer = "unknown";
   /** Sends and the half-close, in order, once the stream exists. */
   private outbound: Promise<void> = Promise.resolve();
-  private openStream!: (stream: ClientStream | undefined) => void;
-  private readonly opened = new Promise<ClientStream | undefined>((resolve) => (this.openStream = resolve));
+  /** The stream once started; undefined when the call ended before it could start. */
+  private readonly started = deferred<TunnelCallStream | undefined>();
   // Response side.
   private heldHeaders: Metadata | undefined;
   private headersDelivered = false;
@@ -61,7 +63,7 @@ export class TunnelCall implements CallStream {
   private reading = false;
   private heldMessage: Buffer | undefined;
   private readsEnded = false;
-  private outcome: CallOutcome | undefined;
+  private outcome: CallEnd | undefined;
   /** The status, once decided (a cancel decides it before the stream ends). */
   private status: StatusObject | undefined;
   private statusDelivered = false;
@@ -84,7 +86,7 @@ export class TunnelCall implements CallStream {
   start(metadata: Metadata, listener: InterceptingListener): void {
     this.listener = listener;
     if (this.status !== undefined) {
-      this.openStream(undefined);
+      this.started.resolve(undefined);
       this.deliverStatusSoon();
       return;
     }
@@ -105,7 +107,7 @@ export class TunnelCall implements CallStream {
           `Getting metadata from plugin failed with error: ${e?.message}`,
         );
         this.end({ ...status, metadata: new Metadata() });
-        this.openStream(undefined);
+        this.started.resolve(undefined);
         this.deliverStatusSoon();
       },
     );
@@ -113,15 +115,15 @@ export class TunnelCall implements CallStream {
 
   sendMessageWithContext(context: MessageContext, message: Buffer): void {
     const sent = this.outbound
-      .then(() => this.opened)
+      .then(() => this.started.promise)
       .then(async (stream) => {
-        if (stream === undefined || stream.done) {
+        if (stream === undefined || stream.closed) {
           return;
         }
         try {
           await stream.send(message);
         } catch (e) {
-          if (!stream.done) {
+          if (!stream.closed) {
             this.cancelWith(TunnelError.from(e, Code.INTERNAL));
           }
         }
@@ -133,7 +135,7 @@ export class TunnelCall implements CallStream {
   }
 
   halfClose(): void {
-    this.outbound = this.outbound.then(() => this.opened).then((stream) => stream?.closeSend());
+    this.outbound = this.outbound.then(() => this.started.promise).then((stream) => stream?.closeSend());
   }
 
   startRead(): void {
@@ -163,13 +165,13 @@ export class TunnelCall implements CallStream {
 
   private open(metadata: Metadata): void {
     if (this.status !== undefined) {
-      this.openStream(undefined);
+      this.started.resolve(undefined);
       this.deliverStatusSoon();
       return;
     }
-    let stream: ClientStream;
+    let stream: TunnelCallStream;
     try {
-      stream = this.init.channel.startStream(this.init.method, {
+      stream = this.init.channel.startCall(this.init.method, {
         metadata,
         deadline: this.deadline,
         onHeader: (headers) => this.receiveHeaders(headers),
@@ -177,14 +179,14 @@ export class TunnelCall implements CallStream {
       });
     } catch (e) {
       // No tunnel to carry the call, or metadata it cannot carry.
-      this.end(statusFromOutcome(TunnelError.from(e, Code.UNAVAILABLE), new Metadata()));
-      this.openStream(undefined);
+      this.end(grpcStatusFromError(TunnelError.from(e, Code.UNAVAILABLE)));
+      this.started.resolve(undefined);
       this.deliverStatusSoon();
       return;
     }
     this.stream = stream;
-    this.openStream(stream);
-    void stream.finished.then((outcome) => {
+    this.started.resolve(stream);
+    void stream.done.then((outcome) => {
       this.outcome = outcome;
       this.init.parentCall?.removeListener("cancelled", this.onParentCancelled);
       this.pump();
@@ -291,8 +293,8 @@ export class TunnelCall implements CallStream {
     this.deliverStatus();
   }
 
-  private statusOf(outcome: CallOutcome): StatusObject {
-    const status = statusFromOutcome(outcome.error, outcome.trailers);
+  private statusOf(outcome: CallEnd): StatusObject {
+    const status = grpcStatusFromCallEnd(outcome);
     // The tunnel's own deadline timer ends the call like grpc-js's does.
     if (status.code === Code.DEADLINE_EXCEEDED && outcome.error?.rawMessage === "deadline exceeded") {
       status.details = `Deadline exceeded after ${((Date.now() - this.startTime) / 1000).toFixed(3)}s`;

@@ -1,7 +1,8 @@
-import { Metadata, status as Status, type Deadline, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
+import { type Metadata, status as Status, type Deadline, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
+import { deferred } from "../deferred.js";
 import { TunnelError } from "../errors.js";
 import type { ServerStream } from "../engine/server-stream.js";
-import { tunnelErrorFromStatus, type StatusLike } from "./status-details.js";
+import { tunnelErrorFromGrpcStatus, type StatusLike } from "./status-details.js";
 
 type InterceptingServerListener = Parameters<ServerInterceptingCallInterface["start"]>[0];
 type AuthContext = ReturnType<ServerInterceptingCallInterface["getAuthContext"]>;
@@ -31,9 +32,8 @@ export function sendErrorDetails(): boolean {
  * deadline passes, the listener's `onCancel` runs once, as in grpc-js.
  */
 export class TunnelServerCall implements ServerInterceptingCallInterface {
-  readonly result: Promise<void>;
-  private resolveResult!: () => void;
-  private rejectResult!: (error: TunnelError) => void;
+  private readonly settled = deferred();
+  readonly result: Promise<void> = this.settled.promise;
   private listener: InterceptingServerListener | undefined;
   private metadataSent = false;
   private statusSent = false;
@@ -45,10 +45,6 @@ export class TunnelServerCall implements ServerInterceptingCallInterface {
     private readonly stream: ServerStream,
     private readonly codec: MessageCodec,
   ) {
-    this.result = new Promise<void>((resolve, reject) => {
-      this.resolveResult = resolve;
-      this.rejectResult = reject;
-    });
     const { signal } = stream;
     if (signal.aborted) {
       this.notifyOnCancel();
@@ -63,7 +59,7 @@ export class TunnelServerCall implements ServerInterceptingCallInterface {
   }
 
   private get cancelled(): boolean {
-    return this.statusSent || this.stream.done;
+    return this.statusSent || this.stream.closed;
   }
 
   start(listener: InterceptingServerListener): void {
@@ -116,9 +112,9 @@ export class TunnelServerCall implements ServerInterceptingCallInterface {
         this.stream.responseTrailers.merge(status.metadata);
       }
       // Ending the call waits for messages still being sent.
-      void this.sending.then(() => this.resolveResult());
+      void this.sending.then(() => this.settled.resolve());
     } else {
-      this.rejectResult(tunnelErrorFromStatus(status));
+      this.settled.reject(tunnelErrorFromGrpcStatus(status));
     }
     this.notifyOnCancel();
   }
@@ -194,7 +190,7 @@ export class TunnelServerCall implements ServerInterceptingCallInterface {
     this.cancelNotified = true;
     // A call that ends without a status from the handler (cancelled, deadline,
     // tunnel gone) is over: settle `result`, the stream ignores it.
-    this.resolveResult();
+    this.settled.resolve();
     process.nextTick(() => this.listener?.onCancel());
   }
 }

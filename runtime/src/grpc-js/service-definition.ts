@@ -214,12 +214,7 @@ function singleRequest(
 }
 
 /** Client-streaming and bidi: run the handler at once on a Duplex fed with the requests. */
-function streamingRequests(
-  call: Call,
-  m: Method,
-  tunnelMetadata: Metadata,
-  run: (surface: TunnelServerDuplexStream) => void,
-): void {
+function streamingRequests(call: Call, m: Method, tunnelMetadata: Metadata, run: (surface: TunnelServerDuplexStream) => void): void {
   let surface: TunnelServerDuplexStream | undefined;
   call.start({
     onReceiveMetadata(metadata) {

@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Metadata, type StatusObject } from "@grpc/grpc-js";
 import { Code } from "../code.js";
+import type { CallEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 
@@ -40,7 +41,7 @@ export interface StatusLike {
  * trailers; the tunnel carries the call's own code and message. A value that
  * does not parse stays an ordinary trailer.
  */
-export function tunnelErrorFromStatus(status: StatusLike, fallbackCode: Code = Code.UNKNOWN): TunnelError {
+export function tunnelErrorFromGrpcStatus(status: StatusLike, fallbackCode: Code = Code.UNKNOWN): TunnelError {
   const code = typeof status.code === "number" && Number.isInteger(status.code) ? status.code : fallbackCode;
   const metadata = status.metadata?.clone() ?? new Metadata();
   const encoded = metadata.get(STATUS_DETAILS_KEY)[0];
@@ -57,21 +58,24 @@ export function tunnelErrorFromStatus(status: StatusLike, fallbackCode: Code = C
 }
 
 /**
- * The grpc-js status for a tunneled call's outcome.
+ * The grpc-js status of a call that failed with `error`: its code, its raw
+ * message, and its metadata as trailers.
  *
- * Details mapping, tunnel → grpc-js: when the tunnel status has details, the
- * status metadata gets a `grpc-status-details-bin` trailer holding
+ * Details mapping, tunnel → grpc-js: when the error has details, the
+ * trailers get a `grpc-status-details-bin` entry holding
  * `google.rpc.Status{code, message, details}` of the call, as a gRPC server
  * sends it, replacing any such trailer the peer sent.
  */
-export function statusFromOutcome(error: TunnelError | undefined, trailers: Metadata): StatusObject {
-  if (error === undefined) {
-    return { code: Code.OK, details: "OK", metadata: trailers };
-  }
+export function grpcStatusFromError(error: TunnelError): StatusObject {
   const metadata = error.metadata.clone();
   if (error.details.length > 0) {
     const status = create(StatusSchema, { code: error.code, message: error.rawMessage, details: [...error.details] });
     metadata.set(STATUS_DETAILS_KEY, Buffer.from(toBinary(StatusSchema, status)));
   }
   return { code: error.code, details: error.rawMessage, metadata };
+}
+
+/** The grpc-js status for how a tunneled call ended. */
+export function grpcStatusFromCallEnd(end: CallEnd): StatusObject {
+  return end.error === undefined ? { code: Code.OK, details: "OK", metadata: end.trailers } : grpcStatusFromError(end.error);
 }

@@ -1,5 +1,5 @@
 /**
- * Wire constants of grpctunnel.v1 (see PROTOCOL.md). These values are part of
+ * Wire constants of grpctunnel.v1 (see docs/protocol.md). These values are part of
  * the contract with the Go reference implementation.
  */
 

@@ -1,10 +1,5 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  ClientToServerSchema,
-  ServerToClientSchema,
-  type ClientToServer,
-  type ServerToClient,
-} from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 
 // Message data frames carry nearly every byte of a tunnel. protobuf-es's
 // general writer grows and copies its buffer several times for a 16 KiB
@@ -33,7 +28,11 @@ export function encodeClientToServer(frame: ClientToServer): Buffer {
       return fast;
     }
   } else if (body.case === "requestMessage" || body.case === "moreRequestData") {
-    const fast = encodeDataFrame(frame.streamId, body.case === "requestMessage" ? body.value : undefined, body.case === "moreRequestData" ? body.value : undefined);
+    const fast = encodeDataFrame(
+      frame.streamId,
+      body.case === "requestMessage" ? body.value : undefined,
+      body.case === "moreRequestData" ? body.value : undefined,
+    );
     if (fast !== undefined) {
       return fast;
     }
@@ -49,7 +48,11 @@ export function encodeServerToClient(frame: ServerToClient): Buffer {
       return fast;
     }
   } else if (body.case === "responseMessage" || body.case === "moreResponseData") {
-    const fast = encodeDataFrame(frame.streamId, body.case === "responseMessage" ? body.value : undefined, body.case === "moreResponseData" ? body.value : undefined);
+    const fast = encodeDataFrame(
+      frame.streamId,
+      body.case === "responseMessage" ? body.value : undefined,
+      body.case === "moreResponseData" ? body.value : undefined,
+    );
     if (fast !== undefined) {
       return fast;
     }

@@ -39,7 +39,5 @@ export function chooseRevision(settings: Settings, flowControl: boolean): Protoc
 
 /** The revisions a Settings frame offers, with "none listed" read as revision 0. */
 export function offeredRevisions(settings: Settings): ProtocolRevision[] {
-  return settings.supportedProtocolRevisions.length === 0
-    ? [ProtocolRevision.REVISION_ZERO]
-    : settings.supportedProtocolRevisions;
+  return settings.supportedProtocolRevisions.length === 0 ? [ProtocolRevision.REVISION_ZERO] : settings.supportedProtocolRevisions;
 }

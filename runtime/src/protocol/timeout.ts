@@ -24,7 +24,11 @@ export function encodeTimeout(millis: number): string {
   if (ms <= MAX_DIGITS_VALUE) {
     return `${ms}m`;
   }
-  for (const [unit, size] of [["S", 1_000], ["M", 60_000], ["H", 3_600_000]] as const) {
+  for (const [unit, size] of [
+    ["S", 1_000],
+    ["M", 60_000],
+    ["H", 3_600_000],
+  ] as const) {
     const value = Math.ceil(ms / size);
     if (value <= MAX_DIGITS_VALUE) {
       return `${value}${unit}`;

@@ -1,4 +1,4 @@
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import type { FrameConn, FrameSink } from "../engine/frame-conn.js";
@@ -8,9 +8,7 @@ import type { FrameConn, FrameSink } from "../engine/frame-conn.js";
  * call) to the engines. `listen` starts delivering inbound frames; until
  * then grpc-js buffers them.
  */
-export function clientCallConn<Out, In>(
-  call: grpc.ClientDuplexStream<Out, In>,
-): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
+export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
   // grpc-js emits 'error' for every non-OK status; 'status' carries the same.
   call.on("error", () => {});
   return {
@@ -23,9 +21,7 @@ export function clientCallConn<Out, In>(
       call.on("data", (frame: In) => sink.receive(frame));
       call.on("status", (status: grpc.StatusObject) => {
         sink.transportEnded(
-          status.code === Code.OK
-            ? undefined
-            : new TunnelError(status.code, status.details, { metadata: status.metadata }),
+          status.code === Code.OK ? undefined : new TunnelError(status.code, status.details, { metadata: status.metadata }),
         );
       });
     },
@@ -37,9 +33,7 @@ export function clientCallConn<Out, In>(
  * call) to the engines. The client half-closing the RPC is a clean end;
  * cancellation or a broken connection ends it with CANCELLED.
  */
-export function serverCallConn<In, Out>(
-  call: grpc.ServerDuplexStream<In, Out>,
-): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
+export function serverCallConn<In, Out>(call: grpc.ServerDuplexStream<In, Out>): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
   let ended = false;
   const conn: FrameConn<Out> & { listen(sink: FrameSink<In>): void } = {
     write: (frame) => call.write(frame),

@@ -2,12 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import type { UndecodableFrame } from "../engine/frame-conn.js";
 import { OPEN_REVERSE_TUNNEL_PATH, OPEN_TUNNEL_PATH } from "../protocol/constants.js";
-import {
-  decodeClientToServer,
-  decodeServerToClient,
-  encodeClientToServer,
-  encodeServerToClient,
-} from "../protocol/frame-codec.js";
+import { decodeClientToServer, decodeServerToClient, encodeClientToServer, encodeServerToClient } from "../protocol/frame-codec.js";
 
 // Never throws: grpc-js would end the RPC without telling the engine.
 // Decodes from a plain Uint8Array view of the Buffer (no copy), so bytes

@@ -1,7 +1,7 @@
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { serverStreamCall, unaryCall } from "../../src/api/client-calls.js";
+import { serverStreamCall, unaryCall } from "../../src/api/typed-calls.js";
 import { Code } from "../../src/code.js";
 import type { ClientStream } from "../../src/engine/client-stream.js";
 import { s2c } from "../support/frames.js";
@@ -20,7 +20,7 @@ const tunnelEnds = async (client: Client, pattern: RegExp) => {
 
 /** The call fails with `code`/`pattern`, and the client told the server it gave up. */
 const callFails = async (client: Client, stream: ClientStream, code: Code, pattern: RegExp) => {
-  const { error } = await stream.finished;
+  const { error } = await stream.done;
   expect(error?.code).toBe(code);
   expect(error?.rawMessage).toMatch(pattern);
   expect(client.sentCancel(stream.id)).toBe(true);
@@ -29,13 +29,13 @@ const callFails = async (client: Client, stream: ClientStream, code: Code, patte
 
 /** Reads a unary response the way the typed API does (exactly one message). */
 function readUnary(stream: ClientStream): Promise<unknown> {
-  return unaryCall({ startStream: () => stream }, TestService.method.unary, {}).catch((e: unknown) => e);
+  return unaryCall({ startCall: () => stream }, TestService.method.unary, {}).catch((e: unknown) => e);
 }
 
 /** Reads a server stream through the typed API; resolves with the error that ended it. */
 async function readServerStream(stream: ClientStream): Promise<unknown> {
   try {
-    for await (const _ of serverStreamCall({ startStream: () => stream }, TestService.method.serverStream, {})) {
+    for await (const _ of serverStreamCall({ startCall: () => stream }, TestService.method.serverStream, {})) {
       // drain
     }
     return undefined;
@@ -115,7 +115,7 @@ export const clientCases: ConformanceCase[] = [
       const client = await clientUnderTest();
       const stream = client.open();
       client.feed(s2c.close(1n, Code.NOT_FOUND, "gone"));
-      expect((await stream.finished).error?.code).toBe(Code.NOT_FOUND);
+      expect((await stream.done).error?.code).toBe(Code.NOT_FOUND);
       client.feed(s2c.message(1n, 3, data), s2c.close(1n), s2c.windowUpdate(1n, 9));
       expect(client.engine.closed).toBe(false);
     },
@@ -256,7 +256,10 @@ export const clientCases: ConformanceCase[] = [
       const client = await clientUnderTest();
       const stream = client.open(SERVER_STREAM);
       client.feed(s2c.message(1n, 10, data), s2c.close(1n));
-      await expect(stream.read()).rejects.toMatchObject({ code: Code.INTERNAL, rawMessage: "server closed the stream in the middle of a message" });
+      await expect(stream.read()).rejects.toMatchObject({
+        code: Code.INTERNAL,
+        rawMessage: "server closed the stream in the middle of a message",
+      });
     },
   },
   {
@@ -267,10 +270,10 @@ export const clientCases: ConformanceCase[] = [
       const client = await clientUnderTest();
       const seen: string[] = [];
       const stream = client.engine.openStream(UNARY, new Metadata(), {
-        onHeaders: (md) => seen.push(String(md.get("h")[0])),
+        onHeader: (md) => seen.push(String(md.get("h")[0])),
       });
       client.feed(s2c.headers(1n, { h: "first" }), s2c.headers(1n, { h: "second" }), s2c.close(1n));
-      await stream.finished;
+      await stream.done;
       expect(seen).toEqual(["first"]);
     },
   },
@@ -316,7 +319,7 @@ export const clientCases: ConformanceCase[] = [
       const stream = client.open(SERVER_STREAM);
       stream.cancel();
       client.feed(s2c.headers(1n), s2c.message(1n, 3, data), s2c.close(1n, Code.UNKNOWN, "context canceled"));
-      expect((await stream.finished).error?.code).toBe(Code.CANCELLED);
+      expect((await stream.done).error?.code).toBe(Code.CANCELLED);
       expect(client.engine.closed).toBe(false);
     },
   },
@@ -327,7 +330,10 @@ export const clientCases: ConformanceCase[] = [
     async run() {
       const client = await clientUnderTest({ settings: "withheld", limits: { settingsTimeoutMs: 50 } });
       await client.engine.done;
-      expect(client.engine.error).toMatchObject({ code: Code.DEADLINE_EXCEEDED, rawMessage: "no Settings frame within 50 ms of opening the tunnel" });
+      expect(client.engine.error).toMatchObject({
+        code: Code.DEADLINE_EXCEEDED,
+        rawMessage: "no Settings frame within 50 ms of opening the tunnel",
+      });
       expect(client.conn.abortedWith).toBe(client.engine.error);
       await expect(client.engine.ready).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
     },

@@ -7,12 +7,7 @@ import { TunnelClientEngine } from "../../src/engine/client-engine.js";
 import { resolveLimits, type TunnelLimits } from "../../src/engine/limits.js";
 import { TunnelServerEngine, type StreamHandler } from "../../src/engine/server-engine.js";
 import type { TunnelError } from "../../src/errors.js";
-import {
-  ProtocolRevision,
-  type ClientToServer,
-  type CloseStream,
-  type ServerToClient,
-} from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { ProtocolRevision, type ClientToServer, type CloseStream, type ServerToClient } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { settingsFrame } from "../../src/protocol/negotiation.js";
 import { MemoryConn } from "../support/memory-conn.js";
 
@@ -25,7 +20,9 @@ export function testMessage(init: Parameters<typeof create<typeof MessageSchema>
 }
 
 /** Our tunnel-server engine with TestService, driven by frames a test writes. */
-export function serverUnderTest(options: { flowControl?: boolean; limits?: Partial<TunnelLimits>; handlers?: Record<string, StreamHandler> } = {}) {
+export function serverUnderTest(
+  options: { flowControl?: boolean; limits?: Partial<TunnelLimits>; handlers?: Record<string, StreamHandler> } = {},
+) {
   const registry = new ServiceRegistry();
   registry.registerService(TestService, testServiceImpl);
   for (const [method, handler] of Object.entries(options.handlers ?? {})) {
@@ -67,9 +64,7 @@ export function serverUnderTest(options: { flowControl?: boolean; limits?: Parti
 }
 
 /** Our tunnel-client engine, negotiated, with calls a test starts and frames it feeds. */
-export async function clientUnderTest(
-  options: { limits?: Partial<TunnelLimits>; settings?: ServerToClient | null | "withheld" } = {},
-) {
+export async function clientUnderTest(options: { limits?: Partial<TunnelLimits>; settings?: ServerToClient | null | "withheld" } = {}) {
   const conn = new MemoryConn<ClientToServer>();
   const engine = new TunnelClientEngine(conn, {
     flowControl: true,

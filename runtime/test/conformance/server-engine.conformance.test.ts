@@ -274,7 +274,7 @@ export const serverCases: ConformanceCase[] = [
   {
     id: "S22",
     misbehaviour: "empty or malformed method name",
-    expected: "stream closed: INVALID_ARGUMENT `\"…\" is not a well-formed method name`",
+    expected: 'stream closed: INVALID_ARGUMENT `"…" is not a well-formed method name`',
     async run() {
       const server = serverUnderTest();
       server.send(c2s.newStream(1n, ""), c2s.newStream(2n, "/svc"), c2s.newStream(3n, "/svc/"));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { Code, openTunnel, TunnelError, TunnelServiceHandler, type HandlerContext } from "../../src/index.js";
+import { Code, openTunnel, TunnelError, TunnelServiceHandler, type HandlerContext, serverStreamCall, unaryCall } from "../../src/index.js";
 import { Cleanup, startServer, tunnelClient } from "../support/servers.js";
 import { deferred } from "../support/forward-fixture.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
@@ -54,18 +54,18 @@ async function failsPromptly(call: Promise<unknown>, codes: Code[]): Promise<num
 
 describe("fault injection: the network path breaks", () => {
   it("cut while a large request is on the wire: the call fails UNAVAILABLE at once, the handler is cancelled", async () => {
-    const { tunnel, proxy, handlerEnded } = await proxiedTunnel();
-    const call = tunnel.unary(TestService.method.unary, { payload: new Uint8Array(8 * MiB) });
+    const { tunnel, proxy } = await proxiedTunnel();
+    const call = unaryCall(tunnel, TestService.method.unary, { payload: new Uint8Array(8 * MiB) });
     await proxy.cutAfter("up", 2 * MiB);
     expect(await failsPromptly(call, [Code.UNAVAILABLE])).toBeLessThan(1_000);
-    await tunnel.done;
-    expect(tunnel.err?.code).toBe(Code.UNAVAILABLE);
+    const end = await tunnel.done;
+    expect(end.error?.code).toBe(Code.UNAVAILABLE);
   });
 
   it("cut while a large response is on the wire: the call fails UNAVAILABLE at once, the handler is cancelled", async () => {
     const { tunnel, proxy, entered, handlerEnded } = await proxiedTunnel();
     const consume = (async () => {
-      for await (const _ of tunnel.serverStream(TestService.method.serverStream, { payload: new Uint8Array(4 * MiB), count: 4 })) {
+      for await (const _ of serverStreamCall(tunnel, TestService.method.serverStream, { payload: new Uint8Array(4 * MiB), count: 4 })) {
         // keep reading
       }
     })();
@@ -77,16 +77,16 @@ describe("fault injection: the network path breaks", () => {
 
   it("a stalled network: the deadline still fires on time, and closing the tunnel does not hang", async () => {
     const { tunnel, proxy } = await proxiedTunnel();
-    expect((await tunnel.unary(TestService.method.unary, { payload: new Uint8Array([1]) })).payload).toEqual(new Uint8Array([1]));
+    expect((await unaryCall(tunnel, TestService.method.unary, { payload: new Uint8Array([1]) })).payload).toEqual(new Uint8Array([1]));
     proxy.stall();
     const started = performance.now();
-    const error = await tunnel.unary(TestService.method.unary, {}, { timeoutMs: 200 }).catch((e: unknown) => e);
+    const error = await unaryCall(tunnel, TestService.method.unary, {}, { timeoutMs: 200 }).catch((e: unknown) => e);
     const elapsed = performance.now() - started;
     expect(error).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
     expect(elapsed).toBeGreaterThanOrEqual(190);
     expect(elapsed).toBeLessThan(1_000);
     tunnel.close();
     await tunnel.done;
-    await expect(tunnel.unary(TestService.method.unary, {})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    await expect(unaryCall(tunnel, TestService.method.unary, {})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
   });
 });

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, openTunnel, TunnelError } from "../../src/index.js";
+import { Code, openTunnel, TunnelError, clientStreamCall, serverStreamCall, unaryCall } from "../../src/index.js";
 import { Cleanup, tunnelClient } from "../support/servers.js";
 import { expectNoLeaksAfterEach } from "./leaks.js";
 
@@ -37,16 +37,17 @@ describe("fault injection: the server process dies", () => {
     cleanup.add(() => client.close());
     const tunnel = await openTunnel(client);
     cleanup.add(() => tunnel.close());
-    expect((await tunnel.unary(TestService.method.unary, { payload: new Uint8Array([1]) })).payload).toEqual(new Uint8Array([1]));
+    expect((await unaryCall(tunnel, TestService.method.unary, { payload: new Uint8Array([1]) })).payload).toEqual(new Uint8Array([1]));
 
     const calls = [
-      tunnel.unary(TestService.method.unary, { delayMillis: 60_000 }),
+      unaryCall(tunnel, TestService.method.unary, { delayMillis: 60_000 }),
       (async () => {
-        for await (const _ of tunnel.serverStream(TestService.method.serverStream, { delayMillis: 60_000, count: 1 })) {
+        for await (const _ of serverStreamCall(tunnel, TestService.method.serverStream, { delayMillis: 60_000, count: 1 })) {
           // never
         }
       })(),
-      tunnel.clientStream(
+      clientStreamCall(
+        tunnel,
         TestService.method.clientStream,
         (async function* () {
           yield { payload: new Uint8Array(10) };
@@ -69,7 +70,7 @@ describe("fault injection: the server process dies", () => {
       expect(error).toBeInstanceOf(TunnelError);
       expect((error as TunnelError).code).toBe(Code.UNAVAILABLE);
     }
-    await tunnel.done;
-    expect(tunnel.err?.code).toBe(Code.UNAVAILABLE);
+    const end = await tunnel.done;
+    expect(end.error?.code).toBe(Code.UNAVAILABLE);
   });
 });

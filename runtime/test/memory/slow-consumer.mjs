@@ -11,7 +11,7 @@
 // the call. Each report has the largest growth of heap + array buffers seen.
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import { openTunnel, TunnelServiceClient, TunnelServiceHandler } from "../../dist/index.js";
+import { clientStreamCall, openTunnel, TunnelServiceClient, TunnelServiceHandler } from "../../dist/index.js";
 import { TestService } from "../../../interop/dist/index.js";
 
 const [role, mode, ...rest] = process.argv.slice(2);
@@ -84,7 +84,7 @@ if (role === "server") {
   const started = performance.now();
   let outcome;
   try {
-    const response = await tunnel.clientStream(TestService.method.clientStream, requests());
+    const response = await clientStreamCall(tunnel, TestService.method.clientStream, requests());
     outcome = { ok: true, count: response.count };
   } catch (e) {
     outcome = { ok: false, code: e.code, message: e.rawMessage };

@@ -58,7 +58,9 @@ describe("property: fast frame decoding equals protobuf-es", () => {
       fc
         .tuple(idArb, fc.uint8Array({ maxLength: 8 }), fc.uint8Array({ maxLength: 12 }))
         .map(([id, data, tail]) => Uint8Array.from([...toBinary(ClientToServerSchema, c2s.message(id, data.length + 3, data)), ...tail])),
-      fc.tuple(fc.integer({ min: 0, max: 4 }), fc.uint8Array({ maxLength: 16 })).map(([tag, rest]) => Uint8Array.from([0x08, 0x05, [0x1a, 0x22, 0x38, 0x12, 0x08][tag]!, ...rest])),
+      fc
+        .tuple(fc.integer({ min: 0, max: 4 }), fc.uint8Array({ maxLength: 16 }))
+        .map(([tag, rest]) => Uint8Array.from([0x08, 0x05, [0x1a, 0x22, 0x38, 0x12, 0x08][tag]!, ...rest])),
     );
     fc.assert(
       fc.property(bytesArb, (bytes) => {

@@ -33,10 +33,18 @@ const methodArb = fc.constantFrom(
   "",
   "no-slash",
 );
-const headersArb = fc.constantFrom<Record<string, string>>({}, { "grpc-timeout": "5m" }, { "grpc-timeout": "2S" }, { "grpc-timeout": "x" }, { "Bad Key": "v" });
+const headersArb = fc.constantFrom<Record<string, string>>(
+  {},
+  { "grpc-timeout": "5m" },
+  { "grpc-timeout": "2S" },
+  { "grpc-timeout": "x" },
+  { "Bad Key": "v" },
+);
 
 const clientFrameArb: fc.Arbitrary<ClientToServer> = fc.oneof(
-  fc.tuple(idArb, methodArb, fc.constantFrom(0, 1, 9), headersArb).map(([id, m, rev, md]) => c2s.newStream(id, m, rev as ProtocolRevision, md)),
+  fc
+    .tuple(idArb, methodArb, fc.constantFrom(0, 1, 9), headersArb)
+    .map(([id, m, rev, md]) => c2s.newStream(id, m, rev as ProtocolRevision, md)),
   fc.tuple(idArb, fc.integer({ min: 0, max: 40_000 }), bytesArb).map(([id, size, data]) => c2s.message(id, size, data)),
   fc.tuple(idArb, bytesArb).map(([id, data]) => c2s.more(id, data)),
   idArb.map((id) => c2s.halfClose(id)),
@@ -123,7 +131,7 @@ describe("property: random frame sequences", () => {
               expect(() => engine.receive(frame)).not.toThrow();
             }
             engine.transportEnded();
-            const outcomes = await Promise.all(streams.map((s) => s.finished));
+            const outcomes = await Promise.all(streams.map((s) => s.done));
             expect(outcomes).toHaveLength(calls);
             expect(engine.activeStreams).toBe(0);
             expect(vi.getTimerCount()).toBe(0);

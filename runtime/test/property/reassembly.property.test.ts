@@ -55,48 +55,53 @@ describe("property: interleaved chunked messages reassemble exactly", () => {
     "tunnel-server engine, requests of many streams",
     async () => {
       await fc.assert(
-        fc.asyncProperty(fc.array(streamArb, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 64 }), async (streams, picks) => {
-          const received = new Map<bigint, Uint8Array[]>();
-          const done: Array<Promise<void>> = [];
-          const registry = new ServiceRegistry();
-          registry.registerHandler("test.Sink", "Collect", (stream) => {
-            const work = (async () => {
-              const messages: Uint8Array[] = [];
-              for (let m = await stream.read(); m !== undefined; m = await stream.read()) messages.push(new Uint8Array(m));
-              received.set(stream.id, messages);
-            })();
-            done.push(work);
-            return work;
-          });
-          const conn = new MemoryConn<ServerToClient>();
-          const engine = new TunnelServerEngine(conn, {
-            flowControl: false,
-            peerAdvertised: false,
-            tunnelMetadata: new Metadata(),
-            peer: "test",
-            limits: bigLimits,
-            lookup: (m) => registry.lookup(m),
-            isShuttingDown: () => false,
-          });
-          const perStream: ClientToServer[][] = streams.map((messages, i) => {
-            const id = BigInt(i + 1);
-            const frames: ClientToServer[] = [];
-            for (const { message, cuts } of messages) {
-              const [first, ...rest] = chunksOf(message, cuts);
-              frames.push(c2s.message(id, message.length, first), ...rest.map((chunk) => c2s.more(id, chunk)));
-            }
-            frames.push(c2s.halfClose(id));
-            return frames;
-          });
-          // NewStream frames go first, in ID order, as the protocol requires.
-          for (let i = 0; i < streams.length; i++) engine.receive(c2s.newStream(BigInt(i + 1), "/test.Sink/Collect", ProtocolRevision.REVISION_ZERO));
-          for (const frame of interleave(perStream, picks)) engine.receive(frame);
-          await Promise.all(done);
-          expect(conn.abortedWith).toBeUndefined();
-          streams.forEach((messages, i) => {
-            expect(received.get(BigInt(i + 1))).toEqual(messages.map((m) => new Uint8Array(m.message)));
-          });
-        }),
+        fc.asyncProperty(
+          fc.array(streamArb, { minLength: 1, maxLength: 6 }),
+          fc.array(fc.nat(), { maxLength: 64 }),
+          async (streams, picks) => {
+            const received = new Map<bigint, Uint8Array[]>();
+            const done: Array<Promise<void>> = [];
+            const registry = new ServiceRegistry();
+            registry.registerHandler("test.Sink", "Collect", (stream) => {
+              const work = (async () => {
+                const messages: Uint8Array[] = [];
+                for (let m = await stream.read(); m !== undefined; m = await stream.read()) messages.push(new Uint8Array(m));
+                received.set(stream.id, messages);
+              })();
+              done.push(work);
+              return work;
+            });
+            const conn = new MemoryConn<ServerToClient>();
+            const engine = new TunnelServerEngine(conn, {
+              flowControl: false,
+              peerAdvertised: false,
+              tunnelMetadata: new Metadata(),
+              peer: "test",
+              limits: bigLimits,
+              lookup: (m) => registry.lookup(m),
+              isShuttingDown: () => false,
+            });
+            const perStream: ClientToServer[][] = streams.map((messages, i) => {
+              const id = BigInt(i + 1);
+              const frames: ClientToServer[] = [];
+              for (const { message, cuts } of messages) {
+                const [first, ...rest] = chunksOf(message, cuts);
+                frames.push(c2s.message(id, message.length, first), ...rest.map((chunk) => c2s.more(id, chunk)));
+              }
+              frames.push(c2s.halfClose(id));
+              return frames;
+            });
+            // NewStream frames go first, in ID order, as the protocol requires.
+            for (let i = 0; i < streams.length; i++)
+              engine.receive(c2s.newStream(BigInt(i + 1), "/test.Sink/Collect", ProtocolRevision.REVISION_ZERO));
+            for (const frame of interleave(perStream, picks)) engine.receive(frame);
+            await Promise.all(done);
+            expect(conn.abortedWith).toBeUndefined();
+            streams.forEach((messages, i) => {
+              expect(received.get(BigInt(i + 1))).toEqual(messages.map((m) => new Uint8Array(m.message)));
+            });
+          },
+        ),
         fuzzParameters(60),
       );
     },
@@ -107,28 +112,32 @@ describe("property: interleaved chunked messages reassemble exactly", () => {
     "tunnel-client engine, responses of many streams",
     async () => {
       await fc.assert(
-        fc.asyncProperty(fc.array(streamArb, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 64 }), async (streams, picks) => {
-          const conn = new MemoryConn<ClientToServer>();
-          const engine = new TunnelClientEngine(conn, { flowControl: false, expectSettings: false, limits: bigLimits });
-          const calls = streams.map(() => engine.openStream("/test.Source/Emit", new Metadata()));
-          const perStream: ServerToClient[][] = streams.map((messages, i) => {
-            const id = BigInt(i + 1);
-            const frames: ServerToClient[] = [s2c.headers(id)];
-            for (const { message, cuts } of messages) {
-              const [first, ...rest] = chunksOf(message, cuts);
-              frames.push(s2c.message(id, message.length, first), ...rest.map((chunk) => s2c.more(id, chunk)));
+        fc.asyncProperty(
+          fc.array(streamArb, { minLength: 1, maxLength: 6 }),
+          fc.array(fc.nat(), { maxLength: 64 }),
+          async (streams, picks) => {
+            const conn = new MemoryConn<ClientToServer>();
+            const engine = new TunnelClientEngine(conn, { flowControl: false, expectSettings: false, limits: bigLimits });
+            const calls = streams.map(() => engine.openStream("/test.Source/Emit", new Metadata()));
+            const perStream: ServerToClient[][] = streams.map((messages, i) => {
+              const id = BigInt(i + 1);
+              const frames: ServerToClient[] = [s2c.headers(id)];
+              for (const { message, cuts } of messages) {
+                const [first, ...rest] = chunksOf(message, cuts);
+                frames.push(s2c.message(id, message.length, first), ...rest.map((chunk) => s2c.more(id, chunk)));
+              }
+              frames.push(s2c.close(id));
+              return frames;
+            });
+            for (const frame of interleave(perStream, picks)) engine.receive(frame);
+            for (const [i, call] of calls.entries()) {
+              const messages: Uint8Array[] = [];
+              for (let m = await call.read(); m !== undefined; m = await call.read()) messages.push(new Uint8Array(m));
+              expect(messages).toEqual(streams[i].map((m) => new Uint8Array(m.message)));
             }
-            frames.push(s2c.close(id));
-            return frames;
-          });
-          for (const frame of interleave(perStream, picks)) engine.receive(frame);
-          for (const [i, call] of calls.entries()) {
-            const messages: Uint8Array[] = [];
-            for (let m = await call.read(); m !== undefined; m = await call.read()) messages.push(new Uint8Array(m));
-            expect(messages).toEqual(streams[i].map((m) => new Uint8Array(m.message)));
-          }
-          expect(conn.abortedWith).toBeUndefined();
-        }),
+            expect(conn.abortedWith).toBeUndefined();
+          },
+        ),
         fuzzParameters(60),
       );
     },

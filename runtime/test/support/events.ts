@@ -1,27 +1,5 @@
 /** Small synchronisation helpers for tests: wait on events, never on time. */
 
-/** A promise with its resolve/reject exposed. */
-export class Deferred<T = void> {
-  readonly promise: Promise<T>;
-  resolve!: (value: T) => void;
-  reject!: (reason: unknown) => void;
-  settled = false;
-
-  constructor() {
-    this.promise = new Promise<T>((resolve, reject) => {
-      this.resolve = (value) => {
-        this.settled = true;
-        resolve(value);
-      };
-      this.reject = (reason) => {
-        this.settled = true;
-        reject(reason);
-      };
-    });
-    this.promise.catch(() => {});
-  }
-}
-
 /**
  * Events in the order they happened. `waitFor` resolves with the first event
  * (already recorded or still to come) that matches, so waiting never races
@@ -77,7 +55,9 @@ export async function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value
 }
 
 /** Milliseconds `promise` took to settle from now, measured around the awaited event. */
-export async function timed<T>(promise: Promise<T>): Promise<{ ms: number; result: { ok: true; value: T } | { ok: false; error: unknown } }> {
+export async function timed<T>(
+  promise: Promise<T>,
+): Promise<{ ms: number; result: { ok: true; value: T } | { ok: false; error: unknown } }> {
   const start = performance.now();
   const result = await outcome(promise);
   return { ms: performance.now() - start, result };

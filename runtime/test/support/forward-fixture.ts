@@ -8,7 +8,7 @@ import {
   type TunnelChannel,
   type TunnelServiceHandlerOptions,
 } from "../../src/index.js";
-import { Cleanup, startServer, tunnelClient, type TestServer } from "./servers.js";
+import { type Cleanup, startServer, tunnelClient, type TestServer } from "./servers.js";
 
 export interface ForwardFixture {
   handler: TunnelServiceHandler;
@@ -25,9 +25,7 @@ export interface ForwardFixtureOptions {
   serverOptions?: grpc.ServerOptions;
   clientOptions?: grpc.ClientOptions;
   /** Wraps the tunnel service before it is added (e.g. to tap frames). */
-  wrapService?: (
-    service: ReturnType<TunnelServiceHandler["service"]>,
-  ) => [grpc.ServiceDefinition, grpc.UntypedServiceImplementation];
+  wrapService?: (service: ReturnType<TunnelServiceHandler["service"]>) => [grpc.ServiceDefinition, grpc.UntypedServiceImplementation];
 }
 
 /** A grpc-js server hosting TestService over forward tunnels, and one open tunnel to it. */
@@ -46,12 +44,7 @@ export async function forwardFixture(cleanup: Cleanup, options: ForwardFixtureOp
   return { handler, server, client, tunnel };
 }
 
-/** A promise with its resolve function, for "the handler got here" signals. */
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
+export { deferred } from "../../src/deferred.js";
 
 export async function* fromArray<T>(items: T[]): AsyncGenerator<T> {
   yield* items;

@@ -12,9 +12,7 @@ import type { tunnelServiceDefinition } from "../../src/transport/tunnel-service
  * Records every frame of the forward tunnels a server handles, as the bytes
  * grpc-js carried, by wrapping the tunnel service definition's codec.
  */
-export function tapForwardFrames(
-  service: [typeof tunnelServiceDefinition, grpc.UntypedServiceImplementation],
-): FrameTap {
+export function tapForwardFrames(service: [typeof tunnelServiceDefinition, grpc.UntypedServiceImplementation]): FrameTap {
   const [definition, impl] = service;
   const c2s: ClientToServer[] = [];
   const s2c: ServerToClient[] = [];

@@ -52,7 +52,11 @@ export interface EchoClient extends grpc.Client {
   notImplemented(req: EchoRequest, md: grpc.Metadata, options: grpc.CallOptions, cb: Callback<EchoResponse>): grpc.ClientUnaryCall;
 }
 
-type EchoClientConstructor = (new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => EchoClient) & {
+type EchoClientConstructor = (new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => EchoClient) & {
   service: grpc.ServiceDefinition;
 };
 
@@ -97,7 +101,13 @@ function echo(call: SurfaceCall, text: string, index: number): EchoResponse {
       } else {
         // A direct grpc-js connection joins repeated text values into one
         // "a, b" (HTTP/2 header folding); tunnels keep them apart.
-        metadata[key] = values.flatMap((v) => String(v).split(",").map((part) => part.trim())).join(",");
+        metadata[key] = values
+          .flatMap((v) =>
+            String(v)
+              .split(",")
+              .map((part) => part.trim()),
+          )
+          .join(",");
       }
     }
   }
@@ -259,7 +269,12 @@ export async function startEcho(cleanup: Cleanup, mode: Mode, options: EchoOptio
     cleanup.add(() => network.close());
     const tunnel = await openTunnel(network, { metadata: { "x-tunnel": "forward" } });
     cleanup.add(() => tunnel.close());
-    return track(cleanup, mode, probe, (options) => new EchoServiceClient("tunnel", credentials, { ...options, channelOverride: grpcChannel(tunnel) }));
+    return track(
+      cleanup,
+      mode,
+      probe,
+      (options) => new EchoServiceClient("tunnel", credentials, { ...options, channelOverride: grpcChannel(tunnel) }),
+    );
   }
   const opened = new EventLog<string>();
   const handler = new TunnelServiceHandler<string>({
@@ -278,7 +293,12 @@ export async function startEcho(cleanup: Cleanup, mode: Mode, options: EchoOptio
   void agent.serve({ metadata: { "agent-key": "echo", "x-tunnel": "reverse" }, signal: controller.signal });
   await opened.waitFor((key) => key === "echo");
   const channel = handler.keyAsChannel("echo");
-  return track(cleanup, mode, probe, (options) => new EchoServiceClient("tunnel", credentials, { ...options, channelOverride: grpcChannel(channel) }));
+  return track(
+    cleanup,
+    mode,
+    probe,
+    (options) => new EchoServiceClient("tunnel", credentials, { ...options, channelOverride: grpcChannel(channel) }),
+  );
 }
 
 function track(cleanup: Cleanup, mode: Mode, probe: EchoProbe, make: (options?: grpc.ClientOptions) => EchoClient): EchoTarget {

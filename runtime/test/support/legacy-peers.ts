@@ -7,7 +7,7 @@ import { NEGOTIATE_HEADER } from "../../src/index.js";
  */
 export const legacyClientInterceptor: grpc.Interceptor = (options, nextCall) =>
   new grpc.InterceptingCall(nextCall(options), {
-    start(metadata, listener, next) {
+    start(metadata, _listener, next) {
       metadata.remove(NEGOTIATE_HEADER);
       next(metadata, {
         onReceiveMetadata(md, nextMd) {

@@ -3,7 +3,7 @@
  * ("agents") that each serve TestService over reverse tunnels, all in one
  * process on real grpc-js servers and loopback connections.
  */
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { TestService, testServiceImpl, type Message } from "@protoc-gen-tunnel/interop";
 import {
@@ -17,7 +17,8 @@ import {
   type TunnelChannel,
   type TunnelServiceHandlerOptions,
 } from "../../src/index.js";
-import { Deferred, EventLog } from "./events.js";
+import { EventLog } from "./events.js";
+import { deferred } from "../../src/deferred.js";
 import { startServer, tunnelClient, type Cleanup, type TestServer } from "./servers.js";
 
 /** Tunnel metadata an agent opens its reverse tunnel with. */
@@ -193,9 +194,11 @@ export function taggedTestService(name: string): ServiceImpl<typeof TestService>
  * context's signal is reported when it aborts.
  */
 export class Gate {
-  readonly entered = new Deferred<HandlerContext>();
-  readonly aborted = new Deferred<unknown>();
-  private readonly released = new Deferred<void>();
+  readonly entered = deferred<HandlerContext>();
+  readonly aborted = deferred<unknown>();
+  /** True once the handler's signal aborted. */
+  wasAborted = false;
+  private readonly released = deferred<void>();
 
   release(): void {
     this.released.resolve();
@@ -204,7 +207,14 @@ export class Gate {
   readonly serverStream: ServiceImpl<typeof TestService>["serverStream"] = (req, ctx) => {
     const gate = this;
     return (async function* () {
-      ctx.signal.addEventListener("abort", () => gate.aborted.resolve(ctx.signal.reason), { once: true });
+      ctx.signal.addEventListener(
+        "abort",
+        () => {
+          gate.wasAborted = true;
+          gate.aborted.resolve(ctx.signal.reason);
+        },
+        { once: true },
+      );
       yield { payload: req.payload, count: 0 };
       gate.entered.resolve(ctx);
       await Promise.race([

@@ -27,12 +27,21 @@ export interface Vector {
   client_results: string[];
 }
 
-/** The frames of the Go reference recordings (copied from ../shared/vectors). */
+/**
+ * The one loader of the frames recorded from the Go reference
+ * implementation (runtime/test/vectors/go-reference; its README says how
+ * they were made). The interop tests replay them too.
+ */
 export function loadVectors(): Vector[] {
   return readdirSync(dir)
     .filter((name) => name.endsWith(".json"))
     .sort()
-    .map((name) => JSON.parse(readFileSync(new URL(name, dir), "utf8")) as Vector);
+    .map((name) => loadVector(name.slice(0, -".json".length)));
+}
+
+/** One recording, by scenario name (e.g. "fwd-rev1-unary"). */
+export function loadVector(scenario: string): Vector {
+  return JSON.parse(readFileSync(new URL(`${scenario}.json`, dir), "utf8")) as Vector;
 }
 
 export function frameBytes(frame: VectorFrame): Uint8Array {

@@ -3,6 +3,7 @@
 /* eslint-disable */
 
 import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Command, CommandOutput, CommandOutputSchema, CommandSchema, GetStatusRequest, GetStatusRequestSchema, LogLine, LogLineSchema, Status, StatusSchema, TailLogsRequest, TailLogsRequestSchema } from "./agent_pb.js";
 import { AgentService } from "./agent_pb.js";
@@ -12,9 +13,7 @@ import { AgentService } from "./agent_pb.js";
  * and opens a reverse tunnel; the control server then calls this service
  * over it, picking the device by its ID.
  *
- * Calls agent.v1.AgentService over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of agent.v1.AgentService over a tunnel channel.
  *
  * @generated from service agent.v1.AgentService
  */
@@ -31,7 +30,7 @@ export class AgentServiceTunnelClient {
    * @generated from rpc agent.v1.AgentService.GetStatus
    */
   getStatus(request: MessageInitShape<typeof GetStatusRequestSchema>, options?: CallOptions): Promise<Status> {
-    return this.channel.unary(AgentService.method.getStatus, request, options);
+    return unaryCall(this.channel, AgentService.method.getStatus, request, options);
   }
 
   /**
@@ -40,7 +39,7 @@ export class AgentServiceTunnelClient {
    * @generated from rpc agent.v1.AgentService.TailLogs
    */
   tailLogs(request: MessageInitShape<typeof TailLogsRequestSchema>, options?: CallOptions): AsyncIterable<LogLine> {
-    return this.channel.serverStream(AgentService.method.tailLogs, request, options);
+    return serverStreamCall(this.channel, AgentService.method.tailLogs, request, options);
   }
 
   /**
@@ -49,7 +48,7 @@ export class AgentServiceTunnelClient {
    * @generated from rpc agent.v1.AgentService.Shell
    */
   shell(requests: AsyncIterable<MessageInitShape<typeof CommandSchema>>, options?: CallOptions): AsyncIterable<CommandOutput> {
-    return this.channel.bidiStream(AgentService.method.shell, requests, options);
+    return bidiStreamCall(this.channel, AgentService.method.shell, requests, options);
   }
 
   /**
@@ -59,15 +58,12 @@ export class AgentServiceTunnelClient {
    * @deprecated
    */
   reboot(request: MessageInitShape<typeof GetStatusRequestSchema>, options?: CallOptions): Promise<Status> {
-    return this.channel.unary(AgentService.method.reboot, request, options);
+    return unaryCall(this.channel, AgentService.method.reboot, request, options);
   }
 }
 
 /**
- * A client for agent.v1.AgentService over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of agent.v1.AgentService over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service agent.v1.AgentService
  */
@@ -76,8 +72,7 @@ export function agentServiceClientForKey<K>(handler: ReverseChannels<K>, key: K)
 }
 
 /**
- * A client for agent.v1.AgentService over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of agent.v1.AgentService over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service agent.v1.AgentService
  */
@@ -90,10 +85,7 @@ export function agentServiceClient<K>(handler: ReverseChannels<K>): AgentService
  * and opens a reverse tunnel; the control server then calls this service
  * over it, picking the device by its ID.
  *
- * An implementation of agent.v1.AgentService, served over gRPC tunnels by `registerAgentService`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of agent.v1.AgentService, for `registerAgentService`.
  *
  * @generated from service agent.v1.AgentService
  */
@@ -129,9 +121,7 @@ export interface AgentServiceImpl {
 }
 
 /**
- * Registers `impl` as agent.v1.AgentService with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as agent.v1.AgentService on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service agent.v1.AgentService
  */

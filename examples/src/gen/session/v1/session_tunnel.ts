@@ -3,6 +3,7 @@
 /* eslint-disable */
 
 import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
+import { serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AppendRequest, AppendRequestSchema, AppendResponse, AppendResponseSchema, Line, LineSchema, ReplayRequest, ReplayRequestSchema } from "./session_pb.js";
 import { NotebookService } from "./session_pb.js";
@@ -11,9 +12,7 @@ import { NotebookService } from "./session_pb.js";
  * A chatty, stateful session: the notebook lives in the memory of the backend
  * serving it, so every call of one session must reach the same backend.
  *
- * Calls session.v1.NotebookService over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of session.v1.NotebookService over a tunnel channel.
  *
  * @generated from service session.v1.NotebookService
  */
@@ -30,7 +29,7 @@ export class NotebookServiceTunnelClient {
    * @generated from rpc session.v1.NotebookService.Append
    */
   append(request: MessageInitShape<typeof AppendRequestSchema>, options?: CallOptions): Promise<AppendResponse> {
-    return this.channel.unary(NotebookService.method.append, request, options);
+    return unaryCall(this.channel, NotebookService.method.append, request, options);
   }
 
   /**
@@ -39,15 +38,12 @@ export class NotebookServiceTunnelClient {
    * @generated from rpc session.v1.NotebookService.Replay
    */
   replay(request: MessageInitShape<typeof ReplayRequestSchema>, options?: CallOptions): AsyncIterable<Line> {
-    return this.channel.serverStream(NotebookService.method.replay, request, options);
+    return serverStreamCall(this.channel, NotebookService.method.replay, request, options);
   }
 }
 
 /**
- * A client for session.v1.NotebookService over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of session.v1.NotebookService over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service session.v1.NotebookService
  */
@@ -56,8 +52,7 @@ export function notebookServiceClientForKey<K>(handler: ReverseChannels<K>, key:
 }
 
 /**
- * A client for session.v1.NotebookService over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of session.v1.NotebookService over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service session.v1.NotebookService
  */
@@ -69,10 +64,7 @@ export function notebookServiceClient<K>(handler: ReverseChannels<K>): NotebookS
  * A chatty, stateful session: the notebook lives in the memory of the backend
  * serving it, so every call of one session must reach the same backend.
  *
- * An implementation of session.v1.NotebookService, served over gRPC tunnels by `registerNotebookService`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of session.v1.NotebookService, for `registerNotebookService`.
  *
  * @generated from service session.v1.NotebookService
  */
@@ -93,9 +85,7 @@ export interface NotebookServiceImpl {
 }
 
 /**
- * Registers `impl` as session.v1.NotebookService with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as session.v1.NotebookService on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service session.v1.NotebookService
  */

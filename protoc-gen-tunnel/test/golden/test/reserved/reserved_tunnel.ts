@@ -3,6 +3,7 @@
 /* eslint-disable */
 
 import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AsyncIterable, AsyncIterableSchema, Empty, EmptySchema, FooTunnelClient as FooTunnelClient$1, FooTunnelClientSchema, Promise, PromiseSchema } from "./reserved_pb.js";
 import { foo, Foo, Globals, interface$, Object$, registrar, request } from "./reserved_pb.js";
@@ -10,9 +11,7 @@ import { foo, Foo, Globals, interface$, Object$, registrar, request } from "./re
 /**
  * Methods named like reserved words, built-in properties and the client's own members.
  *
- * Calls test.reserved.interface over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.reserved.interface over a tunnel channel.
  *
  * @generated from service test.reserved.interface
  * @deprecated
@@ -28,50 +27,47 @@ export class interfaceTunnelClient {
    * @generated from rpc test.reserved.interface.delete
    */
   delete(request: MessageInitShape<typeof EmptySchema>, options?: CallOptions): globalThis.Promise<Empty> {
-    return this.channel$.unary(interface$.method.delete, request, options);
+    return unaryCall(this.channel$, interface$.method.delete, request, options);
   }
 
   /**
    * @generated from rpc test.reserved.interface.Constructor
    */
   constructor$(request: MessageInitShape<typeof EmptySchema>, options?: CallOptions): globalThis.Promise<Empty> {
-    return this.channel$.unary(interface$.method.constructor$, request, options);
+    return unaryCall(this.channel$, interface$.method.constructor$, request, options);
   }
 
   /**
    * @generated from rpc test.reserved.interface.toString
    */
   toString$(request: MessageInitShape<typeof EmptySchema>, options?: CallOptions): globalThis.Promise<Empty> {
-    return this.channel$.unary(interface$.method.toString$, request, options);
+    return unaryCall(this.channel$, interface$.method.toString$, request, options);
   }
 
   /**
    * @generated from rpc test.reserved.interface.then
    */
   then$(request: MessageInitShape<typeof EmptySchema>, options?: CallOptions): globalThis.Promise<Empty> {
-    return this.channel$.unary(interface$.method.then, request, options);
+    return unaryCall(this.channel$, interface$.method.then, request, options);
   }
 
   /**
    * @generated from rpc test.reserved.interface.Channel
    */
   channel(request: MessageInitShape<typeof EmptySchema>, options?: CallOptions): globalThis.Promise<Empty> {
-    return this.channel$.unary(interface$.method.channel, request, options);
+    return unaryCall(this.channel$, interface$.method.channel, request, options);
   }
 
   /**
    * @generated from rpc test.reserved.interface.new
    */
   new(requests: globalThis.AsyncIterable<MessageInitShape<typeof EmptySchema>>, options?: CallOptions): globalThis.AsyncIterable<Empty> {
-    return this.channel$.bidiStream(interface$.method.new, requests, options);
+    return bidiStreamCall(this.channel$, interface$.method.new, requests, options);
   }
 }
 
 /**
- * A client for test.reserved.interface over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.reserved.interface over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.reserved.interface
  * @deprecated
@@ -81,8 +77,7 @@ export function interfaceClientForKey<K>(handler: ReverseChannels<K>, key: K): i
 }
 
 /**
- * A client for test.reserved.interface over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.reserved.interface over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.reserved.interface
  * @deprecated
@@ -94,10 +89,7 @@ export function interfaceClient<K>(handler: ReverseChannels<K>): interfaceTunnel
 /**
  * Methods named like reserved words, built-in properties and the client's own members.
  *
- * An implementation of test.reserved.interface, served over gRPC tunnels by `registerInterface`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.reserved.interface, for `registerInterface`.
  *
  * @generated from service test.reserved.interface
  * @deprecated
@@ -131,13 +123,11 @@ export interface interfaceImpl {
   /**
    * @generated from rpc test.reserved.interface.new
    */
-  new(requests: globalThis.AsyncIterable<Empty>, context: HandlerContext): globalThis.AsyncIterable<MessageInitShape<typeof EmptySchema>>;
+  "new"(requests: globalThis.AsyncIterable<Empty>, context: HandlerContext): globalThis.AsyncIterable<MessageInitShape<typeof EmptySchema>>;
 }
 
 /**
- * Registers `impl` as test.reserved.interface with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.reserved.interface on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.reserved.interface
  * @deprecated
@@ -147,9 +137,7 @@ export function registerInterface(registrar: ServiceRegistrar, impl: Partial<int
 }
 
 /**
- * Calls test.reserved.Object over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.reserved.Object over a tunnel channel.
  *
  * @generated from service test.reserved.Object
  * @deprecated
@@ -165,15 +153,12 @@ export class ObjectTunnelClient {
    * @generated from rpc test.reserved.Object.Get
    */
   get(request: MessageInitShape<typeof EmptySchema>, options?: CallOptions): globalThis.Promise<Empty> {
-    return this.channel.unary(Object$.method.get, request, options);
+    return unaryCall(this.channel, Object$.method.get, request, options);
   }
 }
 
 /**
- * A client for test.reserved.Object over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.reserved.Object over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.reserved.Object
  * @deprecated
@@ -183,8 +168,7 @@ export function objectClientForKey<K>(handler: ReverseChannels<K>, key: K): Obje
 }
 
 /**
- * A client for test.reserved.Object over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.reserved.Object over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.reserved.Object
  * @deprecated
@@ -194,10 +178,7 @@ export function objectClient<K>(handler: ReverseChannels<K>): ObjectTunnelClient
 }
 
 /**
- * An implementation of test.reserved.Object, served over gRPC tunnels by `registerObject`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.reserved.Object, for `registerObject`.
  *
  * @generated from service test.reserved.Object
  * @deprecated
@@ -210,9 +191,7 @@ export interface ObjectImpl {
 }
 
 /**
- * Registers `impl` as test.reserved.Object with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.reserved.Object on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.reserved.Object
  * @deprecated
@@ -224,9 +203,7 @@ export function registerObject(registrar: ServiceRegistrar, impl: Partial<Object
 /**
  * Named like the generated methods' parameters.
  *
- * Calls test.reserved.request over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.reserved.request over a tunnel channel.
  *
  * @generated from service test.reserved.request
  * @deprecated
@@ -242,22 +219,19 @@ export class requestTunnelClient {
    * @generated from rpc test.reserved.request.Call
    */
   call(request$: MessageInitShape<typeof EmptySchema>, options?: CallOptions): globalThis.Promise<Empty> {
-    return this.channel.unary(request.method.call, request$, options);
+    return unaryCall(this.channel, request.method.call, request$, options);
   }
 
   /**
    * @generated from rpc test.reserved.request.Stream
    */
   stream(requests: globalThis.AsyncIterable<MessageInitShape<typeof EmptySchema>>, options?: CallOptions): globalThis.Promise<Empty> {
-    return this.channel.clientStream(request.method.stream, requests, options);
+    return clientStreamCall(this.channel, request.method.stream, requests, options);
   }
 }
 
 /**
- * A client for test.reserved.request over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.reserved.request over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.reserved.request
  * @deprecated
@@ -267,8 +241,7 @@ export function requestClientForKey<K>(handler: ReverseChannels<K>, key: K): req
 }
 
 /**
- * A client for test.reserved.request over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.reserved.request over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.reserved.request
  * @deprecated
@@ -280,10 +253,7 @@ export function requestClient<K>(handler: ReverseChannels<K>): requestTunnelClie
 /**
  * Named like the generated methods' parameters.
  *
- * An implementation of test.reserved.request, served over gRPC tunnels by `registerRequest`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.reserved.request, for `registerRequest`.
  *
  * @generated from service test.reserved.request
  * @deprecated
@@ -301,9 +271,7 @@ export interface requestImpl {
 }
 
 /**
- * Registers `impl` as test.reserved.request with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.reserved.request on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.reserved.request
  * @deprecated
@@ -313,9 +281,7 @@ export function registerRequest(registrar: ServiceRegistrar, impl: Partial<reque
 }
 
 /**
- * Calls test.reserved.registrar over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.reserved.registrar over a tunnel channel.
  *
  * @generated from service test.reserved.registrar
  * @deprecated
@@ -331,15 +297,12 @@ export class registrarTunnelClient {
    * @generated from rpc test.reserved.registrar.Call
    */
   call(request: MessageInitShape<typeof EmptySchema>, options?: CallOptions): globalThis.Promise<Empty> {
-    return this.channel.unary(registrar.method.call, request, options);
+    return unaryCall(this.channel, registrar.method.call, request, options);
   }
 }
 
 /**
- * A client for test.reserved.registrar over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.reserved.registrar over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.reserved.registrar
  * @deprecated
@@ -349,8 +312,7 @@ export function registrarClientForKey<K>(handler: ReverseChannels<K>, key: K): r
 }
 
 /**
- * A client for test.reserved.registrar over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.reserved.registrar over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.reserved.registrar
  * @deprecated
@@ -360,10 +322,7 @@ export function registrarClient<K>(handler: ReverseChannels<K>): registrarTunnel
 }
 
 /**
- * An implementation of test.reserved.registrar, served over gRPC tunnels by `registerRegistrar`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.reserved.registrar, for `registerRegistrar`.
  *
  * @generated from service test.reserved.registrar
  * @deprecated
@@ -376,9 +335,7 @@ export interface registrarImpl {
 }
 
 /**
- * Registers `impl` as test.reserved.registrar with `registrar$`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.reserved.registrar on `registrar$`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.reserved.registrar
  * @deprecated
@@ -390,9 +347,7 @@ export function registerRegistrar(registrar$: ServiceRegistrar, impl: Partial<re
 /**
  * `Foo` and `foo` both want `fooClient` and `fooClientForKey`.
  *
- * Calls test.reserved.Foo over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.reserved.Foo over a tunnel channel.
  *
  * @generated from service test.reserved.Foo
  * @deprecated
@@ -408,15 +363,12 @@ export class FooTunnelClient {
    * @generated from rpc test.reserved.Foo.Call
    */
   call(request: MessageInitShape<typeof FooTunnelClientSchema>, options?: CallOptions): globalThis.Promise<Empty> {
-    return this.channel.unary(Foo.method.call, request, options);
+    return unaryCall(this.channel, Foo.method.call, request, options);
   }
 }
 
 /**
- * A client for test.reserved.Foo over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.reserved.Foo over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.reserved.Foo
  * @deprecated
@@ -426,8 +378,7 @@ export function fooClientForKey<K>(handler: ReverseChannels<K>, key: K): FooTunn
 }
 
 /**
- * A client for test.reserved.Foo over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.reserved.Foo over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.reserved.Foo
  * @deprecated
@@ -439,10 +390,7 @@ export function fooClient<K>(handler: ReverseChannels<K>): FooTunnelClient {
 /**
  * `Foo` and `foo` both want `fooClient` and `fooClientForKey`.
  *
- * An implementation of test.reserved.Foo, served over gRPC tunnels by `registerFoo`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.reserved.Foo, for `registerFoo`.
  *
  * @generated from service test.reserved.Foo
  * @deprecated
@@ -455,9 +403,7 @@ export interface FooImpl {
 }
 
 /**
- * Registers `impl` as test.reserved.Foo with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.reserved.Foo on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.reserved.Foo
  * @deprecated
@@ -467,9 +413,7 @@ export function registerFoo(registrar: ServiceRegistrar, impl: Partial<FooImpl>)
 }
 
 /**
- * Calls test.reserved.foo over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.reserved.foo over a tunnel channel.
  *
  * @generated from service test.reserved.foo
  * @deprecated
@@ -485,15 +429,12 @@ export class fooTunnelClient {
    * @generated from rpc test.reserved.foo.Call
    */
   call(request: MessageInitShape<typeof EmptySchema>, options?: CallOptions): globalThis.Promise<FooTunnelClient$1> {
-    return this.channel.unary(foo.method.call, request, options);
+    return unaryCall(this.channel, foo.method.call, request, options);
   }
 }
 
 /**
- * A client for test.reserved.foo over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.reserved.foo over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.reserved.foo
  * @deprecated
@@ -503,8 +444,7 @@ export function fooClientForKey$<K>(handler: ReverseChannels<K>, key: K): fooTun
 }
 
 /**
- * A client for test.reserved.foo over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.reserved.foo over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.reserved.foo
  * @deprecated
@@ -514,10 +454,7 @@ export function fooClient$<K>(handler: ReverseChannels<K>): fooTunnelClient {
 }
 
 /**
- * An implementation of test.reserved.foo, served over gRPC tunnels by `registerFoo$`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.reserved.foo, for `registerFoo$`.
  *
  * @generated from service test.reserved.foo
  * @deprecated
@@ -530,9 +467,7 @@ export interface fooImpl {
 }
 
 /**
- * Registers `impl` as test.reserved.foo with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.reserved.foo on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.reserved.foo
  * @deprecated
@@ -542,9 +477,7 @@ export function registerFoo$(registrar: ServiceRegistrar, impl: Partial<fooImpl>
 }
 
 /**
- * Calls test.reserved.Globals over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.reserved.Globals over a tunnel channel.
  *
  * @generated from service test.reserved.Globals
  * @deprecated
@@ -560,29 +493,26 @@ export class GlobalsTunnelClient {
    * @generated from rpc test.reserved.Globals.Wait
    */
   wait(request: MessageInitShape<typeof PromiseSchema>, options?: CallOptions): globalThis.Promise<AsyncIterable> {
-    return this.channel.unary(Globals.method.wait, request, options);
+    return unaryCall(this.channel, Globals.method.wait, request, options);
   }
 
   /**
    * @generated from rpc test.reserved.Globals.Watch
    */
   watch(request: MessageInitShape<typeof AsyncIterableSchema>, options?: CallOptions): globalThis.AsyncIterable<Promise> {
-    return this.channel.serverStream(Globals.method.watch, request, options);
+    return serverStreamCall(this.channel, Globals.method.watch, request, options);
   }
 
   /**
    * @generated from rpc test.reserved.Globals.Upload
    */
   upload(requests: globalThis.AsyncIterable<MessageInitShape<typeof PromiseSchema>>, options?: CallOptions): globalThis.Promise<AsyncIterable> {
-    return this.channel.clientStream(Globals.method.upload, requests, options);
+    return clientStreamCall(this.channel, Globals.method.upload, requests, options);
   }
 }
 
 /**
- * A client for test.reserved.Globals over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.reserved.Globals over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.reserved.Globals
  * @deprecated
@@ -592,8 +522,7 @@ export function globalsClientForKey<K>(handler: ReverseChannels<K>, key: K): Glo
 }
 
 /**
- * A client for test.reserved.Globals over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.reserved.Globals over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.reserved.Globals
  * @deprecated
@@ -603,10 +532,7 @@ export function globalsClient<K>(handler: ReverseChannels<K>): GlobalsTunnelClie
 }
 
 /**
- * An implementation of test.reserved.Globals, served over gRPC tunnels by `registerGlobals`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.reserved.Globals, for `registerGlobals`.
  *
  * @generated from service test.reserved.Globals
  * @deprecated
@@ -629,9 +555,7 @@ export interface GlobalsImpl {
 }
 
 /**
- * Registers `impl` as test.reserved.Globals with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.reserved.Globals on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.reserved.Globals
  * @deprecated

@@ -3,6 +3,7 @@
 /* eslint-disable */
 
 import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Event, Event_Filter, Event_FilterSchema, EventSchema } from "./types_pb.js";
 import type { Empty, EmptySchema, StringValue, StringValueSchema, Struct, StructSchema } from "@bufbuild/protobuf/wkt";
@@ -12,9 +13,7 @@ import type { EchoRequest, EchoRequestSchema, EchoResponse, EchoResponseSchema }
 /**
  * Uses messages from other files, nested messages and well-known types.
  *
- * Calls test.imports.v1.EventService over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.imports.v1.EventService over a tunnel channel.
  *
  * @generated from service test.imports.v1.EventService
  */
@@ -29,36 +28,33 @@ export class EventServiceTunnelClient {
    * @generated from rpc test.imports.v1.EventService.Publish
    */
   publish(request: MessageInitShape<typeof EventSchema>, options?: CallOptions): Promise<Empty> {
-    return this.channel.unary(EventService.method.publish, request, options);
+    return unaryCall(this.channel, EventService.method.publish, request, options);
   }
 
   /**
    * @generated from rpc test.imports.v1.EventService.Watch
    */
   watch(request: MessageInitShape<typeof Event_FilterSchema>, options?: CallOptions): AsyncIterable<Event> {
-    return this.channel.serverStream(EventService.method.watch, request, options);
+    return serverStreamCall(this.channel, EventService.method.watch, request, options);
   }
 
   /**
    * @generated from rpc test.imports.v1.EventService.Describe
    */
   describe(request: MessageInitShape<typeof StructSchema>, options?: CallOptions): Promise<StringValue> {
-    return this.channel.unary(EventService.method.describe, request, options);
+    return unaryCall(this.channel, EventService.method.describe, request, options);
   }
 
   /**
    * @generated from rpc test.imports.v1.EventService.Relay
    */
   relay(requests: AsyncIterable<MessageInitShape<typeof EchoRequestSchema>>, options?: CallOptions): AsyncIterable<EchoResponse> {
-    return this.channel.bidiStream(EventService.method.relay, requests, options);
+    return bidiStreamCall(this.channel, EventService.method.relay, requests, options);
   }
 }
 
 /**
- * A client for test.imports.v1.EventService over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.imports.v1.EventService over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.imports.v1.EventService
  */
@@ -67,8 +63,7 @@ export function eventServiceClientForKey<K>(handler: ReverseChannels<K>, key: K)
 }
 
 /**
- * A client for test.imports.v1.EventService over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.imports.v1.EventService over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.imports.v1.EventService
  */
@@ -79,10 +74,7 @@ export function eventServiceClient<K>(handler: ReverseChannels<K>): EventService
 /**
  * Uses messages from other files, nested messages and well-known types.
  *
- * An implementation of test.imports.v1.EventService, served over gRPC tunnels by `registerEventService`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.imports.v1.EventService, for `registerEventService`.
  *
  * @generated from service test.imports.v1.EventService
  */
@@ -109,9 +101,7 @@ export interface EventServiceImpl {
 }
 
 /**
- * Registers `impl` as test.imports.v1.EventService with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.imports.v1.EventService on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.imports.v1.EventService
  */

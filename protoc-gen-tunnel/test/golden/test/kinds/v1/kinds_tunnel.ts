@@ -7,6 +7,7 @@
 // Comment on the package.
 
 import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { EchoRequest, EchoRequestSchema, EchoResponse, EchoResponseSchema } from "./kinds_pb.js";
 import { EchoService, EmptyService, LegacyService } from "./kinds_pb.js";
@@ -16,9 +17,7 @@ import { EchoService, EmptyService, LegacyService } from "./kinds_pb.js";
  *
  * Its comment spans paragraphs, and has a *\/ that must not end the JSDoc.
  *
- * Calls test.kinds.v1.EchoService over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.kinds.v1.EchoService over a tunnel channel.
  *
  * @generated from service test.kinds.v1.EchoService
  */
@@ -35,7 +34,7 @@ export class EchoServiceTunnelClient {
    * @generated from rpc test.kinds.v1.EchoService.Echo
    */
   echo(request: MessageInitShape<typeof EchoRequestSchema>, options?: CallOptions): Promise<EchoResponse> {
-    return this.channel.unary(EchoService.method.echo, request, options);
+    return unaryCall(this.channel, EchoService.method.echo, request, options);
   }
 
   /**
@@ -44,7 +43,7 @@ export class EchoServiceTunnelClient {
    * @generated from rpc test.kinds.v1.EchoService.Expand
    */
   expand(request: MessageInitShape<typeof EchoRequestSchema>, options?: CallOptions): AsyncIterable<EchoResponse> {
-    return this.channel.serverStream(EchoService.method.expand, request, options);
+    return serverStreamCall(this.channel, EchoService.method.expand, request, options);
   }
 
   /**
@@ -53,7 +52,7 @@ export class EchoServiceTunnelClient {
    * @generated from rpc test.kinds.v1.EchoService.Collect
    */
   collect(requests: AsyncIterable<MessageInitShape<typeof EchoRequestSchema>>, options?: CallOptions): Promise<EchoResponse> {
-    return this.channel.clientStream(EchoService.method.collect, requests, options);
+    return clientStreamCall(this.channel, EchoService.method.collect, requests, options);
   }
 
   /**
@@ -62,7 +61,7 @@ export class EchoServiceTunnelClient {
    * @generated from rpc test.kinds.v1.EchoService.Chat
    */
   chat(requests: AsyncIterable<MessageInitShape<typeof EchoRequestSchema>>, options?: CallOptions): AsyncIterable<EchoResponse> {
-    return this.channel.bidiStream(EchoService.method.chat, requests, options);
+    return bidiStreamCall(this.channel, EchoService.method.chat, requests, options);
   }
 
   /**
@@ -72,15 +71,12 @@ export class EchoServiceTunnelClient {
    * @deprecated
    */
   oldEcho(request: MessageInitShape<typeof EchoRequestSchema>, options?: CallOptions): Promise<EchoResponse> {
-    return this.channel.unary(EchoService.method.oldEcho, request, options);
+    return unaryCall(this.channel, EchoService.method.oldEcho, request, options);
   }
 }
 
 /**
- * A client for test.kinds.v1.EchoService over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.kinds.v1.EchoService over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.kinds.v1.EchoService
  */
@@ -89,8 +85,7 @@ export function echoServiceClientForKey<K>(handler: ReverseChannels<K>, key: K):
 }
 
 /**
- * A client for test.kinds.v1.EchoService over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.kinds.v1.EchoService over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.kinds.v1.EchoService
  */
@@ -103,10 +98,7 @@ export function echoServiceClient<K>(handler: ReverseChannels<K>): EchoServiceTu
  *
  * Its comment spans paragraphs, and has a *\/ that must not end the JSDoc.
  *
- * An implementation of test.kinds.v1.EchoService, served over gRPC tunnels by `registerEchoService`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.kinds.v1.EchoService, for `registerEchoService`.
  *
  * @generated from service test.kinds.v1.EchoService
  */
@@ -149,9 +141,7 @@ export interface EchoServiceImpl {
 }
 
 /**
- * Registers `impl` as test.kinds.v1.EchoService with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.kinds.v1.EchoService on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.kinds.v1.EchoService
  */
@@ -162,9 +152,7 @@ export function registerEchoService(registrar: ServiceRegistrar, impl: Partial<E
 /**
  * LegacyService is a second service in the same file, deprecated as a whole.
  *
- * Calls test.kinds.v1.LegacyService over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.kinds.v1.LegacyService over a tunnel channel.
  *
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
@@ -180,15 +168,12 @@ export class LegacyServiceTunnelClient {
    * @generated from rpc test.kinds.v1.LegacyService.Ping
    */
   ping(request: MessageInitShape<typeof EchoRequestSchema>, options?: CallOptions): Promise<EchoResponse> {
-    return this.channel.unary(LegacyService.method.ping, request, options);
+    return unaryCall(this.channel, LegacyService.method.ping, request, options);
   }
 }
 
 /**
- * A client for test.kinds.v1.LegacyService over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.kinds.v1.LegacyService over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
@@ -198,8 +183,7 @@ export function legacyServiceClientForKey<K>(handler: ReverseChannels<K>, key: K
 }
 
 /**
- * A client for test.kinds.v1.LegacyService over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.kinds.v1.LegacyService over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
@@ -211,10 +195,7 @@ export function legacyServiceClient<K>(handler: ReverseChannels<K>): LegacyServi
 /**
  * LegacyService is a second service in the same file, deprecated as a whole.
  *
- * An implementation of test.kinds.v1.LegacyService, served over gRPC tunnels by `registerLegacyService`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.kinds.v1.LegacyService, for `registerLegacyService`.
  *
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
@@ -227,9 +208,7 @@ export interface LegacyServiceImpl {
 }
 
 /**
- * Registers `impl` as test.kinds.v1.LegacyService with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.kinds.v1.LegacyService on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
@@ -241,9 +220,7 @@ export function registerLegacyService(registrar: ServiceRegistrar, impl: Partial
 /**
  * EmptyService has no methods.
  *
- * Calls test.kinds.v1.EmptyService over a gRPC tunnel. Construct it with any tunnel
- * channel: a forward tunnel from `openTunnel`, one reverse tunnel, or
- * `handler.asChannel()` / `handler.keyAsChannel(key)` of a TunnelServiceHandler.
+ * A client of test.kinds.v1.EmptyService over a tunnel channel.
  *
  * @generated from service test.kinds.v1.EmptyService
  */
@@ -256,10 +233,7 @@ export class EmptyServiceTunnelClient {
 }
 
 /**
- * A client for test.kinds.v1.EmptyService over the reverse tunnels whose affinity key
- * is `key` (see TunnelServiceHandler's `affinityKey` option). Calls go round-robin
- * over those tunnels and fail with UNAVAILABLE while none is open; to wait for one,
- * use `handler.keyAsChannel(key).waitForReady()`.
+ * A client of test.kinds.v1.EmptyService over the reverse tunnels with affinity key `key`, round-robin.
  *
  * @generated from service test.kinds.v1.EmptyService
  */
@@ -268,8 +242,7 @@ export function emptyServiceClientForKey<K>(handler: ReverseChannels<K>, key: K)
 }
 
 /**
- * A client for test.kinds.v1.EmptyService over every reverse tunnel of `handler`, round-robin.
- * Calls fail with UNAVAILABLE while no reverse tunnel is open.
+ * A client of test.kinds.v1.EmptyService over every reverse tunnel of `handler`, round-robin.
  *
  * @generated from service test.kinds.v1.EmptyService
  */
@@ -280,19 +253,14 @@ export function emptyServiceClient<K>(handler: ReverseChannels<K>): EmptyService
 /**
  * EmptyService has no methods.
  *
- * An implementation of test.kinds.v1.EmptyService, served over gRPC tunnels by `registerEmptyService`.
- * Unary and client-streaming methods are async functions; server-streaming and
- * bidi methods return async iterables (e.g. async generators). Throw a
- * TunnelError to end a call with a status.
+ * An implementation of test.kinds.v1.EmptyService, for `registerEmptyService`.
  *
  * @generated from service test.kinds.v1.EmptyService
  */
 export interface EmptyServiceImpl {}
 
 /**
- * Registers `impl` as test.kinds.v1.EmptyService with `registrar`: a TunnelServiceHandler
- * serves it over forward tunnels, a ReverseTunnelServer over reverse tunnels.
- * Methods left out of `impl` answer UNIMPLEMENTED.
+ * Serves `impl` as test.kinds.v1.EmptyService on `registrar`; methods left out answer UNIMPLEMENTED.
  *
  * @generated from service test.kinds.v1.EmptyService
  */

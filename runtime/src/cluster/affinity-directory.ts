@@ -1,0 +1,68 @@
+/**
+ * Where to relay a call for an affinity key: a replica that holds a reverse
+ * tunnel for it, and the relay address that replica published.
+ */
+export interface AffinityRoute {
+  readonly replicaId: string;
+  /** The replica's relay address, exactly as it published it (opaque here). */
+  readonly address: string;
+}
+
+export interface LookupOptions {
+  /** Leave this replica out of the answer, typically the caller's own id. */
+  exclude?: string;
+}
+
+export interface WaitForOptions extends LookupOptions {
+  /** Stops waiting: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A directory of affinity keys shared by the replicas of a cluster: which
+ * replicas hold a reverse tunnel for a key, and where to relay calls for it.
+ *
+ * Keys are strings. A replica registers a key when its first tunnel for the
+ * key opens and unregisters it when its last one ends; both are synchronous
+ * and never wait on the network, so they can sit on any hot path. The
+ * directory keeps each replica's keys alive (leases) while the replica lives
+ * and re-asserts them after the shared store lost them.
+ */
+export interface AffinityDirectory {
+  /** This replica's id, unique within the cluster. */
+  readonly replicaId: string;
+  /** This replica's relay address, as published to the others. */
+  readonly address: string;
+
+  /** This replica now holds a tunnel for `key`. Idempotent; never throws. */
+  register(key: string): void;
+  /** This replica no longer holds a tunnel for `key`. Idempotent; never throws. */
+  unregister(key: string): void;
+
+  /**
+   * The replicas that hold `key`, in no particular order; empty when none
+   * does. Rejects with a `TunnelError` UNAVAILABLE, naming the cause, when the
+   * directory cannot be asked.
+   */
+  lookup(key: string, options?: LookupOptions): Promise<AffinityRoute[]>;
+
+  /**
+   * Resolves (with at least one route) as soon as any replica other than
+   * `options.exclude` holds `key`: at once if one already does. Keeps waiting
+   * through outages of the shared store; rejects only when aborted or when
+   * the directory closes.
+   */
+  waitFor(key: string, options?: WaitForOptions): Promise<AffinityRoute[]>;
+
+  /**
+   * Resolves once every register/unregister made so far is visible to the
+   * other replicas; rejects with UNAVAILABLE when that cannot be done now.
+   */
+  flush(): Promise<void>;
+
+  /**
+   * Withdraws this replica's keys and record, stops refreshing and waiting
+   * (pending `waitFor` calls reject with UNAVAILABLE), and disconnects.
+   */
+  close(): Promise<void>;
+}

@@ -1,0 +1,123 @@
+import { Code } from "../code.js";
+import type { TunnelEnd } from "../ended.js";
+import { TunnelError } from "../errors.js";
+import { deferred } from "../deferred.js";
+import { FrameWriter, isUndecodable, type FrameConn, type FrameSink, type UndecodableFrame } from "./frame-conn.js";
+
+/** What every tunnel frame has: a stream ID and a oneof body. */
+interface Frame {
+  readonly streamId: bigint;
+  readonly frame: { readonly case: string | undefined };
+}
+
+/**
+ * What both engines share: the streams of one tunnel by ID, the start of the
+ * receive path, and the end of the tunnel — it happens once, with an
+ * optional error, and can be awaited (`done`) or listened for synchronously
+ * (`onEnd`).
+ *
+ * Two kinds of broken frames, two reactions: a frame that cannot be read or
+ * belongs to no stream this tunnel ever had ends the whole tunnel
+ * (`protocolError`), because the peer's frame sequence can no longer be
+ * trusted; a bad frame of a live stream only cancels that stream (see
+ * StreamCore.receiveViolation).
+ */
+export abstract class TunnelEngine<In extends Frame, Out, S> implements FrameSink<In> {
+  protected readonly writer: FrameWriter<Out>;
+  /** The calls in flight, by stream ID. */
+  protected readonly streams = new Map<bigint, S>();
+  /** The highest stream ID used so far; frames for higher IDs name streams that never existed. */
+  protected lastStreamId = 0n;
+  private endedWith: TunnelEnd | undefined;
+  private listeners: Array<(error: TunnelError | undefined) => void> = [];
+  private readonly ended = deferred<TunnelEnd>();
+  /** Resolves (never rejects) with how the tunnel ended. */
+  readonly done: Promise<TunnelEnd> = this.ended.promise;
+
+  constructor(protected readonly conn: FrameConn<Out>) {
+    this.writer = new FrameWriter(conn);
+  }
+
+  /** True once the tunnel has ended. */
+  get closed(): boolean {
+    return this.endedWith !== undefined;
+  }
+
+  /** Why the tunnel ended; undefined while open or after a clean end. */
+  get error(): TunnelError | undefined {
+    return this.endedWith?.error;
+  }
+
+  /** Number of calls in flight. */
+  get activeStreams(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Calls `listener` synchronously when the tunnel ends (at once if it has),
+   * so registries can drop a tunnel before any later call can pick it.
+   */
+  onEnd(listener: (error: TunnelError | undefined) => void): void {
+    if (this.endedWith !== undefined) {
+      listener(this.endedWith.error);
+    } else {
+      this.listeners.push(listener);
+    }
+  }
+
+  receive(frame: In | UndecodableFrame): void {
+    if (this.closed) {
+      return;
+    }
+    if (isUndecodable(frame)) {
+      this.protocolError(`undecodable frame: ${frame.undecodable}`);
+      return;
+    }
+    this.receiveFrame(frame);
+  }
+
+  abstract transportEnded(error?: TunnelError): void;
+
+  /** Ends the tunnel RPC cleanly from this side, cancelling running calls. */
+  abstract close(): void;
+
+  /** Ends the tunnel RPC with an error, failing running calls. */
+  abstract abort(error: TunnelError): void;
+
+  /** A decoded frame of this tunnel, after the checks every frame gets. */
+  protected abstract receiveFrame(frame: In): void;
+
+  /**
+   * The live stream `frame` is for. Undefined when that stream already
+   * ended (the frame raced with its end: ignored), and also when the ID was
+   * never used — then the tunnel ends with a protocol error.
+   */
+  protected streamOf(frame: In): S | undefined {
+    const id = frame.streamId;
+    const stream = this.streams.get(id);
+    if (stream === undefined && (id <= 0n || id > this.lastStreamId)) {
+      this.protocolError(`received ${frame.frame.case ?? "unknown"} frame for stream ID ${id}: stream never created`);
+    }
+    return stream;
+  }
+
+  /** Ends the tunnel: the peer broke the rules in a way no single stream can absorb. */
+  protected protocolError(message: string): void {
+    this.abort(new TunnelError(Code.INTERNAL, `protocol error: ${message}`));
+  }
+
+  /** Records the end; false if the tunnel had already ended. */
+  protected markEnded(error: TunnelError | undefined): boolean {
+    if (this.endedWith !== undefined) {
+      return false;
+    }
+    this.endedWith = { error };
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const listener of listeners) {
+      listener(error);
+    }
+    this.ended.resolve(this.endedWith);
+    return true;
+  }
+}

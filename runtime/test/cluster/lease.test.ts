@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ClusterFixture, routeOf, sortedRoutes, TEST_LEASE_MS, TEST_REFRESH_MS } from "../support/cluster.js";
+import { eventually } from "../support/conditions.js";
+import { sharedRedis } from "../support/redis-server.js";
+
+let redis: Awaited<ReturnType<typeof sharedRedis>>;
+let cluster: ClusterFixture;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  redis = await sharedRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill("SIGKILL");
+  await cluster?.cleanup();
+});
+
+/** Starts a replica process holding `keys`; resolves once they are in Redis. */
+async function replicaProcess(c: ClusterFixture, replicaId: string, keys: string[]): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      new URL("./replica-child.mjs", import.meta.url).pathname,
+      c.url,
+      c.namespace,
+      replicaId,
+      String(TEST_LEASE_MS),
+      String(TEST_REFRESH_MS),
+      ...keys,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  children.push(child);
+  for await (const line of createInterface({ input: child.stdout! })) {
+    if (line === "READY") return child;
+  }
+  throw new Error("the replica process exited before it was ready");
+}
+
+async function killed(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+describe("cluster directory: leases", () => {
+  it("a replica killed with SIGKILL disappears from lookups and from Redis within the lease", async () => {
+    cluster = new ClusterFixture(redis.url);
+    const c = cluster;
+    const b = await c.replica("b");
+    b.register("shared");
+    await b.flush();
+    const child = await replicaProcess(c, "dead", ["solo-1", "solo-2", "shared"]);
+    expect(await b.lookup("solo-1")).toEqual([routeOf("dead")]);
+    expect(sortedRoutes(await b.lookup("shared"))).toEqual([routeOf("b"), routeOf("dead")]);
+
+    await killed(child);
+    const killedAt = performance.now();
+    // Its leases still run: the entries are there right after the kill.
+    expect(await b.lookup("solo-2")).toEqual([routeOf("dead")]);
+
+    // Lookups stop naming it once its lease ends (Redis's clock decides, no cleanup needed).
+    await eventually(
+      "lookups without the dead replica",
+      async () => [await b.lookup("solo-1"), await b.lookup("solo-2"), await b.lookup("shared")],
+      ([solo1, solo2, shared]) => solo1.length === 0 && solo2.length === 0 && shared.length === 1,
+      TEST_LEASE_MS + 1_000,
+    );
+    expect(performance.now() - killedAt).toBeLessThan(TEST_LEASE_MS + 1_000);
+    expect(await b.lookup("shared")).toEqual([routeOf("b")]);
+
+    // And Redis holds none of its entries: unshared keys expired, its member of
+    // the shared key pruned by the live holder's next refresh.
+    const dead = `${c.namespace}:replica:dead`;
+    await eventually(
+      "Redis without the dead replica's entries",
+      async () => ({ keys: await c.redisKeys(), shared: await c.holders("shared") }),
+      ({ keys, shared }) => !keys.includes(dead) && keys.every((k) => !k.includes(":key:solo")) && shared.join() === "b",
+      TEST_LEASE_MS + TEST_REFRESH_MS + 1_000,
+    );
+    expect(performance.now() - killedAt).toBeLessThan(TEST_LEASE_MS + TEST_REFRESH_MS + 1_000);
+    expect(await c.redisKeys()).toEqual([`${c.namespace}:key:shared`, `${c.namespace}:replica:b`]);
+  });
+
+  it("a live replica's entries outlive many leases (they are refreshed)", async () => {
+    cluster = new ClusterFixture(redis.url);
+    const c = cluster;
+    const b = await c.replica("b");
+    await replicaProcess(c, "alive", ["k"]);
+    const probe = await c.probe();
+    // Watch the lease being renewed: its expiry moves forward past the first one's end.
+    const firstExpiry = await probe.zScore(`${c.namespace}:key:k`, "alive");
+    expect(firstExpiry).not.toBeNull();
+    await eventually(
+      "a lease renewed past the first one's end",
+      () => probe.zScore(`${c.namespace}:key:k`, "alive"),
+      (score) => score !== null && score > (firstExpiry ?? 0) + TEST_LEASE_MS,
+      3 * TEST_LEASE_MS,
+    );
+    expect(await b.lookup("k")).toEqual([routeOf("alive")]);
+  });
+});

@@ -155,7 +155,7 @@ describe("published packages", () => {
     for (const file of ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/cjs/package.json"]) {
       expect(runtime).toContain(file);
     }
-    for (const entry of ["index", "connect", "errordetails", "tunnelpb"]) {
+    for (const entry of ["index", "connect", "errordetails", "tunnelpb", "cluster"]) {
       expect(runtime).toContain(`dist/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.d.ts`);
@@ -174,9 +174,16 @@ describe("published packages", () => {
       execFileSync("tar", ["-xzOf", join(packDir, `protoc-gen-tunnel-runtime-${runtimePackage.version}.tgz`), "package/package.json"], {
         encoding: "utf8",
       }),
-    ) as { dependencies?: Record<string, string>; peerDependencies: Record<string, string> };
+    ) as {
+      dependencies?: Record<string, string>;
+      peerDependencies: Record<string, string>;
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+    };
     expect(packed.dependencies ?? {}).toEqual({});
-    expect(Object.keys(packed.peerDependencies).sort()).toEqual(["@bufbuild/protobuf", "@connectrpc/connect", "@grpc/grpc-js"]);
+    expect(Object.keys(packed.peerDependencies).sort()).toEqual(["@bufbuild/protobuf", "@connectrpc/connect", "@grpc/grpc-js", "redis"]);
+    // Only the /connect and /cluster entry points need these two.
+    const optional = Object.entries(packed.peerDependenciesMeta ?? {}).filter(([, meta]) => meta.optional === true);
+    expect(optional.map(([name]) => name).sort()).toEqual(["@connectrpc/connect", "redis"]);
   });
 });
 

@@ -6,7 +6,9 @@ import type { TunnelChannel } from "./tunnel-channel.js";
  * replicas can implement it later without touching the engines.
  */
 export interface ReverseTunnelRegistry<K> {
+  /** Adds an open reverse tunnel under its affinity key, and wakes matching waiters. */
   add(tunnel: TunnelChannel, key: K): void;
+  /** Removes a tunnel that ended; unknown tunnels are ignored. */
   remove(tunnel: TunnelChannel): void;
   /** The next tunnel round-robin: over all tunnels, or over those with `key`. */
   pick(selector: TunnelSelector<K>): TunnelChannel | undefined;
@@ -17,7 +19,17 @@ export interface ReverseTunnelRegistry<K> {
 }
 
 /** Which reverse tunnels a channel may use: all of them, or those with one key. */
-export type TunnelSelector<K> = { all: true } | { all: false; key: K };
+export type TunnelSelector<K> =
+  | {
+      /** Every reverse tunnel. */
+      all: true;
+    }
+  | {
+      /** Only the tunnels with `key`. */
+      all: false;
+      /** The affinity key to match. */
+      key: K;
+    };
 
 /** Round-robin over a changing set of tunnels. */
 class RoundRobin {

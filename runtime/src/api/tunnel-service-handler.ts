@@ -13,6 +13,7 @@ import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./revers
 import { ServiceHost } from "./service-host.js";
 import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 
+/** Options of a TunnelServiceHandler; `K` is the type of reverse tunnels' affinity keys. */
 export interface TunnelServiceHandlerOptions<K = unknown> {
   /** Refuse reverse tunnels: `OpenReverseTunnel` answers UNIMPLEMENTED. */
   noReverseTunnels?: boolean;
@@ -47,6 +48,7 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   maxReverseTunnelsPerKey?: number;
   /** Offer revision 0 only (no flow control), like Go's `DisableFlowControl`. */
   disableFlowControl?: boolean;
+  /** Per-tunnel limits (windows, message and metadata sizes, ...); unset ones keep their defaults. */
   limits?: Partial<TunnelLimits>;
   /** Where reverse tunnels are kept; an in-process registry by default. */
   registry?: ReverseTunnelRegistry<K>;

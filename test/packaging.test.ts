@@ -8,7 +8,8 @@
 // (require), JavaScript output (target=js+dts), and the oldest
 // @bufbuild/protobuf and @grpc/grpc-js the runtime's peer ranges allow.
 //
-// npm prefers its cache; the first run on a machine downloads what is missing.
+// npm prefers its cache; the first run on a machine downloads what is missing
+// (PACKAGING_NPM_CACHE=<empty folder> runs as on a fresh machine).
 // KEEP_PACKAGING_DIR=1 keeps the projects for inspection.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -16,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineWarnings, outsideEnv, runShell } from "./support/commands.js";
+import { COMMAND_TIMEOUT_MS, engineWarnings, outsideEnv, runShell } from "./support/commands.js";
 import { readSnippets, replaceOrFail, snippet } from "./support/snippets.js";
 import { STRICT_INIT_OPTIONS, UserProject } from "./support/user-project.js";
 
@@ -116,7 +117,7 @@ beforeAll(async () => {
   // A folder that does not exist yet: the README's pack command must create it.
   packDir = join(workDir, "packages");
   await runShell(replaceOrFail(snippet(readme, "pack"), README_PACK_DIR, packDir), { cwd: repoRoot, env: outsideEnv(repoRoot) });
-}, 300_000);
+}, COMMAND_TIMEOUT_MS);
 
 afterAll(() => {
   if (workDir !== undefined && process.env.KEEP_PACKAGING_DIR === undefined) {
@@ -188,7 +189,8 @@ describe("published packages", () => {
 });
 
 describe.concurrent("a new project following the README", () => {
-  it.for(VARIANTS)("$name", { timeout: 600_000 }, async (variant) => {
+  // Each variant runs about ten commands; installing may download (see COMMAND_TIMEOUT_MS).
+  it.for(VARIANTS)("$name", { timeout: 3 * COMMAND_TIMEOUT_MS }, async (variant) => {
     const project = new UserProject(join(workDir, variant.name.replace(/\W+/g, "-")), repoRoot);
     project.init("greeter", variant.type);
 

@@ -25,19 +25,35 @@ export function outsideEnv(repoRoot: string): NodeJS.ProcessEnv {
     .filter((dir) => dir !== "" && !dir.startsWith(repoRoot))
     .join(delimiter);
   env.npm_config_prefer_offline = "true";
+  // An npm cache of its own, e.g. an empty folder to run as on a fresh machine.
+  if (process.env.PACKAGING_NPM_CACHE !== undefined) {
+    env.npm_config_cache = process.env.PACKAGING_NPM_CACHE;
+  }
   env.npm_config_audit = "false";
   env.npm_config_fund = "false";
   env.npm_config_update_notifier = "false";
   return env;
 }
 
-/** Runs a program; rejects with everything it printed if it fails. */
-export function run(file: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<Output> {
+/**
+ * How long one command may take. Generous: the first run on a machine
+ * downloads every package from the npm registry, on a machine that may be
+ * busy with other tests.
+ */
+export const COMMAND_TIMEOUT_MS = 420_000;
+
+/** Runs a program; rejects with everything it printed (and a hint for npm) if it fails or hangs. */
+export function run(file: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Output> {
+  const { timeoutMs = COMMAND_TIMEOUT_MS, ...execOptions } = options;
   return new Promise((resolve, reject) => {
-    execFile(file, args, { ...options, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+    execFile(file, args, { ...execOptions, maxBuffer: 64 << 20, timeout: timeoutMs }, (error, stdout, stderr) => {
       if (error) {
         const command = [file, ...args].join(" ");
-        reject(new Error(`\`${command}\` failed in ${options.cwd}: ${error.message}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
+        const what = error.killed ? `did not finish within ${timeoutMs / 1000} s` : `failed (${error.message.split("\n")[0]})`;
+        const hint = /\bnpm\b/.test(command)
+          ? "\nnpm needs the npm registry for packages missing from its cache (all of them on a fresh machine): check that it is reachable."
+          : "";
+        reject(new Error(`\`${command}\` ${what} in ${options.cwd}${hint}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
         return;
       }
       resolve({ stdout, stderr });

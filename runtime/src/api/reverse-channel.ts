@@ -40,6 +40,8 @@ export class RoundRobinChannel<K> implements ReverseChannel {
     private readonly selector: TunnelSelector<K>,
     /** Where refused calls keep their requests for a replay; undefined: no retries. */
     private readonly replay: ReplayBudget | undefined,
+    /** Why no tunnel may match besides none being open (e.g. no affinityKey option), if known. */
+    private readonly explain: () => string | undefined = () => undefined,
   ) {}
 
   ready(): boolean {
@@ -57,10 +59,9 @@ export class RoundRobinChannel<K> implements ReverseChannel {
   startCall(method: string, options?: CallOptions): CallStream {
     const tunnel = this.registry.pick(this.selector);
     if (tunnel === undefined) {
-      throw new TunnelError(
-        Code.UNAVAILABLE,
-        this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`,
-      );
+      const missing = this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`;
+      const why = this.explain();
+      throw new TunnelError(Code.UNAVAILABLE, why === undefined ? missing : `${missing}: ${why}`);
     }
     if (this.replay === undefined) {
       return tunnel.startCall(method, options);

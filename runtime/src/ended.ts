@@ -11,11 +11,13 @@ import type { TunnelError } from "./errors.js";
 
 /** How a tunnel ended: `error` is undefined when it ended cleanly. */
 export interface TunnelEnd {
+  /** Why it ended, or undefined for a clean end. */
   readonly error: TunnelError | undefined;
 }
 
 /** How a call ended: its status as an error (undefined for OK) and its trailers. */
 export interface CallEnd extends TunnelEnd {
+  /** The trailers the server sent with the status (empty if none). */
   readonly trailers: Metadata;
   /**
    * True when the server refused the call before any handler saw it, so it

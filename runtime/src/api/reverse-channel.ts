@@ -41,6 +41,8 @@ export class RoundRobinChannel<K> implements ReverseChannel {
     private readonly selector: TunnelSelector<K>,
     /** Where refused calls keep their requests for a replay; undefined: no retries. */
     private readonly replay: ReplayBudget | undefined,
+    /** Why no tunnel may match besides none being open (e.g. no affinityKey option), if known. */
+    private readonly explain: () => string | undefined = () => undefined,
   ) {}
 
   ready(): boolean {
@@ -99,7 +101,9 @@ export class RoundRobinChannel<K> implements ReverseChannel {
   }
 
   private noTunnel(): string {
-    return this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`;
+    const missing = this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`;
+    const why = this.explain();
+    return why === undefined ? missing : `${missing}: ${why}`;
   }
 }
 

@@ -19,7 +19,7 @@ export interface ReverseTunnelRegistry<K> {
    * the key at once when no other usable tunnel has it.
    */
   markDraining(tunnel: TunnelChannel): void;
-  /** A registered tunnel ended. */
+  /** Removes a tunnel that ended; unknown tunnels are ignored. */
   remove(tunnel: TunnelChannel): void;
   /** The next usable tunnel round-robin: over all tunnels, or over those with `key`. */
   pick(selector: TunnelSelector<K>): TunnelChannel | undefined;
@@ -38,7 +38,17 @@ export function isUsable(tunnel: TunnelChannel): boolean {
 }
 
 /** Which reverse tunnels a channel may use: all of them, or those with one key. */
-export type TunnelSelector<K> = { all: true } | { all: false; key: K };
+export type TunnelSelector<K> =
+  | {
+      /** Every reverse tunnel. */
+      all: true;
+    }
+  | {
+      /** Only the tunnels with `key`. */
+      all: false;
+      /** The affinity key to match. */
+      key: K;
+    };
 
 /** Round-robin over a changing set of tunnels. */
 class RoundRobin {

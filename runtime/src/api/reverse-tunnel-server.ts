@@ -15,6 +15,7 @@ import { awaitResponseHeaders } from "./response-headers.js";
 import { callSafely, resolveReconnectOptions, serveWithReconnect, type ReconnectOptions } from "./reconnect.js";
 import { ServiceHost } from "./service-host.js";
 
+/** Options of a ReverseTunnelServer, for every tunnel it serves. */
 export interface ReverseTunnelServerOptions {
   /**
    * Offer protocol revision 0 only (no flow control) even when the network
@@ -22,9 +23,11 @@ export interface ReverseTunnelServerOptions {
    * testing interop with old peers, not for applications.
    */
   disableFlowControl?: boolean;
+  /** Per-tunnel limits (windows, message and metadata sizes, ...); unset ones keep their defaults. */
   limits?: Partial<TunnelLimits>;
 }
 
+/** Options of one `ReverseTunnelServer.serve`. */
 export interface ServeOptions {
   /** Request metadata of the tunnel RPC (e.g. the agent's identity), the network server's "tunnel metadata". */
   metadata?: MetadataInit;
@@ -110,6 +113,7 @@ export interface ReverseTunnel {
   readonly protocolRevision: 0 | 1 | undefined;
   /** Calls running on this tunnel now. */
   readonly activeCalls: number;
+  /** True once this tunnel has ended. */
   readonly closed: boolean;
   /** Resolves with what `serve` reports for this tunnel, when it has ended. */
   readonly done: Promise<ServeResult>;

@@ -21,6 +21,7 @@ import { ReverseTunnels, type ReverseTunnelConflictPolicy } from "./reverse-tunn
 import { ServiceHost } from "./service-host.js";
 import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 
+/** Options of a TunnelServiceHandler; `K` is the type of reverse tunnels' affinity keys. */
 export interface TunnelServiceHandlerOptions<K = unknown> {
   /** Refuse reverse tunnels: `OpenReverseTunnel` answers UNIMPLEMENTED. */
   noReverseTunnels?: boolean;
@@ -85,6 +86,7 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   retryRefusedCalls?: boolean | Partial<ReplayBufferLimits>;
   /** Offer revision 0 only (no flow control), like Go's `DisableFlowControl`. */
   disableFlowControl?: boolean;
+  /** Per-tunnel limits (windows, message and metadata sizes, ...); unset ones keep their defaults. */
   limits?: Partial<TunnelLimits>;
   /** Where reverse tunnels are kept; an in-process registry by default. */
   registry?: ReverseTunnelRegistry<K>;
@@ -100,6 +102,7 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   cluster?: [K] extends [string] ? ReplicaCluster : never;
 }
 
+/** Options of `TunnelServiceHandler.drain`. */
 export interface DrainOptions {
   /**
    * How long running calls may take, in ms (default 10 000); then every
@@ -228,7 +231,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
     if (this.cluster !== undefined) {
       return this.cluster.keyAsChannel(key as string);
     }
-    return new RoundRobinChannel(this.reverse, { all: false, key }, this.replay);
+    return new RoundRobinChannel(this.reverse, { all: false, key }, this.replay, () => this.keylessHint(key));
   }
 
   /**
@@ -249,6 +252,21 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
    */
   closeReverseTunnels(key: K, status?: TunnelError): number {
     return this.reverseTunnels.close(key, status);
+  }
+
+  /**
+   * Without `affinityKey` every tunnel has the key `undefined`, so a channel
+   * for any other key never finds one: say so instead of "none is open".
+   */
+  private keylessHint(key: K): string | undefined {
+    if (this.options.affinityKey !== undefined || key === undefined) {
+      return undefined;
+    }
+    const open = this.reverse.list({ all: true }).length;
+    return (
+      `this TunnelServiceHandler has no affinityKey option, so all its reverse tunnels (${open} open) have the key undefined;` +
+      " set affinityKey to key them, e.g. by a tunnel metadata value"
+    );
   }
 
   private assertReverseTunnels(): void {
@@ -286,7 +304,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
 
   private openTunnel(call: OpenTunnelServerCall): void {
     if (this.registry.isEmpty) {
-      call.emit("error", { code: Code.UNIMPLEMENTED, details: "forward tunnels not supported" });
+      call.emit("error", { code: Code.UNIMPLEMENTED, details: NO_SERVICES });
       return;
     }
     if (this.shuttingDown) {
@@ -365,6 +383,11 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
 function shuttingDown(): TunnelError {
   return new TunnelError(Code.UNAVAILABLE, "server is shutting down");
 }
+
+/** Go's message, and why: a handler serves forward tunnels once a service is registered. */
+const NO_SERVICES =
+  "forward tunnels not supported: no services are registered on this TunnelServiceHandler" +
+  " (register one, e.g. with a generated registerFooService(handler, impl), before clients open tunnels)";
 
 /**
  * The status that refuses a reverse tunnel whose affinity key could not be

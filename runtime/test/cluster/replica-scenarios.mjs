@@ -130,15 +130,20 @@ class Load {
   }
 }
 
-/** Largest growth of heap + array buffers over a baseline, sampled after a forced GC. */
+/**
+ * Largest growth of heap + array buffers over a baseline, sampled after
+ * forced GCs. Two in a row: the first leaves the backing stores of the
+ * buffers it collected to be released by the next, and would count tens of
+ * MiB of garbage as growth.
+ */
 class HeapWatch {
-  constructor(intervalMs) {
+  constructor() {
     this.baseline = HeapWatch.used();
     this.maxGrowth = 0;
-    this.timer = setInterval(() => this.sample(), intervalMs);
   }
 
   static used() {
+    globalThis.gc();
     globalThis.gc();
     const m = process.memoryUsage();
     return m.heapUsed + m.arrayBuffers;
@@ -149,7 +154,6 @@ class HeapWatch {
   }
 
   stop() {
-    clearInterval(this.timer);
     this.sample();
     return { baseline: this.baseline, maxGrowth: this.maxGrowth };
   }
@@ -206,9 +210,14 @@ export function callOps(handler) {
       return { pushed, count: res.count };
     },
     pushed: () => ({ pushed }),
-    heapWatch: ({ intervalMs = 200 }) => {
-      heap = new HeapWatch(intervalMs);
+    /** Starts measuring from a baseline; `heapSample` samples (e.g. while the pipeline is full), `heapStop` ends. */
+    heapWatch: () => {
+      heap = new HeapWatch();
       return { baseline: heap.baseline };
+    },
+    heapSample: () => {
+      heap.sample();
+      return { maxGrowth: heap.maxGrowth };
     },
     heapStop: () => heap.stop(),
     loadStart: (options) => {

@@ -129,6 +129,10 @@ export class TcpProxy {
   }
 
   private pair(client: net.Socket, upstream: net.Socket): void {
+    // Forward small frames (window updates, pings) at once, as the endpoints themselves do (grpc-js sets TCP_NODELAY):
+    // Nagle's delay in the middle would stall flow-controlled streams at every window.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     const pair: [net.Socket, net.Socket] = [client, upstream];
     this.pairs.add(pair);
     const pipe = (from: net.Socket, to: net.Socket, direction: Direction) => {

@@ -224,6 +224,7 @@ export function callOps(handler) {
       load = new Load(handler, options);
       return { started: true };
     },
+    loadProgress: () => ({ calls: load.calls, failures: load.failures.length }),
     loadStop: () => load.stop(),
   };
 }

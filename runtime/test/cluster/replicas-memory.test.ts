@@ -61,7 +61,7 @@ describe("bounded memory through a relay", () => {
         },
       },
     });
-    expect(replica).toBe(owner);
+    expect(replica.replicaId).toBe(owner.replicaId);
 
     await Promise.all([origin.request("heapWatch"), owner.request("heapWatch")]);
     const pushed = await origin.request<{ pushed: number; count: number }>("push", { key: "sink", totalBytes: GiB, messageBytes: MESSAGE });

@@ -9,6 +9,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
+import { createClient } from "redis";
 import type { TestService } from "@protoc-gen-tunnel/interop";
 import type { ServiceImpl } from "../../src/index.js";
 import { EventLog } from "./events.js";
@@ -200,10 +201,50 @@ export class ProcessCluster {
     this.balancer.setTargets(this.balancer.targetPorts.filter((port) => port !== replica.port));
   }
 
-  /** Forgets a replica that exited. */
-  remove(replica: ReplicaProcess): void {
-    this.unbalance(replica);
+  /** Forgets a replica that exited; `unbalance: false` leaves its port behind the balancer (which then passes its connections on). */
+  remove(replica: ReplicaProcess, options: { unbalance?: boolean } = {}): void {
+    if (options.unbalance !== false) {
+      this.unbalance(replica);
+    }
     this.replicas.splice(this.replicas.indexOf(replica), 1);
+  }
+
+  /** The keys of this cluster in Redis that name `replicaId`: its record, and entries it is a member of (expired leases included). */
+  async redisEntriesOf(replicaId: string): Promise<string[]> {
+    const client = createClient({ url: this.redisUrl });
+    client.on("error", () => {});
+    await client.connect();
+    try {
+      const found: string[] = [];
+      for await (const batch of client.scanIterator({ MATCH: `${this.namespace}:*`, COUNT: 1000 })) {
+        for (const key of batch) {
+          if (key === `${this.namespace}:replica:${replicaId}`) {
+            found.push(key);
+          } else if (key.startsWith(`${this.namespace}:key:`) && (await client.zScore(key, replicaId)) !== null) {
+            found.push(key);
+          }
+        }
+      }
+      return found.sort();
+    } finally {
+      client.destroy();
+    }
+  }
+
+  /** The affinity keys Redis says `replicaId` holds now (unexpired leases). */
+  async heldInRedis(replicaId: string): Promise<string[]> {
+    const routes = await Promise.all(
+      this.agentKeys().map(async (key) => ({
+        key,
+        routes: await this.replicas[0].request<Array<{ replicaId: string }>>("lookup", { key }),
+      })),
+    );
+    return routes.filter(({ routes }) => routes.some((r) => r.replicaId === replicaId)).map(({ key }) => key);
+  }
+
+  /** The keys of the agents started so far. */
+  agentKeys(): string[] {
+    return this.agents.map((agent) => agent.key);
   }
 
   /** Starts an agent that dials the balancer (and reconnects through it); resolves with the replica that got it. */

@@ -2,6 +2,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import type { TunnelEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
+import type { TunnelInfo } from "../diagnostics/events.js";
 import { isUndecodable, type FrameSink, type UndecodableFrame } from "../engine/frame-conn.js";
 import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
@@ -150,6 +151,11 @@ export class ReverseTunnelServer extends ServiceHost {
     return this.tunnels.size;
   }
 
+  /** The reverse tunnels open now, with live figures (for status pages and diagnostics). */
+  listTunnels(): TunnelInfo[] {
+    return [...this.tunnels].map((engine) => engine.info);
+  }
+
   /**
    * Opens a reverse tunnel and serves calls until it ends; resolves with
    * `{ started, error }` and never rejects (invalid `reconnect` options throw
@@ -245,6 +251,7 @@ export class ReverseTunnelServer extends ServiceHost {
       tunnelMetadata: metadata,
       peer: call.getPeer(),
       limits: this.limits,
+      direction: "reverse",
       lookup: (method) => this.registry.lookup(method),
       isShuttingDown: () => this.draining || this.stopped,
     });
@@ -261,6 +268,7 @@ export class ReverseTunnelServer extends ServiceHost {
     const onAbort = () => engine.abort(TunnelError.from(signal?.reason, Code.CANCELLED));
     signal?.addEventListener("abort", onAbort, { once: true });
     engine.start();
+    engine.announceOpen();
     conn.listen(tunnel.observe(engine));
     onOpen(tunnel);
     const result = await done;

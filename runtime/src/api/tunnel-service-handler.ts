@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
+import type { TunnelInfo } from "../diagnostics/events.js";
 import { TunnelClientEngine } from "../engine/client-engine.js";
 import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
@@ -62,6 +63,8 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   private readonly reverse: ReverseTunnelRegistry<K>;
   private readonly limits: TunnelLimits;
   private shuttingDown = false;
+  /** Every open tunnel, forward and reverse (registered), for `listTunnels`. */
+  private readonly open = new Set<TunnelInfo>();
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
     super();
@@ -113,6 +116,14 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
     return this.reverse.list({ all: true });
   }
 
+  /**
+   * Every tunnel open here now, forward and reverse, with live figures
+   * (affinity key, peer, revision, active calls, bytes): what status pages show.
+   */
+  listTunnels(): TunnelInfo[] {
+    return [...this.open];
+  }
+
   private assertReverseTunnels(): void {
     if (this.options.noReverseTunnels) {
       throw new Error("reverse tunnels are disabled on this TunnelServiceHandler (noReverseTunnels)");
@@ -141,6 +152,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       isShuttingDown: () => this.shuttingDown,
     });
     engine.start();
+    this.track(engine);
     conn.listen(engine);
   }
 
@@ -154,6 +166,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       flowControl: this.flowControl,
       expectSettings: advertisesNegotiation(call.metadata),
       limits: this.limits,
+      tunnel: { direction: "reverse", peer: call.getPeer(), metadata: call.metadata },
     });
     const tunnel = tunnelChannel(engine, {
       direction: "reverse",
@@ -175,6 +188,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       conn.abort(overLimit);
       return;
     }
+    engine.info.affinityKey = key;
     sendNegotiationHeaders(call);
     conn.listen(engine);
     engine.ready.then(
@@ -214,7 +228,15 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       this.reverse.remove(tunnel);
       notify(this.options.onReverseTunnelClose, tunnel);
     });
+    this.track(engine);
     notify(this.options.onReverseTunnelOpen, tunnel);
+  }
+
+  /** Announces an open tunnel and lists it until it ends. */
+  private track(engine: TunnelClientEngine | TunnelServerEngine): void {
+    engine.announceOpen();
+    this.open.add(engine.info);
+    engine.onEnd(() => this.open.delete(engine.info));
   }
 }
 

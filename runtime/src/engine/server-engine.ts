@@ -27,6 +27,8 @@ export interface ServerEngineOptions {
   /** The tunnel RPC's transport security, when this side is the network server. */
   authContext?: AuthContext;
   limits: TunnelLimits;
+  /** Forward (the default) or reverse, for diagnostics. */
+  direction?: "forward" | "reverse";
   /** Finds the handler for "pkg.Service/Method". */
   lookup(method: string): StreamHandler | undefined;
   /** True while the owner refuses new calls (graceful shutdown). */
@@ -48,12 +50,18 @@ interface AcceptedStream {
  */
 export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToClient, ServerStream> {
   private idleWaiters: Array<() => void> = [];
+  private latestRevision: 0 | 1 | undefined;
 
   constructor(
     conn: FrameConn<ServerToClient>,
     private readonly options: ServerEngineOptions,
   ) {
-    super(conn);
+    super(conn, "server", { direction: options.direction ?? "forward", peer: options.peer, metadata: options.tunnelMetadata });
+  }
+
+  /** The revision of the latest call the client started. */
+  get revisionInUse(): 0 | 1 | undefined {
+    return this.latestRevision;
   }
 
   /** Sends Settings when the peer advertised negotiation. Call once, first. */
@@ -106,6 +114,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
   }
 
   close(): void {
+    this.closedHere = true;
     if (this.end(undefined)) {
       this.conn.end();
     }
@@ -135,6 +144,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     }
     const { name, handler, metadata, deadline } = checked;
     const revisionOne = init.protocolRevision === ProtocolRevision.REVISION_ONE;
+    this.latestRevision = revisionOne ? 1 : 0;
     const stream = new ServerStream({
       id,
       method: `/${name}`,
@@ -149,7 +159,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       protocolRevision: revisionOne ? 1 : 0,
       onClosed: (closed) => this.removeStream(closed),
     });
-    this.streams.set(id, stream);
+    this.streamStarted(stream);
     let running: Promise<void>;
     try {
       running = handler(stream);
@@ -207,7 +217,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
   }
 
   private removeStream(id: bigint): void {
-    this.streams.delete(id);
+    this.streamEnded(id);
     if (this.streams.size === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -230,6 +240,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     for (const stream of [...this.streams.values()]) {
       stream.fail(reason);
     }
+    this.announceEnd();
     return true;
   }
 }

@@ -14,6 +14,7 @@ import { clientCallConn } from "../transport/grpc-conn.js";
 import { deserializeClientToServer, serializeServerToClient } from "../transport/tunnel-service.js";
 import { awaitResponseHeaders } from "./response-headers.js";
 import { callSafely, resolveReconnectOptions, serveWithReconnect, type ReconnectOptions } from "./reconnect.js";
+import type { HandlerInterceptor } from "./interceptors.js";
 import { ServiceHost } from "./service-host.js";
 
 export interface ReverseTunnelServerOptions {
@@ -24,6 +25,11 @@ export interface ReverseTunnelServerOptions {
    */
   disableFlowControl?: boolean;
   limits?: Partial<TunnelLimits>;
+  /**
+   * Wrap every typed implementation registered on this server (e.g. to
+   * check an auth token, log, trace); the first is outermost.
+   */
+  interceptors?: HandlerInterceptor[];
 }
 
 export interface ServeOptions {
@@ -142,7 +148,7 @@ export class ReverseTunnelServer extends ServiceHost {
     private readonly client: grpc.Client,
     private readonly options: ReverseTunnelServerOptions = {},
   ) {
-    super();
+    super(options.interceptors);
     this.limits = resolveLimits(options.limits);
   }
 

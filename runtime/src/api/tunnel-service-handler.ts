@@ -11,6 +11,7 @@ import { serverCallConn } from "../transport/grpc-conn.js";
 import { tunnelServiceDefinition, type OpenReverseTunnelServerCall, type OpenTunnelServerCall } from "../transport/tunnel-service.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
+import type { HandlerInterceptor } from "./interceptors.js";
 import { ServiceHost } from "./service-host.js";
 import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 
@@ -51,6 +52,11 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   limits?: Partial<TunnelLimits>;
   /** Where reverse tunnels are kept; an in-process registry by default. */
   registry?: ReverseTunnelRegistry<K>;
+  /**
+   * Wrap every typed implementation registered on this handler (e.g. to
+   * check an auth token, log, trace); the first is outermost.
+   */
+  interceptors?: HandlerInterceptor[];
 }
 
 /**
@@ -67,7 +73,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   private readonly open = new Set<TunnelInfo>();
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
-    super();
+    super(options.interceptors);
     this.limits = resolveLimits(options.limits);
     this.reverse = options.registry ?? new LocalReverseTunnelRegistry<K>();
   }

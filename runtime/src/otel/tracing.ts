@@ -1,0 +1,173 @@
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+  type TextMapPropagator,
+  type Tracer,
+  type TracerProvider,
+} from "@opentelemetry/api";
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+import type { CallInterceptor, HandlerInterceptor } from "../api/interceptors.js";
+import { metadataGetter, metadataSetter, rpcAttributes } from "./rpc-attributes.js";
+
+/** The instrumentation scope of the runtime's spans and metrics. */
+export const INSTRUMENTATION_NAME = "@protoc-gen-tunnel/runtime";
+
+export interface TracingOptions {
+  /** Where spans go; the globally registered provider by default. */
+  tracerProvider?: TracerProvider;
+  /** How the trace context travels in request metadata; the global propagator (usually W3C) by default. */
+  propagator?: TextMapPropagator;
+}
+
+/**
+ * A client interceptor that makes a CLIENT span per typed call, with the RPC
+ * semantic conventions (`rpc.system` "grpc", `rpc.service`, `rpc.method`,
+ * `rpc.grpc.status_code`), as a child of the active context, and injects
+ * its trace context (W3C `traceparent` / `tracestate` with the default
+ * propagator) into the tunneled call's request metadata. Streaming spans
+ * end when the responses are exhausted.
+ *
+ * ```ts
+ * const client = new FooServiceTunnelClient(withInterceptors(tunnel, clientTracing()));
+ * ```
+ */
+export function clientTracing(options: TracingOptions = {}): CallInterceptor {
+  const tracer = tracerOf(options);
+  const propagator = options.propagator ?? propagation;
+  return (next) => async (req) => {
+    const parent = context.active();
+    const span = tracer.startSpan(
+      spanName(req.service.typeName, req.method.name),
+      {
+        kind: SpanKind.CLIENT,
+        attributes: rpcAttributes(req.service.typeName, req.method.name),
+      },
+      parent,
+    );
+    const active = trace.setSpan(parent, span);
+    propagator.inject(active, req.header, metadataSetter);
+    try {
+      const res = await context.with(active, () => next(req));
+      if (!res.stream) {
+        endSpan(span, SpanKind.CLIENT, undefined);
+        return res;
+      }
+      return { ...res, message: spannedStream(res.message, span, SpanKind.CLIENT, undefined) };
+    } catch (e) {
+      endSpan(span, SpanKind.CLIENT, e);
+      throw e;
+    }
+  };
+}
+
+/**
+ * A handler interceptor that makes a SERVER span per typed call, child of
+ * the trace context the caller put in the request metadata (a new trace
+ * without one), and makes it the active span while the handler runs —
+ * also inside streaming handlers' generators, so the handler's own spans
+ * and outgoing calls join the trace.
+ *
+ * ```ts
+ * const handler = new TunnelServiceHandler({ interceptors: [serverTracing()] });
+ * ```
+ */
+export function serverTracing(options: TracingOptions = {}): HandlerInterceptor {
+  const tracer = tracerOf(options);
+  const propagator = options.propagator ?? propagation;
+  return (next) => async (req) => {
+    const parent = propagator.extract(ROOT_CONTEXT, req.header, metadataGetter);
+    const span = tracer.startSpan(
+      spanName(req.service.typeName, req.method.name),
+      {
+        kind: SpanKind.SERVER,
+        attributes: rpcAttributes(req.service.typeName, req.method.name),
+      },
+      parent,
+    );
+    const active = trace.setSpan(parent, span);
+    try {
+      const res = await context.with(active, () => next(req));
+      if (!res.stream) {
+        endSpan(span, SpanKind.SERVER, undefined);
+        return res;
+      }
+      return { ...res, message: spannedStream(res.message, span, SpanKind.SERVER, active) };
+    } catch (e) {
+      endSpan(span, SpanKind.SERVER, e);
+      throw e;
+    }
+  };
+}
+
+function tracerOf(options: TracingOptions): Tracer {
+  return (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_NAME);
+}
+
+/** "pkg.Service/Method", as the RPC conventions name spans. */
+function spanName(service: string, method: string): string {
+  return `${service}/${method}`;
+}
+
+/**
+ * The messages of a streaming response; the span ends with the stream. On
+ * the server each step runs in the span's context (a generator's body runs
+ * in the context of whoever calls `next`). A consumer that leaves early ends
+ * the call with CANCELLED, which is recorded but not an error: it chose to.
+ */
+async function* spannedStream<T>(messages: AsyncIterable<T>, span: Span, kind: SpanKind, active: Context | undefined): AsyncGenerator<T> {
+  const iterator = messages[Symbol.asyncIterator]();
+  let ended = false;
+  try {
+    for (;;) {
+      const result = active === undefined ? await iterator.next() : await context.with(active, () => iterator.next());
+      if (result.done) {
+        ended = true;
+        endSpan(span, kind, undefined);
+        return;
+      }
+      yield result.value;
+    }
+  } catch (e) {
+    ended = true;
+    endSpan(span, kind, e);
+    throw e;
+  } finally {
+    if (!ended) {
+      span.setAttribute("rpc.grpc.status_code", Code.CANCELLED);
+      span.end();
+      await iterator.return?.();
+    }
+  }
+}
+
+/** Codes that make a SERVER span an error, per the gRPC semantic conventions; every non-OK code does for CLIENT spans. */
+const SERVER_ERROR_CODES: ReadonlySet<Code> = new Set([
+  Code.UNKNOWN,
+  Code.DEADLINE_EXCEEDED,
+  Code.UNIMPLEMENTED,
+  Code.INTERNAL,
+  Code.UNAVAILABLE,
+  Code.DATA_LOSS,
+]);
+
+function endSpan(span: Span, kind: SpanKind, thrown: unknown): void {
+  if (thrown === undefined) {
+    span.setAttribute("rpc.grpc.status_code", Code.OK);
+    span.end();
+    return;
+  }
+  const error = TunnelError.from(thrown);
+  span.setAttribute("rpc.grpc.status_code", error.code);
+  if (kind === SpanKind.CLIENT || SERVER_ERROR_CODES.has(error.code)) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error.rawMessage });
+    span.recordException(error);
+  }
+  span.end();
+}

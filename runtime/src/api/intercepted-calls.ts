@@ -14,26 +14,44 @@ import { runTypedCall, single, type TypedCall } from "./typed-call-runner.js";
 
 /**
  * A typed call on an InterceptedChannel: builds the request interceptors
- * see, runs them around the call itself (`lastStep`), and yields the
- * response messages they return. Errors, including an interceptor's own,
- * reach the caller as TunnelErrors.
+ * see, runs them around the call itself (`lastStep`) and checks what they
+ * answered. Errors, including an interceptor's own, reach the caller as
+ * TunnelErrors.
  */
+async function intercept<I extends DescMessage, O extends DescMessage>(
+  channel: InterceptedChannel,
+  call: TypedCall<I, O>,
+): Promise<CallResponse> {
+  let response: CallResponse;
+  try {
+    const { request, signalFor } = requestOf(call);
+    response = await applyInterceptors(channel.interceptors, lastStep(channel.inner, call.options, signalFor))(request);
+  } catch (e) {
+    throw TunnelError.from(e);
+  }
+  if (response.stream === (call.method.methodKind === "unary")) {
+    throw new TunnelError(
+      Code.INTERNAL,
+      `an interceptor answered ${call.method.name} with a ${response.stream ? "stream" : "unary"} response`,
+    );
+  }
+  return response;
+}
+
+/** A unary call on an InterceptedChannel: no generators on this path, it is the common one. */
+export async function interceptedUnary<I extends DescMessage, O extends DescMessage>(
+  channel: InterceptedChannel,
+  call: TypedCall<I, O>,
+): Promise<MessageShape<O>> {
+  return (await intercept(channel, call)).message as MessageShape<O>;
+}
+
+/** A streaming call on an InterceptedChannel: yields the response messages the interceptors return. */
 export async function* runInterceptedCall<I extends DescMessage, O extends DescMessage>(
   channel: InterceptedChannel,
   call: TypedCall<I, O>,
 ): AsyncGenerator<MessageShape<O>> {
-  const { method, options } = call;
-  const unary = method.methodKind === "unary";
-  let response: CallResponse;
-  try {
-    const request = requestOf(call);
-    response = await applyInterceptors(channel.interceptors, lastStep(channel.inner, options))(request as CallRequest);
-  } catch (e) {
-    throw TunnelError.from(e);
-  }
-  if (response.stream === unary) {
-    throw new TunnelError(Code.INTERNAL, `an interceptor answered ${method.name} with a ${response.stream ? "stream" : "unary"} response`);
-  }
+  const response = await intercept(channel, call);
   if (!response.stream) {
     yield response.message as MessageShape<O>;
     return;
@@ -47,7 +65,7 @@ export async function* runInterceptedCall<I extends DescMessage, O extends DescM
     // be waiting for it, e.g. to see the trailers), then return its one message.
     const [message, ...extra] = await collect(response.message);
     if (message === undefined || extra.length > 0) {
-      throw new TunnelError(Code.INTERNAL, `${message === undefined ? "no" : "more than one"} response for ${method.name}`);
+      throw new TunnelError(Code.INTERNAL, `${message === undefined ? "no" : "more than one"} response for ${call.method.name}`);
     }
     yield message as MessageShape<O>;
   } catch (e) {
@@ -63,20 +81,61 @@ async function collect<T>(messages: AsyncIterable<T>): Promise<T[]> {
   return all;
 }
 
-function requestOf<I extends DescMessage, O extends DescMessage>(call: TypedCall<I, O>): CallRequest<I, O> {
+/**
+ * The request interceptors see. Without a caller's signal, one is made only
+ * if an interceptor reads `signal` (an AbortController per call costs);
+ * `signalFor` tells the call which signal to listen to, if any.
+ */
+function requestOf<I extends DescMessage, O extends DescMessage>(
+  call: TypedCall<I, O>,
+): { request: CallRequest; signalFor: (request: CallRequest) => AbortSignal | undefined } {
   const { method, options, input } = call;
-  const base = {
-    method,
-    service: method.parent,
-    header: toMetadata(options.metadata),
-    signal: options.signal ?? new AbortController().signal,
-    deadline: callDeadline(options),
-  };
+  const header = toMetadata(options.metadata);
+  const deadline = callDeadline(options);
+  const service = method.parent;
+  const given = options.signal;
+  let made: AbortController | undefined;
+  const signal = () => given ?? (made ??= new AbortController()).signal;
+  let request: CallRequest;
   if (!("one" in input)) {
-    return { ...base, stream: true, message: messagesOf(method.input, input.many) };
+    request = {
+      method,
+      service,
+      header,
+      deadline,
+      stream: true,
+      message: messagesOf(method.input, input.many),
+      get signal() {
+        return signal();
+      },
+    };
+  } else if (method.methodKind === "unary") {
+    request = {
+      method,
+      service,
+      header,
+      deadline,
+      stream: false,
+      message: toMessage(method.input, input.one),
+      get signal() {
+        return signal();
+      },
+    };
+  } else {
+    request = {
+      method,
+      service,
+      header,
+      deadline,
+      stream: true,
+      message: once(toMessage(method.input, input.one)),
+      get signal() {
+        return signal();
+      },
+    };
   }
-  const message = toMessage(method.input, input.one);
-  return method.methodKind === "unary" ? { ...base, stream: false, message } : { ...base, stream: true, message: once(message) };
+  const signalFor = (final: CallRequest) => (final === request && made === undefined ? given : final.signal);
+  return { request, signalFor };
 }
 
 /**
@@ -84,54 +143,53 @@ function requestOf<I extends DescMessage, O extends DescMessage>(call: TypedCall
  * what the interceptors made of the request. A streaming call returns once
  * its response headers arrived (or it failed before any).
  */
-function lastStep(channel: CallChannel, options: CallOptions): CallFn {
+function lastStep(channel: CallChannel, options: CallOptions, signalFor: (request: CallRequest) => AbortSignal | undefined): CallFn {
   return async (request) => {
     const { method, service } = request;
     const kind = method.methodKind;
     let header: Metadata | undefined;
-    const headerArrived = deferred<void>();
-    const trailer = new Metadata();
+    let trailer: Metadata | undefined;
+    const headerArrived = request.stream ? deferred<void>() : undefined;
     const callOptions: CallOptions = {
       ...options,
       metadata: request.header,
-      signal: request.signal,
+      signal: signalFor(request),
       timeoutMs: undefined,
       deadline: request.deadline,
       onHeader: (received) => {
         header = received;
-        headerArrived.resolve();
+        headerArrived?.resolve();
         options.onHeader?.(received);
       },
       onTrailer: (received) => {
-        trailer.merge(received);
+        trailer = received;
         options.onTrailer?.(received);
       },
     };
-    type Input = MessageInitShape<DescMessage>;
-    const input: TypedCall<DescMessage, DescMessage>["input"] = !request.stream
-      ? { one: request.message as Input }
-      : kind === "server_streaming"
-        ? { one: await firstRequest(request.message) }
-        : { many: request.message };
+    if (!request.stream) {
+      const message = await single(
+        runTypedCall({ channel, method, options: callOptions, input: { one: request.message }, responses: "one" }),
+      );
+      return { stream: false, method, service, header: header ?? new Metadata(), message, trailer: trailer ?? new Metadata() };
+    }
     const responses = runTypedCall({
       channel,
       method,
       options: callOptions,
-      input,
-      responses: kind === "unary" || kind === "client_streaming" ? "one" : "many",
+      input: kind === "server_streaming" ? { one: await firstRequest(request.message) } : { many: request.message },
+      responses: kind === "client_streaming" ? "one" : "many",
     });
-    if (!request.stream) {
-      const message = await single(responses);
-      return { stream: false, method, service, header: header ?? new Metadata(), message, trailer };
-    }
     const first = responses.next(); // starts the call
-    await Promise.race([headerArrived.promise, first]);
-    return { stream: true, method, service, header: header ?? new Metadata(), trailer, message: resume(first, responses) };
+    await Promise.race([headerArrived!.promise, first]);
+    // The trailers arrive when the stream ends: the response's object is filled in then.
+    const trailers = new Metadata();
+    const messages = resume(first, responses, () => trailer && trailers.merge(trailer));
+    return { stream: true, method, service, header: header ?? new Metadata(), trailer: trailers, message: messages };
   };
 }
 
-/** The responses of a started call: the first one (already asked for), then the rest. */
-async function* resume<T>(first: Promise<IteratorResult<T>>, rest: AsyncGenerator<T>): AsyncGenerator<T> {
+/** The responses of a started call: the first one (already asked for), then the rest; `ended` runs once they are all read. */
+async function* resume<T>(first: Promise<IteratorResult<T>>, rest: AsyncGenerator<T>, ended: () => void): AsyncGenerator<T> {
   try {
     const result = await first;
     if (result.done) {
@@ -141,6 +199,7 @@ async function* resume<T>(first: Promise<IteratorResult<T>>, rest: AsyncGenerato
     yield* rest;
   } finally {
     await rest.return(undefined); // leaving early cancels the call
+    ended();
   }
 }
 

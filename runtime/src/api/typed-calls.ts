@@ -9,7 +9,7 @@ import type {
 } from "@bufbuild/protobuf";
 import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
-import { runInterceptedCall } from "./intercepted-calls.js";
+import { interceptedUnary, runInterceptedCall } from "./intercepted-calls.js";
 import { InterceptedChannel } from "./intercepted-channel.js";
 import { runTypedCall, single, type TypedCall } from "./typed-call-runner.js";
 
@@ -24,7 +24,8 @@ export async function unaryCall<I extends DescMessage, O extends DescMessage>(
   request: MessageInitShape<I>,
   options: CallOptions = {},
 ): Promise<MessageShape<O>> {
-  return single(run({ channel, method, options, input: { one: request }, responses: "one" }));
+  const call: TypedCall<I, O> = { channel, method, options, input: { one: request }, responses: "one" };
+  return channel instanceof InterceptedChannel ? interceptedUnary(channel, call) : single(runTypedCall(call));
 }
 
 /** Makes a server-streaming call: one request, responses as they arrive. Stopping early cancels the call. */

@@ -1,4 +1,4 @@
-import { metrics, type Attributes, type MeterProvider } from "@opentelemetry/api";
+import { metrics, type Attributes, type BatchObservableResult, type MeterProvider } from "@opentelemetry/api";
 import { subscribeDiagnostics } from "../diagnostics/channels.js";
 import type { CallInfo, TunnelInfo } from "../diagnostics/events.js";
 import { rpcAttributes, splitMethodPath } from "./rpc-attributes.js";
@@ -9,7 +9,7 @@ export interface TunnelMetricsOptions {
   meterProvider?: MeterProvider;
 }
 
-/** Metrics being recorded; `stop()` unsubscribes (the instruments keep their last values). */
+/** Metrics being recorded; `stop()` unsubscribes, and the per-call figures are no longer reported. */
 export interface TunnelMetrics {
   stop(): void;
 }
@@ -24,10 +24,10 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
  * | instrument | kind | unit | attributes |
  * |---|---|---|---|
  * | `grpctunnel.tunnels.open` | up-down counter | `{tunnel}` | `grpctunnel.role`, `grpctunnel.direction` |
- * | `grpctunnel.calls.active` | up-down counter | `{call}` | role, `rpc.system`, `rpc.service`, `rpc.method` |
- * | `grpctunnel.calls` | counter | `{call}` | the same and `rpc.grpc.status_code` |
+ * | `grpctunnel.calls.active` | observable up-down counter | `{call}` | role, `rpc.system`, `rpc.service`, `rpc.method` |
+ * | `grpctunnel.calls` | observable counter | `{call}` | the same and `rpc.grpc.status_code` |
  * | `grpctunnel.call.duration` | histogram | `s` | the same as `grpctunnel.calls` |
- * | `grpctunnel.call.sent_bytes`, `grpctunnel.call.received_bytes` | counter | `By` | role and `rpc.*` (counted when a call ends) |
+ * | `grpctunnel.call.sent_bytes`, `grpctunnel.call.received_bytes` | observable counter | `By` | role and `rpc.*` (counted when a call ends) |
  *
  * The role is `client` for calls this process made and `server` for calls
  * it served, so one process can record both ends of a tunnel. The names are
@@ -37,81 +37,126 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
 export function tunnelMetrics(options: TunnelMetricsOptions = {}): TunnelMetrics {
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_NAME);
   const openTunnels = meter.createUpDownCounter("grpctunnel.tunnels.open", { unit: "{tunnel}", description: "Tunnels open now" });
-  const activeCalls = meter.createUpDownCounter("grpctunnel.calls.active", { unit: "{call}", description: "Tunneled calls running now" });
-  const calls = meter.createCounter("grpctunnel.calls", { unit: "{call}", description: "Tunneled calls that ended, by status code" });
   const duration = meter.createHistogram("grpctunnel.call.duration", {
     unit: "s",
     description: "Duration of tunneled calls",
     advice: { explicitBucketBoundaries: DURATION_BUCKETS },
   });
-  const sentBytes = meter.createCounter("grpctunnel.call.sent_bytes", { unit: "By", description: "Message bytes sent on tunneled calls" });
-  const receivedBytes = meter.createCounter("grpctunnel.call.received_bytes", {
+  // Per-call figures are plain numbers here, reported when the SDK collects:
+  // recording each one through the SDK would cost more than the call.
+  const activeCalls = meter.createObservableUpDownCounter("grpctunnel.calls.active", {
+    unit: "{call}",
+    description: "Tunneled calls running now",
+  });
+  const calls = meter.createObservableCounter("grpctunnel.calls", {
+    unit: "{call}",
+    description: "Tunneled calls that ended, by status code",
+  });
+  const sentBytes = meter.createObservableCounter("grpctunnel.call.sent_bytes", {
+    unit: "By",
+    description: "Message bytes sent on tunneled calls",
+  });
+  const receivedBytes = meter.createObservableCounter("grpctunnel.call.received_bytes", {
     unit: "By",
     description: "Message bytes received on tunneled calls",
   });
 
+  const totals = new CallTotals();
+  const observe = (observer: BatchObservableResult) => {
+    for (const method of totals.all()) {
+      observer.observe(activeCalls, method.active, method.attributes);
+      observer.observe(sentBytes, method.sent, method.attributes);
+      observer.observe(receivedBytes, method.received, method.attributes);
+      for (const ended of method.byCode.values()) {
+        observer.observe(calls, ended.count, ended.attributes);
+      }
+    }
+  };
+  meter.addBatchObservableCallback(observe, [activeCalls, calls, sentBytes, receivedBytes]);
+
   // Only what was seen starting is counted down: metrics enabled mid-call stay consistent.
   const openSeen = new WeakSet<TunnelInfo>();
   const callsSeen = new WeakSet<CallInfo>();
-  const attributes = new AttributeCache();
+  const tunnelAttributes = new Map<string, Attributes>();
+  const tunnelAttributesOf = (tunnel: TunnelInfo) => {
+    const key = `${tunnel.role} ${tunnel.direction}`;
+    let found = tunnelAttributes.get(key);
+    if (found === undefined) {
+      found = { "grpctunnel.role": tunnel.role, "grpctunnel.direction": tunnel.direction };
+      tunnelAttributes.set(key, found);
+    }
+    return found;
+  };
 
   const unsubscribe = subscribeDiagnostics({
     tunnelOpen: ({ tunnel }) => {
       openSeen.add(tunnel);
-      openTunnels.add(1, attributes.tunnel(tunnel));
+      openTunnels.add(1, tunnelAttributesOf(tunnel));
     },
     tunnelClose: ({ tunnel }) => {
       if (openSeen.delete(tunnel)) {
-        openTunnels.add(-1, attributes.tunnel(tunnel));
+        openTunnels.add(-1, tunnelAttributesOf(tunnel));
       }
     },
     callStart: ({ call }) => {
       callsSeen.add(call);
-      activeCalls.add(1, attributes.call(call));
+      totals.of(call).active++;
     },
     callEnd: ({ call, code, durationMs, bytesSent, bytesReceived }) => {
-      const base = attributes.call(call);
+      const method = totals.of(call);
       if (callsSeen.delete(call)) {
-        activeCalls.add(-1, base);
+        method.active--;
       }
-      const withCode = attributes.callWithCode(call, code);
-      calls.add(1, withCode);
-      duration.record(durationMs / 1000, withCode);
-      sentBytes.add(bytesSent, base);
-      receivedBytes.add(bytesReceived, base);
+      method.sent += bytesSent;
+      method.received += bytesReceived;
+      const ended = method.ended(code);
+      ended.count++;
+      duration.record(durationMs / 1000, ended.attributes);
     },
   });
-  return { stop: unsubscribe };
+  return {
+    stop() {
+      unsubscribe();
+      meter.removeBatchObservableCallback(observe, [activeCalls, calls, sentBytes, receivedBytes]);
+    },
+  };
 }
 
-/** Attribute sets by role, method and code, made once: calls reuse them. */
-class AttributeCache {
-  private readonly cache = new Map<string, Attributes>();
+/** The figures of one method on one side, with their attribute sets (made once). */
+class MethodTotals {
+  active = 0;
+  sent = 0;
+  received = 0;
+  readonly byCode = new Map<number, { attributes: Attributes; count: number }>();
 
-  tunnel(tunnel: TunnelInfo): Attributes {
-    return this.get(`t ${tunnel.role} ${tunnel.direction}`, () => ({
-      "grpctunnel.role": tunnel.role,
-      "grpctunnel.direction": tunnel.direction,
-    }));
-  }
+  constructor(readonly attributes: Attributes) {}
 
-  call(call: CallInfo): Attributes {
-    return this.get(`c ${call.role} ${call.method}`, () => ({
-      "grpctunnel.role": call.role,
-      ...rpcAttributes(...splitMethodPath(call.method)),
-    }));
-  }
-
-  callWithCode(call: CallInfo, code: number): Attributes {
-    return this.get(`c ${call.role} ${call.method} ${code}`, () => ({ ...this.call(call), "rpc.grpc.status_code": code }));
-  }
-
-  private get(key: string, make: () => Attributes): Attributes {
-    let found = this.cache.get(key);
+  ended(code: number): { attributes: Attributes; count: number } {
+    let found = this.byCode.get(code);
     if (found === undefined) {
-      found = make();
-      this.cache.set(key, found);
+      found = { attributes: { ...this.attributes, "rpc.grpc.status_code": code }, count: 0 };
+      this.byCode.set(code, found);
     }
     return found;
+  }
+}
+
+/** MethodTotals by side and method. */
+class CallTotals {
+  private readonly bySide = { client: new Map<string, MethodTotals>(), server: new Map<string, MethodTotals>() };
+
+  of(call: CallInfo): MethodTotals {
+    const methods = this.bySide[call.role];
+    let found = methods.get(call.method);
+    if (found === undefined) {
+      found = new MethodTotals({ "grpctunnel.role": call.role, ...rpcAttributes(...splitMethodPath(call.method)) });
+      methods.set(call.method, found);
+    }
+    return found;
+  }
+
+  *all(): Iterable<MethodTotals> {
+    yield* this.bySide.client.values();
+    yield* this.bySide.server.values();
   }
 }

@@ -22,6 +22,6 @@ export const metadataGetter: TextMapGetter<Metadata> = {
   keys: (carrier) => Object.keys(carrier.getMap()),
   get: (carrier, key) => {
     const values = carrier.get(key);
-    return values.length === 0 ? undefined : values.map(String);
+    return values.length <= 1 ? (values.length === 0 ? undefined : String(values[0])) : values.map(String);
   },
 };

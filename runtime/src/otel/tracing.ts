@@ -1,4 +1,6 @@
+import type { DescMethod } from "@bufbuild/protobuf";
 import {
+  type Attributes,
   context,
   propagation,
   ROOT_CONTEXT,
@@ -43,14 +45,8 @@ export function clientTracing(options: TracingOptions = {}): CallInterceptor {
   const propagator = options.propagator ?? propagation;
   return (next) => async (req) => {
     const parent = context.active();
-    const span = tracer.startSpan(
-      spanName(req.service.typeName, req.method.name),
-      {
-        kind: SpanKind.CLIENT,
-        attributes: rpcAttributes(req.service.typeName, req.method.name),
-      },
-      parent,
-    );
+    const { name, attributes } = described(req.method);
+    const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, parent);
     const active = trace.setSpan(parent, span);
     propagator.inject(active, req.header, metadataSetter);
     try {
@@ -83,14 +79,8 @@ export function serverTracing(options: TracingOptions = {}): HandlerInterceptor 
   const propagator = options.propagator ?? propagation;
   return (next) => async (req) => {
     const parent = propagator.extract(ROOT_CONTEXT, req.header, metadataGetter);
-    const span = tracer.startSpan(
-      spanName(req.service.typeName, req.method.name),
-      {
-        kind: SpanKind.SERVER,
-        attributes: rpcAttributes(req.service.typeName, req.method.name),
-      },
-      parent,
-    );
+    const { name, attributes } = described(req.method);
+    const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
     const active = trace.setSpan(parent, span);
     try {
       const res = await context.with(active, () => next(req));
@@ -110,9 +100,17 @@ function tracerOf(options: TracingOptions): Tracer {
   return (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_NAME);
 }
 
-/** "pkg.Service/Method", as the RPC conventions name spans. */
-function spanName(service: string, method: string): string {
-  return `${service}/${method}`;
+const descriptions = new WeakMap<DescMethod, { name: string; attributes: Attributes }>();
+
+/** A method's span name ("pkg.Service/Method", as the RPC conventions name spans) and attributes, made once. */
+function described(method: DescMethod): { name: string; attributes: Attributes } {
+  let found = descriptions.get(method);
+  if (found === undefined) {
+    const service = method.parent.typeName;
+    found = { name: `${service}/${method.name}`, attributes: rpcAttributes(service, method.name) };
+    descriptions.set(method, found);
+  }
+  return found;
 }
 
 /**

@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^@protoc-gen-tunnel\/runtime$/, replacement: source("./runtime/src/index.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/tunnelpb$/, replacement: source("./runtime/src/tunnelpb.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/connect$/, replacement: source("./runtime/src/connect.ts") },
+      { find: /^@protoc-gen-tunnel\/runtime\/errordetails$/, replacement: source("./runtime/src/errordetails.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/cluster$/, replacement: source("./runtime/src/cluster.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/otel$/, replacement: source("./runtime/src/otel.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/status$/, replacement: source("./runtime/src/status.ts") },
@@ -19,7 +20,7 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ["*/src/**/*.test.ts", "*/test/**/*.test.ts"],
+    include: ["*/src/**/*.test.ts", "*/test/**/*.test.ts", "test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -108,7 +108,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
       deadline: options.deadline,
       signal: options.signal,
       onHeader: options.onHeader,
-      onClosed: (closed) => this.streamEnded(closed),
+      onClosed: (closed) => this.forgetStream(closed),
     });
     this.streamStarted(stream);
     this.writer.write(clientFrames.newStream(id, method, requestHeaders, this.options.limits.receiveWindowBytes, this.revision));

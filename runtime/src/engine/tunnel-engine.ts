@@ -48,13 +48,14 @@ export abstract class TunnelEngine<In extends Frame, Out, S extends ObservedStre
   protected lastStreamId = 0n;
   private endedWith: TunnelEnd | undefined;
   private listeners: Array<(error: TunnelError | undefined) => void> = [];
+  private idleWaiters: Array<() => void> = [];
   private readonly ended = deferred<TunnelEnd>();
   /** Resolves (never rejects) with how the tunnel ended. */
   readonly done: Promise<TunnelEnd> = this.ended.promise;
   /** This tunnel, as diagnostics and status pages see it. */
   readonly info: EngineTunnelInfo;
   /** True once the owner announced the tunnel open: only then is its end announced too. */
-  private announced = false;
+  private announcedOpen = false;
   /** Set by `close()`: the tunnel ended because this side closed it. */
   protected closedHere = false;
   private endedBytesSent = 0;
@@ -105,16 +106,21 @@ export abstract class TunnelEngine<In extends Frame, Out, S extends ObservedStre
     return total;
   }
 
+  /** True once the tunnel was announced open (see `announceOpen`). */
+  get announced(): boolean {
+    return this.announcedOpen;
+  }
+
   /**
    * Publishes `grpctunnel:tunnel:open`, once, when the owner considers the
    * tunnel open (negotiated, registered). A tunnel that ended before is
    * never announced, and so neither is its end.
    */
   announceOpen(): void {
-    if (this.announced || this.closed) {
+    if (this.announcedOpen || this.closed) {
       return;
     }
-    this.announced = true;
+    this.announcedOpen = true;
     if (tunnelOpenChannel.hasSubscribers) {
       tunnelOpenChannel.publish({ tunnel: this.info });
     }
@@ -130,6 +136,14 @@ export abstract class TunnelEngine<In extends Frame, Out, S extends ObservedStre
     } else {
       this.listeners.push(listener);
     }
+  }
+
+  /** Resolves once no call is running (at once if none is): graceful stops wait on it. */
+  whenIdle(): Promise<void> {
+    if (this.streams.size === 0) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   receive(frame: In | UndecodableFrame): void {
@@ -168,21 +182,11 @@ export abstract class TunnelEngine<In extends Frame, Out, S extends ObservedStre
     return stream;
   }
 
-  /** Ends the tunnel: the peer broke the rules in a way no single stream can absorb. */
-  protected protocolError(message: string): void {
-    this.abort(new TunnelError(Code.INTERNAL, `protocol error: ${message}`));
-  }
-
-  /** Tracks a new stream and publishes `grpctunnel:call:start`. */
-  protected streamStarted(stream: S): void {
-    this.streams.set(stream.id, stream);
-    if (callStartChannel.hasSubscribers) {
-      callStartChannel.publish({ call: this.callInfo(stream) });
-    }
-  }
-
-  /** Forgets an ended stream, keeps its byte counts and publishes `grpctunnel:call:end`. */
-  protected streamEnded(id: bigint): void {
+  /**
+   * Forgets a stream that ended: keeps its byte counts, publishes
+   * `grpctunnel:call:end`, and wakes `whenIdle` waiters when it was the last.
+   */
+  protected forgetStream(id: bigint): void {
     const stream = this.streams.get(id);
     if (stream === undefined) {
       return;
@@ -196,11 +200,31 @@ export abstract class TunnelEngine<In extends Frame, Out, S extends ObservedStre
       const durationMs = performance.now() - stream.startedAt;
       callEndChannel.publish({ call: this.callInfo(stream), code: error?.code ?? Code.OK, error, bytesSent, bytesReceived, durationMs });
     }
+    if (this.streams.size === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) {
+        wake();
+      }
+    }
+  }
+
+  /** Ends the tunnel: the peer broke the rules in a way no single stream can absorb. */
+  protected protocolError(message: string): void {
+    this.abort(new TunnelError(Code.INTERNAL, `protocol error: ${message}`));
+  }
+
+  /** Tracks a new stream and publishes `grpctunnel:call:start`. */
+  protected streamStarted(stream: S): void {
+    this.streams.set(stream.id, stream);
+    if (callStartChannel.hasSubscribers) {
+      callStartChannel.publish({ call: this.callInfo(stream) });
+    }
   }
 
   /** Publishes `grpctunnel:tunnel:close` for an announced tunnel; engines call it last when they end. */
   protected announceEnd(): void {
-    if (!this.announced || !tunnelCloseChannel.hasSubscribers) {
+    if (!this.announcedOpen || !tunnelCloseChannel.hasSubscribers) {
       return;
     }
     const error = this.error;

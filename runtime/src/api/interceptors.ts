@@ -15,9 +15,15 @@ import type { HandlerContext } from "./handler-context.js";
  */
 
 /** A method whose input and output types are known. */
-export type MethodOf<I extends DescMessage, O extends DescMessage> = DescMethod & { readonly input: I; readonly output: O };
+export type MethodOf<I extends DescMessage, O extends DescMessage> = DescMethod & {
+  /** The request message type. */
+  readonly input: I;
+  /** The response message type. */
+  readonly output: O;
+};
 
 interface CallRequestBase<I extends DescMessage, O extends DescMessage> {
+  /** The method (its descriptor). */
   readonly method: MethodOf<I, O>;
   /** The method's service (`method.parent`). */
   readonly service: DescService;
@@ -31,23 +37,29 @@ interface CallRequestBase<I extends DescMessage, O extends DescMessage> {
 
 /** A unary call as client interceptors see it. */
 export interface UnaryCallRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends CallRequestBase<I, O> {
+  /** False: a unary call. */
   readonly stream: false;
+  /** The request. */
   readonly message: MessageShape<I>;
 }
 
 /** A streaming call (server, client or bidi) as client interceptors see it. */
 export interface StreamCallRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends CallRequestBase<I, O> {
+  /** True: a server-streaming, client-streaming or bidi call. */
   readonly stream: true;
   /** The requests, consumed as they are sent (once: a stream cannot be replayed). */
   readonly message: AsyncIterable<MessageShape<I>>;
 }
 
+/** A typed call as client interceptors see it: unary or streaming (see `stream`). */
 export type CallRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> =
   | UnaryCallRequest<I, O>
   | StreamCallRequest<I, O>;
 
 interface ResponseBase<I extends DescMessage, O extends DescMessage> {
+  /** The method (its descriptor). */
   readonly method: MethodOf<I, O>;
+  /** The method's service (`method.parent`). */
   readonly service: DescService;
   /** Response headers. */
   readonly header: Metadata;
@@ -57,17 +69,21 @@ interface ResponseBase<I extends DescMessage, O extends DescMessage> {
 
 /** The response of a unary call, to client interceptors. */
 export interface UnaryCallResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends ResponseBase<I, O> {
+  /** False: a unary call. */
   readonly stream: false;
+  /** The response. */
   readonly message: MessageShape<O>;
 }
 
 /** The response of a streaming call, to client interceptors: returned once its headers arrived. */
 export interface StreamCallResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends ResponseBase<I, O> {
+  /** True: a server-streaming, client-streaming or bidi call. */
   readonly stream: true;
   /** The responses; leaving early cancels the call, and a failed call throws its TunnelError. */
   readonly message: AsyncIterable<MessageShape<O>>;
 }
 
+/** What a typed call answered, to client interceptors: unary or streaming, like its request. */
 export type CallResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> =
   | UnaryCallResponse<I, O>
   | StreamCallResponse<I, O>;
@@ -79,7 +95,9 @@ export type CallFn = (request: CallRequest) => Promise<CallResponse>;
 export type CallInterceptor = (next: CallFn) => CallFn;
 
 interface HandlerRequestBase<I extends DescMessage, O extends DescMessage> {
+  /** The method (its descriptor). */
   readonly method: MethodOf<I, O>;
+  /** The method's service (`method.parent`). */
   readonly service: DescService;
   /** The call's request metadata (`context.metadata`). */
   readonly header: Metadata;
@@ -92,18 +110,22 @@ interface HandlerRequestBase<I extends DescMessage, O extends DescMessage> {
 /** A unary call as handler interceptors see it. */
 export interface UnaryHandlerRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage>
   extends HandlerRequestBase<I, O> {
+  /** False: a unary call. */
   readonly stream: false;
+  /** The request. */
   readonly message: MessageShape<I>;
 }
 
 /** A streaming call as handler interceptors see it. */
 export interface StreamHandlerRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage>
   extends HandlerRequestBase<I, O> {
+  /** True: a server-streaming, client-streaming or bidi call. */
   readonly stream: true;
   /** The requests, read from the client as they are consumed. */
   readonly message: AsyncIterable<MessageShape<I>>;
 }
 
+/** A call as handler interceptors see it: unary or streaming (see `stream`). */
 export type HandlerRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> =
   | UnaryHandlerRequest<I, O>
   | StreamHandlerRequest<I, O>;
@@ -114,17 +136,22 @@ export type HandlerRequest<I extends DescMessage = DescMessage, O extends DescMe
  * `context.responseTrailers`): add to them to send more.
  */
 export interface UnaryHandlerResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends ResponseBase<I, O> {
+  /** False: a unary call. */
   readonly stream: false;
+  /** The response. */
   readonly message: MessageShape<O>;
 }
 
 /** A streaming handler's answer: the responses are sent as the runtime consumes `message`. */
 export interface StreamHandlerResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage>
   extends ResponseBase<I, O> {
+  /** True: a server-streaming, client-streaming or bidi call. */
   readonly stream: true;
+  /** The responses. */
   readonly message: AsyncIterable<MessageShape<O>>;
 }
 
+/** What a handler answered, to handler interceptors: unary or streaming, like its request. */
 export type HandlerResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> =
   | UnaryHandlerResponse<I, O>
   | StreamHandlerResponse<I, O>;

@@ -25,9 +25,13 @@ export const callEndChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.ca
 
 /** Typed listeners for `subscribeDiagnostics`; leave out what you do not need. */
 export interface DiagnosticsListeners {
+  /** On `grpctunnel:tunnel:open`. */
   tunnelOpen?: (event: TunnelOpenEvent) => void;
+  /** On `grpctunnel:tunnel:close`. */
   tunnelClose?: (event: TunnelCloseEvent) => void;
+  /** On `grpctunnel:call:start`. */
   callStart?: (event: CallStartEvent) => void;
+  /** On `grpctunnel:call:end`. */
   callEnd?: (event: CallEndEvent) => void;
 }
 

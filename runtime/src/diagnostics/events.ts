@@ -16,6 +16,7 @@ export type TunnelRole = "client" | "server";
 export interface TunnelInfo {
   /** Unique within this process, increasing. */
   readonly id: number;
+  /** This side's end of the tunnel protocol. */
   readonly role: TunnelRole;
   /** "forward": the network client dialed to make calls; "reverse": it dialed to serve them. */
   readonly direction: "forward" | "reverse";
@@ -38,11 +39,13 @@ export interface TunnelInfo {
   readonly bytesSent: number;
   /** Message bytes this side received on the tunnel's streams. */
   readonly bytesReceived: number;
+  /** True once the tunnel has ended. */
   readonly closed: boolean;
 }
 
 /** One tunneled call, the same object in its start and end events. */
 export interface CallInfo {
+  /** The tunnel that carries the call. */
   readonly tunnel: TunnelInfo;
   /** The stream's ID within its tunnel. */
   readonly streamId: bigint;
@@ -54,6 +57,7 @@ export interface CallInfo {
 
 /** Published on `grpctunnel:tunnel:open` when a tunnel can carry calls. */
 export interface TunnelOpenEvent {
+  /** The tunnel, the same object in its close event. */
   readonly tunnel: TunnelInfo;
 }
 
@@ -65,7 +69,9 @@ export type TunnelEndReason = "closed" | "peer-closed" | "failed";
 
 /** Published on `grpctunnel:tunnel:close`, after the end events of its calls. */
 export interface TunnelCloseEvent {
+  /** The tunnel, the same object as in its open event. */
   readonly tunnel: TunnelInfo;
+  /** Who ended it, or that it failed. */
   readonly reason: TunnelEndReason;
   /** Why it failed; undefined for a clean end. */
   readonly error: TunnelError | undefined;
@@ -75,11 +81,13 @@ export interface TunnelCloseEvent {
 
 /** Published on `grpctunnel:call:start` when a call's stream starts (client) or is accepted (server). */
 export interface CallStartEvent {
+  /** The call, the same object in its end event. */
   readonly call: CallInfo;
 }
 
 /** Published on `grpctunnel:call:end` when a call's stream has ended. */
 export interface CallEndEvent {
+  /** The call, the same object as in its start event (made now if nobody listened then). */
   readonly call: CallInfo;
   /** The call's status code (0, OK, for success). */
   readonly code: Code;

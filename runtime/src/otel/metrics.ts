@@ -4,6 +4,7 @@ import type { CallInfo, TunnelInfo } from "../diagnostics/events.js";
 import { rpcAttributes, splitMethodPath } from "./rpc-attributes.js";
 import { INSTRUMENTATION_NAME } from "./tracing.js";
 
+/** Options of `tunnelMetrics`. */
 export interface TunnelMetricsOptions {
   /** Where the instruments are made; the globally registered provider by default. */
   meterProvider?: MeterProvider;
@@ -11,6 +12,7 @@ export interface TunnelMetricsOptions {
 
 /** Metrics being recorded; `stop()` unsubscribes, and the per-call figures are no longer reported. */
 export interface TunnelMetrics {
+  /** Unsubscribes from the diagnostics channels and stops reporting the per-call figures. */
   stop(): void;
 }
 

@@ -21,6 +21,7 @@ import { metadataGetter, metadataSetter, rpcAttributes } from "./rpc-attributes.
 /** The instrumentation scope of the runtime's spans and metrics. */
 export const INSTRUMENTATION_NAME = "@protoc-gen-tunnel/runtime";
 
+/** Options of `clientTracing` and `serverTracing`. */
 export interface TracingOptions {
   /** Where spans go; the globally registered provider by default. */
   tracerProvider?: TracerProvider;

@@ -2,6 +2,7 @@ import type { TunnelInfo } from "../diagnostics/events.js";
 
 /** What a status page shows: anything that lists its tunnels (a TunnelServiceHandler, a ReverseTunnelServer). */
 export interface TunnelSource {
+  /** The tunnels open now. */
   listTunnels(): TunnelInfo[];
 }
 
@@ -18,16 +19,25 @@ export interface SnapshotOptions {
 
 /** One tunnel in `status.json`. */
 export interface TunnelStatus {
+  /** `TunnelInfo.id`. */
   id: number;
+  /** `TunnelInfo.role`. */
   role: "client" | "server";
+  /** `TunnelInfo.direction`. */
   direction: "forward" | "reverse";
+  /** The network peer of the tunnel RPC. */
   peer: string;
+  /** `TunnelInfo.protocolRevision`; null while unknown. */
   protocolRevision: 0 | 1 | null;
   /** ISO 8601. */
   openedAt: string;
+  /** Seconds since `openedAt`, when the snapshot was made. */
   ageSeconds: number;
+  /** Calls running on the tunnel. */
   activeCalls: number;
+  /** Message bytes sent on the tunnel so far. */
   bytesSent: number;
+  /** Message bytes received on the tunnel so far. */
   bytesReceived: number;
   /** Only with the `metadata` option. */
   metadata?: Record<string, string>;
@@ -38,7 +48,13 @@ export interface StatusSnapshot {
   /** ISO 8601. */
   generatedAt: string;
   /** Reverse tunnels grouped by affinity key (sorted); a tunnel without a key is under "". */
-  reverse: Array<{ key: string; tunnels: TunnelStatus[] }>;
+  reverse: Array<{
+    /** The affinity key, as text. */
+    key: string;
+    /** The key's tunnels. */
+    tunnels: TunnelStatus[];
+  }>;
+  /** Forward tunnels. */
   forward: TunnelStatus[];
 }
 

@@ -96,44 +96,24 @@ function requestOf<I extends DescMessage, O extends DescMessage>(
   const given = options.signal;
   let made: AbortController | undefined;
   const signal = () => given ?? (made ??= new AbortController()).signal;
-  let request: CallRequest;
-  if (!("one" in input)) {
-    request = {
+  // One literal per request, not a spread of a common part: a spread would call the getter.
+  const make = (stream: boolean, message: CallRequest["message"]) =>
+    ({
       method,
       service,
       header,
       deadline,
-      stream: true,
-      message: messagesOf(method.input, input.many),
+      stream,
+      message,
       get signal() {
         return signal();
       },
-    };
-  } else if (method.methodKind === "unary") {
-    request = {
-      method,
-      service,
-      header,
-      deadline,
-      stream: false,
-      message: toMessage(method.input, input.one),
-      get signal() {
-        return signal();
-      },
-    };
-  } else {
-    request = {
-      method,
-      service,
-      header,
-      deadline,
-      stream: true,
-      message: once(toMessage(method.input, input.one)),
-      get signal() {
-        return signal();
-      },
-    };
-  }
+    }) as CallRequest;
+  const request = !("one" in input)
+    ? make(true, messagesOf(method.input, input.many))
+    : method.methodKind === "unary"
+      ? make(false, toMessage(method.input, input.one))
+      : make(true, once(toMessage(method.input, input.one)));
   const signalFor = (final: CallRequest) => (final === request && made === undefined ? given : final.signal);
   return { request, signalFor };
 }

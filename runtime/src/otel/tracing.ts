@@ -15,7 +15,7 @@ import {
 } from "@opentelemetry/api";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import type { CallInterceptor, HandlerInterceptor } from "../api/interceptors.js";
+import type { CallInterceptor, CallResponse, HandlerInterceptor, HandlerResponse } from "../api/interceptors.js";
 import { metadataGetter, metadataSetter, rpcAttributes } from "./rpc-attributes.js";
 
 /** The instrumentation scope of the runtime's spans and metrics. */
@@ -45,22 +45,9 @@ export function clientTracing(options: TracingOptions = {}): CallInterceptor {
   const tracer = tracerOf(options);
   const propagator = options.propagator ?? propagation;
   return (next) => async (req) => {
-    const parent = context.active();
-    const { name, attributes } = described(req.method);
-    const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, parent);
-    const active = trace.setSpan(parent, span);
+    const { span, active } = startSpan(tracer, req.method, SpanKind.CLIENT, context.active());
     propagator.inject(active, req.header, metadataSetter);
-    try {
-      const res = await context.with(active, () => next(req));
-      if (!res.stream) {
-        endSpan(span, SpanKind.CLIENT, undefined);
-        return res;
-      }
-      return { ...res, message: spannedStream(res.message, span, SpanKind.CLIENT, undefined) };
-    } catch (e) {
-      endSpan(span, SpanKind.CLIENT, e);
-      throw e;
-    }
+    return inSpan(span, SpanKind.CLIENT, active, () => next(req));
   };
 }
 
@@ -80,21 +67,40 @@ export function serverTracing(options: TracingOptions = {}): HandlerInterceptor 
   const propagator = options.propagator ?? propagation;
   return (next) => async (req) => {
     const parent = propagator.extract(ROOT_CONTEXT, req.header, metadataGetter);
-    const { name, attributes } = described(req.method);
-    const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
-    const active = trace.setSpan(parent, span);
-    try {
-      const res = await context.with(active, () => next(req));
-      if (!res.stream) {
-        endSpan(span, SpanKind.SERVER, undefined);
-        return res;
-      }
-      return { ...res, message: spannedStream(res.message, span, SpanKind.SERVER, active) };
-    } catch (e) {
-      endSpan(span, SpanKind.SERVER, e);
-      throw e;
-    }
+    const { span, active } = startSpan(tracer, req.method, SpanKind.SERVER, parent);
+    return inSpan(span, SpanKind.SERVER, active, () => next(req));
   };
+}
+
+/** A span for a call of `method`, child of `parent`, and the context with it active. */
+function startSpan(tracer: Tracer, method: DescMethod, kind: SpanKind, parent: Context): { span: Span; active: Context } {
+  const { name, attributes } = described(method);
+  const span = tracer.startSpan(name, { kind, attributes }, parent);
+  return { span, active: trace.setSpan(parent, span) };
+}
+
+/**
+ * Runs the rest of the call with `span` active and ends the span with the
+ * outcome; for a streaming response, when its messages end (on the server,
+ * each step of the handler's stream runs in the span's context too).
+ */
+async function inSpan<R extends CallResponse | HandlerResponse>(
+  span: Span,
+  kind: SpanKind,
+  active: Context,
+  next: () => Promise<R>,
+): Promise<R> {
+  try {
+    const res = await context.with(active, next);
+    if (!res.stream) {
+      endSpan(span, kind, undefined);
+      return res;
+    }
+    return { ...res, message: spannedStream(res.message, span, kind, kind === SpanKind.SERVER ? active : undefined) } as R;
+  } catch (e) {
+    endSpan(span, kind, e);
+    throw e;
+  }
 }
 
 function tracerOf(options: TracingOptions): Tracer {

@@ -48,6 +48,11 @@ const sizedService: Partial<ServiceImpl<typeof TestService>> = {
   },
 };
 
+/** A successful call's events on both ends, in the one order they can happen in one process. */
+function oneCallInOrder(method: string): string[] {
+  return [`client call:start ${method}`, `server call:start ${method}`, `server call:end ${method} 0`, `client call:end ${method} 0`];
+}
+
 function endOf(log: Recorded[], role: "client" | "server", method: string): CallEndEvent {
   const found = log.find((i) => i.kind === "call:end" && i.tunnel.role === role && i.event.call.method === method);
   if (found?.kind !== "call:end") {
@@ -92,12 +97,7 @@ describe("diagnostics channels: forward tunnels", () => {
     expect(response.payload.length).toBe(1000);
 
     const calls = log.items.filter((i) => i.kind.startsWith("call:"));
-    expect(calls.map(outline)).toEqual([
-      `client call:start ${UNARY}`,
-      `server call:start ${UNARY}`,
-      `server call:end ${UNARY} 0`,
-      `client call:end ${UNARY} 0`,
-    ]);
+    expect(calls.map(outline)).toEqual(oneCallInOrder(UNARY));
     const clientEnd = endOf(calls, "client", UNARY);
     const serverEnd = endOf(calls, "server", UNARY);
     expect(clientEnd.bytesSent).toBe(size(request));
@@ -226,12 +226,7 @@ describe("diagnostics channels: reverse tunnels", () => {
     const request = { payload: new Uint8Array(5000).fill(9) };
     await createTunnelClient(TestService, hub.handler.keyAsChannel("camera-3")).unary(request);
     const calls = log.items.filter((i) => i.kind.startsWith("call:"));
-    expect(calls.map(outline)).toEqual([
-      `client call:start ${UNARY}`,
-      `server call:start ${UNARY}`,
-      `server call:end ${UNARY} 0`,
-      `client call:end ${UNARY} 0`,
-    ]);
+    expect(calls.map(outline)).toEqual(oneCallInOrder(UNARY));
     expect(endOf(calls, "client", UNARY).bytesSent).toBe(size(request));
     expect(endOf(calls, "server", UNARY).bytesReceived).toBe(size(request));
     expect(endOf(calls, "client", UNARY).bytesReceived).toBe(endOf(calls, "server", UNARY).bytesSent);

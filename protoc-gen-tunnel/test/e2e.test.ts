@@ -4,8 +4,11 @@ import {
   ReverseTunnelServer,
   TunnelServiceHandler,
   openTunnel,
+  withInterceptors,
   Code,
   type CallChannel,
+  type CallInterceptor,
+  type HandlerInterceptor,
   type HandlerContext,
 } from "@protoc-gen-tunnel/runtime";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -132,6 +135,43 @@ describe.each([
     const chat = await collectAll(echo.chat(texts("p", "q")));
     expect(chat.map((r) => r.text)).toEqual(["server:P", "server:Q"]);
     await expect(echo.oldEcho({ text: "old" })).rejects.toMatchObject({ code: Code.UNIMPLEMENTED });
+  });
+
+  it("generated clients and registrars go through interceptors, every method kind", async () => {
+    const seen: string[] = [];
+    const serverSide: HandlerInterceptor = (next) => async (req) => {
+      seen.push(`server ${req.method.name} ${String(req.header.get("x-token")[0])}`);
+      return next(req);
+    };
+    const clientSide: CallInterceptor = (next) => async (req) => {
+      seen.push(`client ${req.method.name}`);
+      req.header.set("x-token", "t1");
+      return next(req);
+    };
+    const handler = new TunnelServiceHandler({ interceptors: [serverSide] });
+    gen.registerEchoService(handler, echoImpl("server"));
+    const srv = await startServer((s) => s.addService(...handler.service()));
+    cleanup.add(() => srv.kill());
+    const client = tunnelClient(srv.address);
+    cleanup.add(() => client.close());
+    const tunnel = await openTunnel(client);
+    cleanup.add(() => tunnel.close());
+    const echo = new gen.EchoServiceTunnelClient(withInterceptors(tunnel, clientSide));
+
+    expect((await echo.echo({ text: "hi" })).text).toBe("server:hi");
+    expect((await collectAll(echo.expand({ text: "x", count: 2 }))).length).toBe(2);
+    expect((await echo.collect(texts("a", "b"))).text).toBe("server:a+b");
+    expect((await collectAll(echo.chat(texts("p")))).map((r) => r.text)).toEqual(["server:P"]);
+    expect(seen).toEqual([
+      "client Echo",
+      "server Echo t1",
+      "client Expand",
+      "server Expand t1",
+      "client Collect",
+      "server Collect t1",
+      "client Chat",
+      "server Chat t1",
+    ]);
   });
 
   it("reverse tunnels: calls by affinity key and round-robin, streaming included", async () => {

@@ -67,8 +67,8 @@ const VARIANTS: Variant[] = [
     name: "ES module project (target=ts)",
     type: "module",
     bufGen: "buf.gen.yaml",
-    programs: ["src/forward.ts", "src/reverse.ts", "src/connect.ts"],
-    extraInstall: "npm install @connectrpc/connect@2.2.0",
+    programs: ["src/forward.ts", "src/reverse.ts", "src/connect.ts", "src/observe.ts"],
+    extraInstall: `npm install @connectrpc/connect@2.2.0\n${snippet(readme, "install OpenTelemetry")}`,
   },
   {
     name: "CommonJS project using require (target=js+dts, js_import_style=legacy_commonjs)",

@@ -125,6 +125,19 @@ describe("status page", () => {
     expect(one.reverseRows).not.toContain('data-key="a2"');
   });
 
+  it("shows an agent's own reverse tunnels when given a ReverseTunnelServer", async () => {
+    const hub = await startHub(cleanup);
+    const agent = await connectAgent(cleanup, hub, { name: "a1" });
+    const page = tunnelStatusPage(agent.rts);
+    cleanup.add(() => page.close());
+    const base = await serveHttp(cleanup, page);
+    const snapshot = JSON.parse((await request(`${base}/status.json`)).body) as StatusSnapshot;
+    expect(snapshot.reverse).toHaveLength(1);
+    expect(snapshot.reverse[0]!.key).toBe(""); // the agent side has no affinity key
+    expect(snapshot.reverse[0]!.tunnels[0]).toMatchObject({ role: "server", direction: "reverse", peer: hub.address });
+    expect((await request(`${base}/`)).body).toContain('<td class="key">(none)</td>');
+  });
+
   it("answers 404 elsewhere, 405 to other methods, HEAD without a body; redirects to its base path", async () => {
     const hub = await startHub(cleanup);
     const page = tunnelStatusPage(hub.handler, { basePath: "/admin/tunnels/" });

@@ -104,8 +104,8 @@ describe.each([
   }, 60_000);
   afterAll(() => scratch.remove());
 
-  it("forward tunnel: every method kind, call options, UNIMPLEMENTED", async () => {
-    const handler = new TunnelServiceHandler();
+  /** `handler` serving EchoService as "server" on a real server, and a forward tunnel to it. */
+  async function echoServerTunnel(handler: TunnelServiceHandler) {
     gen.registerEchoService(handler, echoImpl("server"));
     const srv = await startServer((s) => s.addService(...handler.service()));
     cleanup.add(() => srv.kill());
@@ -113,6 +113,11 @@ describe.each([
     cleanup.add(() => client.close());
     const tunnel = await openTunnel(client);
     cleanup.add(() => tunnel.close());
+    return tunnel;
+  }
+
+  it("forward tunnel: every method kind, call options, UNIMPLEMENTED", async () => {
+    const tunnel = await echoServerTunnel(new TunnelServiceHandler());
     const echo = new gen.EchoServiceTunnelClient(tunnel);
 
     let servedBy = "";
@@ -148,14 +153,7 @@ describe.each([
       req.header.set("x-token", "t1");
       return next(req);
     };
-    const handler = new TunnelServiceHandler({ interceptors: [serverSide] });
-    gen.registerEchoService(handler, echoImpl("server"));
-    const srv = await startServer((s) => s.addService(...handler.service()));
-    cleanup.add(() => srv.kill());
-    const client = tunnelClient(srv.address);
-    cleanup.add(() => client.close());
-    const tunnel = await openTunnel(client);
-    cleanup.add(() => tunnel.close());
+    const tunnel = await echoServerTunnel(new TunnelServiceHandler({ interceptors: [serverSide] }));
     const echo = new gen.EchoServiceTunnelClient(withInterceptors(tunnel, clientSide));
 
     expect((await echo.echo({ text: "hi" })).text).toBe("server:hi");

@@ -1,6 +1,15 @@
 import * as grpc from "@grpc/grpc-js";
 import { TestService, grpcService } from "@protoc-gen-tunnel/interop";
-import { createTunnelClient, openTunnel, TunnelServiceHandler, TunnelServiceClient, type TunnelLimits } from "@protoc-gen-tunnel/runtime";
+import {
+  createTunnelClient,
+  openTunnel,
+  TunnelServiceHandler,
+  TunnelServiceClient,
+  withInterceptors,
+  type CallInterceptor,
+  type HandlerInterceptor,
+  type TunnelLimits,
+} from "@protoc-gen-tunnel/runtime";
 import { plainGrpcClient, type BenchClient } from "./direct-client.js";
 import { benchServiceImpl } from "./service.js";
 
@@ -34,6 +43,12 @@ export function plainClient(address: string): grpc.Client {
   return new grpc.Client(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS);
 }
 
+/** Interceptors of the tunnel variants (the instrumentation workload traces with them). */
+export interface Interceptors {
+  server: HandlerInterceptor[];
+  client: CallInterceptor[];
+}
+
 export interface ForwardSetup {
   /** One client per variant, each on its own connection to the same server. */
   clients: Record<VariantId, BenchClient>;
@@ -41,8 +56,11 @@ export interface ForwardSetup {
 }
 
 /** A grpc-js server on loopback serving the bench service directly and over forward tunnels. */
-export async function startBenchServer(limits?: Partial<TunnelLimits>): Promise<{ address: string; close(): void }> {
-  const handler = new TunnelServiceHandler({ limits });
+export async function startBenchServer(
+  limits?: Partial<TunnelLimits>,
+  interceptors?: Interceptors,
+): Promise<{ address: string; close(): void }> {
+  const handler = new TunnelServiceHandler({ limits, interceptors: interceptors?.server });
   handler.registerService(TestService, benchServiceImpl);
   const server = new grpc.Server();
   server.addService(...handler.service());
@@ -56,6 +74,7 @@ export async function connect(
   address: string,
   variant: VariantId,
   limits?: Partial<TunnelLimits>,
+  interceptors?: Interceptors,
 ): Promise<{ client: BenchClient; close(): void }> {
   if (variant === "direct") {
     const client = plainClient(address);
@@ -64,7 +83,7 @@ export async function connect(
   const client = tunnelServiceClient(address);
   const tunnel = await openTunnel(client, { disableFlowControl: variant === "rev0", limits });
   return {
-    client: createTunnelClient(TestService, tunnel),
+    client: createTunnelClient(TestService, interceptors === undefined ? tunnel : withInterceptors(tunnel, ...interceptors.client)),
     close() {
       tunnel.close();
       client.close();
@@ -73,12 +92,16 @@ export async function connect(
 }
 
 /** A bench server and a connection of each variant to it, all connected. */
-export async function startForward(variants: readonly VariantId[] = VARIANTS, limits?: Partial<TunnelLimits>): Promise<ForwardSetup> {
-  const server = await startBenchServer(limits);
+export async function startForward(
+  variants: readonly VariantId[] = VARIANTS,
+  limits?: Partial<TunnelLimits>,
+  interceptors?: Interceptors,
+): Promise<ForwardSetup> {
+  const server = await startBenchServer(limits, interceptors);
   const cleanups: Array<() => void> = [() => server.close()];
   const clients: Partial<Record<VariantId, BenchClient>> = {};
   for (const variant of variants) {
-    const connection = await connect(server.address, variant, limits);
+    const connection = await connect(server.address, variant, limits, interceptors);
     cleanups.push(() => connection.close());
     clients[variant] = connection.client;
   }

@@ -12,7 +12,7 @@ interface TargetSpec {
   threshold: number;
 }
 
-/** The targets of issue 10, checked for both tunnel revisions. */
+/** The targets of issues 10 and 19, checked for both tunnel revisions. */
 const TARGETS: TargetSpec[] = [
   {
     id: "unary-c32",
@@ -67,6 +67,24 @@ const TARGETS: TargetSpec[] = [
     of: "value",
     comparison: "<",
     threshold: 3,
+  },
+  {
+    id: "instrumentation-diagnostics",
+    description: "unary calls/s with a diagnostics subscriber ≥ 0.95× with nothing subscribed",
+    workload: "instrumentation",
+    figure: "diagnostics-ratio",
+    of: "value",
+    comparison: ">=",
+    threshold: 0.95,
+  },
+  {
+    id: "instrumentation-otel",
+    description: "unary calls/s with OpenTelemetry traces + metrics ≥ 0.9× with nothing subscribed",
+    workload: "instrumentation",
+    figure: "otel-ratio",
+    of: "value",
+    comparison: ">=",
+    threshold: 0.9,
   },
 ];
 

@@ -25,6 +25,7 @@ const WORKLOADS = [
   "many-streams",
   "fairness",
   "reverse-unary",
+  "instrumentation",
 ];
 
 interface Summary {
@@ -76,7 +77,7 @@ describe("npm run bench -- --quick", () => {
     }
     outDir = await mkdtemp(join(tmpdir(), "bench-quick-"));
     const { stderr } = await run(outDir);
-    expect(stderr).toMatch(/\[13\/13\] reverse-unary/); // progress was shown
+    expect(stderr).toMatch(/\[14\/14\] instrumentation/); // progress was shown
 
     const results = JSON.parse(await readFile(join(outDir, "latest.json"), "utf8")) as Results;
     expect(results.mode).toBe("quick");

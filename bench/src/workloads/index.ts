@@ -1,5 +1,6 @@
 import type { BenchConfig } from "../config.js";
 import { fairness } from "./fairness.js";
+import { instrumentation } from "./instrumentation.js";
 import { manyStreams } from "./many-streams.js";
 import { pingPong } from "./pingpong.js";
 import { reverseUnary } from "./reverse.js";
@@ -19,5 +20,6 @@ export function allWorkloads(config: BenchConfig): Workload[] {
     manyStreams(config.streamCheckpoints),
     fairness,
     reverseUnary(config.reverseAgents),
+    instrumentation,
   ];
 }

@@ -1,6 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
+import type { TunnelInfo } from "../diagnostics/events.js";
 import { TunnelClientEngine } from "../engine/client-engine.js";
 import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
@@ -18,6 +19,7 @@ import { retire } from "./retire.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
 import { ReverseTunnels, type ReverseTunnelConflictPolicy } from "./reverse-tunnels.js";
+import type { HandlerInterceptor } from "./interceptors.js";
 import { ServiceHost } from "./service-host.js";
 import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 
@@ -100,6 +102,11 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
    * spreads calls over this replica's tunnels only.
    */
   cluster?: [K] extends [string] ? ReplicaCluster : never;
+  /**
+   * Wrap every typed implementation registered on this handler (e.g. to
+   * check an auth token, log, trace); the first is outermost.
+   */
+  interceptors?: HandlerInterceptor[];
 }
 
 /** Options of `TunnelServiceHandler.drain`. */
@@ -132,7 +139,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   private drained: Promise<void> | undefined;
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
-    super();
+    super(options.interceptors);
     this.limits = resolveLimits(options.limits);
     const retry = options.retryRefusedCalls ?? true;
     this.replay = retry === false ? undefined : new ReplayBudget({ ...DEFAULT_REPLAY_BUFFER, ...(retry === true ? {} : retry) });
@@ -244,6 +251,21 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   }
 
   /**
+   * Every tunnel open here now, forward and reverse (registered ones), with
+   * live figures (affinity key, peer, revision, active calls, bytes): what
+   * status pages show.
+   */
+  listTunnels(): TunnelInfo[] {
+    const open: TunnelInfo[] = [];
+    for (const engine of this.tunnels) {
+      if (engine.announced && !engine.closed) {
+        open.push(engine.info);
+      }
+    }
+    return open;
+  }
+
+  /**
    * Ends every reverse tunnel with affinity key `key` now, registered or
    * still negotiating, e.g. to revoke a device: with `status` they fail with
    * it (the agent's `serve` reports it; running calls fail with UNAVAILABLE),
@@ -325,6 +347,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
     });
     this.track(engine);
     engine.start();
+    engine.announceOpen();
     conn.listen(engine);
   }
 
@@ -342,6 +365,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       flowControl: this.flowControl,
       expectSettings: advertisesNegotiation(call.metadata),
       limits: this.limits,
+      tunnel: { direction: "reverse", peer: call.getPeer(), metadata: call.metadata },
     });
     const tunnel = tunnelChannel(engine, {
       direction: "reverse",
@@ -363,6 +387,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       conn.abort(overLimit);
       return;
     }
+    engine.info.affinityKey = key;
     this.reverseTunnels.arrived(tunnel, engine, key);
     this.track(engine);
     sendNegotiationHeaders(call);

@@ -111,6 +111,7 @@ export class RelayListener {
     this.tunnels.add(engine);
     engine.onEnd(() => this.tunnels.delete(engine));
     engine.start();
+    engine.announceOpen(); // diagnostics see relay tunnels and the calls relayed on them like any forward tunnel
     conn.listen(engine);
   }
 

@@ -8,9 +8,10 @@ import { startRetryingCall } from "../api/retrying-call.js";
 import type { TunnelChannel } from "../api/tunnel-channel.js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import type { AffinityDirectory, AffinityRoute } from "./affinity-directory.js";
+import type { AffinityDirectory } from "./affinity-directory.js";
 import type { PeerTunnels } from "./peer-tunnels.js";
 import { RelayTarget } from "./relay-target.js";
+import type { RouteCache } from "./route-cache.js";
 
 /** What routing a call in the cluster needs. */
 export interface ClusterRoutes {
@@ -19,6 +20,8 @@ export interface ClusterRoutes {
   /** This replica's own reverse tunnels. */
   readonly local: ReverseTunnelRegistry<string>;
   readonly peers: PeerTunnels;
+  /** Where keys were found lately. */
+  readonly cache: RouteCache;
   readonly replay: ReplayBudget | undefined;
 }
 
@@ -26,10 +29,12 @@ export interface ClusterRoutes {
  * `keyAsChannel(key)` in cluster mode. A call goes to a tunnel of this
  * replica when there is one — picked at once, without asking the directory,
  * so local calls cost what they cost without a cluster — else to a replica
- * the directory names, through the relay. Calls refused before any handler
- * saw them (a stale route: that replica lost the key or is draining; a
- * local tunnel ending) are routed once more, excluding the replica that
- * refused; with `waitForReady` as often as needed within the deadline.
+ * the directory names, through the relay (started at once too when the
+ * route is cached and its relay tunnel open). Calls refused before any
+ * handler saw them (a stale route: that replica lost the key or is
+ * draining; a local tunnel ending) are routed once more on a fresh lookup,
+ * excluding the replica that refused; with `waitForReady` as often as
+ * needed within the deadline.
  */
 export class ClusterChannel implements ReverseChannel {
   /** A call found the key on another replica, and none found it gone since. */
@@ -58,12 +63,12 @@ export class ClusterChannel implements ReverseChannel {
 
   startCall(method: string, options: CallOptions = {}): CallStream {
     const waitForReady = options.waitForReady === true;
-    const local = this.routes.local.pick({ all: false, key: this.key });
     const route = new CallRoute(this.key, this.routes, waitForReady, (found) => (this.remoteSeen = found));
+    const now = this.routes.local.pick({ all: false, key: this.key }) ?? route.cached();
     return startRetryingCall({
       method,
       options,
-      first: local ?? ((signal) => route.resolve(signal, undefined)),
+      first: now ?? ((signal) => route.resolve(signal, undefined)),
       another: (refusing, signal) => route.another(refusing, signal),
       budget: this.routes.replay,
       maxRetries: waitForReady ? Number.POSITIVE_INFINITY : 1,
@@ -83,9 +88,25 @@ class CallRoute {
     private readonly onRemote: (found: boolean) => void = () => {},
   ) {}
 
+  /**
+   * A relay to a cached route, picked at random, when its relay tunnel is
+   * open now: no waiting. Undefined otherwise (the call then opens it).
+   */
+  cached(): RelayTarget | undefined {
+    const { cache, peers } = this.routes;
+    const routes = cache.get(this.key);
+    if (routes === undefined) {
+      return undefined;
+    }
+    const route = routes[Math.floor(Math.random() * routes.length)];
+    const tunnel = peers.current(route.address);
+    return tunnel === undefined ? undefined : this.relayTo(route.replicaId, tunnel);
+  }
+
   /** The next target after `refusing` refused the call: another local tunnel, else a route found anew. */
   another(refusing: CallChannel, signal: AbortSignal): CallChannel | Promise<CallChannel> {
     if (refusing instanceof RelayTarget) {
+      this.routes.cache.forget(this.key); // stale: look it up again
       return this.resolve(signal, refusing.replicaId);
     }
     const other = this.otherLocal(refusing);
@@ -135,10 +156,13 @@ class CallRoute {
 
   /** A relay to a reachable replica that holds the key, if there is one. */
   private async remote(signal: AbortSignal, avoid: string | undefined): Promise<RelayTarget | undefined> {
-    const { directory, peers, replicaId } = this.routes;
-    let routes: AffinityRoute[];
+    const { directory, peers, replicaId, cache } = this.routes;
+    let routes = cache.get(this.key);
     try {
-      routes = await directory.lookup(this.key, { exclude: replicaId });
+      if (routes === undefined) {
+        routes = await directory.lookup(this.key, { exclude: replicaId });
+        cache.set(this.key, routes);
+      }
     } catch (e) {
       if (this.waitForReady) {
         return undefined; // waiting outlasts an outage of the directory
@@ -151,16 +175,21 @@ class CallRoute {
         continue;
       }
       try {
-        const tunnel = await peers.tunnel(route.address, signal);
-        return new RelayTarget(route.replicaId, tunnel, this.key, () => peers.closing);
+        return this.relayTo(route.replicaId, await peers.tunnel(route.address, signal));
       } catch (e) {
         if (signal.aborted) {
           throw signal.reason;
         }
         this.unreachable.set(route.replicaId, TunnelError.from(e, Code.UNAVAILABLE));
+        cache.forgetReplica(route.replicaId);
       }
     }
     return undefined;
+  }
+
+  private relayTo(replicaId: string, tunnel: TunnelChannel): RelayTarget {
+    const { peers } = this.routes;
+    return new RelayTarget(replicaId, tunnel, this.key, () => peers.closing);
   }
 
   private otherLocal(refusing: CallChannel): TunnelChannel | undefined {

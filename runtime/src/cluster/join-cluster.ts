@@ -4,6 +4,8 @@ import type { RedisConnectionOptions } from "./redis-connection.js";
 import { RedisAffinityDirectory } from "./redis-directory.js";
 import { resolveRelayOptions, TunnelCluster, type RelayOptions } from "./tunnel-cluster.js";
 
+const DEFAULT_ROUTE_CACHE_MS = 1_000;
+
 /** Options of `joinCluster`: a Redis URL (the usual case) or a directory opened beforehand. */
 export interface JoinClusterOptions {
   /** The Redis (or Valkey) the replicas share: `redis://[[user]:password@]host[:port][/db]`, `rediss://…` for TLS. */
@@ -21,6 +23,12 @@ export interface JoinClusterOptions {
    * 10,000 (with `redisUrl`). Calls to them meanwhile skip the dead replica.
    */
   leaseMs?: number;
+  /**
+   * How long a key found on another replica is routed there without asking
+   * the directory again, in ms; default 1,000, 0 asks for every call. A
+   * stale route costs one refused call, routed again on a fresh lookup.
+   */
+  routeCacheMs?: number;
   /** More node-redis options: credentials, TLS, … (with `redisUrl`). */
   redisOptions?: RedisConnectionOptions;
   /** Failures in the background (Redis lost, writes that failed); the directory recovers by itself. */
@@ -47,6 +55,10 @@ export interface JoinClusterOptions {
  */
 export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCluster> {
   const relay = resolveRelayOptions(options.relay);
+  const routeCacheMs = options.routeCacheMs ?? DEFAULT_ROUTE_CACHE_MS;
+  if (!(Number.isInteger(routeCacheMs) && routeCacheMs >= 0)) {
+    throw new RangeError("joinCluster: routeCacheMs must be a whole number of milliseconds >= 0");
+  }
   if ((options.redisUrl === undefined) === (options.directory === undefined)) {
     throw new TypeError("joinCluster: give exactly one of redisUrl and directory");
   }
@@ -54,7 +66,7 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     if (options.directory.address !== relay.address) {
       throw new TypeError(`joinCluster: the directory publishes ${options.directory.address}, not relay.address ${relay.address}`);
     }
-    return new TunnelCluster(options.directory, relay);
+    return new TunnelCluster(options.directory, relay, routeCacheMs);
   }
   const directory = await RedisAffinityDirectory.open({
     url: options.redisUrl!,
@@ -65,5 +77,5 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     redisOptions: options.redisOptions,
     onError: options.onError,
   });
-  return new TunnelCluster(directory, relay);
+  return new TunnelCluster(directory, relay, routeCacheMs);
 }

@@ -36,6 +36,12 @@ export class PeerTunnels {
 
   constructor(private readonly options: PeerTunnelsOptions) {}
 
+  /** The open tunnel to the relay listener at `address`, if there is one now. */
+  current(address: string): TunnelChannel | undefined {
+    const tunnel = this.peers.get(address)?.tunnel;
+    return tunnel !== undefined && !tunnel.closed ? tunnel : undefined;
+  }
+
   /**
    * An open, usable tunnel to the relay listener at `address`: the current
    * one, or a new one (concurrent callers share the opening). Rejects with
@@ -45,11 +51,11 @@ export class PeerTunnels {
     if (this.closed) {
       return Promise.reject(new TunnelError(Code.UNAVAILABLE, "the cluster is closed"));
     }
-    const peer = this.peer(address);
-    const current = peer.tunnel;
-    if (current !== undefined && !current.closed) {
+    const current = this.current(address);
+    if (current !== undefined) {
       return Promise.resolve(current);
     }
+    const peer = this.peer(address);
     peer.opening ??= this.open(address, peer);
     return untilAborted(peer.opening, signal);
   }

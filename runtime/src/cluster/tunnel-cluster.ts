@@ -7,6 +7,7 @@ import { ClusterRegistry } from "./cluster-registry.js";
 import { PeerTunnels } from "./peer-tunnels.js";
 import { relayCalls } from "./relay-call.js";
 import { RelayListener } from "./relay-listener.js";
+import { RouteCache } from "./route-cache.js";
 
 /** How replicas reach each other's relay listeners. */
 export interface RelayOptions {
@@ -75,7 +76,11 @@ export class TunnelCluster implements ReplicaCluster {
   private closing: Promise<void> | undefined;
 
   /** @internal Use `joinCluster`. */
-  constructor(directory: AffinityDirectory, relay: ResolvedRelayOptions) {
+  constructor(
+    directory: AffinityDirectory,
+    relay: ResolvedRelayOptions,
+    private readonly routeCacheMs: number,
+  ) {
     this.directory = directory;
     this.replicaId = directory.replicaId;
     this.address = directory.address;
@@ -128,7 +133,14 @@ export class TunnelCluster implements ReplicaCluster {
     });
     this.peers = peers;
     this.relay.serve({ limits: replica.limits, calls: relayCalls({ replicaId: this.replicaId, localChannel: replica.localChannel }) });
-    const routes = { replicaId: this.replicaId, directory: this.directory, local: replica.local, peers, replay: replica.replay };
+    const routes = {
+      replicaId: this.replicaId,
+      directory: this.directory,
+      local: replica.local,
+      peers,
+      cache: new RouteCache(this.routeCacheMs),
+      replay: replica.replay,
+    };
     return {
       registry,
       keyAsChannel: (key) => {

@@ -12,7 +12,7 @@ interface TargetSpec {
   threshold: number;
 }
 
-/** The targets of issues 10 and 19, checked for both tunnel revisions. */
+/** The targets of issues 10, 18 and 19, checked for both tunnel revisions. */
 const TARGETS: TargetSpec[] = [
   {
     id: "unary-c32",
@@ -67,6 +67,15 @@ const TARGETS: TargetSpec[] = [
     of: "value",
     comparison: "<",
     threshold: 3,
+  },
+  {
+    id: "relay-unary",
+    description: "cluster mode: relayed unary calls/s ≥ 0.5× local reverse-tunnel calls/s",
+    workload: "relay-unary",
+    figure: "relayed-ratio",
+    of: "value",
+    comparison: ">=",
+    threshold: 0.5,
   },
   {
     id: "instrumentation-diagnostics",

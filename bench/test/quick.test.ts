@@ -25,8 +25,12 @@ const WORKLOADS = [
   "many-streams",
   "fairness",
   "reverse-unary",
+  "relay-unary",
   "instrumentation",
 ];
+
+/** Workloads with no direct grpc-js counterpart: tunnel variants only, and no ratio to direct. */
+const TUNNEL_ONLY = ["relay-unary"];
 
 interface Summary {
   median: number;
@@ -77,7 +81,7 @@ describe("npm run bench -- --quick", () => {
     }
     outDir = await mkdtemp(join(tmpdir(), "bench-quick-"));
     const { stderr } = await run(outDir);
-    expect(stderr).toMatch(/\[14\/14\] instrumentation/); // progress was shown
+    expect(stderr).toMatch(/\[15\/15\] instrumentation/); // progress was shown
 
     const results = JSON.parse(await readFile(join(outDir, "latest.json"), "utf8")) as Results;
     expect(results.mode).toBe("quick");
@@ -85,10 +89,15 @@ describe("npm run bench -- --quick", () => {
     expect(results.workloads.map((w) => w.id)).toEqual(WORKLOADS);
     for (const workload of results.workloads) {
       expect(workload.figures.length).toBeGreaterThan(0);
+      const tunnelOnly = TUNNEL_ONLY.includes(workload.id);
       for (const figure of workload.figures) {
-        for (const variant of ["rev1", "rev0", "direct"]) {
+        for (const variant of tunnelOnly ? ["rev1", "rev0"] : ["rev1", "rev0", "direct"]) {
           expectPositive(figure.variants[variant], `${workload.id} ${figure.id} ${variant}`);
           expect(figure.variants[variant]!.samples.length).toBe(workload.id === "many-streams" ? 3 : results.config.rounds);
+        }
+        if (tunnelOnly) {
+          expect(figure.variants.direct, `${workload.id} has no direct variant`).toBeUndefined();
+          continue;
         }
         for (const variant of ["rev1", "rev0"]) {
           expectPositive(figure.ratios[variant], `${workload.id} ${figure.id} ${variant} ÷ direct`);
@@ -96,14 +105,20 @@ describe("npm run bench -- --quick", () => {
       }
     }
     expect(results.workloads.find((w) => w.id === "many-streams")?.curve?.streams.length).toBeGreaterThan(1);
-    expect(results.targets.length).toBeGreaterThanOrEqual(12);
+    expect(results.targets.length).toBeGreaterThanOrEqual(14);
+    expect(results.targets.filter((t) => t.id === "relay-unary")).toHaveLength(2);
     for (const target of results.targets) {
       expect(Number.isFinite(target.value), target.id).toBe(true);
     }
 
     const markdown = await readFile(join(outDir, "latest.md"), "utf8");
     expect(markdown).toContain("| workload | figure | direct grpc-js |");
-    for (const title of ["Unary, 100 B, 32 concurrent callers", "Client-streaming, 64 KiB messages", "Fairness"]) {
+    for (const title of [
+      "Unary, 100 B, 32 concurrent callers",
+      "Client-streaming, 64 KiB messages",
+      "Fairness",
+      "Cluster mode: unary relayed",
+    ]) {
       expect(markdown).toContain(title);
     }
     const svg = await readFile(join(outDir, "latest.svg"), "utf8");

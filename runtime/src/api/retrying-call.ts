@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
-import { deferred, type Deferred } from "../deferred.js";
+import { deferred, untilAborted, type Deferred } from "../deferred.js";
 import type { CallEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
 import { deadlineTimer } from "../protocol/timeout.js";
@@ -396,25 +396,7 @@ class RetryingCall implements CallStream {
 
   /** `promise`, or the reason the call stopped waiting (cancel, the caller's signal, the deadline). */
   private waitFor<T>(promise: Promise<T>): Promise<T> {
-    const signal = this.waitSignal();
-    return new Promise<T>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const onAbort = () => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      promise.then(
-        (value) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(value);
-        },
-        (error: unknown) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-      );
-    });
+    return untilAborted(promise, this.waitSignal());
   }
 
   /** Aborts when the call stops waiting for a target: cancelled, the caller's signal, the deadline. */

@@ -9,13 +9,14 @@ import { advertisesNegotiation } from "../protocol/negotiation.js";
 import { serverCallConn } from "../transport/grpc-conn.js";
 import {
   sendNegotiationHeaders,
-  tunnelServiceDefinition,
+  tunnelService,
+  type tunnelServiceDefinition,
   type OpenReverseTunnelServerCall,
   type OpenTunnelServerCall,
 } from "../transport/tunnel-service.js";
 import type { ClusterRouting, ReplicaCluster } from "./cluster-seam.js";
 import { DEFAULT_REPLAY_BUFFER, ReplayBudget, type ReplayBufferLimits } from "./replay-budget.js";
-import { retire } from "./retire.js";
+import { retireAll } from "./retire.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
 import { ReverseTunnels, type ReverseTunnelConflictPolicy } from "./reverse-tunnels.js";
@@ -168,13 +169,10 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
 
   /** The definition and implementation to pass to `grpc.Server.addService`. */
   service(): [typeof tunnelServiceDefinition, grpc.UntypedServiceImplementation] {
-    return [
-      tunnelServiceDefinition,
-      {
-        openTunnel: (call: OpenTunnelServerCall) => this.openTunnel(call),
-        openReverseTunnel: (call: OpenReverseTunnelServerCall) => this.openReverseTunnel(call),
-      },
-    ];
+    return tunnelService(
+      (call) => this.openTunnel(call),
+      (call) => this.openReverseTunnel(call),
+    );
   }
 
   /**
@@ -304,14 +302,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   private drainTunnels(graceMs: number): Promise<void> {
     this.initiateShutdown();
     const over = new TunnelError(Code.UNAVAILABLE, `server is shutting down (grace period of ${graceMs} ms over)`);
-    const ending = [...this.tunnels].map((engine) =>
-      retire(
-        engine,
-        graceMs,
-        () => engine.close(),
-        () => engine.abort(over),
-      ),
-    );
+    const ending = [retireAll(this.tunnels, graceMs, over)];
     if (this.cluster !== undefined) {
       ending.push(this.cluster.drain(graceMs));
     }

@@ -2,6 +2,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { openTunnelChannel } from "../api/open-tunnel.js";
 import type { TunnelChannel } from "../api/tunnel-channel.js";
 import { Code } from "../code.js";
+import { untilAborted } from "../deferred.js";
 import type { TunnelLimits } from "../engine/limits.js";
 import { TunnelError } from "../errors.js";
 import { TunnelServiceClient } from "../transport/tunnel-service.js";
@@ -125,25 +126,4 @@ export class PeerTunnels {
     peer.tunnel?.close();
     peer.client.close();
   }
-}
-
-/** `promise`, or the signal's reason if it aborts first. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }

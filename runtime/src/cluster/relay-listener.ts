@@ -1,5 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
-import { retire } from "../api/retire.js";
+import { retireAll } from "../api/retire.js";
 import { Code } from "../code.js";
 import type { TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine, type StreamHandler } from "../engine/server-engine.js";
@@ -8,7 +8,8 @@ import { advertisesNegotiation } from "../protocol/negotiation.js";
 import { serverCallConn } from "../transport/grpc-conn.js";
 import {
   sendNegotiationHeaders,
-  tunnelServiceDefinition,
+  tunnelService,
+  type tunnelServiceDefinition,
   type OpenReverseTunnelServerCall,
   type OpenTunnelServerCall,
 } from "../transport/tunnel-service.js";
@@ -42,13 +43,10 @@ export class RelayListener {
   }
 
   service(): [typeof tunnelServiceDefinition, grpc.UntypedServiceImplementation] {
-    return [
-      tunnelServiceDefinition,
-      {
-        openTunnel: (call: OpenTunnelServerCall) => this.openTunnel(call),
-        openReverseTunnel: (call: OpenReverseTunnelServerCall) => this.openReverseTunnel(call),
-      },
-    ];
+    return tunnelService(
+      (call) => this.openTunnel(call),
+      (call) => this.openReverseTunnel(call),
+    );
   }
 
   /** New relayed calls are refused from now on (no headers, UNAVAILABLE), so callers route them elsewhere. */
@@ -64,16 +62,11 @@ export class RelayListener {
    */
   drain(graceMs: number): Promise<void> {
     this.initiateShutdown();
-    const over = new TunnelError(Code.UNAVAILABLE, `replica is shutting down (grace period of ${graceMs} ms over)`);
-    const ending = [...this.tunnels].map((engine) =>
-      retire(
-        engine,
-        graceMs,
-        () => engine.close(),
-        () => engine.abort(over),
-      ),
+    return retireAll(
+      this.tunnels,
+      graceMs,
+      new TunnelError(Code.UNAVAILABLE, `replica is shutting down (grace period of ${graceMs} ms over)`),
     );
-    return Promise.all(ending).then(() => undefined);
   }
 
   /** Ends every relay tunnel now: idle ones cleanly, the others with UNAVAILABLE (their calls fail). */

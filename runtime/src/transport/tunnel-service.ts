@@ -118,3 +118,11 @@ export function sendNegotiationHeaders(call: grpc.ServerDuplexStream<unknown, ne
   headers.set(NEGOTIATE_HEADER, NEGOTIATE_VALUE);
   call.sendMetadata(headers);
 }
+
+/** What `grpc.Server.addService` takes for a TunnelService served by these two functions. */
+export function tunnelService(
+  openTunnel: (call: OpenTunnelServerCall) => void,
+  openReverseTunnel: (call: OpenReverseTunnelServerCall) => void,
+): [typeof tunnelServiceDefinition, grpc.UntypedServiceImplementation] {
+  return [tunnelServiceDefinition, { openTunnel, openReverseTunnel }];
+}

@@ -183,5 +183,8 @@ describe("cluster routing", () => {
     expect(() => handler.keyAsChannel(7 as unknown as string)).toThrow(TypeError);
     // One cluster per handler.
     expect(() => new TunnelServiceHandler<string>({ cluster })).toThrow(/already in use/);
+    // And the types say so: cluster mode only for string keys.
+    // @ts-expect-error a handler with number keys cannot take a cluster
+    expect(() => new TunnelServiceHandler<number>({ cluster })).toThrow();
   });
 });

@@ -27,3 +27,38 @@ export class ReplayBudget {
     this.used -= bytes;
   }
 }
+
+/**
+ * The requests one call keeps for a replay, within its share of a budget:
+ * by reference (senders hand over fresh buffers), at most `perCallBytes`.
+ */
+export class ReplayBuffer {
+  private messages: Uint8Array[] = [];
+  private bytes = 0;
+
+  constructor(private readonly budget: ReplayBudget | undefined) {}
+
+  /** The requests kept so far; a replay may iterate them while later ones are kept or released. */
+  get kept(): readonly Uint8Array[] {
+    return this.messages;
+  }
+
+  /** Keeps `message`; false when it does not fit (the call's share or the budget), keeping nothing. */
+  keep(message: Uint8Array): boolean {
+    const { budget } = this;
+    const size = message.byteLength;
+    if (budget === undefined || this.bytes + size > budget.limits.perCallBytes || !budget.take(size)) {
+      return false;
+    }
+    this.messages.push(message);
+    this.bytes += size;
+    return true;
+  }
+
+  /** Gives everything back to the budget. */
+  release(): void {
+    this.budget?.give(this.bytes);
+    this.bytes = 0;
+    this.messages = [];
+  }
+}

@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
-import { deferred, untilAborted, type Deferred } from "../deferred.js";
+import { deferred, type Deferred } from "../deferred.js";
 import type { CallEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
-import { deadlineTimer } from "../protocol/timeout.js";
 import type { CallChannel } from "./call-channel.js";
 import { callDeadline, type CallOptions } from "./call-options.js";
 import type { CallStream } from "./call-stream.js";
-import type { ReplayBudget } from "./replay-budget.js";
+import { CallWaits } from "./call-waits.js";
+import { ReplayBuffer, type ReplayBudget } from "./replay-budget.js";
 
 /**
  * Transparent retry of refused calls, for channels that can choose among
@@ -108,19 +108,17 @@ class RetryingCall implements CallStream {
   private committed = false;
   private cancelled = false;
   private halfClosed = false;
-  /** Requests sent so far, kept for a replay (by reference: senders hand over fresh buffers). */
-  private buffer: Uint8Array[] = [];
-  private bufferedBytes = 0;
+  /** Requests sent so far, kept for a replay. */
+  private readonly buffer: ReplayBuffer;
   /** Set while (and after) a later attempt replays: later sends go after it. */
   private replaying: Promise<void> | undefined;
-  /** Aborts waits for a target (cancel, the caller's signal, the deadline); made on first use. */
-  private waits: AbortController | undefined;
-  private stopWaiting: (() => void) | undefined;
+  private waits: CallWaits | undefined;
 
   constructor(private readonly init: RetryingCallInit) {
     this.method = init.method;
     this.done = this.ended.promise;
     this.maxRetries = init.budget === undefined ? 0 : (init.maxRetries ?? 1);
+    this.buffer = new ReplayBuffer(init.budget);
     const { options } = init;
     // An absolute deadline, so that a retry does not extend the call's time.
     this.deadline = callDeadline(options);
@@ -130,7 +128,7 @@ class RetryingCall implements CallStream {
       if (options.signal?.aborted) {
         throw TunnelError.from(options.signal.reason, Code.CANCELLED);
       }
-      void this.proceedLater(first(this.waitSignal()), undefined);
+      void this.proceedLater(first(this.waiting().signal), undefined);
       return;
     }
     try {
@@ -222,8 +220,7 @@ class RetryingCall implements CallStream {
       attempt.stream.cancel(reason);
     } else if (this.finalEnd === undefined) {
       // Waiting for a target: the wait ends with the reason.
-      this.waitSignal();
-      this.waits?.abort(reason ?? new TunnelError(Code.CANCELLED, "call cancelled"));
+      this.waiting().cancel(reason ?? new TunnelError(Code.CANCELLED, "call cancelled"));
     }
   }
 
@@ -266,7 +263,7 @@ class RetryingCall implements CallStream {
   /** The target of the next retry, as `another` decides (after a backoff from the second retry on). */
   private next(refusing: CallChannel): NextTarget {
     this.retries++;
-    const signal = this.waitSignal();
+    const { signal } = this.waiting();
     if (this.retries === 1) {
       return this.init.another(refusing, signal);
     }
@@ -321,7 +318,7 @@ class RetryingCall implements CallStream {
   private async proceedLater(next: Promise<CallChannel | undefined>, fallback: Fallback | undefined): Promise<void> {
     let target: CallChannel | undefined;
     try {
-      target = await this.waitFor(next);
+      target = await this.waiting().until(next);
     } catch (e) {
       this.finish({ error: TunnelError.from(e, Code.UNAVAILABLE), trailers: new Metadata() }, fallback?.headers ?? new Metadata());
       return;
@@ -349,7 +346,7 @@ class RetryingCall implements CallStream {
 
   /** Sends a later attempt what the earlier ones were sent. */
   private async replay(attempt: Attempt): Promise<void> {
-    const messages = this.buffer;
+    const messages = this.buffer.kept;
     try {
       for (const message of messages) {
         await attempt.stream.send(message);
@@ -361,69 +358,34 @@ class RetryingCall implements CallStream {
       // The attempt has ended; its end reaches the caller through done and read.
     }
     if (this.retries >= this.maxRetries) {
-      this.release(); // no further retry: nothing needs keeping
+      this.buffer.release(); // no further retry: nothing needs keeping
     }
   }
 
   /** Keeps a request for a replay, or commits the call when it no longer fits. */
   private record(message: Uint8Array): void {
-    const { budget } = this.init;
-    if (this.committed || budget === undefined || this.retries >= this.maxRetries) {
-      return;
-    }
-    const size = message.byteLength;
-    if (this.bufferedBytes + size > budget.limits.perCallBytes || !budget.take(size)) {
+    if (!this.committed && this.retries < this.maxRetries && !this.buffer.keep(message)) {
       this.commit();
-      return;
     }
-    this.buffer.push(message);
-    this.bufferedBytes += size;
   }
 
   private commit(): void {
     if (!this.committed) {
       this.committed = true;
-      this.release();
+      this.buffer.release();
     }
   }
 
-  /** Gives the buffer back (a replay in progress keeps iterating its own reference). */
-  private release(): void {
-    this.init.budget?.give(this.bufferedBytes);
-    this.bufferedBytes = 0;
-    this.buffer = [];
-  }
-
-  /** `promise`, or the reason the call stopped waiting (cancel, the caller's signal, the deadline). */
-  private waitFor<T>(promise: Promise<T>): Promise<T> {
-    return untilAborted(promise, this.waitSignal());
-  }
-
-  /** Aborts when the call stops waiting for a target: cancelled, the caller's signal, the deadline. */
-  private waitSignal(): AbortSignal {
-    if (this.waits === undefined) {
-      const waits = new AbortController();
-      this.waits = waits;
-      const caller = this.init.options.signal;
-      const onCallerAbort = () => waits.abort(TunnelError.from(caller?.reason, Code.CANCELLED));
-      if (caller?.aborted) {
-        onCallerAbort();
-      } else {
-        caller?.addEventListener("abort", onCallerAbort, { once: true });
-      }
-      const timer = this.deadline === undefined ? undefined : deadlineTimer(this.deadline, (error) => waits.abort(error));
-      this.stopWaiting = () => {
-        clearTimeout(timer);
-        caller?.removeEventListener("abort", onCallerAbort);
-      };
-    }
-    return this.waits.signal;
+  /** Where waits for a target stop (cancel, the caller's signal, the deadline); made on first use. */
+  private waiting(): CallWaits {
+    this.waits ??= new CallWaits(this.init.options.signal, this.deadline);
+    return this.waits;
   }
 
   private finish(end: CallEnd, endHeaders: Metadata | undefined): void {
     this.finalEnd = end;
-    this.release();
-    this.stopWaiting?.();
+    this.buffer.release();
+    this.waits?.dispose();
     this.started.resolve();
     if (endHeaders !== undefined) {
       this.init.options.onHeader?.(endHeaders);

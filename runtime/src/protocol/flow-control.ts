@@ -66,19 +66,36 @@ export class SendWindow {
  * credit. Credit is batched until it reaches half the window: a sender can
  * only be stalled with a full window in flight, and once the application has
  * consumed it the batch is at least half the window, so it is always sent.
+ *
+ * The window starts at the size advertised for the stream and grows (by
+ * doubling, up to `maxSize`) only when it is what limits the stream: the
+ * peer used all of it and the reader then drained everything. A reader
+ * slower than its sender has more queued whenever the window runs out, so
+ * its window (and the memory a peer can make it hold) stays as advertised.
  */
 export class ReceiveWindow {
+  /** How many more bytes may be queued unread: the window less what is unread. */
   private remaining: number;
+  private size: number;
   private pendingCredit = 0;
   private stopped = false;
-  private readonly threshold: number;
+  /** The peer used up its whole window since the window last grew. */
+  private exhausted = false;
+  private threshold: number;
 
   constructor(
     size: number,
+    private readonly maxSize: number,
     private readonly sendCredit: (credit: number) => void,
   ) {
+    this.size = size;
     this.remaining = size;
     this.threshold = Math.max(1, Math.floor(size / 2));
+  }
+
+  /** The current window: the advertised size, or more once it has grown. */
+  get current(): number {
+    return this.size;
   }
 
   /** Accounts for an arriving chunk; false when it overruns the window. */
@@ -87,17 +104,36 @@ export class ReceiveWindow {
       return false;
     }
     this.remaining -= n;
+    // What the peer may still send is `remaining` less the credit not yet returned.
+    if (this.remaining === this.pendingCredit) {
+      this.exhausted = true;
+    }
     return true;
   }
 
-  /** Marks `n` bytes as consumed by the application. */
-  consumed(n: number): void {
+  /**
+   * Marks `n` bytes as consumed by the application; `drained` says nothing
+   * else is queued unread. A drained reader on a window the peer had used
+   * up is held back by the window: it grows, and the growth goes out with
+   * this credit in one `window_update` (so the sender sees it at once and
+   * can send larger chunks).
+   */
+  consumed(n: number, drained: boolean): void {
     if (n === 0 || this.stopped) {
       return;
     }
     this.remaining += n;
     this.pendingCredit += n;
-    if (this.pendingCredit >= this.threshold) {
+    let growth = 0;
+    if (drained && this.exhausted) {
+      this.exhausted = false;
+      growth = Math.min(this.size, this.maxSize - this.size);
+      this.size += growth;
+      this.remaining += growth;
+      this.pendingCredit += growth;
+      this.threshold = Math.max(1, Math.floor(this.size / 2));
+    }
+    if (growth > 0 || this.pendingCredit >= this.threshold) {
       const credit = this.pendingCredit;
       this.pendingCredit = 0;
       this.sendCredit(credit);

@@ -52,7 +52,7 @@ export interface TunnelLimits {
 export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   receiveWindowBytes: INITIAL_WINDOW_BYTES,
   maxReceiveWindowBytes: 1024 * 1024,
-  maxChunkBytes: 64 * 1024,
+  maxChunkBytes: 128 * 1024,
   maxReceiveMessageBytes: 4 * 1024 * 1024,
   maxBufferedBytesPerStream: 8 * 1024 * 1024,
   maxConcurrentStreams: 10_000,

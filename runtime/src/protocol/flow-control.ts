@@ -68,10 +68,12 @@ export class SendWindow {
  * consumed it the batch is at least half the window, so it is always sent.
  *
  * The window starts at the size advertised for the stream and grows (by
- * doubling, up to `maxSize`) only when it is what limits the stream: the
- * peer used all of it and the reader then drained everything. A reader
- * slower than its sender has more queued whenever the window runs out, so
- * its window (and the memory a peer can make it hold) stays as advertised.
+ * doubling, up to `maxSize`) while the stream moves a whole window's worth
+ * of data and the reader keeps up with it (drains everything queued). The
+ * sender cannot be seen to wait (credit may be in flight), so this is the
+ * sign that a larger window can pay. A reader slower than its sender has
+ * more queued whenever the window runs out, so its window (and the memory a
+ * peer can make it hold) stays as advertised.
  */
 export class ReceiveWindow {
   /** How many more bytes may be queued unread: the window less what is unread. */
@@ -79,8 +81,8 @@ export class ReceiveWindow {
   private size: number;
   private pendingCredit = 0;
   private stopped = false;
-  /** The peer used up its whole window since the window last grew. */
-  private exhausted = false;
+  /** Bytes received since the window last grew (or the stream began). */
+  private receivedSinceGrowth = 0;
   private threshold: number;
 
   constructor(
@@ -104,17 +106,13 @@ export class ReceiveWindow {
       return false;
     }
     this.remaining -= n;
-    // What the peer may still send is `remaining` less the credit not yet returned.
-    if (this.remaining === this.pendingCredit) {
-      this.exhausted = true;
-    }
+    this.receivedSinceGrowth += n;
     return true;
   }
 
   /**
    * Marks `n` bytes as consumed by the application; `drained` says nothing
-   * else is queued unread. A drained reader on a window the peer had used
-   * up is held back by the window: it grows, and the growth goes out with
+   * else is queued unread. When the window grows, the growth goes out with
    * this credit in one `window_update` (so the sender sees it at once and
    * can send larger chunks).
    */
@@ -125,8 +123,8 @@ export class ReceiveWindow {
     this.remaining += n;
     this.pendingCredit += n;
     let growth = 0;
-    if (drained && this.exhausted) {
-      this.exhausted = false;
+    if (drained && this.receivedSinceGrowth >= this.size && this.size < this.maxSize) {
+      this.receivedSinceGrowth = 0;
       growth = Math.min(this.size, this.maxSize - this.size);
       this.size += growth;
       this.remaining += growth;

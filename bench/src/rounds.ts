@@ -20,8 +20,16 @@ export async function runRounds<T>(
   ctx: RunContext,
   variants: readonly VariantId[],
   sample: (variant: VariantId) => Promise<T>,
-  /** Overrides the configured rounds (e.g. a sample that warms itself up needs no warm-up round). */
-  { warmupRounds = ctx.config.warmupRounds, rounds = ctx.config.rounds } = {},
+  /**
+   * Overrides the configured rounds (e.g. a sample that warms itself up
+   * needs no warm-up round); `collect` collects garbage before a sample
+   * (default: in this process; a two-process setup collects in both).
+   */
+  {
+    warmupRounds = ctx.config.warmupRounds,
+    rounds = ctx.config.rounds,
+    collect = async () => fullGc(),
+  }: { warmupRounds?: number; rounds?: number; collect?: () => Promise<void> } = {},
 ): Promise<Record<VariantId, T[]>> {
   const results = Object.fromEntries(variants.map((v) => [v, [] as T[]])) as Record<VariantId, T[]>;
   for (let round = 0; round < warmupRounds + rounds; round++) {
@@ -29,7 +37,7 @@ export async function runRounds<T>(
       const variant = variants[(round + i) % variants.length]!;
       ctx.progress.round(round, warmupRounds, rounds, variant);
       if (ctx.config.gcBetweenSamples) {
-        fullGc();
+        await collect();
       }
       const value = await sample(variant);
       if (round >= warmupRounds) {

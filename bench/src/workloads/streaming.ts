@@ -1,10 +1,10 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { MessageSchema } from "@protoc-gen-tunnel/interop";
-import { startForward } from "../fixtures.js";
+import { type Processes, startForward } from "../fixtures.js";
 import { figure } from "../results.js";
 import { runRounds } from "../rounds.js";
 import { payloadOf, streamRequest } from "../service.js";
-import { cpuMicros, type Workload } from "./workload.js";
+import { named, type Workload } from "./workload.js";
 
 const MIB = 1024 * 1024;
 
@@ -20,24 +20,33 @@ function sizeId(bytes: number): string {
  * One call streams messages of `size` bytes as fast as the receiver takes
  * them, for one sample's time: payload MiB/s (the receiver's view).
  */
-export function streamThroughput(direction: "server" | "client", size: number): Workload {
+export function streamThroughput(direction: "server" | "client", size: number, processes: Processes = 1): Workload {
   return {
-    id: `${direction}-stream-${sizeId(size)}`,
-    title: `${direction === "server" ? "Server" : "Client"}-streaming, ${sizeLabel(size)} messages`,
+    ...named(
+      `${direction}-stream-${sizeId(size)}`,
+      `${direction === "server" ? "Server" : "Client"}-streaming, ${sizeLabel(size)} messages`,
+      processes,
+    ),
     async run(ctx) {
-      const setup = await startForward(ctx.variants);
+      const setup = await startForward(ctx.variants, { processes });
       try {
-        const samples = await runRounds(ctx, ctx.variants, async (variant) => {
-          const client = setup.clients[variant];
-          const cpu = process.cpuUsage();
-          const { bytes, elapsedMs } =
-            direction === "server" ? await download(client, size, ctx.config.sampleMs) : await upload(client, size, ctx.config.sampleMs);
-          return { rate: bytes / MIB / (elapsedMs / 1000), cpuPerMiB: cpuMicros(cpu) / 1000 / (bytes / MIB) };
-        });
+        const samples = await runRounds(
+          ctx,
+          ctx.variants,
+          async (variant) => {
+            const client = setup.clients[variant];
+            const cpuBefore = await setup.cpuMicros();
+            const { bytes, elapsedMs } =
+              direction === "server" ? await download(client, size, ctx.config.sampleMs) : await upload(client, size, ctx.config.sampleMs);
+            const cpuMs = ((await setup.cpuMicros()) - cpuBefore) / 1000;
+            return { rate: bytes / MIB / (elapsedMs / 1000), cpuPerMiB: cpuMs / (bytes / MIB) };
+          },
+          { collect: setup.collect },
+        );
         return {
           id: this.id,
           title: this.title,
-          params: { messageBytes: size },
+          params: { messageBytes: size, processes },
           figures: [
             figure({ id: "throughput", label: "throughput", unit: "MiB/s", better: "higher" }, samples, (s) => s.rate),
             figure({ id: "cpu", label: "CPU per MiB", unit: "ms", better: "lower" }, samples, (s) => s.cpuPerMiB),

@@ -11,6 +11,7 @@ import { deserializeServerToClient, serializeClientToServer } from "../transport
 import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 import { awaitResponseHeaders } from "./response-headers.js";
 
+/** Options of `openTunnel`. */
 export interface OpenTunnelOptions {
   /** Request metadata of the tunnel RPC: the tunnel metadata handlers see. */
   metadata?: MetadataInit;
@@ -23,6 +24,7 @@ export interface OpenTunnelOptions {
    * Like Go's `WithDisableFlowControl`, meant for testing interop.
    */
   disableFlowControl?: boolean;
+  /** Per-tunnel limits (windows, message and metadata sizes, ...); unset ones keep their defaults. */
   limits?: Partial<TunnelLimits>;
 }
 

@@ -101,7 +101,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
       deadline: options.deadline,
       signal: options.signal,
       onHeader: options.onHeader,
-      onClosed: (closed) => this.streams.delete(closed),
+      onClosed: (closed) => this.forgetStream(closed),
     });
     this.streams.set(id, stream);
     this.writer.write(clientFrames.newStream(id, method, requestHeaders, this.options.limits.receiveWindowBytes, this.revision));

@@ -47,8 +47,6 @@ interface AcceptedStream {
  * tunnel; only the FrameConn underneath differs.
  */
 export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToClient, ServerStream> {
-  private idleWaiters: Array<() => void> = [];
-
   constructor(
     conn: FrameConn<ServerToClient>,
     private readonly options: ServerEngineOptions,
@@ -61,14 +59,6 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     if (this.options.peerAdvertised) {
       this.writer.write(settingsFrame(this.options.flowControl, this.options.limits.receiveWindowBytes));
     }
-  }
-
-  /** Resolves once no call is running (immediately if none is). */
-  whenIdle(): Promise<void> {
-    if (this.streams.size === 0) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   protected receiveFrame(frame: ClientToServer): void {
@@ -147,7 +137,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       limits: this.options.limits,
       deadline,
       protocolRevision: revisionOne ? 1 : 0,
-      onClosed: (closed) => this.removeStream(closed),
+      onClosed: (closed) => this.forgetStream(closed),
     });
     this.streams.set(id, stream);
     let running: Promise<void>;
@@ -204,17 +194,6 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       deadline = Date.now() + millis;
     }
     return { name, handler, metadata, deadline };
-  }
-
-  private removeStream(id: bigint): void {
-    this.streams.delete(id);
-    if (this.streams.size === 0 && this.idleWaiters.length > 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const wake of waiters) {
-        wake();
-      }
-    }
   }
 
   /** Records the end and cancels running calls; false if already ended. */

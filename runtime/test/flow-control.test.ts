@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_LIMITS, resolveLimits } from "../src/engine/limits.js";
+import { DEFAULT_LIMITS, NETWORK_SERVER_DEFAULT_LIMITS, resolveLimits } from "../src/engine/limits.js";
 import { ReceiveWindow } from "../src/protocol/flow-control.js";
 
 const KiB = 1024;
@@ -92,6 +92,15 @@ describe("flow-control limits", () => {
     const limits = resolveLimits(undefined);
     expect(limits).toMatchObject({ receiveWindowBytes: 65_536, maxReceiveWindowBytes: 1_048_576, maxChunkBytes: 131_072 });
     expect(DEFAULT_LIMITS.maxChunkBytes).toBe(131_072);
+  });
+
+  it("a network server's windows grow to 256 KiB by default (it takes tunnels from anyone)", () => {
+    expect(resolveLimits(undefined, NETWORK_SERVER_DEFAULT_LIMITS)).toMatchObject({
+      receiveWindowBytes: 65_536,
+      maxReceiveWindowBytes: 262_144,
+      maxChunkBytes: 131_072,
+    });
+    expect(resolveLimits({ maxReceiveWindowBytes: 1024 * KiB }, NETWORK_SERVER_DEFAULT_LIMITS).maxReceiveWindowBytes).toBe(1024 * KiB);
   });
 
   it("setting only receiveWindowBytes fixes the window; setting the maximum too lets it grow", () => {

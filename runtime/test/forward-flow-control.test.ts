@@ -179,4 +179,23 @@ describe("receive window growth", () => {
     // Every byte within the credit granted (the growth is credit too).
     expect(windowViolations(tap.log)).toEqual([]);
   });
+
+  it("on the network server, a window grows to 256 KiB by default, no further", async () => {
+    let tap!: FrameTap;
+    const { tunnel } = await forwardFixture(cleanup, {
+      tunnel: { limits: { maxChunkBytes: 1024 * 1024 } }, // chunks as large as the server's window allows
+      wrapService: (s) => (tap = tapForwardFrames(s)).service,
+    });
+    const payload = new Uint8Array(200_000);
+    async function* requests() {
+      for (let i = 0; i < 40; i++) yield { payload };
+    }
+    expect((await clientStreamCall(tunnel, TestService.method.clientStream, requests())).count).toBe(40);
+    const chunks = tap.c2s.flatMap(({ frame }) =>
+      frame.case === "requestMessage" ? [frame.value.data.length] : frame.case === "moreRequestData" ? [frame.value.length] : [],
+    );
+    expect(Math.max(...chunks)).toBeGreaterThan(65_536);
+    expect(Math.max(...chunks)).toBeLessThanOrEqual(256 * 1024);
+    expect(windowViolations(tap.log)).toEqual([]);
+  });
 });

@@ -10,10 +10,13 @@ export interface TunnelLimits {
    */
   receiveWindowBytes: number;
   /**
-   * How far a stream's receive window may grow (revision 1): a window that
-   * limits a stream whose reader keeps up doubles, up to this, by returning
-   * extra credit. A slow reader's window never grows. Defaults to 1 MiB, or
-   * to `receiveWindowBytes` when only that is set (a fixed window).
+   * How far a stream's receive window may grow (revision 1): the window of a
+   * stream whose reader keeps up doubles, up to this, by returning extra
+   * credit; a slow reader's window never grows. This is the most a peer can
+   * make one stream hold unread. Defaults to 1 MiB on the network client
+   * (`openTunnel`, `ReverseTunnelServer`) and 256 KiB on the network server
+   * (`TunnelServiceHandler`, the endpoint anyone can reach), or to
+   * `receiveWindowBytes` when only that is set (a fixed window).
    */
   maxReceiveWindowBytes: number;
   /**
@@ -60,11 +63,18 @@ export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   settingsTimeoutMs: 10_000,
 };
 
+/**
+ * The defaults of a network server (`TunnelServiceHandler`): it takes
+ * tunnels from peers it does not control, so a stream's window grows less
+ * far (4× the reference window) than on the network client.
+ */
+export const NETWORK_SERVER_DEFAULT_LIMITS: Readonly<TunnelLimits> = { ...DEFAULT_LIMITS, maxReceiveWindowBytes: 256 * 1024 };
+
 /** A chunk plus its frame header must fit in one gRPC message: grpc-js and grpc-go accept 4 MiB by default. */
 const MAX_CHUNK_LIMIT = 4 * 1024 * 1024 - 64;
 
-export function resolveLimits(partial: Partial<TunnelLimits> | undefined): TunnelLimits {
-  const limits = { ...DEFAULT_LIMITS, ...partial };
+export function resolveLimits(partial: Partial<TunnelLimits> | undefined, defaults: Readonly<TunnelLimits> = DEFAULT_LIMITS): TunnelLimits {
+  const limits = { ...defaults, ...partial };
   if (!Number.isInteger(limits.receiveWindowBytes) || limits.receiveWindowBytes < 1 || limits.receiveWindowBytes > MAX_WINDOW_BYTES) {
     throw new RangeError(`receiveWindowBytes must be an integer from 1 to ${MAX_WINDOW_BYTES} (got ${limits.receiveWindowBytes})`);
   }

@@ -73,7 +73,9 @@ export class SendWindow {
  * sender cannot be seen to wait (credit may be in flight), so this is the
  * sign that a larger window can pay. A reader slower than its sender has
  * more queued whenever the window runs out, so its window (and the memory a
- * peer can make it hold) stays as advertised.
+ * peer can make it hold) stays as advertised. A sender slower than its
+ * reader also gets a larger window after a window's worth: harmless while
+ * the reader keeps up, and never more than `maxSize` if it stops.
  */
 export class ReceiveWindow {
   /** How many more bytes may be queued unread: the window less what is unread. */

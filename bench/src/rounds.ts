@@ -1,5 +1,6 @@
 import type { BenchConfig } from "./config.js";
-import type { VariantId } from "./fixtures.js";
+import type { BenchClient } from "./direct-client.js";
+import { type ForwardSetup, type Processes, startForward, type VariantId } from "./fixtures.js";
 import { fullGc } from "./gc.js";
 import type { Progress } from "./progress.js";
 
@@ -46,4 +47,23 @@ export async function runRounds<T>(
     }
   }
   return results;
+}
+
+/**
+ * Runs `sample` in rounds (see runRounds) on a bench server and a client of
+ * each variant, the server in this process or its own (`processes`);
+ * garbage is collected at both ends before each sample, and everything is
+ * closed afterwards.
+ */
+export async function forwardRounds<T>(
+  ctx: RunContext,
+  processes: Processes,
+  sample: (client: BenchClient, setup: ForwardSetup) => Promise<T>,
+): Promise<Record<VariantId, T[]>> {
+  const setup = await startForward(ctx.variants, { processes });
+  try {
+    return await runRounds(ctx, ctx.variants, (variant) => sample(setup.clients[variant], setup), { collect: setup.collect });
+  } finally {
+    setup.close();
+  }
 }

@@ -1,7 +1,7 @@
 import type { BenchClient } from "../direct-client.js";
-import { type Processes, startForward } from "../fixtures.js";
+import type { Processes } from "../fixtures.js";
 import { figure } from "../results.js";
-import { runRounds } from "../rounds.js";
+import { forwardRounds } from "../rounds.js";
 import { payloadOf, streamRequest } from "../service.js";
 import { closedLoop, named, type Workload } from "./workload.js";
 
@@ -52,39 +52,28 @@ export function fairness(processes: Processes = 1): Workload {
   return {
     ...named("fairness", `Fairness: ${CALLERS} unary callers beside one 1 MiB-message stream`, processes),
     async run(ctx) {
-      const setup = await startForward(ctx.variants, { processes });
       const payload = payloadOf(PAYLOAD_BYTES);
-      try {
-        const samples = await runRounds(
-          ctx,
-          ctx.variants,
-          async (variant) => {
-            const client = setup.clients[variant];
-            const call = () => client.unary({ payload });
-            const alone = await closedLoop(ctx.config.sampleMs, CALLERS, call);
-            const bulk = await startBulk(client);
-            const shared = await closedLoop(ctx.config.sampleMs, CALLERS, call);
-            const bulkRate = await bulk.stop();
-            const without = alone.latencies.quantile(0.99);
-            const withBulk = shared.latencies.quantile(0.99);
-            return { without, withBulk, slowdown: withBulk / without, bulkRate };
-          },
-          { collect: setup.collect },
-        );
-        return {
-          id: this.id,
-          title: this.title,
-          params: { callers: CALLERS, payloadBytes: PAYLOAD_BYTES, bulkMessageBytes: BULK_BYTES, processes },
-          figures: [
-            figure({ id: "p99-alone", label: "unary p99 without bulk", unit: "ms", better: "lower" }, samples, (s) => s.without),
-            figure({ id: "p99-bulk", label: "unary p99 with bulk", unit: "ms", better: "lower" }, samples, (s) => s.withBulk),
-            figure({ id: "slowdown", label: "p99 with ÷ without bulk", unit: "×", better: "lower" }, samples, (s) => s.slowdown),
-            figure({ id: "bulk-rate", label: "bulk stream meanwhile", unit: "MiB/s", better: "higher" }, samples, (s) => s.bulkRate),
-          ],
-        };
-      } finally {
-        setup.close();
-      }
+      const samples = await forwardRounds(ctx, processes, async (client) => {
+        const call = () => client.unary({ payload });
+        const alone = await closedLoop(ctx.config.sampleMs, CALLERS, call);
+        const bulk = await startBulk(client);
+        const shared = await closedLoop(ctx.config.sampleMs, CALLERS, call);
+        const bulkRate = await bulk.stop();
+        const without = alone.latencies.quantile(0.99);
+        const withBulk = shared.latencies.quantile(0.99);
+        return { without, withBulk, slowdown: withBulk / without, bulkRate };
+      });
+      return {
+        id: this.id,
+        title: this.title,
+        params: { callers: CALLERS, payloadBytes: PAYLOAD_BYTES, bulkMessageBytes: BULK_BYTES, processes },
+        figures: [
+          figure({ id: "p99-alone", label: "unary p99 without bulk", unit: "ms", better: "lower" }, samples, (s) => s.without),
+          figure({ id: "p99-bulk", label: "unary p99 with bulk", unit: "ms", better: "lower" }, samples, (s) => s.withBulk),
+          figure({ id: "slowdown", label: "p99 with ÷ without bulk", unit: "×", better: "lower" }, samples, (s) => s.slowdown),
+          figure({ id: "bulk-rate", label: "bulk stream meanwhile", unit: "MiB/s", better: "higher" }, samples, (s) => s.bulkRate),
+        ],
+      };
     },
   };
 }

@@ -1,8 +1,8 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { MessageSchema } from "@protoc-gen-tunnel/interop";
-import { type Processes, startForward } from "../fixtures.js";
+import type { Processes } from "../fixtures.js";
 import { figure } from "../results.js";
-import { runRounds } from "../rounds.js";
+import { forwardRounds } from "../rounds.js";
 import { payloadOf } from "../service.js";
 import { LatencyRecorder } from "../stats.js";
 import { named, type Workload } from "./workload.js";
@@ -51,51 +51,41 @@ export function pingPong(processes: Processes = 1): Workload {
   return {
     ...named("bidi-pingpong", `Bidi ping-pong, ${PAYLOAD_BYTES} B`, processes),
     async run(ctx) {
-      const setup = await startForward(ctx.variants, { processes });
       const message = { payload: payloadOf(PAYLOAD_BYTES) };
-      try {
-        const samples = await runRounds(
-          ctx,
-          ctx.variants,
-          async (variant) => {
-            const requests = new Pushable<MessageInitShape<typeof MessageSchema>>();
-            const responses = setup.clients[variant].bidiStream(requests)[Symbol.asyncIterator]();
-            const latencies = new LatencyRecorder();
-            const end = performance.now() + ctx.config.sampleMs;
-            for (let i = 0; ; i++) {
-              const start = performance.now();
-              if (start >= end && i >= UNTIMED_EXCHANGES) {
-                break;
-              }
-              requests.push(message);
-              const echo = await responses.next();
-              if (echo.done) {
-                throw new Error("ping-pong: the stream ended early");
-              }
-              if (i >= UNTIMED_EXCHANGES) {
-                latencies.add(performance.now() - start);
-              }
-            }
-            requests.close();
-            while (!(await responses.next()).done) {
-              // drain: the call ends once the server saw the half-close
-            }
-            return { p50: latencies.quantile(0.5), p99: latencies.quantile(0.99) };
-          },
-          { collect: setup.collect },
-        );
-        return {
-          id: this.id,
-          title: this.title,
-          params: { payloadBytes: PAYLOAD_BYTES, processes },
-          figures: [
-            figure({ id: "p50", label: "round trip p50", unit: "ms", better: "lower" }, samples, (s) => s.p50),
-            figure({ id: "p99", label: "round trip p99", unit: "ms", better: "lower" }, samples, (s) => s.p99),
-          ],
-        };
-      } finally {
-        setup.close();
-      }
+      const samples = await forwardRounds(ctx, processes, async (client) => {
+        const requests = new Pushable<MessageInitShape<typeof MessageSchema>>();
+        const responses = client.bidiStream(requests)[Symbol.asyncIterator]();
+        const latencies = new LatencyRecorder();
+        const end = performance.now() + ctx.config.sampleMs;
+        for (let i = 0; ; i++) {
+          const start = performance.now();
+          if (start >= end && i >= UNTIMED_EXCHANGES) {
+            break;
+          }
+          requests.push(message);
+          const echo = await responses.next();
+          if (echo.done) {
+            throw new Error("ping-pong: the stream ended early");
+          }
+          if (i >= UNTIMED_EXCHANGES) {
+            latencies.add(performance.now() - start);
+          }
+        }
+        requests.close();
+        while (!(await responses.next()).done) {
+          // drain: the call ends once the server saw the half-close
+        }
+        return { p50: latencies.quantile(0.5), p99: latencies.quantile(0.99) };
+      });
+      return {
+        id: this.id,
+        title: this.title,
+        params: { payloadBytes: PAYLOAD_BYTES, processes },
+        figures: [
+          figure({ id: "p50", label: "round trip p50", unit: "ms", better: "lower" }, samples, (s) => s.p50),
+          figure({ id: "p99", label: "round trip p99", unit: "ms", better: "lower" }, samples, (s) => s.p99),
+        ],
+      };
     },
   };
 }

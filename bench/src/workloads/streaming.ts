@@ -1,8 +1,9 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { MessageSchema } from "@protoc-gen-tunnel/interop";
-import { type Processes, startForward } from "../fixtures.js";
+import type { BenchClient } from "../direct-client.js";
+import type { Processes } from "../fixtures.js";
 import { figure } from "../results.js";
-import { runRounds } from "../rounds.js";
+import { forwardRounds } from "../rounds.js";
 import { payloadOf, streamRequest } from "../service.js";
 import { named, type Workload } from "./workload.js";
 
@@ -28,41 +29,28 @@ export function streamThroughput(direction: "server" | "client", size: number, p
       processes,
     ),
     async run(ctx) {
-      const setup = await startForward(ctx.variants, { processes });
-      try {
-        const samples = await runRounds(
-          ctx,
-          ctx.variants,
-          async (variant) => {
-            const client = setup.clients[variant];
-            const cpuBefore = await setup.cpuMicros();
-            const { bytes, elapsedMs } =
-              direction === "server" ? await download(client, size, ctx.config.sampleMs) : await upload(client, size, ctx.config.sampleMs);
-            const cpuMs = ((await setup.cpuMicros()) - cpuBefore) / 1000;
-            return { rate: bytes / MIB / (elapsedMs / 1000), cpuPerMiB: cpuMs / (bytes / MIB) };
-          },
-          { collect: setup.collect },
-        );
-        return {
-          id: this.id,
-          title: this.title,
-          params: { messageBytes: size, processes },
-          figures: [
-            figure({ id: "throughput", label: "throughput", unit: "MiB/s", better: "higher" }, samples, (s) => s.rate),
-            figure({ id: "cpu", label: "CPU per MiB", unit: "ms", better: "lower" }, samples, (s) => s.cpuPerMiB),
-          ],
-        };
-      } finally {
-        setup.close();
-      }
+      const samples = await forwardRounds(ctx, processes, async (client, setup) => {
+        const cpuBefore = await setup.cpuMicros();
+        const { bytes, elapsedMs } =
+          direction === "server" ? await download(client, size, ctx.config.sampleMs) : await upload(client, size, ctx.config.sampleMs);
+        const cpuMs = ((await setup.cpuMicros()) - cpuBefore) / 1000;
+        return { rate: bytes / MIB / (elapsedMs / 1000), cpuPerMiB: cpuMs / (bytes / MIB) };
+      });
+      return {
+        id: this.id,
+        title: this.title,
+        params: { messageBytes: size, processes },
+        figures: [
+          figure({ id: "throughput", label: "throughput", unit: "MiB/s", better: "higher" }, samples, (s) => s.rate),
+          figure({ id: "cpu", label: "CPU per MiB", unit: "ms", better: "lower" }, samples, (s) => s.cpuPerMiB),
+        ],
+      };
     },
   };
 }
 
-type Client = Awaited<ReturnType<typeof startForward>>["clients"]["direct"];
-
 /** Reads an endless server stream for `ms`, then stops (which cancels the call). */
-async function download(client: Client, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
+async function download(client: BenchClient, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
   const start = performance.now();
   const end = start + ms;
   let bytes = 0;
@@ -76,7 +64,7 @@ async function download(client: Client, size: number, ms: number): Promise<{ byt
 }
 
 /** Sends messages for `ms`, half-closes and waits for the sink's answer. */
-async function upload(client: Client, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
+async function upload(client: BenchClient, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
   const start = performance.now();
   const end = start + ms;
   const message = { payload: payloadOf(size) };

@@ -1,6 +1,15 @@
 import * as grpc from "@grpc/grpc-js";
 import { TestService, grpcService } from "@protoc-gen-tunnel/interop";
-import { createTunnelClient, openTunnel, TunnelServiceHandler, TunnelServiceClient, type TunnelLimits } from "@protoc-gen-tunnel/runtime";
+import {
+  createTunnelClient,
+  openTunnel,
+  TunnelServiceHandler,
+  TunnelServiceClient,
+  withInterceptors,
+  type CallInterceptor,
+  type HandlerInterceptor,
+  type TunnelLimits,
+} from "@protoc-gen-tunnel/runtime";
 import { plainGrpcClient, type BenchClient } from "./direct-client.js";
 import { fullGc } from "./gc.js";
 import { ServerProcess } from "./server-process.js";
@@ -39,6 +48,12 @@ export function plainClient(address: string): grpc.Client {
 /** Where the server end runs: in this process (1) or in a child process (2). */
 export type Processes = 1 | 2;
 
+/** Interceptors of the tunnel variants (the instrumentation workload traces with them). */
+export interface Interceptors {
+  server: HandlerInterceptor[];
+  client: CallInterceptor[];
+}
+
 export interface ForwardSetup {
   /** One client per variant, each on its own connection to the same server. */
   clients: Record<VariantId, BenchClient>;
@@ -56,8 +71,11 @@ export function ownCpuMicros(): number {
 }
 
 /** A grpc-js server on loopback serving the bench service directly and over forward tunnels. */
-export async function startBenchServer(limits?: Partial<TunnelLimits>): Promise<{ address: string; close(): void }> {
-  const handler = new TunnelServiceHandler({ limits });
+export async function startBenchServer(
+  limits?: Partial<TunnelLimits>,
+  interceptors?: Interceptors,
+): Promise<{ address: string; close(): void }> {
+  const handler = new TunnelServiceHandler({ limits, interceptors: interceptors?.server });
   handler.registerService(TestService, benchServiceImpl);
   const server = new grpc.Server();
   server.addService(...handler.service());
@@ -71,6 +89,7 @@ export async function connect(
   address: string,
   variant: VariantId,
   limits?: Partial<TunnelLimits>,
+  interceptors?: Interceptors,
 ): Promise<{ client: BenchClient; close(): void }> {
   if (variant === "direct") {
     const client = plainClient(address);
@@ -79,7 +98,7 @@ export async function connect(
   const client = tunnelServiceClient(address);
   const tunnel = await openTunnel(client, { disableFlowControl: variant === "rev0", limits });
   return {
-    client: createTunnelClient(TestService, tunnel),
+    client: createTunnelClient(TestService, interceptors === undefined ? tunnel : withInterceptors(tunnel, ...interceptors.client)),
     close() {
       tunnel.close();
       client.close();
@@ -89,18 +108,22 @@ export async function connect(
 
 /**
  * A bench server and a connection of each variant to it, all connected;
- * the server runs here or, with `processes: 2`, in a child process.
+ * the server runs here or, with `processes: 2`, in a child process (the
+ * server's interceptors apply in this process only).
  */
 export async function startForward(
   variants: readonly VariantId[] = VARIANTS,
-  { limits, processes = 1 }: { limits?: Partial<TunnelLimits>; processes?: Processes } = {},
+  { limits, processes = 1, interceptors }: { limits?: Partial<TunnelLimits>; processes?: Processes; interceptors?: Interceptors } = {},
 ): Promise<ForwardSetup> {
+  if (processes === 2 && interceptors !== undefined) {
+    throw new Error("startForward: interceptors run in this process only (processes: 1)");
+  }
   const remote = processes === 2 ? await ServerProcess.start(limits) : undefined;
-  const server = remote ?? (await startBenchServer(limits));
+  const server = remote ?? (await startBenchServer(limits, interceptors));
   const cleanups: Array<() => void> = [() => server.close()];
   const clients: Partial<Record<VariantId, BenchClient>> = {};
   for (const variant of variants) {
-    const connection = await connect(server.address, variant, limits);
+    const connection = await connect(server.address, variant, limits, interceptors);
     cleanups.push(() => connection.close());
     clients[variant] = connection.client;
   }

@@ -23,7 +23,10 @@ const ratioAtLeast = (id: string, description: string, figure: string, threshold
   threshold,
 });
 
-/** The targets of issue 16 (and the memory target of issue 10), for both revisions and both process modes. */
+/**
+ * The targets of issue 16 (and those of issues 10 and 19), for both
+ * revisions and, where a two-process run exists, both process modes.
+ */
 const TARGETS: TargetSpec[] = [
   ratioAtLeast("server-stream-64k", "server-streaming MiB/s, 64 KiB messages ≥ 0.9× direct", "throughput", 0.9),
   ratioAtLeast("server-stream-1m", "server-streaming MiB/s, 1 MiB messages ≥ 0.8× direct", "throughput", 0.8),
@@ -56,6 +59,24 @@ const TARGETS: TargetSpec[] = [
     of: "value",
     comparison: "<",
     threshold: 4,
+  },
+  {
+    id: "instrumentation-diagnostics",
+    description: "unary calls/s with a diagnostics subscriber ≥ 0.95× with nothing subscribed",
+    workload: "instrumentation",
+    figure: "diagnostics-ratio",
+    of: "value",
+    comparison: ">=",
+    threshold: 0.95,
+  },
+  {
+    id: "instrumentation-otel",
+    description: "unary calls/s with OpenTelemetry traces + metrics ≥ 0.9× with nothing subscribed",
+    workload: "instrumentation",
+    figure: "otel-ratio",
+    of: "value",
+    comparison: ">=",
+    threshold: 0.9,
   },
 ];
 

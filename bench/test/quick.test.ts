@@ -25,6 +25,7 @@ const WORKLOADS = [
   "many-streams",
   "fairness",
   "reverse-unary",
+  "instrumentation",
   // The server in a process of its own:
   "unary-latency-2p",
   "unary-c32-2p",
@@ -85,7 +86,7 @@ describe("npm run bench -- --quick", () => {
     }
     outDir = await mkdtemp(join(tmpdir(), "bench-quick-"));
     const { stderr } = await run(outDir);
-    expect(stderr).toMatch(/\[21\/21\] fairness-2p/); // progress was shown
+    expect(stderr).toMatch(/\[22\/22\] fairness-2p/); // progress was shown
 
     const results = JSON.parse(await readFile(join(outDir, "latest.json"), "utf8")) as Results;
     expect(results.mode).toBe("quick");
@@ -104,8 +105,8 @@ describe("npm run bench -- --quick", () => {
       }
     }
     expect(results.workloads.find((w) => w.id === "many-streams")?.curve?.streams.length).toBeGreaterThan(1);
-    // Eight targets, for two revisions, in one process and (all but the memory ones) in two.
-    expect(results.targets.length).toBe(2 * 8 + 2 * 6);
+    // Ten targets for two revisions in one process; six of them (not memory, not instrumentation) in two.
+    expect(results.targets.length).toBe(2 * 10 + 2 * 6);
     for (const processes of [1, 2]) {
       expect(results.targets.some((t) => t.processes === processes && t.id === "client-stream-64k")).toBe(true);
     }

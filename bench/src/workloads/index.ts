@@ -1,5 +1,6 @@
 import type { BenchConfig } from "../config.js";
 import { fairness } from "./fairness.js";
+import { instrumentation } from "./instrumentation.js";
 import { manyStreams } from "./many-streams.js";
 import { pingPong } from "./pingpong.js";
 import { reverseUnary } from "./reverse.js";
@@ -21,6 +22,7 @@ export function allWorkloads(config: BenchConfig): Workload[] {
       manyStreams(config.streamCheckpoints),
       fairness(1),
       reverseUnary(config.reverseAgents),
+      instrumentation,
     );
   }
   if (config.processes.includes(2)) {

@@ -59,10 +59,12 @@ export async function openTunnel(client: grpc.Client, options: OpenTunnelOptions
       flowControl: !options.disableFlowControl,
       expectSettings: advertisesNegotiation(headers),
       limits: resolveLimits(options.limits),
+      tunnel: { direction: "forward", peer: call.getPeer(), metadata },
     });
     conn.listen(engine);
     void engine.done.then(() => signal?.removeEventListener("abort", onAbort));
     await engine.ready;
+    engine.announceOpen();
   } catch (e) {
     signal?.removeEventListener("abort", onAbort);
     call.cancel();

@@ -12,6 +12,7 @@ import { ClientStream } from "./client-stream.js";
 import type { FrameConn } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
 import { TunnelEngine } from "./tunnel-engine.js";
+import { UNNAMED_TUNNEL, type TunnelIdentity } from "./tunnel-info.js";
 
 export interface ClientEngineOptions {
   /** False: use revision 0 even when the server offers revision 1. */
@@ -19,6 +20,8 @@ export interface ClientEngineOptions {
   /** The server advertised negotiation, so its first frame must be Settings. */
   expectSettings: boolean;
   limits: TunnelLimits;
+  /** The tunnel RPC this engine runs on, for diagnostics. */
+  tunnel?: TunnelIdentity;
 }
 
 export interface OpenStreamOptions {
@@ -48,7 +51,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     conn: FrameConn<ClientToServer>,
     private readonly options: ClientEngineOptions,
   ) {
-    super(conn);
+    super(conn, "client", options.tunnel ?? UNNAMED_TUNNEL);
     this.ready.catch(() => {}); // observed through `done` as well
     this.negotiated = !options.expectSettings;
     if (this.negotiated) {
@@ -66,6 +69,10 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
   /** The negotiated protocol revision (0 or 1). */
   get protocolRevision(): ProtocolRevision {
     return this.revision;
+  }
+
+  get revisionInUse(): 0 | 1 | undefined {
+    return this.negotiated ? (this.revision === ProtocolRevision.REVISION_ONE ? 1 : 0) : undefined;
   }
 
   /**
@@ -103,7 +110,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
       onHeader: options.onHeader,
       onClosed: (closed) => this.forgetStream(closed),
     });
-    this.streams.set(id, stream);
+    this.streamStarted(stream);
     this.writer.write(clientFrames.newStream(id, method, requestHeaders, this.options.limits.receiveWindowBytes, this.revision));
     return stream;
   }
@@ -152,6 +159,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     for (const stream of [...this.streams.values()]) {
       stream.cancel(new TunnelError(Code.CANCELLED, "tunnel closed"));
     }
+    this.closedHere = true;
     this.end(undefined, new TunnelError(Code.CANCELLED, "tunnel closed"));
     this.conn.end();
   }
@@ -197,5 +205,6 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     for (const stream of [...this.streams.values()]) {
       stream.fail(streamError);
     }
+    this.announceEnd();
   }
 }

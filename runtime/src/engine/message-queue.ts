@@ -35,6 +35,8 @@ export class MessageQueue {
   // messages of several chunks) are allocated when needed.
   private chunks: Fifo<Chunk> | undefined;
   private unreadBytes = 0;
+  /** Message bytes accepted so far: a plain counter for diagnostics. */
+  bytesReceived = 0;
   private readonly sequence = new ChunkSequence();
   private assembler: MessageAssembler | undefined;
   private assembling = false;
@@ -143,6 +145,7 @@ export class MessageQueue {
       );
     }
     this.unreadBytes += length;
+    this.bytesReceived += length;
     this.sequence.completed();
     (this.chunks ??= new Fifo()).push(chunk);
     this.wake();

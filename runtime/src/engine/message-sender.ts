@@ -13,6 +13,8 @@ import type { DataSource, FrameWriter } from "./frame-conn.js";
  */
 export class MessageSender<Out> implements DataSource {
   private busy = false;
+  /** Message bytes handed to the transport so far: a plain counter for diagnostics. */
+  bytesSent = 0;
   /** Resumes the current wait for the transport early, when the stream ends. */
   private resume: (() => void) | undefined;
 
@@ -84,6 +86,7 @@ export class MessageSender<Out> implements DataSource {
             throw error; // the frame was dropped
           }
         }
+        this.bytesSent += length;
         if (offset >= size) {
           return;
         }

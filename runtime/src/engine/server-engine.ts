@@ -27,6 +27,8 @@ export interface ServerEngineOptions {
   /** The tunnel RPC's transport security, when this side is the network server. */
   authContext?: AuthContext;
   limits: TunnelLimits;
+  /** Forward (the default) or reverse, for diagnostics. */
+  direction?: "forward" | "reverse";
   /** Finds the handler for "pkg.Service/Method". */
   lookup(method: string): StreamHandler | undefined;
   /** True while the owner refuses new calls (graceful shutdown). */
@@ -47,11 +49,18 @@ interface AcceptedStream {
  * tunnel; only the FrameConn underneath differs.
  */
 export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToClient, ServerStream> {
+  private latestRevision: 0 | 1 | undefined;
+
   constructor(
     conn: FrameConn<ServerToClient>,
     private readonly options: ServerEngineOptions,
   ) {
-    super(conn);
+    super(conn, "server", { direction: options.direction ?? "forward", peer: options.peer, metadata: options.tunnelMetadata });
+  }
+
+  /** The revision of the latest call the client started. */
+  get revisionInUse(): 0 | 1 | undefined {
+    return this.latestRevision;
   }
 
   /** Sends Settings when the peer advertised negotiation. Call once, first. */
@@ -96,6 +105,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
   }
 
   close(): void {
+    this.closedHere = true;
     if (this.end(undefined)) {
       this.conn.end();
     }
@@ -125,6 +135,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     }
     const { name, handler, metadata, deadline } = checked;
     const revisionOne = init.protocolRevision === ProtocolRevision.REVISION_ONE;
+    this.latestRevision = revisionOne ? 1 : 0;
     const stream = new ServerStream({
       id,
       method: `/${name}`,
@@ -139,7 +150,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       protocolRevision: revisionOne ? 1 : 0,
       onClosed: (closed) => this.forgetStream(closed),
     });
-    this.streams.set(id, stream);
+    this.streamStarted(stream);
     let running: Promise<void>;
     try {
       running = handler(stream);
@@ -209,6 +220,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     for (const stream of [...this.streams.values()]) {
       stream.fail(reason);
     }
+    this.announceEnd();
     return true;
   }
 }

@@ -3,7 +3,7 @@ import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import type { TunnelInfo } from "../diagnostics/events.js";
 import { TunnelClientEngine } from "../engine/client-engine.js";
-import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
+import { NETWORK_SERVER_DEFAULT_LIMITS, resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
 import { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "../protocol/constants.js";
 import { advertisesNegotiation } from "../protocol/negotiation.js";
@@ -124,7 +124,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
     super(options.interceptors);
-    this.limits = resolveLimits(options.limits);
+    this.limits = resolveLimits(options.limits, NETWORK_SERVER_DEFAULT_LIMITS);
     this.reverse = options.registry ?? new LocalReverseTunnelRegistry<K>();
     const limit = options.maxReverseTunnelsPerKey;
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {

@@ -11,6 +11,8 @@ import {
   type TunnelLimits,
 } from "@protoc-gen-tunnel/runtime";
 import { plainGrpcClient, type BenchClient } from "./direct-client.js";
+import { fullGc } from "./gc.js";
+import { ServerProcess } from "./server-process.js";
 import { benchServiceImpl } from "./service.js";
 
 /** What every workload compares: tunnel revision 1, tunnel revision 0, plain grpc-js. */
@@ -43,6 +45,9 @@ export function plainClient(address: string): grpc.Client {
   return new grpc.Client(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS);
 }
 
+/** Where the server end runs: in this process (1) or in a child process (2). */
+export type Processes = 1 | 2;
+
 /** Interceptors of the tunnel variants (the instrumentation workload traces with them). */
 export interface Interceptors {
   server: HandlerInterceptor[];
@@ -52,7 +57,17 @@ export interface Interceptors {
 export interface ForwardSetup {
   /** One client per variant, each on its own connection to the same server. */
   clients: Record<VariantId, BenchClient>;
+  /** CPU time used so far by both ends (this process and, with two processes, the server's), µs. */
+  cpuMicros(): Promise<number>;
+  /** A full garbage collection at both ends. */
+  collect(): Promise<void>;
   close(): void;
+}
+
+/** CPU time (user + system, all threads) of this process so far, µs. */
+export function ownCpuMicros(): number {
+  const used = process.cpuUsage();
+  return used.user + used.system;
 }
 
 /** A grpc-js server on loopback serving the bench service directly and over forward tunnels. */
@@ -91,13 +106,20 @@ export async function connect(
   };
 }
 
-/** A bench server and a connection of each variant to it, all connected. */
+/**
+ * A bench server and a connection of each variant to it, all connected;
+ * the server runs here or, with `processes: 2`, in a child process (the
+ * server's interceptors apply in this process only).
+ */
 export async function startForward(
   variants: readonly VariantId[] = VARIANTS,
-  limits?: Partial<TunnelLimits>,
-  interceptors?: Interceptors,
+  { limits, processes = 1, interceptors }: { limits?: Partial<TunnelLimits>; processes?: Processes; interceptors?: Interceptors } = {},
 ): Promise<ForwardSetup> {
-  const server = await startBenchServer(limits, interceptors);
+  if (processes === 2 && interceptors !== undefined) {
+    throw new Error("startForward: interceptors run in this process only (processes: 1)");
+  }
+  const remote = processes === 2 ? await ServerProcess.start(limits) : undefined;
+  const server = remote ?? (await startBenchServer(limits, interceptors));
   const cleanups: Array<() => void> = [() => server.close()];
   const clients: Partial<Record<VariantId, BenchClient>> = {};
   for (const variant of variants) {
@@ -109,6 +131,11 @@ export async function startForward(
   await Promise.all(Object.values(clients).map((client) => client.unary({})));
   return {
     clients: clients as Record<VariantId, BenchClient>,
+    cpuMicros: async () => ownCpuMicros() + (remote === undefined ? 0 : await remote.cpuMicros()),
+    async collect() {
+      fullGc();
+      await remote?.collect();
+    },
     close() {
       for (const cleanup of cleanups.reverse()) {
         cleanup();

@@ -27,6 +27,15 @@ const WORKLOADS = [
   "reverse-unary",
   "relay-unary",
   "instrumentation",
+  // The server in a process of its own:
+  "unary-latency-2p",
+  "unary-c32-2p",
+  "server-stream-64k-2p",
+  "server-stream-1m-2p",
+  "client-stream-64k-2p",
+  "client-stream-1m-2p",
+  "bidi-pingpong-2p",
+  "fairness-2p",
 ];
 
 /** Workloads with no direct grpc-js counterpart: tunnel variants only, and no ratio to direct. */
@@ -49,7 +58,7 @@ interface Results {
     figures: Array<{ id: string; variants: Record<string, Summary>; ratios: Record<string, Summary> }>;
     curve?: { streams: number[] };
   }>;
-  targets: Array<{ id: string; value: number; met: boolean }>;
+  targets: Array<{ id: string; value: number; met: boolean; processes: number }>;
 }
 
 function run(outDir: string): Promise<{ stderr: string }> {
@@ -81,7 +90,7 @@ describe("npm run bench -- --quick", () => {
     }
     outDir = await mkdtemp(join(tmpdir(), "bench-quick-"));
     const { stderr } = await run(outDir);
-    expect(stderr).toMatch(/\[15\/15\] instrumentation/); // progress was shown
+    expect(stderr).toMatch(/\[23\/23\] fairness-2p/); // progress was shown
 
     const results = JSON.parse(await readFile(join(outDir, "latest.json"), "utf8")) as Results;
     expect(results.mode).toBe("quick");
@@ -105,7 +114,11 @@ describe("npm run bench -- --quick", () => {
       }
     }
     expect(results.workloads.find((w) => w.id === "many-streams")?.curve?.streams.length).toBeGreaterThan(1);
-    expect(results.targets.length).toBeGreaterThanOrEqual(14);
+    // Eleven targets for two revisions in one process; six of them (not memory, instrumentation, cluster mode) in two.
+    expect(results.targets.length).toBe(2 * 11 + 2 * 6);
+    for (const processes of [1, 2]) {
+      expect(results.targets.some((t) => t.processes === processes && t.id === "client-stream-64k")).toBe(true);
+    }
     expect(results.targets.filter((t) => t.id === "relay-unary")).toHaveLength(2);
     for (const target of results.targets) {
       expect(Number.isFinite(target.value), target.id).toBe(true);
@@ -118,6 +131,8 @@ describe("npm run bench -- --quick", () => {
       "Client-streaming, 64 KiB messages",
       "Fairness",
       "Cluster mode: unary relayed",
+      "Client-streaming, 64 KiB messages, two processes",
+      "| target | tunnel rev 1, one process | tunnel rev 1, two processes | tunnel rev 0, one process | tunnel rev 0, two processes |",
     ]) {
       expect(markdown).toContain(title);
     }

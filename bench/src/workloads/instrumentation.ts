@@ -29,8 +29,7 @@ export const instrumentation: Workload = {
     const plain = await startForward(ctx.variants);
     const traced = await startForward(
       ctx.variants.filter((v) => v !== "direct"),
-      undefined,
-      otel.interceptors,
+      { interceptors: otel.interceptors },
     );
     const payload = payloadOf(PAYLOAD_BYTES);
     const turns = new Map<VariantId, number>();

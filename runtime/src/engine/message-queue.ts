@@ -159,7 +159,7 @@ export class MessageQueue {
     while (chunks !== undefined && this.chunks === chunks && chunks.size > 0) {
       const chunk = chunks.shift();
       this.unreadBytes -= chunk.data.length;
-      this.options.window?.consumed(chunk.data.length);
+      this.options.window?.consumed(chunk.data.length, chunks.size === 0);
       let message: Uint8Array | undefined;
       if (chunk.size === chunk.data.length) {
         message = chunk.data; // a whole message in one chunk, the common case

@@ -22,6 +22,8 @@ export class MessageSender<Out> implements DataSource {
     private readonly writer: FrameWriter<Out>,
     private readonly frames: MessageFrames<Out>,
     private readonly streamId: bigint,
+    /** Largest chunk to send (TunnelLimits.maxChunkBytes). */
+    private readonly maxChunkBytes: number,
     /** The send window (revision 1); undefined for revision 0. Released by the stream when it ends. */
     readonly window: SendWindow | undefined,
     /** The stream's error once it has ended; sending then fails with it. */
@@ -64,10 +66,10 @@ export class MessageSender<Out> implements DataSource {
             await window.whenOpen(); // also resolves when the stream ends (release)
             continue;
           }
-          length = nextChunkLength(size - offset, window.size);
+          length = nextChunkLength(this.maxChunkBytes, size - offset, window.size);
           window.take(length);
         } else {
-          length = nextChunkLength(size - offset);
+          length = nextChunkLength(this.maxChunkBytes, size - offset);
         }
         const chunk = data.subarray(offset, offset + length);
         const frame = offset === 0 ? this.frames.envelope(this.streamId, size, chunk) : this.frames.more(this.streamId, chunk);

@@ -89,7 +89,9 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
       what: role.receives,
       violationCode: role.violationCode,
       window: flowControl
-        ? new ReceiveWindow(limits.receiveWindowBytes, (credit) => writer.write(role.windowUpdate(id, credit)))
+        ? new ReceiveWindow(limits.receiveWindowBytes, limits.maxReceiveWindowBytes, (credit) =>
+            writer.write(role.windowUpdate(id, credit)),
+          )
         : undefined,
       maxMessageBytes: limits.maxReceiveMessageBytes,
       maxBufferedBytes: limits.maxBufferedBytesPerStream,
@@ -98,6 +100,7 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
       writer,
       role.dataFrames,
       id,
+      limits.maxChunkBytes,
       flowControl ? new SendWindow(init.sendWindowSize!) : undefined,
       () => this.ended && (this.ended.error ?? new TunnelError(Code.INTERNAL, "call already completed")),
     );

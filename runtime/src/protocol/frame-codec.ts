@@ -1,7 +1,10 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { encodeClientControl, encodeServerControl } from "./control-frame-codec.js";
+import { varintSize, writeVarint } from "./varint.js";
 
-// Message data frames carry nearly every byte of a tunnel. protobuf-es's
+// Message data frames carry nearly every byte of a tunnel (the control
+// frames of a call have their own encoder, control-frame-codec.ts). protobuf-es's
 // general writer grows and copies its buffer several times for a 16 KiB
 // bytes field; these frames are encoded here in one pass into a buffer of the
 // exact size instead (one copy of the data). Every other frame, and any value
@@ -36,6 +39,11 @@ export function encodeClientToServer(frame: ClientToServer): Buffer {
     if (fast !== undefined) {
       return fast;
     }
+  } else {
+    const fast = encodeClientControl(frame);
+    if (fast !== undefined) {
+      return fast;
+    }
   }
   return asBuffer(toBinary(ClientToServerSchema, frame));
 }
@@ -53,6 +61,11 @@ export function encodeServerToClient(frame: ServerToClient): Buffer {
       body.case === "responseMessage" ? body.value : undefined,
       body.case === "moreResponseData" ? body.value : undefined,
     );
+    if (fast !== undefined) {
+      return fast;
+    }
+  } else {
+    const fast = encodeServerControl(frame);
     if (fast !== undefined) {
       return fast;
     }
@@ -112,24 +125,6 @@ function encodeWindowUpdate(streamId: bigint, credit: number): Buffer | undefine
   out[pos] = TAG_WINDOW_UPDATE;
   writeVarint(out, pos + 1, credit);
   return out;
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Buffer, pos: number, value: number): number {
-  while (value >= 0x80) {
-    out[pos++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  out[pos++] = value;
-  return pos;
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {

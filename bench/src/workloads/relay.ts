@@ -43,28 +43,41 @@ export const relayUnary: Workload = {
           result[mode] =
             mode === "local"
               ? await setup.local(ctx.config.sampleMs, CALLERS)
-              : await relayLoad(setup.relayed, ctx.config.sampleMs, CALLERS);
+              : await relayLoad(setup.relayed, ctx.config.sampleMs, CALLERS, setup.ownerCpu);
         }
         return result as Record<Mode, RelayLoad>;
       });
+      type Sample = Record<Mode, RelayLoad>;
+      // Each figure for both modes, then the relayed ÷ local ratio (of capacity: for costs, local ÷ relayed).
+      const compared = (id: string, label: string, unit: string, better: "higher" | "lower", value: (load: RelayLoad) => number) => [
+        figure({ id: `${id}-local`, label: `${label}, local`, unit, better }, samples, (s: Sample) => value(s.local)),
+        figure({ id: `${id}-relayed`, label: `${label}, relayed`, unit, better }, samples, (s: Sample) => value(s.relayed)),
+      ];
+      const ownerCpu = (load: RelayLoad) => load.ownerCpuPerCallUs ?? Number.NaN;
+      const perThread = Object.values(samples).every((list) => list.every((s) => !Number.isNaN(ownerCpu(s.local) + ownerCpu(s.relayed))));
       return {
         id: this.id,
         title: this.title,
         params: { agents: AGENTS, callers: CALLERS, payloadBytes: 100 },
         figures: [
-          figure({ id: "rate-local", label: "calls/s, local", unit: "calls/s", better: "higher" }, samples, (s) => s.local.rate),
-          figure({ id: "rate-relayed", label: "calls/s, relayed", unit: "calls/s", better: "higher" }, samples, (s) => s.relayed.rate),
+          ...compared("rate", "calls/s", "calls/s", "higher", (load) => load.rate),
           figure(
             { id: "relayed-ratio", label: "relayed ÷ local calls/s", unit: "×", better: "higher" },
             samples,
             (s) => s.relayed.rate / s.local.rate,
           ),
-          figure({ id: "p50-local", label: "latency p50, local (1 caller)", unit: "ms", better: "lower" }, samples, (s) => s.local.p50),
-          figure(
-            { id: "p50-relayed", label: "latency p50, relayed (1 caller)", unit: "ms", better: "lower" },
-            samples,
-            (s) => s.relayed.p50,
-          ),
+          ...compared("cpu", "CPU per call, all threads", "µs", "lower", (load) => load.cpuPerCallUs),
+          ...(perThread
+            ? [
+                ...compared("owner-cpu", "CPU per call, the owner's thread", "µs", "lower", ownerCpu),
+                figure(
+                  { id: "owner-cpu-ratio", label: "relayed ÷ local calls per second of the owner's CPU", unit: "×", better: "higher" },
+                  samples,
+                  (s) => ownerCpu(s.local) / ownerCpu(s.relayed),
+                ),
+              ]
+            : []),
+          ...compared("p50", "latency p50 (1 caller)", "ms", "lower", (load) => load.p50),
         ],
       };
     } finally {

@@ -1,7 +1,8 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { encodeClientControl, encodeServerControl } from "./control-frame-codec.js";
-import { varintSize, writeVarint } from "./varint.js";
+import { decodeClientControl, decodeServerControl } from "./control-frame-decode.js";
+import { Varints, varintSize, writeVarint } from "./varint.js";
 
 // Message data frames carry nearly every byte of a tunnel (the control
 // frames of a call have their own encoder, control-frame-codec.ts). protobuf-es's
@@ -133,13 +134,13 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 /** Decodes a ClientToServer frame; throws like fromBinary on malformed input. */
 export function decodeClientToServer(bytes: Uint8Array): ClientToServer {
-  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ClientToServer", "requestMessage", "moreRequestData");
+  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ClientToServer", "requestMessage", "moreRequestData") ?? decodeClientControl(bytes);
   return fast === undefined ? fromBinary(ClientToServerSchema, bytes) : (fast as ClientToServer);
 }
 
 /** Decodes a ServerToClient frame; throws like fromBinary on malformed input. */
 export function decodeServerToClient(bytes: Uint8Array): ServerToClient {
-  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ServerToClient", "responseMessage", "moreResponseData");
+  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ServerToClient", "responseMessage", "moreResponseData") ?? decodeServerControl(bytes);
   return fast === undefined ? fromBinary(ServerToClientSchema, bytes) : (fast as ServerToClient);
 }
 
@@ -203,27 +204,4 @@ function decodeDataFrame(bytes: Uint8Array, typeName: string, envelopeCase: stri
   }
   const envelope = { $typeName: "grpctunnel.v1.MessageData", size, data };
   return { $typeName: typeName, streamId, frame: { case: envelopeCase, value: envelope } };
-}
-
-/** Reads varints of at most `maxBytes` bytes; undefined when longer or truncated. */
-class Varints {
-  pos = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-
-  varint(maxBytes: number): number | undefined {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < maxBytes; i++) {
-      const byte = this.bytes[this.pos++];
-      if (byte === undefined) {
-        return undefined;
-      }
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) {
-        return value;
-      }
-      scale *= 128;
-    }
-    return undefined;
-  }
 }

@@ -17,3 +17,26 @@ export function writeVarint(out: Buffer, pos: number, value: number): number {
   out[pos++] = value;
   return pos;
 }
+
+/** Reads varints of at most `maxBytes` bytes; undefined when longer or truncated. */
+export class Varints {
+  pos = 0;
+  constructor(readonly bytes: Uint8Array) {}
+
+  varint(maxBytes: number): number | undefined {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < maxBytes; i++) {
+      const byte = this.bytes[this.pos++];
+      if (byte === undefined) {
+        return undefined;
+      }
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        return value;
+      }
+      scale *= 128;
+    }
+    return undefined;
+  }
+}

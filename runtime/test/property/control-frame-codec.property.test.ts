@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { create, toBinary, type UnknownField } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type UnknownField } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import { AnySchema, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Metadata as GrpcMetadata } from "@grpc/grpc-js";
@@ -14,7 +14,8 @@ import {
   type Metadata,
 } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { encodeClientControl, encodeServerControl } from "../../src/protocol/control-frame-codec.js";
-import { encodeClientToServer, encodeServerToClient } from "../../src/protocol/frame-codec.js";
+import { decodeClientControl, decodeServerControl } from "../../src/protocol/control-frame-decode.js";
+import { decodeClientToServer, decodeServerToClient, encodeClientToServer, encodeServerToClient } from "../../src/protocol/frame-codec.js";
 import { clientFrames, serverFrames } from "../../src/protocol/frames.js";
 import { metadataToProto } from "../../src/protocol/metadata-codec.js";
 import { fuzzParameters } from "./fuzz-config.js";
@@ -165,5 +166,121 @@ describe("property: fast control frame encoding equals protobuf-es", () => {
       () => encodeClientToServer(halfClose),
       () => toBinary(ClientToServerSchema, halfClose),
     );
+  });
+});
+
+/** A decoder's outcome: the frame, or the error message (malformed input throws as fromBinary does). */
+function decoded<T>(decode: () => T): T | { error: string } {
+  try {
+    return decode();
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+const clientFrameArb = fc
+  .tuple(idArb, textArb, fc.option(metadataArb, { nil: undefined }), uintArb, uintArb, fc.integer({ min: 0, max: 2 }))
+  .map(([id, methodName, requestHeaders, window, revision, kind]) =>
+    kind === 0
+      ? create(ClientToServerSchema, {
+          streamId: id,
+          frame: {
+            case: "newStream",
+            value: create(NewStreamSchema, {
+              methodName,
+              requestHeaders,
+              initialWindowSize: window >>> 0,
+              protocolRevision: revision >>> 0,
+            }),
+          },
+        })
+      : kind === 1
+        ? clientFrames.halfClose(id)
+        : clientFrames.cancel(id),
+  );
+
+const serverFrameArb = fc
+  .tuple(idArb, metadataArb, fc.option(metadataArb, { nil: undefined }), statusArb, fc.boolean())
+  .map(([id, headers, trailers, status, isHeaders]) =>
+    isHeaders
+      ? serverFrames.headers(id, headers)
+      : create(ServerToClientSchema, {
+          streamId: id,
+          frame: { case: "closeStream", value: create(CloseStreamSchema, { responseTrailers: trailers, status }) },
+        }),
+  );
+
+/** Encodes, or undefined where toBinary refuses the frame's values. */
+function bytesOf(encode: () => Uint8Array): Uint8Array | undefined {
+  try {
+    return encode();
+  } catch {
+    return undefined;
+  }
+}
+
+describe("property: fast control frame decoding equals protobuf-es", () => {
+  it("control frames in their canonical encoding", () => {
+    fc.assert(
+      fc.property(clientFrameArb, serverFrameArb, (client, server) => {
+        const c = bytesOf(() => toBinary(ClientToServerSchema, client));
+        if (c !== undefined) {
+          expect(decodeClientToServer(c)).toEqual(fromBinary(ClientToServerSchema, c));
+        }
+        const s = bytesOf(() => toBinary(ServerToClientSchema, server));
+        if (s !== undefined) {
+          expect(decodeServerToClient(s)).toEqual(fromBinary(ServerToClientSchema, s));
+        }
+      }),
+      fuzzParameters(1000),
+    );
+  });
+
+  it("control frames with bytes changed, cut or added decode (or fail) exactly as with fromBinary", () => {
+    const mutatedArb = fc
+      .tuple(fc.oneof(clientFrameArb, serverFrameArb), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 3 }))
+      .map(([frame, at, byte, how]) => {
+        const bytes = bytesOf(() =>
+          frame.$typeName === "grpctunnel.v1.ClientToServer"
+            ? toBinary(ClientToServerSchema, frame)
+            : toBinary(ServerToClientSchema, frame),
+        );
+        const out = [...(bytes ?? [8, 1])];
+        const i = at % out.length;
+        if (how === 0) {
+          out[i] = byte;
+        } else if (how === 1) {
+          out.length = i;
+        } else if (how === 2) {
+          out.splice(i, 0, byte);
+        } else {
+          out.push(byte);
+        }
+        return Uint8Array.from(out);
+      });
+    fc.assert(
+      fc.property(mutatedArb, (bytes) => {
+        expect(decoded(() => decodeClientToServer(bytes))).toEqual(decoded(() => fromBinary(ClientToServerSchema, bytes)));
+        expect(decoded(() => decodeServerToClient(bytes))).toEqual(decoded(() => fromBinary(ServerToClientSchema, bytes)));
+      }),
+      fuzzParameters(3000),
+    );
+  });
+
+  it("the frames the runtime sends take the fast path", () => {
+    const grpcMd = new GrpcMetadata();
+    grpcMd.add("x-caller", "tester");
+    grpcMd.add("grpctunnel-relay-key-bin", Buffer.from("agent-7", "utf8"));
+    const md = metadataToProto(grpcMd);
+    const c = [clientFrames.newStream(9n, "/pkg.Service/Method", md, 65_536, 1), clientFrames.halfClose(9n), clientFrames.cancel(9n)];
+    for (const frame of c) {
+      const bytes = toBinary(ClientToServerSchema, frame);
+      expect(decodeClientControl(bytes)).toEqual(fromBinary(ClientToServerSchema, bytes));
+    }
+    const s = [serverFrames.headers(9n, md), serverFrames.close(9n, md, create(StatusSchema, { code: 5, message: "not found" }))];
+    for (const frame of s) {
+      const bytes = toBinary(ServerToClientSchema, frame);
+      expect(decodeServerControl(bytes)).toEqual(fromBinary(ServerToClientSchema, bytes));
+    }
   });
 });

@@ -205,7 +205,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
     try {
       this.reverse.add(tunnel, key);
     } catch (e) {
-      process.emitWarning(`grpctunnel: reverse tunnel registry refused a tunnel: ${(e as Error)?.message ?? String(e)}`);
+      process.emitWarning(`grpctunnel: reverse tunnel registry refused a tunnel: ${TunnelError.from(e).rawMessage}`);
       engine.abort(new TunnelError(Code.INTERNAL, "could not register the reverse tunnel"));
       return;
     }
@@ -225,9 +225,9 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
  */
 function refusal(e: unknown): TunnelError {
   if (e instanceof TunnelError) {
-    return e;
+    return TunnelError.from(e); // as is, unless it only carries the brand
   }
-  process.emitWarning(`grpctunnel: affinityKey threw, reverse tunnel refused: ${(e as Error)?.message ?? String(e)}`);
+  process.emitWarning(`grpctunnel: affinityKey threw, reverse tunnel refused: ${TunnelError.from(e).rawMessage}`);
   return new TunnelError(Code.INTERNAL, "could not compute the reverse tunnel's affinity key");
 }
 
@@ -246,6 +246,6 @@ function notify(callback: ((tunnel: TunnelChannel) => void) | undefined, tunnel:
   try {
     callback?.(tunnel);
   } catch (e) {
-    process.emitWarning(`grpctunnel: reverse tunnel callback threw: ${(e as Error)?.message ?? String(e)}`);
+    process.emitWarning(`grpctunnel: reverse tunnel callback threw: ${TunnelError.from(e).rawMessage}`);
   }
 }

@@ -152,7 +152,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     this.streams.set(id, stream);
     let running: Promise<void>;
     try {
-      running = handler(stream);
+      running = Promise.resolve(handler(stream));
     } catch (e) {
       running = Promise.reject(e); // a handler that throws at once must not break the receive loop
     }

@@ -8,6 +8,7 @@ import { metadataFromProto, metadataToProto } from "../protocol/metadata-codec.j
 import { settingsFrame } from "../protocol/negotiation.js";
 import { statusToProto } from "../protocol/status-codec.js";
 import { TIMEOUT_HEADER, parseTimeout } from "../protocol/timeout.js";
+import { truncated } from "../protocol/truncated.js";
 import type { FrameConn } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
 import { ServerStream } from "./server-stream.js";
@@ -178,20 +179,23 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     if (!supported) {
       return reject(Code.UNAVAILABLE, `server does not support protocol revision ${revision}`);
     }
+    // What the peer sent is echoed in refusals only in part: a refusal must
+    // not cost more than the frame that caused it.
     const name = init.methodName.startsWith("/") ? init.methodName.slice(1) : init.methodName;
     const slash = name.indexOf("/");
     if (slash <= 0 || slash === name.length - 1) {
-      return reject(Code.INVALID_ARGUMENT, `${JSON.stringify(init.methodName)} is not a well-formed method name`);
+      return reject(Code.INVALID_ARGUMENT, `${JSON.stringify(truncated(init.methodName))} is not a well-formed method name`);
     }
     const handler = this.options.lookup(name);
     if (handler === undefined) {
-      return reject(Code.UNIMPLEMENTED, `${name} not implemented`);
+      return reject(Code.UNIMPLEMENTED, `${truncated(name)} not implemented`);
     }
     let metadata: Metadata;
     try {
       metadata = metadataFromProto(init.requestHeaders, Code.INVALID_ARGUMENT, limits.maxMetadataBytes);
     } catch (e) {
-      return TunnelError.from(e, Code.INVALID_ARGUMENT);
+      const error = TunnelError.from(e, Code.INVALID_ARGUMENT);
+      return reject(error.code, truncated(error.rawMessage, 200));
     }
     let deadline: number | undefined;
     const timeout = metadata.get(TIMEOUT_HEADER)[0];
@@ -199,7 +203,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       metadata.remove(TIMEOUT_HEADER);
       const millis = parseTimeout(String(timeout));
       if (millis === undefined) {
-        return reject(Code.INVALID_ARGUMENT, `malformed ${TIMEOUT_HEADER} header ${JSON.stringify(timeout)}`);
+        return reject(Code.INVALID_ARGUMENT, `malformed ${TIMEOUT_HEADER} header ${JSON.stringify(truncated(String(timeout)))}`);
       }
       deadline = Date.now() + millis;
     }

@@ -355,6 +355,17 @@ export const serverCases: ConformanceCase[] = [
       await streamCloses(1n, Code.RESOURCE_EXHAUSTED, /^more than 40000 unread request bytes buffered/)(server);
     },
   },
+  {
+    id: "S34",
+    misbehaviour: "`NewStream` for an unknown method with a very long name",
+    expected: "stream closed: UNIMPLEMENTED `… not implemented`, quoting the name's first 100 characters",
+    async run() {
+      const server = serverUnderTest();
+      const name = `pkg.Service/${"m".repeat(100_000)}`;
+      server.send(c2s.newStream(1n, name));
+      await streamCloses(1n, Code.UNIMPLEMENTED, /^pkg\.Service\/m{88}… \(100012 characters\) not implemented$/)(server);
+    },
+  },
 ];
 
 describe("conformance: tunnel-server engine against a misbehaving tunnel client", () => {

@@ -20,6 +20,12 @@ export interface TunnelLimits {
   /** Most calls a tunnel server runs at once on one tunnel; more get RESOURCE_EXHAUSTED. */
   maxConcurrentStreams: number;
   /**
+   * A tunneled call on which the client has sent nothing (no message, no
+   * half-close) and the handler has sent no response headers this long
+   * after it started is ended with DEADLINE_EXCEEDED. 0 turns it off.
+   */
+  idleStreamTimeoutMs: number;
+  /**
    * Largest metadata accepted from the peer (request headers, response
    * headers, trailers), counted like HTTP/2's header list size: key and
    * value bytes plus 32 per entry.
@@ -38,6 +44,7 @@ export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   maxReceiveMessageBytes: 4 * 1024 * 1024,
   maxBufferedBytesPerStream: 8 * 1024 * 1024,
   maxConcurrentStreams: 10_000,
+  idleStreamTimeoutMs: 300_000,
   maxMetadataBytes: 64 * 1024,
   settingsTimeoutMs: 10_000,
 };
@@ -46,6 +53,9 @@ export function resolveLimits(partial: Partial<TunnelLimits> | undefined): Tunne
   const limits = { ...DEFAULT_LIMITS, ...partial };
   if (!Number.isInteger(limits.receiveWindowBytes) || limits.receiveWindowBytes < 1 || limits.receiveWindowBytes > MAX_WINDOW_BYTES) {
     throw new RangeError(`receiveWindowBytes must be an integer from 1 to ${MAX_WINDOW_BYTES} (got ${limits.receiveWindowBytes})`);
+  }
+  if (!Number.isSafeInteger(limits.idleStreamTimeoutMs) || limits.idleStreamTimeoutMs < 0) {
+    throw new RangeError(`idleStreamTimeoutMs must be an integer >= 0 (got ${limits.idleStreamTimeoutMs})`);
   }
   // A revision-0 stream must be able to hold at least one whole message.
   limits.maxBufferedBytesPerStream = Math.max(limits.maxBufferedBytesPerStream, limits.maxReceiveMessageBytes);

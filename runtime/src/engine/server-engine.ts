@@ -10,6 +10,7 @@ import { statusToProto } from "../protocol/status-codec.js";
 import { TIMEOUT_HEADER, parseTimeout } from "../protocol/timeout.js";
 import { truncated } from "../protocol/truncated.js";
 import type { FrameConn } from "./frame-conn.js";
+import { IdleStreams } from "./idle-streams.js";
 import type { TunnelLimits } from "./limits.js";
 import { ServerStream } from "./server-stream.js";
 import { TunnelEngine } from "./tunnel-engine.js";
@@ -49,12 +50,14 @@ interface AcceptedStream {
  */
 export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToClient, ServerStream> {
   private idleWaiters: Array<() => void> = [];
+  private readonly idleStreams: IdleStreams;
 
   constructor(
     conn: FrameConn<ServerToClient>,
     private readonly options: ServerEngineOptions,
   ) {
     super(conn);
+    this.idleStreams = new IdleStreams(options.limits.idleStreamTimeoutMs);
   }
 
   /** Sends Settings when the peer advertised negotiation. Call once, first. */
@@ -151,6 +154,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       onClosed: (closed) => this.removeStream(closed),
     });
     this.streams.set(id, stream);
+    this.idleStreams.add(stream);
     let running: Promise<void>;
     try {
       running = Promise.resolve(handler(stream));
@@ -211,6 +215,10 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
   }
 
   private removeStream(id: bigint): void {
+    const stream = this.streams.get(id);
+    if (stream !== undefined) {
+      this.idleStreams.delete(stream);
+    }
     this.streams.delete(id);
     if (this.streams.size === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
@@ -227,6 +235,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       return false;
     }
     this.writer.close();
+    this.idleStreams.stop();
     const reason = new TunnelError(
       error === undefined ? Code.CANCELLED : Code.UNAVAILABLE,
       error === undefined ? "tunnel closed" : `tunnel failed: ${error.rawMessage}`,

@@ -356,6 +356,21 @@ export const serverCases: ConformanceCase[] = [
     },
   },
   {
+    id: "S32",
+    misbehaviour: "a stream that sends nothing (no message, no half-close) for `idleStreamTimeoutMs`",
+    expected: "stream closed: DEADLINE_EXCEEDED `no request message or half-close within N ms of the call's start (idleStreamTimeoutMs)`",
+    async run() {
+      const server = serverUnderTest({ limits: { idleStreamTimeoutMs: 50 }, handlers: { "test.Stalled/Read": stalled } });
+      server.send(c2s.newStream(1n, "test.Stalled/Read"), c2s.newStream(2n, "test.Stalled/Read"), c2s.halfClose(2n));
+      await streamCloses(
+        1n,
+        Code.DEADLINE_EXCEEDED,
+        /^no request message or half-close within 50 ms of the call's start \(idleStreamTimeoutMs\)$/,
+      )(server);
+      expect(server.framesOf(2n)).toEqual([]); // it half-closed: not idle
+    },
+  },
+  {
     id: "S34",
     misbehaviour: "`NewStream` for an unknown method with a very long name",
     expected: "stream closed: UNIMPLEMENTED `… not implemented`, quoting the name's first 100 characters",
@@ -367,6 +382,22 @@ export const serverCases: ConformanceCase[] = [
     },
   },
 ];
+
+describe("conformance: tunnel-server engine against a misbehaving tunnel client", () => {
+  for (const c of serverCases) {
+    it(`${c.id} ${c.misbehaviour} → ${c.expected}`, c.run);
+  }
+
+  it("README table lists every case with the same expected outcome", () => {
+    const rows = readmeRows("Tunnel-server engine");
+    expect(rows).toEqual(serverCases.map((c) => [c.id, c.misbehaviour, c.expected]));
+  });
+});
+
+/** A handler that reads nothing until its call ends. */
+function stalled(stream: { signal: AbortSignal }): Promise<void> {
+  return new Promise((resolve) => stream.signal.addEventListener("abort", () => resolve(), { once: true }));
+}
 
 describe("conformance: tunnel-server engine against a misbehaving tunnel client", () => {
   for (const c of serverCases) {

@@ -1,7 +1,8 @@
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import { ChunkSequence, MessageAssembler } from "../protocol/chunking.js";
+import { ChunkSequence } from "../protocol/chunking.js";
 import type { ReceiveWindow } from "../protocol/flow-control.js";
+import { MessageAssembler } from "../protocol/message-assembler.js";
 import { Fifo } from "./fifo.js";
 
 export interface MessageQueueOptions {

@@ -5,6 +5,7 @@ export { TunnelError, type TunnelErrorOptions } from "./errors.js";
 export type { CallEnd, TunnelEnd } from "./ended.js";
 export { toMetadata, type MetadataInit, type MetadataValue } from "./metadata.js";
 export type { TunnelLimits } from "./engine/limits.js";
+export { processMemoryUsage, setProcessMemoryLimit } from "./engine/memory-budget.js";
 
 // Making calls: one primitive (CallChannel.startCall → CallStream, in bytes)
 // and the typed calls written once on top of it.

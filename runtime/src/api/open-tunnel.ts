@@ -9,7 +9,11 @@ import { advertiseNegotiation, advertisesNegotiation } from "../protocol/negotia
 import { clientCallConn } from "../transport/grpc-conn.js";
 import { deserializeServerToClient, serializeClientToServer } from "../transport/tunnel-service.js";
 import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
+import { ConnectionBudgets } from "./connection-budgets.js";
 import { awaitResponseHeaders } from "./response-headers.js";
+
+/** Tunnels dialed through one grpc-js client share its connection's memory budget. */
+const dialed = new ConnectionBudgets();
 
 export interface OpenTunnelOptions {
   /** Request metadata of the tunnel RPC: the tunnel metadata handlers see. */
@@ -53,10 +57,17 @@ export async function openTunnel(client: grpc.Client, options: OpenTunnelOptions
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const headers = await awaitResponseHeaders(call, signal);
+    const limits = resolveLimits(options.limits);
+    const lease = dialed.admit(client, limits, Number.POSITIVE_INFINITY);
+    if (lease instanceof TunnelError) {
+      throw lease;
+    }
+    conn.onClosed(lease.release);
     engine = new TunnelClientEngine(conn, {
       flowControl: !options.disableFlowControl,
       expectSettings: advertisesNegotiation(headers),
-      limits: resolveLimits(options.limits),
+      limits,
+      memory: lease.memory,
     });
     conn.listen(engine);
     void engine.done.then(() => signal?.removeEventListener("abort", onAbort));

@@ -8,6 +8,7 @@ import { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "../protocol/constants.js";
 import { advertisesNegotiation } from "../protocol/negotiation.js";
 import { serverCallConn } from "../transport/grpc-conn.js";
 import { tunnelServiceDefinition, type OpenReverseTunnelServerCall, type OpenTunnelServerCall } from "../transport/tunnel-service.js";
+import { ConnectionBudgets, admitTunnelCall } from "./connection-budgets.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
 import { ServiceHost } from "./service-host.js";
@@ -61,6 +62,8 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
 export class TunnelServiceHandler<K = unknown> extends ServiceHost implements ReverseChannels<K> {
   private readonly reverse: ReverseTunnelRegistry<K>;
   private readonly limits: TunnelLimits;
+  /** Memory budgets and tunnel counts per network connection (see TunnelLimits). */
+  private readonly connections = new ConnectionBudgets();
   private shuttingDown = false;
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
@@ -128,8 +131,12 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       call.emit("error", { code: Code.UNIMPLEMENTED, details: "forward tunnels not supported" });
       return;
     }
-    sendNegotiationHeaders(call);
     const conn = serverCallConn(call);
+    const lease = admitTunnelCall(this.connections, call, conn, this.limits);
+    if (lease === undefined) {
+      return;
+    }
+    sendNegotiationHeaders(call);
     const engine = new TunnelServerEngine(conn, {
       flowControl: this.flowControl,
       peerAdvertised: advertisesNegotiation(call.metadata),
@@ -137,6 +144,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       peer: call.getPeer(),
       authContext: call.getAuthContext(),
       limits: this.limits,
+      memory: lease.memory,
       lookup: (method) => this.registry.lookup(method),
       isShuttingDown: () => this.shuttingDown,
     });
@@ -150,10 +158,15 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       return;
     }
     const conn = serverCallConn(call);
+    const lease = admitTunnelCall(this.connections, call, conn, this.limits);
+    if (lease === undefined) {
+      return;
+    }
     const engine = new TunnelClientEngine(conn, {
       flowControl: this.flowControl,
       expectSettings: advertisesNegotiation(call.metadata),
       limits: this.limits,
+      memory: lease.memory,
     });
     const tunnel = tunnelChannel(engine, {
       direction: "reverse",

@@ -4,6 +4,8 @@ import { ChunkSequence } from "../protocol/chunking.js";
 import type { ReceiveWindow } from "../protocol/flow-control.js";
 import { MessageAssembler } from "../protocol/message-assembler.js";
 import { Fifo } from "./fifo.js";
+import type { StreamMemory } from "./memory-budget.js";
+import { CHUNK_BYTES } from "./memory-costs.js";
 
 export interface MessageQueueOptions {
   /** "request" on the tunnel server, "response" on the tunnel client. */
@@ -15,12 +17,18 @@ export interface MessageQueueOptions {
   maxMessageBytes: number;
   /** Bound on unread bytes when there is no window (revision 0). */
   maxBufferedBytes: number;
+  /** The stream's memory: queued chunks are charged to it until read. */
+  memory: StreamMemory;
 }
+
+const EMPTY = new Uint8Array(0);
 
 interface Chunk {
   data: Uint8Array;
   /** Total message size for an envelope; -1 for a continuation chunk. */
   size: number;
+  /** What the chunk holds, as charged to the stream's memory. */
+  held: number;
 }
 
 /**
@@ -39,6 +47,8 @@ export class MessageQueue {
   private readonly sequence = new ChunkSequence();
   private assembler: MessageAssembler | undefined;
   private assembling = false;
+  /** Charged bytes of the chunks taken for the message being read. */
+  private assembledHeld = 0;
   private ended = false;
   private error: TunnelError | undefined;
   private wakeReader: (() => void) | undefined;
@@ -57,7 +67,7 @@ export class MessageQueue {
         `${this.options.what} message larger than max (${size} vs. ${this.options.maxMessageBytes})`,
       );
     }
-    return this.enqueue(this.sequence.envelope(size, data.length, this.options.what), { data, size });
+    return this.enqueue(this.sequence.envelope(size, data.length, this.options.what), data, size);
   }
 
   /** A continuation chunk arrived. Returns the error that must fail the stream, if any. */
@@ -65,7 +75,7 @@ export class MessageQueue {
     if (this.ended || this.error !== undefined) {
       return undefined;
     }
-    return this.enqueue(this.sequence.more(data.length, this.options.what), { data, size: -1 });
+    return this.enqueue(this.sequence.more(data.length, this.options.what), data, -1);
   }
 
   /** The peer sends nothing more; the reader drains what is queued. */
@@ -78,7 +88,7 @@ export class MessageQueue {
     this.wake();
   }
 
-  /** Fails the reader with `error`; queued data is dropped. */
+  /** Fails the reader with `error`; queued data is dropped (the stream ending releases its charges). */
   fail(error: TunnelError): void {
     if (this.error !== undefined) {
       return;
@@ -127,11 +137,11 @@ export class MessageQueue {
     }
   }
 
-  private enqueue(violation: string | undefined, chunk: Chunk): TunnelError | undefined {
+  private enqueue(violation: string | undefined, received: Uint8Array, size: number): TunnelError | undefined {
     if (violation !== undefined) {
       return new TunnelError(this.options.violationCode, violation);
     }
-    const length = chunk.data.length;
+    const length = received.length;
     const window = this.options.window;
     if (window !== undefined) {
       if (!window.receive(length)) {
@@ -143,14 +153,27 @@ export class MessageQueue {
         `more than ${this.options.maxBufferedBytes} unread ${this.options.what} bytes buffered for a stream without flow control`,
       );
     }
+    // A small chunk is a view into a larger buffer (grpc-js's 8 KiB pool
+    // slabs, or a frame padded with unknown fields): kept as it is, it would
+    // hold all of that buffer. Copied, it holds only its own bytes.
+    const data = length === 0 ? EMPTY : length * 2 < received.buffer.byteLength ? new Uint8Array(received) : received;
+    const held = data.buffer.byteLength + CHUNK_BYTES;
+    const refused = this.options.memory.charge(held);
+    if (refused !== undefined) {
+      return refused;
+    }
     this.unreadBytes += length;
     this.sequence.completed();
-    (this.chunks ??= new Fifo()).push(chunk);
+    (this.chunks ??= new Fifo()).push({ data, size, held });
     this.wake();
     return undefined;
   }
 
-  /** Takes queued chunks until a message is complete; returns it, if any. */
+  /**
+   * Takes queued chunks until a message is complete; returns it, if any.
+   * The chunks of a message stay charged until it is complete and handed to
+   * the reader.
+   */
   private pull(): Uint8Array | undefined {
     const chunks = this.chunks;
     // Stops if the queue failed meanwhile (returning credit writes a frame).
@@ -166,7 +189,10 @@ export class MessageQueue {
         message = chunk.size >= 0 ? assembler.start(chunk.size, chunk.data) : assembler.append(chunk.data);
       }
       this.assembling = message === undefined;
+      this.assembledHeld += chunk.held;
       if (message !== undefined) {
+        this.options.memory.release(this.assembledHeld);
+        this.assembledHeld = 0;
         this.dropIfEmpty(chunks);
         return message;
       }

@@ -12,6 +12,8 @@ import { truncated } from "../protocol/truncated.js";
 import type { FrameConn } from "./frame-conn.js";
 import { IdleStreams } from "./idle-streams.js";
 import type { TunnelLimits } from "./limits.js";
+import { StreamMemory, type MemoryBudget } from "./memory-budget.js";
+import { STREAM_BYTES, metadataBytes } from "./memory-costs.js";
 import { ServerStream } from "./server-stream.js";
 import { TunnelEngine } from "./tunnel-engine.js";
 
@@ -29,6 +31,8 @@ export interface ServerEngineOptions {
   /** The tunnel RPC's transport security, when this side is the network server. */
   authContext?: AuthContext;
   limits: TunnelLimits;
+  /** The tunnel's memory budget (under its connection's); by default one directly under the process's. */
+  memory?: MemoryBudget;
   /** Finds the handler for "pkg.Service/Method". */
   lookup(method: string): StreamHandler | undefined;
   /** True while the owner refuses new calls (graceful shutdown). */
@@ -41,6 +45,8 @@ interface AcceptedStream {
   handler: StreamHandler;
   metadata: Metadata;
   deadline: number | undefined;
+  /** The stream's memory, charged with the stream and its metadata. */
+  memory: StreamMemory;
 }
 
 /**
@@ -56,7 +62,16 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     conn: FrameConn<ServerToClient>,
     private readonly options: ServerEngineOptions,
   ) {
-    super(conn);
+    // The tunnel server's control frames answer the peer (a close per
+    // refused or cancelled stream, headers and a close per call), so a peer
+    // that never reads could make it queue them without end: it stops
+    // reading past maxPendingControlBytes. This cannot deadlock two
+    // well-behaved ends: the tunnel client never stops reading (its control
+    // frames are its own calls', bounded by them), so whatever the tunnel
+    // server waits to send drains, and then it reads again. Data never stops
+    // the reading: windows and waiting senders already bound it, and
+    // stopping for it would stall heavy two-way streams.
+    super(conn, { limits: options.limits, memory: options.memory, pauseReadingAt: options.limits.maxPendingControlBytes });
     this.idleStreams = new IdleStreams(options.limits.idleStreamTimeoutMs);
   }
 
@@ -137,7 +152,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       this.writer.write(serverFrames.close(id, metadataToProto(undefined), statusToProto(checked)));
       return;
     }
-    const { name, handler, metadata, deadline } = checked;
+    const { name, handler, metadata, deadline, memory } = checked;
     const revisionOne = init.protocolRevision === ProtocolRevision.REVISION_ONE;
     const stream = new ServerStream({
       id,
@@ -150,6 +165,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       sendWindowSize: revisionOne ? init.initialWindowSize : undefined,
       limits: this.options.limits,
       deadline,
+      memory,
       protocolRevision: revisionOne ? 1 : 0,
       onClosed: (closed) => this.removeStream(closed),
     });
@@ -161,6 +177,8 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     } catch (e) {
       running = Promise.reject(e); // a handler that throws at once must not break the receive loop
     }
+    // TunnelError.from never throws, whatever the handler rejected with, and
+    // close never throws: the call ends exactly once and no rejection escapes.
     running.then(
       () => stream.close(undefined),
       (e: unknown) => stream.close(TunnelError.from(e)),
@@ -211,7 +229,13 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       }
       deadline = Date.now() + millis;
     }
-    return { name, handler, metadata, deadline };
+    // The stream and its decoded metadata, held for the life of the call.
+    const memory = new StreamMemory(this.memory);
+    const refused = memory.charge(STREAM_BYTES + metadataBytes(init.requestHeaders));
+    if (refused !== undefined) {
+      return refused;
+    }
+    return { name, handler, metadata, deadline, memory };
   }
 
   private removeStream(id: bigint): void {

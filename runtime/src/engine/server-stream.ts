@@ -115,7 +115,7 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> implemen
         return Promise.reject(e);
       }
     }
-    return this.sender.send(message);
+    return this.sendMessage(message);
   }
 
   /** The handler settled: ends the call with its outcome. */
@@ -132,6 +132,20 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> implemen
     if (this.markEnded({ error })) {
       this.settle(error);
     }
+  }
+
+  /**
+   * Charges memory the call holds besides the stream (an adapter's call
+   * objects). False when a budget refuses: the call has then failed with
+   * RESOURCE_EXHAUSTED.
+   */
+  reserveMemory(bytes: number): boolean {
+    const refused = this.memory.charge(bytes);
+    if (refused !== undefined) {
+      this.cancel(refused);
+      return false;
+    }
+    return true;
   }
 
   /** Nothing came from the client and nothing was answered in time (the idle stream timeout). */

@@ -2,7 +2,11 @@ import { Code } from "../code.js";
 import type { TunnelEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
 import { deferred } from "../deferred.js";
+import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { FrameWriter, isUndecodable, type FrameConn, type FrameSink, type UndecodableFrame } from "./frame-conn.js";
+import type { TunnelLimits } from "./limits.js";
+import { frameBytes } from "./memory-costs.js";
+import { type MemoryBudget, processMemory } from "./memory-budget.js";
 
 /** What every tunnel frame has: a stream ID and a oneof body. */
 interface Frame {
@@ -22,8 +26,10 @@ interface Frame {
  * trusted; a bad frame of a live stream only cancels that stream (see
  * StreamCore.receiveViolation).
  */
-export abstract class TunnelEngine<In extends Frame, Out, S> implements FrameSink<In> {
+export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer | ServerToClient, S> implements FrameSink<In> {
   protected readonly writer: FrameWriter<Out>;
+  /** What this tunnel holds; charged up to its connection's and the process's budgets. */
+  readonly memory: MemoryBudget;
   /** The calls in flight, by stream ID. */
   protected readonly streams = new Map<bigint, S>();
   /** The highest stream ID used so far; frames for higher IDs name streams that never existed. */
@@ -34,8 +40,18 @@ export abstract class TunnelEngine<In extends Frame, Out, S> implements FrameSin
   /** Resolves (never rejects) with how the tunnel ended. */
   readonly done: Promise<TunnelEnd> = this.ended.promise;
 
-  constructor(protected readonly conn: FrameConn<Out>) {
-    this.writer = new FrameWriter(conn);
+  constructor(
+    protected readonly conn: FrameConn<Out>,
+    init: {
+      limits: TunnelLimits;
+      /** The tunnel's budget; by default one of `maxTunnelMemoryBytes` directly under the process's. */
+      memory: MemoryBudget | undefined;
+      /** Stop reading while this many bytes of control frames wait to be sent (Infinity: never). */
+      pauseReadingAt: number;
+    },
+  ) {
+    this.memory = init.memory ?? tunnelMemory(init.limits, processMemory);
+    this.writer = new FrameWriter<Out>(conn, { memory: this.memory, frameBytes, pauseReadingAt: init.pauseReadingAt });
   }
 
   /** True once the tunnel has ended. */
@@ -120,4 +136,9 @@ export abstract class TunnelEngine<In extends Frame, Out, S> implements FrameSin
     this.ended.resolve(this.endedWith);
     return true;
   }
+}
+
+/** A tunnel's memory budget, under `parent` (its connection's, or the process's). */
+export function tunnelMemory(limits: TunnelLimits, parent: MemoryBudget): MemoryBudget {
+  return parent.child("maxTunnelMemoryBytes", limits.maxTunnelMemoryBytes);
 }

@@ -14,6 +14,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import type { StreamHandler } from "../engine/server-engine.js";
+import { GRPC_JS_CALL_BYTES } from "../engine/memory-costs.js";
 import { TunnelError } from "../errors.js";
 import { isMetadata } from "../metadata.js";
 import type { ServiceRegistry } from "../api/service-registry.js";
@@ -118,6 +119,10 @@ function streamHandler(m: Method, interceptors: ServerInterceptor[]): StreamHand
     deserialize: (bytes) => m.definition.requestDeserialize(bytes),
   };
   return (stream) => {
+    // grpc-js's call objects weigh more than a typed handler's frames.
+    if (!stream.reserveMemory(GRPC_JS_CALL_BYTES)) {
+      return Promise.resolve();
+    }
     const base = new TunnelServerCall(stream, codec);
     const call = interceptors.reduce<Call>((next, interceptor) => interceptor(m.definition, next), base);
     runners[m.type](call, m, base.tunnelMetadata);

@@ -154,6 +154,7 @@ class CallState {
       metadata: call.metadata,
       tunnelMetadata: new grpc.Metadata(), // no tunnel here
       peer: call.getPeer(),
+      authContext: call.getAuthContext(),
       protocolRevision: 1, // no tunnel either: plain HTTP/2, which is flow-controlled
       deadline,
       signal: this.controller.signal,

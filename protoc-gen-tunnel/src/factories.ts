@@ -1,5 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
-import type { GeneratedFile } from "@bufbuild/protoplugin";
+import type { DeclarationPrinter } from "./declarations.js";
 import { serviceDoc } from "./docs.js";
 import type { ServiceNames } from "./names.js";
 import type { RuntimeSymbols } from "./symbols.js";
@@ -8,18 +8,19 @@ import type { RuntimeSymbols } from "./symbols.js";
  * `fooServiceClientForKey` and `fooServiceClient`: clients over the reverse
  * tunnels a TunnelServiceHandler holds, by affinity key or round-robin.
  */
-export function generateFactories(f: GeneratedFile, service: DescService, names: ServiceNames, rt: RuntimeSymbols): void {
+export function generateFactories(out: DeclarationPrinter, service: DescService, names: ServiceNames, rt: RuntimeSymbols): void {
+  const handler = { name: "handler", type: [rt.ReverseChannels, "<K>"] };
   const forKey = `A client of ${service.typeName} over the reverse tunnels with affinity key \`key\`, round-robin.`;
-  f.print(f.jsDoc(serviceDoc(service, forKey, false)));
-  f.print(f.export("function", names.clientForKey), "<K>(handler: ", rt.ReverseChannels, "<K>, key: K): ", names.client, " {");
-  f.print("  return new ", names.client, "(handler.keyAsChannel(key));");
-  f.print("}");
-  f.print();
+  out.function(
+    serviceDoc(service, forKey, false),
+    { name: names.clientForKey, typeParams: "<K>", params: [handler, { name: "key", type: "K" }], returns: names.client },
+    [["return new ", names.client, "(handler.keyAsChannel(key));"]],
+  );
 
   const roundRobin = `A client of ${service.typeName} over every reverse tunnel of \`handler\`, round-robin.`;
-  f.print(f.jsDoc(serviceDoc(service, roundRobin, false)));
-  f.print(f.export("function", names.roundRobin), "<K>(handler: ", rt.ReverseChannels, "<K>): ", names.client, " {");
-  f.print("  return new ", names.client, "(handler.asChannel());");
-  f.print("}");
-  f.print();
+  out.function(
+    serviceDoc(service, roundRobin, false),
+    { name: names.roundRobin, typeParams: "<K>", params: [handler], returns: names.client },
+    [["return new ", names.client, "(handler.asChannel());"]],
+  );
 }

@@ -4,6 +4,7 @@ export interface TunnelPluginOptions {
   runtimeImport: string;
 }
 
+/** The module generated code imports the runtime from, unless `runtime_import` says otherwise. */
 export const DEFAULT_RUNTIME_IMPORT = "@protoc-gen-tunnel/runtime";
 
 /**

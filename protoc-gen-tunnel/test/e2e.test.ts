@@ -40,16 +40,8 @@ interface Generated {
   echoServiceClient<K>(handler: TunnelServiceHandler<K>): EchoClient;
 }
 
-const scratch = scratchDir("e2e");
 const cleanup = new Cleanup();
-let gen: Generated;
-
-beforeAll(async () => {
-  const out = bufGenerate(scratch.path, testProtoDir, "test/kinds/v1/kinds.proto");
-  gen = (await import(pathToFileURL(join(out, "test/kinds/v1/kinds_tunnel.ts")).href)) as Generated;
-}, 60_000);
 afterEach(() => cleanup.run());
-afterAll(() => scratch.remove());
 
 /** EchoService answering as `name`; OldEcho is left out on purpose. */
 function echoImpl(name: string) {
@@ -94,7 +86,21 @@ async function collectAll<T>(stream: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-describe("generated code over real tunnels (buf generate)", () => {
+// Once with TypeScript output, once with JavaScript (target=js+dts), which
+// the plugin prints itself rather than transpiling.
+describe.each([
+  { target: "ts", module: "kinds_tunnel.ts" },
+  { target: "js+dts", module: "kinds_tunnel.js" },
+])("generated code over real tunnels (buf generate, target=$target)", ({ target, module }) => {
+  const scratch = scratchDir("e2e");
+  let gen: Generated;
+
+  beforeAll(async () => {
+    const out = bufGenerate(scratch.path, testProtoDir, "test/kinds/v1/kinds.proto", target);
+    gen = (await import(pathToFileURL(join(out, "test/kinds/v1", module)).href)) as Generated;
+  }, 60_000);
+  afterAll(() => scratch.remove());
+
   it("forward tunnel: every method kind, call options, UNIMPLEMENTED", async () => {
     const handler = new TunnelServiceHandler();
     gen.registerEchoService(handler, echoImpl("server"));

@@ -3,58 +3,63 @@ import { dirname, join, relative } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildImage, generatorRequest, packageDir, runTunnelPlugin, testProtoDir } from "./support/codegen.js";
 
-// Golden files: what the plugin writes for the test protos. After an
-// intended change to the output, regenerate them with
+// Golden files: what the plugin writes for the test protos, for each kind
+// of output. After an intended change to the output, regenerate them with
 //   UPDATE_GOLDEN=1 npx vitest run protoc-gen-tunnel/test/golden.test.ts
 // and review the diff.
-const goldenDir = join(packageDir, "test/golden");
 const update = process.env.UPDATE_GOLDEN === "1";
-// The plugin version is elided so that a release does not change the files.
-const parameter = "target=ts,import_extension=js,elide_plugin_version=true";
+const protoFiles = ["nopackage", "test/imports/v1/service", "test/kinds/v1/kinds", "test/reserved/reserved"];
 
-let generated: Map<string, string>;
-
-beforeAll(() => {
-  generated = runTunnelPlugin(generatorRequest(buildImage(testProtoDir), parameter));
-  if (update) {
-    for (const [name, content] of generated) {
-      const path = join(goldenDir, name);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, content);
-    }
-  }
-});
-
-function goldenFiles(dir: string): string[] {
+function goldenFiles(root: string, dir = root): string[] {
   if (!existsSync(dir)) {
     return [];
   }
   return readdirSync(dir).flatMap((entry) => {
     const path = join(dir, entry);
-    return statSync(path).isDirectory() ? goldenFiles(path) : [relative(goldenDir, path)];
+    return statSync(path).isDirectory() ? goldenFiles(root, path) : [relative(root, path)];
   });
 }
 
-describe("golden files", () => {
-  it("generates exactly one _tunnel.ts per proto file with services", () => {
-    expect([...generated.keys()].sort()).toEqual([
-      "nopackage_tunnel.ts",
-      "test/imports/v1/service_tunnel.ts",
-      "test/kinds/v1/kinds_tunnel.ts",
-      "test/reserved/reserved_tunnel.ts",
-    ]);
-    expect(goldenFiles(goldenDir).sort()).toEqual([...generated.keys()].sort());
-  });
+/**
+ * The golden files in `folder` for one plugin parameter (the plugin version
+ * is elided so that a release does not change the files), one per proto
+ * file with services and `extensions` entry.
+ */
+function goldenSuite(title: string, folder: string, target: string, extensions: string[]): void {
+  const goldenDir = join(packageDir, "test", folder);
+  const expected = protoFiles.flatMap((name) => extensions.map((ext) => `${name}_tunnel${ext}`)).sort();
+  let generated: Map<string, string>;
 
-  for (const name of [
-    "nopackage_tunnel.ts",
-    "test/imports/v1/service_tunnel.ts",
-    "test/kinds/v1/kinds_tunnel.ts",
-    "test/reserved/reserved_tunnel.ts",
-  ]) {
-    it(`matches ${name}`, () => {
-      const golden = readFileSync(join(goldenDir, name), "utf8");
-      expect(generated.get(name)).toBe(golden);
+  describe(title, () => {
+    beforeAll(() => {
+      generated = runTunnelPlugin(generatorRequest(buildImage(testProtoDir), `${target},import_extension=js,elide_plugin_version=true`));
+      if (update) {
+        for (const [name, content] of generated) {
+          const path = join(goldenDir, name);
+          mkdirSync(dirname(path), { recursive: true });
+          writeFileSync(path, content);
+        }
+      }
     });
-  }
-});
+
+    it(`generates exactly ${extensions.map((ext) => `one _tunnel${ext}`).join(" and ")} per proto file with services`, () => {
+      expect([...generated.keys()].sort()).toEqual(expected);
+      expect(goldenFiles(goldenDir).sort()).toEqual(expected);
+    });
+
+    for (const name of expected) {
+      it(`matches ${name}`, () => {
+        const golden = readFileSync(join(goldenDir, name), "utf8");
+        expect(generated.get(name)).toBe(golden);
+      });
+    }
+  });
+}
+
+goldenSuite("golden files: TypeScript (target=ts)", "golden", "target=ts", [".ts"]);
+// JavaScript and declarations are printed from the same templates as the
+// TypeScript, not transpiled from it (see src/declarations.ts).
+goldenSuite("golden files: JavaScript and declarations (target=js+dts)", "golden-js", "target=js+dts", [".d.ts", ".js"]);
+goldenSuite("golden files: CommonJS (js_import_style=legacy_commonjs)", "golden-commonjs", "target=js,js_import_style=legacy_commonjs", [
+  ".js",
+]);

@@ -19,66 +19,71 @@ import { validUsage } from "./types/valid-usage.js";
 
 // Compiles protoc-es + protoc-gen-tunnel output for the test protos, plus
 // user code, under strict settings (stricter than most projects use), then
-// checks the inferred types and that mistakes are compile errors.
-const scratch = scratchDir("types");
-let project: Project;
-let generatedFiles: SourceFile[];
+// checks the inferred types and that mistakes are compile errors. Once for
+// TypeScript output, once for declaration files (target=js+dts), which
+// must type user code exactly as the TypeScript does.
+describe.each(["ts", "js+dts"] as const)("generated code under strict TypeScript (target=%s)", (target) => {
+  const scratch = scratchDir("types");
+  let project: Project;
+  let generatedFiles: SourceFile[];
 
-beforeAll(() => {
-  const request = generatorRequest(buildImage(testProtoDir), "target=ts,import_extension=js");
-  writeFiles(scratch.path, filesOf(runPluginBinary(protocGenEsBin, [], request)));
-  const tunnelFiles = runTunnelPlugin(request);
-  writeFiles(scratch.path, tunnelFiles);
-  writeFiles(
-    scratch.path,
-    new Map([
-      ["valid.ts", validUsage],
-      ["invalid.ts", invalidUsage],
-      ["impl-equality.ts", implEquality],
-    ]),
-  );
-  project = new Project({
-    skipAddingFilesFromTsConfig: true,
-    compilerOptions: {
-      target: ts.ScriptTarget.ES2022,
-      lib: ["lib.es2023.d.ts", "lib.dom.d.ts"],
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      strict: true,
-      exactOptionalPropertyTypes: true,
-      noUncheckedIndexedAccess: true,
-      noImplicitOverride: true,
-      noImplicitReturns: true,
-      noPropertyAccessFromIndexSignature: true,
-      noUnusedLocals: true,
-      noUnusedParameters: true,
-      verbatimModuleSyntax: true,
-      isolatedModules: true,
-      erasableSyntaxOnly: true,
-      skipLibCheck: true,
-      noEmit: true,
-      types: [],
-      // Like the root vitest config: the runtime from source, no build needed.
-      paths: { "@protoc-gen-tunnel/runtime": [join(repoRoot, "runtime/src/index.ts")] },
-    },
-  });
-  project.addSourceFilesAtPaths(join(scratch.path, "**/*.ts"));
-  generatedFiles = [...tunnelFiles.keys()].map((name) => project.getSourceFileOrThrow(join(scratch.path, name)));
-}, 60_000);
+  beforeAll(() => {
+    const request = generatorRequest(buildImage(testProtoDir), `target=${target},import_extension=js`);
+    writeFiles(scratch.path, filesOf(runPluginBinary(protocGenEsBin, [], request)));
+    const tunnelFiles = runTunnelPlugin(request);
+    writeFiles(scratch.path, tunnelFiles);
+    writeFiles(
+      scratch.path,
+      new Map([
+        ["valid.ts", validUsage],
+        ["invalid.ts", invalidUsage],
+        ["impl-equality.ts", implEquality],
+      ]),
+    );
+    project = new Project({
+      skipAddingFilesFromTsConfig: true,
+      compilerOptions: {
+        target: ts.ScriptTarget.ES2022,
+        lib: ["lib.es2023.d.ts", "lib.dom.d.ts"],
+        module: ts.ModuleKind.NodeNext,
+        moduleResolution: ts.ModuleResolutionKind.NodeNext,
+        strict: true,
+        exactOptionalPropertyTypes: true,
+        noUncheckedIndexedAccess: true,
+        noImplicitOverride: true,
+        noImplicitReturns: true,
+        noPropertyAccessFromIndexSignature: true,
+        noUnusedLocals: true,
+        noUnusedParameters: true,
+        verbatimModuleSyntax: true,
+        isolatedModules: true,
+        erasableSyntaxOnly: true,
+        // Declaration files are only checked without skipLibCheck.
+        skipLibCheck: target === "ts",
+        noEmit: true,
+        types: [],
+        // Like the root vitest config: the runtime from source, no build needed.
+        paths: { "@protoc-gen-tunnel/runtime": [join(repoRoot, "runtime/src/index.ts")] },
+      },
+    });
+    project.addSourceFilesAtPaths(join(scratch.path, "**/*.ts"));
+    generatedFiles = [...tunnelFiles.keys()]
+      .filter((name) => name.endsWith(".ts"))
+      .map((name) => project.getSourceFileOrThrow(join(scratch.path, name)));
+  }, 60_000);
 
-afterAll(() => scratch.remove());
+  afterAll(() => scratch.remove());
 
-function diagnosticsOf(file: SourceFile): Diagnostic[] {
-  return project.getPreEmitDiagnostics().filter((d) => d.getSourceFile()?.getFilePath() === file.getFilePath());
-}
+  function diagnosticsOf(file: SourceFile): Diagnostic[] {
+    return project.getPreEmitDiagnostics().filter((d) => d.getSourceFile()?.getFilePath() === file.getFilePath());
+  }
 
-function describeDiagnostic(d: Diagnostic): string {
-  const message = d.getMessageText();
-  const text = typeof message === "string" ? message : message.getMessageText();
-  return `${d.getSourceFile()?.getBaseName()}:${d.getLineNumber()} TS${d.getCode()} ${text}`;
-}
+  function describeDiagnostic(d: Diagnostic): string {
+    const message = d.getMessageText();
+    const text = typeof message === "string" ? message : message.getMessageText();
+    return `${d.getSourceFile()?.getBaseName()}:${d.getLineNumber()} TS${d.getCode()} ${text}`;
+  }
 
-describe("generated code under strict TypeScript", () => {
   it("compiles without errors, together with user code", () => {
     const files = [...generatedFiles, project.getSourceFileOrThrow(join(scratch.path, "valid.ts"))];
     expect(files.flatMap(diagnosticsOf).map(describeDiagnostic)).toEqual([]);

@@ -11,10 +11,22 @@ import type { TunnelError } from "./errors.js";
 
 /** How a tunnel ended: `error` is undefined when it ended cleanly. */
 export interface TunnelEnd {
+  /** Why it ended, or undefined for a clean end. */
   readonly error: TunnelError | undefined;
 }
 
 /** How a call ended: its status as an error (undefined for OK) and its trailers. */
 export interface CallEnd extends TunnelEnd {
+  /** The trailers the server sent with the status (empty if none). */
   readonly trailers: Metadata;
+  /**
+   * True when the server refused the call before any handler saw it, so it
+   * is safe to retry elsewhere (like HTTP/2's REFUSED_STREAM): it closed the
+   * stream with UNAVAILABLE (e.g. "server is shutting down") or
+   * RESOURCE_EXHAUSTED (e.g. too many streams) without sending headers or
+   * any message first. Tunnel servers (this one and Go's) answer every
+   * stream they accept with headers before its end, so no wire change is
+   * needed to tell the two apart. Absent (or false) for every other end.
+   */
+  readonly refused?: boolean;
 }

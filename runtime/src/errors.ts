@@ -4,11 +4,13 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, codeName } from "./code.js";
 import { isMetadata } from "./metadata.js";
 
+/** What a TunnelError carries besides its code and message. */
 export interface TunnelErrorOptions {
   /** `google.rpc.Status` details, as `google.protobuf.Any` messages. */
   details?: readonly Any[];
   /** Trailers that came with (or should go with) the error. */
   metadata?: Metadata;
+  /** The error behind this one (`Error.cause`); it is not sent to the peer. */
   cause?: unknown;
 }
 
@@ -26,11 +28,15 @@ const brand = Symbol.for("@protoc-gen-tunnel/runtime/TunnelError");
  * of this package (as with connect-es's ConnectError).
  */
 export class TunnelError extends Error {
+  /** Always "TunnelError", also for errors made by another copy of this package. */
   override readonly name = "TunnelError";
+  /** The gRPC status code (never OK). */
   readonly code: Code;
   /** The status message without the code prefix that `message` carries. */
   readonly rawMessage: string;
+  /** The `google.rpc.Status` details; `findDetails` unpacks those of one type. */
   readonly details: readonly Any[];
+  /** The trailers that came with the status (empty if none). */
   readonly metadata: Metadata;
 
   constructor(code: Code, message: string, options: TunnelErrorOptions = {}) {

@@ -1,11 +1,15 @@
-// Public API of @protoc-gen-tunnel/runtime. Everything else is internal.
-
+/**
+ * Public API of @protoc-gen-tunnel/runtime. Everything else is internal.
+ *
+ * @module @protoc-gen-tunnel/runtime
+ */
 export { Code, codeName } from "./code.js";
 export { TunnelError, type TunnelErrorOptions } from "./errors.js";
 export type { CallEnd, TunnelEnd } from "./ended.js";
 export { toMetadata, type MetadataInit, type MetadataValue } from "./metadata.js";
 export type { TunnelLimits } from "./engine/limits.js";
 export { processMemoryUsage, setProcessMemoryLimit } from "./engine/memory-budget.js";
+export type { UndecodableFrame } from "./engine/frame-conn.js";
 
 // Making calls: one primitive (CallChannel.startCall → CallStream, in bytes)
 // and the typed calls written once on top of it.
@@ -31,13 +35,23 @@ export type {
 // Tunnels.
 export type { TunnelChannel } from "./api/tunnel-channel.js";
 export { openTunnel, type OpenTunnelOptions } from "./api/open-tunnel.js";
-export { TunnelServiceHandler, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
-export { TunnelServiceClient, tunnelServiceDefinition } from "./transport/tunnel-service.js";
+export type { ServiceHost } from "./api/service-host.js";
+export { TunnelServiceHandler, type DrainOptions, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
+export type { ReverseTunnelConflictPolicy } from "./api/reverse-tunnels.js";
+export type { ReplayBufferLimits } from "./api/retrying-call.js";
+export {
+  TunnelServiceClient,
+  tunnelServiceDefinition,
+  type TunnelMethodDefinition,
+  type TunnelServiceDefinition,
+} from "./transport/tunnel-service.js";
+export { TUNNEL_CLIENT_KEEPALIVE, tunnelServerOptions } from "./transport/keepalive.js";
 export { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "./protocol/constants.js";
 export type { ReverseChannel, ReverseChannels } from "./api/reverse-channel.js";
 export type { ReverseTunnelRegistry, TunnelSelector } from "./api/reverse-registry.js";
 export type { AuthContext } from "./engine/auth-context.js";
 export {
+  NOT_STARTED_WARNING,
   ReverseTunnelServer,
   type ReverseTunnel,
   type ReverseTunnelServerOptions,
@@ -57,4 +71,4 @@ export {
   type StatusLike,
 } from "./grpc-js/status-details.js";
 
-// Connect-ES: see the "@protoc-gen-tunnel/runtime/connect" entry point.
+// Connect-ES clients and services: see the "@protoc-gen-tunnel/runtime/connect" entry point.

@@ -3,22 +3,15 @@
 // details, timeouts, cancellation, interceptors.
 import { create } from "@bufbuild/protobuf";
 import { anyPack, StringValueSchema } from "@bufbuild/protobuf/wkt";
-import {
-  Code as ConnectCode,
-  ConnectError,
-  createClient,
-  decodeBinaryHeader,
-  encodeBinaryHeader,
-  type Interceptor,
-} from "@connectrpc/connect";
+import { Code as ConnectCode, createClient, decodeBinaryHeader, encodeBinaryHeader, type Interceptor } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import type { CallChannel, ServiceImpl } from "../src/index.js";
 import { tunnelTransport, type TunnelTransportOptions } from "../src/connect.js";
-import { outcome } from "./support/events.js";
 import { deferred } from "../src/deferred.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 import { connectAgent, Gate, startHub } from "./support/reverse.js";
+import { connectError, messages, text } from "./support/connect.js";
 import { Cleanup } from "./support/servers.js";
 
 const cleanup = new Cleanup();
@@ -40,20 +33,6 @@ async function serve(mode: "forward" | "reverse", impl: Impl = {}): Promise<Call
 async function clientFor(mode: "forward" | "reverse", impl: Impl = {}, options?: TunnelTransportOptions) {
   return createClient(TestService, tunnelTransport(await serve(mode, impl), options));
 }
-
-async function* messages<T>(items: T[]): AsyncGenerator<T> {
-  yield* items;
-}
-
-async function connectError(promise: Promise<unknown>): Promise<ConnectError> {
-  const result = await outcome(promise);
-  expect(result.ok).toBe(false);
-  const error = (result as { error: unknown }).error;
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
-
-const text = (bytes: Uint8Array | undefined) => Buffer.from(bytes ?? []).toString();
 
 describe.each(["forward", "reverse"] as const)("Connect client on tunnelTransport, %s", (mode) => {
   it("makes all four kinds of call, with request metadata, response headers and trailers", async () => {

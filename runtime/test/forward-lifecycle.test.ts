@@ -167,7 +167,12 @@ describe("tunnel end", () => {
     cleanup.add(() => srv.kill());
     const client = tunnelClient(srv.address);
     cleanup.add(() => client.close());
-    await expect(openTunnel(client)).rejects.toMatchObject({ code: Code.UNIMPLEMENTED, rawMessage: "forward tunnels not supported" });
+    await expect(openTunnel(client)).rejects.toMatchObject({
+      code: Code.UNIMPLEMENTED,
+      rawMessage:
+        "forward tunnels not supported: no services are registered on this TunnelServiceHandler" +
+        " (register one, e.g. with a generated registerFooService(handler, impl), before clients open tunnels)",
+    });
   });
 });
 

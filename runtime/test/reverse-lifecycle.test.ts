@@ -6,6 +6,7 @@ import { TestService } from "@protoc-gen-tunnel/interop";
 import {
   Code,
   NEGOTIATE_HEADER,
+  NOT_STARTED_WARNING,
   ReverseTunnelServer,
   tunnelServiceDefinition,
   type HandlerContext,
@@ -282,5 +283,83 @@ describe("ReverseTunnelServer stop", () => {
     expect(tunnels.every((t) => t.closed)).toBe(true);
     expect(hub.handler.allReverseTunnels()).toEqual([]);
     expect(agent.rts.activeTunnels).toBe(0);
+  });
+});
+
+describe("failures are visible", () => {
+  /** Collects process warnings with our not-started code while a test runs. */
+  function notStartedWarnings(): Error[] {
+    const seen: Error[] = [];
+    const onWarning = (w: Error & { code?: string }) => {
+      if (w.code === NOT_STARTED_WARNING) {
+        seen.push(w);
+      }
+    };
+    process.on("warning", onWarning);
+    cleanup.add(() => process.off("warning", onWarning));
+    return seen;
+  }
+
+  it("serve() without reconnect that cannot open its tunnel emits one process warning naming the cause", async () => {
+    const warnings = notStartedWarnings();
+    const gone = await startServer(() => {});
+    gone.kill();
+    const unreachable = startAgent(cleanup, gone.address, { name: "x" });
+    expect(await unreachable.serving).toMatchObject({ started: false, error: { code: Code.UNAVAILABLE } });
+    const refusing = await startHub(cleanup, { noReverseTunnels: true });
+    const refused = startAgent(cleanup, refusing.address, { name: "y" });
+    expect(await refused.serving).toMatchObject({ started: false, error: { code: Code.UNIMPLEMENTED } });
+    await settle();
+    expect(warnings.map((w) => w.message)).toEqual([
+      expect.stringMatching(/^grpctunnel: reverse tunnel could not be opened: UNAVAILABLE: /),
+      "grpctunnel: reverse tunnel could not be opened: UNIMPLEMENTED: reverse tunnels not supported",
+    ]);
+  });
+
+  it("no warning when the caller ended it (aborted signal, stopped server), nor in reconnect mode, where onDisconnect reports", async () => {
+    const warnings = notStartedWarnings();
+    const hub = await startHub(cleanup, { noReverseTunnels: true });
+    const agent = startAgent(cleanup, hub.address, { name: "a1", manual: true });
+    expect(await agent.rts.serve({ signal: AbortSignal.abort() })).toMatchObject({ started: false });
+    const reports: boolean[] = [];
+    const controller = new AbortController();
+    const looping = agent.rts.serve({
+      signal: controller.signal,
+      reconnect: {
+        initialBackoffMs: 0,
+        onDisconnect: (result) => {
+          reports.push(result.started);
+          controller.abort();
+        },
+      },
+    });
+    expect(await looping).toMatchObject({ started: false, error: { code: Code.UNIMPLEMENTED } });
+    expect(reports).toEqual([false]);
+    agent.rts.stop();
+    expect(await agent.rts.serve()).toMatchObject({ started: false });
+    await settle();
+    expect(warnings).toEqual([]);
+  });
+
+  it("gracefulStop({ graceMs }) cancels the calls still running when the grace period is over", async () => {
+    const entered = deferred<HandlerContext>();
+    const hub = await startHub(cleanup);
+    const agent = await connectAgent(cleanup, hub, {
+      name: "a1",
+      impl: {
+        unary: (_req, ctx) => {
+          entered.resolve(ctx);
+          return new Promise<never>((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)));
+        },
+      },
+    });
+    const call = outcome(unaryCall(hub.handler.keyAsChannel("a1"), TestService.method.unary, {}));
+    const ctx = await entered.promise;
+    const stopped = await timed(agent.rts.gracefulStop({ graceMs: 200 }));
+    expect(stopped.ms).toBeGreaterThanOrEqual(180);
+    expect(stopped.ms).toBeLessThan(1_500);
+    expect(ctx.signal.aborted).toBe(true);
+    expect(await call).toMatchObject({ ok: false, error: { code: Code.UNAVAILABLE } });
+    expect(await agent.serving).toEqual({ started: true, error: undefined });
   });
 });

@@ -292,3 +292,12 @@ describe("reverse tunnel keep-alive (reconnect)", () => {
     expect(new Set(samples.map((s) => Math.floor(s / 100))).size).toBeGreaterThanOrEqual(8);
   });
 });
+
+describe("backoff delays", () => {
+  it("are whole milliseconds", () => {
+    for (let i = 0; i < 1_000; i++) {
+      expect(Number.isInteger(jittered(100 + i / 7, 0.2))).toBe(true);
+    }
+    expect(jittered(10.4, 0, () => 0.5)).toBe(10);
+  });
+});

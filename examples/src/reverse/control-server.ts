@@ -1,4 +1,4 @@
-import { Code, TunnelError, TunnelServiceHandler, type TunnelChannel } from "@protoc-gen-tunnel/runtime";
+import { Code, TunnelError, TunnelServiceHandler, tunnelServerOptions, type TunnelChannel } from "@protoc-gen-tunnel/runtime";
 import { listen, type RunningServer } from "../shared/grpc.js";
 
 /** The control server: devices open reverse tunnels to it, keyed by device ID. */
@@ -21,11 +21,19 @@ export async function startControlServer(log: (line: string) => void): Promise<C
     },
     onReverseTunnelOpen: (tunnel) => log(`control: ${deviceOf(tunnel)} dialed in and opened a reverse tunnel`),
   });
-  const server: RunningServer = await listen((s) => s.addService(...handler.service()));
+  // Keepalive pings: an agent whose connection died leaves the registry within 30 s.
+  const server: RunningServer = await listen((s) => s.addService(...handler.service()), tunnelServerOptions());
   return {
     address: server.address,
     handler,
-    stop: () => server.shutdown(),
+    // The rolling-deploy recipe: stop accepting connections, let running
+    // calls finish and end every tunnel (agents reconnect elsewhere), and the
+    // server's shutdown completes by itself.
+    async stop() {
+      const stopped = server.shutdown();
+      await handler.drain({ graceMs: 2_000 });
+      await stopped;
+    },
   };
 }
 

@@ -9,8 +9,8 @@ export interface RunningServer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-export async function listen(register: (server: grpc.Server) => void): Promise<RunningServer> {
-  const server = new grpc.Server();
+export async function listen(register: (server: grpc.Server) => void, options: grpc.ServerOptions = {}): Promise<RunningServer> {
+  const server = new grpc.Server(options);
   register(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

@@ -16,7 +16,10 @@ export interface CallOptions {
   onHeader?: (headers: Metadata) => void;
   /** Receives the trailers when the call ends, successfully or not. */
   onTrailer?: (trailers: Metadata) => void;
-  /** Receives the tunnel that carries the call (useful with round-robin channels). */
+  /**
+   * Receives the tunnel that carries the call (useful with round-robin
+   * channels); again with the new one if a refused call is retried on another.
+   */
   onTunnel?: (tunnel: TunnelChannel) => void;
 }
 

@@ -1,4 +1,5 @@
 import type { Metadata } from "@grpc/grpc-js";
+import type { AuthContext } from "../engine/auth-context.js";
 import type { ServerStream } from "../engine/server-stream.js";
 
 /** What a tunneled call's handler knows about its call. */
@@ -12,8 +13,16 @@ export interface HandlerContext {
    * `TunnelMetadataFromIncomingContext`).
    */
   readonly tunnelMetadata: Metadata;
-  /** The network peer at the other end of the tunnel RPC (e.g. "ipv4:127.0.0.1:50123"). */
+  /** The network peer at the other end of the tunnel RPC (e.g. "ipv4:127.0.0.1:50123"), as grpc-js handlers see `getPeer()`. */
   readonly peer: string;
+  /**
+   * The tunnel RPC's transport security, as grpc-js handlers see
+   * `getAuthContext()`: with TLS, `transportSecurityType: "ssl"` and
+   * `sslPeerCertificate` — on the network server (forward tunnels) the
+   * client's certificate once verified, on an agent (reverse tunnels) the
+   * network server's. `{}` without TLS (or an unverified client).
+   */
+  readonly authContext: AuthContext;
   /** The protocol revision of this call's stream: 1 with flow control, 0 without. */
   readonly protocolRevision: 0 | 1;
   /** When the call must be done, from the client's `grpc-timeout`. */
@@ -45,6 +54,9 @@ class StreamHandlerContext implements HandlerContext {
   }
   get peer(): string {
     return this.stream.peer;
+  }
+  get authContext(): AuthContext {
+    return this.stream.authContext ?? {};
   }
   get protocolRevision(): 0 | 1 {
     return this.stream.protocolRevision;

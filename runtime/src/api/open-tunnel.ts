@@ -15,6 +15,7 @@ import { awaitResponseHeaders } from "./response-headers.js";
 /** Tunnels dialed through one grpc-js client share its connection's memory budget. */
 const dialed = new ConnectionBudgets();
 
+/** Options of `openTunnel`. */
 export interface OpenTunnelOptions {
   /** Request metadata of the tunnel RPC: the tunnel metadata handlers see. */
   metadata?: MetadataInit;
@@ -27,6 +28,7 @@ export interface OpenTunnelOptions {
    * Like Go's `WithDisableFlowControl`, meant for testing interop.
    */
   disableFlowControl?: boolean;
+  /** Per-tunnel limits (windows, message and metadata sizes, ...); unset ones keep their defaults. */
   limits?: Partial<TunnelLimits>;
 }
 

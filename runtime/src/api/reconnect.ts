@@ -13,8 +13,8 @@ import type { ReverseTunnel, ServeResult } from "./reverse-tunnel-server.js";
  * (client options `grpc.initial_reconnect_backoff_ms`,
  * `grpc.max_reconnect_backoff_ms`); attempts made while it waits fail fast
  * with UNAVAILABLE and count as failed attempts here. Dead connections
- * (e.g. an expired NAT mapping) are only noticed with HTTP/2 keepalive
- * pings: set `grpc.keepalive_time_ms` on the grpc-js client.
+ * (e.g. an expired NAT mapping) are noticed with HTTP/2 keepalive pings,
+ * which `TunnelServiceClient` sends by default (see `TUNNEL_CLIENT_KEEPALIVE`).
  */
 export interface ReconnectOptions {
   /** Delay before the first retry, in ms (default 100). */
@@ -36,17 +36,19 @@ export interface ReconnectOptions {
   onConnect?: (tunnel: ReverseTunnel) => void;
   /**
    * Called each time a tunnel ended or could not be opened, with what
-   * `serve` would report for it, and the planned retry (undefined when the
-   * loop is ending because the signal aborted or the server stopped). To
-   * give up, e.g. on UNIMPLEMENTED or UNAUTHENTICATED, abort the signal
-   * from here: no further attempt is made.
+   * `serve` would report for it — `result.started` tells the two apart:
+   * true when the tunnel had connected (and then dropped or was closed),
+   * false when this attempt never connected (unreachable, refused) — and
+   * the planned retry (undefined when the loop is ending because the signal
+   * aborted or the server stopped). To give up, e.g. on UNIMPLEMENTED or
+   * UNAUTHENTICATED, abort the signal from here: no further attempt is made.
    */
   onDisconnect?: (result: ServeResult, retry: RetryPlan | undefined) => void;
 }
 
 /** When the next attempt to open a reverse tunnel happens. */
 export interface RetryPlan {
-  /** Wait before the next attempt, jitter included. */
+  /** Wait before the next attempt, jitter included, in whole milliseconds. */
   delayMs: number;
   /** Attempts in a row that failed (0 after a healthy tunnel). */
   consecutiveFailures: number;
@@ -84,9 +86,9 @@ export function resolveReconnectOptions(options: ReconnectOptions): ResolvedReco
   return resolved;
 }
 
-/** `delay` spread uniformly over ±`jitter` of itself (`random` in [0, 1)). */
+/** `delay` spread uniformly over ±`jitter` of itself (`random` in [0, 1)), in whole milliseconds. */
 export function jittered(delay: number, jitter: number, random: () => number = Math.random): number {
-  return Math.max(0, delay * (1 + jitter * (random() * 2 - 1)));
+  return Math.max(0, Math.round(delay * (1 + jitter * (random() * 2 - 1))));
 }
 
 /**

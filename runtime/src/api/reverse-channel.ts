@@ -4,16 +4,23 @@ import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
 import type { CallStream } from "./call-stream.js";
 import type { ReverseTunnelRegistry, TunnelSelector } from "./reverse-registry.js";
+import { startRetryingCall, type ReplayBudget } from "./retrying-call.js";
 import type { TunnelChannel } from "./tunnel-channel.js";
 
 /**
  * Calls over the reverse tunnels a server holds, spread round-robin over the
- * matching tunnels (Go's `ReverseClientConnInterface`).
+ * matching tunnels (Go's `ReverseClientConnInterface`). Draining tunnels are
+ * skipped. A call refused before any handler saw it is retried once on
+ * another matching tunnel, invisibly to the caller (see
+ * `TunnelServiceHandlerOptions.retryRefusedCalls`).
  */
 export interface ReverseChannel extends CallChannel {
-  /** True when at least one matching reverse tunnel is open. */
+  /** True when at least one matching reverse tunnel is open and not draining. */
   ready(): boolean;
-  /** Resolves once a matching tunnel is open; rejects when `signal` aborts first. */
+  /**
+   * Resolves once a matching tunnel is open and not draining (keeps waiting
+   * while the only ones are draining); rejects when `signal` aborts first.
+   */
   waitForReady(options?: { signal?: AbortSignal }): Promise<void>;
 }
 
@@ -31,6 +38,10 @@ export class RoundRobinChannel<K> implements ReverseChannel {
   constructor(
     private readonly registry: ReverseTunnelRegistry<K>,
     private readonly selector: TunnelSelector<K>,
+    /** Where refused calls keep their requests for a replay; undefined: no retries. */
+    private readonly replay: ReplayBudget | undefined,
+    /** Why no tunnel may match besides none being open (e.g. no affinityKey option), if known. */
+    private readonly explain: () => string | undefined = () => undefined,
   ) {}
 
   ready(): boolean {
@@ -48,12 +59,32 @@ export class RoundRobinChannel<K> implements ReverseChannel {
   startCall(method: string, options?: CallOptions): CallStream {
     const tunnel = this.registry.pick(this.selector);
     if (tunnel === undefined) {
-      throw new TunnelError(
-        Code.UNAVAILABLE,
-        this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`,
-      );
+      const missing = this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`;
+      const why = this.explain();
+      throw new TunnelError(Code.UNAVAILABLE, why === undefined ? missing : `${missing}: ${why}`);
     }
-    return tunnel.startCall(method, options);
+    if (this.replay === undefined) {
+      return tunnel.startCall(method, options);
+    }
+    return startRetryingCall({
+      method,
+      options: options ?? {},
+      first: tunnel,
+      another: (refusing) => this.another(refusing),
+      budget: this.replay,
+    });
+  }
+
+  /** The next usable tunnel round-robin that is not `refusing`. */
+  private another(refusing: TunnelChannel): TunnelChannel | undefined {
+    const candidates = this.registry.list(this.selector).length;
+    for (let tried = 0; tried < candidates; tried++) {
+      const tunnel = this.registry.pick(this.selector);
+      if (tunnel !== undefined && tunnel !== refusing) {
+        return tunnel;
+      }
+    }
+    return undefined;
   }
 }
 

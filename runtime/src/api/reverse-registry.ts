@@ -4,20 +4,51 @@ import type { TunnelChannel } from "./tunnel-channel.js";
  * Where the reverse tunnels of a TunnelServiceHandler are kept, by affinity
  * key. A small interface on purpose: a directory shared by several server
  * replicas can implement it later without touching the engines.
+ *
+ * A registered tunnel is *usable* while it is neither closed nor draining;
+ * `pick`, `list` and `waitFor` only ever consider usable tunnels.
  */
 export interface ReverseTunnelRegistry<K> {
+  /** A tunnel is open and negotiated: from now on calls may pick it. */
   add(tunnel: TunnelChannel, key: K): void;
+  /**
+   * A registered tunnel started draining (`tunnel.draining` is now true:
+   * the handler is draining, the tunnel was replaced, or its agent refused
+   * a call while stopping): it takes no new calls but stays registered until
+   * `remove`. The hook for a registry shared by several replicas to withdraw
+   * the key at once when no other usable tunnel has it.
+   */
+  markDraining(tunnel: TunnelChannel): void;
+  /** Removes a tunnel that ended; unknown tunnels are ignored. */
   remove(tunnel: TunnelChannel): void;
-  /** The next tunnel round-robin: over all tunnels, or over those with `key`. */
+  /** The next usable tunnel round-robin: over all tunnels, or over those with `key`. */
   pick(selector: TunnelSelector<K>): TunnelChannel | undefined;
-  /** The tunnels a selector matches. */
+  /** The usable tunnels a selector matches, oldest first. */
   list(selector: TunnelSelector<K>): TunnelChannel[];
-  /** Resolves when a tunnel matching `selector` is present (at once if one is). */
+  /**
+   * Resolves when a usable tunnel matching `selector` is present (at once if
+   * one is): while a key has only draining tunnels, callers keep waiting.
+   */
   waitFor(selector: TunnelSelector<K>, signal?: AbortSignal): Promise<void>;
 }
 
+/** Whether a registered tunnel may take new calls. */
+export function isUsable(tunnel: TunnelChannel): boolean {
+  return !tunnel.closed && !tunnel.draining;
+}
+
 /** Which reverse tunnels a channel may use: all of them, or those with one key. */
-export type TunnelSelector<K> = { all: true } | { all: false; key: K };
+export type TunnelSelector<K> =
+  | {
+      /** Every reverse tunnel. */
+      all: true;
+    }
+  | {
+      /** Only the tunnels with `key`. */
+      all: false;
+      /** The affinity key to match. */
+      key: K;
+    };
 
 /** Round-robin over a changing set of tunnels. */
 class RoundRobin {
@@ -44,13 +75,13 @@ class RoundRobin {
   }
 
   pick(): TunnelChannel | undefined {
-    // Skips tunnels that ended but whose removal has not run yet.
+    // Skips draining tunnels, and those that ended but whose removal has not run yet.
     for (let tried = 0; tried < this.tunnels.length; tried++) {
       if (this.next >= this.tunnels.length) {
         this.next = 0;
       }
       const tunnel = this.tunnels[this.next++];
-      if (!tunnel.closed) {
+      if (isUsable(tunnel)) {
         return tunnel;
       }
     }
@@ -58,7 +89,7 @@ class RoundRobin {
   }
 
   list(): TunnelChannel[] {
-    return this.tunnels.filter((t) => !t.closed);
+    return this.tunnels.filter(isUsable);
   }
 }
 
@@ -87,12 +118,16 @@ export class LocalReverseTunnelRegistry<K> implements ReverseTunnelRegistry<K> {
     const waiters = this.waiters;
     this.waiters = [];
     for (const waiter of waiters) {
-      if (this.group(waiter.selector)?.size) {
+      if (this.list(waiter.selector).length > 0) {
         waiter.wake();
       } else {
         this.waiters.push(waiter);
       }
     }
+  }
+
+  markDraining(_tunnel: TunnelChannel): void {
+    // Nothing to record: pick and list check `tunnel.draining` themselves.
   }
 
   remove(tunnel: TunnelChannel): void {

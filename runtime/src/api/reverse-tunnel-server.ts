@@ -16,6 +16,7 @@ import { awaitResponseHeaders } from "./response-headers.js";
 import { callSafely, resolveReconnectOptions, serveWithReconnect, type ReconnectOptions } from "./reconnect.js";
 import { ServiceHost } from "./service-host.js";
 
+/** Options of a ReverseTunnelServer, for every tunnel it serves. */
 export interface ReverseTunnelServerOptions {
   /**
    * Offer protocol revision 0 only (no flow control) even when the network
@@ -23,9 +24,11 @@ export interface ReverseTunnelServerOptions {
    * testing interop with old peers, not for applications.
    */
   disableFlowControl?: boolean;
+  /** Per-tunnel limits (windows, message and metadata sizes, ...); unset ones keep their defaults. */
   limits?: Partial<TunnelLimits>;
 }
 
+/** Options of one `ReverseTunnelServer.serve`. */
 export interface ServeOptions {
   /** Request metadata of the tunnel RPC (e.g. the agent's identity), the network server's "tunnel metadata". */
   metadata?: MetadataInit;
@@ -37,9 +40,10 @@ export interface ServeOptions {
   /**
    * grpc-js options for the tunnel RPC itself (credentials, ...). A
    * `deadline` here limits the whole tunnel's life (and, being absolute,
-   * every later `reconnect` attempt too). To notice dead connections (e.g.
-   * an expired NAT mapping) set `grpc.keepalive_time_ms` on the grpc-js
-   * client instead.
+   * every later `reconnect` attempt too). Dead connections (e.g. an expired
+   * NAT mapping) are noticed by HTTP/2 keepalive pings, which
+   * `TunnelServiceClient` sends by default (within 30 s); other grpc-js
+   * clients need `grpc.keepalive_time_ms` set.
    */
   callOptions?: grpc.CallOptions;
   /**
@@ -53,6 +57,8 @@ export interface ServeOptions {
    * opened, with exponential backoff and jitter, until `signal` aborts or
    * the server is stopped. `serve` then resolves only at that point, with
    * the last tunnel's result. `true` uses the defaults of ReconnectOptions.
+   * Without it, a tunnel that cannot be opened is also reported as a
+   * process warning (see `serve`).
    *
    * ```ts
    * const result = await rts.serve({
@@ -61,7 +67,8 @@ export interface ServeOptions {
    *   reconnect: {
    *     maxBackoffMs: 10_000,
    *     onConnect: (t) => log.info(`tunnel up (revision ${t.protocolRevision ?? "?"})`),
-   *     onDisconnect: (r, retry) => log.warn(`tunnel down: ${r.error?.message ?? "closed by server"}; retry in ${retry?.delayMs} ms`),
+   *     onDisconnect: (r, retry) =>
+   *       log.warn(`${r.started ? "tunnel lost" : "could not connect"}: ${r.error?.message ?? "closed by server"}; retry in ${retry?.delayMs} ms`),
    *   },
    * });
    * ```
@@ -107,6 +114,7 @@ export interface ReverseTunnel {
   readonly protocolRevision: 0 | 1 | undefined;
   /** Calls running on this tunnel now. */
   readonly activeCalls: number;
+  /** True once this tunnel has ended. */
   readonly closed: boolean;
   /** Resolves with what `serve` reports for this tunnel, when it has ended. */
   readonly done: Promise<ServeResult>;
@@ -122,7 +130,7 @@ export interface ReverseTunnel {
  * a tunnel up.
  *
  * ```ts
- * const client = new TunnelServiceClient(address, credentials, { "grpc.keepalive_time_ms": 30_000 });
+ * const client = new TunnelServiceClient(address, credentials); // keepalive pings by default
  * const rts = new ReverseTunnelServer(client);
  * registerFooService(rts, fooImpl);
  * const { started, error } = await rts.serve({ metadata: { "agent-id": id }, signal });
@@ -158,6 +166,14 @@ export class ReverseTunnelServer extends ServiceHost {
    * `{ started, error }` and never rejects (invalid `reconnect` options throw
    * a RangeError at once). Several may run at once. With `reconnect`, keeps
    * re-opening the tunnel instead.
+   *
+   * So that a failure to connect never passes unnoticed, without
+   * `reconnect` a tunnel that could not be opened (`started: false`: the
+   * server was unreachable or refused it) is also reported as a process
+   * warning with code `GRPCTUNNEL_SERVE_NOT_STARTED` — unless `signal`
+   * aborted or this server was stopped, which the caller asked for.
+   * (`process.on("warning", ...)` sees it; with `reconnect`, `onDisconnect`
+   * reports every attempt instead.)
    */
   serve(options: ServeOptions = {}): Promise<ServeResult> {
     if (options.reconnect) {
@@ -175,19 +191,33 @@ export class ReverseTunnelServer extends ServiceHost {
         stop,
       );
     }
-    return this.serveOnce(options, (tunnel) => callSafely("onOpen", options.onOpen, tunnel));
+    return this.serveOnce(options, (tunnel) => callSafely("onOpen", options.onOpen, tunnel)).then((result) => {
+      if (!result.started && !options.signal?.aborted && !this.stopController.signal.aborted) {
+        process.emitWarning(`grpctunnel: reverse tunnel could not be opened: ${result.error?.message ?? "unknown error"}`, {
+          code: NOT_STARTED_WARNING,
+        });
+      }
+      return result;
+    });
   }
 
   /**
    * Graceful stop: new calls are refused with UNAVAILABLE ("server is
-   * shutting down"), tunnels still opening are abandoned and reconnect
-   * loops end; resolves once the running calls have finished and every
-   * tunnel is closed. Call `stop()` to cut a drain short.
+   * shutting down") and no response headers, which the network server
+   * takes as "this tunnel is draining": it stops picking the tunnel and
+   * retries the refused call on another tunnel of the key, if there is one.
+   * Tunnels still opening are abandoned and reconnect loops end; each tunnel
+   * closes once its running calls have finished, and this resolves when all
+   * are closed. After `graceMs` (unlimited by default), or on `stop()`, the
+   * calls still running are cancelled.
    */
-  async gracefulStop(): Promise<void> {
+  async gracefulStop(options: { graceMs?: number } = {}): Promise<void> {
     this.draining = true;
     this.stopController.abort(stoppedError());
-    await Promise.all([...this.tunnels].map((engine) => engine.whenIdle()));
+    const { graceMs } = options;
+    const cutShort = graceMs === undefined ? undefined : setTimeout(() => this.stop(), graceMs);
+    await Promise.all([...this.tunnels].map((engine) => engine.whenIdle().then(() => engine.close())));
+    clearTimeout(cutShort);
     this.stop();
   }
 
@@ -253,6 +283,8 @@ export class ReverseTunnelServer extends ServiceHost {
       peerAdvertised: negotiated,
       tunnelMetadata: metadata,
       peer: call.getPeer(),
+      // The network server's side of the connection (its certificate with TLS), as grpc-js reports it.
+      authContext: call.getAuthContext() ?? {},
       limits: this.limits,
       memory: lease.memory,
       lookup: (method) => this.registry.lookup(method),
@@ -328,6 +360,9 @@ class OpenReverseTunnel implements ReverseTunnel {
     };
   }
 }
+
+/** The code of the process warning for a `serve` (without `reconnect`) that could not open its tunnel. */
+export const NOT_STARTED_WARNING = "GRPCTUNNEL_SERVE_NOT_STARTED";
 
 function stoppedError(): TunnelError {
   return new TunnelError(Code.UNAVAILABLE, "reverse tunnel server is stopped");

@@ -33,3 +33,13 @@ export abstract class ServiceHost implements ServiceRegistrar {
     addGrpcService(this.registry, definition, implementation, options);
   }
 }
+
+/**
+ * The registry behind `host`, for this package's adapters that register
+ * handlers in bytes (Connect routes); not exported from the entry points.
+ * (Element access reaches the protected member from outside the class.)
+ */
+export function hostRegistry(host: ServiceHost): ServiceRegistry {
+  // biome-ignore lint/complexity/useLiteralKeys: only element access may read a protected member here
+  return host["registry"];
+}

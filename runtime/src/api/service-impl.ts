@@ -1,4 +1,14 @@
-import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type {
+  DescMessage,
+  DescMethod,
+  DescMethodBiDiStreaming,
+  DescMethodClientStreaming,
+  DescMethodServerStreaming,
+  DescMethodUnary,
+  DescService,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
 import type { HandlerContext } from "./handler-context.js";
 
 /** Handles a unary call: one request, one response. */
@@ -26,21 +36,16 @@ export type BidiStreamingImpl<I extends DescMessage, O extends DescMessage> = (
 ) => AsyncIterable<MessageInitShape<O>>;
 
 /** The implementation type of one method, by its kind. */
-export type MethodImpl<M extends DescMethod> = M extends {
-  methodKind: infer K;
-  input: infer I extends DescMessage;
-  output: infer O extends DescMessage;
-}
-  ? K extends "unary"
+export type MethodImpl<M extends DescMethod> =
+  M extends DescMethodUnary<infer I, infer O>
     ? UnaryImpl<I, O>
-    : K extends "server_streaming"
+    : M extends DescMethodServerStreaming<infer I, infer O>
       ? ServerStreamingImpl<I, O>
-      : K extends "client_streaming"
+      : M extends DescMethodClientStreaming<infer I, infer O>
         ? ClientStreamingImpl<I, O>
-        : K extends "bidi_streaming"
+        : M extends DescMethodBiDiStreaming<infer I, infer O>
           ? BidiStreamingImpl<I, O>
-          : never
-  : never;
+          : never;
 
 /** An implementation of every method of a service, keyed by local name. */
 export type ServiceImpl<S extends DescService> = {
@@ -53,5 +58,6 @@ export type ServiceImpl<S extends DescService> = {
  * out answer UNIMPLEMENTED.
  */
 export interface ServiceRegistrar {
+  /** Serves the implemented methods of `service`; a service can be registered once. */
   registerService<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void;
 }

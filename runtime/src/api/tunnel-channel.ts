@@ -1,5 +1,7 @@
 import type { Metadata } from "@grpc/grpc-js";
-import type { TunnelEnd } from "../ended.js";
+import { Code } from "../code.js";
+import type { CallEnd, TunnelEnd } from "../ended.js";
+import { TunnelError } from "../errors.js";
 import type { AuthContext } from "../engine/auth-context.js";
 import type { TunnelClientEngine } from "../engine/client-engine.js";
 import { toMetadata } from "../metadata.js";
@@ -26,6 +28,15 @@ export interface TunnelChannel extends CallChannel {
   readonly protocolRevision: 0 | 1;
   /** Number of calls in flight on this tunnel. */
   readonly activeCalls: number;
+  /**
+   * True once the tunnel takes no new calls while its running ones finish:
+   * its peer refused a call with UNAVAILABLE before any handler saw it (an
+   * agent stopping gracefully answers "server is shutting down"), or this
+   * side is ending it (`TunnelServiceHandler.drain`, a reverse tunnel
+   * replaced by a newer one for its key). Round-robin channels skip it and
+   * `startCall` on it throws UNAVAILABLE.
+   */
+  readonly draining: boolean;
   /** True once the tunnel has ended. */
   readonly closed: boolean;
   /** Resolves (never rejects) with how the tunnel ended; `error` is undefined for a clean end. */
@@ -42,17 +53,33 @@ export interface TunnelChannelInit {
   authContext?: AuthContext;
 }
 
+/** What the runtime can do with the tunnels it makes, beyond the public TunnelChannel. */
+export interface ManagedTunnelChannel extends TunnelChannel {
+  /** Stops taking new calls (running ones go on); `reason` is what later `startCall`s throw. False if already draining. */
+  drain(reason: TunnelError): boolean;
+  /** Calls `listener` synchronously when the tunnel starts draining (whoever decided it). */
+  onDraining(listener: () => void): void;
+}
+
 /** The TunnelChannel over an engine (the runtime makes these; users get them from openTunnel and the handler). */
-export function tunnelChannel(engine: TunnelClientEngine, init: TunnelChannelInit): TunnelChannel {
+export function tunnelChannel(engine: TunnelClientEngine, init: TunnelChannelInit): ManagedTunnelChannel {
   return new EngineTunnelChannel(engine, init);
 }
 
-class EngineTunnelChannel implements TunnelChannel {
+class EngineTunnelChannel implements ManagedTunnelChannel {
   readonly metadata: Metadata;
   readonly direction: "forward" | "reverse";
   readonly peer: string;
   readonly authContext: AuthContext | undefined;
   readonly done: Promise<TunnelEnd>;
+  private drainReason: TunnelError | undefined;
+  private drainListeners: Array<() => void> = [];
+  // Marks the tunnel draining when its peer refuses a call as unavailable.
+  private readonly watchRefusal = (end: CallEnd) => {
+    if (end.refused && end.error?.code === Code.UNAVAILABLE) {
+      this.drain(end.error);
+    }
+  };
 
   constructor(
     private readonly engine: TunnelClientEngine,
@@ -77,17 +104,48 @@ class EngineTunnelChannel implements TunnelChannel {
     return this.engine.activeStreams;
   }
 
+  get draining(): boolean {
+    return this.drainReason !== undefined;
+  }
+
   close(): void {
     this.engine.close();
   }
 
+  drain(reason: TunnelError): boolean {
+    if (this.drainReason !== undefined) {
+      return false;
+    }
+    this.drainReason = reason;
+    const listeners = this.drainListeners;
+    this.drainListeners = [];
+    for (const listener of listeners) {
+      listener();
+    }
+    return true;
+  }
+
+  onDraining(listener: () => void): void {
+    if (this.drainReason !== undefined) {
+      listener();
+    } else {
+      this.drainListeners.push(listener);
+    }
+  }
+
   startCall(method: string, options: CallOptions = {}): CallStream {
-    options.onTunnel?.(this);
-    return this.engine.openStream(method, toMetadata(options.metadata), {
+    if (this.drainReason !== undefined && !this.engine.closed) {
+      // Refused before the transport saw it: the same status the peer gave.
+      throw new TunnelError(Code.UNAVAILABLE, this.drainReason.rawMessage);
+    }
+    const stream = this.engine.openStream(method, toMetadata(options.metadata), {
       deadline: callDeadline(options),
       signal: options.signal,
       onHeader: options.onHeader,
     });
+    options.onTunnel?.(this);
+    void stream.done.then(this.watchRefusal);
+    return stream;
   }
 }
 

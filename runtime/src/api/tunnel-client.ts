@@ -14,21 +14,16 @@ import type { CallOptions } from "./call-options.js";
 import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "./typed-calls.js";
 
 /** The client function of one method, by its kind. */
-export type TunnelClientMethod<M extends DescMethod> = M extends {
-  methodKind: infer K;
-  input: infer I extends DescMessage;
-  output: infer O extends DescMessage;
-}
-  ? K extends "unary"
+export type TunnelClientMethod<M extends DescMethod> =
+  M extends DescMethodUnary<infer I, infer O>
     ? (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>
-    : K extends "server_streaming"
+    : M extends DescMethodServerStreaming<infer I, infer O>
       ? (request: MessageInitShape<I>, options?: CallOptions) => AsyncIterable<MessageShape<O>>
-      : K extends "client_streaming"
+      : M extends DescMethodClientStreaming<infer I, infer O>
         ? (requests: AsyncIterable<MessageInitShape<I>>, options?: CallOptions) => Promise<MessageShape<O>>
-        : K extends "bidi_streaming"
+        : M extends DescMethodBiDiStreaming<infer I, infer O>
           ? (requests: AsyncIterable<MessageInitShape<I>>, options?: CallOptions) => AsyncIterable<MessageShape<O>>
-          : never
-  : never;
+          : never;
 
 /** A client of `S`: one function per method, keyed by the method's local name. */
 export type TunnelClient<S extends DescService> = {

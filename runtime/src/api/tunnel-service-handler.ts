@@ -9,11 +9,15 @@ import { advertisesNegotiation } from "../protocol/negotiation.js";
 import { serverCallConn } from "../transport/grpc-conn.js";
 import { tunnelServiceDefinition, type OpenReverseTunnelServerCall, type OpenTunnelServerCall } from "../transport/tunnel-service.js";
 import { ConnectionBudgets, admitTunnelCall } from "./connection-budgets.js";
+import { DEFAULT_REPLAY_BUFFER, ReplayBudget, type ReplayBufferLimits } from "./retrying-call.js";
+import { retire } from "./retire.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
+import { ReverseTunnels, type ReverseTunnelConflictPolicy } from "./reverse-tunnels.js";
 import { ServiceHost } from "./service-host.js";
 import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 
+/** Options of a TunnelServiceHandler; `K` is the type of reverse tunnels' affinity keys. */
 export interface TunnelServiceHandlerOptions<K = unknown> {
   /** Refuse reverse tunnels: `OpenReverseTunnel` answers UNIMPLEMENTED. */
   noReverseTunnels?: boolean;
@@ -30,10 +34,11 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   /**
    * The affinity key of a reverse tunnel, computed once when its RPC
    * arrives, from its `metadata` (including what a server interceptor put
-   * there after authenticating the call), `peer` or `authContext`. It runs
-   * before the tunnel's protocol revision is negotiated, so it must not
-   * start calls on the tunnel. Keys are compared like Map keys: by value for
-   * strings and numbers, by identity for objects.
+   * there after authenticating the call), `peer` or `authContext` (e.g. the
+   * verified client certificate's subject). It runs before the tunnel's
+   * protocol revision is negotiated, so it must not start calls on the
+   * tunnel. Keys are compared like Map keys: by value for strings and
+   * numbers, by identity for objects.
    *
    * Throwing refuses the tunnel before it starts: a thrown TunnelError (e.g.
    * UNAUTHENTICATED) is the status the network client's `serve` reports with
@@ -42,34 +47,95 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
    */
   affinityKey?: (tunnel: TunnelChannel) => K;
   /**
-   * At most this many reverse tunnels per affinity key; more are refused
-   * with RESOURCE_EXHAUSTED (e.g. one per device). Unlimited by default.
+   * At most this many usable (not draining) reverse tunnels per affinity
+   * key, e.g. 1 per device; what happens to one more is
+   * `reverseTunnelConflict`. Unlimited by default.
    */
   maxReverseTunnelsPerKey?: number;
+  /**
+   * One more reverse tunnel for a key at `maxReverseTunnelsPerKey`:
+   *
+   * * `"replace-oldest"` lets the newcomer in and retires the key's oldest
+   *   tunnel: it is not picked for new calls from that moment, its running
+   *   calls get `replacedTunnelGraceMs` to finish (then they fail with
+   *   UNAVAILABLE), and it ends with ABORTED "replaced by a newer reverse
+   *   tunnel for the same affinity key". An agent that reconnects while its
+   *   old connection is still half-open is served at once.
+   * * `"refuse-new"` refuses the newcomer with RESOURCE_EXHAUSTED (its
+   *   `serve` reports `started: false`).
+   *
+   * Default: `"replace-oldest"` when the limit is 1, `"refuse-new"` otherwise.
+   */
+  reverseTunnelConflict?: ReverseTunnelConflictPolicy;
+  /** How long a replaced reverse tunnel's running calls may take to finish, in ms (default 5 000). */
+  replacedTunnelGraceMs?: number;
+  /**
+   * Transparent retry on reverse channels (`keyAsChannel`, `asChannel`): a
+   * call refused before any handler saw it (the agent is stopping, the
+   * tunnel ended or started draining, too many streams) is started once
+   * more on another tunnel of the same key, replaying the requests sent so
+   * far. Requests are kept for that up to `perCallBytes` per call (default
+   * 64 KiB; a call that sends more is not retried) and `totalBytes` over all
+   * calls (default 16 MiB). `false` turns it off. A call a handler may have
+   * seen is never retried.
+   */
+  retryRefusedCalls?: boolean | Partial<ReplayBufferLimits>;
   /** Offer revision 0 only (no flow control), like Go's `DisableFlowControl`. */
   disableFlowControl?: boolean;
+  /** Per-tunnel limits (windows, message and metadata sizes, ...); unset ones keep their defaults. */
   limits?: Partial<TunnelLimits>;
   /** Where reverse tunnels are kept; an in-process registry by default. */
   registry?: ReverseTunnelRegistry<K>;
 }
 
+/** Options of `TunnelServiceHandler.drain`. */
+export interface DrainOptions {
+  /**
+   * How long running calls may take, in ms (default 10 000); then every
+   * tunnel still open is ended with UNAVAILABLE, cancelling its calls.
+   */
+  graceMs?: number;
+}
+
+const DEFAULT_DRAIN_GRACE_MS = 10_000;
+const DEFAULT_REPLACED_GRACE_MS = 5_000;
+
 /**
  * Implements `grpctunnel.v1.TunnelService` for a grpc-js server: serves the
  * services registered here over forward tunnels, and keeps the reverse
  * tunnels clients open so the server can call them. Add it to a server with
- * `server.addService(...handler.service())`.
+ * `server.addService(...handler.service())`; for shutdown see `drain`.
  */
 export class TunnelServiceHandler<K = unknown> extends ServiceHost implements ReverseChannels<K> {
   private readonly reverse: ReverseTunnelRegistry<K>;
   private readonly limits: TunnelLimits;
   /** Memory budgets and tunnel counts per network connection (see TunnelLimits). */
   private readonly connections = new ConnectionBudgets();
+  private readonly replay: ReplayBudget | undefined;
+  /** Every tunnel open now, forward and reverse (negotiating ones too): what `drain` ends. */
+  private readonly tunnels = new Set<TunnelServerEngine | TunnelClientEngine>();
+  private readonly reverseTunnels: ReverseTunnels<K>;
   private shuttingDown = false;
+  private drained: Promise<void> | undefined;
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
     super();
     this.limits = resolveLimits(options.limits);
     this.reverse = options.registry ?? new LocalReverseTunnelRegistry<K>();
+    const limit = options.maxReverseTunnelsPerKey;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
+      throw new RangeError(`maxReverseTunnelsPerKey must be an integer >= 1 (got ${limit})`);
+    }
+    this.reverseTunnels = new ReverseTunnels({
+      registry: this.reverse,
+      maxPerKey: limit,
+      conflictPolicy: options.reverseTunnelConflict ?? (limit === 1 ? "replace-oldest" : "refuse-new"),
+      replacedGraceMs: options.replacedTunnelGraceMs ?? DEFAULT_REPLACED_GRACE_MS,
+      onOpen: options.onReverseTunnelOpen,
+      onClose: options.onReverseTunnelClose,
+    });
+    const retry = options.retryRefusedCalls ?? true;
+    this.replay = retry === false ? undefined : new ReplayBudget({ ...DEFAULT_REPLAY_BUFFER, ...(retry === true ? {} : retry) });
   }
 
   /** The definition and implementation to pass to `grpc.Server.addService`. */
@@ -84,36 +150,96 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   }
 
   /**
-   * Starts graceful shutdown: new tunneled calls get UNAVAILABLE on every
-   * forward tunnel, running ones finish. Pair with `grpc.Server.tryShutdown`.
+   * Stops taking new work: new tunnels (forward and reverse) and new
+   * tunneled calls on every tunnel are refused with UNAVAILABLE ("server is
+   * shutting down"), and reverse tunnels are no longer picked for calls.
+   * Running calls go on and no tunnel is closed; `drain` does that too.
    */
   initiateShutdown(): void {
+    if (this.shuttingDown) {
+      return;
+    }
     this.shuttingDown = true;
+    this.reverseTunnels.drainAll(shuttingDown());
   }
 
   /**
-   * A channel over every reverse tunnel, round-robin per call. With none
-   * open, calls fail with UNAVAILABLE. Throws if `noReverseTunnels` is set.
+   * Graceful shutdown that completes: `initiateShutdown`, then each tunnel
+   * (forward and reverse) ends cleanly as soon as its running calls have
+   * finished, so that `grpc.Server.tryShutdown` can complete; agents with
+   * `reconnect` see a clean end and reconnect (elsewhere, behind a load
+   * balancer). After `graceMs` the tunnels still open end with UNAVAILABLE,
+   * cancelling what runs on them. Resolves once every tunnel has ended;
+   * calling it again returns the same promise.
+   *
+   * ```ts
+   * const stopped = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+   * await handler.drain({ graceMs: 20_000 });
+   * await stopped;
+   * ```
+   */
+  drain(options: DrainOptions = {}): Promise<void> {
+    const graceMs = options.graceMs ?? DEFAULT_DRAIN_GRACE_MS;
+    if (!(Number.isFinite(graceMs) && graceMs >= 0)) {
+      throw new RangeError(`graceMs must be a finite number >= 0 (got ${graceMs})`);
+    }
+    this.drained ??= this.drainTunnels(graceMs);
+    return this.drained;
+  }
+
+  /**
+   * A channel over every usable reverse tunnel, round-robin per call. With
+   * none open, calls fail with UNAVAILABLE. Throws if `noReverseTunnels` is set.
    */
   asChannel(): ReverseChannel {
     this.assertReverseTunnels();
-    return new RoundRobinChannel(this.reverse, { all: true });
+    return new RoundRobinChannel(this.reverse, { all: true }, this.replay);
   }
 
   /**
-   * A channel over the reverse tunnels whose affinity key equals `key` (by
-   * value for strings and numbers), round-robin per call. With none open,
-   * calls fail with UNAVAILABLE naming the key. Throws if `noReverseTunnels`
-   * is set.
+   * A channel over the usable reverse tunnels whose affinity key equals
+   * `key` (by value for strings and numbers), round-robin per call. With
+   * none open, calls fail with UNAVAILABLE naming the key. Throws if
+   * `noReverseTunnels` is set.
    */
   keyAsChannel(key: K): ReverseChannel {
     this.assertReverseTunnels();
-    return new RoundRobinChannel(this.reverse, { all: false, key });
+    return new RoundRobinChannel(this.reverse, { all: false, key }, this.replay, () => this.keylessHint(key));
   }
 
-  /** The reverse tunnels open and registered now (a tunnel leaves the moment it ends). */
+  /**
+   * The reverse tunnels open and registered now, oldest first, draining
+   * ones included (see `TunnelChannel.draining`); a tunnel leaves the moment
+   * it ends.
+   */
   allReverseTunnels(): TunnelChannel[] {
-    return this.reverse.list({ all: true });
+    return this.reverseTunnels.registered();
+  }
+
+  /**
+   * Ends every reverse tunnel with affinity key `key` now, registered or
+   * still negotiating, e.g. to revoke a device: with `status` they fail with
+   * it (the agent's `serve` reports it; running calls fail with UNAVAILABLE),
+   * without it they end cleanly (running calls are cancelled). Returns how
+   * many were ended. To keep the device out, also refuse it in `affinityKey`.
+   */
+  closeReverseTunnels(key: K, status?: TunnelError): number {
+    return this.reverseTunnels.close(key, status);
+  }
+
+  /**
+   * Without `affinityKey` every tunnel has the key `undefined`, so a channel
+   * for any other key never finds one: say so instead of "none is open".
+   */
+  private keylessHint(key: K): string | undefined {
+    if (this.options.affinityKey !== undefined || key === undefined) {
+      return undefined;
+    }
+    const open = this.reverse.list({ all: true }).length;
+    return (
+      `this TunnelServiceHandler has no affinityKey option, so all its reverse tunnels (${open} open) have the key undefined;` +
+      " set affinityKey to key them, e.g. by a tunnel metadata value"
+    );
   }
 
   private assertReverseTunnels(): void {
@@ -126,9 +252,33 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
     return !this.options.disableFlowControl;
   }
 
+  private drainTunnels(graceMs: number): Promise<void> {
+    this.initiateShutdown();
+    const over = new TunnelError(Code.UNAVAILABLE, `server is shutting down (grace period of ${graceMs} ms over)`);
+    const ending = [...this.tunnels].map((engine) =>
+      retire(
+        engine,
+        graceMs,
+        () => engine.close(),
+        () => engine.abort(over),
+      ),
+    );
+    return Promise.all(ending).then(() => undefined);
+  }
+
+  /** Keeps `engine` in the set `drain` ends, until it ends. */
+  private track(engine: TunnelServerEngine | TunnelClientEngine): void {
+    this.tunnels.add(engine);
+    engine.onEnd(() => this.tunnels.delete(engine));
+  }
+
   private openTunnel(call: OpenTunnelServerCall): void {
     if (this.registry.isEmpty) {
-      call.emit("error", { code: Code.UNIMPLEMENTED, details: "forward tunnels not supported" });
+      call.emit("error", { code: Code.UNIMPLEMENTED, details: NO_SERVICES });
+      return;
+    }
+    if (this.shuttingDown) {
+      call.emit("error", { code: Code.UNAVAILABLE, details: shuttingDown().rawMessage });
       return;
     }
     const conn = serverCallConn(call);
@@ -148,6 +298,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       lookup: (method) => this.registry.lookup(method),
       isShuttingDown: () => this.shuttingDown,
     });
+    this.track(engine);
     engine.start();
     conn.listen(engine);
   }
@@ -158,6 +309,10 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       return;
     }
     const conn = serverCallConn(call);
+    if (this.shuttingDown) {
+      conn.abort(shuttingDown());
+      return;
+    }
     const lease = admitTunnelCall(this.connections, call, conn, this.limits);
     if (lease === undefined) {
       return;
@@ -183,53 +338,36 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       conn.abort(refusal(e));
       return;
     }
-    const overLimit = this.keyLimitError(key);
+    const overLimit = this.reverseTunnels.admissionError(key);
     if (overLimit !== undefined) {
       conn.abort(overLimit);
       return;
     }
+    this.reverseTunnels.arrived(tunnel, engine, key);
+    this.track(engine);
     sendNegotiationHeaders(call);
     conn.listen(engine);
     engine.ready.then(
-      () => this.registerReverseTunnel(tunnel, engine, key),
+      () => {
+        if (this.shuttingDown) {
+          engine.close(); // negotiated just after the drain began: the agent reconnects elsewhere
+        } else {
+          this.reverseTunnels.register(tunnel);
+        }
+      },
       () => {}, // ended before negotiation finished: never registered
     );
   }
-
-  /** The refusal for one more tunnel with `key`, if the key is at its limit. */
-  private keyLimitError(key: K): TunnelError | undefined {
-    const limit = this.options.maxReverseTunnelsPerKey;
-    if (limit === undefined || this.reverse.list({ all: false, key }).length < limit) {
-      return undefined;
-    }
-    return new TunnelError(Code.RESOURCE_EXHAUSTED, `too many reverse tunnels for this affinity key (limit ${limit})`);
-  }
-
-  private registerReverseTunnel(tunnel: TunnelChannel, engine: TunnelClientEngine, key: K): void {
-    if (engine.closed) {
-      return;
-    }
-    // Checked again: tunnels with the same key may have negotiated meanwhile.
-    const overLimit = this.keyLimitError(key);
-    if (overLimit !== undefined) {
-      engine.abort(overLimit);
-      return;
-    }
-    try {
-      this.reverse.add(tunnel, key);
-    } catch (e) {
-      process.emitWarning(`grpctunnel: reverse tunnel registry refused a tunnel: ${TunnelError.from(e).rawMessage}`);
-      engine.abort(new TunnelError(Code.INTERNAL, "could not register the reverse tunnel"));
-      return;
-    }
-    // Runs synchronously as the tunnel ends: no later call can pick it.
-    engine.onEnd(() => {
-      this.reverse.remove(tunnel);
-      notify(this.options.onReverseTunnelClose, tunnel);
-    });
-    notify(this.options.onReverseTunnelOpen, tunnel);
-  }
 }
+
+function shuttingDown(): TunnelError {
+  return new TunnelError(Code.UNAVAILABLE, "server is shutting down");
+}
+
+/** Go's message, and why: a handler serves forward tunnels once a service is registered. */
+const NO_SERVICES =
+  "forward tunnels not supported: no services are registered on this TunnelServiceHandler" +
+  " (register one, e.g. with a generated registerFooService(handler, impl), before clients open tunnels)";
 
 /**
  * The status that refuses a reverse tunnel whose affinity key could not be
@@ -252,13 +390,4 @@ function sendNegotiationHeaders(call: grpc.ServerDuplexStream<unknown, never>): 
   const headers = new grpc.Metadata();
   headers.set(NEGOTIATE_HEADER, NEGOTIATE_VALUE);
   call.sendMetadata(headers);
-}
-
-/** Runs a user callback; its failure must not take the tunnel or server down. */
-function notify(callback: ((tunnel: TunnelChannel) => void) | undefined, tunnel: TunnelChannel): void {
-  try {
-    callback?.(tunnel);
-  } catch (e) {
-    process.emitWarning(`grpctunnel: reverse tunnel callback threw: ${TunnelError.from(e).rawMessage}`);
-  }
 }

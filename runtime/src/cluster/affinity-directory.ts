@@ -3,16 +3,19 @@
  * tunnel for it, and the relay address that replica published.
  */
 export interface AffinityRoute {
+  /** The id of the replica that holds the tunnel. */
   readonly replicaId: string;
   /** The replica's relay address, exactly as it published it (opaque here). */
   readonly address: string;
 }
 
+/** Options of `AffinityDirectory.lookup`. */
 export interface LookupOptions {
   /** Leave this replica out of the answer, typically the caller's own id. */
   exclude?: string;
 }
 
+/** Options of `AffinityDirectory.waitFor`. */
 export interface WaitForOptions extends LookupOptions {
   /** Stops waiting: the promise rejects with the signal's reason. */
   signal?: AbortSignal;

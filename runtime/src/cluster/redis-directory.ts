@@ -7,6 +7,7 @@ import { RedisConnection, type RedisConnectionOptions } from "./redis-connection
 import { DirectoryLayout, ReplicaCommands } from "./redis-layout.js";
 import { RegistrationWaiters } from "./registration-waiters.js";
 
+/** Options of a RedisAffinityDirectory. */
 export interface RedisAffinityDirectoryOptions {
   /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…` for TLS. */
   url: string;
@@ -49,8 +50,11 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
 export class RedisAffinityDirectory implements AffinityDirectory {
   readonly replicaId: string;
   readonly address: string;
+  /** The prefix of this directory's Redis keys and channels. */
   readonly namespace: string;
+  /** How long entries outlive a replica that died without closing, in ms. */
   readonly leaseMs: number;
+  /** How often this replica re-writes its leases, in ms. */
   readonly refreshMs: number;
 
   private readonly commands: RedisConnection;

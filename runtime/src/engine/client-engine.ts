@@ -114,7 +114,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
       memory,
       signal: options.signal,
       onHeader: options.onHeader,
-      onClosed: (closed) => this.streams.delete(closed),
+      onClosed: (closed) => this.forgetStream(closed),
     });
     this.streams.set(id, stream);
     this.writer.write(clientFrames.newStream(id, method, requestHeaders, this.options.limits.receiveWindowBytes, this.revision));

@@ -38,6 +38,8 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
   private headers: Metadata | undefined;
   private readonly onHeader: ((headers: Metadata) => void) | undefined;
   private halfClosed = false;
+  /** A response message (or part of one) arrived: a handler has seen the call. */
+  private responded = false;
   private readonly signal: AbortSignal | undefined;
   private readonly abortListener = () => this.cancel(TunnelError.from(this.signal?.reason, Code.CANCELLED));
 
@@ -99,6 +101,11 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     this.end(error, new Metadata(), true);
   }
 
+  override handleEnvelope(size: number, data: Uint8Array): void {
+    this.responded = true;
+    super.handleEnvelope(size, data);
+  }
+
   // ---- frames only the client receives ----
 
   handleHeaders(proto: ProtoMetadata): void {
@@ -128,7 +135,8 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
       this.end(TunnelError.from(e, Code.INTERNAL), new Metadata(), false);
       return;
     }
-    this.end(errorFromStatus(close.status, trailers), trailers, false);
+    const error = errorFromStatus(close.status, trailers);
+    this.end(error, trailers, false, isRefusal(error) && this.headers === undefined && !this.responded);
   }
 
   private deliverHeaders(headers: Metadata): void {
@@ -140,8 +148,8 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
    * Ends the call. A `local` end discards unread responses; a close from
    * the server lets the reader drain what already arrived.
    */
-  private end(error: TunnelError | undefined, trailers: Metadata, local: boolean): void {
-    const end: CallEnd = { error, trailers };
+  private end(error: TunnelError | undefined, trailers: Metadata, local: boolean, refused = false): void {
+    const end: CallEnd = refused ? { error, trailers, refused } : { error, trailers };
     if (!this.markEnded(end)) {
       return;
     }
@@ -159,4 +167,9 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     this.released();
     this.resolveDone(end);
   }
+}
+
+/** The codes a server refuses a stream with when another tunnel could take it (never UNIMPLEMENTED, INVALID_ARGUMENT, ...). */
+function isRefusal(error: TunnelError | undefined): boolean {
+  return error !== undefined && (error.code === Code.UNAVAILABLE || error.code === Code.RESOURCE_EXHAUSTED);
 }

@@ -46,6 +46,7 @@ export interface FrameSink<In> {
  * engine); the engine turns this into a protocol error with a clear message.
  */
 export interface UndecodableFrame {
+  /** Why decoding failed (the protobuf-es error message). */
   readonly undecodable: string;
 }
 

@@ -55,7 +55,6 @@ interface AcceptedStream {
  * tunnel; only the FrameConn underneath differs.
  */
 export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToClient, ServerStream> {
-  private idleWaiters: Array<() => void> = [];
   private readonly idleStreams: IdleStreams;
 
   constructor(
@@ -80,14 +79,6 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     if (this.options.peerAdvertised) {
       this.writer.write(settingsFrame(this.options.flowControl, this.options.limits.receiveWindowBytes));
     }
-  }
-
-  /** Resolves once no call is running (immediately if none is). */
-  whenIdle(): Promise<void> {
-    if (this.streams.size === 0) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   protected receiveFrame(frame: ClientToServer): void {
@@ -167,7 +158,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       deadline,
       memory,
       protocolRevision: revisionOne ? 1 : 0,
-      onClosed: (closed) => this.removeStream(closed),
+      onClosed: (closed) => this.forgetStream(closed),
     });
     this.streams.set(id, stream);
     this.idleStreams.add(stream);
@@ -238,19 +229,13 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     return { name, handler, metadata, deadline, memory };
   }
 
-  private removeStream(id: bigint): void {
+  /** Forgets a stream that ended, for the idle timeout too. */
+  protected override forgetStream(id: bigint): void {
     const stream = this.streams.get(id);
     if (stream !== undefined) {
       this.idleStreams.delete(stream);
     }
-    this.streams.delete(id);
-    if (this.streams.size === 0 && this.idleWaiters.length > 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const wake of waiters) {
-        wake();
-      }
-    }
+    super.forgetStream(id);
   }
 
   /** Records the end and cancels running calls; false if already ended. */

@@ -36,6 +36,7 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
   protected lastStreamId = 0n;
   private endedWith: TunnelEnd | undefined;
   private listeners: Array<(error: TunnelError | undefined) => void> = [];
+  private idleWaiters: Array<() => void> = [];
   private readonly ended = deferred<TunnelEnd>();
   /** Resolves (never rejects) with how the tunnel ended. */
   readonly done: Promise<TunnelEnd> = this.ended.promise;
@@ -81,6 +82,14 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
     }
   }
 
+  /** Resolves once no call is running (at once if none is): graceful stops wait on it. */
+  whenIdle(): Promise<void> {
+    if (this.streams.size === 0) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   receive(frame: In | UndecodableFrame): void {
     if (this.closed) {
       return;
@@ -115,6 +124,18 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
       this.protocolError(`received ${frame.frame.case ?? "unknown"} frame for stream ID ${id}: stream never created`);
     }
     return stream;
+  }
+
+  /** Forgets a stream that ended; wakes `whenIdle` waiters when it was the last. */
+  protected forgetStream(id: bigint): void {
+    this.streams.delete(id);
+    if (this.streams.size === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) {
+        wake();
+      }
+    }
   }
 
   /** Ends the tunnel: the peer broke the rules in a way no single stream can absorb. */

@@ -28,8 +28,11 @@ export const STATUS_DETAILS_KEY = "grpc-status-details-bin";
 
 /** A status as grpc-js handlers produce it (`code`, `details`, `metadata` all optional). */
 export interface StatusLike {
+  /** The status code; a missing or non-integer one becomes the fallback code. */
   code?: number;
+  /** The status message. */
   details?: string;
+  /** Trailers; details travel in their `grpc-status-details-bin` entry. */
   metadata?: Metadata | null;
 }
 

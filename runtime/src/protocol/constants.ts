@@ -14,6 +14,7 @@ export const MAX_WINDOW_BYTES = 0xffff_ffff;
 
 /** Request/response header that advertises revision-1 (negotiation) support. */
 export const NEGOTIATE_HEADER = "grpctunnel-negotiate";
+/** The value of `NEGOTIATE_HEADER` that advertises it. */
 export const NEGOTIATE_VALUE = "on";
 
 /** The stream ID of the tunnel-wide `Settings` frame. */

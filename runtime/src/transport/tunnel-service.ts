@@ -3,6 +3,7 @@ import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel
 import type { UndecodableFrame } from "../engine/frame-conn.js";
 import { OPEN_REVERSE_TUNNEL_PATH, OPEN_TUNNEL_PATH } from "../protocol/constants.js";
 import { decodeClientToServer, decodeServerToClient, encodeClientToServer, encodeServerToClient } from "../protocol/frame-codec.js";
+import { TUNNEL_CLIENT_KEEPALIVE } from "./keepalive.js";
 
 // Never throws: grpc-js would end the RPC without telling the engine.
 // Decodes from a plain Uint8Array view of the Buffer (no copy), so bytes
@@ -24,11 +25,47 @@ export const deserializeClientToServer = deserializer<ClientToServer>(decodeClie
 export const deserializeServerToClient = deserializer<ServerToClient>(decodeServerToClient);
 
 /**
+ * One method of `grpctunnel.v1.TunnelService` as grpc-js describes it, with
+ * protobuf-es frames: the network client sends `Sent` frames and receives
+ * `Received` ones. The deserializers never throw: bytes that do not decode
+ * become an UndecodableFrame, which the engine answers with an error.
+ */
+export interface TunnelMethodDefinition<Sent, Received> {
+  /** The HTTP/2 path, e.g. "/grpctunnel.v1.TunnelService/OpenTunnel". */
+  readonly path: string;
+  /** True: the network client streams frames. */
+  readonly requestStream: true;
+  /** True: the network server streams frames. */
+  readonly responseStream: true;
+  /** Encodes a frame of the network client. */
+  readonly requestSerialize: (frame: Sent) => Buffer;
+  /** Decodes a frame of the network client. */
+  readonly requestDeserialize: (bytes: Buffer) => Sent | UndecodableFrame;
+  /** Encodes a frame of the network server. */
+  readonly responseSerialize: (frame: Received) => Buffer;
+  /** Decodes a frame of the network server. */
+  readonly responseDeserialize: (bytes: Buffer) => Received | UndecodableFrame;
+  /** The method name in the proto, e.g. "OpenTunnel". */
+  readonly originalName: string;
+}
+
+/**
+ * The grpc-js definition of `grpctunnel.v1.TunnelService`. A type, not an
+ * interface, so that it is a `grpc.ServiceDefinition` (which has an index signature).
+ */
+export type TunnelServiceDefinition = {
+  /** Forward tunnels: the network client calls services of the network server. */
+  readonly openTunnel: TunnelMethodDefinition<ClientToServer, ServerToClient>;
+  /** Reverse tunnels: the network server calls services of the network client. */
+  readonly openReverseTunnel: TunnelMethodDefinition<ServerToClient, ClientToServer>;
+};
+
+/**
  * The grpc-js definition of `grpctunnel.v1.TunnelService`, with protobuf-es
  * frames. Pass it (with an implementation) to `grpc.Server.addService`, or
  * use `TunnelServiceClient` to reach it.
  */
-export const tunnelServiceDefinition = {
+export const tunnelServiceDefinition: TunnelServiceDefinition = {
   openTunnel: {
     path: OPEN_TUNNEL_PATH,
     requestStream: true,
@@ -51,8 +88,19 @@ export const tunnelServiceDefinition = {
   },
 } satisfies grpc.ServiceDefinition;
 
-/** A grpc-js client for `grpctunnel.v1.TunnelService` (any `grpc.Client` works with `openTunnel`). */
-export class TunnelServiceClient extends grpc.Client {}
+/**
+ * A grpc-js client for `grpctunnel.v1.TunnelService` (any `grpc.Client`
+ * works with `openTunnel` and `ReverseTunnelServer`). It differs from a plain
+ * `grpc.Client` in one way: HTTP/2 keepalive is on by default
+ * (`TUNNEL_CLIENT_KEEPALIVE`), so that a tunnel whose connection silently
+ * died (a NAT mapping expired, a peer vanished) fails within 30 s instead of
+ * hanging; options given here win.
+ */
+export class TunnelServiceClient extends grpc.Client {
+  constructor(address: string, credentials: grpc.ChannelCredentials, options: grpc.ClientOptions = {}) {
+    super(address, credentials, { ...TUNNEL_CLIENT_KEEPALIVE, ...options });
+  }
+}
 
 /** The frame types of each tunnel RPC, from the network client's point of view. */
 export type OpenTunnelCall = grpc.ClientDuplexStream<ClientToServer, ServerToClient | UndecodableFrame>;

@@ -19,6 +19,7 @@ import {
 } from "../../src/index.js";
 import { EventLog } from "./events.js";
 import { deferred } from "../../src/deferred.js";
+import { LocalReverseTunnelRegistry } from "../../src/api/reverse-registry.js";
 import { startServer, tunnelClient, type Cleanup, type TestServer } from "./servers.js";
 
 /** Tunnel metadata an agent opens its reverse tunnel with. */
@@ -31,6 +32,8 @@ export interface HubOptions<K> extends TunnelServiceHandlerOptions<K> {
   /** Listen on this port (to restart a hub where the previous one was). */
   port?: number;
   serverOptions?: grpc.ServerOptions;
+  /** Insecure by default. */
+  serverCredentials?: grpc.ServerCredentials;
 }
 
 export interface Hub<K> {
@@ -78,7 +81,12 @@ export async function startHub<K = string>(cleanup: Cleanup, options: HubOptions
       options.onReverseTunnelClose?.(t);
     },
   });
-  const server = await startServer((s) => s.addService(...handler.service()), options.serverOptions, options.port);
+  const server = await startServer(
+    (s) => s.addService(...handler.service()),
+    options.serverOptions,
+    options.port,
+    options.serverCredentials,
+  );
   cleanup.add(() => server.kill());
   return {
     handler,
@@ -103,6 +111,8 @@ export interface AgentOptions {
   /** Methods that replace the tagged TestService ones. */
   impl?: Partial<ServiceImpl<typeof TestService>>;
   clientOptions?: grpc.ClientOptions;
+  /** Insecure by default. */
+  credentials?: grpc.ChannelCredentials;
   /** Do not call serve(): the test drives the ReverseTunnelServer itself. */
   manual?: boolean;
 }
@@ -126,7 +136,7 @@ export interface Agent {
  */
 export function startAgent(cleanup: Cleanup, address: string, options: AgentOptions): Agent {
   const key = options.key ?? options.name;
-  const client = tunnelClient(address, { "grpc.use_local_subchannel_pool": 1, ...options.clientOptions });
+  const client = tunnelClient(address, { "grpc.use_local_subchannel_pool": 1, ...options.clientOptions }, options.credentials);
   cleanup.add(() => client.close());
   const rts = new ReverseTunnelServer(client, options.rts);
   rts.registerService(TestService, { ...taggedTestService(options.name), ...options.impl });
@@ -241,5 +251,14 @@ export async function drain<T>(stream: AsyncIterable<T>): Promise<T[]> {
 export async function* requests(n: number, size = 1): AsyncGenerator<MessageInitShape<typeof TestService.method.unary.input>> {
   for (let i = 0; i < n; i++) {
     yield { payload: new Uint8Array(size).fill(i % 256), count: i };
+  }
+}
+
+/** A local registry that records the tunnels reported draining (the hook a registry shared by replicas uses). */
+export class RecordingRegistry<K> extends LocalReverseTunnelRegistry<K> {
+  readonly drained: TunnelChannel[] = [];
+  override markDraining(tunnel: TunnelChannel): void {
+    this.drained.push(tunnel);
+    super.markDraining(tunnel);
   }
 }

@@ -15,17 +15,22 @@ export async function startServer(
   options: grpc.ServerOptions = {},
   /** Loopback port to listen on; 0 (the default) picks a free one. */
   listenPort = 0,
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<TestServer> {
   const server = new grpc.Server(options);
   register(server);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${listenPort}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`127.0.0.1:${listenPort}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, port, address: `127.0.0.1:${port}`, kill: () => server.forceShutdown() };
 }
 
-export function tunnelClient(address: string, options: grpc.ClientOptions = {}): TunnelServiceClient {
-  return new TunnelServiceClient(address, grpc.credentials.createInsecure(), options);
+export function tunnelClient(
+  address: string,
+  options: grpc.ClientOptions = {},
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): TunnelServiceClient {
+  return new TunnelServiceClient(address, credentials, options);
 }
 
 /** Runs cleanups in reverse order; collects them during a test. */

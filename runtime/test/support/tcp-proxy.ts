@@ -5,8 +5,10 @@ type Direction = "up" | "down";
 /**
  * A loopback TCP proxy in front of a server, for fault injection: it can
  * stall the connection (stop forwarding while keeping sockets open), cut it
- * (destroy every socket), or cut it once a given number of bytes flowed in
- * one direction ("up": client to server, "down": server to client).
+ * (destroy every socket), cut it once a given number of bytes flowed in
+ * one direction ("up": client to server, "down": server to client), black-hole
+ * the connections open now while new ones flow, or send new connections to
+ * another server (a load balancer moving on).
  */
 export class TcpProxy {
   readonly port: number;
@@ -16,16 +18,20 @@ export class TcpProxy {
   private readonly forwarded: Record<Direction, number> = { up: 0, down: 0 };
   private cutAt: { direction: Direction; bytes: number; done: () => void } | undefined;
 
-  private constructor(server: net.Server, port: number) {
+  private constructor(
+    server: net.Server,
+    port: number,
+    private targetPort: number,
+  ) {
     this.server = server;
     this.port = port;
   }
 
   static async start(targetPort: number): Promise<TcpProxy> {
     let proxy!: TcpProxy;
-    const server = net.createServer((client) => proxy.accept(client, targetPort));
+    const server = net.createServer((client) => proxy.accept(client));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port);
+    proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port, targetPort);
     return proxy;
   }
 
@@ -44,6 +50,23 @@ export class TcpProxy {
       a.pause();
       b.pause();
     }
+  }
+
+  /**
+   * Stops forwarding on the connections open now, keeping their sockets open
+   * (peers that went silent: a dead NAT mapping, a half-open connection);
+   * connections made later flow normally.
+   */
+  blackHole(): void {
+    for (const [a, b] of this.pairs) {
+      a.pause();
+      b.pause();
+    }
+  }
+
+  /** Sends connections made from now on to `targetPort` (open ones stay where they are). */
+  retarget(targetPort: number): void {
+    this.targetPort = targetPort;
   }
 
   /** Destroys every connection at once (a broken network path). */
@@ -67,8 +90,8 @@ export class TcpProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private accept(client: net.Socket, targetPort: number): void {
-    const upstream = net.connect(targetPort, "127.0.0.1");
+  private accept(client: net.Socket): void {
+    const upstream = net.connect(this.targetPort, "127.0.0.1");
     const pair: [net.Socket, net.Socket] = [client, upstream];
     this.pairs.add(pair);
     const pipe = (from: net.Socket, to: net.Socket, direction: Direction) => {

@@ -30,7 +30,19 @@ async function setup(config: Parameters<typeof AttackServer.start>[0]) {
   const baseline = await server.measure();
   const attacker = new H2Connection(server.address);
   cleanups.push(() => attacker.close());
-  return { server, bystander, baseline, attacker };
+  /** The attacker disconnects: memory returns to the baseline, and the server lives on. */
+  const attackerGone = async () => {
+    attacker.close();
+    await expectBackToBaseline(server, baseline);
+    expect(server.alive).toBe(true);
+  };
+  return { server, bystander, baseline, attacker, attackerGone };
+}
+
+/** During the attack: no more charged than `budget`, and no more really held either. */
+function expectWithinBudget(during: Measure, baseline: Measure, budget: number): void {
+  expect(during.charged - baseline.charged).toBeLessThanOrEqual(budget);
+  expect(held(during) - held(baseline)).toBeLessThan(budget);
 }
 
 /** Waits until grpc-js has read `frames` more frames than at `since`; returns the measure then. */
@@ -67,7 +79,7 @@ function newStream(id: bigint, method: string, requestHeaders = create(MetadataS
 describe("attacks on a tunnel server (issue #13)", () => {
   it("finding 1: idle streams with heavy metadata, over several tunnels of one connection", async () => {
     const budget = 32 * MiB;
-    const { server, bystander, baseline, attacker } = await setup({
+    const { server, bystander, baseline, attacker, attackerGone } = await setup({
       limits: { maxConnectionMemoryBytes: budget, maxTunnelMemoryBytes: 16 * MiB, maxTunnelsPerConnection: 3, idleStreamTimeoutMs: 3_000 },
     });
     const tunnels = [attacker.open(), attacker.open(), attacker.open()];
@@ -81,8 +93,7 @@ describe("attacks on a tunnel server (issue #13)", () => {
     }
     const during = await framesReadAtLeast(server, baseline, 3 * perTunnel);
     await bystander.ping();
-    expect(during.charged - baseline.charged).toBeLessThanOrEqual(budget);
-    expect(held(during) - held(baseline)).toBeLessThan(budget);
+    expectWithinBudget(during, baseline, budget);
     // Streams over the budget were refused; the others expire as idle.
     for (const tunnel of tunnels) {
       await tunnel.waitUntil(() => tunnel.closes.length === perTunnel);
@@ -90,14 +101,12 @@ describe("attacks on a tunnel server (issue #13)", () => {
       expect(codes).toEqual(new Set([Code.RESOURCE_EXHAUSTED, Code.DEADLINE_EXCEEDED]));
     }
     await bystander.ping();
-    attacker.close();
-    await expectBackToBaseline(server, baseline);
-    expect(server.alive).toBe(true);
+    await attackerGone();
   }, 60_000);
 
   it("finding 2: a client that never reads while the server answers: the server stops reading its tunnel", async () => {
     const budget = 32 * MiB;
-    const { server, bystander, baseline, attacker } = await setup({
+    const { server, bystander, baseline, attacker, attackerGone } = await setup({
       limits: { maxConnectionMemoryBytes: budget, maxPendingControlBytes: 256 * 1024 },
     });
     const tunnel = attacker.open();
@@ -119,14 +128,12 @@ describe("attacks on a tunnel server (issue #13)", () => {
     await tunnel.waitUntil(() => tunnel.closes.length === sent);
     expect(new Set(tunnel.closes.map((c) => c.code))).toEqual(new Set([Code.UNIMPLEMENTED]));
     expect(Math.max(...tunnel.closes.map((c) => c.message.length))).toBeLessThan(200);
-    attacker.close();
-    await expectBackToBaseline(server, baseline);
-    expect(server.alive).toBe(true);
+    await attackerGone();
   }, 60_000);
 
   it("finding 3: streams whose handler stops reading, revision 0 (no window) and revision 1 (many windows)", async () => {
     const budget = 32 * MiB;
-    const { server, bystander, baseline, attacker } = await setup({
+    const { server, bystander, baseline, attacker, attackerGone } = await setup({
       limits: { maxConnectionMemoryBytes: budget, maxTunnelMemoryBytes: 16 * MiB },
     });
     const chunk = new Uint8Array(16_384);
@@ -148,8 +155,7 @@ describe("attacks on a tunnel server (issue #13)", () => {
     }
     const during = await framesReadAtLeast(server, baseline, frames);
     await bystander.ping();
-    expect(during.charged - baseline.charged).toBeLessThanOrEqual(budget);
-    expect(held(during) - held(baseline)).toBeLessThan(budget);
+    expectWithinBudget(during, baseline, budget);
     // Streams that would have gone over a budget failed; the rest wait for their handler.
     for (const [tunnel, streams] of [
       [rev0, 40],
@@ -164,14 +170,12 @@ describe("attacks on a tunnel server (issue #13)", () => {
         });
       }
     }
-    attacker.close();
-    await expectBackToBaseline(server, baseline);
-    expect(server.alive).toBe(true);
+    await attackerGone();
   }, 60_000);
 
   it("finding 4: envelopes that declare 4 MiB and carry one byte reserve nothing", async () => {
     const budget = 32 * MiB;
-    const { server, bystander, baseline, attacker } = await setup({ limits: { maxConnectionMemoryBytes: budget } });
+    const { server, bystander, baseline, attacker, attackerGone } = await setup({ limits: { maxConnectionMemoryBytes: budget } });
     const tunnel = attacker.open();
     const streams = 3_000; // the old assembler reserved 4 MiB for each: 12 GB
     for (let id = 1n; id <= BigInt(streams); id++) {
@@ -183,38 +187,36 @@ describe("attacks on a tunnel server (issue #13)", () => {
     expect(during.arrayBuffers - baseline.arrayBuffers).toBeLessThan(8 * MiB);
     expect(held(during) - held(baseline)).toBeLessThan(budget);
     expect(during.charged - baseline.charged).toBeLessThanOrEqual(budget);
-    attacker.close();
-    await expectBackToBaseline(server, baseline);
-    expect(server.alive).toBe(true);
+    await attackerGone();
   }, 60_000);
 
   it("finding 5: handlers that throw odd values, reject, write after end() or answer twice end their calls; the process lives on", async () => {
-    const { server, bystander, baseline } = await setup({});
-    const attacker = await Bystander.connect(server.address);
+    const { server, bystander, attackerGone } = await setup({});
+    // A well-formed client calling handlers that misbehave.
+    const faulty = await Bystander.connect(server.address);
     const calls: Array<Promise<number | undefined>> = [];
     for (let i = 0; i < 50; i++) {
       for (const fault of [1, 2, 3])
         calls.push(
           callOnce(
-            attacker,
+            faulty,
             "/grpchantesting.TestService/ServerStream",
             toBinary(MessageSchema, create(MessageSchema, { payload: new Uint8Array([fault]) })),
           ),
         );
       for (const method of ["Rejects", "WriteAfterEnd", "Twice"])
-        calls.push(callOnce(attacker, `/faults.Faults/${method}`, new Uint8Array([1])));
+        calls.push(callOnce(faulty, `/faults.Faults/${method}`, new Uint8Array([1])));
     }
     const codes = await Promise.all(calls);
     expect(new Set(codes)).toEqual(new Set([Code.UNKNOWN, undefined])); // "Twice": its first answer, OK, wins
     expect(codes.filter((code) => code === undefined)).toHaveLength(50);
     await bystander.ping();
-    attacker.close();
-    await expectBackToBaseline(server, baseline);
-    expect(server.alive).toBe(true);
+    faulty.close();
+    await attackerGone();
   }, 60_000);
 
   it("with the default limits, the worst attack (finding 1) stays under 256 MiB held and 512 MiB of RSS growth", async () => {
-    const { server, bystander, baseline, attacker } = await setup({});
+    const { server, bystander, baseline, attacker, attackerGone } = await setup({});
     const tunnels = [attacker.open(), attacker.open(), attacker.open(), attacker.open()];
     const metadata = heavyMetadata(64 * 1024); // the default maxMetadataBytes
     const perTunnel = 400; // what they would hold is ~1.6x the default connection budget
@@ -226,12 +228,9 @@ describe("attacks on a tunnel server (issue #13)", () => {
     await bystander.ping();
     const refused = tunnels.reduce((n, tunnel) => n + tunnel.closes.length, 0);
     expect(refused).toBeGreaterThan(0); // the budget was reached
-    expect(during.charged - baseline.charged).toBeLessThanOrEqual(256 * MiB);
-    expect(held(during) - held(baseline)).toBeLessThan(256 * MiB);
+    expectWithinBudget(during, baseline, 256 * MiB);
     expect(during.maxRss - baseline.rss).toBeLessThan(512 * MiB);
-    attacker.close();
-    await expectBackToBaseline(server, baseline);
-    expect(server.alive).toBe(true);
+    await attackerGone();
   }, 120_000);
 });
 

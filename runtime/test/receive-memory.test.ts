@@ -27,15 +27,25 @@ function queue(budget = new MemoryBudget("test", Number.POSITIVE_INFINITY)) {
 }
 
 describe("MessageQueue memory", () => {
-  it("copies a small chunk out of the larger buffer it views (a pool slab), so it holds only its own bytes", async () => {
+  it("charges a pool slab that small chunks view once, until the last of them is read; a small chunk of another slab, its whole slab", async () => {
     const { q, memory } = queue();
-    const slab = new Uint8Array(8192);
+    const slab = new Uint8Array(8192); // as grpc-js's pool slabs
     slab.set([1, 2, 3], 100);
+    slab.set([4, 5], 200);
+    const other = new Uint8Array(8192);
     expect(q.envelope(3, slab.subarray(100, 103))).toBeUndefined();
-    expect(memory.bytes).toBe(3 + CHUNK_BYTES);
-    const message = await q.read();
-    expect(message).toEqual(new Uint8Array([1, 2, 3]));
-    expect(message?.buffer.byteLength).toBe(3);
+    expect(memory.bytes).toBe(8192 + CHUNK_BYTES); // the slab, with its first chunk
+    expect(q.envelope(2, slab.subarray(200, 202))).toBeUndefined();
+    expect(memory.bytes).toBe(8192 + 2 * CHUNK_BYTES + 2); // the slab is held already: its own bytes only
+    expect(q.envelope(1, other.subarray(0, 1))).toBeUndefined();
+    expect(memory.bytes).toBe(2 * 8192 + 3 * CHUNK_BYTES + 2); // another slab, kept alive by this chunk
+    const first = await q.read();
+    expect(first).toEqual(new Uint8Array([1, 2, 3]));
+    expect(first?.buffer).toBe(slab.buffer); // never copied
+    expect(memory.bytes).toBe(2 * 8192 + 2 * CHUNK_BYTES - 1); // the slab stays charged: a chunk still views it
+    expect(await q.read()).toEqual(new Uint8Array([4, 5]));
+    expect(memory.bytes).toBe(8192 + CHUNK_BYTES);
+    expect(await q.read()).toEqual(new Uint8Array([0]));
     expect(memory.bytes).toBe(0);
   });
 
@@ -49,14 +59,17 @@ describe("MessageQueue memory", () => {
     expect(memory.bytes).toBe(0);
   });
 
-  it("keeps the chunks of a message charged until the whole message is read", async () => {
+  it("keeps the chunks of a message charged until the whole message is read, and its buffer once half of it is in", async () => {
     const { q, memory } = queue();
-    q.envelope(4, new Uint8Array([1, 2]));
+    q.envelope(100, new Uint8Array(10));
     const reading = q.read();
     await Promise.resolve();
-    expect(memory.bytes).toBe(2 + CHUNK_BYTES); // taken by the reader, still held
-    q.more(new Uint8Array([3, 4]));
-    expect(await reading).toEqual(new Uint8Array([1, 2, 3, 4]));
+    expect(memory.bytes).toBe(10 + CHUNK_BYTES); // taken by the reader, still held
+    q.more(new Uint8Array(40));
+    // Half is in: the reader's assembler now holds a buffer of all 100 bytes.
+    expect(memory.bytes).toBe(10 + CHUNK_BYTES + 40 + CHUNK_BYTES + 50);
+    q.more(new Uint8Array(50));
+    expect((await reading)?.length).toBe(100);
     expect(memory.bytes).toBe(0);
   });
 

@@ -21,14 +21,14 @@ export interface MessageQueueOptions {
   memory: StreamMemory;
 }
 
-const EMPTY = new Uint8Array(0);
-
 interface Chunk {
   data: Uint8Array;
   /** Total message size for an envelope; -1 for a continuation chunk. */
   size: number;
   /** What the chunk holds, as charged to the stream's memory. */
   held: number;
+  /** It views the shared buffer the queue tracks (`slab`). */
+  onSlab: boolean;
 }
 
 /**
@@ -49,6 +49,20 @@ export class MessageQueue {
   private assembling = false;
   /** Charged bytes of the chunks taken for the message being read. */
   private assembledHeld = 0;
+  /** Declared size and bytes so far of the message arriving now (not necessarily the one being read). */
+  private incomingSize = 0;
+  private incomingReceived = 0;
+  /**
+   * A small chunk is a view into a larger buffer (grpc-js's 8 KiB pool
+   * slabs) and keeps all of it alive while queued. Copying each would cost
+   * an allocation per message; instead the queue tracks the buffer of the
+   * latest small chunks: its size is charged once, with the first of them,
+   * and released when the last of them is read. A small chunk of another
+   * buffer meanwhile is charged that whole buffer.
+   */
+  private slab: ArrayBufferLike | undefined;
+  private slabChunks = 0;
+  private slabExtra = 0;
   private ended = false;
   private error: TunnelError | undefined;
   private wakeReader: (() => void) | undefined;
@@ -137,11 +151,11 @@ export class MessageQueue {
     }
   }
 
-  private enqueue(violation: string | undefined, received: Uint8Array, size: number): TunnelError | undefined {
+  private enqueue(violation: string | undefined, data: Uint8Array, size: number): TunnelError | undefined {
     if (violation !== undefined) {
       return new TunnelError(this.options.violationCode, violation);
     }
-    const length = received.length;
+    const length = data.length;
     const window = this.options.window;
     if (window !== undefined) {
       if (!window.receive(length)) {
@@ -153,20 +167,45 @@ export class MessageQueue {
         `more than ${this.options.maxBufferedBytes} unread ${this.options.what} bytes buffered for a stream without flow control`,
       );
     }
-    // A small chunk is a view into a larger buffer (grpc-js's 8 KiB pool
-    // slabs, or a frame padded with unknown fields): kept as it is, it would
-    // hold all of that buffer. Copied, it holds only its own bytes.
-    const data = length === 0 ? EMPTY : length * 2 < received.buffer.byteLength ? new Uint8Array(received) : received;
-    const held = data.buffer.byteLength + CHUNK_BYTES;
-    const refused = this.options.memory.charge(held);
+    const buffer = data.buffer;
+    const small = length * 2 < buffer.byteLength;
+    const onSlab = small && (buffer === this.slab || this.slabChunks === 0);
+    // Its own bytes on the tracked slab; otherwise the whole buffer it keeps alive.
+    const held = CHUNK_BYTES + (onSlab ? length : buffer.byteLength) + this.assemblyBytes(size, length);
+    const slabExtra = onSlab && buffer !== this.slab ? buffer.byteLength - length : 0;
+    const refused = this.options.memory.charge(held + slabExtra);
     if (refused !== undefined) {
       return refused;
     }
+    if (onSlab) {
+      if (buffer !== this.slab) {
+        this.slab = buffer;
+        this.slabExtra = slabExtra;
+      }
+      this.slabChunks++;
+    }
     this.unreadBytes += length;
     this.sequence.completed();
-    (this.chunks ??= new Fifo()).push({ data, size, held });
+    (this.chunks ??= new Fifo()).push({ data, size, held, onSlab });
     this.wake();
     return undefined;
+  }
+
+  /**
+   * The buffer the reader's assembler will allocate for a message of several
+   * chunks once half of it is in (see MessageAssembler), charged with the
+   * chunk that brings it there: the rest of the message's size.
+   */
+  private assemblyBytes(size: number, length: number): number {
+    const before = size >= 0 ? 0 : this.incomingReceived;
+    if (size >= 0) {
+      this.incomingSize = size;
+      this.incomingReceived = 0;
+    }
+    this.incomingReceived += length;
+    const total = this.incomingSize;
+    const crossesHalf = before * 2 < total && this.incomingReceived * 2 >= total && this.incomingReceived < total;
+    return crossesHalf ? total - this.incomingReceived : 0;
   }
 
   /**
@@ -190,6 +229,11 @@ export class MessageQueue {
       }
       this.assembling = message === undefined;
       this.assembledHeld += chunk.held;
+      if (chunk.onSlab && --this.slabChunks === 0) {
+        this.options.memory.release(this.slabExtra);
+        this.slab = undefined;
+        this.slabExtra = 0;
+      }
       if (message !== undefined) {
         this.options.memory.release(this.assembledHeld);
         this.assembledHeld = 0;

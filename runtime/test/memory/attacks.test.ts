@@ -173,6 +173,35 @@ describe("attacks on a tunnel server (issue #13)", () => {
     await attackerGone();
   }, 60_000);
 
+  it("finding 3, small chunks: each keeps a buffer of grpc-js's pool alive, and is charged for it", async () => {
+    const budget = 8 * MiB;
+    const { server, bystander, baseline, attacker, attackerGone } = await setup({ limits: { maxConnectionMemoryBytes: budget } });
+    const tunnel = attacker.open();
+    tunnel.startReading();
+    tunnel.send(newStream(1n, CLIENT_STREAM, undefined, ProtocolRevision.REVISION_ZERO)); // its handler never reads
+    tunnel.send(newStream(2n, "x/Missing")); // refused: frames for it are dropped
+    // One-byte messages for stream 1, each followed by frames that are
+    // dropped but fill the rest of the 8 KiB pool slab grpc-js decodes into:
+    // every queued byte keeps a slab alive (~24 MB of them without a budget).
+    const junk = new Uint8Array(3_900);
+    let frames = 2;
+    for (let i = 0; i < 3_000; i++) {
+      tunnel.send(c2s.message(1n, 1, new Uint8Array([i & 0xff])));
+      tunnel.send(c2s.more(2n, junk));
+      tunnel.send(c2s.more(2n, junk));
+      frames += 3;
+    }
+    const during = await framesReadAtLeast(server, baseline, frames);
+    await bystander.ping();
+    expectWithinBudget(during, baseline, budget);
+    await tunnel.waitUntil(() => tunnel.closes.some((c) => c.streamId === 1n));
+    expect(tunnel.closes.find((c) => c.streamId === 1n)).toMatchObject({
+      code: Code.RESOURCE_EXHAUSTED,
+      message: expect.stringMatching(/^memory limit maxConnectionMemoryBytes/),
+    });
+    await attackerGone();
+  }, 60_000);
+
   it("finding 4: envelopes that declare 4 MiB and carry one byte reserve nothing", async () => {
     const budget = 32 * MiB;
     const { server, bystander, baseline, attacker, attackerGone } = await setup({ limits: { maxConnectionMemoryBytes: budget } });

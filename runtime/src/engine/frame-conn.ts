@@ -1,6 +1,7 @@
 import type { TunnelError } from "../errors.js";
 import { Fifo } from "./fifo.js";
 import type { MemoryBudget } from "./memory-budget.js";
+import { NumberRing } from "./number-ring.js";
 
 /**
  * The outbound half of a tunnel transport, as the engines see it: the tunnel
@@ -107,7 +108,7 @@ export class FrameWriter<Out> {
   private closed = false;
   private readonly data = new Fifo<QueuedData<Out>>();
   /** The bytes of each frame in the transport, in write order; negative for control frames. */
-  private readonly inTransport = new Fifo<number>();
+  private readonly inTransport = new NumberRing();
   private unsentControl = 0;
   private paused = false;
   private transportOver = false;

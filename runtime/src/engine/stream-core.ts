@@ -117,7 +117,9 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
   /**
    * Sends one message. It is charged to the stream's memory while it is
    * being sent (a peer that does not read keeps it here); when a budget
-   * refuses, the stream is cancelled with RESOURCE_EXHAUSTED.
+   * refuses, the stream is cancelled with RESOURCE_EXHAUSTED. Most sends
+   * never wait (the whole message goes to the transport at once): their
+   * charge is released before this returns, without a promise of its own.
    */
   protected sendMessage(message: Uint8Array): Promise<void> {
     const bytes = message.length;
@@ -126,7 +128,14 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
       this.cancel(refused);
       return Promise.reject(refused);
     }
-    return this.sender.send(message).finally(() => this.memory.release(bytes));
+    const sent = this.sender.send(message);
+    if (!this.sender.sending) {
+      this.memory.release(bytes);
+      return sent;
+    }
+    const release = () => this.memory.release(bytes);
+    sent.then(release, release);
+    return sent;
   }
 
   // ---- frames of this stream, from the engine's receive loop ----

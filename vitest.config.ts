@@ -14,6 +14,8 @@ export default defineConfig({
       { find: /^@protoc-gen-tunnel\/runtime\/connect$/, replacement: source("./runtime/src/connect.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/errordetails$/, replacement: source("./runtime/src/errordetails.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/cluster$/, replacement: source("./runtime/src/cluster.ts") },
+      { find: /^@protoc-gen-tunnel\/runtime\/otel$/, replacement: source("./runtime/src/otel.ts") },
+      { find: /^@protoc-gen-tunnel\/runtime\/status$/, replacement: source("./runtime/src/status.ts") },
       { find: /^@protoc-gen-tunnel\/interop$/, replacement: source("./interop/src/index.ts") },
     ],
   },

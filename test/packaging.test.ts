@@ -67,8 +67,8 @@ const VARIANTS: Variant[] = [
     name: "ES module project (target=ts)",
     type: "module",
     bufGen: "buf.gen.yaml",
-    programs: ["src/forward.ts", "src/reverse.ts", "src/connect.ts"],
-    extraInstall: "npm install @connectrpc/connect@2.2.0",
+    programs: ["src/forward.ts", "src/reverse.ts", "src/connect.ts", "src/observe.ts"],
+    extraInstall: `npm install @connectrpc/connect@2.2.0\n${snippet(readme, "install OpenTelemetry")}`,
   },
   {
     name: "CommonJS project using require (target=js+dts, js_import_style=legacy_commonjs)",
@@ -156,7 +156,7 @@ describe("published packages", () => {
     for (const file of ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/cjs/package.json"]) {
       expect(runtime).toContain(file);
     }
-    for (const entry of ["index", "connect", "errordetails", "tunnelpb", "cluster"]) {
+    for (const entry of ["index", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status"]) {
       expect(runtime).toContain(`dist/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.d.ts`);
@@ -181,10 +181,16 @@ describe("published packages", () => {
       peerDependenciesMeta?: Record<string, { optional?: boolean }>;
     };
     expect(packed.dependencies ?? {}).toEqual({});
-    expect(Object.keys(packed.peerDependencies).sort()).toEqual(["@bufbuild/protobuf", "@connectrpc/connect", "@grpc/grpc-js", "redis"]);
-    // Only the /connect and /cluster entry points need these two.
+    expect(Object.keys(packed.peerDependencies).sort()).toEqual([
+      "@bufbuild/protobuf",
+      "@connectrpc/connect",
+      "@grpc/grpc-js",
+      "@opentelemetry/api",
+      "redis",
+    ]);
+    // Only the /connect, /cluster and /otel entry points need these three.
     const optional = Object.entries(packed.peerDependenciesMeta ?? {}).filter(([, meta]) => meta.optional === true);
-    expect(optional.map(([name]) => name).sort()).toEqual(["@connectrpc/connect", "redis"]);
+    expect(optional.map(([name]) => name).sort()).toEqual(["@connectrpc/connect", "@opentelemetry/api", "redis"]);
   });
 });
 

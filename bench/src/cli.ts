@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { FULL, QUICK, type BenchConfig } from "./config.js";
-import { VARIANTS, type VariantId } from "./fixtures.js";
+import { type Processes, VARIANTS, type VariantId } from "./fixtures.js";
 
 export interface CliOptions {
   config: BenchConfig;
@@ -12,11 +12,12 @@ export interface CliOptions {
   quiet: boolean;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--out DIR] [--only ID,...] [--rounds N] [--sample-ms N] [--quiet]
+export const USAGE = `usage: npm run bench -- [--quick] [--out DIR] [--only ID,...] [--variants V] [--processes P] [--rounds N] [--sample-ms N] [--quiet]
   --quick       smoke run (under a minute): short samples, fewer streams
   --out DIR     write latest.md, latest.json and latest.svg there (default: bench/results)
   --only IDS    only the workloads whose id starts with one of IDS (e.g. unary,client-stream-64k)
   --variants V  only these of rev1,rev0,direct (e.g. to profile one; ratios need direct)
+  --processes P 1 (server in the client's process), 2 (in its own process) or 1,2 (default)
   --rounds N    measured rounds per figure (default 5; at least 5 for published numbers)
   --sample-ms N length of one timed sample
   --quiet       no progress on stderr`;
@@ -29,6 +30,7 @@ export function parseCli(argv: string[], defaultOutDir: string): CliOptions {
       out: { type: "string" },
       only: { type: "string" },
       variants: { type: "string" },
+      processes: { type: "string" },
       rounds: { type: "string" },
       "sample-ms": { type: "string" },
       quiet: { type: "boolean", default: false },
@@ -42,6 +44,9 @@ export function parseCli(argv: string[], defaultOutDir: string): CliOptions {
   const config = { ...(values.quick ? QUICK : FULL) };
   if (values.rounds !== undefined) {
     config.rounds = config.memoryRounds = positiveInt(values.rounds, "--rounds");
+  }
+  if (values.processes !== undefined) {
+    config.processes = parseProcesses(values.processes);
   }
   if (values["sample-ms"] !== undefined) {
     config.sampleMs = positiveInt(values["sample-ms"], "--sample-ms");
@@ -63,6 +68,14 @@ function parseVariants(text: string): VariantId[] {
     }
   }
   return variants as VariantId[];
+}
+
+function parseProcesses(text: string): Processes[] {
+  const modes = text.split(",").map(Number);
+  if (modes.length === 0 || modes.some((mode) => mode !== 1 && mode !== 2)) {
+    throw new Error(`--processes: expected 1, 2 or 1,2, got ${JSON.stringify(text)}`);
+  }
+  return [...new Set(modes as Processes[])];
 }
 
 function positiveInt(text: string, flag: string): number {

@@ -1,3 +1,5 @@
+import type { Processes } from "./fixtures.js";
+
 /** How much of each workload to run; `--quick` is a smoke run, not a measurement. */
 export interface BenchConfig {
   mode: "quick" | "full";
@@ -11,6 +13,10 @@ export interface BenchConfig {
   gcBetweenSamples: boolean;
   /** Message sizes of the streaming workloads. */
   streamSizes: number[];
+  /** Where the server end runs: 1, in the client's process; 2, in a process of its own. */
+  processes: Processes[];
+  /** Message sizes of the streaming workloads with two processes. */
+  twoProcessStreamSizes: number[];
   /** Open idle streams at which the memory workload measures; the last is the total. */
   streamCheckpoints: number[];
   /** Rounds of the memory workload: each is a fresh process per variant, about a second each. */
@@ -26,6 +32,8 @@ export const FULL: BenchConfig = {
   sampleMs: 1000,
   gcBetweenSamples: true,
   streamSizes: [1024, 64 * 1024, 1024 * 1024],
+  processes: [1, 2],
+  twoProcessStreamSizes: [64 * 1024, 1024 * 1024],
   streamCheckpoints: [1000, 2500, 5000, 7500, 10_000],
   memoryRounds: 5,
   reverseAgents: 100,

@@ -1,7 +1,18 @@
 import * as grpc from "@grpc/grpc-js";
 import { TestService, grpcService } from "@protoc-gen-tunnel/interop";
-import { createTunnelClient, openTunnel, TunnelServiceHandler, TunnelServiceClient, type TunnelLimits } from "@protoc-gen-tunnel/runtime";
+import {
+  createTunnelClient,
+  openTunnel,
+  TunnelServiceHandler,
+  TunnelServiceClient,
+  withInterceptors,
+  type CallInterceptor,
+  type HandlerInterceptor,
+  type TunnelLimits,
+} from "@protoc-gen-tunnel/runtime";
 import { plainGrpcClient, type BenchClient } from "./direct-client.js";
+import { fullGc } from "./gc.js";
+import { ServerProcess } from "./server-process.js";
 import { benchServiceImpl } from "./service.js";
 
 /** What every workload compares: tunnel revision 1, tunnel revision 0, plain grpc-js. */
@@ -34,15 +45,37 @@ export function plainClient(address: string): grpc.Client {
   return new grpc.Client(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS);
 }
 
+/** Where the server end runs: in this process (1) or in a child process (2). */
+export type Processes = 1 | 2;
+
+/** Interceptors of the tunnel variants (the instrumentation workload traces with them). */
+export interface Interceptors {
+  server: HandlerInterceptor[];
+  client: CallInterceptor[];
+}
+
 export interface ForwardSetup {
   /** One client per variant, each on its own connection to the same server. */
   clients: Record<VariantId, BenchClient>;
+  /** CPU time used so far by both ends (this process and, with two processes, the server's), µs. */
+  cpuMicros(): Promise<number>;
+  /** A full garbage collection at both ends. */
+  collect(): Promise<void>;
   close(): void;
 }
 
+/** CPU time (user + system, all threads) of this process so far, µs. */
+export function ownCpuMicros(): number {
+  const used = process.cpuUsage();
+  return used.user + used.system;
+}
+
 /** A grpc-js server on loopback serving the bench service directly and over forward tunnels. */
-export async function startBenchServer(limits?: Partial<TunnelLimits>): Promise<{ address: string; close(): void }> {
-  const handler = new TunnelServiceHandler({ limits });
+export async function startBenchServer(
+  limits?: Partial<TunnelLimits>,
+  interceptors?: Interceptors,
+): Promise<{ address: string; close(): void }> {
+  const handler = new TunnelServiceHandler({ limits, interceptors: interceptors?.server });
   handler.registerService(TestService, benchServiceImpl);
   const server = new grpc.Server();
   server.addService(...handler.service());
@@ -56,6 +89,7 @@ export async function connect(
   address: string,
   variant: VariantId,
   limits?: Partial<TunnelLimits>,
+  interceptors?: Interceptors,
 ): Promise<{ client: BenchClient; close(): void }> {
   if (variant === "direct") {
     const client = plainClient(address);
@@ -64,7 +98,7 @@ export async function connect(
   const client = tunnelServiceClient(address);
   const tunnel = await openTunnel(client, { disableFlowControl: variant === "rev0", limits });
   return {
-    client: createTunnelClient(TestService, tunnel),
+    client: createTunnelClient(TestService, interceptors === undefined ? tunnel : withInterceptors(tunnel, ...interceptors.client)),
     close() {
       tunnel.close();
       client.close();
@@ -72,13 +106,24 @@ export async function connect(
   };
 }
 
-/** A bench server and a connection of each variant to it, all connected. */
-export async function startForward(variants: readonly VariantId[] = VARIANTS, limits?: Partial<TunnelLimits>): Promise<ForwardSetup> {
-  const server = await startBenchServer(limits);
+/**
+ * A bench server and a connection of each variant to it, all connected;
+ * the server runs here or, with `processes: 2`, in a child process (the
+ * server's interceptors apply in this process only).
+ */
+export async function startForward(
+  variants: readonly VariantId[] = VARIANTS,
+  { limits, processes = 1, interceptors }: { limits?: Partial<TunnelLimits>; processes?: Processes; interceptors?: Interceptors } = {},
+): Promise<ForwardSetup> {
+  if (processes === 2 && interceptors !== undefined) {
+    throw new Error("startForward: interceptors run in this process only (processes: 1)");
+  }
+  const remote = processes === 2 ? await ServerProcess.start(limits) : undefined;
+  const server = remote ?? (await startBenchServer(limits, interceptors));
   const cleanups: Array<() => void> = [() => server.close()];
   const clients: Partial<Record<VariantId, BenchClient>> = {};
   for (const variant of variants) {
-    const connection = await connect(server.address, variant, limits);
+    const connection = await connect(server.address, variant, limits, interceptors);
     cleanups.push(() => connection.close());
     clients[variant] = connection.client;
   }
@@ -86,6 +131,11 @@ export async function startForward(variants: readonly VariantId[] = VARIANTS, li
   await Promise.all(Object.values(clients).map((client) => client.unary({})));
   return {
     clients: clients as Record<VariantId, BenchClient>,
+    cpuMicros: async () => ownCpuMicros() + (remote === undefined ? 0 : await remote.cpuMicros()),
+    async collect() {
+      fullGc();
+      await remote?.collect();
+    },
     close() {
       for (const cleanup of cleanups.reverse()) {
         cleanup();

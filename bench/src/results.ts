@@ -1,5 +1,5 @@
 import type { BenchConfig } from "./config.js";
-import type { TunnelVariantId, VariantId } from "./fixtures.js";
+import type { Processes, TunnelVariantId, VariantId } from "./fixtures.js";
 import type { MachineInfo } from "./report/machine.js";
 import { summarize, type Summary } from "./stats.js";
 
@@ -39,6 +39,8 @@ export interface TargetResult {
   workload: string;
   figure: string;
   variant: TunnelVariantId;
+  /** The server end ran in the client's process (1) or its own (2). */
+  processes: Processes;
   /** What is compared: the tunnel÷direct ratio, a figure's value, or a figure's with÷without ratio. */
   value: number;
   comparison: ">=" | "<";

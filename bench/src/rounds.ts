@@ -1,5 +1,6 @@
 import type { BenchConfig } from "./config.js";
-import type { VariantId } from "./fixtures.js";
+import type { BenchClient } from "./direct-client.js";
+import { type ForwardSetup, type Processes, startForward, type VariantId } from "./fixtures.js";
 import { fullGc } from "./gc.js";
 import type { Progress } from "./progress.js";
 
@@ -20,8 +21,16 @@ export async function runRounds<T>(
   ctx: RunContext,
   variants: readonly VariantId[],
   sample: (variant: VariantId) => Promise<T>,
-  /** Overrides the configured rounds (e.g. a sample that warms itself up needs no warm-up round). */
-  { warmupRounds = ctx.config.warmupRounds, rounds = ctx.config.rounds } = {},
+  /**
+   * Overrides the configured rounds (e.g. a sample that warms itself up
+   * needs no warm-up round); `collect` collects garbage before a sample
+   * (default: in this process; a two-process setup collects in both).
+   */
+  {
+    warmupRounds = ctx.config.warmupRounds,
+    rounds = ctx.config.rounds,
+    collect = async () => fullGc(),
+  }: { warmupRounds?: number; rounds?: number; collect?: () => Promise<void> } = {},
 ): Promise<Record<VariantId, T[]>> {
   const results = Object.fromEntries(variants.map((v) => [v, [] as T[]])) as Record<VariantId, T[]>;
   for (let round = 0; round < warmupRounds + rounds; round++) {
@@ -29,7 +38,7 @@ export async function runRounds<T>(
       const variant = variants[(round + i) % variants.length]!;
       ctx.progress.round(round, warmupRounds, rounds, variant);
       if (ctx.config.gcBetweenSamples) {
-        fullGc();
+        await collect();
       }
       const value = await sample(variant);
       if (round >= warmupRounds) {
@@ -38,4 +47,23 @@ export async function runRounds<T>(
     }
   }
   return results;
+}
+
+/**
+ * Runs `sample` in rounds (see runRounds) on a bench server and a client of
+ * each variant, the server in this process or its own (`processes`);
+ * garbage is collected at both ends before each sample, and everything is
+ * closed afterwards.
+ */
+export async function forwardRounds<T>(
+  ctx: RunContext,
+  processes: Processes,
+  sample: (client: BenchClient, setup: ForwardSetup) => Promise<T>,
+): Promise<Record<VariantId, T[]>> {
+  const setup = await startForward(ctx.variants, { processes });
+  try {
+    return await runRounds(ctx, ctx.variants, (variant) => sample(setup.clients[variant], setup), { collect: setup.collect });
+  } finally {
+    setup.close();
+  }
 }

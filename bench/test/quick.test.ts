@@ -25,6 +25,16 @@ const WORKLOADS = [
   "many-streams",
   "fairness",
   "reverse-unary",
+  "instrumentation",
+  // The server in a process of its own:
+  "unary-latency-2p",
+  "unary-c32-2p",
+  "server-stream-64k-2p",
+  "server-stream-1m-2p",
+  "client-stream-64k-2p",
+  "client-stream-1m-2p",
+  "bidi-pingpong-2p",
+  "fairness-2p",
 ];
 
 interface Summary {
@@ -44,7 +54,7 @@ interface Results {
     figures: Array<{ id: string; variants: Record<string, Summary>; ratios: Record<string, Summary> }>;
     curve?: { streams: number[] };
   }>;
-  targets: Array<{ id: string; value: number; met: boolean }>;
+  targets: Array<{ id: string; value: number; met: boolean; processes: number }>;
 }
 
 function run(outDir: string): Promise<{ stderr: string }> {
@@ -76,7 +86,7 @@ describe("npm run bench -- --quick", () => {
     }
     outDir = await mkdtemp(join(tmpdir(), "bench-quick-"));
     const { stderr } = await run(outDir);
-    expect(stderr).toMatch(/\[13\/13\] reverse-unary/); // progress was shown
+    expect(stderr).toMatch(/\[22\/22\] fairness-2p/); // progress was shown
 
     const results = JSON.parse(await readFile(join(outDir, "latest.json"), "utf8")) as Results;
     expect(results.mode).toBe("quick");
@@ -95,14 +105,24 @@ describe("npm run bench -- --quick", () => {
       }
     }
     expect(results.workloads.find((w) => w.id === "many-streams")?.curve?.streams.length).toBeGreaterThan(1);
-    expect(results.targets.length).toBeGreaterThanOrEqual(12);
+    // Ten targets for two revisions in one process; six of them (not memory, not instrumentation) in two.
+    expect(results.targets.length).toBe(2 * 10 + 2 * 6);
+    for (const processes of [1, 2]) {
+      expect(results.targets.some((t) => t.processes === processes && t.id === "client-stream-64k")).toBe(true);
+    }
     for (const target of results.targets) {
       expect(Number.isFinite(target.value), target.id).toBe(true);
     }
 
     const markdown = await readFile(join(outDir, "latest.md"), "utf8");
     expect(markdown).toContain("| workload | figure | direct grpc-js |");
-    for (const title of ["Unary, 100 B, 32 concurrent callers", "Client-streaming, 64 KiB messages", "Fairness"]) {
+    for (const title of [
+      "Unary, 100 B, 32 concurrent callers",
+      "Client-streaming, 64 KiB messages",
+      "Fairness",
+      "Client-streaming, 64 KiB messages, two processes",
+      "| target | tunnel rev 1, one process | tunnel rev 1, two processes | tunnel rev 0, one process | tunnel rev 0, two processes |",
+    ]) {
       expect(markdown).toContain(title);
     }
     const svg = await readFile(join(outDir, "latest.svg"), "utf8");

@@ -1,4 +1,6 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, relative } from "node:path";
@@ -25,6 +27,40 @@ describe("examples as a user runs them", () => {
     expect(stdout).toContain("self-destruct: command not found (exit 127)");
     expect(stdout).toContain("control → toaster-1 GetStatus: UNAVAILABLE");
     expect(stdout.trimEnd().split("\n").at(-1)).toBe("agents disconnected, control server stopped");
+  });
+
+  it("npm run demo -- --status serves the control server's status page, prints its URL and stops on Ctrl-C", async () => {
+    const main = join(examples, "dist/reverse/main.js");
+    expect(existsSync(main), "run `npx tsc -b` first").toBe(true);
+    const child = spawn(process.execPath, [main, "--status"], { stdio: ["ignore", "pipe", "inherit"] });
+    const exited = once(child, "exit");
+    try {
+      const lines: string[] = [];
+      let url: string | undefined;
+      for await (const line of createInterface({ input: child.stdout })) {
+        lines.push(line);
+        url ??= /^status page: (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(line)?.[1];
+        if (line.startsWith("devices stay connected")) {
+          break;
+        }
+      }
+      expect(url, lines.join("\n")).toBeDefined();
+      const snapshot = (await (await fetch(`${url}status.json`)).json()) as { reverse: Array<{ key: string }> };
+      expect(snapshot.reverse.map((group) => group.key)).toEqual(["camera-3", "thermostat-7"]);
+      const page = await (await fetch(url!)).text();
+      expect(page).toContain('data-key="camera-3"');
+      const rest: string[] = [];
+      const reading = (async () => {
+        for await (const line of createInterface({ input: child.stdout })) rest.push(line);
+      })();
+      child.kill("SIGINT");
+      const [code] = await exited;
+      await reading;
+      expect(code).toBe(0);
+      expect(rest.at(-1)).toBe("agents disconnected, control server stopped");
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   it("the committed generated code is what examples/buf.gen.yaml produces", () => {

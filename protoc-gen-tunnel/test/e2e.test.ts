@@ -4,8 +4,11 @@ import {
   ReverseTunnelServer,
   TunnelServiceHandler,
   openTunnel,
+  withInterceptors,
   Code,
   type CallChannel,
+  type CallInterceptor,
+  type HandlerInterceptor,
   type HandlerContext,
 } from "@protoc-gen-tunnel/runtime";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -101,8 +104,8 @@ describe.each([
   }, 60_000);
   afterAll(() => scratch.remove());
 
-  it("forward tunnel: every method kind, call options, UNIMPLEMENTED", async () => {
-    const handler = new TunnelServiceHandler();
+  /** `handler` serving EchoService as "server" on a real server, and a forward tunnel to it. */
+  async function echoServerTunnel(handler: TunnelServiceHandler) {
     gen.registerEchoService(handler, echoImpl("server"));
     const srv = await startServer((s) => s.addService(...handler.service()));
     cleanup.add(() => srv.kill());
@@ -110,6 +113,11 @@ describe.each([
     cleanup.add(() => client.close());
     const tunnel = await openTunnel(client);
     cleanup.add(() => tunnel.close());
+    return tunnel;
+  }
+
+  it("forward tunnel: every method kind, call options, UNIMPLEMENTED", async () => {
+    const tunnel = await echoServerTunnel(new TunnelServiceHandler());
     const echo = new gen.EchoServiceTunnelClient(tunnel);
 
     let servedBy = "";
@@ -132,6 +140,36 @@ describe.each([
     const chat = await collectAll(echo.chat(texts("p", "q")));
     expect(chat.map((r) => r.text)).toEqual(["server:P", "server:Q"]);
     await expect(echo.oldEcho({ text: "old" })).rejects.toMatchObject({ code: Code.UNIMPLEMENTED });
+  });
+
+  it("generated clients and registrars go through interceptors, every method kind", async () => {
+    const seen: string[] = [];
+    const serverSide: HandlerInterceptor = (next) => async (req) => {
+      seen.push(`server ${req.method.name} ${String(req.header.get("x-token")[0])}`);
+      return next(req);
+    };
+    const clientSide: CallInterceptor = (next) => async (req) => {
+      seen.push(`client ${req.method.name}`);
+      req.header.set("x-token", "t1");
+      return next(req);
+    };
+    const tunnel = await echoServerTunnel(new TunnelServiceHandler({ interceptors: [serverSide] }));
+    const echo = new gen.EchoServiceTunnelClient(withInterceptors(tunnel, clientSide));
+
+    expect((await echo.echo({ text: "hi" })).text).toBe("server:hi");
+    expect((await collectAll(echo.expand({ text: "x", count: 2 }))).length).toBe(2);
+    expect((await echo.collect(texts("a", "b"))).text).toBe("server:a+b");
+    expect((await collectAll(echo.chat(texts("p")))).map((r) => r.text)).toEqual(["server:P"]);
+    expect(seen).toEqual([
+      "client Echo",
+      "server Echo t1",
+      "client Expand",
+      "server Expand t1",
+      "client Collect",
+      "server Collect t1",
+      "client Chat",
+      "server Chat t1",
+    ]);
   });
 
   it("reverse tunnels: calls by affinity key and round-robin, streaming included", async () => {

@@ -60,6 +60,41 @@ export {
 } from "./api/reverse-tunnel-server.js";
 export type { ReconnectOptions, RetryPlan } from "./api/reconnect.js";
 
+// Interceptors for typed clients (withInterceptors) and typed handlers (the `interceptors` option).
+export { withInterceptors } from "./api/intercepted-channel.js";
+export type {
+  CallFn,
+  CallInterceptor,
+  CallRequest,
+  CallResponse,
+  HandlerFn,
+  HandlerInterceptor,
+  HandlerRequest,
+  HandlerResponse,
+  MethodOf,
+  StreamCallRequest,
+  StreamCallResponse,
+  StreamHandlerRequest,
+  StreamHandlerResponse,
+  UnaryCallRequest,
+  UnaryCallResponse,
+  UnaryHandlerRequest,
+  UnaryHandlerResponse,
+} from "./api/interceptors.js";
+
+// Observability: diagnostics channels (see also the "./otel" and "./status" entry points).
+export { DIAGNOSTICS_CHANNELS, subscribeDiagnostics, type DiagnosticsListeners } from "./diagnostics/channels.js";
+export type {
+  CallEndEvent,
+  CallInfo,
+  CallStartEvent,
+  TunnelCloseEvent,
+  TunnelEndReason,
+  TunnelInfo,
+  TunnelOpenEvent,
+  TunnelRole,
+} from "./diagnostics/events.js";
+
 // grpc-js compatibility: existing grpc-js clients and services over tunnels.
 export { grpcChannel, type GrpcChannelOptions } from "./grpc-js/channel.js";
 export type { GrpcServiceOptions } from "./grpc-js/service-definition.js";

@@ -149,3 +149,53 @@ describe("receiveWindowBytes", () => {
     ).toEqual([]);
   });
 });
+
+describe("receive window growth", () => {
+  it("a reader that keeps up gets a window that grows up to maxReceiveWindowBytes; the sender uses it", async () => {
+    let tap!: FrameTap;
+    const big = new Uint8Array(1024 * 1024);
+    const { tunnel } = await forwardFixture(cleanup, {
+      // Chunks as large as the window allows, so the grown window shows in them.
+      handler: { limits: { maxChunkBytes: 1024 * 1024 } },
+      tunnel: { limits: { maxReceiveWindowBytes: 256 * 1024 } },
+      wrapService: (s) => (tap = tapForwardFrames(s)).service,
+      impl: {
+        ...testServiceImpl,
+        serverStream: async function* () {
+          for (let i = 0; i < 8; i++) yield { payload: big };
+        },
+      },
+    });
+    let received = 0;
+    for await (const res of serverStreamCall(tunnel, TestService.method.serverStream, {})) {
+      received += res.payload.length;
+    }
+    expect(received).toBe(8 * big.length);
+    const chunks = tap.s2c.flatMap(({ frame }) =>
+      frame.case === "responseMessage" ? [frame.value.data.length] : frame.case === "moreResponseData" ? [frame.value.length] : [],
+    );
+    expect(Math.max(...chunks)).toBeGreaterThan(65_536);
+    expect(Math.max(...chunks)).toBeLessThanOrEqual(256 * 1024);
+    // Every byte within the credit granted (the growth is credit too).
+    expect(windowViolations(tap.log)).toEqual([]);
+  });
+
+  it("on the network server, a window grows to 256 KiB by default, no further", async () => {
+    let tap!: FrameTap;
+    const { tunnel } = await forwardFixture(cleanup, {
+      tunnel: { limits: { maxChunkBytes: 1024 * 1024 } }, // chunks as large as the server's window allows
+      wrapService: (s) => (tap = tapForwardFrames(s)).service,
+    });
+    const payload = new Uint8Array(200_000);
+    async function* requests() {
+      for (let i = 0; i < 40; i++) yield { payload };
+    }
+    expect((await clientStreamCall(tunnel, TestService.method.clientStream, requests())).count).toBe(40);
+    const chunks = tap.c2s.flatMap(({ frame }) =>
+      frame.case === "requestMessage" ? [frame.value.data.length] : frame.case === "moreRequestData" ? [frame.value.length] : [],
+    );
+    expect(Math.max(...chunks)).toBeGreaterThan(65_536);
+    expect(Math.max(...chunks)).toBeLessThanOrEqual(256 * 1024);
+    expect(windowViolations(tap.log)).toEqual([]);
+  });
+});

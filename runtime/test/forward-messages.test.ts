@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
+import { DEFAULT_LIMITS } from "../src/engine/limits.js";
 import type { ClientToServer, ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { Cleanup } from "./support/servers.js";
 import { forwardFixture, fromArray } from "./support/forward-fixture.js";
@@ -16,6 +17,16 @@ function pattern(length: number, seed = 0): Uint8Array {
   const bytes = new Uint8Array(length);
   for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed) & 0xff;
   return bytes;
+}
+
+/** The payload length whose Message (only a payload) encodes to `size` bytes: a tag byte, a varint length, the bytes. */
+function payloadEncodingTo(size: number): number {
+  for (let varintBytes = 1; ; varintBytes++) {
+    const n = size - 1 - varintBytes;
+    if (n < 128 ** varintBytes) {
+      return n;
+    }
+  }
 }
 
 function dataChunks(frames: Array<ClientToServer | ServerToClient>, streamId: bigint): number[] {
@@ -57,36 +68,50 @@ describe("message sizes across chunk boundaries", () => {
     });
   }
 
-  it("splits messages of exactly 16384 and 16385 bytes at the 16 KiB boundary, both ways", async () => {
-    let tap!: ReturnType<typeof tapForwardFrames>;
-    const { tunnel } = await forwardFixture(cleanup, { wrapService: (s) => (tap = tapForwardFrames(s)).service });
-    // A Message with only a payload of n bytes (n < 16384) encodes to n + 3 bytes.
-    await unaryCall(tunnel, TestService.method.unary, { payload: pattern(16_381) });
-    await unaryCall(tunnel, TestService.method.unary, { payload: pattern(16_382) });
-    expect(dataChunks(tap.c2s, 1n)).toEqual([16_384]);
-    expect(dataChunks(tap.s2c, 1n)).toEqual([16_384]);
-    expect(dataChunks(tap.c2s, 2n)).toEqual([16_384, 1]);
-    expect(dataChunks(tap.s2c, 2n)).toEqual([16_384, 1]);
-  });
-
-  it("never sends a chunk above 16 KiB or beyond the receiver's window (5 MB each way)", async () => {
-    let tap!: ReturnType<typeof tapForwardFrames>;
-    const { tunnel } = await forwardFixture(cleanup, {
-      handler: bigLimits,
-      tunnel: bigLimits,
-      wrapService: (s) => (tap = tapForwardFrames(s)).service,
+  // Go's chunk size (configured) and this runtime's default: the same boundary
+  // logic at each (with windows that do not cut the default chunk short).
+  for (const chunk of [16_384, DEFAULT_LIMITS.maxChunkBytes]) {
+    const configured = { limits: chunk === DEFAULT_LIMITS.maxChunkBytes ? { receiveWindowBytes: 2 * chunk } : { maxChunkBytes: chunk } };
+    it(`splits messages of exactly ${chunk} and ${chunk + 1} bytes at the ${chunk}-byte chunk boundary, both ways`, async () => {
+      let tap!: ReturnType<typeof tapForwardFrames>;
+      const { tunnel } = await forwardFixture(cleanup, {
+        handler: configured,
+        tunnel: configured,
+        wrapService: (s) => (tap = tapForwardFrames(s)).service,
+      });
+      await unaryCall(tunnel, TestService.method.unary, { payload: pattern(payloadEncodingTo(chunk)) });
+      await unaryCall(tunnel, TestService.method.unary, { payload: pattern(payloadEncodingTo(chunk) + 1) });
+      expect(dataChunks(tap.c2s, 1n)).toEqual([chunk]);
+      expect(dataChunks(tap.s2c, 1n)).toEqual([chunk]);
+      expect(dataChunks(tap.c2s, 2n)).toEqual([chunk, 1]);
+      expect(dataChunks(tap.s2c, 2n)).toEqual([chunk, 1]);
     });
-    const payload = pattern(5_000_000);
-    await unaryCall(tunnel, TestService.method.unary, { payload });
-    for (const frames of [tap.c2s, tap.s2c]) {
-      const chunks = dataChunks(frames, 1n);
-      expect(chunks.length).toBeGreaterThan(300);
-      expect(Math.max(...chunks)).toBeLessThanOrEqual(16_384);
-      // 1 tag byte + 4 length bytes + the payload.
-      expect(chunks.reduce((a, b) => a + b, 0)).toBe(5_000_005);
-    }
-    expect(windowViolations(tap.log)).toEqual([]);
-  });
+  }
+
+  for (const [chunk, minChunks] of [
+    [16_384, 300],
+    [DEFAULT_LIMITS.maxChunkBytes, 38],
+  ] as const) {
+    it(`never sends a chunk above maxChunkBytes (${chunk}) or beyond the receiver's window (5 MB each way)`, async () => {
+      let tap!: ReturnType<typeof tapForwardFrames>;
+      const limits = { ...bigLimits.limits, maxChunkBytes: chunk };
+      const { tunnel } = await forwardFixture(cleanup, {
+        handler: { limits },
+        tunnel: { limits },
+        wrapService: (s) => (tap = tapForwardFrames(s)).service,
+      });
+      const payload = pattern(5_000_000);
+      await unaryCall(tunnel, TestService.method.unary, { payload });
+      for (const frames of [tap.c2s, tap.s2c]) {
+        const chunks = dataChunks(frames, 1n);
+        expect(chunks.length).toBeGreaterThan(minChunks);
+        expect(Math.max(...chunks)).toBeLessThanOrEqual(chunk);
+        // 1 tag byte + 4 length bytes + the payload.
+        expect(chunks.reduce((a, b) => a + b, 0)).toBe(5_000_005);
+      }
+      expect(windowViolations(tap.log)).toEqual([]);
+    });
+  }
 });
 
 describe("concurrency", () => {

@@ -85,31 +85,36 @@ describe("wire: negotiation", () => {
 });
 
 describe("wire: chunking and flow control", () => {
-  it("never sends chunks above 16 KiB or above the client's window, and resumes on window_update", async () => {
-    const raw = await rawTunnel();
-    const request = encode({ payload: new Uint8Array(40_000), count: 2 });
-    const small = c2s.newStream(1n, SERVER_STREAM);
-    if (small.frame.case === "newStream") small.frame.value.initialWindowSize = 10_000;
-    raw.send(small);
-    sendMessage(raw, 1n, request);
-    raw.send(c2s.halfClose(1n));
-    const dataSizes = () =>
-      raw
-        .framesOf(1n)
-        .flatMap(({ frame }) =>
-          frame.case === "responseMessage" ? [frame.value.data.length] : frame.case === "moreResponseData" ? [frame.value.length] : [],
-        );
-    const total = () => dataSizes().reduce((a, b) => a + b, 0);
-    // With a 10,000-byte window the server sends exactly that, then waits.
-    await raw.waitFor(() => total() === 10_000);
-    raw.send(c2s.windowUpdate(1n, 30_000));
-    await raw.waitFor(() => total() === 40_000);
-    expect(dataSizes()).toEqual([10_000, 16_384, 13_616]);
-    raw.send(c2s.windowUpdate(1n, 100_000));
-    await raw.waitFor(isClose(1n));
-    expect(Math.max(...dataSizes())).toBe(16_384);
-    expect(total()).toBe(2 * 40_004);
-  });
+  for (const [name, limits, expected] of [
+    ["with maxChunkBytes 16 KiB (Go's chunk size)", { maxChunkBytes: 16_384 }, [10_000, 16_384, 13_616]],
+    ["by default (64 KiB chunks)", {}, [10_000, 30_000]],
+  ] as const) {
+    it(`${name}, never sends chunks above maxChunkBytes or above the client's window, and resumes on window_update`, async () => {
+      const raw = await rawTunnel({ handler: { limits } });
+      const request = encode({ payload: new Uint8Array(40_000), count: 2 });
+      const small = c2s.newStream(1n, SERVER_STREAM);
+      if (small.frame.case === "newStream") small.frame.value.initialWindowSize = 10_000;
+      raw.send(small);
+      sendMessage(raw, 1n, request);
+      raw.send(c2s.halfClose(1n));
+      const dataSizes = () =>
+        raw
+          .framesOf(1n)
+          .flatMap(({ frame }) =>
+            frame.case === "responseMessage" ? [frame.value.data.length] : frame.case === "moreResponseData" ? [frame.value.length] : [],
+          );
+      const total = () => dataSizes().reduce((a, b) => a + b, 0);
+      // With a 10,000-byte window the server sends exactly that, then waits.
+      await raw.waitFor(() => total() === 10_000);
+      raw.send(c2s.windowUpdate(1n, 30_000));
+      await raw.waitFor(() => total() === 40_000);
+      expect(dataSizes()).toEqual(expected);
+      raw.send(c2s.windowUpdate(1n, 100_000));
+      await raw.waitFor(isClose(1n));
+      expect(Math.max(...dataSizes())).toBe(limits.maxChunkBytes ?? 40_004);
+      expect(total()).toBe(2 * 40_004);
+    });
+  }
 
   it("fails a stream whose client overruns the window with RESOURCE_EXHAUSTED; the tunnel stays up", async () => {
     const never = deferred();
@@ -125,12 +130,40 @@ describe("wire: chunking and flow control", () => {
     expect(closeOf(await raw.waitFor(isClose(2n)))?.status).toBeUndefined();
   });
 
-  it("rejects a chunk larger than 16 KiB", async () => {
+  it("accepts a 65,536-byte chunk into a fresh 64 KiB window and refuses 65,537 bytes with RESOURCE_EXHAUSTED, as Go does", async () => {
     const raw = await rawTunnel();
-    raw.send(c2s.newStream(1n, UNARY));
-    raw.send(c2s.message(1n, 20_000, new Uint8Array(20_000)));
-    const close = closeOf(await raw.waitFor(isClose(1n)));
-    expect(close?.status?.code).toBe(Code.INVALID_ARGUMENT);
+    const fits = encode({ payload: new Uint8Array(65_532).fill(3) });
+    expect(fits.length).toBe(65_536);
+    for (const frame of [
+      c2s.newStream(1n, UNARY),
+      c2s.message(1n, fits.length, fits),
+      c2s.halfClose(1n),
+      c2s.windowUpdate(1n, 1_000_000),
+    ]) {
+      raw.send(frame);
+    }
+    expect(closeOf(await raw.waitFor(isClose(1n)))?.status).toBeUndefined();
+    raw.send(c2s.newStream(2n, UNARY));
+    raw.send(c2s.message(2n, 65_537, new Uint8Array(65_537)));
+    const close = closeOf(await raw.waitFor(isClose(2n)));
+    expect(close?.status).toMatchObject({ code: Code.RESOURCE_EXHAUSTED, message: "flow control window exceeded" });
+  });
+
+  it("accepts a 1 MiB message as one chunk on a revision-0 stream, as Go does", async () => {
+    const raw = await rawTunnel();
+    const bytes = encode({ payload: new Uint8Array(1_048_572).fill(4) });
+    expect(bytes.length).toBe(1_048_576);
+    raw.send(c2s.newStream(1n, UNARY, ProtocolRevision.REVISION_ZERO));
+    raw.send(c2s.message(1n, bytes.length, bytes));
+    raw.send(c2s.halfClose(1n));
+    expect(closeOf(await raw.waitFor(isClose(1n)))?.status).toBeUndefined();
+    const echoed = raw
+      .framesOf(1n)
+      .flatMap(({ frame }) =>
+        frame.case === "responseMessage" ? [frame.value.data] : frame.case === "moreResponseData" ? [frame.value] : [],
+      );
+    const response = fromBinary(MessageSchema, Buffer.concat(echoed));
+    expect(Buffer.compare(response.payload, new Uint8Array(1_048_572).fill(4))).toBe(0);
   });
 });
 

@@ -13,6 +13,7 @@ import {
   unaryCall,
 } from "../src/index.js";
 import { deferred } from "../src/deferred.js";
+import { DEFAULT_LIMITS } from "../src/engine/limits.js";
 import { legacyClientInterceptor, legacyServerInterceptor } from "./support/legacy-peers.js";
 import { recordFrames, type ReverseFrames } from "./support/reverse-wire.js";
 import { connectAgent, drain, requests, servedBy, startHub, type AgentOptions, type HubOptions } from "./support/reverse.js";
@@ -136,13 +137,13 @@ describe("reverse tunnel protocol revisions", () => {
     } else {
       expect([updatesIn, updatesOut]).toEqual([0, 0]);
     }
-    // Big messages were chunked (16 KiB) in both directions whatever the revision.
+    // Big messages were chunked (maxChunkBytes, 64 KiB) in both directions whatever the revision.
     const chunksOut = frames.sent.filter((f) => f.frame.case === "moreResponseData");
     const chunksIn = frames.received.filter((f) => f.frame.case === "moreRequestData");
     expect(chunksOut.length).toBeGreaterThan(0);
     expect(chunksIn.length).toBeGreaterThan(0);
-    expect(Math.max(...chunksOut.map((f) => (f.frame.value as Uint8Array).length))).toBeLessThanOrEqual(16_384);
-    expect(Math.max(...chunksIn.map((f) => (f.frame.value as Uint8Array).length))).toBeLessThanOrEqual(16_384);
+    expect(Math.max(...chunksOut.map((f) => (f.frame.value as Uint8Array).length))).toBeLessThanOrEqual(DEFAULT_LIMITS.maxChunkBytes);
+    expect(Math.max(...chunksIn.map((f) => (f.frame.value as Uint8Array).length))).toBeLessThanOrEqual(DEFAULT_LIMITS.maxChunkBytes);
 
     agent.rts.stop();
     expect(await agent.serving).toEqual({ started: true, error: undefined });

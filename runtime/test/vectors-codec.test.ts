@@ -1,7 +1,7 @@
 import { fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { ClientToServerSchema, ServerToClientSchema } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
-import { MAX_CHUNK_BYTES } from "../src/protocol/constants.js";
+import { GO_CHUNK_BYTES } from "../src/protocol/constants.js";
 import { frameBytes, loadVectors } from "./support/vectors.js";
 
 const vectors = loadVectors();
@@ -30,10 +30,10 @@ describe("Go reference vectors: codec", () => {
           const { frame: body } = fromBinary(schema, frameBytes(frame));
           if (body.case === "requestMessage" || body.case === "responseMessage") {
             expect(expected === -1 || expected === 0).toBe(true);
-            expect(body.value.data.length).toBeLessThanOrEqual(MAX_CHUNK_BYTES);
+            expect(body.value.data.length).toBeLessThanOrEqual(GO_CHUNK_BYTES);
             expected = body.value.size - body.value.data.length;
           } else if (body.case === "moreRequestData" || body.case === "moreResponseData") {
-            expect(body.value.length).toBeLessThanOrEqual(MAX_CHUNK_BYTES);
+            expect(body.value.length).toBeLessThanOrEqual(GO_CHUNK_BYTES);
             expected -= body.value.length;
             expect(expected).toBeGreaterThanOrEqual(0);
           }

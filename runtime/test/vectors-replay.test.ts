@@ -15,12 +15,15 @@ import {
   type ClientToServer,
   type ServerToClient,
 } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { GO_CHUNK_BYTES } from "../src/protocol/constants.js";
 import { metadataFromProto } from "../src/protocol/metadata-codec.js";
 import { MemoryConn } from "./support/memory-conn.js";
 import { clientFrames, loadVectors, serverFrames, type Vector } from "./support/vectors.js";
 import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
 
 const vectors = loadVectors();
+// Our engines send like Go here (16 KiB chunks), so their frames compare byte for byte.
+const goLimits = { ...DEFAULT_LIMITS, maxChunkBytes: GO_CHUNK_BYTES };
 type Frame = ClientToServer | ServerToClient;
 
 const isWindowUpdate = (f: Frame) => f.frame.case === "windowUpdate";
@@ -70,7 +73,7 @@ describe("Go reference vectors: our tunnel-server engine accepts the Go client's
         peerAdvertised: vector.request_headers["grpctunnel-negotiate"]?.[0] === "on",
         tunnelMetadata: new Metadata(),
         peer: "test",
-        limits: DEFAULT_LIMITS,
+        limits: goLimits,
         lookup: (m) => registry.lookup(m),
         isShuttingDown: () => false,
       });
@@ -111,7 +114,7 @@ describe("Go reference vectors: our tunnel-client engine accepts the Go server's
         // The Go client of the rev0 scenarios disabled flow control.
         flowControl: !(offersRevisionOne(vector) && newStream!.protocolRevision === ProtocolRevision.REVISION_ZERO),
         expectSettings: hasSettings,
-        limits: DEFAULT_LIMITS,
+        limits: goLimits,
       });
       const toFeed = [...goServer];
       if (hasSettings) {

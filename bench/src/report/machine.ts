@@ -43,7 +43,7 @@ export function machineInfo(loadAverageStart: number): MachineInfo {
     loadAverageStart,
     loadAverageEnd: load,
     note:
-      `client and server run in one Node process on loopback (one event loop does both ends' work); ` +
+      `loopback; "two processes" workloads run the server in a child process, the others run both ends in one Node process (one event loop does both ends' work); ` +
       `1-min load average ${loadAverageStart.toFixed(2)} at start, ${load.toFixed(2)} at end on ${cpus.length} CPUs` +
       (loadAverageStart > 1 ? " (other work was running on the machine: expect noise)" : ""),
   };

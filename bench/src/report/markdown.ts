@@ -3,6 +3,8 @@ import type { BenchResults, TargetResult } from "../results.js";
 import { formatNumber, formatRatio, formatSummary } from "./format.js";
 
 const KIB = 1024;
+const PROCESS_MODES = [1, 2] as const;
+const PROCESS_LABELS = { 1: "one process", 2: "two processes" } as const;
 
 function targetCell(target: TargetResult | undefined): string {
   if (target === undefined) {
@@ -32,10 +34,20 @@ export function renderMarkdown(results: BenchResults): string {
   );
   lines.push("![tunnel ÷ direct per workload, and memory per open stream](latest.svg)", "");
 
-  lines.push("## Targets", "", `| target | ${TUNNEL_VARIANTS.map((v) => VARIANT_LABELS[v]).join(" | ")} |`, "|---|---|---|");
+  const columns = TUNNEL_VARIANTS.flatMap((variant) => PROCESS_MODES.map((processes) => ({ variant, processes })));
+  lines.push(
+    "## Targets",
+    "",
+    "One process: client and server share one Node process (one event loop does both ends' work). " +
+      "Two processes: the server runs in a process of its own, as deployed. A dash: not run in that mode.",
+    "",
+    `| target | ${columns.map((c) => `${VARIANT_LABELS[c.variant]}, ${PROCESS_LABELS[c.processes]}`).join(" | ")} |`,
+    `|---|${columns.map(() => "---").join("|")}|`,
+  );
   for (const id of [...new Set(results.targets.map((t) => t.id))]) {
     const of = results.targets.filter((t) => t.id === id);
-    lines.push(`| ${of[0]!.description} | ${TUNNEL_VARIANTS.map((v) => targetCell(of.find((t) => t.variant === v))).join(" | ")} |`);
+    const cells = columns.map((c) => targetCell(of.find((t) => t.variant === c.variant && t.processes === c.processes)));
+    lines.push(`| ${of[0]!.description} | ${cells.join(" | ")} |`);
   }
   lines.push("");
 

@@ -1,9 +1,9 @@
 import type { BenchClient } from "../direct-client.js";
-import { startForward } from "../fixtures.js";
+import type { Processes } from "../fixtures.js";
 import { figure } from "../results.js";
-import { runRounds } from "../rounds.js";
+import { forwardRounds } from "../rounds.js";
 import { payloadOf, streamRequest } from "../service.js";
-import { closedLoop, type Workload } from "./workload.js";
+import { closedLoop, named, type Workload } from "./workload.js";
 
 const CALLERS = 32;
 const PAYLOAD_BYTES = 100;
@@ -48,15 +48,12 @@ async function startBulk(client: BenchClient): Promise<{ stop(): Promise<number>
  * 32 unary callers share one tunnel (one connection for direct) with a
  * bulk stream: their p99 with the bulk stream running, against without.
  */
-export const fairness: Workload = {
-  id: "fairness",
-  title: `Fairness: ${CALLERS} unary callers beside one 1 MiB-message stream`,
-  async run(ctx) {
-    const setup = await startForward(ctx.variants);
-    const payload = payloadOf(PAYLOAD_BYTES);
-    try {
-      const samples = await runRounds(ctx, ctx.variants, async (variant) => {
-        const client = setup.clients[variant];
+export function fairness(processes: Processes = 1): Workload {
+  return {
+    ...named("fairness", `Fairness: ${CALLERS} unary callers beside one 1 MiB-message stream`, processes),
+    async run(ctx) {
+      const payload = payloadOf(PAYLOAD_BYTES);
+      const samples = await forwardRounds(ctx, processes, async (client) => {
         const call = () => client.unary({ payload });
         const alone = await closedLoop(ctx.config.sampleMs, CALLERS, call);
         const bulk = await startBulk(client);
@@ -69,7 +66,7 @@ export const fairness: Workload = {
       return {
         id: this.id,
         title: this.title,
-        params: { callers: CALLERS, payloadBytes: PAYLOAD_BYTES, bulkMessageBytes: BULK_BYTES },
+        params: { callers: CALLERS, payloadBytes: PAYLOAD_BYTES, bulkMessageBytes: BULK_BYTES, processes },
         figures: [
           figure({ id: "p99-alone", label: "unary p99 without bulk", unit: "ms", better: "lower" }, samples, (s) => s.without),
           figure({ id: "p99-bulk", label: "unary p99 with bulk", unit: "ms", better: "lower" }, samples, (s) => s.withBulk),
@@ -77,8 +74,6 @@ export const fairness: Workload = {
           figure({ id: "bulk-rate", label: "bulk stream meanwhile", unit: "MiB/s", better: "higher" }, samples, (s) => s.bulkRate),
         ],
       };
-    } finally {
-      setup.close();
-    }
-  },
-};
+    },
+  };
+}

@@ -1,10 +1,11 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { MessageSchema } from "@protoc-gen-tunnel/interop";
-import { startForward } from "../fixtures.js";
+import type { BenchClient } from "../direct-client.js";
+import type { Processes } from "../fixtures.js";
 import { figure } from "../results.js";
-import { runRounds } from "../rounds.js";
+import { forwardRounds } from "../rounds.js";
 import { payloadOf, streamRequest } from "../service.js";
-import { cpuMicros, type Workload } from "./workload.js";
+import { named, type Workload } from "./workload.js";
 
 const MIB = 1024 * 1024;
 
@@ -20,40 +21,36 @@ function sizeId(bytes: number): string {
  * One call streams messages of `size` bytes as fast as the receiver takes
  * them, for one sample's time: payload MiB/s (the receiver's view).
  */
-export function streamThroughput(direction: "server" | "client", size: number): Workload {
+export function streamThroughput(direction: "server" | "client", size: number, processes: Processes = 1): Workload {
   return {
-    id: `${direction}-stream-${sizeId(size)}`,
-    title: `${direction === "server" ? "Server" : "Client"}-streaming, ${sizeLabel(size)} messages`,
+    ...named(
+      `${direction}-stream-${sizeId(size)}`,
+      `${direction === "server" ? "Server" : "Client"}-streaming, ${sizeLabel(size)} messages`,
+      processes,
+    ),
     async run(ctx) {
-      const setup = await startForward(ctx.variants);
-      try {
-        const samples = await runRounds(ctx, ctx.variants, async (variant) => {
-          const client = setup.clients[variant];
-          const cpu = process.cpuUsage();
-          const { bytes, elapsedMs } =
-            direction === "server" ? await download(client, size, ctx.config.sampleMs) : await upload(client, size, ctx.config.sampleMs);
-          return { rate: bytes / MIB / (elapsedMs / 1000), cpuPerMiB: cpuMicros(cpu) / 1000 / (bytes / MIB) };
-        });
-        return {
-          id: this.id,
-          title: this.title,
-          params: { messageBytes: size },
-          figures: [
-            figure({ id: "throughput", label: "throughput", unit: "MiB/s", better: "higher" }, samples, (s) => s.rate),
-            figure({ id: "cpu", label: "CPU per MiB", unit: "ms", better: "lower" }, samples, (s) => s.cpuPerMiB),
-          ],
-        };
-      } finally {
-        setup.close();
-      }
+      const samples = await forwardRounds(ctx, processes, async (client, setup) => {
+        const cpuBefore = await setup.cpuMicros();
+        const { bytes, elapsedMs } =
+          direction === "server" ? await download(client, size, ctx.config.sampleMs) : await upload(client, size, ctx.config.sampleMs);
+        const cpuMs = ((await setup.cpuMicros()) - cpuBefore) / 1000;
+        return { rate: bytes / MIB / (elapsedMs / 1000), cpuPerMiB: cpuMs / (bytes / MIB) };
+      });
+      return {
+        id: this.id,
+        title: this.title,
+        params: { messageBytes: size, processes },
+        figures: [
+          figure({ id: "throughput", label: "throughput", unit: "MiB/s", better: "higher" }, samples, (s) => s.rate),
+          figure({ id: "cpu", label: "CPU per MiB", unit: "ms", better: "lower" }, samples, (s) => s.cpuPerMiB),
+        ],
+      };
     },
   };
 }
 
-type Client = Awaited<ReturnType<typeof startForward>>["clients"]["direct"];
-
 /** Reads an endless server stream for `ms`, then stops (which cancels the call). */
-async function download(client: Client, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
+async function download(client: BenchClient, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
   const start = performance.now();
   const end = start + ms;
   let bytes = 0;
@@ -67,16 +64,17 @@ async function download(client: Client, size: number, ms: number): Promise<{ byt
 }
 
 /** Sends messages for `ms`, half-closes and waits for the sink's answer. */
-async function upload(client: Client, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
+async function upload(client: BenchClient, size: number, ms: number): Promise<{ bytes: number; elapsedMs: number }> {
   const start = performance.now();
   const end = start + ms;
   const message = { payload: payloadOf(size) };
   let sent = 0;
   async function* requests(): AsyncGenerator<MessageInitShape<typeof MessageSchema>> {
-    while (performance.now() < end) {
+    // At least one message, however long starting the call took (a busy machine, a short sample).
+    do {
       sent++;
       yield message;
-    }
+    } while (performance.now() < end);
   }
   const response = await client.clientStream(requests());
   if (response.count !== sent) {

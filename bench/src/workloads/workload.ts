@@ -1,3 +1,4 @@
+import { ownCpuMicros, type Processes } from "../fixtures.js";
 import type { WorkloadResult } from "../results.js";
 import type { RunContext } from "../rounds.js";
 import { LatencyRecorder } from "../stats.js";
@@ -22,9 +23,15 @@ export interface LoadResult {
  * recorded; the rate counts every call over the time until the last one
  * finished (so it is never 0, even when calls outlast a short sample).
  */
-export async function closedLoop(ms: number, callers: number, call: () => Promise<unknown>): Promise<LoadResult> {
+export async function closedLoop(
+  ms: number,
+  callers: number,
+  call: () => Promise<unknown>,
+  /** CPU time of every process involved so far, µs (default: this process). */
+  cpuNow: () => Promise<number> = async () => ownCpuMicros(),
+): Promise<LoadResult> {
   const latencies = new LatencyRecorder();
-  const cpu = process.cpuUsage();
+  const cpuBefore = await cpuNow();
   const start = performance.now();
   const end = start + ms;
   let calls = 0;
@@ -38,11 +45,11 @@ export async function closedLoop(ms: number, callers: number, call: () => Promis
     }
   };
   await Promise.all(Array.from({ length: callers }, loop));
-  return { rate: (calls / (performance.now() - start)) * 1000, cpuPerCallUs: cpuMicros(cpu) / calls, latencies };
+  const rate = (calls / (performance.now() - start)) * 1000;
+  return { rate, cpuPerCallUs: ((await cpuNow()) - cpuBefore) / calls, latencies };
 }
 
-/** CPU time (user + system, all threads) since `since`, in µs. */
-export function cpuMicros(since: NodeJS.CpuUsage): number {
-  const used = process.cpuUsage(since);
-  return used.user + used.system;
+/** The id and title of a workload run with the server in this process (1) or its own (2). */
+export function named(id: string, title: string, processes: Processes): { id: string; title: string } {
+  return processes === 1 ? { id, title } : { id: `${id}-2p`, title: `${title}, two processes` };
 }

@@ -4,6 +4,7 @@ import type { CommandOutput, Status } from "../gen/agent/v1/agent_pb.js";
 import { agentServiceClient, agentServiceClientForKey } from "../gen/agent/v1/agent_tunnel.js";
 import { startAgent, type Device } from "./agent.js";
 import { startControlServer } from "./control-server.js";
+import { startStatusServer, type StatusServer } from "./status-server.js";
 
 /** What the demo observed, for tests. */
 export interface ReverseDemoResult {
@@ -12,6 +13,15 @@ export interface ReverseDemoResult {
   shell: CommandOutput[];
   roundRobin: string[];
   unknownDevice: Code | undefined;
+}
+
+export interface ReverseDemoOptions {
+  /**
+   * Also serve the control server's status page (and print its URL); after
+   * the calls, keep the devices connected, polling them every second, until
+   * `until` resolves (e.g. on Ctrl-C).
+   */
+  statusPage?: { until: Promise<void> };
 }
 
 const devices: Device[] = [
@@ -36,10 +46,18 @@ const devices: Device[] = [
  * each agent by its device ID over the agent's reverse tunnel, with the
  * generated clients: unary, server streaming and bidi streaming.
  */
-export async function runReverseDemo(log: (line: string) => void = console.log): Promise<ReverseDemoResult> {
+export async function runReverseDemo(
+  log: (line: string) => void = console.log,
+  options: ReverseDemoOptions = {},
+): Promise<ReverseDemoResult> {
   log("Reverse tunnels: agents behind NAT dial out to a control server, which then calls them by device ID.");
   const control = await startControlServer(log);
   log(`control: listening on ${control.address}`);
+  let statusServer: StatusServer | undefined;
+  if (options.statusPage !== undefined) {
+    statusServer = await startStatusServer(control.handler);
+    log(`status page: ${statusServer.url}`);
+  }
   const agents = devices.map((device) => startAgent(control.address, structuredClone(device)));
   try {
     for (const { id } of devices) {
@@ -80,11 +98,28 @@ export async function runReverseDemo(log: (line: string) => void = console.log):
       unknownDevice = e instanceof TunnelError ? e.code : undefined;
       log(`control → toaster-1 GetStatus: ${e instanceof TunnelError ? codeName(e.code) : String(e)} (no such device connected)`);
     }
+    if (options.statusPage !== undefined) {
+      log("devices stay connected (polled every second); press Ctrl-C to stop");
+      await pollUntil(options.statusPage.until, () =>
+        Promise.all(devices.map(({ id }) => agentServiceClientForKey(control.handler, id).getStatus({}))),
+      );
+    }
     return { status, logLines, shell, roundRobin, unknownDevice };
   } finally {
     await Promise.all(agents.map((agent) => agent.stop()));
+    await statusServer?.stop();
     await control.stop();
     log("agents disconnected, control server stopped");
+  }
+}
+
+/** Runs `poll` every second until `until` resolves; a failed poll is reported on the status page, not here. */
+async function pollUntil(until: Promise<void>, poll: () => Promise<unknown>): Promise<void> {
+  const timer = setInterval(() => void poll().catch(() => {}), 1000);
+  try {
+    await until;
+  } finally {
+    clearInterval(timer);
   }
 }
 

@@ -18,7 +18,7 @@ const describeError = (e: unknown) => {
 /**
  * The scripted session: on one tunnel, one after another, one call of each
  * kind, an empty message, an error with details and trailers, a cancelled
- * call and a message over 16 KiB. Calls never overlap, so the frames of each
+ * call and a message of more than one 128 KiB chunk. Calls never overlap, so the frames of each
  * direction come in one deterministic order (only window updates depend on
  * timing).
  */
@@ -86,7 +86,7 @@ async function runScript(channel: CallChannel, recorder: FrameRecorder): Promise
   abort.abort();
   results.push(`${await cancelled} (cancelled)`);
 
-  const large = await client.unary({ payload: testPayload(40_000) });
+  const large = await client.unary({ payload: testPayload(200_000) });
   results.push(`Unary: OK payload=${large.payload.length} bytes`);
   return results;
 }

@@ -20,6 +20,8 @@ export interface SessionSetup {
    * a peer from before protocol revisions would (Go vector fwd-legacy-unary).
    */
   hideNegotiation?: boolean;
+  /** Chunk size both ends send (default: the runtime's); the Go vectors use Go's 16 KiB. */
+  maxChunkBytes?: number;
 }
 
 export type Script = (channel: CallChannel, recorder: FrameRecorder) => Promise<string[]>;
@@ -41,8 +43,10 @@ export async function recordTunnel(setup: SessionSetup, script: Script): Promise
   const cleanup = new Cleanup();
   try {
     const recorder = new FrameRecorder();
+    const limits = setup.maxChunkBytes === undefined ? undefined : { maxChunkBytes: setup.maxChunkBytes };
     const handler = new TunnelServiceHandler<string>({
       disableFlowControl: setup.networkServerNoFlowControl,
+      limits,
       affinityKey: (t) => String(t.metadata.get(REVERSE_KEY)[0] ?? ""),
     });
     handler.registerService(TestService, testServiceImpl);
@@ -57,11 +61,11 @@ export async function recordTunnel(setup: SessionSetup, script: Script): Promise
 
     let results: string[];
     if (setup.kind === "forward") {
-      const tunnel = await openTunnel(client, { disableFlowControl, metadata });
+      const tunnel = await openTunnel(client, { disableFlowControl, metadata, limits });
       results = await script(tunnel, recorder);
       tunnel.close();
     } else {
-      const agent = new ReverseTunnelServer(client, { disableFlowControl });
+      const agent = new ReverseTunnelServer(client, { disableFlowControl, limits });
       agent.registerService(TestService, testServiceImpl);
       const serving = agent.serve({ metadata });
       cleanup.add(() => agent.stop());

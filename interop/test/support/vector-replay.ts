@@ -19,6 +19,9 @@ export function vectorTranscript(v: GoVector): Transcript {
 }
 
 /** How the Go programs were set up for each vector (vectors README, "Files"). */
+/** The chunk size the Go reference sends (it accepts larger chunks within the window). */
+const GO_CHUNK_BYTES = 16_384;
+
 export function vectorSetup(v: GoVector): SessionSetup {
   const tunnelMetadata: Record<string, string> = {};
   for (const [key, values] of Object.entries(v.request_headers)) {
@@ -32,6 +35,7 @@ export function vectorSetup(v: GoVector): SessionSetup {
     networkClientNoFlowControl: v.scenario.startsWith("fwd-rev0-"),
     networkServerNoFlowControl: v.scenario.startsWith("fwd-svrnofc-"),
     hideNegotiation: v.scenario.startsWith("fwd-legacy-"),
+    maxChunkBytes: GO_CHUNK_BYTES, // send like Go, so the bytes can be compared
   };
 }
 

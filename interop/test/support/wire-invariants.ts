@@ -1,6 +1,7 @@
 import { decodeFrame, type Transcript } from "./transcript.js";
 
-const MAX_CHUNK = 16_384;
+/** This runtime's default maxChunkBytes: Go sends 16 KiB chunks and accepts any within the window. */
+const MAX_CHUNK = 131_072;
 
 /**
  * The protocol rules a transcript of this implementation must follow
@@ -31,7 +32,7 @@ export function protocolProblems(t: Transcript): string[] {
     }
   }
 
-  // Chunks: at most 16 KiB; an envelope and its continuations add up to its size.
+  // Chunks: at most 128 KiB; an envelope and its continuations add up to its size.
   for (const [dir, frames] of [
     ["c2s", c2s],
     ["s2c", s2c],

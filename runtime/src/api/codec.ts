@@ -19,3 +19,12 @@ export function decodeMessage<Desc extends DescMessage>(schema: Desc, bytes: Uin
     throw new TunnelError(Code.INTERNAL, `failed to parse ${schema.typeName}: ${(e as Error).message}`, { cause: e });
   }
 }
+
+/** A message of `schema` from its init shape (the same object if it is one already). */
+export function toMessage<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): MessageShape<Desc> {
+  try {
+    return create(schema, init);
+  } catch (e) {
+    throw new TunnelError(Code.INTERNAL, `failed to serialize ${schema.typeName}: ${(e as Error).message}`, { cause: e });
+  }
+}

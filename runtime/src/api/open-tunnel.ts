@@ -70,10 +70,12 @@ export async function openTunnel(client: grpc.Client, options: OpenTunnelOptions
       expectSettings: advertisesNegotiation(headers),
       limits,
       memory: lease.memory,
+      tunnel: { direction: "forward", peer: call.getPeer(), metadata },
     });
     conn.listen(engine);
     void engine.done.then(() => signal?.removeEventListener("abort", onAbort));
     await engine.ready;
+    engine.announceOpen();
   } catch (e) {
     signal?.removeEventListener("abort", onAbort);
     call.cancel();

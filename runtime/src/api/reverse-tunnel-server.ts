@@ -2,6 +2,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import type { TunnelEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
+import type { TunnelInfo } from "../diagnostics/events.js";
 import { isUndecodable, type FrameSink, type UndecodableFrame } from "../engine/frame-conn.js";
 import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
@@ -14,6 +15,7 @@ import { deserializeClientToServer, serializeServerToClient } from "../transport
 import { ConnectionBudgets } from "./connection-budgets.js";
 import { awaitResponseHeaders } from "./response-headers.js";
 import { callSafely, resolveReconnectOptions, serveWithReconnect, type ReconnectOptions } from "./reconnect.js";
+import type { HandlerInterceptor } from "./interceptors.js";
 import { ServiceHost } from "./service-host.js";
 
 /** Options of a ReverseTunnelServer, for every tunnel it serves. */
@@ -26,6 +28,11 @@ export interface ReverseTunnelServerOptions {
   disableFlowControl?: boolean;
   /** Per-tunnel limits (windows, message and metadata sizes, ...); unset ones keep their defaults. */
   limits?: Partial<TunnelLimits>;
+  /**
+   * Wrap every typed implementation registered on this server (e.g. to
+   * check an auth token, log, trace); the first is outermost.
+   */
+  interceptors?: HandlerInterceptor[];
 }
 
 /** Options of one `ReverseTunnelServer.serve`. */
@@ -152,13 +159,18 @@ export class ReverseTunnelServer extends ServiceHost {
     private readonly client: grpc.Client,
     private readonly options: ReverseTunnelServerOptions = {},
   ) {
-    super();
+    super(options.interceptors);
     this.limits = resolveLimits(options.limits);
   }
 
   /** Number of reverse tunnels open now. */
   get activeTunnels(): number {
     return this.tunnels.size;
+  }
+
+  /** The reverse tunnels open now, with live figures (for status pages and diagnostics). */
+  listTunnels(): TunnelInfo[] {
+    return [...this.tunnels].map((engine) => engine.info);
   }
 
   /**
@@ -287,6 +299,7 @@ export class ReverseTunnelServer extends ServiceHost {
       authContext: call.getAuthContext() ?? {},
       limits: this.limits,
       memory: lease.memory,
+      direction: "reverse",
       lookup: (method) => this.registry.lookup(method),
       isShuttingDown: () => this.draining || this.stopped,
     });
@@ -303,6 +316,7 @@ export class ReverseTunnelServer extends ServiceHost {
     const onAbort = () => engine.abort(TunnelError.from(signal?.reason, Code.CANCELLED));
     signal?.addEventListener("abort", onAbort, { once: true });
     engine.start();
+    engine.announceOpen();
     conn.listen(tunnel.observe(engine));
     onOpen(tunnel);
     const result = await done;

@@ -80,6 +80,7 @@ export class ReverseTunnels<K> {
     for (const old of replaced) {
       this.replace(old);
     }
+    record.engine.announceOpen();
     notify(this.options.onOpen, tunnel);
   }
 

@@ -50,7 +50,7 @@ export function methodHandler(method: DescMethod, impl: (...args: never[]) => un
  * The one request of a unary or server-streaming call. Like Go, it waits
  * for the client's half-close so that a second request is caught.
  */
-async function readSingleRequest<I extends DescMessage>(stream: ServerStream, schema: I): Promise<MessageShape<I>> {
+export async function readSingleRequest<I extends DescMessage>(stream: ServerStream, schema: I): Promise<MessageShape<I>> {
   const bytes = await stream.read();
   if (bytes === undefined) {
     throw new TunnelError(Code.INVALID_ARGUMENT, `no request received for method ${stream.method}`);
@@ -61,7 +61,7 @@ async function readSingleRequest<I extends DescMessage>(stream: ServerStream, sc
   return decodeMessage(schema, bytes);
 }
 
-async function* readRequests<I extends DescMessage>(stream: ServerStream, schema: I): AsyncGenerator<MessageShape<I>> {
+export async function* readRequests<I extends DescMessage>(stream: ServerStream, schema: I): AsyncGenerator<MessageShape<I>> {
   for (;;) {
     const bytes = await stream.read();
     if (bytes === undefined) {
@@ -71,7 +71,7 @@ async function* readRequests<I extends DescMessage>(stream: ServerStream, schema
   }
 }
 
-async function sendAll<O extends DescMessage>(
+export async function sendAll<O extends DescMessage>(
   stream: ServerStream,
   schema: O,
   responses: AsyncIterable<MessageInitShape<O>>,

@@ -1,6 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import { addGrpcService, type GrpcServiceOptions } from "../grpc-js/service-definition.js";
+import type { HandlerInterceptor } from "./interceptors.js";
 import type { ServiceImpl, ServiceRegistrar } from "./service-impl.js";
 import { ServiceRegistry } from "./service-registry.js";
 
@@ -11,7 +12,12 @@ import { ServiceRegistry } from "./service-registry.js";
  */
 export abstract class ServiceHost implements ServiceRegistrar {
   /** The registered services, by method. */
-  protected readonly registry = new ServiceRegistry();
+  protected readonly registry: ServiceRegistry;
+
+  /** `interceptors` wrap every typed implementation registered here (not grpc-js services: they have their own). */
+  constructor(interceptors: readonly HandlerInterceptor[] = []) {
+    this.registry = new ServiceRegistry(interceptors);
+  }
 
   /** Registers a service implementation (generated `registerFooService` calls this). */
   registerService<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {

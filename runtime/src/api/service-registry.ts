@@ -1,5 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { StreamHandler } from "../engine/server-engine.js";
+import { interceptedHandler } from "./intercepted-handlers.js";
+import type { HandlerInterceptor } from "./interceptors.js";
 import { methodHandler } from "./server-calls.js";
 import type { ServiceImpl } from "./service-impl.js";
 
@@ -10,6 +12,9 @@ import type { ServiceImpl } from "./service-impl.js";
 export class ServiceRegistry {
   private readonly handlers = new Map<string, StreamHandler>();
   private readonly services = new Set<string>();
+
+  /** `interceptors` wrap the typed implementations registered with `registerService`. */
+  constructor(private readonly interceptors: readonly HandlerInterceptor[] = []) {}
 
   get isEmpty(): boolean {
     return this.services.size === 0;
@@ -22,7 +27,9 @@ export class ServiceRegistry {
     for (const method of service.methods) {
       const fn = methods[method.localName];
       if (typeof fn === "function") {
-        this.handlers.set(`${service.typeName}/${method.name}`, methodHandler(method, fn.bind(impl)));
+        const bound = fn.bind(impl);
+        const handler = this.interceptors.length > 0 ? interceptedHandler(method, bound, this.interceptors) : methodHandler(method, bound);
+        this.handlers.set(`${service.typeName}/${method.name}`, handler);
       }
     }
   }

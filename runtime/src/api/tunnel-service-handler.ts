@@ -1,8 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
+import type { TunnelInfo } from "../diagnostics/events.js";
 import { TunnelClientEngine } from "../engine/client-engine.js";
-import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
+import { NETWORK_SERVER_DEFAULT_LIMITS, resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
 import { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "../protocol/constants.js";
 import { advertisesNegotiation } from "../protocol/negotiation.js";
@@ -14,6 +15,7 @@ import { retire } from "./retire.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
 import { ReverseTunnels, type ReverseTunnelConflictPolicy } from "./reverse-tunnels.js";
+import type { HandlerInterceptor } from "./interceptors.js";
 import { ServiceHost } from "./service-host.js";
 import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 
@@ -86,6 +88,11 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   limits?: Partial<TunnelLimits>;
   /** Where reverse tunnels are kept; an in-process registry by default. */
   registry?: ReverseTunnelRegistry<K>;
+  /**
+   * Wrap every typed implementation registered on this handler (e.g. to
+   * check an auth token, log, trace); the first is outermost.
+   */
+  interceptors?: HandlerInterceptor[];
 }
 
 /** Options of `TunnelServiceHandler.drain`. */
@@ -119,8 +126,8 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   private drained: Promise<void> | undefined;
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
-    super();
-    this.limits = resolveLimits(options.limits);
+    super(options.interceptors);
+    this.limits = resolveLimits(options.limits, NETWORK_SERVER_DEFAULT_LIMITS);
     this.reverse = options.registry ?? new LocalReverseTunnelRegistry<K>();
     const limit = options.maxReverseTunnelsPerKey;
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
@@ -217,6 +224,21 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   }
 
   /**
+   * Every tunnel open here now, forward and reverse (registered ones), with
+   * live figures (affinity key, peer, revision, active calls, bytes): what
+   * status pages show.
+   */
+  listTunnels(): TunnelInfo[] {
+    const open: TunnelInfo[] = [];
+    for (const engine of this.tunnels) {
+      if (engine.announced && !engine.closed) {
+        open.push(engine.info);
+      }
+    }
+    return open;
+  }
+
+  /**
    * Ends every reverse tunnel with affinity key `key` now, registered or
    * still negotiating, e.g. to revoke a device: with `status` they fail with
    * it (the agent's `serve` reports it; running calls fail with UNAVAILABLE),
@@ -300,6 +322,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
     });
     this.track(engine);
     engine.start();
+    engine.announceOpen();
     conn.listen(engine);
   }
 
@@ -322,6 +345,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       expectSettings: advertisesNegotiation(call.metadata),
       limits: this.limits,
       memory: lease.memory,
+      tunnel: { direction: "reverse", peer: call.getPeer(), metadata: call.metadata },
     });
     const tunnel = tunnelChannel(engine, {
       direction: "reverse",
@@ -343,6 +367,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       conn.abort(overLimit);
       return;
     }
+    engine.info.affinityKey = key;
     this.reverseTunnels.arrived(tunnel, engine, key);
     this.track(engine);
     sendNegotiationHeaders(call);

@@ -14,6 +14,7 @@ import type { TunnelLimits } from "./limits.js";
 import { StreamMemory, type MemoryBudget } from "./memory-budget.js";
 import { STREAM_BYTES } from "./memory-costs.js";
 import { TunnelEngine } from "./tunnel-engine.js";
+import { UNNAMED_TUNNEL, type TunnelIdentity } from "./tunnel-info.js";
 
 export interface ClientEngineOptions {
   /** False: use revision 0 even when the server offers revision 1. */
@@ -23,6 +24,8 @@ export interface ClientEngineOptions {
   limits: TunnelLimits;
   /** The tunnel's memory budget (under its connection's); by default one directly under the process's. */
   memory?: MemoryBudget;
+  /** The tunnel RPC this engine runs on, for diagnostics. */
+  tunnel?: TunnelIdentity;
 }
 
 export interface OpenStreamOptions {
@@ -55,7 +58,11 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     // The tunnel client never stops reading: its control frames are its own
     // calls' (new streams, half-closes, cancels, window updates for what it
     // read), bounded by those calls; see TunnelServerEngine.
-    super(conn, { limits: options.limits, memory: options.memory, pauseReadingAt: Number.POSITIVE_INFINITY });
+    super(conn, "client", options.tunnel ?? UNNAMED_TUNNEL, {
+      limits: options.limits,
+      memory: options.memory,
+      pauseReadingAt: Number.POSITIVE_INFINITY,
+    });
     this.ready.catch(() => {}); // observed through `done` as well
     this.negotiated = !options.expectSettings;
     if (this.negotiated) {
@@ -73,6 +80,10 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
   /** The negotiated protocol revision (0 or 1). */
   get protocolRevision(): ProtocolRevision {
     return this.revision;
+  }
+
+  get revisionInUse(): 0 | 1 | undefined {
+    return this.negotiated ? (this.revision === ProtocolRevision.REVISION_ONE ? 1 : 0) : undefined;
   }
 
   /**
@@ -116,7 +127,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
       onHeader: options.onHeader,
       onClosed: (closed) => this.forgetStream(closed),
     });
-    this.streams.set(id, stream);
+    this.streamStarted(stream);
     this.writer.write(clientFrames.newStream(id, method, requestHeaders, this.options.limits.receiveWindowBytes, this.revision));
     return stream;
   }
@@ -165,6 +176,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     for (const stream of [...this.streams.values()]) {
       stream.cancel(new TunnelError(Code.CANCELLED, "tunnel closed"));
     }
+    this.closedHere = true;
     this.end(undefined, new TunnelError(Code.CANCELLED, "tunnel closed"));
     this.conn.end();
   }
@@ -210,5 +222,6 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     for (const stream of [...this.streams.values()]) {
       stream.fail(streamError);
     }
+    this.announceEnd();
   }
 }

@@ -5,11 +5,30 @@ export interface TunnelLimits {
   /**
    * The receive window this side advertises for each stream (revision 1), in
    * bytes: how much a peer may send on one stream before the application
-   * here reads it. The protocol's reference value is 65,536; a larger window
-   * lets a single stream go faster at the cost of that much buffering per
-   * stream. Peers (Go's included) send within whatever window is advertised.
+   * here reads it. The protocol's reference value is 65,536. Peers (Go's
+   * included) send within whatever window is advertised.
    */
   receiveWindowBytes: number;
+  /**
+   * How far a stream's receive window may grow (revision 1): the window of a
+   * stream whose reader keeps up doubles, up to this, by returning extra
+   * credit; a slow reader's window never grows. This is the most a peer can
+   * make one stream hold unread. Defaults to 1 MiB on the network client
+   * (`openTunnel`, `ReverseTunnelServer`) and 256 KiB on the network server
+   * (`TunnelServiceHandler`, the endpoint anyone can reach), or to
+   * `receiveWindowBytes` when only that is set (a fixed window).
+   */
+  maxReceiveWindowBytes: number;
+  /**
+   * Largest chunk this side sends (a send size, not a receive limit); each
+   * chunk is also at most what the peer's window allows (revision 1). Every
+   * chunk is one gRPC message on the tunnel RPC, so larger chunks cost less
+   * per byte; smaller ones let other streams' frames in sooner. Go sends
+   * 16,384-byte chunks but accepts any chunk within the window (revision 1)
+   * or the message (revision 0). Keep it below the peer's gRPC message limit
+   * (4 MiB by default in grpc-go and grpc-js).
+   */
+  maxChunkBytes: number;
   /** Largest message accepted from the peer, in bytes (gRPC's default: 4 MiB). */
   maxReceiveMessageBytes: number;
   /**
@@ -63,6 +82,8 @@ export interface TunnelLimits {
 
 export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   receiveWindowBytes: INITIAL_WINDOW_BYTES,
+  maxReceiveWindowBytes: 1024 * 1024,
+  maxChunkBytes: 128 * 1024,
   maxReceiveMessageBytes: 4 * 1024 * 1024,
   maxBufferedBytesPerStream: 8 * 1024 * 1024,
   maxConcurrentStreams: 10_000,
@@ -75,20 +96,40 @@ export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   settingsTimeoutMs: 10_000,
 };
 
-export function resolveLimits(partial: Partial<TunnelLimits> | undefined): TunnelLimits {
-  const limits = { ...DEFAULT_LIMITS, ...partial };
+/**
+ * The defaults of a network server (`TunnelServiceHandler`): it takes
+ * tunnels from peers it does not control, so a stream's window grows less
+ * far (4× the reference window) than on the network client.
+ */
+export const NETWORK_SERVER_DEFAULT_LIMITS: Readonly<TunnelLimits> = { ...DEFAULT_LIMITS, maxReceiveWindowBytes: 256 * 1024 };
+
+/** A chunk plus its frame header must fit in one gRPC message: grpc-js and grpc-go accept 4 MiB by default. */
+const MAX_CHUNK_LIMIT = 4 * 1024 * 1024 - 64;
+
+export function resolveLimits(partial: Partial<TunnelLimits> | undefined, defaults: Readonly<TunnelLimits> = DEFAULT_LIMITS): TunnelLimits {
+  const limits = { ...defaults, ...partial };
   if (!Number.isInteger(limits.receiveWindowBytes) || limits.receiveWindowBytes < 1 || limits.receiveWindowBytes > MAX_WINDOW_BYTES) {
     throw new RangeError(`receiveWindowBytes must be an integer from 1 to ${MAX_WINDOW_BYTES} (got ${limits.receiveWindowBytes})`);
   }
+  // Setting only the window fixes it; setting the maximum lets it grow.
+  if (partial?.maxReceiveWindowBytes === undefined && partial?.receiveWindowBytes !== undefined) {
+    limits.maxReceiveWindowBytes = limits.receiveWindowBytes;
+  }
+  limits.maxReceiveWindowBytes = Math.max(limits.maxReceiveWindowBytes, limits.receiveWindowBytes);
+  checkInteger("maxReceiveWindowBytes", limits.maxReceiveWindowBytes, 1, MAX_WINDOW_BYTES);
+  checkInteger("maxChunkBytes", limits.maxChunkBytes, 1, MAX_CHUNK_LIMIT);
   for (const name of ["maxTunnelMemoryBytes", "maxConnectionMemoryBytes", "maxTunnelsPerConnection", "maxPendingControlBytes"] as const) {
-    if (!Number.isSafeInteger(limits[name]) || limits[name] < 1) {
-      throw new RangeError(`${name} must be a positive integer (got ${limits[name]})`);
-    }
+    checkInteger(name, limits[name], 1, Number.MAX_SAFE_INTEGER);
   }
-  if (!Number.isSafeInteger(limits.idleStreamTimeoutMs) || limits.idleStreamTimeoutMs < 0) {
-    throw new RangeError(`idleStreamTimeoutMs must be an integer >= 0 (got ${limits.idleStreamTimeoutMs})`);
-  }
+  checkInteger("idleStreamTimeoutMs", limits.idleStreamTimeoutMs, 0, Number.MAX_SAFE_INTEGER);
   // A revision-0 stream must be able to hold at least one whole message.
   limits.maxBufferedBytesPerStream = Math.max(limits.maxBufferedBytesPerStream, limits.maxReceiveMessageBytes);
   return limits;
+}
+
+/** Throws a RangeError naming `name` unless `value` is an integer in [min, max]. */
+function checkInteger(name: keyof TunnelLimits, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer from ${min} to ${max} (got ${value})`);
+  }
 }

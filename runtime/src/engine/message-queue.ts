@@ -44,6 +44,8 @@ export class MessageQueue {
   // messages of several chunks) are allocated when needed.
   private chunks: Fifo<Chunk> | undefined;
   private unreadBytes = 0;
+  /** Message bytes accepted so far: a plain counter for diagnostics. */
+  bytesReceived = 0;
   private readonly sequence = new ChunkSequence();
   private assembler: MessageAssembler | undefined;
   private assembling = false;
@@ -185,6 +187,7 @@ export class MessageQueue {
       this.slabChunks++;
     }
     this.unreadBytes += length;
+    this.bytesReceived += length;
     this.sequence.completed();
     (this.chunks ??= new Fifo()).push({ data, size, held, onSlab });
     this.wake();
@@ -219,7 +222,7 @@ export class MessageQueue {
     while (chunks !== undefined && this.chunks === chunks && chunks.size > 0) {
       const chunk = chunks.shift();
       this.unreadBytes -= chunk.data.length;
-      this.options.window?.consumed(chunk.data.length);
+      this.options.window?.consumed(chunk.data.length, chunks.size === 0);
       let message: Uint8Array | undefined;
       if (chunk.size === chunk.data.length) {
         message = chunk.data; // a whole message in one chunk, the common case

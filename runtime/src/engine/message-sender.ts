@@ -13,6 +13,8 @@ import type { DataSource, FrameWriter } from "./frame-conn.js";
  */
 export class MessageSender<Out> implements DataSource {
   private busy = false;
+  /** Message bytes handed to the transport so far: a plain counter for diagnostics. */
+  bytesSent = 0;
   /** Resumes the current wait for the transport early, when the stream ends. */
   private resume: (() => void) | undefined;
 
@@ -20,6 +22,8 @@ export class MessageSender<Out> implements DataSource {
     private readonly writer: FrameWriter<Out>,
     private readonly frames: MessageFrames<Out>,
     private readonly streamId: bigint,
+    /** Largest chunk to send (TunnelLimits.maxChunkBytes). */
+    private readonly maxChunkBytes: number,
     /** The send window (revision 1); undefined for revision 0. Released by the stream when it ends. */
     readonly window: SendWindow | undefined,
     /** The stream's error once it has ended; sending then fails with it. */
@@ -67,10 +71,10 @@ export class MessageSender<Out> implements DataSource {
             await window.whenOpen(); // also resolves when the stream ends (release)
             continue;
           }
-          length = nextChunkLength(size - offset, window.size);
+          length = nextChunkLength(this.maxChunkBytes, size - offset, window.size);
           window.take(length);
         } else {
-          length = nextChunkLength(size - offset);
+          length = nextChunkLength(this.maxChunkBytes, size - offset);
         }
         const chunk = data.subarray(offset, offset + length);
         const frame = offset === 0 ? this.frames.envelope(this.streamId, size, chunk) : this.frames.more(this.streamId, chunk);
@@ -87,6 +91,7 @@ export class MessageSender<Out> implements DataSource {
             throw error; // the frame was dropped
           }
         }
+        this.bytesSent += length;
         if (offset >= size) {
           return;
         }

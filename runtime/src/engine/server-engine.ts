@@ -33,6 +33,8 @@ export interface ServerEngineOptions {
   limits: TunnelLimits;
   /** The tunnel's memory budget (under its connection's); by default one directly under the process's. */
   memory?: MemoryBudget;
+  /** Forward (the default) or reverse, for diagnostics. */
+  direction?: "forward" | "reverse";
   /** Finds the handler for "pkg.Service/Method". */
   lookup(method: string): StreamHandler | undefined;
   /** True while the owner refuses new calls (graceful shutdown). */
@@ -56,6 +58,7 @@ interface AcceptedStream {
  */
 export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToClient, ServerStream> {
   private readonly idleStreams: IdleStreams;
+  private latestRevision: 0 | 1 | undefined;
 
   constructor(
     conn: FrameConn<ServerToClient>,
@@ -70,8 +73,18 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     // server waits to send drains, and then it reads again. Data never stops
     // the reading: windows and waiting senders already bound it, and
     // stopping for it would stall heavy two-way streams.
-    super(conn, { limits: options.limits, memory: options.memory, pauseReadingAt: options.limits.maxPendingControlBytes });
+    super(
+      conn,
+      "server",
+      { direction: options.direction ?? "forward", peer: options.peer, metadata: options.tunnelMetadata },
+      { limits: options.limits, memory: options.memory, pauseReadingAt: options.limits.maxPendingControlBytes },
+    );
     this.idleStreams = new IdleStreams(options.limits.idleStreamTimeoutMs);
+  }
+
+  /** The revision of the latest call the client started. */
+  get revisionInUse(): 0 | 1 | undefined {
+    return this.latestRevision;
   }
 
   /** Sends Settings when the peer advertised negotiation. Call once, first. */
@@ -116,6 +129,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
   }
 
   close(): void {
+    this.closedHere = true;
     if (this.end(undefined)) {
       this.conn.end();
     }
@@ -145,6 +159,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     }
     const { name, handler, metadata, deadline, memory } = checked;
     const revisionOne = init.protocolRevision === ProtocolRevision.REVISION_ONE;
+    this.latestRevision = revisionOne ? 1 : 0;
     const stream = new ServerStream({
       id,
       method: `/${name}`,
@@ -160,7 +175,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       protocolRevision: revisionOne ? 1 : 0,
       onClosed: (closed) => this.forgetStream(closed),
     });
-    this.streams.set(id, stream);
+    this.streamStarted(stream);
     this.idleStreams.add(stream);
     let running: Promise<void>;
     try {
@@ -252,6 +267,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     for (const stream of [...this.streams.values()]) {
       stream.fail(reason);
     }
+    this.announceEnd();
     return true;
   }
 }

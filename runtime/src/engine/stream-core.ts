@@ -1,4 +1,5 @@
 import { Code } from "../code.js";
+import type { CallInfo } from "../diagnostics/events.js";
 import type { TunnelEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
 import { ReceiveWindow, SendWindow } from "../protocol/flow-control.js";
@@ -72,6 +73,10 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
   protected readonly memory: StreamMemory;
   /** How the stream ended; undefined while it runs. */
   protected ended: End | undefined;
+  /** performance.now() at the start, for the duration diagnostics report. */
+  readonly startedAt = performance.now();
+  /** This call as diagnostics report it; made by the engine only when someone subscribes. */
+  callInfo: CallInfo | undefined = undefined;
   private readonly violationCode: Code;
   private readonly onClosed: (id: bigint) => void;
   private readonly timer: NodeJS.Timeout | undefined;
@@ -89,7 +94,9 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
       what: role.receives,
       violationCode: role.violationCode,
       window: flowControl
-        ? new ReceiveWindow(limits.receiveWindowBytes, (credit) => writer.write(role.windowUpdate(id, credit)))
+        ? new ReceiveWindow(limits.receiveWindowBytes, limits.maxReceiveWindowBytes, (credit) =>
+            writer.write(role.windowUpdate(id, credit)),
+          )
         : undefined,
       maxMessageBytes: limits.maxReceiveMessageBytes,
       maxBufferedBytes: limits.maxBufferedBytesPerStream,
@@ -99,6 +106,7 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
       writer,
       role.dataFrames,
       id,
+      limits.maxChunkBytes,
       flowControl ? new SendWindow(init.sendWindowSize!) : undefined,
       () => this.ended && (this.ended.error ?? new TunnelError(Code.INTERNAL, "call already completed")),
     );
@@ -109,6 +117,21 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
   /** True once the stream has ended, however it ended. */
   get closed(): boolean {
     return this.ended !== undefined;
+  }
+
+  /** The error the stream ended with; undefined while it runs or after OK. */
+  get endError(): TunnelError | undefined {
+    return this.ended?.error;
+  }
+
+  /** Message bytes sent so far (chunk data handed to the transport). */
+  get bytesSent(): number {
+    return this.sender.bytesSent;
+  }
+
+  /** Message bytes received so far (chunk data accepted into the queue). */
+  get bytesReceived(): number {
+    return this.queue.bytesReceived;
   }
 
   /** This end gives up on the call and tells the peer (see the vocabulary above). */

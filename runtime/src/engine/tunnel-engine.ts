@@ -2,11 +2,14 @@ import { Code } from "../code.js";
 import type { TunnelEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
 import { deferred } from "../deferred.js";
+import { callEndChannel, callStartChannel, tunnelCloseChannel, tunnelOpenChannel } from "../diagnostics/channels.js";
+import type { CallInfo, TunnelRole } from "../diagnostics/events.js";
 import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { FrameWriter, isUndecodable, type FrameConn, type FrameSink, type UndecodableFrame } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
 import { frameBytes } from "./memory-costs.js";
 import { type MemoryBudget, processMemory } from "./memory-budget.js";
+import { EngineTunnelInfo, type TunnelFigures, type TunnelIdentity } from "./tunnel-info.js";
 
 /** What every tunnel frame has: a stream ID and a oneof body. */
 interface Frame {
@@ -14,11 +17,26 @@ interface Frame {
   readonly frame: { readonly case: string | undefined };
 }
 
+/** What an engine needs of its streams for diagnostics: plain fields, read when the stream ends. */
+export interface ObservedStream {
+  readonly id: bigint;
+  readonly method: string;
+  /** performance.now() when the stream started. */
+  readonly startedAt: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  /** The stream's error once it has ended; undefined for OK. */
+  readonly endError: TunnelError | undefined;
+  /** Created on first use, only when someone subscribes to call events. */
+  callInfo: CallInfo | undefined;
+}
+
 /**
  * What both engines share: the streams of one tunnel by ID, the start of the
  * receive path, and the end of the tunnel — it happens once, with an
  * optional error, and can be awaited (`done`) or listened for synchronously
- * (`onEnd`).
+ * (`onEnd`). It also publishes the diagnostics events of the tunnel and its
+ * calls, building payloads only when a channel has subscribers.
  *
  * Two kinds of broken frames, two reactions: a frame that cannot be read or
  * belongs to no stream this tunnel ever had ends the whole tunnel
@@ -26,7 +44,9 @@ interface Frame {
  * trusted; a bad frame of a live stream only cancels that stream (see
  * StreamCore.receiveViolation).
  */
-export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer | ServerToClient, S> implements FrameSink<In> {
+export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer | ServerToClient, S extends ObservedStream>
+  implements FrameSink<In>, TunnelFigures
+{
   protected readonly writer: FrameWriter<Out>;
   /** What this tunnel holds; charged up to its connection's and the process's budgets. */
   readonly memory: MemoryBudget;
@@ -40,10 +60,20 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
   private readonly ended = deferred<TunnelEnd>();
   /** Resolves (never rejects) with how the tunnel ended. */
   readonly done: Promise<TunnelEnd> = this.ended.promise;
+  /** This tunnel, as diagnostics and status pages see it. */
+  readonly info: EngineTunnelInfo;
+  /** True once the owner announced the tunnel open: only then is its end announced too. */
+  private announcedOpen = false;
+  /** Set by `close()`: the tunnel ended because this side closed it. */
+  protected closedHere = false;
+  private endedBytesSent = 0;
+  private endedBytesReceived = 0;
 
   constructor(
     protected readonly conn: FrameConn<Out>,
-    init: {
+    role: TunnelRole,
+    identity: TunnelIdentity,
+    budget: {
       limits: TunnelLimits;
       /** The tunnel's budget; by default one of `maxTunnelMemoryBytes` directly under the process's. */
       memory: MemoryBudget | undefined;
@@ -51,9 +81,13 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
       pauseReadingAt: number;
     },
   ) {
-    this.memory = init.memory ?? tunnelMemory(init.limits, processMemory);
-    this.writer = new FrameWriter<Out>(conn, { memory: this.memory, frameBytes, pauseReadingAt: init.pauseReadingAt });
+    this.memory = budget.memory ?? tunnelMemory(budget.limits, processMemory);
+    this.writer = new FrameWriter<Out>(conn, { memory: this.memory, frameBytes, pauseReadingAt: budget.pauseReadingAt });
+    this.info = new EngineTunnelInfo(this, role, identity);
   }
+
+  /** The protocol revision in use (see TunnelInfo.protocolRevision). */
+  abstract get revisionInUse(): 0 | 1 | undefined;
 
   /** True once the tunnel has ended. */
   get closed(): boolean {
@@ -68,6 +102,44 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
   /** Number of calls in flight. */
   get activeStreams(): number {
     return this.streams.size;
+  }
+
+  /** Message bytes sent on every stream of this tunnel so far. */
+  get bytesSent(): number {
+    let total = this.endedBytesSent;
+    for (const stream of this.streams.values()) {
+      total += stream.bytesSent;
+    }
+    return total;
+  }
+
+  /** Message bytes received on every stream of this tunnel so far. */
+  get bytesReceived(): number {
+    let total = this.endedBytesReceived;
+    for (const stream of this.streams.values()) {
+      total += stream.bytesReceived;
+    }
+    return total;
+  }
+
+  /** True once the tunnel was announced open (see `announceOpen`). */
+  get announced(): boolean {
+    return this.announcedOpen;
+  }
+
+  /**
+   * Publishes `grpctunnel:tunnel:open`, once, when the owner considers the
+   * tunnel open (negotiated, registered). A tunnel that ended before is
+   * never announced, and so neither is its end.
+   */
+  announceOpen(): void {
+    if (this.announcedOpen || this.closed) {
+      return;
+    }
+    this.announcedOpen = true;
+    if (tunnelOpenChannel.hasSubscribers) {
+      tunnelOpenChannel.publish({ tunnel: this.info });
+    }
   }
 
   /**
@@ -126,9 +198,24 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
     return stream;
   }
 
-  /** Forgets a stream that ended; wakes `whenIdle` waiters when it was the last. */
+  /**
+   * Forgets a stream that ended: keeps its byte counts, publishes
+   * `grpctunnel:call:end`, and wakes `whenIdle` waiters when it was the last.
+   */
   protected forgetStream(id: bigint): void {
+    const stream = this.streams.get(id);
+    if (stream === undefined) {
+      return;
+    }
     this.streams.delete(id);
+    const { bytesSent, bytesReceived } = stream;
+    this.endedBytesSent += bytesSent;
+    this.endedBytesReceived += bytesReceived;
+    if (callEndChannel.hasSubscribers) {
+      const error = stream.endError;
+      const durationMs = performance.now() - stream.startedAt;
+      callEndChannel.publish({ call: this.callInfo(stream), code: error?.code ?? Code.OK, error, bytesSent, bytesReceived, durationMs });
+    }
     if (this.streams.size === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -141,6 +228,28 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
   /** Ends the tunnel: the peer broke the rules in a way no single stream can absorb. */
   protected protocolError(message: string): void {
     this.abort(new TunnelError(Code.INTERNAL, `protocol error: ${message}`));
+  }
+
+  /** Tracks a new stream and publishes `grpctunnel:call:start`. */
+  protected streamStarted(stream: S): void {
+    this.streams.set(stream.id, stream);
+    if (callStartChannel.hasSubscribers) {
+      callStartChannel.publish({ call: this.callInfo(stream) });
+    }
+  }
+
+  /** Publishes `grpctunnel:tunnel:close` for an announced tunnel; engines call it last when they end. */
+  protected announceEnd(): void {
+    if (!this.announcedOpen || !tunnelCloseChannel.hasSubscribers) {
+      return;
+    }
+    const error = this.error;
+    const reason = error !== undefined ? "failed" : this.closedHere ? "closed" : "peer-closed";
+    tunnelCloseChannel.publish({ tunnel: this.info, reason, error, durationMs: performance.now() - this.info.startedAt });
+  }
+
+  private callInfo(stream: S): CallInfo {
+    return (stream.callInfo ??= { tunnel: this.info, streamId: stream.id, method: stream.method, role: this.info.role });
   }
 
   /** Records the end; false if the tunnel had already ended. */

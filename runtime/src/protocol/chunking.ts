@@ -1,11 +1,9 @@
-import { MAX_CHUNK_BYTES } from "./constants.js";
-
 /**
- * The length of the next chunk of a message: at most 16 KiB, at most the
- * bytes left, and at most the flow-control window when there is one.
+ * The length of the next chunk of a message: at most `maxChunk`, at most
+ * the bytes left, and at most the flow-control window when there is one.
  */
-export function nextChunkLength(bytesLeft: number, window: number = Number.POSITIVE_INFINITY): number {
-  return Math.min(MAX_CHUNK_BYTES, bytesLeft, window);
+export function nextChunkLength(maxChunk: number, bytesLeft: number, window: number = Number.POSITIVE_INFINITY): number {
+  return Math.min(maxChunk, bytesLeft, window);
 }
 
 /**
@@ -26,9 +24,6 @@ export class ChunkSequence {
     if (this.expected > 0) {
       return `received ${what} message envelope before previous message finished (${this.expected} bytes missing)`;
     }
-    if (chunkLength > MAX_CHUNK_BYTES) {
-      return `received ${what} chunk of ${chunkLength} bytes, more than the ${MAX_CHUNK_BYTES}-byte maximum`;
-    }
     if (chunkLength > size) {
       return `received more ${what} data than indicated by message envelope`;
     }
@@ -39,9 +34,6 @@ export class ChunkSequence {
   more(chunkLength: number, what: string): string | undefined {
     if (this.expected < 0) {
       return `never received envelope for ${what} message`;
-    }
-    if (chunkLength > MAX_CHUNK_BYTES) {
-      return `received ${what} chunk of ${chunkLength} bytes, more than the ${MAX_CHUNK_BYTES}-byte maximum`;
     }
     if (chunkLength > this.expected) {
       return `received more ${what} data than indicated by message envelope`;

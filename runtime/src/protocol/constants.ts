@@ -3,8 +3,12 @@
  * the contract with the Go reference implementation.
  */
 
-/** No `data` or `more_*_data` chunk is longer than this. */
-export const MAX_CHUNK_BYTES = 16_384;
+/**
+ * The chunk size Go sends. A sending convention, not a receive limit: Go
+ * (and this runtime) accept any chunk that fits the window (revision 1) or
+ * the message (revision 0). This runtime sends `TunnelLimits.maxChunkBytes`.
+ */
+export const GO_CHUNK_BYTES = 16_384;
 
 /** The receive window each side advertises for a stream (reference value). */
 export const INITIAL_WINDOW_BYTES = 65_536;

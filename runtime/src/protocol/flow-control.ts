@@ -66,19 +66,40 @@ export class SendWindow {
  * credit. Credit is batched until it reaches half the window: a sender can
  * only be stalled with a full window in flight, and once the application has
  * consumed it the batch is at least half the window, so it is always sent.
+ *
+ * The window starts at the size advertised for the stream and grows (by
+ * doubling, up to `maxSize`) while the stream moves a whole window's worth
+ * of data and the reader keeps up with it (drains everything queued). The
+ * sender cannot be seen to wait (credit may be in flight), so this is the
+ * sign that a larger window can pay. A reader slower than its sender has
+ * more queued whenever the window runs out, so its window (and the memory a
+ * peer can make it hold) stays as advertised. A sender slower than its
+ * reader also gets a larger window after a window's worth: harmless while
+ * the reader keeps up, and never more than `maxSize` if it stops.
  */
 export class ReceiveWindow {
+  /** How many more bytes may be queued unread: the window less what is unread. */
   private remaining: number;
+  private size: number;
   private pendingCredit = 0;
   private stopped = false;
-  private readonly threshold: number;
+  /** Bytes received since the window last grew (or the stream began). */
+  private receivedSinceGrowth = 0;
+  private threshold: number;
 
   constructor(
     size: number,
+    private readonly maxSize: number,
     private readonly sendCredit: (credit: number) => void,
   ) {
+    this.size = size;
     this.remaining = size;
     this.threshold = Math.max(1, Math.floor(size / 2));
+  }
+
+  /** The current window: the advertised size, or more once it has grown. */
+  get current(): number {
+    return this.size;
   }
 
   /** Accounts for an arriving chunk; false when it overruns the window. */
@@ -87,17 +108,32 @@ export class ReceiveWindow {
       return false;
     }
     this.remaining -= n;
+    this.receivedSinceGrowth += n;
     return true;
   }
 
-  /** Marks `n` bytes as consumed by the application. */
-  consumed(n: number): void {
+  /**
+   * Marks `n` bytes as consumed by the application; `drained` says nothing
+   * else is queued unread. When the window grows, the growth goes out with
+   * this credit in one `window_update` (so the sender sees it at once and
+   * can send larger chunks).
+   */
+  consumed(n: number, drained: boolean): void {
     if (n === 0 || this.stopped) {
       return;
     }
     this.remaining += n;
     this.pendingCredit += n;
-    if (this.pendingCredit >= this.threshold) {
+    let growth = 0;
+    if (drained && this.receivedSinceGrowth >= this.size && this.size < this.maxSize) {
+      this.receivedSinceGrowth = 0;
+      growth = Math.min(this.size, this.maxSize - this.size);
+      this.size += growth;
+      this.remaining += growth;
+      this.pendingCredit += growth;
+      this.threshold = Math.max(1, Math.floor(this.size / 2));
+    }
+    if (growth > 0 || this.pendingCredit >= this.threshold) {
       const credit = this.pendingCredit;
       this.pendingCredit = 0;
       this.sendCredit(credit);

@@ -4,7 +4,7 @@ import { TestService } from "@protoc-gen-tunnel/interop";
 import { serverStreamCall, unaryCall } from "../../src/api/typed-calls.js";
 import { Code } from "../../src/code.js";
 import type { ClientStream } from "../../src/engine/client-stream.js";
-import { s2c } from "../support/frames.js";
+import { s2c, sameBytes } from "../support/frames.js";
 import { clientUnderTest, SERVER_STREAM, testMessage, UNARY } from "./harness.js";
 import { readmeRows } from "./readme.js";
 import type { ConformanceCase } from "./server-engine.conformance.test.js";
@@ -155,25 +155,32 @@ export const clientCases: ConformanceCase[] = [
   },
   {
     id: "C11",
-    misbehaviour: "a chunk over 16,384 bytes",
-    expected: "call fails: INTERNAL `received response chunk of N bytes, more than the 16384-byte maximum`; `cancel` sent",
+    misbehaviour: "a chunk over 16,384 bytes that fits the window: 65,536 bytes into a fresh 64 KiB window",
+    expected: "accepted, as in Go: the message is delivered",
     async run() {
       const client = await clientUnderTest();
-      const stream = client.open();
-      client.feed(s2c.message(1n, 20_000, new Uint8Array(20_000)));
-      await callFails(client, stream, Code.INTERNAL, /chunk of 20000 bytes, more than the 16384-byte maximum/);
+      const stream = client.open(SERVER_STREAM);
+      const bytes = new Uint8Array(65_536).fill(5);
+      client.feed(s2c.message(1n, bytes.length, bytes), s2c.close(1n));
+      expect(sameBytes(await stream.read(), bytes)).toBe(true);
+      expect(await stream.read()).toBeUndefined();
+      expect((await stream.done).error).toBeUndefined();
+      expect(client.sentCancel(1n)).toBe(false);
     },
   },
   {
     id: "C12",
-    misbehaviour: "data beyond the stream's window (revision 1)",
+    misbehaviour: "data beyond the stream's window (revision 1), in one chunk (65,537 bytes into a fresh 64 KiB window) or several",
     expected: "call fails: RESOURCE_EXHAUSTED `flow control window exceeded`; `cancel` sent",
     async run() {
       const client = await clientUnderTest();
-      const stream = client.open(SERVER_STREAM);
-      client.feed(s2c.message(1n, 100_000, chunk16k));
-      for (let i = 0; i < 4; i++) client.feed(s2c.more(1n, chunk16k));
-      await callFails(client, stream, Code.RESOURCE_EXHAUSTED, /^flow control window exceeded$/);
+      const single = client.open(SERVER_STREAM);
+      client.feed(s2c.message(1n, 65_537, new Uint8Array(65_537)));
+      await callFails(client, single, Code.RESOURCE_EXHAUSTED, /^flow control window exceeded$/);
+      const several = client.open(SERVER_STREAM);
+      client.feed(s2c.message(2n, 100_000, chunk16k));
+      for (let i = 0; i < 4; i++) client.feed(s2c.more(2n, chunk16k));
+      await callFails(client, several, Code.RESOURCE_EXHAUSTED, /^flow control window exceeded$/);
     },
   },
   {
@@ -340,6 +347,22 @@ export const clientCases: ConformanceCase[] = [
   },
   {
     id: "C26",
+    misbehaviour: "a 1 MiB message in one chunk on a revision-0 stream",
+    expected: "accepted, as in Go: the message is delivered",
+    async run() {
+      const client = await clientUnderTest({ settings: s2c.settings(-1n, [0]) });
+      const stream = client.open(SERVER_STREAM);
+      const bytes = new Uint8Array(1_048_576).fill(6);
+      client.feed(s2c.message(1n, bytes.length, bytes), s2c.close(1n));
+      expect(sameBytes(await stream.read(), bytes)).toBe(true);
+      expect((await stream.done).error).toBeUndefined();
+      expect(client.conn.written.find((f) => f.streamId === 1n && f.frame.case === "newStream")?.frame.value).toMatchObject({
+        protocolRevision: 0,
+      });
+    },
+  },
+  {
+    id: "C27",
     misbehaviour: "`close_stream` with a status code outside 0–16",
     expected: "call fails: UNKNOWN, with the server's message",
     async run() {
@@ -351,7 +374,7 @@ export const clientCases: ConformanceCase[] = [
     },
   },
   {
-    id: "C27",
+    id: "C28",
     misbehaviour: "response headers beyond `maxTunnelMemoryBytes`",
     expected: "call fails: RESOURCE_EXHAUSTED `memory limit maxTunnelMemoryBytes (N bytes) reached`; `cancel` sent",
     async run() {
@@ -363,7 +386,7 @@ export const clientCases: ConformanceCase[] = [
     },
   },
   {
-    id: "C28",
+    id: "C29",
     misbehaviour: "response data beyond `maxTunnelMemoryBytes` (unread, revision 0)",
     expected: "call fails: RESOURCE_EXHAUSTED `memory limit maxTunnelMemoryBytes (N bytes) reached`; `cancel` sent",
     async run() {

@@ -1,6 +1,8 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { MessageSchema } from "@protoc-gen-tunnel/interop";
 import { describe, expect, it } from "vitest";
 import { Code } from "../../src/code.js";
-import { c2s, emptyClientFrame } from "../support/frames.js";
+import { c2s, emptyClientFrame, sameBytes } from "../support/frames.js";
 import { CLIENT_STREAM, ProtocolRevision, SERVER_STREAM, serverUnderTest, testMessage, UNARY } from "./harness.js";
 import { readmeRows } from "./readme.js";
 
@@ -38,6 +40,16 @@ function completeUnary(server: Server, id: bigint): void {
 }
 
 const chunk16k = new Uint8Array(16_384);
+
+/** The one response the server sent on stream `id`, reassembled from its chunks and decoded. */
+function responseOf(server: Server, id: bigint) {
+  const chunks = server
+    .framesOf(id)
+    .flatMap(({ frame }) =>
+      frame.case === "responseMessage" ? [frame.value.data] : frame.case === "moreResponseData" ? [frame.value] : [],
+    );
+  return fromBinary(MessageSchema, Buffer.concat(chunks));
+}
 
 export const serverCases: ConformanceCase[] = [
   {
@@ -128,25 +140,34 @@ export const serverCases: ConformanceCase[] = [
   },
   {
     id: "S09",
-    misbehaviour: "a chunk over 16,384 bytes",
-    expected: "stream closed: INVALID_ARGUMENT `received request chunk of N bytes, more than the 16384-byte maximum`",
+    misbehaviour: "a chunk over 16,384 bytes that fits the window: 65,536 bytes into a fresh 64 KiB window",
+    expected: "accepted, as in Go: the message reaches the handler",
     async run() {
       const server = serverUnderTest();
       openClientStream(server);
-      server.send(c2s.message(1n, 20_000, new Uint8Array(16_385)));
-      await streamCloses(1n, Code.INVALID_ARGUMENT, /chunk of 16385 bytes, more than the 16384-byte maximum/)(server);
+      const bytes = testMessage({ payload: new Uint8Array(65_532).fill(7) });
+      expect(bytes.length).toBe(65_536);
+      // The handler echoes the payload: credit for the response too.
+      server.send(c2s.message(1n, bytes.length, bytes), c2s.halfClose(1n), c2s.windowUpdate(1n, 100_000));
+      expect((await server.closeOf(1n)).status).toBeUndefined();
+      const response = responseOf(server, 1n);
+      expect(response.count).toBe(1);
+      expect(sameBytes(response.payload, new Uint8Array(65_532).fill(7))).toBe(true);
     },
   },
   {
     id: "S10",
-    misbehaviour: "data beyond the stream's window (revision 1)",
+    misbehaviour: "data beyond the stream's window (revision 1), in one chunk (65,537 bytes into a fresh 64 KiB window) or several",
     expected: "stream closed: RESOURCE_EXHAUSTED `flow control window exceeded`",
     async run() {
       const server = serverUnderTest();
-      openClientStream(server);
-      server.send(c2s.message(1n, 100_000, chunk16k));
-      for (let i = 0; i < 4; i++) server.send(c2s.more(1n, chunk16k));
+      openClientStream(server, 1n);
+      server.send(c2s.message(1n, 65_537, new Uint8Array(65_537)));
       await streamCloses(1n, Code.RESOURCE_EXHAUSTED, /^flow control window exceeded$/)(server);
+      openClientStream(server, 2n);
+      server.send(c2s.message(2n, 100_000, chunk16k));
+      for (let i = 0; i < 4; i++) server.send(c2s.more(2n, chunk16k));
+      await streamCloses(2n, Code.RESOURCE_EXHAUSTED, /^flow control window exceeded$/)(server);
     },
   },
   {
@@ -357,6 +378,22 @@ export const serverCases: ConformanceCase[] = [
   },
   {
     id: "S30",
+    misbehaviour: "a 1 MiB message in one chunk on a revision-0 stream",
+    expected: "accepted, as in Go: the message reaches the handler",
+    async run() {
+      const server = serverUnderTest();
+      server.send(c2s.newStream(1n, CLIENT_STREAM, ProtocolRevision.REVISION_ZERO));
+      const bytes = testMessage({ payload: new Uint8Array(1_048_572).fill(9) });
+      expect(bytes.length).toBe(1_048_576);
+      server.send(c2s.message(1n, bytes.length, bytes), c2s.halfClose(1n));
+      expect((await server.closeOf(1n)).status).toBeUndefined();
+      const response = responseOf(server, 1n);
+      expect(response.count).toBe(1);
+      expect(sameBytes(response.payload, new Uint8Array(1_048_572).fill(9))).toBe(true);
+    },
+  },
+  {
+    id: "S31",
     misbehaviour: "`NewStream` while the tunnel's memory is at `maxTunnelMemoryBytes`",
     expected: "stream closed: RESOURCE_EXHAUSTED `memory limit maxTunnelMemoryBytes (N bytes) reached`",
     async run() {
@@ -370,7 +407,7 @@ export const serverCases: ConformanceCase[] = [
     },
   },
   {
-    id: "S31",
+    id: "S32",
     misbehaviour: "request data beyond `maxTunnelMemoryBytes` (unread, revision 0)",
     expected: "stream closed: RESOURCE_EXHAUSTED `memory limit maxTunnelMemoryBytes (N bytes) reached`",
     async run() {
@@ -382,7 +419,7 @@ export const serverCases: ConformanceCase[] = [
     },
   },
   {
-    id: "S32",
+    id: "S33",
     misbehaviour: "a stream that sends nothing (no message, no half-close) for `idleStreamTimeoutMs`",
     expected: "stream closed: DEADLINE_EXCEEDED `no request message or half-close within N ms of the call's start (idleStreamTimeoutMs)`",
     async run() {
@@ -397,7 +434,7 @@ export const serverCases: ConformanceCase[] = [
     },
   },
   {
-    id: "S33",
+    id: "S34",
     misbehaviour: "reads nothing while the server's refusals and closes pile up",
     expected:
       "the server stops reading the tunnel past `maxPendingControlBytes` of unsent frames, and reads again once half of them went out",
@@ -414,7 +451,7 @@ export const serverCases: ConformanceCase[] = [
     },
   },
   {
-    id: "S34",
+    id: "S35",
     misbehaviour: "`NewStream` for an unknown method with a very long name",
     expected: "stream closed: UNIMPLEMENTED `… not implemented`, quoting the name's first 100 characters",
     async run() {

@@ -67,3 +67,8 @@ export const s2c = {
 
 /** A ClientToServer frame with no frame set (what an unknown future frame type decodes to). */
 export const emptyClientFrame = (id: bigint) => create(ClientToServerSchema, { streamId: id });
+
+/** Byte-for-byte equality of large arrays, without a deep-equality diff (slow for megabytes). */
+export function sameBytes(actual: Uint8Array | undefined, expected: Uint8Array): boolean {
+  return actual !== undefined && Buffer.compare(actual, expected) === 0;
+}

@@ -1,0 +1,73 @@
+import { context } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator, type ExportResult, ExportResultCode } from "@opentelemetry/core";
+import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
+import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { subscribeDiagnostics } from "@protoc-gen-tunnel/runtime";
+import { clientTracing, serverTracing, tunnelMetrics } from "@protoc-gen-tunnel/runtime/otel";
+import type { Interceptors } from "./fixtures.js";
+
+// What the instrumentation workload switches on: a diagnostics subscriber,
+// or OpenTelemetry as an application would run it (batched spans, metrics
+// aggregated for a periodic export, AsyncLocalStorage context). Exporters
+// discard what they get: exporting is the backend's cost, not the tunnel's.
+
+/** Subscribes to every diagnostics channel with a listener that only counts; returns the unsubscribe. */
+export function countingSubscriber(): { events: () => number; stop(): void } {
+  let events = 0;
+  const count = () => {
+    events++;
+  };
+  const stop = subscribeDiagnostics({ tunnelOpen: count, tunnelClose: count, callStart: count, callEnd: count });
+  return { events: () => events, stop };
+}
+
+class DiscardingSpanExporter implements SpanExporter {
+  export(_spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    done({ code: ExportResultCode.SUCCESS });
+  }
+  async shutdown(): Promise<void> {}
+}
+
+class DiscardingMetricExporter implements PushMetricExporter {
+  export(_metrics: ResourceMetrics, done: (result: ExportResult) => void): void {
+    done({ code: ExportResultCode.SUCCESS });
+  }
+  async forceFlush(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+}
+
+/** The SDK providers and the interceptors that trace with them; `enable()` turns context and metrics on for one sample. */
+export interface OpenTelemetrySetup {
+  interceptors: Interceptors;
+  /** Registers the context manager and starts recording metrics; the returned function undoes both. */
+  enable(): () => void;
+  shutdown(): Promise<void>;
+}
+
+export function openTelemetry(): OpenTelemetrySetup {
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(new DiscardingSpanExporter())] });
+  const meterProvider = new MeterProvider({
+    readers: [new PeriodicExportingMetricReader({ exporter: new DiscardingMetricExporter(), exportIntervalMillis: 60_000 })],
+  });
+  const propagator = new W3CTraceContextPropagator();
+  return {
+    interceptors: {
+      client: [clientTracing({ tracerProvider, propagator })],
+      server: [serverTracing({ tracerProvider, propagator })],
+    },
+    enable() {
+      // Only while measuring OpenTelemetry: AsyncLocalStorage's promise hooks slow every promise in the process.
+      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      const metrics = tunnelMetrics({ meterProvider });
+      return () => {
+        metrics.stop();
+        context.disable();
+      };
+    },
+    async shutdown() {
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+    },
+  };
+}

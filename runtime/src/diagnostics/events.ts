@@ -1,0 +1,102 @@
+import type { Metadata } from "@grpc/grpc-js";
+import type { Code } from "../code.js";
+import type { TunnelError } from "../errors.js";
+
+/**
+ * Which end of the tunnel protocol this side is: the tunnel `client` starts
+ * calls, the tunnel `server` serves them. A forward tunnel's network client
+ * and a reverse tunnel's network server are tunnel clients.
+ */
+export type TunnelRole = "client" | "server";
+
+/**
+ * One tunnel, as diagnostics and the status page see it: what it is, and
+ * live figures (read them when needed: they are computed on access).
+ */
+export interface TunnelInfo {
+  /** Unique within this process, increasing. */
+  readonly id: number;
+  /** This side's end of the tunnel protocol. */
+  readonly role: TunnelRole;
+  /** "forward": the network client dialed to make calls; "reverse": it dialed to serve them. */
+  readonly direction: "forward" | "reverse";
+  /** The network peer at the other end of the tunnel RPC, as grpc-js reports it. */
+  readonly peer: string;
+  /** The request metadata of the tunnel RPC (the tunnel metadata). */
+  readonly metadata: Metadata;
+  /** A reverse tunnel's affinity key on the network server; undefined elsewhere. */
+  readonly affinityKey: unknown;
+  /** When the tunnel RPC was accepted or opened. */
+  readonly openedAt: Date;
+  /**
+   * The protocol revision in use: the negotiated one on the tunnel client;
+   * on the tunnel server, that of the latest call (undefined before the first).
+   */
+  readonly protocolRevision: 0 | 1 | undefined;
+  /** Calls running on the tunnel now. */
+  readonly activeCalls: number;
+  /** Message bytes this side sent on the tunnel's streams (serialized messages, no framing). */
+  readonly bytesSent: number;
+  /** Message bytes this side received on the tunnel's streams. */
+  readonly bytesReceived: number;
+  /** True once the tunnel has ended. */
+  readonly closed: boolean;
+}
+
+/** One tunneled call, the same object in its start and end events. */
+export interface CallInfo {
+  /** The tunnel that carries the call. */
+  readonly tunnel: TunnelInfo;
+  /** The stream's ID within its tunnel. */
+  readonly streamId: bigint;
+  /** The full method name, "/pkg.Service/Method". */
+  readonly method: string;
+  /** "client": this side made the call; "server": this side serves it. */
+  readonly role: TunnelRole;
+}
+
+/** Published on `grpctunnel:tunnel:open` when a tunnel can carry calls. */
+export interface TunnelOpenEvent {
+  /** The tunnel, the same object in its close event. */
+  readonly tunnel: TunnelInfo;
+}
+
+/**
+ * How a tunnel ended: `closed` (this side closed it), `peer-closed` (the
+ * peer ended the tunnel RPC cleanly) or `failed` (with `error`).
+ */
+export type TunnelEndReason = "closed" | "peer-closed" | "failed";
+
+/** Published on `grpctunnel:tunnel:close`, after the end events of its calls. */
+export interface TunnelCloseEvent {
+  /** The tunnel, the same object as in its open event. */
+  readonly tunnel: TunnelInfo;
+  /** Who ended it, or that it failed. */
+  readonly reason: TunnelEndReason;
+  /** Why it failed; undefined for a clean end. */
+  readonly error: TunnelError | undefined;
+  /** How long the tunnel was open, in milliseconds. */
+  readonly durationMs: number;
+}
+
+/** Published on `grpctunnel:call:start` when a call's stream starts (client) or is accepted (server). */
+export interface CallStartEvent {
+  /** The call, the same object in its end event. */
+  readonly call: CallInfo;
+}
+
+/** Published on `grpctunnel:call:end` when a call's stream has ended. */
+export interface CallEndEvent {
+  /** The call, the same object as in its start event (made now if nobody listened then). */
+  readonly call: CallInfo;
+  /** The call's status code (0, OK, for success). */
+  readonly code: Code;
+  /** The call's error; undefined for OK. */
+  readonly error: TunnelError | undefined;
+  /** Message bytes this side sent on the call (requests on the client, responses on the server). */
+  readonly bytesSent: number;
+  /** Message bytes this side received on the call. */
+  readonly bytesReceived: number;
+  /** From the stream's start to its end, in milliseconds. */
+  readonly durationMs: number;
+}

@@ -1,0 +1,10 @@
+/**
+ * A live status page of the tunnels a TunnelServiceHandler (or a
+ * ReverseTunnelServer) holds, as a `node:http` request listener: an admin
+ * endpoint, served only where it is mounted
+ * ("@protoc-gen-tunnel/runtime/status").
+ *
+ * @module @protoc-gen-tunnel/runtime/status
+ */
+export { tunnelStatusPage, type StatusPageOptions, type TunnelStatusPage } from "./status/status-page.js";
+export type { SnapshotOptions, StatusSnapshot, TunnelSource, TunnelStatus } from "./status/snapshot.js";

@@ -1,0 +1,122 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_LIMITS, NETWORK_SERVER_DEFAULT_LIMITS, resolveLimits } from "../src/engine/limits.js";
+import { ReceiveWindow } from "../src/protocol/flow-control.js";
+
+const KiB = 1024;
+
+/** A receive window whose credit frames are recorded. */
+function windowOf(size: number, max: number) {
+  const credits: number[] = [];
+  const window = new ReceiveWindow(size, max, (credit) => credits.push(credit));
+  return { window, credits };
+}
+
+describe("ReceiveWindow", () => {
+  it("refuses a chunk larger than what is left, and accepts one that fills the window exactly", () => {
+    const { window } = windowOf(64 * KiB, 64 * KiB);
+    expect(window.receive(64 * KiB + 1)).toBe(false);
+    expect(window.receive(64 * KiB)).toBe(true);
+    expect(window.receive(1)).toBe(false);
+  });
+
+  it("batches credit until half the window was consumed", () => {
+    const { window, credits } = windowOf(64 * KiB, 64 * KiB);
+    window.receive(64 * KiB);
+    window.consumed(16 * KiB, false);
+    expect(credits).toEqual([]);
+    window.consumed(16 * KiB, false);
+    expect(credits).toEqual([32 * KiB]);
+    window.consumed(32 * KiB, true);
+    expect(credits).toEqual([32 * KiB, 32 * KiB]);
+  });
+
+  it("grows by doubling, up to its maximum, when a window's worth went through and the reader drained it; the growth rides on that credit", () => {
+    const { window, credits } = windowOf(64 * KiB, 256 * KiB);
+    for (const expected of [128 * KiB, 256 * KiB, 256 * KiB]) {
+      const size = window.current;
+      expect(window.receive(size)).toBe(true);
+      credits.length = 0;
+      window.consumed(size, true);
+      expect(credits).toEqual([expected]); // one window_update: what was read plus the growth
+      expect(window.current).toBe(expected);
+    }
+    // The peer may now send the grown window, and no more.
+    expect(window.receive(256 * KiB + 1)).toBe(false);
+    expect(window.receive(256 * KiB)).toBe(true);
+  });
+
+  it("does not grow while something is still queued unread (a reader slower than its sender)", () => {
+    const { window, credits } = windowOf(64 * KiB, 1024 * KiB);
+    for (let i = 0; i < 4; i++) expect(window.receive(16 * KiB)).toBe(true); // window used up
+    for (let i = 0; i < 4; i++) window.consumed(16 * KiB, false);
+    expect(credits).toEqual([32 * KiB, 32 * KiB]);
+    expect(window.current).toBe(64 * KiB);
+  });
+
+  it("does not grow before a whole window's worth of data went through, however quickly it was read", () => {
+    const { window, credits } = windowOf(64 * KiB, 1024 * KiB);
+    for (let i = 0; i < 6; i++) {
+      expect(window.receive(10 * KiB)).toBe(true);
+      window.consumed(10 * KiB, true);
+    }
+    expect(window.current).toBe(64 * KiB); // 60 KiB so far
+    expect(credits).toEqual([40 * KiB]);
+    window.receive(10 * KiB);
+    window.consumed(10 * KiB, true);
+    expect(window.current).toBe(128 * KiB);
+    expect(credits).toEqual([40 * KiB, 30 * KiB + 64 * KiB]);
+  });
+
+  it("at its maximum, returns only what was read", () => {
+    const { window, credits } = windowOf(64 * KiB, 64 * KiB);
+    window.receive(20 * KiB);
+    window.consumed(20 * KiB, true); // below the batch: held
+    window.receive(44 * KiB); // the peer's window is now empty
+    window.consumed(44 * KiB, true);
+    expect(credits).toEqual([64 * KiB]);
+    expect(window.current).toBe(64 * KiB);
+  });
+
+  it("returns no credit, and does not grow, once stopped", () => {
+    const { window, credits } = windowOf(64 * KiB, 1024 * KiB);
+    window.receive(64 * KiB);
+    window.stop();
+    window.consumed(64 * KiB, true);
+    expect(credits).toEqual([]);
+    expect(window.current).toBe(64 * KiB);
+  });
+});
+
+describe("flow-control limits", () => {
+  it("default: a 64 KiB window that may grow to 1 MiB, 128 KiB chunks", () => {
+    const limits = resolveLimits(undefined);
+    expect(limits).toMatchObject({ receiveWindowBytes: 65_536, maxReceiveWindowBytes: 1_048_576, maxChunkBytes: 131_072 });
+    expect(DEFAULT_LIMITS.maxChunkBytes).toBe(131_072);
+  });
+
+  it("a network server's windows grow to 256 KiB by default (it takes tunnels from anyone)", () => {
+    expect(resolveLimits(undefined, NETWORK_SERVER_DEFAULT_LIMITS)).toMatchObject({
+      receiveWindowBytes: 65_536,
+      maxReceiveWindowBytes: 262_144,
+      maxChunkBytes: 131_072,
+    });
+    expect(resolveLimits({ maxReceiveWindowBytes: 1024 * KiB }, NETWORK_SERVER_DEFAULT_LIMITS).maxReceiveWindowBytes).toBe(1024 * KiB);
+  });
+
+  it("setting only receiveWindowBytes fixes the window; setting the maximum too lets it grow", () => {
+    expect(resolveLimits({ receiveWindowBytes: 32 * KiB }).maxReceiveWindowBytes).toBe(32 * KiB);
+    expect(resolveLimits({ receiveWindowBytes: 32 * KiB, maxReceiveWindowBytes: 512 * KiB }).maxReceiveWindowBytes).toBe(512 * KiB);
+    // A maximum below the window is the window.
+    expect(resolveLimits({ receiveWindowBytes: 2048 * KiB }).maxReceiveWindowBytes).toBe(2048 * KiB);
+    expect(resolveLimits({ maxReceiveWindowBytes: 1 }).maxReceiveWindowBytes).toBe(65_536);
+  });
+
+  it("refuses chunk sizes that are not a positive integer or would not fit a 4 MiB gRPC message", () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, 4 * 1024 * KiB]) {
+      expect(() => resolveLimits({ maxChunkBytes: bad })).toThrow(RangeError);
+    }
+    expect(() => resolveLimits({ maxChunkBytes: 0 })).toThrow(/maxChunkBytes must be an integer from 1 to/);
+    expect(resolveLimits({ maxChunkBytes: 1 }).maxChunkBytes).toBe(1);
+    expect(resolveLimits({ maxChunkBytes: 1024 * KiB }).maxChunkBytes).toBe(1024 * KiB);
+  });
+});

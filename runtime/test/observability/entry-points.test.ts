@@ -1,0 +1,43 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const src = fileURLToPath(new URL("../../src/", import.meta.url));
+
+/** Every module a source file reaches through static imports, and the packages they import. */
+function closure(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) {
+      return;
+    }
+    files.add(file);
+    const text = readFileSync(file, "utf8");
+    for (const [, specifier] of text.matchAll(/^(?:import|export)\s[^;]*?from\s+"([^"]+)";/gms)) {
+      if (specifier!.startsWith(".")) {
+        visit(resolve(dirname(file), specifier!.replace(/\.js$/, ".ts")));
+      } else {
+        packages.add(specifier!);
+      }
+    }
+  };
+  visit(resolve(src, entry));
+  return { files, packages };
+}
+
+describe("optional dependencies load only with their entry points", () => {
+  it("the main entry point reaches neither @opentelemetry nor the otel and status modules", () => {
+    const { files, packages } = closure("index.ts");
+    expect([...packages].filter((p) => p.startsWith("@opentelemetry/"))).toEqual([]);
+    const optional = [resolve(src, "otel"), resolve(src, "status")];
+    expect([...files].filter((f) => optional.some((dir) => f === `${dir}.ts` || f.startsWith(`${dir}/`)))).toEqual([]);
+    expect(files.size).toBeGreaterThan(30); // the walk really followed the imports
+  });
+
+  it("the status page needs no OpenTelemetry; the otel entry point needs only its API", () => {
+    expect([...closure("status.ts").packages].filter((p) => p.startsWith("@opentelemetry/"))).toEqual([]);
+    expect([...closure("otel.ts").packages].filter((p) => p.startsWith("@opentelemetry/"))).toEqual(["@opentelemetry/api"]);
+  });
+});

@@ -1,0 +1,122 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { tunnelStatusPage } from "../../src/status.js";
+import { serveHttp } from "../support/http-page.js";
+import { connectAgent, startHub } from "../support/reverse.js";
+import { Cleanup } from "../support/servers.js";
+
+// Debian's chromium, driven by playwright-core (which never downloads a browser).
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const INSTALL = "apt-get update && apt-get install -y chromium";
+
+let profile: string | undefined;
+let browser: BrowserContext | undefined;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium is missing (${CHROMIUM}): the status page's browser test needs it. Install it with \`${INSTALL}\` (as root).`,
+    );
+  }
+  profile = mkdtempSync(join(tmpdir(), "status-page-chromium-"));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--headless",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (profile !== undefined) {
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+/** A page that fails the test on a script error, a console error (e.g. a CSP violation) or a dialog (injected script). */
+async function openPage(url: string): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser!.newPage();
+  cleanup.add(() => page.close());
+  page.setDefaultTimeout(15_000);
+  const problems: string[] = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") {
+      problems.push(`console error: ${message.text()}`);
+    }
+  });
+  page.on("dialog", (dialog) => {
+    problems.push(`dialog: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  await page.goto(url);
+  return { page, problems };
+}
+
+/** Waits until the page says `n` reverse tunnels. (The page's CSP forbids eval, so waits are locators, not strings of code.) */
+function reverseCountIs(page: Page, n: number): Promise<void> {
+  return page.locator("#reverse-count", { hasText: new RegExp(`^${n}$`) }).waitFor();
+}
+
+describe("status page in a real browser (headless Chromium)", () => {
+  it("shows a connected agent and updates live when a second one connects and when one leaves", async () => {
+    const hub = await startHub(cleanup);
+    const listener = tunnelStatusPage(hub.handler, { refreshMs: 100 });
+    cleanup.add(() => listener.close());
+    const base = await serveHttp(cleanup, listener);
+    const first = await connectAgent(cleanup, hub, { name: "thermostat-7" });
+
+    const { page, problems } = await openPage(`${base}/`);
+    await page.locator('#state[data-state="live"]').waitFor();
+    const rows = page.locator("#reverse tbody tr");
+    expect(await rows.count()).toBe(1);
+    await expect.poll(() => page.locator('tr[data-key="thermostat-7"] td.key').textContent()).toBe("thermostat-7");
+    expect(await page.locator("#reverse-count").textContent()).toBe("1");
+    expect(await page.locator('tr[data-key="thermostat-7"] td.revision').textContent()).toBe("client / rev 1");
+
+    await connectAgent(cleanup, hub, { name: "camera-3" });
+    await page.locator('tr[data-key="camera-3"]').waitFor();
+    await reverseCountIs(page, 2);
+    expect(await rows.count()).toBe(2);
+    // Sorted by key.
+    expect(await page.locator("#reverse tbody td.key").allTextContents()).toEqual(["camera-3", "thermostat-7"]);
+
+    first.rts.stop();
+    await page.locator('tr[data-key="thermostat-7"]').waitFor({ state: "detached" });
+    await reverseCountIs(page, 1);
+    expect(await page.locator("#reverse tbody td.key").allTextContents()).toEqual(["camera-3"]);
+
+    // Ages advance between updates, in the browser.
+    await page.locator('tr[data-key="camera-3"] td.age', { hasNotText: /^0 s$/ }).waitFor();
+    expect(problems).toEqual([]);
+  });
+
+  it("renders a hostile affinity key as text: no script runs", async () => {
+    const hub = await startHub(cleanup);
+    const listener = tunnelStatusPage(hub.handler);
+    cleanup.add(() => listener.close());
+    const base = await serveHttp(cleanup, listener);
+    const key = `<img src=x onerror="alert('img')"><script>alert('script')</script>`;
+    const { page, problems } = await openPage(`${base}/`);
+    await page.locator('#state[data-state="live"]').waitFor();
+    await connectAgent(cleanup, hub, { name: "evil", key });
+    await reverseCountIs(page, 1);
+    expect(await page.locator("#reverse tbody td.key").textContent()).toBe(key);
+    expect(await page.locator("#reverse img, #reverse script").count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+});

@@ -134,7 +134,15 @@ export function setProcessMemoryLimit(bytes: number): void {
   processMemory.limit = bytes;
 }
 
+/** What `processMemoryUsage` reports. */
+export interface ProcessMemoryUsage {
+  /** Bytes the tunnels of this process hold now, as charged to their budgets. */
+  readonly used: number;
+  /** The process-wide limit (`setProcessMemoryLimit`), in bytes. */
+  readonly limit: number;
+}
+
 /** What the tunnels of this process hold now, and the process-wide limit, in bytes. */
-export function processMemoryUsage(): { used: number; limit: number } {
+export function processMemoryUsage(): ProcessMemoryUsage {
   return { used: processMemory.used, limit: processMemory.limit };
 }

@@ -44,17 +44,23 @@ export const METADATA_ENTRY_BYTES = 144;
 /** One decoded `-bin` entry, whose value is a Buffer (measured ~205 B + strings). */
 export const METADATA_BINARY_ENTRY_BYTES = 240;
 
-/** The memory decoded metadata holds, computed from its wire form. */
+/**
+ * The memory decoded metadata holds, computed from its wire form. A string
+ * takes at most 2 bytes per UTF-16 unit in V8; a `-bin` value decodes to at
+ * most 3 bytes per unit (its UTF-8). Counting units is cheaper than
+ * measuring UTF-8 and never less than what is held.
+ */
 export function metadataBytes(proto: ProtoMetadata | undefined): number {
   let bytes = METADATA_BYTES;
   if (proto === undefined) {
     return bytes;
   }
   for (const key in proto.md) {
-    const entry = key.endsWith("-bin") ? METADATA_BINARY_ENTRY_BYTES : METADATA_ENTRY_BYTES;
-    const keyBytes = Buffer.byteLength(key);
+    const binary = key.endsWith("-bin");
+    const entry = (binary ? METADATA_BINARY_ENTRY_BYTES : METADATA_ENTRY_BYTES) + 2 * key.length;
+    const perUnit = binary ? 3 : 2;
     for (const value of proto.md[key].val) {
-      bytes += entry + keyBytes + Buffer.byteLength(value);
+      bytes += entry + perUnit * value.length;
     }
   }
   return bytes;

@@ -3,7 +3,7 @@
 // INTERNAL), exactly once, the tunnel goes on, and no unhandled rejection
 // reaches the process (which would end it under Node's default settings).
 import type * as grpc from "@grpc/grpc-js";
-import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
+import { bytesMethodDefinition, TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Code, TunnelError, unaryCall, type CallEnd, type TunnelChannel } from "../src/index.js";
 import { forwardFixture, type ForwardFixtureOptions } from "./support/forward-fixture.js";
@@ -131,23 +131,12 @@ async function consume(tunnel: TunnelChannel): Promise<void> {
   }
 }
 
-// A grpc-js style service over raw bytes (identity serializers), so a test
-// drives each method with CallStream directly.
-const identity = (b: Buffer) => b;
-const bytesMethod = (name: string, requestStream: boolean, responseStream: boolean) => ({
-  path: `/faults.Faults/${name}`,
-  requestStream,
-  responseStream,
-  requestSerialize: identity,
-  requestDeserialize: identity,
-  responseSerialize: identity,
-  responseDeserialize: identity,
-  originalName: name,
-});
+// A grpc-js style service over raw bytes, so a test drives each method with
+// CallStream directly.
 const faultsDefinition: grpc.ServiceDefinition = {
-  unary: bytesMethod("Unary", false, false),
-  serverStream: bytesMethod("ServerStream", false, true),
-  bidi: bytesMethod("Bidi", true, true),
+  unary: bytesMethodDefinition("/faults.Faults/Unary", false, false),
+  serverStream: bytesMethodDefinition("/faults.Faults/ServerStream", false, true),
+  bidi: bytesMethodDefinition("/faults.Faults/Bidi", true, true),
 };
 
 async function grpcJsFixture(impl: grpc.UntypedServiceImplementation) {

@@ -11,7 +11,7 @@
 // has read from tunnel RPCs so far; {cmd: "frames"} with only the latter.
 import * as grpc from "@grpc/grpc-js";
 import { processMemoryUsage, setProcessMemoryLimit, TunnelServiceHandler } from "../../dist/index.js";
-import { TestService, testServiceImpl } from "../../../interop/dist/index.js";
+import { bytesMethodDefinition, TestService, testServiceImpl } from "../../../interop/dist/index.js";
 
 const config = JSON.parse(process.argv[2] ?? "{}");
 if (config.processLimit !== undefined) {
@@ -44,16 +44,7 @@ handler.registerService(TestService, {
 });
 
 // grpc-js style handlers, over raw bytes, that misbehave in grpc-js's own ways.
-const identity = (b) => b;
-const method = (name, requestStream, responseStream) => ({
-  path: `/faults.Faults/${name}`,
-  requestStream,
-  responseStream,
-  requestSerialize: identity,
-  requestDeserialize: identity,
-  responseSerialize: identity,
-  responseDeserialize: identity,
-});
+const method = (name, requestStream, responseStream) => bytesMethodDefinition(`/faults.Faults/${name}`, requestStream, responseStream);
 handler.addService(
   { rejects: method("Rejects", false, false), writeAfterEnd: method("WriteAfterEnd", false, true), twice: method("Twice", false, false) },
   {

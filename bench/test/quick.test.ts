@@ -25,6 +25,7 @@ const WORKLOADS = [
   "many-streams",
   "fairness",
   "reverse-unary",
+  "relay-unary",
   "instrumentation",
   // The server in a process of its own:
   "unary-latency-2p",
@@ -36,6 +37,9 @@ const WORKLOADS = [
   "bidi-pingpong-2p",
   "fairness-2p",
 ];
+
+/** Workloads with no direct grpc-js counterpart: tunnel variants only, and no ratio to direct. */
+const TUNNEL_ONLY = ["relay-unary"];
 
 interface Summary {
   median: number;
@@ -86,7 +90,7 @@ describe("npm run bench -- --quick", () => {
     }
     outDir = await mkdtemp(join(tmpdir(), "bench-quick-"));
     const { stderr } = await run(outDir);
-    expect(stderr).toMatch(/\[22\/22\] fairness-2p/); // progress was shown
+    expect(stderr).toMatch(/\[23\/23\] fairness-2p/); // progress was shown
 
     const results = JSON.parse(await readFile(join(outDir, "latest.json"), "utf8")) as Results;
     expect(results.mode).toBe("quick");
@@ -94,10 +98,15 @@ describe("npm run bench -- --quick", () => {
     expect(results.workloads.map((w) => w.id)).toEqual(WORKLOADS);
     for (const workload of results.workloads) {
       expect(workload.figures.length).toBeGreaterThan(0);
+      const tunnelOnly = TUNNEL_ONLY.includes(workload.id);
       for (const figure of workload.figures) {
-        for (const variant of ["rev1", "rev0", "direct"]) {
+        for (const variant of tunnelOnly ? ["rev1", "rev0"] : ["rev1", "rev0", "direct"]) {
           expectPositive(figure.variants[variant], `${workload.id} ${figure.id} ${variant}`);
           expect(figure.variants[variant]!.samples.length).toBe(workload.id === "many-streams" ? 3 : results.config.rounds);
+        }
+        if (tunnelOnly) {
+          expect(figure.variants.direct, `${workload.id} has no direct variant`).toBeUndefined();
+          continue;
         }
         for (const variant of ["rev1", "rev0"]) {
           expectPositive(figure.ratios[variant], `${workload.id} ${figure.id} ${variant} ÷ direct`);
@@ -105,11 +114,12 @@ describe("npm run bench -- --quick", () => {
       }
     }
     expect(results.workloads.find((w) => w.id === "many-streams")?.curve?.streams.length).toBeGreaterThan(1);
-    // Ten targets for two revisions in one process; six of them (not memory, not instrumentation) in two.
-    expect(results.targets.length).toBe(2 * 10 + 2 * 6);
+    // Eleven targets for two revisions in one process; six of them (not memory, instrumentation, cluster mode) in two.
+    expect(results.targets.length).toBe(2 * 11 + 2 * 6);
     for (const processes of [1, 2]) {
       expect(results.targets.some((t) => t.processes === processes && t.id === "client-stream-64k")).toBe(true);
     }
+    expect(results.targets.filter((t) => t.id === "relay-unary")).toHaveLength(2);
     for (const target of results.targets) {
       expect(Number.isFinite(target.value), target.id).toBe(true);
     }
@@ -120,6 +130,7 @@ describe("npm run bench -- --quick", () => {
       "Unary, 100 B, 32 concurrent callers",
       "Client-streaming, 64 KiB messages",
       "Fairness",
+      "Cluster mode: unary relayed",
       "Client-streaming, 64 KiB messages, two processes",
       "| target | tunnel rev 1, one process | tunnel rev 1, two processes | tunnel rev 0, one process | tunnel rev 0, two processes |",
     ]) {

@@ -38,7 +38,7 @@ export { openTunnel, type OpenTunnelOptions } from "./api/open-tunnel.js";
 export type { ServiceHost } from "./api/service-host.js";
 export { TunnelServiceHandler, type DrainOptions, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
 export type { ReverseTunnelConflictPolicy } from "./api/reverse-tunnels.js";
-export type { ReplayBufferLimits } from "./api/retrying-call.js";
+export type { ReplayBufferLimits } from "./api/replay-budget.js";
 export {
   TunnelServiceClient,
   tunnelServiceDefinition,
@@ -49,6 +49,7 @@ export { TUNNEL_CLIENT_KEEPALIVE, tunnelServerOptions } from "./transport/keepal
 export { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "./protocol/constants.js";
 export type { ReverseChannel, ReverseChannels } from "./api/reverse-channel.js";
 export type { ReverseTunnelRegistry, TunnelSelector } from "./api/reverse-registry.js";
+export type { ReplicaCluster } from "./api/cluster-seam.js";
 export type { AuthContext } from "./engine/auth-context.js";
 export {
   NOT_STARTED_WARNING,

@@ -3,6 +3,7 @@ import { fairness } from "./fairness.js";
 import { instrumentation } from "./instrumentation.js";
 import { manyStreams } from "./many-streams.js";
 import { pingPong } from "./pingpong.js";
+import { relayUnary } from "./relay.js";
 import { reverseUnary } from "./reverse.js";
 import { streamThroughput } from "./streaming.js";
 import { unaryLatency, unaryThroughput } from "./unary.js";
@@ -22,6 +23,7 @@ export function allWorkloads(config: BenchConfig): Workload[] {
       manyStreams(config.streamCheckpoints),
       fairness(1),
       reverseUnary(config.reverseAgents),
+      relayUnary,
       instrumentation,
     );
   }

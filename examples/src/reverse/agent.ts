@@ -1,4 +1,5 @@
 import { timestampFromDate, timestampNow } from "@bufbuild/protobuf/wkt";
+import type * as grpc from "@grpc/grpc-js";
 import { ReverseTunnelServer } from "@protoc-gen-tunnel/runtime";
 import { registerAgentService, type AgentServiceImpl } from "../gen/agent/v1/agent_tunnel.js";
 import { dialTunnelService } from "../shared/grpc.js";
@@ -74,8 +75,8 @@ export interface RunningAgent {
  * tunnel, re-opening it whenever it drops. The device ID travels as tunnel
  * metadata: the server's affinity key.
  */
-export function startAgent(controlAddress: string, device: Device): RunningAgent {
-  const client = dialTunnelService(controlAddress);
+export function startAgent(controlAddress: string, device: Device, clientOptions: grpc.ClientOptions = {}): RunningAgent {
+  const client = dialTunnelService(controlAddress, clientOptions);
   const server = new ReverseTunnelServer(client);
   registerAgentService(server, agentService(device));
   const serving = server.serve({ metadata: { "device-id": device.id }, reconnect: true });

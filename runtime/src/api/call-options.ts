@@ -19,8 +19,19 @@ export interface CallOptions {
   /**
    * Receives the tunnel that carries the call (useful with round-robin
    * channels); again with the new one if a refused call is retried on another.
+   * Not called for calls a cluster relays to another replica.
    */
   onTunnel?: (tunnel: TunnelChannel) => void;
+  /**
+   * On reverse channels (`keyAsChannel`, `asChannel`): when no tunnel can
+   * take the call now, wait for one — within the call's deadline and signal —
+   * instead of failing at once with UNAVAILABLE, and keep waiting after
+   * refusals (an agent stopping, a replica draining) until another tunnel
+   * takes it. In cluster mode this waits for the key on any replica. Ignored
+   * on a single tunnel. Like gRPC's `waitForReady`; grpc-js clients set it
+   * with `metadata.setOptions({ waitForReady: true })`.
+   */
+  waitForReady?: boolean;
 }
 
 /** The call's absolute deadline in ms since the epoch, if it has one. */

@@ -8,8 +8,8 @@ import { OPEN_TUNNEL_PATH } from "../protocol/constants.js";
 import { advertiseNegotiation, advertisesNegotiation } from "../protocol/negotiation.js";
 import { clientCallConn } from "../transport/grpc-conn.js";
 import { deserializeServerToClient, serializeClientToServer } from "../transport/tunnel-service.js";
-import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 import { ConnectionBudgets } from "./connection-budgets.js";
+import { tunnelChannel, type TunnelChannel, type TunnelChannelInit } from "./tunnel-channel.js";
 import { awaitResponseHeaders } from "./response-headers.js";
 
 /** Tunnels dialed through one grpc-js client share its connection's memory budget. */
@@ -37,7 +37,16 @@ export interface OpenTunnelOptions {
  * connected to a server that hosts `grpctunnel.v1.TunnelService`) and waits
  * until it can carry calls. The Go equivalent is `NewChannel(stub).Start(ctx)`.
  */
-export async function openTunnel(client: grpc.Client, options: OpenTunnelOptions = {}): Promise<TunnelChannel> {
+export function openTunnel(client: grpc.Client, options: OpenTunnelOptions = {}): Promise<TunnelChannel> {
+  return openTunnelChannel(client, options, {});
+}
+
+/** `openTunnel`, with settings of the TunnelChannel the runtime's own tunnels may change. */
+export async function openTunnelChannel(
+  client: grpc.Client,
+  options: OpenTunnelOptions,
+  init: Pick<TunnelChannelInit, "drainOnRefusal">,
+): Promise<TunnelChannel> {
   const { signal } = options;
   if (signal?.aborted) {
     throw TunnelError.from(signal.reason, Code.CANCELLED);
@@ -81,5 +90,5 @@ export async function openTunnel(client: grpc.Client, options: OpenTunnelOptions
     call.cancel();
     throw TunnelError.from(e, Code.UNAVAILABLE);
   }
-  return tunnelChannel(engine, { direction: "forward", metadata, peer: call.getPeer() });
+  return tunnelChannel(engine, { ...init, direction: "forward", metadata, peer: call.getPeer() });
 }

@@ -1,70 +1,66 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { deferred, type Deferred } from "../deferred.js";
 import type { CallEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
+import type { CallChannel } from "./call-channel.js";
 import { callDeadline, type CallOptions } from "./call-options.js";
 import type { CallStream } from "./call-stream.js";
-import type { TunnelChannel } from "./tunnel-channel.js";
+import { CallWaits } from "./call-waits.js";
+import { ReplayBuffer, type ReplayBudget } from "./replay-budget.js";
 
 /**
  * Transparent retry of refused calls, for channels that can choose among
- * several tunnels (the round-robin reverse channels): like HTTP/2's
- * REFUSED_STREAM, or grpc-js's transparent retry of calls that never left the
- * client. A call the server refused before any handler saw it (`CallEnd.refused`),
- * or that could not even be started on the tunnel picked for it (closed or
- * draining meanwhile), is started once more on another tunnel; the requests
- * sent so far are replayed from a bounded buffer, then the half-close. The
- * caller sees nothing of the first attempt.
+ * several targets (the round-robin reverse channels, a cluster's routes):
+ * like HTTP/2's REFUSED_STREAM, or grpc-js's transparent retry of calls that
+ * never left the client. A call the server refused before any handler saw it
+ * (`CallEnd.refused`), or that could not even be started on the target picked
+ * for it (a tunnel closed or draining meanwhile), is started again on another
+ * target; the requests sent so far are replayed from a bounded buffer, then
+ * the half-close. The caller sees nothing of the earlier attempts.
  *
  * A call is *committed* — never retried — once response headers or a
  * response arrived (a handler saw it), once its requests outgrew the replay
- * buffer, or once the caller cancelled it. Only one retry is made.
+ * buffer, or once the caller cancelled it.
+ *
+ * Targets may also come later: the first one as a promise (a route still
+ * being resolved, a tunnel still awaited: `waitForReady`), and the next one
+ * from an `another` that resolves later. Meanwhile requests wait, and the
+ * caller's signal and deadline still end the call.
  */
 
-/** How much request data calls may keep for a replay. */
-export interface ReplayBufferLimits {
-  /** Per call (default 64 KiB): a call that sends more is committed. */
-  perCallBytes: number;
-  /** For all calls of one handler together (default 16 MiB, like grpc-js's `grpc.retry_buffer_size`). */
-  totalBytes: number;
-}
-
-export const DEFAULT_REPLAY_BUFFER: Readonly<ReplayBufferLimits> = { perCallBytes: 64 * 1024, totalBytes: 16 * 1024 * 1024 };
-
-/** The replay bytes held by the calls of one channel family, within its limits. */
-export class ReplayBudget {
-  private used = 0;
-
-  constructor(readonly limits: ReplayBufferLimits) {}
-
-  /** Reserves `bytes`; false when that would go over the total. */
-  take(bytes: number): boolean {
-    if (this.used + bytes > this.limits.totalBytes) {
-      return false;
-    }
-    this.used += bytes;
-    return true;
-  }
-
-  give(bytes: number): void {
-    this.used -= bytes;
-  }
-}
+/** Where a call goes next: a target, none (give up), or a promise of either. */
+export type NextTarget = CallChannel | undefined | Promise<CallChannel | undefined>;
 
 export interface RetryingCallInit {
   method: string;
   options: CallOptions;
-  /** The tunnel picked for the first attempt. */
-  first: TunnelChannel;
-  /** A usable tunnel other than `refusing`, for the same selector, if there is one. */
-  another(refusing: TunnelChannel): TunnelChannel | undefined;
-  budget: ReplayBudget;
+  /**
+   * The first target, or a function that waits for one (`signal` aborts
+   * when the call ends first): a rejection ends the call with its error.
+   */
+  first: CallChannel | ((signal: AbortSignal) => Promise<CallChannel>);
+  /**
+   * Where to go after `refusing` refused the call (or could not start it);
+   * undefined gives up and the refusal reaches the caller. `signal` aborts
+   * when the call ends while this is still being decided.
+   */
+  another(refusing: CallChannel, signal: AbortSignal): NextTarget;
+  /** Where requests are kept for a replay; undefined: never retried. */
+  budget: ReplayBudget | undefined;
+  /** Retries at most (default 1; may be Infinity). Retries after the first wait a growing backoff. */
+  maxRetries?: number;
 }
 
+/** Backoff before the second and later retries: 10 ms, doubling, at most 1 s. */
+const RETRY_BACKOFF_MS = 10;
+const MAX_RETRY_BACKOFF_MS = 1_000;
+
 /**
- * Starts a call that is retried once on another tunnel if refused. Throws
- * like `CallChannel.startCall` when no attempt could be started.
+ * Starts a call that is retried on another target if refused. Throws like
+ * `CallChannel.startCall` when a first target was given and no attempt could
+ * be started on it or another one at once.
  */
 export function startRetryingCall(init: RetryingCallInit): CallStream {
   return new RetryingCall(init);
@@ -75,7 +71,11 @@ function refusedBeforeSending(e: unknown): boolean {
   return e instanceof TunnelError && (e.code === Code.UNAVAILABLE || e.code === Code.RESOURCE_EXHAUSTED);
 }
 
-/** One try of the call, on one tunnel. */
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return value instanceof Promise;
+}
+
+/** One try of the call, on one target. */
 class Attempt {
   stream!: CallStream;
   /** Settles once the call has decided what this attempt's end means (retry or final). */
@@ -83,7 +83,13 @@ class Attempt {
   /** Headers reported after the attempt ended (empty ones, by convention): held unless it is final. */
   endHeaders: Metadata | undefined;
 
-  constructor(readonly tunnel: TunnelChannel) {}
+  constructor(readonly target: CallChannel) {}
+}
+
+/** How the call ends if no further target comes: the last refusal. */
+interface Fallback {
+  end: CallEnd;
+  headers: Metadata | undefined;
 }
 
 class RetryingCall implements CallStream {
@@ -91,39 +97,54 @@ class RetryingCall implements CallStream {
   readonly done: Promise<CallEnd>;
   private readonly ended = deferred<CallEnd>();
   private readonly attemptOptions: CallOptions;
-  private current: Attempt;
+  private readonly deadline: number | undefined;
+  private readonly maxRetries: number;
+  /** The attempt carrying the call; undefined until the first target is known. */
+  private current: Attempt | undefined;
+  /** Resolves once the first attempt started, or the call ended without one. */
+  private readonly started = deferred<void>();
   private finalEnd: CallEnd | undefined;
-  private retried = false;
+  private retries = 0;
   private committed = false;
   private cancelled = false;
   private halfClosed = false;
-  /** Requests sent so far, kept for a replay (by reference: senders hand over fresh buffers). */
-  private buffer: Uint8Array[] = [];
-  private bufferedBytes = 0;
-  /** Set while (and after) the second attempt replays: later sends go after it. */
+  /** Requests sent so far, kept for a replay. */
+  private readonly buffer: ReplayBuffer;
+  /** Set while (and after) a later attempt replays: later sends go after it. */
   private replaying: Promise<void> | undefined;
+  private waits: CallWaits | undefined;
 
   constructor(private readonly init: RetryingCallInit) {
     this.method = init.method;
     this.done = this.ended.promise;
+    this.maxRetries = init.budget === undefined ? 0 : (init.maxRetries ?? 1);
+    this.buffer = new ReplayBuffer(init.budget);
     const { options } = init;
     // An absolute deadline, so that a retry does not extend the call's time.
-    this.attemptOptions = {
-      metadata: options.metadata,
-      deadline: callDeadline(options),
-      signal: options.signal,
-      onTunnel: options.onTunnel,
-    };
+    this.deadline = callDeadline(options);
+    this.attemptOptions = { metadata: options.metadata, deadline: this.deadline, signal: options.signal, onTunnel: options.onTunnel };
+    const first = init.first;
+    if (typeof first === "function") {
+      if (options.signal?.aborted) {
+        throw TunnelError.from(options.signal.reason, Code.CANCELLED);
+      }
+      void this.proceedLater(first(this.waiting().signal), undefined);
+      return;
+    }
     try {
-      this.current = this.attempt(init.first);
+      this.current = this.attempt(first);
     } catch (e) {
-      const other = refusedBeforeSending(e) ? init.another(init.first) : undefined;
-      if (other === undefined) {
+      const next = refusedBeforeSending(e) && this.mayRetry() ? this.next(first) : undefined;
+      if (next === undefined) {
         throw e;
       }
-      this.retried = true;
-      this.current = this.attempt(other); // a second failure reaches the caller
+      if (isPromise(next)) {
+        void this.proceedLater(next, { end: { error: TunnelError.from(e), trailers: new Metadata() }, headers: new Metadata() });
+        return;
+      }
+      this.current = this.attempt(next); // a second failure reaches the caller
     }
+    this.started.resolve();
   }
 
   get closed(): boolean {
@@ -131,6 +152,12 @@ class RetryingCall implements CallStream {
   }
 
   send(message: Uint8Array): Promise<void> {
+    if (this.current === undefined) {
+      if (this.finalEnd !== undefined) {
+        return Promise.reject(this.finalEnd.error ?? new TunnelError(Code.INTERNAL, "call already completed"));
+      }
+      return this.started.promise.then(() => this.send(message));
+    }
     if (this.replaying !== undefined) {
       return this.replaying.then(() => this.forward(message));
     }
@@ -142,8 +169,11 @@ class RetryingCall implements CallStream {
       return;
     }
     this.halfClosed = true;
+    if (this.current === undefined) {
+      return; // the first attempt half-closes as it starts
+    }
     if (this.replaying !== undefined) {
-      void this.replaying.then(() => this.current.stream.closeSend());
+      void this.replaying.then(() => this.current?.stream.closeSend());
     } else {
       this.current.stream.closeSend();
     }
@@ -151,7 +181,19 @@ class RetryingCall implements CallStream {
 
   async read(): Promise<Uint8Array | undefined> {
     for (;;) {
-      const attempt = this.current;
+      let attempt = this.current;
+      if (attempt === undefined) {
+        await this.started.promise;
+        attempt = this.current;
+        if (attempt === undefined) {
+          // Ended before any attempt started (no target came).
+          const error = this.finalEnd?.error;
+          if (error !== undefined) {
+            throw error;
+          }
+          return undefined;
+        }
+      }
       try {
         const message = await attempt.stream.read();
         if (message !== undefined) {
@@ -164,7 +206,7 @@ class RetryingCall implements CallStream {
         }
         await attempt.decided.promise;
         if (this.current === attempt) {
-          throw e;
+          throw this.finalEnd?.error ?? e; // the call's end (a retry may have failed to find a target)
         }
         // Retried: the new attempt answers instead.
       }
@@ -173,12 +215,18 @@ class RetryingCall implements CallStream {
 
   cancel(reason?: TunnelError): void {
     this.cancelled = true;
-    this.current.stream.cancel(reason);
+    const attempt = this.current;
+    if (attempt !== undefined && !attempt.stream.closed) {
+      attempt.stream.cancel(reason);
+    } else if (this.finalEnd === undefined) {
+      // Waiting for a target: the wait ends with the reason.
+      this.waiting().cancel(reason ?? new TunnelError(Code.CANCELLED, "call cancelled"));
+    }
   }
 
-  private attempt(tunnel: TunnelChannel): Attempt {
-    const attempt = new Attempt(tunnel);
-    attempt.stream = tunnel.startCall(this.method, { ...this.attemptOptions, onHeader: (headers) => this.header(attempt, headers) });
+  private attempt(target: CallChannel): Attempt {
+    const attempt = new Attempt(target);
+    attempt.stream = target.startCall(this.method, { ...this.attemptOptions, onHeader: (headers) => this.header(attempt, headers) });
     void attempt.stream.done.then((end) => this.attemptEnded(attempt, end));
     return attempt;
   }
@@ -195,41 +243,110 @@ class RetryingCall implements CallStream {
 
   private forward(message: Uint8Array): Promise<void> {
     this.record(message);
-    const attempt = this.current;
+    const attempt = this.current!;
     return attempt.stream.send(message).catch(async (e: unknown) => {
       if (!attempt.stream.closed) {
         throw e;
       }
       await attempt.decided.promise;
       if (this.current === attempt) {
-        throw e;
+        throw this.finalEnd?.error ?? e;
       }
       await this.replaying; // the new attempt got this message in the replay
     });
   }
 
+  private mayRetry(): boolean {
+    return !this.committed && !this.cancelled && this.retries < this.maxRetries;
+  }
+
+  /** The target of the next retry, as `another` decides (after a backoff from the second retry on). */
+  private next(refusing: CallChannel): NextTarget {
+    this.retries++;
+    const { signal } = this.waiting();
+    if (this.retries === 1) {
+      return this.init.another(refusing, signal);
+    }
+    const backoff = Math.min(MAX_RETRY_BACKOFF_MS, RETRY_BACKOFF_MS * 2 ** (this.retries - 2));
+    return sleep(backoff, undefined, { signal }).then(() => this.init.another(refusing, signal));
+  }
+
   private attemptEnded(attempt: Attempt, end: CallEnd): void {
-    if (end.refused && !this.retried && !this.committed && !this.cancelled) {
-      const other = this.init.another(attempt.tunnel);
-      if (other !== undefined) {
-        this.retried = true;
-        try {
-          this.current = this.attempt(other);
-          this.replaying = this.replay(this.current);
-        } catch (e) {
-          this.finish({ error: TunnelError.from(e, Code.UNAVAILABLE), trailers: new Metadata() }, attempt.endHeaders);
-        }
-        attempt.decided.resolve();
+    if (end.refused && this.mayRetry()) {
+      const waiting = this.proceed(this.next(attempt.target), { end, headers: attempt.endHeaders });
+      if (waiting !== undefined) {
+        void waiting.then(() => attempt.decided.resolve());
         return;
       }
+    } else {
+      this.finish(end, attempt.endHeaders);
     }
-    this.finish(end, attempt.endHeaders);
     attempt.decided.resolve();
   }
 
-  /** Sends the second attempt what the first one was sent. */
+  /**
+   * Starts the next attempt on `next` (waiting for it if it is a promise),
+   * or ends the call with `fallback` when there is none. A target that
+   * refuses at once is retried like a refusal. Returns a promise only when
+   * it has to wait.
+   */
+  private proceed(next: NextTarget, fallback: Fallback): Promise<void> | undefined {
+    for (;;) {
+      if (isPromise(next)) {
+        return this.proceedLater(next, fallback);
+      }
+      if (next === undefined) {
+        this.finish(fallback.end, fallback.headers);
+        return undefined;
+      }
+      try {
+        this.begin(this.attempt(next));
+        return undefined;
+      } catch (e) {
+        const error = TunnelError.from(e, Code.UNAVAILABLE);
+        fallback = { end: { error, trailers: new Metadata() }, headers: new Metadata() };
+        if (!refusedBeforeSending(e) || !this.mayRetry()) {
+          this.finish(fallback.end, fallback.headers);
+          return undefined;
+        }
+        next = this.next(next);
+      }
+    }
+  }
+
+  /** Waits for a target (within the caller's signal and deadline), then proceeds; a failure ends the call with its error. */
+  private async proceedLater(next: Promise<CallChannel | undefined>, fallback: Fallback | undefined): Promise<void> {
+    let target: CallChannel | undefined;
+    try {
+      target = await this.waiting().until(next);
+    } catch (e) {
+      this.finish({ error: TunnelError.from(e, Code.UNAVAILABLE), trailers: new Metadata() }, fallback?.headers ?? new Metadata());
+      return;
+    }
+    if (target === undefined && fallback === undefined) {
+      this.finish({ error: new TunnelError(Code.UNAVAILABLE, "no route for the call"), trailers: new Metadata() }, new Metadata());
+      return;
+    }
+    await this.proceed(target, fallback ?? { end: { error: undefined, trailers: new Metadata() }, headers: undefined });
+  }
+
+  /** Makes `attempt` the call's: a first attempt half-closes if asked to meanwhile, a later one replays. */
+  private begin(attempt: Attempt): void {
+    const first = this.current === undefined;
+    this.current = attempt;
+    if (first) {
+      if (this.halfClosed) {
+        attempt.stream.closeSend(); // no request can be outstanding: sends resolve only once an attempt has them
+      }
+      this.started.resolve();
+    } else {
+      this.replaying = this.replay(attempt);
+    }
+  }
+
+  /** Sends a later attempt what the earlier ones were sent. */
   private async replay(attempt: Attempt): Promise<void> {
-    const messages = this.buffer;
+    const messages = this.buffer.kept;
     try {
       for (const message of messages) {
         await attempt.stream.send(message);
@@ -240,41 +357,36 @@ class RetryingCall implements CallStream {
     } catch {
       // The attempt has ended; its end reaches the caller through done and read.
     }
-    this.release(); // no further retry: nothing needs keeping
+    if (this.retries >= this.maxRetries) {
+      this.buffer.release(); // no further retry: nothing needs keeping
+    }
   }
 
   /** Keeps a request for a replay, or commits the call when it no longer fits. */
   private record(message: Uint8Array): void {
-    if (this.committed || this.retried) {
-      return;
-    }
-    const { budget } = this.init;
-    const size = message.byteLength;
-    if (this.bufferedBytes + size > budget.limits.perCallBytes || !budget.take(size)) {
+    if (!this.committed && this.retries < this.maxRetries && !this.buffer.keep(message)) {
       this.commit();
-      return;
     }
-    this.buffer.push(message);
-    this.bufferedBytes += size;
   }
 
   private commit(): void {
     if (!this.committed) {
       this.committed = true;
-      this.release();
+      this.buffer.release();
     }
   }
 
-  /** Gives the buffer back (a replay in progress keeps iterating its own reference). */
-  private release(): void {
-    this.init.budget.give(this.bufferedBytes);
-    this.bufferedBytes = 0;
-    this.buffer = [];
+  /** Where waits for a target stop (cancel, the caller's signal, the deadline); made on first use. */
+  private waiting(): CallWaits {
+    this.waits ??= new CallWaits(this.init.options.signal, this.deadline);
+    return this.waits;
   }
 
   private finish(end: CallEnd, endHeaders: Metadata | undefined): void {
     this.finalEnd = end;
-    this.release();
+    this.buffer.release();
+    this.waits?.dispose();
+    this.started.resolve();
     if (endHeaders !== undefined) {
       this.init.options.onHeader?.(endHeaders);
     }

@@ -4,7 +4,8 @@ import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
 import type { CallStream } from "./call-stream.js";
 import type { ReverseTunnelRegistry, TunnelSelector } from "./reverse-registry.js";
-import { startRetryingCall, type ReplayBudget } from "./retrying-call.js";
+import type { ReplayBudget } from "./replay-budget.js";
+import { startRetryingCall } from "./retrying-call.js";
 import type { TunnelChannel } from "./tunnel-channel.js";
 
 /**
@@ -56,27 +57,28 @@ export class RoundRobinChannel<K> implements ReverseChannel {
     }
   }
 
-  startCall(method: string, options?: CallOptions): CallStream {
+  startCall(method: string, options: CallOptions = {}): CallStream {
     const tunnel = this.registry.pick(this.selector);
-    if (tunnel === undefined) {
-      const missing = this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`;
-      const why = this.explain();
-      throw new TunnelError(Code.UNAVAILABLE, why === undefined ? missing : `${missing}: ${why}`);
+    if (tunnel === undefined && !options.waitForReady) {
+      throw new TunnelError(Code.UNAVAILABLE, this.noTunnel());
     }
-    if (this.replay === undefined) {
+    if (tunnel !== undefined && this.replay === undefined && !options.waitForReady) {
       return tunnel.startCall(method, options);
     }
+    const waitForReady = options.waitForReady === true;
     return startRetryingCall({
       method,
-      options: options ?? {},
-      first: tunnel,
-      another: (refusing) => this.another(refusing),
+      options,
+      first: tunnel ?? ((signal) => this.usable(signal)),
+      // With waitForReady a refused call waits for another usable tunnel (within its deadline).
+      another: (refusing, signal) => this.another(refusing) ?? (waitForReady ? this.usable(signal) : undefined),
       budget: this.replay,
+      maxRetries: waitForReady ? Number.POSITIVE_INFINITY : 1,
     });
   }
 
   /** The next usable tunnel round-robin that is not `refusing`. */
-  private another(refusing: TunnelChannel): TunnelChannel | undefined {
+  private another(refusing: CallChannel): TunnelChannel | undefined {
     const candidates = this.registry.list(this.selector).length;
     for (let tried = 0; tried < candidates; tried++) {
       const tunnel = this.registry.pick(this.selector);
@@ -86,9 +88,27 @@ export class RoundRobinChannel<K> implements ReverseChannel {
     }
     return undefined;
   }
+
+  /** A usable tunnel, once there is one. */
+  private async usable(signal: AbortSignal): Promise<TunnelChannel> {
+    for (;;) {
+      await this.registry.waitFor(this.selector, signal);
+      const tunnel = this.registry.pick(this.selector);
+      if (tunnel !== undefined) {
+        return tunnel;
+      }
+    }
+  }
+
+  private noTunnel(): string {
+    const missing = this.selector.all ? "no reverse tunnels are open" : `no reverse tunnel for key ${describeKey(this.selector.key)}`;
+    const why = this.explain();
+    return why === undefined ? missing : `${missing}: ${why}`;
+  }
 }
 
-function describeKey(key: unknown): string {
+/** A key as messages show it. */
+export function describeKey(key: unknown): string {
   if (typeof key === "string") {
     return JSON.stringify(key);
   }

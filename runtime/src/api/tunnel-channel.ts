@@ -51,6 +51,12 @@ export interface TunnelChannelInit {
   metadata: Metadata;
   peer: string;
   authContext?: AuthContext;
+  /**
+   * Whether a call refused with UNAVAILABLE marks the tunnel draining (the
+   * default). Relay tunnels between replicas say no: there such a refusal
+   * is about one key, not the peer.
+   */
+  drainOnRefusal?: boolean;
 }
 
 /** What the runtime can do with the tunnels it makes, beyond the public TunnelChannel. */
@@ -75,7 +81,7 @@ class EngineTunnelChannel implements ManagedTunnelChannel {
   private drainReason: TunnelError | undefined;
   private drainListeners: Array<() => void> = [];
   // Marks the tunnel draining when its peer refuses a call as unavailable.
-  private readonly watchRefusal = (end: CallEnd) => {
+  private watchRefusal = (end: CallEnd) => {
     if (end.refused && end.error?.code === Code.UNAVAILABLE) {
       this.drain(end.error);
     }
@@ -90,6 +96,9 @@ class EngineTunnelChannel implements ManagedTunnelChannel {
     this.peer = init.peer;
     this.authContext = init.authContext;
     this.done = engine.done;
+    if (init.drainOnRefusal === false) {
+      this.watchRefusal = () => {};
+    }
   }
 
   get closed(): boolean {

@@ -1,17 +1,23 @@
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import type { TunnelInfo } from "../diagnostics/events.js";
 import { TunnelClientEngine } from "../engine/client-engine.js";
 import { NETWORK_SERVER_DEFAULT_LIMITS, resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
-import { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "../protocol/constants.js";
 import { advertisesNegotiation } from "../protocol/negotiation.js";
 import { serverCallConn } from "../transport/grpc-conn.js";
-import { tunnelServiceDefinition, type OpenReverseTunnelServerCall, type OpenTunnelServerCall } from "../transport/tunnel-service.js";
+import {
+  sendNegotiationHeaders,
+  tunnelService,
+  type tunnelServiceDefinition,
+  type OpenReverseTunnelServerCall,
+  type OpenTunnelServerCall,
+} from "../transport/tunnel-service.js";
+import type { ClusterRouting, ReplicaCluster } from "./cluster-seam.js";
 import { ConnectionBudgets, admitTunnelCall } from "./connection-budgets.js";
-import { DEFAULT_REPLAY_BUFFER, ReplayBudget, type ReplayBufferLimits } from "./retrying-call.js";
-import { retire } from "./retire.js";
+import { DEFAULT_REPLAY_BUFFER, ReplayBudget, type ReplayBufferLimits } from "./replay-budget.js";
+import { retireAll } from "./retire.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "./reverse-registry.js";
 import { ReverseTunnels, type ReverseTunnelConflictPolicy } from "./reverse-tunnels.js";
@@ -89,6 +95,16 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   /** Where reverse tunnels are kept; an in-process registry by default. */
   registry?: ReverseTunnelRegistry<K>;
   /**
+   * Cluster mode: this handler is one replica of several, made with
+   * `joinCluster` from "@protoc-gen-tunnel/runtime/cluster". Each affinity
+   * key held here is published in the cluster's directory, and
+   * `keyAsChannel(key)` reaches the key's agent on any replica: through a
+   * local tunnel when there is one, else relayed to the replica that holds
+   * it. Keys are strings in cluster mode. `asChannel()` stays local: it
+   * spreads calls over this replica's tunnels only.
+   */
+  cluster?: [K] extends [string] ? ReplicaCluster : never;
+  /**
    * Wrap every typed implementation registered on this handler (e.g. to
    * check an auth token, log, trace); the first is outermost.
    */
@@ -122,13 +138,24 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   /** Every tunnel open now, forward and reverse (negotiating ones too): what `drain` ends. */
   private readonly tunnels = new Set<TunnelServerEngine | TunnelClientEngine>();
   private readonly reverseTunnels: ReverseTunnels<K>;
+  private readonly cluster: ClusterRouting | undefined;
   private shuttingDown = false;
   private drained: Promise<void> | undefined;
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
     super(options.interceptors);
     this.limits = resolveLimits(options.limits, NETWORK_SERVER_DEFAULT_LIMITS);
-    this.reverse = options.registry ?? new LocalReverseTunnelRegistry<K>();
+    const retry = options.retryRefusedCalls ?? true;
+    this.replay = retry === false ? undefined : new ReplayBudget({ ...DEFAULT_REPLAY_BUFFER, ...(retry === true ? {} : retry) });
+    const local = options.registry ?? new LocalReverseTunnelRegistry<K>();
+    // In cluster mode K is string (the option's type says so).
+    this.cluster = options.cluster?.attach({
+      local: local as unknown as ReverseTunnelRegistry<string>,
+      localChannel: (key) => new RoundRobinChannel(local, { all: false, key: key as K }, this.replay),
+      replay: this.replay,
+      limits: this.limits,
+    });
+    this.reverse = (this.cluster?.registry as ReverseTunnelRegistry<K> | undefined) ?? local;
     const limit = options.maxReverseTunnelsPerKey;
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
       throw new RangeError(`maxReverseTunnelsPerKey must be an integer >= 1 (got ${limit})`);
@@ -141,19 +168,14 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       onOpen: options.onReverseTunnelOpen,
       onClose: options.onReverseTunnelClose,
     });
-    const retry = options.retryRefusedCalls ?? true;
-    this.replay = retry === false ? undefined : new ReplayBudget({ ...DEFAULT_REPLAY_BUFFER, ...(retry === true ? {} : retry) });
   }
 
   /** The definition and implementation to pass to `grpc.Server.addService`. */
   service(): [typeof tunnelServiceDefinition, grpc.UntypedServiceImplementation] {
-    return [
-      tunnelServiceDefinition,
-      {
-        openTunnel: (call: OpenTunnelServerCall) => this.openTunnel(call),
-        openReverseTunnel: (call: OpenReverseTunnelServerCall) => this.openReverseTunnel(call),
-      },
-    ];
+    return tunnelService(
+      (call) => this.openTunnel(call),
+      (call) => this.openReverseTunnel(call),
+    );
   }
 
   /**
@@ -167,6 +189,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       return;
     }
     this.shuttingDown = true;
+    this.cluster?.initiateShutdown();
     this.reverseTunnels.drainAll(shuttingDown());
   }
 
@@ -196,7 +219,8 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
 
   /**
    * A channel over every usable reverse tunnel, round-robin per call. With
-   * none open, calls fail with UNAVAILABLE. Throws if `noReverseTunnels` is set.
+   * none open, calls fail with UNAVAILABLE. In cluster mode only this
+   * replica's tunnels. Throws if `noReverseTunnels` is set.
    */
   asChannel(): ReverseChannel {
     this.assertReverseTunnels();
@@ -206,11 +230,15 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   /**
    * A channel over the usable reverse tunnels whose affinity key equals
    * `key` (by value for strings and numbers), round-robin per call. With
-   * none open, calls fail with UNAVAILABLE naming the key. Throws if
-   * `noReverseTunnels` is set.
+   * none open, calls fail with UNAVAILABLE naming the key (or wait, with
+   * the `waitForReady` call option). In cluster mode a key held by another
+   * replica is reached through it. Throws if `noReverseTunnels` is set.
    */
   keyAsChannel(key: K): ReverseChannel {
     this.assertReverseTunnels();
+    if (this.cluster !== undefined) {
+      return this.cluster.keyAsChannel(key as string);
+    }
     return new RoundRobinChannel(this.reverse, { all: false, key }, this.replay, () => this.keylessHint(key));
   }
 
@@ -277,14 +305,10 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   private drainTunnels(graceMs: number): Promise<void> {
     this.initiateShutdown();
     const over = new TunnelError(Code.UNAVAILABLE, `server is shutting down (grace period of ${graceMs} ms over)`);
-    const ending = [...this.tunnels].map((engine) =>
-      retire(
-        engine,
-        graceMs,
-        () => engine.close(),
-        () => engine.abort(over),
-      ),
-    );
+    const ending = [retireAll(this.tunnels, graceMs, over)];
+    if (this.cluster !== undefined) {
+      ending.push(this.cluster.drain(graceMs));
+    }
     return Promise.all(ending).then(() => undefined);
   }
 
@@ -405,14 +429,4 @@ function refusal(e: unknown): TunnelError {
   }
   process.emitWarning(`grpctunnel: affinityKey threw, reverse tunnel refused: ${TunnelError.from(e).rawMessage}`);
   return new TunnelError(Code.INTERNAL, "could not compute the reverse tunnel's affinity key");
-}
-
-/**
- * The network server always advertises negotiation, at once, before any
- * frame: the client then never waits for a first message to see headers.
- */
-function sendNegotiationHeaders(call: grpc.ServerDuplexStream<unknown, never>): void {
-  const headers = new grpc.Metadata();
-  headers.set(NEGOTIATE_HEADER, NEGOTIATE_VALUE);
-  call.sendMetadata(headers);
 }

@@ -11,8 +11,8 @@ export interface AffinityRoute {
 
 /** Options of `AffinityDirectory.lookup`. */
 export interface LookupOptions {
-  /** Leave this replica out of the answer, typically the caller's own id. */
-  exclude?: string;
+  /** Leave these replicas out of the answer (one id or several), typically the caller's own id. */
+  exclude?: string | readonly string[];
 }
 
 /** Options of `AffinityDirectory.waitFor`. */
@@ -50,7 +50,7 @@ export interface AffinityDirectory {
   lookup(key: string, options?: LookupOptions): Promise<AffinityRoute[]>;
 
   /**
-   * Resolves (with at least one route) as soon as any replica other than
+   * Resolves (with at least one route) as soon as any replica not in
    * `options.exclude` holds `key`: at once if one already does. Keeps waiting
    * through outages of the shared store; rejects only when aborted or when
    * the directory closes.
@@ -68,4 +68,9 @@ export interface AffinityDirectory {
    * (pending `waitFor` calls reject with UNAVAILABLE), and disconnects.
    */
   close(): Promise<void>;
+}
+
+/** The replica ids an `exclude` option names. */
+export function excludedIds(exclude: string | readonly string[] | undefined): ReadonlySet<string> {
+  return new Set(exclude === undefined ? [] : typeof exclude === "string" ? [exclude] : exclude);
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import type { AffinityDirectory, AffinityRoute, LookupOptions, WaitForOptions } from "./affinity-directory.js";
+import { excludedIds, type AffinityDirectory, type AffinityRoute, type LookupOptions, type WaitForOptions } from "./affinity-directory.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { RedisConnection, type RedisConnectionOptions } from "./redis-connection.js";
 import { DirectoryLayout, ReplicaCommands } from "./redis-layout.js";
@@ -129,7 +129,8 @@ export class RedisAffinityDirectory implements AffinityDirectory {
       throw closedError();
     }
     const routes = await this.commands.run((client) => this.replica.lookup(client, key));
-    return options.exclude === undefined ? routes : routes.filter((route) => route.replicaId !== options.exclude);
+    const excluded = excludedIds(options.exclude);
+    return routes.filter((route) => !excluded.has(route.replicaId));
   }
 
   async waitFor(key: string, options?: WaitForOptions): Promise<AffinityRoute[]> {

@@ -1,9 +1,9 @@
-import type { AffinityRoute, WaitForOptions } from "./affinity-directory.js";
+import { excludedIds, type AffinityRoute, type WaitForOptions } from "./affinity-directory.js";
 import type { RedisConnection } from "./redis-connection.js";
 import { parseWakeMessage } from "./redis-layout.js";
 
 interface Waiter {
-  readonly exclude: string | undefined;
+  readonly exclude: ReadonlySet<string>;
   resolve(routes: AffinityRoute[]): void;
   reject(reason: unknown): void;
 }
@@ -58,7 +58,7 @@ export class RegistrationWaiters {
         reject(signal?.reason);
       };
       const waiter: Waiter = {
-        exclude,
+        exclude: excludedIds(exclude),
         resolve: (routes) => {
           signal?.removeEventListener("abort", onAbort);
           resolve(routes);
@@ -186,7 +186,7 @@ export class RegistrationWaiters {
 
   private wake(group: KeyWaiters, routes: AffinityRoute[]): void {
     for (const waiter of [...group.waiters]) {
-      const found = routes.filter((route) => route.replicaId !== waiter.exclude);
+      const found = routes.filter((route) => !waiter.exclude.has(route.replicaId));
       if (found.length > 0) {
         this.remove(group, waiter);
         waiter.resolve(found);

@@ -128,6 +128,20 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> implemen
     this.writeEnd(reason);
   }
 
+  /**
+   * Ends the call with a `close_stream` and no headers, as a server rejects
+   * a stream it does not take: with UNAVAILABLE or RESOURCE_EXHAUSTED the
+   * client knows no handler saw the call (`CallEnd.refused`) and may send
+   * it elsewhere. A relay also ends this way a call whose far end sent no
+   * headers. Throws once headers were sent.
+   */
+  reject(error: TunnelError): void {
+    if (this.headersSent) {
+      throw new TunnelError(Code.INTERNAL, "cannot reject a call whose response headers were sent");
+    }
+    this.writeEnd(error, false);
+  }
+
   fail(error: TunnelError): void {
     if (this.markEnded({ error })) {
       this.settle(error);
@@ -184,10 +198,11 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> implemen
   }
 
   /**
-   * Ends the call from this side: sends headers (if not yet sent) and
-   * `close_stream` with the trailers and status. Later calls do nothing.
+   * Ends the call from this side: sends headers (if not yet sent, unless
+   * `withHeaders` is false) and `close_stream` with the trailers and
+   * status. Later calls do nothing.
    */
-  private writeEnd(error: TunnelError | undefined): void {
+  private writeEnd(error: TunnelError | undefined, withHeaders = true): void {
     if (!this.markEnded({ error })) {
       return;
     }
@@ -197,7 +212,7 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> implemen
       trailers.merge(error.metadata);
     }
     try {
-      if (!this.headersSent) {
+      if (!this.headersSent && withHeaders) {
         this.writeHeaders();
       }
       this.writer.write(serverFrames.close(this.id, metadataToProto(trailers), statusToProto(error)));

@@ -174,6 +174,8 @@ export class TunnelCall implements CallStream {
       stream = this.init.channel.startCall(this.init.method, {
         metadata,
         deadline: this.deadline,
+        // grpc-js's per-call waitForReady travels as a metadata option.
+        waitForReady: metadata.getOptions().waitForReady === true,
         onHeader: (headers) => this.receiveHeaders(headers),
         onTunnel: (tunnel) => (this.peer = tunnel.peer),
       });

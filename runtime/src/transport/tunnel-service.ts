@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import type { UndecodableFrame } from "../engine/frame-conn.js";
-import { OPEN_REVERSE_TUNNEL_PATH, OPEN_TUNNEL_PATH } from "../protocol/constants.js";
+import { NEGOTIATE_HEADER, NEGOTIATE_VALUE, OPEN_REVERSE_TUNNEL_PATH, OPEN_TUNNEL_PATH } from "../protocol/constants.js";
 import { decodeClientToServer, decodeServerToClient, encodeClientToServer, encodeServerToClient } from "../protocol/frame-codec.js";
 import { TUNNEL_CLIENT_KEEPALIVE } from "./keepalive.js";
 
@@ -108,3 +108,21 @@ export type OpenReverseTunnelCall = grpc.ClientDuplexStream<ServerToClient, Clie
 /** ...and from the network server's. */
 export type OpenTunnelServerCall = grpc.ServerDuplexStream<ClientToServer | UndecodableFrame, ServerToClient>;
 export type OpenReverseTunnelServerCall = grpc.ServerDuplexStream<ServerToClient | UndecodableFrame, ClientToServer>;
+
+/**
+ * The network server always advertises negotiation, at once, before any
+ * frame: the client then never waits for a first message to see headers.
+ */
+export function sendNegotiationHeaders(call: grpc.ServerDuplexStream<unknown, never>): void {
+  const headers = new grpc.Metadata();
+  headers.set(NEGOTIATE_HEADER, NEGOTIATE_VALUE);
+  call.sendMetadata(headers);
+}
+
+/** What `grpc.Server.addService` takes for a TunnelService served by these two functions. */
+export function tunnelService(
+  openTunnel: (call: OpenTunnelServerCall) => void,
+  openReverseTunnel: (call: OpenReverseTunnelServerCall) => void,
+): [typeof tunnelServiceDefinition, grpc.UntypedServiceImplementation] {
+  return [tunnelServiceDefinition, { openTunnel, openReverseTunnel }];
+}

@@ -36,6 +36,15 @@ describe("optional dependencies load only with their entry points", () => {
     expect(files.size).toBeGreaterThan(30); // the walk really followed the imports
   });
 
+  it("the main entry point reaches neither redis nor cluster mode; the cluster entry point brings both", () => {
+    const main = closure("index.ts");
+    expect([...main.packages].filter((p) => p === "redis" || p.startsWith("@redis/"))).toEqual([]);
+    expect([...main.files].filter((f) => f === resolve(src, "cluster.ts") || f.startsWith(`${resolve(src, "cluster")}/`))).toEqual([]);
+    const cluster = closure("cluster.ts");
+    expect(cluster.packages).toContain("redis");
+    expect(cluster.files).toContain(resolve(src, "cluster/relay-listener.ts"));
+  });
+
   it("the status page needs no OpenTelemetry; the otel entry point needs only its API", () => {
     expect([...closure("status.ts").packages].filter((p) => p.startsWith("@opentelemetry/"))).toEqual([]);
     expect([...closure("otel.ts").packages].filter((p) => p.startsWith("@opentelemetry/"))).toEqual(["@opentelemetry/api"]);

@@ -9,6 +9,11 @@ type Direction = "up" | "down";
  * one direction ("up": client to server, "down": server to client), black-hole
  * the connections open now while new ones flow, or send new connections to
  * another server (a load balancer moving on).
+ *
+ * In front of several servers it is a round-robin TCP load balancer: each
+ * new connection goes to the next target, and to the one after it when a
+ * target refuses the connection (a dead server), as a balancer's health
+ * checks would arrange.
  */
 export class TcpProxy {
   readonly port: number;
@@ -18,20 +23,21 @@ export class TcpProxy {
   private readonly forwarded: Record<Direction, number> = { up: 0, down: 0 };
   private cutAt: { direction: Direction; bytes: number; done: () => void } | undefined;
 
-  private constructor(
-    server: net.Server,
-    port: number,
-    private targetPort: number,
-  ) {
+  private targets: number[];
+  private nextTarget = 0;
+
+  private constructor(server: net.Server, port: number, targets: number[]) {
     this.server = server;
     this.port = port;
+    this.targets = targets;
   }
 
-  static async start(targetPort: number): Promise<TcpProxy> {
+  /** A proxy in front of `target`, or a round-robin balancer in front of several. */
+  static async start(target: number | number[]): Promise<TcpProxy> {
     let proxy!: TcpProxy;
     const server = net.createServer((client) => proxy.accept(client));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port, targetPort);
+    proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port, typeof target === "number" ? [target] : [...target]);
     return proxy;
   }
 
@@ -66,7 +72,17 @@ export class TcpProxy {
 
   /** Sends connections made from now on to `targetPort` (open ones stay where they are). */
   retarget(targetPort: number): void {
-    this.targetPort = targetPort;
+    this.targets = [targetPort];
+  }
+
+  /** Balances connections made from now on over `targetPorts` (open ones stay where they are). */
+  setTargets(targetPorts: number[]): void {
+    this.targets = [...targetPorts];
+  }
+
+  /** The ports new connections go to. */
+  get targetPorts(): readonly number[] {
+    return this.targets;
   }
 
   /** Destroys every connection at once (a broken network path). */
@@ -91,7 +107,32 @@ export class TcpProxy {
   }
 
   private accept(client: net.Socket): void {
-    const upstream = net.connect(this.targetPort, "127.0.0.1");
+    client.pause(); // until a target took the connection
+    client.on("error", () => client.destroy());
+    this.connect(client, this.targets.length);
+  }
+
+  /** Connects `client` to the next target; a target that refuses passes it on, `tries` times at most. */
+  private connect(client: net.Socket, tries: number): void {
+    if (tries <= 0 || this.targets.length === 0 || client.destroyed) {
+      client.destroy();
+      return;
+    }
+    const target = this.targets[this.nextTarget++ % this.targets.length];
+    const upstream = net.connect(target, "127.0.0.1");
+    const refused = () => this.connect(client, tries - 1);
+    upstream.once("error", refused);
+    upstream.once("connect", () => {
+      upstream.off("error", refused);
+      this.pair(client, upstream);
+    });
+  }
+
+  private pair(client: net.Socket, upstream: net.Socket): void {
+    // Forward small frames (window updates, pings) at once, as the endpoints themselves do (grpc-js sets TCP_NODELAY):
+    // Nagle's delay in the middle would stall flow-controlled streams at every window.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     const pair: [net.Socket, net.Socket] = [client, upstream];
     this.pairs.add(pair);
     const pipe = (from: net.Socket, to: net.Socket, direction: Direction) => {
@@ -115,9 +156,14 @@ export class TcpProxy {
     };
     client.on("error", close).on("close", close);
     upstream.on("error", close).on("close", close);
+    if (client.destroyed) {
+      close();
+      return;
+    }
     if (this.stalled) {
-      client.pause();
       upstream.pause();
+    } else {
+      client.resume();
     }
   }
 }

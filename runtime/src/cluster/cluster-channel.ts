@@ -1,0 +1,228 @@
+import type { CallChannel } from "../api/call-channel.js";
+import type { CallOptions } from "../api/call-options.js";
+import type { CallStream } from "../api/call-stream.js";
+import type { ReplayBudget } from "../api/replay-budget.js";
+import { describeKey, type ReverseChannel } from "../api/reverse-channel.js";
+import type { ReverseTunnelRegistry } from "../api/reverse-registry.js";
+import { startRetryingCall } from "../api/retrying-call.js";
+import type { TunnelChannel } from "../api/tunnel-channel.js";
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+import type { AffinityDirectory } from "./affinity-directory.js";
+import type { PeerTunnels } from "./peer-tunnels.js";
+import { RelayTarget } from "./relay-target.js";
+import type { RouteCache } from "./route-cache.js";
+
+/** What routing a call in the cluster needs. */
+export interface ClusterRoutes {
+  readonly replicaId: string;
+  readonly directory: AffinityDirectory;
+  /** This replica's own reverse tunnels. */
+  readonly local: ReverseTunnelRegistry<string>;
+  readonly peers: PeerTunnels;
+  /** Where keys were found lately. */
+  readonly cache: RouteCache;
+  readonly replay: ReplayBudget | undefined;
+}
+
+/**
+ * `keyAsChannel(key)` in cluster mode. A call goes to a tunnel of this
+ * replica when there is one — picked at once, without asking the directory,
+ * so local calls cost what they cost without a cluster — else to a replica
+ * the directory names, through the relay (started at once too when the
+ * route is cached and its relay tunnel open). Calls refused before any
+ * handler saw them (a stale route: that replica lost the key or is
+ * draining; a local tunnel ending) are routed once more on a fresh lookup,
+ * excluding the replica that refused; with `waitForReady` as often as
+ * needed within the deadline.
+ */
+export class ClusterChannel implements ReverseChannel {
+  /** A call found the key on another replica, and none found it gone since. */
+  private remoteSeen = false;
+
+  constructor(
+    private readonly key: string,
+    private readonly routes: ClusterRoutes,
+  ) {}
+
+  /** True when a tunnel for the key is here, or the key was last seen on another replica. */
+  ready(): boolean {
+    return this.routes.local.list({ all: false, key: this.key }).length > 0 || this.remoteSeen;
+  }
+
+  /** Resolves once the key is held here or on any other replica (an agent connecting anywhere wakes it). */
+  async waitForReady(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const signal = options.signal ?? new AbortController().signal;
+    try {
+      await new CallRoute(this.key, this.routes, true).appears(signal, []);
+    } catch (e) {
+      throw TunnelError.from(e, Code.CANCELLED);
+    }
+    this.remoteSeen ||= this.routes.local.list({ all: false, key: this.key }).length === 0;
+  }
+
+  startCall(method: string, options: CallOptions = {}): CallStream {
+    const waitForReady = options.waitForReady === true;
+    const route = new CallRoute(this.key, this.routes, waitForReady, (found) => (this.remoteSeen = found));
+    const now = this.routes.local.pick({ all: false, key: this.key }) ?? route.cached();
+    return startRetryingCall({
+      method,
+      options,
+      first: now ?? ((signal) => route.resolve(signal, undefined)),
+      another: (refusing, signal) => route.another(refusing, signal),
+      budget: this.routes.replay,
+      maxRetries: waitForReady ? Number.POSITIVE_INFINITY : 1,
+    });
+  }
+}
+
+/** Where one call may go, and where it already found no way in. */
+class CallRoute {
+  /** Replicas that could not be reached for this call, with why. */
+  private readonly unreachable = new Map<string, TunnelError>();
+
+  constructor(
+    private readonly key: string,
+    private readonly routes: ClusterRoutes,
+    private readonly waitForReady: boolean,
+    private readonly onRemote: (found: boolean) => void = () => {},
+  ) {}
+
+  /**
+   * A relay to a cached route, picked at random, when its relay tunnel is
+   * open now: no waiting. Undefined otherwise (the call then opens it).
+   */
+  cached(): RelayTarget | undefined {
+    const { cache, peers } = this.routes;
+    const routes = cache.get(this.key);
+    if (routes === undefined) {
+      return undefined;
+    }
+    const route = routes[Math.floor(Math.random() * routes.length)];
+    const tunnel = peers.current(route.address);
+    return tunnel === undefined ? undefined : this.relayTo(route.replicaId, tunnel);
+  }
+
+  /** The next target after `refusing` refused the call: another local tunnel, else a route found anew. */
+  another(refusing: CallChannel, signal: AbortSignal): CallChannel | Promise<CallChannel> {
+    if (refusing instanceof RelayTarget) {
+      this.routes.cache.forget(this.key); // stale: look it up again
+      return this.resolve(signal, refusing.replicaId);
+    }
+    const other = this.otherLocal(refusing);
+    return other ?? this.resolve(signal, undefined);
+  }
+
+  /**
+   * A target for the call: a local tunnel, or a reachable replica holding
+   * the key other than `avoid` (the one that just refused). Without
+   * `waitForReady` it fails at once (UNAVAILABLE) when there is none or the
+   * directory cannot be asked; with it, it waits for the key to appear.
+   */
+  async resolve(signal: AbortSignal, avoid: string | undefined): Promise<CallChannel> {
+    for (;;) {
+      const local = this.routes.local.pick({ all: false, key: this.key });
+      if (local !== undefined) {
+        return local;
+      }
+      const target = await this.remote(signal, avoid);
+      if (target !== undefined) {
+        this.onRemote(true);
+        return target;
+      }
+      if (!this.waitForReady) {
+        this.onRemote(false);
+        throw this.noRoute(avoid);
+      }
+      avoid = undefined; // whatever appears from now on is worth a try
+      await this.appears(signal, [...this.unreachable.keys()]);
+    }
+  }
+
+  /** Resolves once the key is held here or on a replica other than this one and `exclude`. */
+  async appears(signal: AbortSignal, exclude: string[]): Promise<void> {
+    const { local, directory, replicaId } = this.routes;
+    const found = new AbortController();
+    const either = AbortSignal.any([signal, found.signal]);
+    try {
+      await Promise.race([
+        local.waitFor({ all: false, key: this.key }, either),
+        directory.waitFor(this.key, { exclude: [replicaId, ...exclude], signal: either }),
+      ]);
+    } finally {
+      found.abort(); // stops the other wait
+    }
+  }
+
+  /** A relay to a reachable replica that holds the key, if there is one. */
+  private async remote(signal: AbortSignal, avoid: string | undefined): Promise<RelayTarget | undefined> {
+    const { directory, peers, replicaId, cache } = this.routes;
+    let routes = cache.get(this.key);
+    try {
+      if (routes === undefined) {
+        routes = await directory.lookup(this.key, { exclude: replicaId });
+        cache.set(this.key, routes);
+      }
+    } catch (e) {
+      if (this.waitForReady) {
+        return undefined; // waiting outlasts an outage of the directory
+      }
+      const error = TunnelError.from(e, Code.UNAVAILABLE);
+      throw new TunnelError(error.code, `cannot route the call for key ${describeKey(this.key)}: ${error.rawMessage}`, { cause: e });
+    }
+    for (const route of shuffled(routes)) {
+      if (route.replicaId === avoid || this.unreachable.has(route.replicaId)) {
+        continue;
+      }
+      try {
+        return this.relayTo(route.replicaId, await peers.tunnel(route.address, signal));
+      } catch (e) {
+        if (signal.aborted) {
+          throw signal.reason;
+        }
+        this.unreachable.set(route.replicaId, TunnelError.from(e, Code.UNAVAILABLE));
+        cache.forgetReplica(route.replicaId);
+      }
+    }
+    return undefined;
+  }
+
+  private relayTo(replicaId: string, tunnel: TunnelChannel): RelayTarget {
+    const { peers } = this.routes;
+    return new RelayTarget(replicaId, tunnel, this.key, () => peers.closing);
+  }
+
+  private otherLocal(refusing: CallChannel): TunnelChannel | undefined {
+    const selector = { all: false, key: this.key } as const;
+    const candidates = this.routes.local.list(selector).length;
+    for (let tried = 0; tried < candidates; tried++) {
+      const tunnel = this.routes.local.pick(selector);
+      if (tunnel !== undefined && tunnel !== refusing) {
+        return tunnel;
+      }
+    }
+    return undefined;
+  }
+
+  private noRoute(refusedBy: string | undefined): TunnelError {
+    const why: string[] = [];
+    if (refusedBy !== undefined) {
+      why.push(`replica ${refusedBy} refused it`);
+    }
+    for (const [id, error] of this.unreachable) {
+      why.push(`replica ${id} unreachable: ${error.rawMessage}`);
+    }
+    const suffix = why.length === 0 ? "" : ` (${why.join("; ")})`;
+    return new TunnelError(Code.UNAVAILABLE, `no reverse tunnel for key ${describeKey(this.key)} on any replica${suffix}`);
+  }
+}
+
+/** The routes in random order, spreading calls over replicas that share a key. */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}

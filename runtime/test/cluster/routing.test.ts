@@ -1,0 +1,190 @@
+// Cluster routing with replicas in this process: local calls stay local,
+// relayed calls reach the agent on another replica through every client
+// shape (typed, grpc-js, Connect), asChannel stays local, waitForReady waits
+// cluster-wide, and each replica publishes exactly the keys it holds.
+import * as grpc from "@grpc/grpc-js";
+import { createClient } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import { grpcServiceDefinition, TestService, type Message } from "@protoc-gen-tunnel/interop";
+import { Code, createTunnelClient, grpcChannel, TunnelServiceHandler, unaryCall } from "../../src/index.js";
+import { tunnelTransport } from "../../src/connect.js";
+import { joinCluster, RELAY_KEY_HEADER, type AffinityDirectory } from "../../src/cluster.js";
+import { clusterPerTest, TEST_LEASE_MS, TEST_REFRESH_MS } from "../support/cluster.js";
+import { outcome } from "../support/events.js";
+import { connectAgent, servedBy, startAgent } from "../support/reverse.js";
+import { startReplica, TEST_SECRET } from "../support/replicas.js";
+import { Cleanup, startServer } from "../support/servers.js";
+
+const newCluster = clusterPerTest();
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : Buffer.from(value).toString("utf8"));
+
+/** Two replicas; the agent of key "K" on b. */
+async function twoReplicas() {
+  const c = newCluster();
+  const a = await startReplica(cleanup, c, "a");
+  const b = await startReplica(cleanup, c, "b");
+  await connectAgent(cleanup, b, { name: "agent-b", key: "K" });
+  await b.cluster.directory.flush();
+  return { c, a, b };
+}
+
+describe("cluster routing", () => {
+  it("a call for a key held by another replica is relayed to its agent with the caller's metadata; the relay key never reaches the agent", async () => {
+    const { a } = await twoReplicas();
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const res = await unaryCall(
+      a.handler.keyAsChannel("K"),
+      TestService.method.unary,
+      { payload: new Uint8Array([1, 2, 3]) },
+      { metadata: { traceparent, "x-caller": "tester", "x-bytes-bin": new Uint8Array([0, 104, 105]) }, timeoutMs: 5_000 },
+    );
+    expect(servedBy(res)).toBe("agent-b");
+    expect(res.payload).toEqual(new Uint8Array([1, 2, 3]));
+    // TestService echoes the request metadata it saw.
+    expect(text(res.headers.traceparent)).toBe(traceparent);
+    expect(text(res.headers["x-caller"])).toBe("tester");
+    expect(res.headers["x-bytes-bin"]).toEqual(new Uint8Array([0, 104, 105]));
+    expect(Object.keys(res.headers)).not.toContain(RELAY_KEY_HEADER);
+    expect(Object.keys(res.headers)).not.toContain("grpc-timeout");
+  });
+
+  it("calls for a key held here never ask the directory", async () => {
+    const c = newCluster();
+    const lookups: string[] = [];
+    const relay = await startServer(() => {});
+    cleanup.add(() => relay.kill());
+    const directory = await c.replica("a", { address: relay.address });
+    const counting: AffinityDirectory = Object.assign(Object.create(directory) as AffinityDirectory, {
+      lookup: (key: string, options?: Parameters<AffinityDirectory["lookup"]>[1]) => {
+        lookups.push(key);
+        return directory.lookup(key, options);
+      },
+    });
+    const cluster = await joinCluster({ directory: counting, relay: { address: relay.address, secret: TEST_SECRET } });
+    cleanup.add(() => cluster.close());
+    relay.server.addService(...cluster.relayService());
+    const handler = new TunnelServiceHandler<string>({ affinityKey: (t) => String(t.metadata.get("agent-key")[0]), cluster });
+    const hub = await startServer((s) => s.addService(...handler.service()));
+    cleanup.add(() => hub.kill());
+    startAgent(cleanup, hub.address, { name: "local", key: "L" });
+    await handler.keyAsChannel("L").waitForReady();
+    for (let i = 0; i < 5; i++) {
+      expect(servedBy(await unaryCall(handler.keyAsChannel("L"), TestService.method.unary, {}))).toBe("local");
+    }
+    expect(lookups).toEqual([]);
+    // A key held nowhere is looked up, and fails naming the key.
+    const missing = await outcome(unaryCall(handler.keyAsChannel("M"), TestService.method.unary, {}));
+    expect(missing.ok || missing.error).toMatchObject({
+      code: Code.UNAVAILABLE,
+      rawMessage: 'no reverse tunnel for key "M" on any replica',
+    });
+    expect(lookups).toEqual(["M"]);
+  });
+
+  it("every client shape works on a cluster channel unchanged: typed client, grpc-js client, Connect client", async () => {
+    const { a } = await twoReplicas();
+    const channel = a.handler.keyAsChannel("K");
+
+    const typed = createTunnelClient(TestService, channel);
+    expect(servedBy(await typed.unary({ payload: new Uint8Array([4]) }))).toBe("agent-b");
+
+    const Client = grpc.makeGenericClientConstructor(grpcServiceDefinition(TestService), "TestService");
+    const grpcClient = new Client("cluster", grpc.credentials.createInsecure(), { channelOverride: grpcChannel(channel) });
+    cleanup.add(() => grpcClient.close());
+    const viaGrpc = await new Promise<Message>((resolve, reject) =>
+      grpcClient.unary({ payload: new Uint8Array([5]) }, (err: grpc.ServiceError | null, res: Message) =>
+        err ? reject(err) : resolve(res),
+      ),
+    );
+    expect(servedBy(viaGrpc)).toBe("agent-b");
+    expect(viaGrpc.payload).toEqual(new Uint8Array([5]));
+
+    const connect = createClient(TestService, tunnelTransport(channel));
+    const viaConnect = await connect.unary({ payload: new Uint8Array([6]) }, { headers: { "x-via": "connect" } });
+    expect(servedBy(viaConnect)).toBe("agent-b");
+    expect(text(viaConnect.headers["x-via"])).toBe("connect");
+  });
+
+  it("asChannel() spreads calls over this replica's tunnels only", async () => {
+    const { a, b } = await twoReplicas();
+    const none = await outcome(unaryCall(a.handler.asChannel(), TestService.method.unary, {}));
+    expect(none.ok || none.error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "no reverse tunnels are open" });
+    await connectAgent(cleanup, a, { name: "agent-a", key: "J" });
+    for (let i = 0; i < 3; i++) {
+      expect(servedBy(await unaryCall(a.handler.asChannel(), TestService.method.unary, {}))).toBe("agent-a");
+      expect(servedBy(await unaryCall(b.handler.asChannel(), TestService.method.unary, {}))).toBe("agent-b");
+    }
+  });
+
+  it("waitForReady waits cluster-wide: an agent connecting to another replica wakes the channel and waiting calls", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const b = await startReplica(cleanup, c, "b");
+    const channel = a.handler.keyAsChannel("W");
+    expect(channel.ready()).toBe(false);
+    const ready = channel.waitForReady({ signal: AbortSignal.timeout(10_000) });
+    const call = unaryCall(channel, TestService.method.unary, { payload: new Uint8Array([9]) }, { waitForReady: true, timeoutMs: 10_000 });
+    const plain = await outcome(unaryCall(channel, TestService.method.unary, {}));
+    expect(plain.ok || plain.error).toMatchObject({ code: Code.UNAVAILABLE });
+
+    await connectAgent(cleanup, b, { name: "agent-w", key: "W" });
+    await ready;
+    expect(channel.ready()).toBe(true);
+    const res = await call;
+    expect(servedBy(res)).toBe("agent-w");
+    expect(res.payload).toEqual(new Uint8Array([9]));
+    // A waiting call's deadline still ends it.
+    const late = await outcome(
+      unaryCall(a.handler.keyAsChannel("never"), TestService.method.unary, {}, { waitForReady: true, timeoutMs: 150 }),
+    );
+    expect(late.ok || late.error).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+  });
+
+  it("a replica publishes a key while it holds a usable tunnel for it, and withdraws it when the last one ends", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const b = await startReplica(cleanup, c, "b");
+    const first = await connectAgent(cleanup, b, { name: "k1", key: "K" });
+    const second = await connectAgent(cleanup, b, { name: "k2", key: "K" });
+    await b.cluster.directory.flush();
+    expect(await c.holders("K")).toEqual(["b"]);
+    first.controller.abort();
+    await b.closedTunnelOf("k1");
+    await b.cluster.directory.flush();
+    expect(await c.holders("K")).toEqual(["b"]); // k2 still holds it
+    second.controller.abort();
+    await b.closedTunnelOf("k2");
+    await b.cluster.directory.flush();
+    expect(await c.holders("K")).toEqual([]);
+    const gone = await outcome(unaryCall(a.handler.keyAsChannel("K"), TestService.method.unary, {}));
+    expect(gone.ok || gone.error).toMatchObject({ code: Code.UNAVAILABLE });
+  });
+
+  it("keys must be strings in cluster mode: a tunnel whose key is not one is refused", async () => {
+    const c = newCluster();
+    const relay = await startServer(() => {});
+    cleanup.add(() => relay.kill());
+    const cluster = await joinCluster({
+      directory: await c.replica("x", { address: relay.address, leaseMs: TEST_LEASE_MS, refreshMs: TEST_REFRESH_MS }),
+      relay: { address: relay.address, secret: TEST_SECRET },
+    });
+    cleanup.add(() => cluster.close());
+    // What a JavaScript caller (no type check) could do.
+    const handler = new TunnelServiceHandler<string>({ affinityKey: () => 42 as unknown as string, cluster });
+    const hub = await startServer((s) => s.addService(...handler.service()));
+    cleanup.add(() => hub.kill());
+    const agent = startAgent(cleanup, hub.address, { name: "numbered" });
+    const result = await agent.serving;
+    expect(result.error?.code).toBe(Code.INTERNAL);
+    expect(handler.allReverseTunnels()).toEqual([]);
+    expect(() => handler.keyAsChannel(7 as unknown as string)).toThrow(TypeError);
+    // One cluster per handler.
+    expect(() => new TunnelServiceHandler<string>({ cluster })).toThrow(/already in use/);
+    // And the types say so: cluster mode only for string keys.
+    // @ts-expect-error a handler with number keys cannot take a cluster
+    expect(() => new TunnelServiceHandler<number>({ cluster })).toThrow();
+  });
+});

@@ -1,0 +1,49 @@
+/**
+ * Replicas of a reverse-tunnel server in cluster mode, in this process: each
+ * a hub (public grpc-js server with a TunnelServiceHandler) plus its relay
+ * listener on a grpc-js server of its own, joined to one Redis under the
+ * fixture's namespace.
+ */
+import { randomUUID } from "node:crypto";
+import { joinCluster, type JoinClusterOptions, type TunnelCluster } from "../../src/cluster.js";
+import type { ClusterFixture } from "./cluster.js";
+import { TEST_LEASE_MS, TEST_REFRESH_MS } from "./cluster.js";
+import { startHub, type Hub, type HubOptions } from "./reverse.js";
+import { type Cleanup, startServer, type TestServer } from "./servers.js";
+
+export interface Replica extends Hub<string> {
+  name: string;
+  cluster: TunnelCluster;
+  relay: TestServer;
+}
+
+export interface ReplicaOptions {
+  /** Handler options besides the cluster. */
+  hub?: Omit<HubOptions<string>, "cluster">;
+  /** joinCluster options besides Redis, namespace, replica id and the relay address. */
+  join?: Partial<JoinClusterOptions>;
+  relay?: Partial<JoinClusterOptions["relay"]>;
+}
+
+/** One secret per test run; the auth tests use others on purpose. */
+export const TEST_SECRET = `test-secret-${randomUUID()}`;
+
+/** Starts a replica named `name` (its replica id) on the fixture's Redis and namespace. */
+export async function startReplica(
+  cleanup: Cleanup,
+  fixture: ClusterFixture,
+  name: string,
+  options: ReplicaOptions = {},
+): Promise<Replica> {
+  const relay = await startServer(() => {});
+  cleanup.add(() => relay.kill());
+  const cluster = await joinCluster({
+    directory: await fixture.replica(name, { address: relay.address, leaseMs: TEST_LEASE_MS, refreshMs: TEST_REFRESH_MS }),
+    ...options.join,
+    relay: { address: relay.address, secret: TEST_SECRET, ...options.relay },
+  });
+  cleanup.add(() => cluster.close());
+  relay.server.addService(...cluster.relayService());
+  const hub = await startHub<string>(cleanup, { ...options.hub, cluster });
+  return { ...hub, name, cluster, relay };
+}

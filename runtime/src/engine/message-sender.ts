@@ -41,6 +41,11 @@ export class MessageSender<Out> implements DataSource {
     return this.endedWith() !== undefined;
   }
 
+  /** True while a message is being sent (false as soon as `send` returns when it never had to wait). */
+  get sending(): boolean {
+    return this.busy;
+  }
+
   async send(data: Uint8Array): Promise<void> {
     if (this.busy) {
       throw new Error("MessageSender.send: a message is already being sent on this stream");

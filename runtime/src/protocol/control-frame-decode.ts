@@ -95,7 +95,8 @@ function varint(reader: Varints, end: number, max: number): number | undefined {
 }
 
 /** ASCII text of a length-delimited field (anything else is left to protobuf's UTF-8 rules). */
-function ascii(reader: Varints, bytes: Uint8Array, end: number): string | undefined {
+function ascii(reader: Varints, end: number): string | undefined {
+  const { bytes } = reader;
   const stop = lengthEnd(reader, end);
   if (stop === undefined) {
     return undefined;
@@ -112,48 +113,73 @@ function ascii(reader: Varints, bytes: Uint8Array, end: number): string | undefi
   return text;
 }
 
-function newStream(reader: Varints, end: number): NewStream | undefined {
-  const bytes = reader.bytes;
-  const out: NewStream = { $typeName: "grpctunnel.v1.NewStream", methodName: "", initialWindowSize: 0, protocolRevision: 0 };
-  if (bytes[reader.pos] === TAG_1 && reader.pos < end) {
-    reader.pos++;
-    const name = ascii(reader, bytes, end);
-    if (name === undefined) {
-      return undefined;
-    }
-    out.methodName = name;
-  }
-  if (bytes[reader.pos] === TAG_2 && reader.pos < end) {
-    reader.pos++;
+/** A sub-message field: `read` must take exactly its bytes. */
+function nested<T>(read: (reader: Varints, end: number) => T | undefined): FieldReader {
+  return (reader, end) => {
     const stop = lengthEnd(reader, end);
-    const headers = stop === undefined ? undefined : metadata(reader, stop);
-    if (headers === undefined) {
-      return undefined;
+    return stop === undefined ? undefined : read(reader, stop);
+  };
+}
+
+/** Reads a field's value at the reader (its tag read); undefined when outside the fast path. */
+type FieldReader = (reader: Varints, end: number) => unknown;
+
+/** A message's fields this fast path reads: tag, property, reader, in field order. */
+type Fields<T> = ReadonlyArray<readonly [tag: number, key: keyof T, read: FieldReader]>;
+
+/** Reads `fields`, each at most once and in order, into `out` up to `end`; undefined for anything else. */
+function message<T extends object>(reader: Varints, end: number, out: T, fields: Fields<T>): T | undefined {
+  for (const [tag, key, read] of fields) {
+    if (reader.pos < end && reader.bytes[reader.pos] === tag) {
+      reader.pos++;
+      const value = read(reader, end);
+      if (value === undefined) {
+        return undefined;
+      }
+      out[key] = value as T[keyof T];
     }
-    out.requestHeaders = headers;
-  }
-  if (bytes[reader.pos] === TAG_3_VARINT && reader.pos < end) {
-    reader.pos++;
-    const window = varint(reader, end, MAX_UINT32);
-    if (window === undefined) {
-      return undefined;
-    }
-    out.initialWindowSize = window;
-  }
-  if (bytes[reader.pos] === TAG_4_VARINT && reader.pos < end) {
-    reader.pos++;
-    const revision = varint(reader, end, MAX_INT32);
-    if (revision === undefined) {
-      return undefined;
-    }
-    out.protocolRevision = revision;
   }
   return reader.pos === end ? out : undefined;
 }
 
+const uint32: FieldReader = (reader, end) => varint(reader, end, MAX_UINT32);
+const int32: FieldReader = (reader, end) => varint(reader, end, MAX_INT32); // enums too; negative ones are left to fromBinary
+const metadataField = nested(metadata);
+
+const NEW_STREAM_FIELDS: Fields<NewStream> = [
+  [TAG_1, "methodName", ascii],
+  [TAG_2, "requestHeaders", metadataField],
+  [TAG_3_VARINT, "initialWindowSize", uint32],
+  [TAG_4_VARINT, "protocolRevision", int32],
+];
+
+// `details` (field 3) is not read: a status with details goes through fromBinary.
+const STATUS_FIELDS: Fields<Status> = [
+  [TAG_STREAM_ID, "code", int32],
+  [TAG_2, "message", ascii],
+];
+
+const CLOSE_STREAM_FIELDS: Fields<CloseStream> = [
+  [TAG_1, "responseTrailers", metadataField],
+  [TAG_2, "status", nested(statusOf)],
+];
+
+function newStream(reader: Varints, end: number): NewStream | undefined {
+  const out: NewStream = { $typeName: "grpctunnel.v1.NewStream", methodName: "", initialWindowSize: 0, protocolRevision: 0 };
+  return message(reader, end, out, NEW_STREAM_FIELDS);
+}
+
+function closeStream(reader: Varints, end: number): CloseStream | undefined {
+  return message<CloseStream>(reader, end, { $typeName: "grpctunnel.v1.CloseStream" }, CLOSE_STREAM_FIELDS);
+}
+
+function statusOf(reader: Varints, end: number): Status | undefined {
+  return message<Status>(reader, end, { $typeName: "google.rpc.Status", code: 0, message: "", details: [] }, STATUS_FIELDS);
+}
+
 /** `Metadata` running to `end`: map entries `{key, Values{val…}}`, each key once. */
 function metadata(reader: Varints, end: number): Metadata | undefined {
-  const bytes = reader.bytes;
+  const { bytes } = reader;
   const md: Record<string, Metadata_Values> = {};
   while (reader.pos < end) {
     if (bytes[reader.pos++] !== TAG_1) {
@@ -163,7 +189,7 @@ function metadata(reader: Varints, end: number): Metadata | undefined {
     if (entryEnd === undefined || bytes[reader.pos++] !== TAG_1) {
       return undefined;
     }
-    const key = ascii(reader, bytes, entryEnd);
+    const key = ascii(reader, entryEnd);
     if (key === undefined || key === "__proto__" || Object.hasOwn(md, key) || bytes[reader.pos++] !== TAG_2) {
       return undefined;
     }
@@ -176,7 +202,7 @@ function metadata(reader: Varints, end: number): Metadata | undefined {
       if (bytes[reader.pos++] !== TAG_1) {
         return undefined;
       }
-      const value = ascii(reader, bytes, valuesEnd);
+      const value = ascii(reader, valuesEnd);
       if (value === undefined) {
         return undefined;
       }
@@ -185,51 +211,4 @@ function metadata(reader: Varints, end: number): Metadata | undefined {
     md[key] = { $typeName: "grpctunnel.v1.Metadata.Values", val };
   }
   return reader.pos === end ? { $typeName: "grpctunnel.v1.Metadata", md } : undefined;
-}
-
-function closeStream(reader: Varints, end: number): CloseStream | undefined {
-  const bytes = reader.bytes;
-  const out: CloseStream = { $typeName: "grpctunnel.v1.CloseStream" };
-  if (bytes[reader.pos] === TAG_1 && reader.pos < end) {
-    reader.pos++;
-    const stop = lengthEnd(reader, end);
-    const trailers = stop === undefined ? undefined : metadata(reader, stop);
-    if (trailers === undefined) {
-      return undefined;
-    }
-    out.responseTrailers = trailers;
-  }
-  if (bytes[reader.pos] === TAG_2 && reader.pos < end) {
-    reader.pos++;
-    const stop = lengthEnd(reader, end);
-    const status = stop === undefined ? undefined : statusOf(reader, stop);
-    if (status === undefined) {
-      return undefined;
-    }
-    out.status = status;
-  }
-  return reader.pos === end ? out : undefined;
-}
-
-/** `google.rpc.Status` without details (those go through fromBinary). */
-function statusOf(reader: Varints, end: number): Status | undefined {
-  const bytes = reader.bytes;
-  const out: Status = { $typeName: "google.rpc.Status", code: 0, message: "", details: [] };
-  if (bytes[reader.pos] === TAG_STREAM_ID && reader.pos < end) {
-    reader.pos++;
-    const code = varint(reader, end, MAX_INT32);
-    if (code === undefined) {
-      return undefined;
-    }
-    out.code = code;
-  }
-  if (bytes[reader.pos] === TAG_2 && reader.pos < end) {
-    reader.pos++;
-    const message = ascii(reader, bytes, end);
-    if (message === undefined) {
-      return undefined;
-    }
-    out.message = message;
-  }
-  return reader.pos === end ? out : undefined;
 }

@@ -8,7 +8,7 @@ import { encodeMessage, toMessage } from "./codec.js";
 import { messagesOf, once } from "./message-streams.js";
 import { handlerContext, type HandlerContext } from "./handler-context.js";
 import { applyInterceptors, type HandlerFn, type HandlerInterceptor, type HandlerRequest, type HandlerResponse } from "./interceptors.js";
-import { readRequests, readSingleRequest, sendAll } from "./server-calls.js";
+import { readRequests, readSingleRequest, sendAll, singleRequest } from "./server-calls.js";
 import type { BidiStreamingImpl, ClientStreamingImpl, ServerStreamingImpl, UnaryImpl } from "./service-impl.js";
 
 /**
@@ -23,35 +23,37 @@ export function interceptedHandler(
 ): StreamHandler {
   const serve = applyInterceptors(interceptors, implementationStep(method, impl));
   const { input, output } = method;
+  const unary = method.methodKind === "unary";
   return async (stream) => {
     const context = handlerContext(stream);
     const service = method.parent;
     const header = context.metadata;
+    // The reads inline (not readSingleRequest): the common call, with as few promises as it needs.
+    const bytes = unary ? await stream.read() : undefined;
     // Getters: the context makes its signal only when someone uses it.
-    const request: HandlerRequest =
-      method.methodKind === "unary"
-        ? {
-            method,
-            service,
-            header,
-            context,
-            stream: false,
-            message: await readSingleRequest(stream, input),
-            get signal() {
-              return context.signal;
-            },
-          }
-        : {
-            method,
-            service,
-            header,
-            context,
-            stream: true,
-            message: requestStream(stream, method),
-            get signal() {
-              return context.signal;
-            },
-          };
+    const request: HandlerRequest = unary
+      ? {
+          method,
+          service,
+          header,
+          context,
+          stream: false,
+          message: singleRequest(stream, input, bytes, bytes === undefined ? undefined : await stream.read()),
+          get signal() {
+            return context.signal;
+          },
+        }
+      : {
+          method,
+          service,
+          header,
+          context,
+          stream: true,
+          message: requestStream(stream, method),
+          get signal() {
+            return context.signal;
+          },
+        };
     const response = await serve(request);
     if (response.stream !== request.stream) {
       throw new TunnelError(
@@ -122,7 +124,7 @@ function implementationStep(method: DescMethod, impl: (...args: never[]) => unkn
     case "unary": {
       const fn = impl as unknown as UnaryImpl<DescMessage, DescMessage>;
       return async (req) => {
-        const message = toMessage(output, await fn(await single(req), req.context));
+        const message = toMessage(output, await fn(req.stream ? await single(req) : req.message, req.context));
         return respond(req.context, false, message);
       };
     }

@@ -10,6 +10,7 @@ import { toMessage } from "./codec.js";
 import { messagesOf, once } from "./message-streams.js";
 import type { InterceptedChannel } from "./intercepted-channel.js";
 import { applyInterceptors, type CallFn, type CallRequest, type CallResponse } from "./interceptors.js";
+import { defineSharedGetter } from "./shared-getter.js";
 import { runTypedCall, runUnaryCall, type TypedCall } from "./typed-call-runner.js";
 
 /**
@@ -111,19 +112,13 @@ function requestOf<I extends DescMessage, O extends DescMessage>(
   const given = options.signal;
   let made: AbortController | undefined;
   const signal = () => given ?? (made ??= new AbortController()).signal;
-  // One literal per request, not a spread of a common part: a spread would call the getter.
+  // One object per request, not a spread of a common part: a spread would call the getter.
   const make = (stream: boolean, message: CallRequest["message"]) =>
-    ({
-      method,
-      service,
-      header,
-      deadline,
-      stream,
-      message,
-      get signal() {
-        return signal();
-      },
-    }) as CallRequest;
+    defineSharedGetter(
+      { method, service, header, deadline, stream, message, [SIGNAL]: signal },
+      "signal",
+      signalGetter,
+    ) as unknown as CallRequest;
   const request = !("one" in input)
     ? make(true, messagesOf(method.input, input.many))
     : method.methodKind === "unary"
@@ -131,6 +126,13 @@ function requestOf<I extends DescMessage, O extends DescMessage>(
       : make(true, once(toMessage(method.input, input.one)));
   const signalFor = (final: CallRequest) => (final === request && made === undefined ? given : final.signal);
   return { request, signalFor };
+}
+
+/** Where a request keeps the function that makes its signal when first asked for. */
+const SIGNAL = Symbol("signal");
+
+function signalGetter(this: { [SIGNAL]: () => AbortSignal }): AbortSignal {
+  return this[SIGNAL]();
 }
 
 /**

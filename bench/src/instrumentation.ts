@@ -65,6 +65,9 @@ export function openTelemetry(): OpenTelemetrySetup {
     enableContext() {
       // Only while measuring OpenTelemetry: AsyncLocalStorage's promise hooks slow every promise in the process.
       context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      // An application's own instrumentation (HTTP, ...) runs code in
+      // contexts: AsyncLocalStorage hooks every promise from its first run on.
+      context.with(context.active(), () => {});
       return () => context.disable();
     },
     enableMetrics() {

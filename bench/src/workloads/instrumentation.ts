@@ -88,7 +88,11 @@ export const instrumentation: Workload = {
       const rate = (mode: Mode): Figure =>
         figure({ id: `rate-${mode}`, label: `calls/s, ${LABELS[mode]}`, unit: "calls/s", better: "higher" }, samples, (s) => s[mode].rate);
       const cpu = (mode: Mode): Figure =>
-        figure({ id: `cpu-${mode}`, label: `CPU µs per call, ${LABELS[mode]}`, unit: "µs", better: "lower" }, samples, (s) => s[mode].cpuPerCallUs);
+        figure(
+          { id: `cpu-${mode}`, label: `CPU µs per call, ${LABELS[mode]}`, unit: "µs", better: "lower" },
+          samples,
+          (s) => s[mode].cpuPerCallUs,
+        );
       const ratio = (id: string, of: Mode, to: Mode): Figure =>
         figure({ id, label: `${LABELS[of]} ÷ ${LABELS[to]}`, unit: "×", better: "higher" }, samples, (s) => s[of].rate / s[to].rate);
       return {

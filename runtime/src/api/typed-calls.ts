@@ -15,7 +15,8 @@ import { runTypedCall, runUnaryCall, single, type TypedCall } from "./typed-call
 
 // The four kinds of typed call, written once on CallChannel.startCall. Each
 // becomes a TypedCall and goes through `run`: `runTypedCall`, or the same
-// inside the interceptors of a channel made by `withInterceptors`.
+// inside the interceptors of a channel made by `withInterceptors`; unary
+// calls, the common case, take `runUnaryCall`, without generators.
 
 /** Makes a unary call: one request, one response. */
 export function unaryCall<I extends DescMessage, O extends DescMessage>(

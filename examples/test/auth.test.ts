@@ -1,7 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, ReverseTunnelServer, TunnelServiceClient, TunnelServiceHandler, type TunnelChannel } from "@protoc-gen-tunnel/runtime";
-import { AUTHENTICATED_DEVICE_HEADER, authenticatedDevice, deviceAuthInterceptor, issueDeviceToken } from "../src/auth/device-auth.js";
+import {
+  AUTHENTICATED_DEVICE_HEADER,
+  authenticatedDevice,
+  deviceAuthInterceptor,
+  deviceTunnelOptions,
+  issueDeviceToken,
+} from "../src/auth/device-auth.js";
 import { agentServiceClientForKey, registerAgentService } from "../src/gen/agent/v1/agent_tunnel.js";
 
 const SECRET = "test-secret";
@@ -12,7 +18,7 @@ afterEach(async () => {
 
 async function secureServer() {
   const opened: TunnelChannel[] = [];
-  const handler = new TunnelServiceHandler<string>({ affinityKey: authenticatedDevice, onReverseTunnelOpen: (t) => opened.push(t) });
+  const handler = new TunnelServiceHandler<string>({ ...deviceTunnelOptions(), onReverseTunnelOpen: (t) => opened.push(t) });
   const server = new grpc.Server({ interceptors: [deviceAuthInterceptor(SECRET)] });
   server.addService(...handler.service());
   const port = await new Promise<number>((resolve, reject) =>
@@ -55,6 +61,21 @@ describe("authenticated reverse tunnels", () => {
       expect((await agentServiceClientForKey(handler, "dev-a").getStatus({})).firmware).toBe("honest");
     }
     expect((await agentServiceClientForKey(handler, "dev-b").getStatus({})).firmware).toBe("impostor");
+  });
+
+  it("keeps one tunnel per device: the device's newer tunnel replaces its older one, other devices keep theirs", async () => {
+    const { handler, address } = await secureServer();
+    const token = (id: string) => ({ authorization: `Bearer ${issueDeviceToken(SECRET, id)}` });
+    const first = agent(address, "first", token("dev-a"));
+    void agent(address, "other", token("dev-b"));
+    await handler.keyAsChannel("dev-a").waitForReady();
+    await handler.keyAsChannel("dev-b").waitForReady();
+    void agent(address, "second", token("dev-a"));
+    const replaced = await first;
+    expect(replaced).toMatchObject({ started: true, error: { code: Code.ABORTED } });
+    expect((await agentServiceClientForKey(handler, "dev-a").getStatus({})).firmware).toBe("second");
+    expect((await agentServiceClientForKey(handler, "dev-b").getStatus({})).firmware).toBe("other");
+    expect(handler.allReverseTunnels().map(authenticatedDevice).sort()).toEqual(["dev-a", "dev-b"]);
   });
 
   it("refuses tunnels without a valid token", async () => {

@@ -46,3 +46,26 @@ export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinit
   }
   return definition;
 }
+
+const sameBytes = (bytes: Buffer): Buffer => bytes;
+
+/**
+ * A grpc-js method definition over raw bytes (messages are passed through
+ * as they are), for services that have no schema, e.g. handlers written to
+ * misbehave in tests.
+ */
+export function bytesMethodDefinition(
+  path: string,
+  requestStream: boolean,
+  responseStream: boolean,
+): grpc.MethodDefinition<Buffer, Buffer> {
+  return {
+    path,
+    requestStream,
+    responseStream,
+    requestSerialize: sameBytes,
+    requestDeserialize: sameBytes,
+    responseSerialize: sameBytes,
+    responseDeserialize: sameBytes,
+  };
+}

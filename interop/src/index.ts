@@ -21,6 +21,6 @@ export {
   totalCalls,
   type CallCounts,
 } from "./call-counts.js";
-export { grpcMethodDefinition, grpcServiceDefinition } from "./grpc-direct.js";
+export { bytesMethodDefinition, grpcMethodDefinition, grpcServiceDefinition } from "./grpc-direct.js";
 export { grpcService, grpcServiceImplementation } from "./grpc-direct-server.js";
 export { DirectChannel } from "./grpc-direct-client.js";

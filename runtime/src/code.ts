@@ -11,3 +11,8 @@ export function codeName(code: number): string {
   const name = (status as unknown as Record<number, string | undefined>)[code];
   return typeof name === "string" ? name : String(code);
 }
+
+/** True for a status code gRPC defines: an integer from 0 (OK) to 16 (UNAUTHENTICATED). */
+export function isValidCode(code: unknown): code is status {
+  return typeof code === "number" && Number.isInteger(code) && code >= 0 && code <= 16;
+}

@@ -2,6 +2,7 @@ import { Metadata } from "@grpc/grpc-js";
 import { anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, codeName } from "./code.js";
+import { isMetadata } from "./metadata.js";
 
 /** What a TunnelError carries besides its code and message. */
 export interface TunnelErrorOptions {
@@ -61,22 +62,18 @@ export class TunnelError extends Error {
    * is; an AbortSignal reason that is one is unwrapped; anything else gets
    * `fallbackCode` and keeps the original as `cause`. Stack traces are never
    * part of the message, so they cannot leak to a peer.
+   *
+   * Never throws, whatever `reason` is: a value whose properties, prototype
+   * or string conversion throw (`Object.create(null)`, a hostile Proxy, a
+   * throwing getter or `toString`) becomes `fallbackCode` with the message
+   * "unknown error".
    */
   static from(reason: unknown, fallbackCode: Code = Code.UNKNOWN): TunnelError {
-    if (reason instanceof TunnelError) {
-      return reason;
+    try {
+      return fromThrown(reason, fallbackCode);
+    } catch {
+      return new TunnelError(fallbackCode, "unknown error", { cause: reason });
     }
-    if (isServiceErrorLike(reason)) {
-      return new TunnelError(reason.code, reason.details, { metadata: reason.metadata, cause: reason });
-    }
-    if (reason instanceof Error) {
-      if (reason.name === "AbortError" || reason.name === "TimeoutError") {
-        const code = reason.name === "TimeoutError" ? Code.DEADLINE_EXCEEDED : Code.CANCELLED;
-        return new TunnelError(code, reason.message, { cause: reason });
-      }
-      return new TunnelError(fallbackCode, reason.message, { cause: reason });
-    }
-    return new TunnelError(fallbackCode, String(reason), { cause: reason });
   }
 
   /** Unpacks the details of the given message type. */
@@ -94,6 +91,40 @@ export class TunnelError extends Error {
 
 // On the prototype, not each instance: equality checks of errors stay as they were.
 Object.defineProperty(TunnelError.prototype, brand, { value: true });
+
+function fromThrown(reason: unknown, fallbackCode: Code): TunnelError {
+  if (reason instanceof TunnelError) {
+    return isWellFormed(reason) ? reason : new TunnelError(codeOr(reason.code, fallbackCode), textOf(reason.rawMessage), { cause: reason });
+  }
+  if (isServiceErrorLike(reason)) {
+    const metadata = isMetadata(reason.metadata) ? reason.metadata : undefined;
+    return new TunnelError(reason.code, reason.details, { metadata, cause: reason });
+  }
+  if (reason instanceof Error) {
+    const message = textOf(reason.message);
+    if (reason.name === "AbortError" || reason.name === "TimeoutError") {
+      const code = reason.name === "TimeoutError" ? Code.DEADLINE_EXCEEDED : Code.CANCELLED;
+      return new TunnelError(code, message, { cause: reason });
+    }
+    return new TunnelError(fallbackCode, message, { cause: reason });
+  }
+  return new TunnelError(fallbackCode, String(reason), { cause: reason });
+}
+
+/** A TunnelError made by this package (of any copy), not an object that only carries its brand. */
+function isWellFormed(error: TunnelError): boolean {
+  return (
+    typeof error.code === "number" && typeof error.rawMessage === "string" && Array.isArray(error.details) && isMetadata(error.metadata)
+  );
+}
+
+function codeOr(code: unknown, fallback: Code): Code {
+  return typeof code === "number" && Number.isInteger(code) ? code : fallback;
+}
+
+function textOf(value: unknown): string {
+  return typeof value === "string" ? value : value === undefined ? "" : String(value);
+}
 
 /** A grpc-js `ServiceError` or a `StatusObject`-like value. */
 function isServiceErrorLike(value: unknown): value is { code: Code; details: string; metadata?: Metadata } {

@@ -8,6 +8,7 @@ export { TunnelError, type TunnelErrorOptions } from "./errors.js";
 export type { CallEnd, TunnelEnd } from "./ended.js";
 export { toMetadata, type MetadataInit, type MetadataValue } from "./metadata.js";
 export type { TunnelLimits } from "./engine/limits.js";
+export { processMemoryUsage, setProcessMemoryLimit, type ProcessMemoryUsage } from "./engine/memory-budget.js";
 export type { UndecodableFrame } from "./engine/frame-conn.js";
 
 // Making calls: one primitive (CallChannel.startCall → CallStream, in bytes)

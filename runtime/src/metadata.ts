@@ -47,3 +47,8 @@ function isIterable(value: object): value is Iterable<readonly [string, Metadata
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
+
+/** True for a grpc-js `Metadata` (of any copy of grpc-js). */
+export function isMetadata(value: unknown): value is Metadata {
+  return typeof value === "object" && value !== null && typeof (value as Metadata).getMap === "function";
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { FrameWriter, type DataSource, type FrameConn } from "../src/engine/frame-conn.js";
+import { FrameWriter, type DataSource, type FrameConn, type FrameWriterOptions } from "../src/engine/frame-conn.js";
+import { MemoryBudget } from "../src/engine/memory-budget.js";
 
 // FrameWriter's back-pressure: frames go straight to the transport while it
 // takes more; while it is full, control frames still go at once and data
@@ -12,17 +13,33 @@ class Source implements DataSource {
   }
 }
 
-/** Records writes; answers "full" while `writable` is false; `drain` signals room. */
+/**
+ * Records writes; answers "full" while `writable` is false; `drain` signals
+ * room. A frame counts as sent once `send` says so (the peer read it).
+ */
 class TestConn implements FrameConn<string> {
   readonly written: string[] = [];
   writable = true;
+  paused = false;
   private readonly listeners: Array<() => void> = [];
-  write(frame: string): boolean {
+  private readonly closedListeners: Array<() => void> = [];
+  private readonly unsent: Array<() => void> = [];
+  write(frame: string, sent: () => void): boolean {
     this.written.push(frame);
+    this.unsent.push(sent);
     return this.writable;
   }
   onDrain(listener: () => void): void {
     this.listeners.push(listener);
+  }
+  onClosed(listener: () => void): void {
+    this.closedListeners.push(listener);
+  }
+  pauseReading(): void {
+    this.paused = true;
+  }
+  resumeReading(): void {
+    this.paused = false;
   }
   /** Room again; with `stillFull`, the next write fills the transport again. */
   drain(stillFull = false): void {
@@ -31,13 +48,35 @@ class TestConn implements FrameConn<string> {
       listener();
     }
   }
+  /** The peer read the `n` oldest frames not yet sent. */
+  send(n: number): void {
+    for (const sent of this.unsent.splice(0, n)) {
+      sent();
+    }
+  }
+  /** The tunnel RPC is over. */
+  close(): void {
+    for (const listener of this.closedListeners) {
+      listener();
+    }
+  }
   end(): void {}
   abort(): void {}
 }
 
+/** A writer where each frame holds as many bytes as it has characters. */
+function newWriter(conn: TestConn, options: Partial<FrameWriterOptions<string>> = {}): FrameWriter<string> {
+  return new FrameWriter(conn, {
+    memory: new MemoryBudget("test", Number.POSITIVE_INFINITY),
+    frameBytes: (frame) => frame.length,
+    pauseReadingAt: Number.POSITIVE_INFINITY,
+    ...options,
+  });
+}
+
 function blockedWriter(): { conn: TestConn; writer: FrameWriter<string> } {
   const conn = new TestConn();
-  const writer = new FrameWriter(conn);
+  const writer = newWriter(conn);
   conn.writable = false;
   writer.write("fill"); // the transport answers "full"
   conn.written.length = 0;
@@ -47,7 +86,7 @@ function blockedWriter(): { conn: TestConn; writer: FrameWriter<string> } {
 describe("FrameWriter", () => {
   it("writes at once, without waiting, while the transport takes more", () => {
     const conn = new TestConn();
-    const writer = new FrameWriter(conn);
+    const writer = newWriter(conn);
     writer.write("a");
     expect(writer.writeData("b", new Source())).toBeUndefined();
     expect(conn.written).toEqual(["a", "b"]);
@@ -103,5 +142,57 @@ describe("FrameWriter", () => {
     writer.write("late");
     expect(writer.writeData("late-data", new Source())).toBeUndefined();
     expect(conn.written).toEqual([]);
+  });
+});
+
+describe("FrameWriter: what the transport holds", () => {
+  it("charges each frame to the tunnel's budget until the transport has sent it", () => {
+    const conn = new TestConn();
+    const memory = new MemoryBudget("test", Number.POSITIVE_INFINITY);
+    const writer = newWriter(conn, { memory });
+    writer.write("control"); // 7 bytes
+    writer.writeData("data-frame", new Source()); // 10 bytes
+    expect(memory.used).toBe(17);
+    conn.send(1);
+    expect(memory.used).toBe(10);
+    conn.send(1);
+    expect(memory.used).toBe(0);
+  });
+
+  it("stops the transport reading while more than pauseReadingAt bytes of control frames wait, and resumes below half", () => {
+    const conn = new TestConn();
+    const writer = newWriter(conn, { pauseReadingAt: 10 });
+    writer.write("aaaa");
+    writer.write("bbbb");
+    expect(conn.paused).toBe(false); // 8 bytes wait
+    writer.write("cccc");
+    expect([conn.paused, writer.readingPaused]).toEqual([true, true]); // 12 > 10
+    conn.send(1);
+    expect(conn.paused).toBe(true); // 8 still wait: more than half
+    conn.send(1);
+    expect([conn.paused, writer.readingPaused]).toEqual([false, false]); // 4 <= 5
+  });
+
+  it("never stops reading for data: windows and waiting senders bound it already", () => {
+    const conn = new TestConn();
+    const writer = newWriter(conn, { pauseReadingAt: 10 });
+    for (let i = 0; i < 10; i++) writer.writeData("0123456789", new Source());
+    expect(conn.paused).toBe(false);
+  });
+
+  it("releases everything the transport held, once, when the tunnel RPC is over; later send reports change nothing", () => {
+    const conn = new TestConn();
+    const memory = new MemoryBudget("test", Number.POSITIVE_INFINITY);
+    const writer = newWriter(conn, { memory, pauseReadingAt: 4 });
+    writer.write("control");
+    writer.writeData("data", new Source());
+    writer.close();
+    conn.close();
+    expect(memory.used).toBe(0);
+    conn.send(2); // a transport that still reports frames it dropped
+    expect(memory.used).toBe(0);
+    writer.write("after"); // the writer is closed: not written, not charged
+    expect(memory.used).toBe(0);
+    expect(conn.written).toEqual(["control", "data"]);
   });
 });

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { Code, TunnelError, type TunnelChannel } from "@protoc-gen-tunnel/runtime";
+import { Code, TunnelError, type TunnelChannel, type TunnelServiceHandlerOptions } from "@protoc-gen-tunnel/runtime";
 
 /**
  * Authenticating reverse tunnels: the affinity key must come from what the
@@ -70,6 +70,23 @@ export function authenticatedDevice(tunnel: TunnelChannel): string {
     throw new TunnelError(Code.UNAUTHENTICATED, "reverse tunnel is not authenticated");
   }
   return deviceId;
+}
+
+/**
+ * How many reverse tunnels one verified device may hold at once. One: a
+ * device that reconnects (its old connection perhaps still half-open)
+ * replaces its old tunnel, and no device, however buggy or compromised, can
+ * pile up tunnels that each hold server memory.
+ */
+export const TUNNELS_PER_DEVICE = 1;
+
+/**
+ * TunnelServiceHandler options for authenticated devices: each reverse
+ * tunnel is keyed by the device the interceptor verified, at most
+ * TUNNELS_PER_DEVICE per device.
+ */
+export function deviceTunnelOptions(): TunnelServiceHandlerOptions<string> {
+  return { affinityKey: authenticatedDevice, maxReverseTunnelsPerKey: TUNNELS_PER_DEVICE };
 }
 
 function sign(secret: string, deviceId: string): string {

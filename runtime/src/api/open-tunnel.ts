@@ -8,8 +8,12 @@ import { OPEN_TUNNEL_PATH } from "../protocol/constants.js";
 import { advertiseNegotiation, advertisesNegotiation } from "../protocol/negotiation.js";
 import { clientCallConn } from "../transport/grpc-conn.js";
 import { deserializeServerToClient, serializeClientToServer } from "../transport/tunnel-service.js";
+import { ConnectionBudgets } from "./connection-budgets.js";
 import { tunnelChannel, type TunnelChannel, type TunnelChannelInit } from "./tunnel-channel.js";
 import { awaitResponseHeaders } from "./response-headers.js";
+
+/** Tunnels dialed through one grpc-js client share its connection's memory budget. */
+const dialed = new ConnectionBudgets();
 
 /** Options of `openTunnel`. */
 export interface OpenTunnelOptions {
@@ -64,10 +68,17 @@ export async function openTunnelChannel(
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const headers = await awaitResponseHeaders(call, signal);
+    const limits = resolveLimits(options.limits);
+    const lease = dialed.admit(client, limits, Number.POSITIVE_INFINITY);
+    if (lease instanceof TunnelError) {
+      throw lease;
+    }
+    conn.onClosed(lease.release);
     engine = new TunnelClientEngine(conn, {
       flowControl: !options.disableFlowControl,
       expectSettings: advertisesNegotiation(headers),
-      limits: resolveLimits(options.limits),
+      limits,
+      memory: lease.memory,
       tunnel: { direction: "forward", peer: call.getPeer(), metadata },
     });
     conn.listen(engine);

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { TunnelError } from "../errors.js";
 import type { ReverseTunnel, ServeResult } from "./reverse-tunnel-server.js";
 
 /**
@@ -136,6 +137,6 @@ export function callSafely<A extends unknown[]>(name: string, callback: ((...arg
   try {
     callback?.(...args);
   } catch (e) {
-    process.emitWarning(`grpctunnel: ReverseTunnelServer ${name} callback threw: ${(e as Error)?.message ?? String(e)}`);
+    process.emitWarning(`grpctunnel: ReverseTunnelServer ${name} callback threw: ${TunnelError.from(e).rawMessage}`);
   }
 }

@@ -12,6 +12,7 @@ import { OPEN_REVERSE_TUNNEL_PATH } from "../protocol/constants.js";
 import { advertiseNegotiation, advertisesNegotiation, supportedRevisions } from "../protocol/negotiation.js";
 import { clientCallConn } from "../transport/grpc-conn.js";
 import { deserializeClientToServer, serializeServerToClient } from "../transport/tunnel-service.js";
+import { ConnectionBudgets } from "./connection-budgets.js";
 import { awaitResponseHeaders } from "./response-headers.js";
 import { callSafely, resolveReconnectOptions, serveWithReconnect, type ReconnectOptions } from "./reconnect.js";
 import type { HandlerInterceptor } from "./interceptors.js";
@@ -147,6 +148,8 @@ export interface ReverseTunnel {
 export class ReverseTunnelServer extends ServiceHost {
   private readonly limits: TunnelLimits;
   private readonly tunnels = new Set<TunnelServerEngine>();
+  /** The memory budget of the connection through `client`, shared by its tunnels. */
+  private readonly connection = new ConnectionBudgets();
   private draining = false;
   private stopped = false;
   /** Aborted by gracefulStop/stop: ends pending opens and reconnect loops. */
@@ -279,6 +282,12 @@ export class ReverseTunnelServer extends ServiceHost {
       call.cancel();
       return { started: false, error: signal?.aborted ? TunnelError.from(signal.reason, Code.CANCELLED) : stoppedError() };
     }
+    const lease = this.connection.admit(this.client, this.limits, Number.POSITIVE_INFINITY);
+    if (lease instanceof TunnelError) {
+      call.cancel();
+      return { started: false, error: lease };
+    }
+    conn.onClosed(lease.release);
     const flowControl = !this.options.disableFlowControl;
     const negotiated = advertisesNegotiation(headers);
     const engine = new TunnelServerEngine(conn, {
@@ -289,6 +298,7 @@ export class ReverseTunnelServer extends ServiceHost {
       // The network server's side of the connection (its certificate with TLS), as grpc-js reports it.
       authContext: call.getAuthContext() ?? {},
       limits: this.limits,
+      memory: lease.memory,
       direction: "reverse",
       lookup: (method) => this.registry.lookup(method),
       isShuttingDown: () => this.draining || this.stopped,

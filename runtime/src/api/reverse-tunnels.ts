@@ -71,7 +71,7 @@ export class ReverseTunnels<K> {
     try {
       registry.add(tunnel, record.key);
     } catch (e) {
-      process.emitWarning(`grpctunnel: reverse tunnel registry refused a tunnel: ${(e as Error)?.message ?? String(e)}`);
+      process.emitWarning(`grpctunnel: reverse tunnel registry refused a tunnel: ${TunnelError.from(e).rawMessage}`);
       record.engine.abort(new TunnelError(Code.INTERNAL, "could not register the reverse tunnel"));
       return;
     }
@@ -163,6 +163,6 @@ function notify(callback: ((tunnel: TunnelChannel) => void) | undefined, tunnel:
   try {
     callback?.(tunnel);
   } catch (e) {
-    process.emitWarning(`grpctunnel: reverse tunnel callback threw: ${(e as Error)?.message ?? String(e)}`);
+    process.emitWarning(`grpctunnel: reverse tunnel callback threw: ${TunnelError.from(e).rawMessage}`);
   }
 }

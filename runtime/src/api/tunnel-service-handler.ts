@@ -15,6 +15,7 @@ import {
   type OpenTunnelServerCall,
 } from "../transport/tunnel-service.js";
 import type { ClusterRouting, ReplicaCluster } from "./cluster-seam.js";
+import { ConnectionBudgets, admitTunnelCall } from "./connection-budgets.js";
 import { DEFAULT_REPLAY_BUFFER, ReplayBudget, type ReplayBufferLimits } from "./replay-budget.js";
 import { retireAll } from "./retire.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "./reverse-channel.js";
@@ -131,6 +132,8 @@ const DEFAULT_REPLACED_GRACE_MS = 5_000;
 export class TunnelServiceHandler<K = unknown> extends ServiceHost implements ReverseChannels<K> {
   private readonly reverse: ReverseTunnelRegistry<K>;
   private readonly limits: TunnelLimits;
+  /** Memory budgets and tunnel counts per network connection (see TunnelLimits). */
+  private readonly connections = new ConnectionBudgets();
   private readonly replay: ReplayBudget | undefined;
   /** Every tunnel open now, forward and reverse (negotiating ones too): what `drain` ends. */
   private readonly tunnels = new Set<TunnelServerEngine | TunnelClientEngine>();
@@ -324,8 +327,12 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       call.emit("error", { code: Code.UNAVAILABLE, details: shuttingDown().rawMessage });
       return;
     }
-    sendNegotiationHeaders(call);
     const conn = serverCallConn(call);
+    const lease = admitTunnelCall(this.connections, call, conn, this.limits);
+    if (lease === undefined) {
+      return;
+    }
+    sendNegotiationHeaders(call);
     const engine = new TunnelServerEngine(conn, {
       flowControl: this.flowControl,
       peerAdvertised: advertisesNegotiation(call.metadata),
@@ -333,6 +340,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       peer: call.getPeer(),
       authContext: call.getAuthContext(),
       limits: this.limits,
+      memory: lease.memory,
       lookup: (method) => this.registry.lookup(method),
       isShuttingDown: () => this.shuttingDown,
     });
@@ -352,10 +360,15 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       conn.abort(shuttingDown());
       return;
     }
+    const lease = admitTunnelCall(this.connections, call, conn, this.limits);
+    if (lease === undefined) {
+      return;
+    }
     const engine = new TunnelClientEngine(conn, {
       flowControl: this.flowControl,
       expectSettings: advertisesNegotiation(call.metadata),
       limits: this.limits,
+      memory: lease.memory,
       tunnel: { direction: "reverse", peer: call.getPeer(), metadata: call.metadata },
     });
     const tunnel = tunnelChannel(engine, {
@@ -412,8 +425,8 @@ const NO_SERVICES =
  */
 function refusal(e: unknown): TunnelError {
   if (e instanceof TunnelError) {
-    return e;
+    return TunnelError.from(e); // as is, unless it only carries the brand
   }
-  process.emitWarning(`grpctunnel: affinityKey threw, reverse tunnel refused: ${(e as Error)?.message ?? String(e)}`);
+  process.emitWarning(`grpctunnel: affinityKey threw, reverse tunnel refused: ${TunnelError.from(e).rawMessage}`);
   return new TunnelError(Code.INTERNAL, "could not compute the reverse tunnel's affinity key");
 }

@@ -12,6 +12,8 @@ import { TIMEOUT_HEADER, encodeTimeout } from "../protocol/timeout.js";
 import { ClientStream } from "./client-stream.js";
 import type { FrameConn } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
+import { StreamMemory, type MemoryBudget } from "./memory-budget.js";
+import { STREAM_BYTES } from "./memory-costs.js";
 import { TunnelEngine } from "./tunnel-engine.js";
 import { UNNAMED_TUNNEL, type TunnelIdentity } from "./tunnel-info.js";
 
@@ -21,6 +23,8 @@ export interface ClientEngineOptions {
   /** The server advertised negotiation, so its first frame must be Settings. */
   expectSettings: boolean;
   limits: TunnelLimits;
+  /** The tunnel's memory budget (under its connection's); by default one directly under the process's. */
+  memory?: MemoryBudget;
   /** The tunnel RPC this engine runs on, for diagnostics. */
   tunnel?: TunnelIdentity;
 }
@@ -54,7 +58,14 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     conn: FrameConn<ClientToServer>,
     private readonly options: ClientEngineOptions,
   ) {
-    super(conn, "client", options.tunnel ?? UNNAMED_TUNNEL);
+    // The tunnel client never stops reading: its control frames are its own
+    // calls' (new streams, half-closes, cancels, window updates for what it
+    // read), bounded by those calls; see TunnelServerEngine.
+    super(conn, "client", options.tunnel ?? UNNAMED_TUNNEL, {
+      limits: options.limits,
+      memory: options.memory,
+      pauseReadingAt: Number.POSITIVE_INFINITY,
+    });
     this.ready.catch(() => {}); // observed through `done` as well
     this.negotiated = !options.expectSettings;
     if (this.negotiated) {
@@ -102,6 +113,11 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     if (this.lastStreamId >= MAX_STREAM_ID) {
       throw new TunnelError(Code.RESOURCE_EXHAUSTED, "all stream IDs of this tunnel are used; open a new tunnel");
     }
+    const memory = new StreamMemory(this.memory);
+    const refused = memory.charge(STREAM_BYTES);
+    if (refused !== undefined) {
+      throw refused;
+    }
     const id = ++this.lastStreamId;
     const flowControl = this.revision === ProtocolRevision.REVISION_ONE;
     const stream = new ClientStream({
@@ -111,6 +127,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
       sendWindowSize: flowControl ? this.sendWindowSize : undefined,
       limits: this.options.limits,
       deadline: options.deadline,
+      memory,
       signal: options.signal,
       onHeader: options.onHeader,
       onEnd: options.onEnd,

@@ -6,6 +6,7 @@ import type { ClientToServer, CloseStream, Metadata as ProtoMetadata } from "../
 import { clientFrames, requestFrames } from "../protocol/frames.js";
 import { metadataFromProto } from "../protocol/metadata-codec.js";
 import { errorFromStatus } from "../protocol/status-codec.js";
+import { metadataBytes } from "./memory-costs.js";
 import { StreamCore, type StreamCoreInit, type StreamRole } from "./stream-core.js";
 
 export interface ClientStreamInit extends StreamCoreInit<ClientToServer> {
@@ -74,7 +75,7 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     if (this.halfClosed && this.ended === undefined) {
       return Promise.reject(new TunnelError(Code.INTERNAL, "cannot send after the request stream was closed"));
     }
-    return this.sender.send(message);
+    return this.sendMessage(message);
   }
 
   /** No more requests: sends `half_close`. */
@@ -119,10 +120,17 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     if (this.headers !== undefined || this.ended !== undefined) {
       return; // at most once; later copies are ignored, like Go
     }
+    let headers: Metadata;
     try {
-      this.deliverHeaders(metadataFromProto(proto, Code.INTERNAL, this.maxMetadataBytes));
+      headers = metadataFromProto(proto, Code.INTERNAL, this.maxMetadataBytes);
     } catch (e) {
       this.receiveViolation(TunnelError.from(e, Code.INTERNAL));
+      return;
+    }
+    // Held for the rest of the call.
+    this.receiveViolation(this.memory.charge(metadataBytes(proto)));
+    if (this.ended === undefined) {
+      this.deliverHeaders(headers);
     }
   }
 

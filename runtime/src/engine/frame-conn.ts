@@ -1,16 +1,32 @@
 import type { TunnelError } from "../errors.js";
 import { Fifo } from "./fifo.js";
+import type { MemoryBudget } from "./memory-budget.js";
+import { NumberRing } from "./number-ring.js";
 
 /**
  * The outbound half of a tunnel transport, as the engines see it: the tunnel
- * RPC's send side. Adapters exist for each of the four grpc-js call objects
- * (client/server × forward/reverse); tests can provide their own.
+ * RPC's send side, and the switch that stops its receive side. Adapters
+ * exist for each of the four grpc-js call objects (client/server ×
+ * forward/reverse); tests can provide their own.
  */
 export interface FrameConn<Out> {
-  /** Queues a frame; false when the transport wants the writer to wait for drain. */
-  write(frame: Out): boolean;
+  /**
+   * Queues a frame; false when the transport wants the writer to wait for
+   * drain. `sent` runs once the transport has sent the frame (or dropped it
+   * with the call); calls come in write order.
+   */
+  write(frame: Out, sent: () => void): boolean;
   /** Registers the listener for "the transport can take more again". */
   onDrain(listener: () => void): void;
+  /**
+   * Registers the listener for "the tunnel RPC is over": the transport holds
+   * none of the frames written any more (sent or dropped).
+   */
+  onClosed(listener: () => void): void;
+  /** Stops delivering inbound frames, so the transport's flow control holds the peer back. */
+  pauseReading(): void;
+  /** Delivers inbound frames again. */
+  resumeReading(): void;
   /** Ends the tunnel RPC cleanly from this side. */
   end(): void;
   /** Tears the tunnel RPC down with an error. */
@@ -51,6 +67,18 @@ interface QueuedData<Out> {
   written: () => void;
 }
 
+export interface FrameWriterOptions<Out> {
+  /** The tunnel's budget: frames waiting in the transport are charged to it until sent. */
+  memory: MemoryBudget;
+  /** What a frame holds until the transport has sent it. */
+  frameBytes(frame: Out): number;
+  /**
+   * Stop reading the tunnel while more than this many bytes of control
+   * frames wait in the transport (resume below half of it); Infinity: never.
+   */
+  pauseReadingAt: number;
+}
+
 /**
  * Writes frames to a FrameConn and tracks its back-pressure. Control frames
  * are always written at once. Message data is written at once while the
@@ -64,17 +92,42 @@ interface QueuedData<Out> {
  * that is harmless: headers and new streams precede their data anyway, a
  * half-close follows a completed send, and a cancel or close ends the
  * stream, whose queued data is then dropped.
+ *
+ * Every frame in the transport is charged to the tunnel's memory budget
+ * until the transport reports it sent. Data in the transport is bounded
+ * (it only goes in while the transport takes more, each sending stream has
+ * at most one frame waiting here, and windows bound the rest); control
+ * frames are not, because they answer the peer: a peer that sends frames
+ * but never reads would make us queue answers without end. So while more
+ * than `pauseReadingAt` bytes of control frames wait, the writer stops the
+ * transport reading (the tunnel RPC's HTTP/2 flow control then stalls the
+ * peer), and lets it read again once half of them went out.
  */
 export class FrameWriter<Out> {
   private blocked = false;
   private closed = false;
   private readonly data = new Fifo<QueuedData<Out>>();
+  /** The bytes of each frame in the transport, in write order; negative for control frames. */
+  private readonly inTransport = new NumberRing();
+  private unsentControl = 0;
+  private paused = false;
+  private transportOver = false;
+  private readonly sent = () => this.frameSent();
 
-  constructor(private readonly conn: FrameConn<Out>) {
+  constructor(
+    private readonly conn: FrameConn<Out>,
+    private readonly options: FrameWriterOptions<Out>,
+  ) {
     conn.onDrain(() => {
       this.blocked = false;
       this.pump();
     });
+    conn.onClosed(() => this.releaseAll());
+  }
+
+  /** True while the writer keeps the transport from reading. */
+  get readingPaused(): boolean {
+    return this.paused;
   }
 
   /** Writes a control frame now, whatever the back-pressure. */
@@ -82,8 +135,12 @@ export class FrameWriter<Out> {
     if (this.closed) {
       return;
     }
-    if (!this.conn.write(frame)) {
-      this.blocked = true;
+    const bytes = this.options.frameBytes(frame);
+    this.unsentControl += bytes;
+    this.send(frame, -bytes);
+    if (!this.paused && this.unsentControl > this.options.pauseReadingAt && !this.transportOver) {
+      this.paused = true;
+      this.conn.pauseReading();
     }
   }
 
@@ -93,8 +150,11 @@ export class FrameWriter<Out> {
    * or dropped because its source ended or the writer was closed.
    */
   writeData(frame: Out, source: DataSource): Promise<void> | undefined {
-    if (this.closed || (!this.blocked && this.data.size === 0)) {
-      this.write(frame);
+    if (this.closed) {
+      return undefined;
+    }
+    if (!this.blocked && this.data.size === 0) {
+      this.send(frame, this.options.frameBytes(frame));
       return undefined;
     }
     return new Promise((written) => this.data.push({ frame, source, written }));
@@ -106,13 +166,50 @@ export class FrameWriter<Out> {
     this.pump();
   }
 
+  private send(frame: Out, signedBytes: number): void {
+    if (!this.transportOver) {
+      this.inTransport.push(signedBytes);
+      this.options.memory.forceCharge(signedBytes < 0 ? -signedBytes : signedBytes);
+    }
+    if (!this.conn.write(frame, this.sent)) {
+      this.blocked = true;
+    }
+  }
+
   private pump(): void {
     while ((!this.blocked || this.closed) && this.data.size > 0) {
       const next = this.data.shift();
-      if (!next.source.hasEnded()) {
-        this.write(next.frame); // a no-op once closed
+      if (!this.closed && !next.source.hasEnded()) {
+        this.send(next.frame, this.options.frameBytes(next.frame));
       }
       next.written();
     }
+  }
+
+  /** The transport sent the oldest frame it held. */
+  private frameSent(): void {
+    if (this.inTransport.size === 0) {
+      return; // the transport is over: everything was released already
+    }
+    const signedBytes = this.inTransport.shift();
+    const bytes = signedBytes < 0 ? -signedBytes : signedBytes;
+    if (signedBytes < 0) {
+      this.unsentControl -= bytes;
+    }
+    this.options.memory.release(bytes);
+    if (this.paused && this.unsentControl <= this.options.pauseReadingAt / 2) {
+      this.paused = false;
+      this.conn.resumeReading();
+    }
+  }
+
+  /** The tunnel RPC is over: whatever the transport held is gone. */
+  private releaseAll(): void {
+    this.transportOver = true;
+    while (this.inTransport.size > 0) {
+      const signedBytes = this.inTransport.shift();
+      this.options.memory.release(signedBytes < 0 ? -signedBytes : signedBytes);
+    }
+    this.unsentControl = 0;
   }
 }

@@ -38,6 +38,34 @@ export interface TunnelLimits {
   maxBufferedBytesPerStream: number;
   /** Most calls a tunnel server runs at once on one tunnel; more get RESOURCE_EXHAUSTED. */
   maxConcurrentStreams: number;
+  // Memory budgets (engine/memory-budget.ts): what is held is charged to the
+  // tunnel, its connection and the process (`setProcessMemoryLimit`); a
+  // stream or tunnel that would go over a budget fails with RESOURCE_EXHAUSTED.
+  /**
+   * Most memory one tunnel may hold: buffered messages, decoded metadata,
+   * frames waiting to be sent, the streams themselves.
+   */
+  maxTunnelMemoryBytes: number;
+  /**
+   * Most memory the tunnels of one network connection may hold together
+   * (the tunnel RPC's peer address identifies the connection; grpc-js
+   * clients in one process share a connection to the same address).
+   */
+  maxConnectionMemoryBytes: number;
+  /** Most tunnels (forward and reverse) a TunnelServiceHandler accepts on one network connection. */
+  maxTunnelsPerConnection: number;
+  /**
+   * A tunneled call on which the client has sent nothing (no message, no
+   * half-close) and the handler has sent no response headers this long
+   * after it started is ended with DEADLINE_EXCEEDED. 0 turns it off.
+   */
+  idleStreamTimeoutMs: number;
+  /**
+   * Back-pressure: while more than this many bytes of control frames (headers,
+   * closes, refusals, window updates) wait to be sent because the peer is
+   * not reading, the tunnel server stops reading the tunnel.
+   */
+  maxPendingControlBytes: number;
   /**
    * Largest metadata accepted from the peer (request headers, response
    * headers, trailers), counted like HTTP/2's header list size: key and
@@ -59,6 +87,11 @@ export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   maxReceiveMessageBytes: 4 * 1024 * 1024,
   maxBufferedBytesPerStream: 8 * 1024 * 1024,
   maxConcurrentStreams: 10_000,
+  maxTunnelMemoryBytes: 128 * 1024 * 1024,
+  maxConnectionMemoryBytes: 256 * 1024 * 1024,
+  maxTunnelsPerConnection: 256,
+  idleStreamTimeoutMs: 300_000,
+  maxPendingControlBytes: 1024 * 1024,
   maxMetadataBytes: 64 * 1024,
   settingsTimeoutMs: 10_000,
 };
@@ -85,6 +118,10 @@ export function resolveLimits(partial: Partial<TunnelLimits> | undefined, defaul
   limits.maxReceiveWindowBytes = Math.max(limits.maxReceiveWindowBytes, limits.receiveWindowBytes);
   checkInteger("maxReceiveWindowBytes", limits.maxReceiveWindowBytes, 1, MAX_WINDOW_BYTES);
   checkInteger("maxChunkBytes", limits.maxChunkBytes, 1, MAX_CHUNK_LIMIT);
+  for (const name of ["maxTunnelMemoryBytes", "maxConnectionMemoryBytes", "maxTunnelsPerConnection", "maxPendingControlBytes"] as const) {
+    checkInteger(name, limits[name], 1, Number.MAX_SAFE_INTEGER);
+  }
+  checkInteger("idleStreamTimeoutMs", limits.idleStreamTimeoutMs, 0, Number.MAX_SAFE_INTEGER);
   // A revision-0 stream must be able to hold at least one whole message.
   limits.maxBufferedBytesPerStream = Math.max(limits.maxBufferedBytesPerStream, limits.maxReceiveMessageBytes);
   return limits;

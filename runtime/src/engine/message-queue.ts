@@ -1,8 +1,11 @@
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import { ChunkSequence, MessageAssembler } from "../protocol/chunking.js";
+import { ChunkSequence } from "../protocol/chunking.js";
 import type { ReceiveWindow } from "../protocol/flow-control.js";
+import { MessageAssembler } from "../protocol/message-assembler.js";
 import { Fifo } from "./fifo.js";
+import type { StreamMemory } from "./memory-budget.js";
+import { CHUNK_BYTES } from "./memory-costs.js";
 
 export interface MessageQueueOptions {
   /** "request" on the tunnel server, "response" on the tunnel client. */
@@ -14,6 +17,8 @@ export interface MessageQueueOptions {
   maxMessageBytes: number;
   /** Bound on unread bytes when there is no window (revision 0). */
   maxBufferedBytes: number;
+  /** The stream's memory: queued chunks are charged to it until read. */
+  memory: StreamMemory;
 }
 
 /** `next()`: nothing to read yet. */
@@ -23,6 +28,10 @@ interface Chunk {
   data: Uint8Array;
   /** Total message size for an envelope; -1 for a continuation chunk. */
   size: number;
+  /** What the chunk holds, as charged to the stream's memory. */
+  held: number;
+  /** It views the shared buffer the queue tracks (`slab`). */
+  onSlab: boolean;
 }
 
 /**
@@ -43,6 +52,22 @@ export class MessageQueue {
   private readonly sequence = new ChunkSequence();
   private assembler: MessageAssembler | undefined;
   private assembling = false;
+  /** Charged bytes of the chunks taken for the message being read. */
+  private assembledHeld = 0;
+  /** Declared size and bytes so far of the message arriving now (not necessarily the one being read). */
+  private incomingSize = 0;
+  private incomingReceived = 0;
+  /**
+   * A small chunk is a view into a larger buffer (grpc-js's 8 KiB pool
+   * slabs) and keeps all of it alive while queued. Copying each would cost
+   * an allocation per message; instead the queue tracks the buffer of the
+   * latest small chunks: its size is charged once, with the first of them,
+   * and released when the last of them is read. A small chunk of another
+   * buffer meanwhile is charged that whole buffer.
+   */
+  private slab: ArrayBufferLike | undefined;
+  private slabChunks = 0;
+  private slabExtra = 0;
   private ended = false;
   private error: TunnelError | undefined;
   /** What the reader gets once it drained the queue after `end(error)`. */
@@ -63,7 +88,7 @@ export class MessageQueue {
         `${this.options.what} message larger than max (${size} vs. ${this.options.maxMessageBytes})`,
       );
     }
-    return this.enqueue(this.sequence.envelope(size, data.length, this.options.what), { data, size });
+    return this.enqueue(this.sequence.envelope(size, data.length, this.options.what), data, size);
   }
 
   /** A continuation chunk arrived. Returns the error that must fail the stream, if any. */
@@ -71,7 +96,7 @@ export class MessageQueue {
     if (this.ended || this.error !== undefined) {
       return undefined;
     }
-    return this.enqueue(this.sequence.more(data.length, this.options.what), { data, size: -1 });
+    return this.enqueue(this.sequence.more(data.length, this.options.what), data, -1);
   }
 
   /** The peer sends nothing more; the reader drains what is queued, then gets undefined (or `error`, thrown). */
@@ -85,7 +110,7 @@ export class MessageQueue {
     this.wake();
   }
 
-  /** Fails the reader with `error`; queued data is dropped. */
+  /** Fails the reader with `error`; queued data is dropped (the stream ending releases its charges). */
   fail(error: TunnelError): void {
     if (this.error !== undefined) {
       return;
@@ -149,11 +174,11 @@ export class MessageQueue {
     return undefined;
   }
 
-  private enqueue(violation: string | undefined, chunk: Chunk): TunnelError | undefined {
+  private enqueue(violation: string | undefined, data: Uint8Array, size: number): TunnelError | undefined {
     if (violation !== undefined) {
       return new TunnelError(this.options.violationCode, violation);
     }
-    const length = chunk.data.length;
+    const length = data.length;
     const window = this.options.window;
     if (window !== undefined) {
       if (!window.receive(length)) {
@@ -165,15 +190,53 @@ export class MessageQueue {
         `more than ${this.options.maxBufferedBytes} unread ${this.options.what} bytes buffered for a stream without flow control`,
       );
     }
+    const buffer = data.buffer;
+    const small = length * 2 < buffer.byteLength;
+    const onSlab = small && (buffer === this.slab || this.slabChunks === 0);
+    // Its own bytes on the tracked slab; otherwise the whole buffer it keeps alive.
+    const held = CHUNK_BYTES + (onSlab ? length : buffer.byteLength) + this.assemblyBytes(size, length);
+    const slabExtra = onSlab && buffer !== this.slab ? buffer.byteLength - length : 0;
+    const refused = this.options.memory.charge(held + slabExtra);
+    if (refused !== undefined) {
+      return refused;
+    }
+    if (onSlab) {
+      if (buffer !== this.slab) {
+        this.slab = buffer;
+        this.slabExtra = slabExtra;
+      }
+      this.slabChunks++;
+    }
     this.unreadBytes += length;
     this.bytesReceived += length;
     this.sequence.completed();
-    (this.chunks ??= new Fifo()).push(chunk);
+    (this.chunks ??= new Fifo()).push({ data, size, held, onSlab });
     this.wake();
     return undefined;
   }
 
-  /** Takes queued chunks until a message is complete; returns it, if any. */
+  /**
+   * The buffer the reader's assembler will allocate for a message of several
+   * chunks once half of it is in (see MessageAssembler), charged with the
+   * chunk that brings it there: the rest of the message's size.
+   */
+  private assemblyBytes(size: number, length: number): number {
+    const before = size >= 0 ? 0 : this.incomingReceived;
+    if (size >= 0) {
+      this.incomingSize = size;
+      this.incomingReceived = 0;
+    }
+    this.incomingReceived += length;
+    const total = this.incomingSize;
+    const crossesHalf = before * 2 < total && this.incomingReceived * 2 >= total && this.incomingReceived < total;
+    return crossesHalf ? total - this.incomingReceived : 0;
+  }
+
+  /**
+   * Takes queued chunks until a message is complete; returns it, if any.
+   * The chunks of a message stay charged until it is complete and handed to
+   * the reader.
+   */
   private pull(): Uint8Array | undefined {
     const chunks = this.chunks;
     // Stops if the queue failed meanwhile (returning credit writes a frame).
@@ -189,7 +252,15 @@ export class MessageQueue {
         message = chunk.size >= 0 ? assembler.start(chunk.size, chunk.data) : assembler.append(chunk.data);
       }
       this.assembling = message === undefined;
+      this.assembledHeld += chunk.held;
+      if (chunk.onSlab && --this.slabChunks === 0) {
+        this.options.memory.release(this.slabExtra);
+        this.slab = undefined;
+        this.slabExtra = 0;
+      }
       if (message !== undefined) {
+        this.options.memory.release(this.assembledHeld);
+        this.assembledHeld = 0;
         this.dropIfEmpty(chunks);
         return message;
       }

@@ -41,6 +41,11 @@ export class MessageSender<Out> implements DataSource {
     return this.endedWith() !== undefined;
   }
 
+  /** True while a message is being sent (false as soon as `send` returns when it never had to wait). */
+  get sending(): boolean {
+    return this.busy;
+  }
+
   /**
    * Sends one message. Not an async function: a message that goes out
    * without waiting (the common case) costs no promise of its own, which

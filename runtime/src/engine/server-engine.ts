@@ -8,8 +8,12 @@ import { metadataFromProto, metadataToProto } from "../protocol/metadata-codec.j
 import { settingsFrame } from "../protocol/negotiation.js";
 import { statusToProto } from "../protocol/status-codec.js";
 import { TIMEOUT_HEADER, parseTimeout } from "../protocol/timeout.js";
+import { truncated } from "../protocol/truncated.js";
 import type { FrameConn } from "./frame-conn.js";
+import { IdleStreams } from "./idle-streams.js";
 import type { TunnelLimits } from "./limits.js";
+import { StreamMemory, type MemoryBudget } from "./memory-budget.js";
+import { STREAM_BYTES, metadataBytes } from "./memory-costs.js";
 import { ServerStream } from "./server-stream.js";
 import { TunnelEngine } from "./tunnel-engine.js";
 
@@ -27,6 +31,8 @@ export interface ServerEngineOptions {
   /** The tunnel RPC's transport security, when this side is the network server. */
   authContext?: AuthContext;
   limits: TunnelLimits;
+  /** The tunnel's memory budget (under its connection's); by default one directly under the process's. */
+  memory?: MemoryBudget;
   /** Forward (the default) or reverse, for diagnostics. */
   direction?: "forward" | "reverse";
   /** Finds the handler for "pkg.Service/Method". */
@@ -41,6 +47,8 @@ interface AcceptedStream {
   handler: StreamHandler;
   metadata: Metadata;
   deadline: number | undefined;
+  /** The stream's memory, charged with the stream and its metadata. */
+  memory: StreamMemory;
 }
 
 /**
@@ -49,13 +57,29 @@ interface AcceptedStream {
  * tunnel; only the FrameConn underneath differs.
  */
 export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToClient, ServerStream> {
+  private readonly idleStreams: IdleStreams;
   private latestRevision: 0 | 1 | undefined;
 
   constructor(
     conn: FrameConn<ServerToClient>,
     private readonly options: ServerEngineOptions,
   ) {
-    super(conn, "server", { direction: options.direction ?? "forward", peer: options.peer, metadata: options.tunnelMetadata });
+    // The tunnel server's control frames answer the peer (a close per
+    // refused or cancelled stream, headers and a close per call), so a peer
+    // that never reads could make it queue them without end: it stops
+    // reading past maxPendingControlBytes. This cannot deadlock two
+    // well-behaved ends: the tunnel client never stops reading (its control
+    // frames are its own calls', bounded by them), so whatever the tunnel
+    // server waits to send drains, and then it reads again. Data never stops
+    // the reading: windows and waiting senders already bound it, and
+    // stopping for it would stall heavy two-way streams.
+    super(
+      conn,
+      "server",
+      { direction: options.direction ?? "forward", peer: options.peer, metadata: options.tunnelMetadata },
+      { limits: options.limits, memory: options.memory, pauseReadingAt: options.limits.maxPendingControlBytes },
+    );
+    this.idleStreams = new IdleStreams(options.limits.idleStreamTimeoutMs);
   }
 
   /** The revision of the latest call the client started. */
@@ -133,7 +157,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       this.writer.write(serverFrames.close(id, metadataToProto(undefined), statusToProto(checked)));
       return;
     }
-    const { name, handler, metadata, deadline } = checked;
+    const { name, handler, metadata, deadline, memory } = checked;
     const revisionOne = init.protocolRevision === ProtocolRevision.REVISION_ONE;
     this.latestRevision = revisionOne ? 1 : 0;
     const stream = new ServerStream({
@@ -147,16 +171,20 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       sendWindowSize: revisionOne ? init.initialWindowSize : undefined,
       limits: this.options.limits,
       deadline,
+      memory,
       protocolRevision: revisionOne ? 1 : 0,
       onClosed: (closed) => this.forgetStream(closed),
     });
     this.streamStarted(stream);
+    this.idleStreams.add(stream);
     let running: Promise<void>;
     try {
-      running = handler(stream);
+      running = Promise.resolve(handler(stream));
     } catch (e) {
       running = Promise.reject(e); // a handler that throws at once must not break the receive loop
     }
+    // TunnelError.from never throws, whatever the handler rejected with, and
+    // close never throws: the call ends exactly once and no rejection escapes.
     running.then(
       () => stream.close(undefined),
       (e: unknown) => stream.close(TunnelError.from(e)),
@@ -179,20 +207,23 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     if (!supported) {
       return reject(Code.UNAVAILABLE, `server does not support protocol revision ${revision}`);
     }
+    // What the peer sent is echoed in refusals only in part: a refusal must
+    // not cost more than the frame that caused it.
     const name = init.methodName.startsWith("/") ? init.methodName.slice(1) : init.methodName;
     const slash = name.indexOf("/");
     if (slash <= 0 || slash === name.length - 1) {
-      return reject(Code.INVALID_ARGUMENT, `${JSON.stringify(init.methodName)} is not a well-formed method name`);
+      return reject(Code.INVALID_ARGUMENT, `${JSON.stringify(truncated(init.methodName))} is not a well-formed method name`);
     }
     const handler = this.options.lookup(name);
     if (handler === undefined) {
-      return reject(Code.UNIMPLEMENTED, `${name} not implemented`);
+      return reject(Code.UNIMPLEMENTED, `${truncated(name)} not implemented`);
     }
     let metadata: Metadata;
     try {
       metadata = metadataFromProto(init.requestHeaders, Code.INVALID_ARGUMENT, limits.maxMetadataBytes);
     } catch (e) {
-      return TunnelError.from(e, Code.INVALID_ARGUMENT);
+      const error = TunnelError.from(e, Code.INVALID_ARGUMENT);
+      return reject(error.code, truncated(error.rawMessage, 200));
     }
     let deadline: number | undefined;
     const timeout = metadata.get(TIMEOUT_HEADER)[0];
@@ -200,11 +231,26 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       metadata.remove(TIMEOUT_HEADER);
       const millis = parseTimeout(String(timeout));
       if (millis === undefined) {
-        return reject(Code.INVALID_ARGUMENT, `malformed ${TIMEOUT_HEADER} header ${JSON.stringify(timeout)}`);
+        return reject(Code.INVALID_ARGUMENT, `malformed ${TIMEOUT_HEADER} header ${JSON.stringify(truncated(String(timeout)))}`);
       }
       deadline = Date.now() + millis;
     }
-    return { name, handler, metadata, deadline };
+    // The stream and its decoded metadata, held for the life of the call.
+    const memory = new StreamMemory(this.memory);
+    const refused = memory.charge(STREAM_BYTES + metadataBytes(init.requestHeaders));
+    if (refused !== undefined) {
+      return refused;
+    }
+    return { name, handler, metadata, deadline, memory };
+  }
+
+  /** Forgets a stream that ended, for the idle timeout too. */
+  protected override forgetStream(id: bigint): void {
+    const stream = this.streams.get(id);
+    if (stream !== undefined) {
+      this.idleStreams.delete(stream);
+    }
+    super.forgetStream(id);
   }
 
   /** Records the end and cancels running calls; false if already ended. */
@@ -213,6 +259,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       return false;
     }
     this.writer.close();
+    this.idleStreams.stop();
     const reason = new TunnelError(
       error === undefined ? Code.CANCELLED : Code.UNAVAILABLE,
       error === undefined ? "tunnel closed" : `tunnel failed: ${error.rawMessage}`,

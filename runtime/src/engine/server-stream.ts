@@ -7,6 +7,7 @@ import { responseFrames, serverFrames } from "../protocol/frames.js";
 import { metadataToProto } from "../protocol/metadata-codec.js";
 import { statusToProto } from "../protocol/status-codec.js";
 import type { AuthContext } from "./auth-context.js";
+import type { IdleCandidate } from "./idle-streams.js";
 import { StreamCore, type StreamCoreInit, type StreamRole } from "./stream-core.js";
 
 export interface ServerStreamInit extends StreamCoreInit<ServerToClient> {
@@ -33,7 +34,7 @@ const serverRole: StreamRole<ServerToClient> = {
  * cancelled (by the client, its deadline or a violation) or the tunnel
  * ends (`fail`); both abort `signal`.
  */
-export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> {
+export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> implements IdleCandidate {
   /** The full method name, "/pkg.Service/Method". */
   readonly method: string;
   /** The call's request metadata (without `grpc-timeout`). */
@@ -55,6 +56,8 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> {
   private abortReason: TunnelError | undefined;
   private headersSent = false;
   private handlerSettled = false;
+  /** Heard from (a message or half-close) or answered (headers sent): never idle. */
+  active = false;
 
   constructor(init: ServerStreamInit) {
     super(serverRole, init);
@@ -112,7 +115,7 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> {
         return Promise.reject(e);
       }
     }
-    return this.sender.send(message);
+    return this.sendMessage(message);
   }
 
   /** The handler settled: ends the call with its outcome. */
@@ -145,9 +148,44 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> {
     }
   }
 
+  /**
+   * Charges memory the call holds besides the stream (an adapter's call
+   * objects). False when a budget refuses: the call has then failed with
+   * RESOURCE_EXHAUSTED.
+   */
+  reserveMemory(bytes: number): boolean {
+    const refused = this.memory.charge(bytes);
+    if (refused !== undefined) {
+      this.cancel(refused);
+      return false;
+    }
+    return true;
+  }
+
+  /** Nothing came from the client and nothing was answered in time (the idle stream timeout). */
+  expireIdle(timeoutMs: number): void {
+    this.cancel(
+      new TunnelError(
+        Code.DEADLINE_EXCEEDED,
+        `no request message or half-close within ${timeoutMs} ms of the call's start (idleStreamTimeoutMs)`,
+      ),
+    );
+  }
+
   // ---- frames only the server receives ----
 
+  override handleEnvelope(size: number, data: Uint8Array): void {
+    this.active = true;
+    super.handleEnvelope(size, data);
+  }
+
+  override handleMore(data: Uint8Array): void {
+    this.active = true;
+    super.handleMore(data);
+  }
+
   handleHalfClose(): void {
+    this.active = true;
     if (this.queue.endedMidMessage) {
       this.receiveViolation(new TunnelError(Code.INVALID_ARGUMENT, "request stream half-closed in the middle of a message"));
       return;
@@ -188,6 +226,7 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> {
   private writeHeaders(): void {
     const headers = metadataToProto(this.headers);
     this.headersSent = true;
+    this.active = true;
     this.writer.write(serverFrames.headers(this.id, headers));
   }
 

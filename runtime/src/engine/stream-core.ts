@@ -7,6 +7,7 @@ import type { MessageFrames } from "../protocol/frames.js";
 import { deadlineTimer } from "../protocol/timeout.js";
 import type { FrameWriter } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
+import type { StreamMemory } from "./memory-budget.js";
 import { MessageQueue } from "./message-queue.js";
 import { MessageSender } from "./message-sender.js";
 
@@ -52,6 +53,8 @@ export interface StreamCoreInit<Out> {
   limits: TunnelLimits;
   /** Absolute deadline (ms since the epoch): the stream is cancelled then. */
   deadline: number | undefined;
+  /** What the stream holds, charged to its tunnel's budget; released when it ends. */
+  memory: StreamMemory;
   /** Called once when the stream has ended, so the engine forgets it. */
   onClosed: (id: bigint) => void;
 }
@@ -67,6 +70,7 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
   protected readonly writer: FrameWriter<Out>;
   protected readonly queue: MessageQueue;
   protected readonly sender: MessageSender<Out>;
+  protected readonly memory: StreamMemory;
   /** How the stream ended; undefined while it runs. */
   protected ended: End | undefined;
   /** performance.now() at the start, for the duration diagnostics report. */
@@ -84,7 +88,8 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
     this.writer = writer;
     this.onClosed = init.onClosed;
     const flowControl = init.sendWindowSize !== undefined;
-    const { limits } = init;
+    const { limits, memory } = init;
+    this.memory = memory;
     this.queue = new MessageQueue({
       what: role.receives,
       violationCode: role.violationCode,
@@ -95,6 +100,7 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
         : undefined,
       maxMessageBytes: limits.maxReceiveMessageBytes,
       maxBufferedBytes: limits.maxBufferedBytesPerStream,
+      memory,
     });
     this.sender = new MessageSender(
       writer,
@@ -130,6 +136,30 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
 
   /** This end gives up on the call and tells the peer (see the vocabulary above). */
   abstract cancel(reason?: TunnelError): void;
+
+  /**
+   * Sends one message. It is charged to the stream's memory while it is
+   * being sent (a peer that does not read keeps it here); when a budget
+   * refuses, the stream is cancelled with RESOURCE_EXHAUSTED. Most sends
+   * never wait (the whole message goes to the transport at once): their
+   * charge is released before this returns, without a promise of its own.
+   */
+  protected sendMessage(message: Uint8Array): Promise<void> {
+    const bytes = message.length;
+    const refused = this.memory.charge(bytes);
+    if (refused !== undefined) {
+      this.cancel(refused);
+      return Promise.reject(refused);
+    }
+    const sent = this.sender.send(message);
+    if (!this.sender.sending) {
+      this.memory.release(bytes);
+      return sent;
+    }
+    const release = () => this.memory.release(bytes);
+    sent.then(release, release);
+    return sent;
+  }
 
   // ---- frames of this stream, from the engine's receive loop ----
 
@@ -171,9 +201,14 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
     return true;
   }
 
-  /** The last step of every end: a sender waiting for the window or the transport wakes up and fails; the engine forgets the stream. */
+  /**
+   * The last step of every end: a sender waiting for the window or the
+   * transport wakes up and fails; what the stream held is released; the
+   * engine forgets the stream.
+   */
   protected released(): void {
     this.sender.stop();
+    this.memory.end();
     this.onClosed(this.id);
   }
 }

@@ -4,7 +4,11 @@ import { TunnelError } from "../errors.js";
 import { deferred } from "../deferred.js";
 import { callEndChannel, callStartChannel, tunnelCloseChannel, tunnelOpenChannel } from "../diagnostics/channels.js";
 import type { CallInfo, TunnelRole } from "../diagnostics/events.js";
+import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { FrameWriter, isUndecodable, type FrameConn, type FrameSink, type UndecodableFrame } from "./frame-conn.js";
+import type { TunnelLimits } from "./limits.js";
+import { frameBytes } from "./memory-costs.js";
+import { type MemoryBudget, processMemory } from "./memory-budget.js";
 import { EngineTunnelInfo, type TunnelFigures, type TunnelIdentity } from "./tunnel-info.js";
 
 /** What every tunnel frame has: a stream ID and a oneof body. */
@@ -40,8 +44,12 @@ export interface ObservedStream {
  * trusted; a bad frame of a live stream only cancels that stream (see
  * StreamCore.receiveViolation).
  */
-export abstract class TunnelEngine<In extends Frame, Out, S extends ObservedStream> implements FrameSink<In>, TunnelFigures {
+export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer | ServerToClient, S extends ObservedStream>
+  implements FrameSink<In>, TunnelFigures
+{
   protected readonly writer: FrameWriter<Out>;
+  /** What this tunnel holds; charged up to its connection's and the process's budgets. */
+  readonly memory: MemoryBudget;
   /** The calls in flight, by stream ID. */
   protected readonly streams = new Map<bigint, S>();
   /** The highest stream ID used so far; frames for higher IDs name streams that never existed. */
@@ -65,8 +73,16 @@ export abstract class TunnelEngine<In extends Frame, Out, S extends ObservedStre
     protected readonly conn: FrameConn<Out>,
     role: TunnelRole,
     identity: TunnelIdentity,
+    budget: {
+      limits: TunnelLimits;
+      /** The tunnel's budget; by default one of `maxTunnelMemoryBytes` directly under the process's. */
+      memory: MemoryBudget | undefined;
+      /** Stop reading while this many bytes of control frames wait to be sent (Infinity: never). */
+      pauseReadingAt: number;
+    },
   ) {
-    this.writer = new FrameWriter(conn);
+    this.memory = budget.memory ?? tunnelMemory(budget.limits, processMemory);
+    this.writer = new FrameWriter<Out>(conn, { memory: this.memory, frameBytes, pauseReadingAt: budget.pauseReadingAt });
     this.info = new EngineTunnelInfo(this, role, identity);
   }
 
@@ -250,4 +266,9 @@ export abstract class TunnelEngine<In extends Frame, Out, S extends ObservedStre
     this.ended.resolve(this.endedWith);
     return true;
   }
+}
+
+/** A tunnel's memory budget, under `parent` (its connection's, or the process's). */
+export function tunnelMemory(limits: TunnelLimits, parent: MemoryBudget): MemoryBudget {
+  return parent.child("maxTunnelMemoryBytes", limits.maxTunnelMemoryBytes);
 }

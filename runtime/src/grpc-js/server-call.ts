@@ -1,5 +1,7 @@
 import { Duplex } from "node:stream";
 import { Metadata, status as Status, type ChannelInterface, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
+import { isValidCode } from "../code.js";
+import { isMetadata } from "../metadata.js";
 import type { StatusLike } from "./status-details.js";
 
 /*
@@ -31,20 +33,29 @@ export function rememberTunnelMetadata(call: object, metadata: Metadata): void {
   tunnelMetadataOf.set(call, metadata);
 }
 
-/** A grpc-js error status from what a handler passed to `emit('error')` or a callback. */
-export function serverErrorToStatus(error: StatusLike & { message?: unknown }, overrideTrailers?: Metadata): StatusLike {
-  const status: StatusLike = {
-    code: Status.UNKNOWN,
-    details: "message" in error && typeof error.message === "string" ? error.message : "Unknown Error",
-    metadata: overrideTrailers ?? error.metadata ?? null,
-  };
-  if (typeof error.code === "number" && Number.isInteger(error.code)) {
-    status.code = error.code;
-    if (typeof error.details === "string") {
-      status.details = error.details;
+/**
+ * A grpc-js error status from what a handler passed to `emit('error')` or a
+ * callback. Whatever that is (a primitive, an object whose getters throw),
+ * the result is a valid status: a code outside 0–16 becomes UNKNOWN.
+ */
+export function serverErrorToStatus(error: unknown, overrideTrailers?: Metadata): StatusLike {
+  try {
+    const { code, details, message, metadata } = error as StatusLike & { message?: unknown };
+    const status: StatusLike = {
+      code: Status.UNKNOWN,
+      details: typeof message === "string" ? message : "Unknown Error",
+      metadata: overrideTrailers ?? (isMetadata(metadata) ? metadata : null),
+    };
+    if (isValidCode(code)) {
+      status.code = code;
+      if (typeof details === "string") {
+        status.details = details;
+      }
     }
+    return status;
+  } catch {
+    return { code: Status.UNKNOWN, details: "Unknown Error", metadata: overrideTrailers ?? null };
   }
-  return status;
 }
 
 /** The status `_final` sends: the pending one, with the trailers given to `end` unless it has its own. */
@@ -57,6 +68,7 @@ export class TunnelServerDuplexStream extends Duplex {
   cancelled = false;
   private trailingMetadata = new Metadata();
   private pendingStatus: StatusLike = { code: Status.OK, details: "OK" };
+  private finalStatusQueued = false;
 
   constructor(
     private readonly path: string,
@@ -102,7 +114,24 @@ export class TunnelServerDuplexStream extends Duplex {
 
   override _final(callback: WriteCallback): void {
     callback(null);
-    this.call.sendStatus(finalStatus(this.pendingStatus, this.trailingMetadata));
+    this.finalStatusQueued = true;
+    // A tick later, so that a write after end() in the same turn (a handler
+    // bug) still ends the call with an error instead (see _destroy).
+    process.nextTick(() => this.call.sendStatus(finalStatus(this.pendingStatus, this.trailingMetadata)));
+  }
+
+  /**
+   * Destroyed, e.g. by a write after end() or by the handler itself: the
+   * call must still end, once, and promptly (grpc-js would leave it open).
+   * A status that already went out stands.
+   */
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (error) {
+      this.call.sendStatus(finalStatus(serverErrorToStatus(error), this.trailingMetadata));
+    } else if (!this.finalStatusQueued) {
+      this.call.sendStatus({ code: Status.UNKNOWN, details: "server call destroyed before it sent a status" });
+    }
+    callback(error);
   }
 
   /** Ends the response stream (with `metadata` as the call's trailers). */
@@ -128,8 +157,4 @@ export class TunnelServerWritableStream extends TunnelServerDuplexStream {
   ) {
     super(path, call, metadata);
   }
-}
-
-function isMetadata(value: unknown): value is Metadata {
-  return typeof value === "object" && value !== null && typeof (value as Metadata).getMap === "function";
 }

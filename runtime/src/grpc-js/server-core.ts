@@ -1,6 +1,7 @@
 import { type Metadata, status as Status, type Deadline, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
 import { deferred } from "../deferred.js";
 import { TunnelError } from "../errors.js";
+import { isMetadata } from "../metadata.js";
 import type { ServerStream } from "../engine/server-stream.js";
 import { tunnelErrorFromGrpcStatus, type StatusLike } from "./status-details.js";
 
@@ -91,7 +92,7 @@ export class TunnelServerCall implements ServerInterceptingCallInterface {
     try {
       bytes = this.codec.serialize(message);
     } catch (e) {
-      const details = sendErrorDetails() ? `Error serializing response: ${(e as Error)?.message}` : "Error serializing response";
+      const details = sendErrorDetails() ? `Error serializing response: ${TunnelError.from(e).rawMessage}` : "Error serializing response";
       this.sendStatus({ code: Status.INTERNAL, details });
       return;
     }
@@ -107,14 +108,23 @@ export class TunnelServerCall implements ServerInterceptingCallInterface {
       return;
     }
     this.statusSent = true;
-    if ((status.code ?? Status.UNKNOWN) === Status.OK) {
-      if (status.metadata) {
-        this.stream.responseTrailers.merge(status.metadata);
+    let error: TunnelError | undefined;
+    try {
+      if ((status.code ?? Status.UNKNOWN) === Status.OK) {
+        if (isMetadata(status.metadata)) {
+          this.stream.responseTrailers.merge(status.metadata);
+        }
+      } else {
+        error = tunnelErrorFromGrpcStatus(status);
       }
+    } catch (e) {
+      error = TunnelError.from(e, Status.INTERNAL); // a status that cannot be read still ends the call
+    }
+    if (error === undefined) {
       // Ending the call waits for messages still being sent.
       void this.sending.then(() => this.settled.resolve());
     } else {
-      this.settled.reject(tunnelErrorFromGrpcStatus(status));
+      this.settled.reject(error);
     }
     this.notifyOnCancel();
   }
@@ -138,7 +148,9 @@ export class TunnelServerCall implements ServerInterceptingCallInterface {
         try {
           message = this.codec.deserialize(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
         } catch (e) {
-          const details = sendErrorDetails() ? `Error deserializing request: ${(e as Error)?.message}` : "Error deserializing request";
+          const details = sendErrorDetails()
+            ? `Error deserializing request: ${TunnelError.from(e).rawMessage}`
+            : "Error deserializing request";
           this.sendStatus({ code: Status.INTERNAL, details });
           return;
         }

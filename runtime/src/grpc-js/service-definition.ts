@@ -14,6 +14,9 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import type { StreamHandler } from "../engine/server-engine.js";
+import { GRPC_JS_CALL_BYTES } from "../engine/memory-costs.js";
+import { TunnelError } from "../errors.js";
+import { isMetadata } from "../metadata.js";
 import type { ServiceRegistry } from "../api/service-registry.js";
 import { TunnelServerCall, sendErrorDetails, type MessageCodec } from "./server-core.js";
 import { TunnelServerDuplexStream, TunnelServerWritableStream, rememberTunnelMetadata, serverErrorToStatus } from "./server-call.js";
@@ -29,7 +32,7 @@ export interface GrpcServiceOptions {
 
 type MethodType = "unary" | "clientStream" | "serverStream" | "bidi";
 type Call = ServerInterceptingCallInterface;
-type Handler = (...args: never[]) => void;
+type Handler = (...args: never[]) => unknown;
 
 interface Method {
   path: string;
@@ -116,6 +119,10 @@ function streamHandler(m: Method, interceptors: ServerInterceptor[]): StreamHand
     deserialize: (bytes) => m.definition.requestDeserialize(bytes),
   };
   return (stream) => {
+    // grpc-js's call objects weigh more than a typed handler's frames.
+    if (!stream.reserveMemory(GRPC_JS_CALL_BYTES)) {
+      return Promise.resolve();
+    }
     const base = new TunnelServerCall(stream, codec);
     const call = interceptors.reduce<Call>((next, interceptor) => interceptor(m.definition, next), base);
     runners[m.type](call, m, base.tunnelMetadata);
@@ -155,14 +162,20 @@ const runners: Record<MethodType, Runner> = {
   },
 };
 
-/** The callback of unary-response handlers. */
+/** The callback of unary-response handlers. The first answer wins; later calls do nothing. */
 function respond(call: Call): sendUnaryData<unknown> {
+  let answered = false;
   return (err, value, trailer) => {
-    if (err) {
-      call.sendStatus(serverErrorToStatus(err, trailer) as Parameters<Call["sendStatus"]>[0]);
+    if (answered) {
       return;
     }
-    call.sendMessage(value, () => call.sendStatus({ code: Status.OK, details: "OK", metadata: trailer ?? null }));
+    answered = true;
+    const trailers = isMetadata(trailer) ? trailer : undefined;
+    if (err) {
+      call.sendStatus(serverErrorToStatus(err, trailers) as Parameters<Call["sendStatus"]>[0]);
+      return;
+    }
+    call.sendMessage(value, () => call.sendStatus({ code: Status.OK, details: "OK", metadata: trailers ?? null }));
   };
 }
 
@@ -177,7 +190,7 @@ function singleRequest(
   m: Method,
   tunnelMetadata: Metadata,
   destroyOnCancel: boolean,
-  run: (surface: TunnelServerWritableStream) => void,
+  run: (surface: TunnelServerWritableStream) => unknown,
 ): void {
   let surface: TunnelServerWritableStream | undefined;
   let metadata: Metadata;
@@ -214,7 +227,7 @@ function singleRequest(
 }
 
 /** Client-streaming and bidi: run the handler at once on a Duplex fed with the requests. */
-function streamingRequests(call: Call, m: Method, tunnelMetadata: Metadata, run: (surface: TunnelServerDuplexStream) => void): void {
+function streamingRequests(call: Call, m: Method, tunnelMetadata: Metadata, run: (surface: TunnelServerDuplexStream) => unknown): void {
   let surface: TunnelServerDuplexStream | undefined;
   call.start({
     onReceiveMetadata(metadata) {
@@ -235,12 +248,30 @@ function streamingRequests(call: Call, m: Method, tunnelMetadata: Metadata, run:
   });
 }
 
-function invoke(call: Call, run: () => void): void {
+/**
+ * Runs a handler. Whatever it throws, or its promise rejects with (an async
+ * handler; grpc-js would leave that an unhandled rejection), ends the call
+ * with UNKNOWN, unless it already has a status.
+ */
+function invoke(call: Call, run: () => unknown): void {
+  const fail = (err: unknown) => {
+    const details = sendErrorDetails() ? `Server method handler threw error ${TunnelError.from(err).rawMessage}` : "Unknown error";
+    try {
+      call.sendStatus({ code: Status.UNKNOWN, details, metadata: null });
+    } catch (e) {
+      // Only a throwing interceptor gets here: report it rather than let the rejection escape.
+      process.emitWarning(`grpctunnel: sending a handler's error status failed: ${TunnelError.from(e).rawMessage}`);
+    }
+  };
+  let result: unknown;
   try {
-    run();
+    result = run();
   } catch (err) {
-    const details = sendErrorDetails() ? `Server method handler threw error ${(err as Error)?.message}` : "Unknown error";
-    call.sendStatus({ code: Status.UNKNOWN, details, metadata: null });
+    fail(err);
+    return;
+  }
+  if (result !== undefined && result !== null) {
+    Promise.resolve(result).then(undefined, fail);
   }
 }
 

@@ -1,9 +1,10 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Metadata, type StatusObject } from "@grpc/grpc-js";
-import { Code } from "../code.js";
+import { Code, isValidCode } from "../code.js";
 import type { CallEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
+import { isMetadata } from "../metadata.js";
 
 /**
  * The trailer in which gRPC implementations carry a serialized
@@ -42,11 +43,12 @@ export interface StatusLike {
  * parses as a `google.rpc.Status` becomes the tunnel status's `details` (so
  * Go peers and `TunnelError.details` see them) and is removed from the
  * trailers; the tunnel carries the call's own code and message. A value that
- * does not parse stays an ordinary trailer.
+ * does not parse stays an ordinary trailer. A code outside 0–16 (or not an
+ * integer) becomes `fallbackCode`.
  */
 export function tunnelErrorFromGrpcStatus(status: StatusLike, fallbackCode: Code = Code.UNKNOWN): TunnelError {
-  const code = typeof status.code === "number" && Number.isInteger(status.code) ? status.code : fallbackCode;
-  const metadata = status.metadata?.clone() ?? new Metadata();
+  const code = isValidCode(status.code) ? status.code : fallbackCode;
+  const metadata = isMetadata(status.metadata) ? status.metadata.clone() : new Metadata();
   const encoded = metadata.get(STATUS_DETAILS_KEY)[0];
   let details: TunnelError["details"] = [];
   if (encoded instanceof Buffer) {
@@ -57,7 +59,7 @@ export function tunnelErrorFromGrpcStatus(status: StatusLike, fallbackCode: Code
       // not a google.rpc.Status: left as it is
     }
   }
-  return new TunnelError(code, status.details ?? "", { metadata, details });
+  return new TunnelError(code, typeof status.details === "string" ? status.details : "", { metadata, details });
 }
 
 /**

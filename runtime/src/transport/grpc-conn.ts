@@ -11,9 +11,14 @@ import type { FrameConn, FrameSink } from "../engine/frame-conn.js";
 export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
   // grpc-js emits 'error' for every non-OK status; 'status' carries the same.
   call.on("error", () => {});
+  // The status ends the call: grpc-js holds no frames of it any more.
+  const closed = whenOver(call, "status");
   return {
-    write: (frame) => call.write(frame),
+    write: (frame, sent) => call.write(frame, sent),
     onDrain: (listener) => call.on("drain", listener),
+    onClosed: closed,
+    pauseReading: () => call.pause(),
+    resumeReading: () => call.resume(),
     end: () => call.end(),
     // The engine records its own error; grpc-js can only cancel (RST_STREAM).
     abort: () => call.cancel(),
@@ -35,9 +40,17 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>):
  */
 export function serverCallConn<In, Out>(call: grpc.ServerDuplexStream<In, Out>): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
   let ended = false;
+  // grpc-js reports 'cancelled' once the call is over at the HTTP/2 level:
+  // its status went out, or the stream closed (reset, connection lost).
+  const closed = whenOver(call, "cancelled");
   const conn: FrameConn<Out> & { listen(sink: FrameSink<In>): void } = {
-    write: (frame) => call.write(frame),
+    write: (frame, sent) => call.write(frame, sent),
     onDrain: (listener) => call.on("drain", listener),
+    onClosed: closed,
+    // Paused, grpc-js stops taking data from the HTTP/2 stream once its
+    // small buffer is full, so no window updates go out and the peer stalls.
+    pauseReading: () => call.pause(),
+    resumeReading: () => call.resume(),
     end: () => {
       if (!ended) {
         ended = true;
@@ -65,4 +78,20 @@ export function serverCallConn<In, Out>(call: grpc.ServerDuplexStream<In, Out>):
     },
   };
   return conn;
+}
+
+/**
+ * `onClosed` for a grpc-js call that is over once it emits `event`: a
+ * listener registered after that runs at once.
+ */
+function whenOver(call: NodeJS.EventEmitter, event: string): (listener: () => void) => void {
+  let over = false;
+  call.once(event, () => (over = true));
+  return (listener) => {
+    if (over) {
+      listener();
+    } else {
+      call.once(event, listener);
+    }
+  };
 }

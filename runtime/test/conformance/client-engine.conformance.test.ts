@@ -361,6 +361,42 @@ export const clientCases: ConformanceCase[] = [
       });
     },
   },
+  {
+    id: "C27",
+    misbehaviour: "`close_stream` with a status code outside 0–16",
+    expected: "call fails: UNKNOWN, with the server's message",
+    async run() {
+      const client = await clientUnderTest();
+      const stream = client.open();
+      client.feed(s2c.close(1n, 99, "odd code"));
+      const { error } = await stream.done;
+      expect(error).toMatchObject({ code: Code.UNKNOWN, rawMessage: "odd code" });
+    },
+  },
+  {
+    id: "C28",
+    misbehaviour: "response headers beyond `maxTunnelMemoryBytes`",
+    expected: "call fails: RESOURCE_EXHAUSTED `memory limit maxTunnelMemoryBytes (N bytes) reached`; `cancel` sent",
+    async run() {
+      // The stream holds ~4 KiB; 20 header entries ~3 KiB more.
+      const client = await clientUnderTest({ limits: { maxTunnelMemoryBytes: 6_000 } });
+      const stream = client.open();
+      client.feed(s2c.headers(1n, Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-${i}`, "v"]))));
+      await callFails(client, stream, Code.RESOURCE_EXHAUSTED, /^memory limit maxTunnelMemoryBytes \(6000 bytes\) reached$/);
+    },
+  },
+  {
+    id: "C29",
+    misbehaviour: "response data beyond `maxTunnelMemoryBytes` (unread, revision 0)",
+    expected: "call fails: RESOURCE_EXHAUSTED `memory limit maxTunnelMemoryBytes (N bytes) reached`; `cancel` sent",
+    async run() {
+      const client = await clientUnderTest({ limits: { maxTunnelMemoryBytes: 64 * 1024 }, settings: s2c.settings(-1n, [0]) });
+      const stream = client.open(SERVER_STREAM);
+      for (let i = 0; i < 4; i++) client.feed(s2c.message(1n, chunk16k.length, chunk16k));
+      await callFails(client, stream, Code.RESOURCE_EXHAUSTED, /^memory limit maxTunnelMemoryBytes \(65536 bytes\) reached$/);
+      expect(client.engine.memory.used).toBeLessThan(8 * 1024); // released with the call
+    },
+  },
 ];
 
 describe("conformance: tunnel-client engine against a misbehaving tunnel server", () => {

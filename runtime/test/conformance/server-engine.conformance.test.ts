@@ -392,7 +392,81 @@ export const serverCases: ConformanceCase[] = [
       expect(sameBytes(response.payload, new Uint8Array(1_048_572).fill(9))).toBe(true);
     },
   },
+  {
+    id: "S31",
+    misbehaviour: "`NewStream` while the tunnel's memory is at `maxTunnelMemoryBytes`",
+    expected: "stream closed: RESOURCE_EXHAUSTED `memory limit maxTunnelMemoryBytes (N bytes) reached`",
+    async run() {
+      // Each open stream holds ~4.5 KB (the stream and its metadata).
+      const server = serverUnderTest({ limits: { maxTunnelMemoryBytes: 10_000 } });
+      openClientStream(server, 1n);
+      openClientStream(server, 2n);
+      openClientStream(server, 3n);
+      await streamCloses(3n, Code.RESOURCE_EXHAUSTED, /^memory limit maxTunnelMemoryBytes \(10000 bytes\) reached$/)(server);
+      expect(server.framesOf(1n)).toEqual([]);
+    },
+  },
+  {
+    id: "S32",
+    misbehaviour: "request data beyond `maxTunnelMemoryBytes` (unread, revision 0)",
+    expected: "stream closed: RESOURCE_EXHAUSTED `memory limit maxTunnelMemoryBytes (N bytes) reached`",
+    async run() {
+      const server = serverUnderTest({ limits: { maxTunnelMemoryBytes: 64 * 1024 }, handlers: { "test.Stalled/Read": stalled } });
+      server.send(c2s.newStream(1n, "test.Stalled/Read", ProtocolRevision.REVISION_ZERO));
+      for (let i = 0; i < 4; i++) server.send(c2s.message(1n, chunk16k.length, chunk16k));
+      await streamCloses(1n, Code.RESOURCE_EXHAUSTED, /^memory limit maxTunnelMemoryBytes \(65536 bytes\) reached$/)(server);
+      expect(server.engine.memory.used).toBeLessThan(8 * 1024); // released with the stream
+    },
+  },
+  {
+    id: "S33",
+    misbehaviour: "a stream that sends nothing (no message, no half-close) for `idleStreamTimeoutMs`",
+    expected: "stream closed: DEADLINE_EXCEEDED `no request message or half-close within N ms of the call's start (idleStreamTimeoutMs)`",
+    async run() {
+      const server = serverUnderTest({ limits: { idleStreamTimeoutMs: 50 }, handlers: { "test.Stalled/Read": stalled } });
+      server.send(c2s.newStream(1n, "test.Stalled/Read"), c2s.newStream(2n, "test.Stalled/Read"), c2s.halfClose(2n));
+      await streamCloses(
+        1n,
+        Code.DEADLINE_EXCEEDED,
+        /^no request message or half-close within 50 ms of the call's start \(idleStreamTimeoutMs\)$/,
+      )(server);
+      expect(server.framesOf(2n)).toEqual([]); // it half-closed: not idle
+    },
+  },
+  {
+    id: "S34",
+    misbehaviour: "reads nothing while the server's refusals and closes pile up",
+    expected:
+      "the server stops reading the tunnel past `maxPendingControlBytes` of unsent frames, and reads again once half of them went out",
+    async run() {
+      const server = serverUnderTest({ limits: { maxPendingControlBytes: 4_096 } });
+      server.conn.writable = false; // the peer does not read
+      for (let id = 1n; !server.conn.readingPaused; id++) {
+        expect(id).toBeLessThan(10n); // each refusal holds ~700 bytes
+        server.send(c2s.newStream(id, "test.Missing/Method"));
+      }
+      expect(server.conn.abortedWith).toBeUndefined();
+      server.conn.drain();
+      expect(server.conn.readingPaused).toBe(false);
+    },
+  },
+  {
+    id: "S35",
+    misbehaviour: "`NewStream` for an unknown method with a very long name",
+    expected: "stream closed: UNIMPLEMENTED `… not implemented`, quoting the name's first 100 characters",
+    async run() {
+      const server = serverUnderTest();
+      const name = `pkg.Service/${"m".repeat(100_000)}`;
+      server.send(c2s.newStream(1n, name));
+      await streamCloses(1n, Code.UNIMPLEMENTED, /^pkg\.Service\/m{88}… \(100012 characters\) not implemented$/)(server);
+    },
+  },
 ];
+
+/** A handler that reads nothing until its call ends. */
+function stalled(stream: { signal: AbortSignal }): Promise<void> {
+  return new Promise((resolve) => stream.signal.addEventListener("abort", () => resolve(), { once: true }));
+}
 
 describe("conformance: tunnel-server engine against a misbehaving tunnel client", () => {
   for (const c of serverCases) {

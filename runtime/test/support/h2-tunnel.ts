@@ -1,0 +1,103 @@
+import * as http2 from "node:http2";
+import type { ClientToServer, ServerToClient } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { OPEN_TUNNEL_PATH } from "../../src/protocol/constants.js";
+import { decodeServerToClient, encodeClientToServer } from "../../src/protocol/frame-codec.js";
+
+/**
+ * A tunnel client written on node:http2 directly, for attacks grpc-js would
+ * not let a client make: it writes frames as fast as it likes and reads
+ * only when told to (`startReading`), so a server's answers pile up unread
+ * and its HTTP/2 windows stay closed. Each session is its own TCP
+ * connection; `open` starts one more tunnel RPC on it.
+ */
+export class H2Connection {
+  readonly session: http2.ClientHttp2Session;
+
+  constructor(address: string) {
+    // An attacker queues far more than the 10 MB Node allows a session by default.
+    this.session = http2.connect(`http://${address}`, { maxSessionMemory: 4096 });
+    this.session.on("error", () => {});
+  }
+
+  /** Opens a tunnel RPC (negotiating), not reading its answers until told to. */
+  open(path = OPEN_TUNNEL_PATH): H2Tunnel {
+    const stream = this.session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      "grpctunnel-negotiate": "on",
+    });
+    return new H2Tunnel(stream);
+  }
+
+  /** Bytes this client has written to its TCP socket so far. */
+  get bytesWritten(): number {
+    return this.session.socket?.bytesWritten ?? 0;
+  }
+
+  close(): void {
+    this.session.destroy();
+  }
+}
+
+export class H2Tunnel {
+  /** Frames the server sent, once reading started. */
+  readonly received: ServerToClient[] = [];
+  /** The tunnel RPC's grpc-status, once it ended. */
+  readonly status: Promise<number>;
+  private pending: Buffer = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly stream: http2.ClientHttp2Stream) {
+    stream.on("error", () => {});
+    stream.pause();
+    this.status = new Promise((resolve) => {
+      stream.on("trailers", (trailers) => resolve(Number(trailers["grpc-status"])));
+      stream.on("response", (headers) => {
+        if (headers["grpc-status"] !== undefined) resolve(Number(headers["grpc-status"]));
+      });
+      stream.on("close", () => resolve(-1));
+    });
+  }
+
+  /** Writes one frame; false when the stream's buffer is over its high-water mark. */
+  send(frame: ClientToServer): boolean {
+    const body = encodeClientToServer(frame);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(body.length, 1);
+    return this.stream.write(Buffer.concat([prefix, body]));
+  }
+
+  /** Starts reading (and decoding) what the server sent, which also reopens its windows. */
+  startReading(): void {
+    this.stream.on("data", (chunk: Buffer) => this.take(chunk));
+    this.stream.resume();
+  }
+
+  /** The status of each stream the server closed, in order. */
+  readonly closes: Array<{ streamId: bigint; code: number; message: string }> = [];
+
+  /** Waits until `condition` holds (checked whenever frames arrive). */
+  async waitUntil(condition: () => boolean): Promise<void> {
+    while (!condition()) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  private take(chunk: Buffer): void {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    while (this.pending.length >= 5) {
+      const length = this.pending.readUInt32BE(1);
+      if (this.pending.length < 5 + length) break;
+      const frame = decodeServerToClient(this.pending.subarray(5, 5 + length));
+      this.received.push(frame);
+      if (frame.frame.case === "closeStream") {
+        const status = frame.frame.value.status;
+        this.closes.push({ streamId: frame.streamId, code: status?.code ?? 0, message: status?.message ?? "" });
+      }
+      this.pending = this.pending.subarray(5 + length);
+    }
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+}

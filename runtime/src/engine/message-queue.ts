@@ -72,6 +72,8 @@ export class MessageQueue {
   private error: TunnelError | undefined;
   /** What the reader gets once it drained the queue after `end(error)`. */
   private endError: TunnelError | undefined;
+  /** A waiting reader will look again (a microtask is queued). */
+  private waking = false;
   /** The reader waiting for a message, if any. */
   private waiter: { resolve: (message: Uint8Array | undefined) => void; reject: (error: unknown) => void } | undefined;
 
@@ -276,8 +278,21 @@ export class MessageQueue {
     }
   }
 
-  /** Settles a waiting reader if what it waits for is there (taking it returns credit at once, as the read asked). */
+  /**
+   * Something arrived or the queue ended: a waiting reader looks again, in
+   * a microtask as an awaiting reader would, so frames that arrive together
+   * are all queued before it takes one (and returns its credit).
+   */
   private wake(): void {
+    if (this.waiter !== undefined && !this.waking) {
+      this.waking = true;
+      queueMicrotask(() => this.settleWaiter());
+    }
+  }
+
+  /** Settles the waiting reader if what it waits for is there. */
+  private settleWaiter(): void {
+    this.waking = false;
     const waiter = this.waiter;
     if (waiter === undefined) {
       return;

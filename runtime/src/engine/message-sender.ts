@@ -67,8 +67,10 @@ export class MessageSender<Out> implements DataSource {
         }
         let length: number;
         if (window !== undefined) {
-          if (window.size === 0 && offset < size) {
-            await window.whenOpen(); // also resolves when the stream ends (release)
+          // A message that fits one chunk waits for room for all of it rather
+          // than being split at the window's edge (see worthWaitingFor).
+          if (window.size === 0 ? offset < size : offset === 0 && size <= this.maxChunkBytes && window.worthWaitingFor(size)) {
+            await window.whenOpen(); // any credit, or the stream ended (release): check again
             continue;
           }
           length = nextChunkLength(this.maxChunkBytes, size - offset, window.size);

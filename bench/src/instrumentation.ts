@@ -37,11 +37,17 @@ class DiscardingMetricExporter implements PushMetricExporter {
   async shutdown(): Promise<void> {}
 }
 
-/** The SDK providers and the interceptors that trace with them; `enable()` turns context and metrics on for one sample. */
+/** The SDK providers and the interceptors that trace with them; the `enable…` functions switch parts on for one sample. */
 export interface OpenTelemetrySetup {
   interceptors: Interceptors;
-  /** Registers the context manager and starts recording metrics; the returned function undoes both. */
-  enable(): () => void;
+  /**
+   * Registers the AsyncLocalStorage context manager (what any OpenTelemetry
+   * application on Node runs, whatever it instruments); the returned
+   * function unregisters it.
+   */
+  enableContext(): () => void;
+  /** Starts recording `tunnelMetrics`; the returned function stops it. */
+  enableMetrics(): () => void;
   shutdown(): Promise<void>;
 }
 
@@ -56,14 +62,17 @@ export function openTelemetry(): OpenTelemetrySetup {
       client: [clientTracing({ tracerProvider, propagator })],
       server: [serverTracing({ tracerProvider, propagator })],
     },
-    enable() {
+    enableContext() {
       // Only while measuring OpenTelemetry: AsyncLocalStorage's promise hooks slow every promise in the process.
       context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      // An application's own instrumentation (HTTP, ...) runs code in
+      // contexts: AsyncLocalStorage hooks every promise from its first run on.
+      context.with(context.active(), () => {});
+      return () => context.disable();
+    },
+    enableMetrics() {
       const metrics = tunnelMetrics({ meterProvider });
-      return () => {
-        metrics.stop();
-        context.disable();
-      };
+      return () => metrics.stop();
     },
     async shutdown() {
       await tracerProvider.shutdown();

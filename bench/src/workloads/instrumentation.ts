@@ -1,25 +1,59 @@
 import type { BenchClient } from "../direct-client.js";
 import { startForward, type VariantId } from "../fixtures.js";
-import { countingSubscriber, openTelemetry } from "../instrumentation.js";
-import { figure } from "../results.js";
+import { countingSubscriber, openTelemetry, type OpenTelemetrySetup } from "../instrumentation.js";
+import { type Figure, figure } from "../results.js";
 import { runRounds } from "../rounds.js";
 import { payloadOf } from "../service.js";
-import { closedLoop, type Workload } from "./workload.js";
+import { closedLoop, type LoadResult, type Workload } from "./workload.js";
 
 const CALLERS = 32;
 const PAYLOAD_BYTES = 100;
-const MODES = ["none", "diagnostics", "otel"] as const;
-type Mode = (typeof MODES)[number];
 
 /**
- * What instrumentation costs on unary calls/s (32 callers): with nothing
- * subscribed, with a diagnostics subscriber, and with OpenTelemetry tracing
- * (client and server spans through the interceptors) plus metrics (from the
- * diagnostics channels). Each sample runs the three modes back to back, in
- * an order that turns each round. Direct grpc-js has no instrumentation of
- * the runtime: it runs the same three samples as the control, so its ratios
- * show the noise (and, for OpenTelemetry, what AsyncLocalStorage costs every
- * promise in the process).
+ * What each sample switches on, each mode adding to the one before from
+ * "context" on: OpenTelemetry's context manager alone (what an application
+ * with OpenTelemetry pays whatever it instruments), then the tracing
+ * interceptors, then the metrics too ("otel", what issue 19's target is about).
+ */
+const MODES = ["none", "diagnostics", "context", "tracing", "otel"] as const;
+type Mode = (typeof MODES)[number];
+
+const LABELS: Record<Mode, string> = {
+  none: "nothing subscribed",
+  diagnostics: "diagnostics subscriber",
+  context: "OTel context manager only",
+  tracing: "OTel context + tracing",
+  otel: "OpenTelemetry traces + metrics",
+};
+
+/** Switches `mode` on (traced clients are the caller's business); returns what switches it off. */
+function enable(mode: Mode, otel: OpenTelemetrySetup): () => void {
+  switch (mode) {
+    case "none":
+      return () => {};
+    case "diagnostics":
+      return countingSubscriber().stop;
+    case "context":
+    case "tracing":
+      return otel.enableContext();
+    case "otel": {
+      const disableContext = otel.enableContext();
+      const stopMetrics = otel.enableMetrics();
+      return () => {
+        stopMetrics();
+        disableContext();
+      };
+    }
+  }
+}
+
+/**
+ * What instrumentation costs on unary calls/s and CPU per call (32
+ * callers). Each sample runs every mode back to back, in an order that
+ * turns each round. Direct grpc-js has no instrumentation of the runtime: it
+ * runs the same samples as the control, so its ratios show the noise and,
+ * against nothing, what AsyncLocalStorage costs every promise in the
+ * process. "OpenTelemetry ÷ context manager only" is the runtime's own cost.
  */
 export const instrumentation: Workload = {
   id: "instrumentation",
@@ -37,45 +71,42 @@ export const instrumentation: Workload = {
       const samples = await runRounds(ctx, ctx.variants, async (variant) => {
         const turn = turns.get(variant) ?? 0;
         turns.set(variant, turn + 1);
-        const rates: Partial<Record<Mode, number>> = {};
+        const results: Partial<Record<Mode, LoadResult>> = {};
         for (let i = 0; i < MODES.length; i++) {
           const mode = MODES[(turn + i) % MODES.length]!;
-          const client: BenchClient = mode === "otel" && variant !== "direct" ? traced.clients[variant] : plain.clients[variant];
-          const stop = mode === "diagnostics" ? countingSubscriber().stop : mode === "otel" ? otel.enable() : () => {};
+          const isTraced = (mode === "tracing" || mode === "otel") && variant !== "direct";
+          const client: BenchClient = isTraced ? traced.clients[variant] : plain.clients[variant];
+          const disable = enable(mode, otel);
           try {
-            rates[mode] = (await closedLoop(ctx.config.sampleMs, CALLERS, () => client.unary({ payload }))).rate;
+            results[mode] = await closedLoop(ctx.config.sampleMs, CALLERS, () => client.unary({ payload }));
           } finally {
-            stop();
+            disable();
           }
         }
-        return rates as Record<Mode, number>;
+        return results as Record<Mode, LoadResult>;
       });
+      const rate = (mode: Mode): Figure =>
+        figure({ id: `rate-${mode}`, label: `calls/s, ${LABELS[mode]}`, unit: "calls/s", better: "higher" }, samples, (s) => s[mode].rate);
+      const cpu = (mode: Mode): Figure =>
+        figure(
+          { id: `cpu-${mode}`, label: `CPU µs per call, ${LABELS[mode]}`, unit: "µs", better: "lower" },
+          samples,
+          (s) => s[mode].cpuPerCallUs,
+        );
+      const ratio = (id: string, of: Mode, to: Mode): Figure =>
+        figure({ id, label: `${LABELS[of]} ÷ ${LABELS[to]}`, unit: "×", better: "higher" }, samples, (s) => s[of].rate / s[to].rate);
       return {
         id: this.id,
         title: this.title,
         params: { payloadBytes: PAYLOAD_BYTES, callers: CALLERS },
         figures: [
-          figure({ id: "rate-none", label: "calls/s, nothing subscribed", unit: "calls/s", better: "higher" }, samples, (s) => s.none),
-          figure(
-            { id: "rate-diagnostics", label: "calls/s, diagnostics subscriber", unit: "calls/s", better: "higher" },
-            samples,
-            (s) => s.diagnostics,
-          ),
-          figure(
-            { id: "rate-otel", label: "calls/s, OpenTelemetry traces + metrics", unit: "calls/s", better: "higher" },
-            samples,
-            (s) => s.otel,
-          ),
-          figure(
-            { id: "diagnostics-ratio", label: "diagnostics subscriber ÷ nothing subscribed", unit: "×", better: "higher" },
-            samples,
-            (s) => s.diagnostics / s.none,
-          ),
-          figure(
-            { id: "otel-ratio", label: "OpenTelemetry ÷ nothing subscribed", unit: "×", better: "higher" },
-            samples,
-            (s) => s.otel / s.none,
-          ),
+          ...MODES.map(rate),
+          ...MODES.map(cpu),
+          ratio("diagnostics-ratio", "diagnostics", "none"),
+          ratio("otel-ratio", "otel", "none"),
+          ratio("context-ratio", "context", "none"),
+          ratio("otel-own-ratio", "otel", "context"),
+          ratio("tracing-own-ratio", "tracing", "context"),
         ],
       };
     } finally {

@@ -8,7 +8,8 @@ import { encodeMessage, toMessage } from "./codec.js";
 import { messagesOf, once } from "./message-streams.js";
 import { handlerContext, type HandlerContext } from "./handler-context.js";
 import { applyInterceptors, type HandlerFn, type HandlerInterceptor, type HandlerRequest, type HandlerResponse } from "./interceptors.js";
-import { readRequests, readSingleRequest, sendAll } from "./server-calls.js";
+import { readRequests, readSingleRequest, sendAll, singleRequest } from "./server-calls.js";
+import { defineSharedGetter } from "./shared-getter.js";
 import type { BidiStreamingImpl, ClientStreamingImpl, ServerStreamingImpl, UnaryImpl } from "./service-impl.js";
 
 /**
@@ -23,35 +24,22 @@ export function interceptedHandler(
 ): StreamHandler {
   const serve = applyInterceptors(interceptors, implementationStep(method, impl));
   const { input, output } = method;
+  const unary = method.methodKind === "unary";
   return async (stream) => {
     const context = handlerContext(stream);
     const service = method.parent;
     const header = context.metadata;
-    // Getters: the context makes its signal only when someone uses it.
-    const request: HandlerRequest =
-      method.methodKind === "unary"
-        ? {
-            method,
-            service,
-            header,
-            context,
-            stream: false,
-            message: await readSingleRequest(stream, input),
-            get signal() {
-              return context.signal;
-            },
-          }
-        : {
-            method,
-            service,
-            header,
-            context,
-            stream: true,
-            message: requestStream(stream, method),
-            get signal() {
-              return context.signal;
-            },
-          };
+    // The reads inline (not readSingleRequest): the common call, with as few promises as it needs.
+    const bytes = unary ? await stream.read() : undefined;
+    // A getter (shared, see defineSharedGetter): the context makes its signal only when someone uses it.
+    const message = unary
+      ? singleRequest(stream, input, bytes, bytes === undefined ? undefined : await stream.read())
+      : requestStream(stream, method);
+    const request = defineSharedGetter(
+      { method, service, header, context, stream: !unary, message },
+      "signal",
+      contextSignal,
+    ) as unknown as HandlerRequest;
     const response = await serve(request);
     if (response.stream !== request.stream) {
       throw new TunnelError(
@@ -72,6 +60,10 @@ export function interceptedHandler(
   };
 }
 
+function contextSignal(this: { context: HandlerContext }): AbortSignal {
+  return this.context.signal;
+}
+
 function mergeInto(own: Metadata, given: Metadata): void {
   if (given !== own) {
     own.merge(given);
@@ -79,11 +71,22 @@ function mergeInto(own: Metadata, given: Metadata): void {
 }
 
 /**
- * Marks the responses the implementation step makes (and spreads of them):
- * their `header` and `trailer` are getters of the call's own objects, which
- * the stream creates only when used, so they are not compared.
+ * Marks the responses the implementation step makes (and spreads of them),
+ * and holds their call's context: their `header` and `trailer` are getters
+ * of the call's own objects, which the stream creates only when used, so
+ * they are not compared.
  */
 const OWN = Symbol("own response");
+
+type OwnResponse = { [OWN]: HandlerContext };
+
+function ownHeader(this: OwnResponse): Metadata {
+  return this[OWN].responseHeaders;
+}
+
+function ownTrailer(this: OwnResponse): Metadata {
+  return this[OWN].responseTrailers;
+}
 
 /** The request stream of a streaming call; for server streaming, its one request (read when asked for). */
 function requestStream(stream: ServerStream, method: DescMethod): AsyncIterable<MessageShape<DescMessage>> {
@@ -99,30 +102,20 @@ function requestStream(stream: ServerStream, method: DescMethod): AsyncIterable<
 function implementationStep(method: DescMethod, impl: (...args: never[]) => unknown): HandlerFn {
   const { output } = method;
   const service = method.parent;
-  // One literal, not a spread of a common part: a spread would call the getters.
+  // Shared getters (see defineSharedGetter); one object, not a spread of a common part: a spread would call them.
   const respond = (
     context: HandlerContext,
     stream: boolean,
     message: MessageShape<DescMessage> | AsyncIterable<MessageShape<DescMessage>>,
-  ): HandlerResponse =>
-    ({
-      [OWN]: true,
-      method,
-      service,
-      stream,
-      message,
-      get header() {
-        return context.responseHeaders;
-      },
-      get trailer() {
-        return context.responseTrailers;
-      },
-    }) as HandlerResponse;
+  ): HandlerResponse => {
+    const response = defineSharedGetter({ [OWN]: context, method, service, stream, message }, "header", ownHeader);
+    return defineSharedGetter(response, "trailer", ownTrailer) as unknown as HandlerResponse;
+  };
   switch (method.methodKind) {
     case "unary": {
       const fn = impl as unknown as UnaryImpl<DescMessage, DescMessage>;
       return async (req) => {
-        const message = toMessage(output, await fn(await single(req), req.context));
+        const message = toMessage(output, await fn(req.stream ? await single(req) : req.message, req.context));
         return respond(req.context, false, message);
       };
     }

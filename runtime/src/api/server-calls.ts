@@ -17,8 +17,10 @@ export function methodHandler(method: DescMethod, impl: (...args: never[]) => un
   switch (method.methodKind) {
     case "unary": {
       const fn = impl as unknown as UnaryImpl<DescMessage, DescMessage>;
+      // The reads inline (not readSingleRequest): the common call, with as few promises as it needs.
       return async (stream) => {
-        const request = await readSingleRequest(stream, input);
+        const bytes = await stream.read();
+        const request = singleRequest(stream, input, bytes, bytes === undefined ? undefined : await stream.read());
         const response = await fn(request, handlerContext(stream));
         await stream.send(encodeMessage(output, response));
       };
@@ -52,10 +54,20 @@ export function methodHandler(method: DescMethod, impl: (...args: never[]) => un
  */
 export async function readSingleRequest<I extends DescMessage>(stream: ServerStream, schema: I): Promise<MessageShape<I>> {
   const bytes = await stream.read();
+  return singleRequest(stream, schema, bytes, bytes === undefined ? undefined : await stream.read());
+}
+
+/** The one request, from the first read and the second (which must find the half-close). */
+export function singleRequest<I extends DescMessage>(
+  stream: ServerStream,
+  schema: I,
+  bytes: Uint8Array | undefined,
+  extra: Uint8Array | undefined,
+): MessageShape<I> {
   if (bytes === undefined) {
     throw new TunnelError(Code.INVALID_ARGUMENT, `no request received for method ${stream.method}`);
   }
-  if ((await stream.read()) !== undefined) {
+  if (extra !== undefined) {
     throw new TunnelError(Code.INVALID_ARGUMENT, `Already received request for non-client-stream method ${stream.method}`);
   }
   return decodeMessage(schema, bytes);

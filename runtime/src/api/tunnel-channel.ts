@@ -81,7 +81,7 @@ class EngineTunnelChannel implements ManagedTunnelChannel {
   private drainReason: TunnelError | undefined;
   private drainListeners: Array<() => void> = [];
   // Marks the tunnel draining when its peer refuses a call as unavailable.
-  private watchRefusal = (end: CallEnd) => {
+  private watchRefusal: ((end: CallEnd) => void) | undefined = (end: CallEnd) => {
     if (end.refused && end.error?.code === Code.UNAVAILABLE) {
       this.drain(end.error);
     }
@@ -97,7 +97,7 @@ class EngineTunnelChannel implements ManagedTunnelChannel {
     this.authContext = init.authContext;
     this.done = engine.done;
     if (init.drainOnRefusal === false) {
-      this.watchRefusal = () => {};
+      this.watchRefusal = undefined;
     }
   }
 
@@ -151,9 +151,9 @@ class EngineTunnelChannel implements ManagedTunnelChannel {
       deadline: callDeadline(options),
       signal: options.signal,
       onHeader: options.onHeader,
+      onEnd: this.watchRefusal,
     });
     options.onTunnel?.(this);
-    void stream.done.then(this.watchRefusal);
     return stream;
   }
 }

@@ -32,8 +32,7 @@ export async function* runTypedCall<I extends DescMessage, O extends DescMessage
   const stream = call.channel.startCall(methodPath(method), options);
   try {
     if ("one" in call.input) {
-      await sendOrCancel(stream, method.input, call.input.one);
-      stream.closeSend();
+      await sendOneOrCancel(stream, method.input, call.input.one);
     } else {
       void sendAll(stream, method.input, call.input.many);
     }
@@ -50,6 +49,36 @@ export async function* runTypedCall<I extends DescMessage, O extends DescMessage
   }
 }
 
+/**
+ * A unary call: what runTypedCall does for one, without a generator, with
+ * as few promises as the call's steps need (each one costs, and much more
+ * while AsyncLocalStorage, i.e. OpenTelemetry's context, is active).
+ */
+export async function runUnaryCall<I extends DescMessage, O extends DescMessage>(
+  channel: CallChannel,
+  method: DescMethod & { readonly input: I; readonly output: O },
+  request: MessageInitShape<I>,
+  options: CallOptions,
+): Promise<MessageShape<O>> {
+  const stream = channel.startCall(methodPath(method), options);
+  try {
+    // As sendOneOrCancel does, inline: one async step fewer.
+    try {
+      await stream.send(encodeMessage(method.input, request));
+    } catch (e) {
+      stream.cancel(TunnelError.from(e, Code.INTERNAL));
+    }
+    stream.closeSend();
+    const bytes = await stream.read();
+    return singleResponse(stream, method, bytes, bytes === undefined ? undefined : await stream.read());
+  } finally {
+    stream.cancel(); // the consumer stopped early, or (a no-op) the call is over
+    if (options.onTrailer !== undefined) {
+      options.onTrailer((await stream.done).trailers);
+    }
+  }
+}
+
 /** The one response of a `responses: "one"` call. */
 export async function single<O>(responses: AsyncGenerator<O>): Promise<O> {
   const { value } = await responses.next();
@@ -58,16 +87,18 @@ export async function single<O>(responses: AsyncGenerator<O>): Promise<O> {
 }
 
 /**
- * Sends one request. If that fails while the call is still open (e.g. the
- * message cannot be serialized), the call is cancelled with the reason; if
- * the call already ended, its outcome is what the caller will see.
+ * Sends the one request and half-closes. If sending fails while the call is
+ * still open (e.g. the message cannot be serialized), the call is cancelled
+ * with the reason; if the call already ended, its outcome is what the
+ * caller will see.
  */
-async function sendOrCancel<I extends DescMessage>(stream: CallStream, schema: I, request: MessageInitShape<I>): Promise<void> {
+async function sendOneOrCancel<I extends DescMessage>(stream: CallStream, schema: I, request: MessageInitShape<I>): Promise<void> {
   try {
     await stream.send(encodeMessage(schema, request));
   } catch (e) {
     stream.cancel(TunnelError.from(e, Code.INTERNAL));
   }
+  stream.closeSend();
 }
 
 /** Sends every request, then half-closes; any failure cancels the call. */
@@ -91,12 +122,21 @@ async function readSingleResponse<O extends DescMessage>(
   method: { output: O; name: string },
 ): Promise<MessageShape<O>> {
   const bytes = await stream.read();
+  return singleResponse(stream, method, bytes, bytes === undefined ? undefined : await stream.read());
+}
+
+/** The one response, from the first read and the second (which must find the end); anything else fails the call. */
+function singleResponse<O extends DescMessage>(
+  stream: CallStream,
+  method: { output: O; name: string },
+  bytes: Uint8Array | undefined,
+  extra: Uint8Array | undefined,
+): MessageShape<O> {
   if (bytes === undefined) {
     const error = new TunnelError(Code.INTERNAL, `server ended ${method.name} without sending a response`);
     stream.cancel(error);
     throw error;
   }
-  const extra = await stream.read();
   if (extra !== undefined) {
     const error = new TunnelError(Code.INTERNAL, `server sent multiple responses for non-server-stream method ${method.name}`);
     stream.cancel(error);

@@ -11,21 +11,23 @@ import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
 import { interceptedUnary, runInterceptedCall } from "./intercepted-calls.js";
 import { InterceptedChannel } from "./intercepted-channel.js";
-import { runTypedCall, single, type TypedCall } from "./typed-call-runner.js";
+import { runTypedCall, runUnaryCall, single, type TypedCall } from "./typed-call-runner.js";
 
 // The four kinds of typed call, written once on CallChannel.startCall. Each
 // becomes a TypedCall and goes through `run`: `runTypedCall`, or the same
-// inside the interceptors of a channel made by `withInterceptors`.
+// inside the interceptors of a channel made by `withInterceptors`; unary
+// calls, the common case, take `runUnaryCall`, without generators.
 
 /** Makes a unary call: one request, one response. */
-export async function unaryCall<I extends DescMessage, O extends DescMessage>(
+export function unaryCall<I extends DescMessage, O extends DescMessage>(
   channel: CallChannel,
   method: DescMethodUnary<I, O>,
   request: MessageInitShape<I>,
   options: CallOptions = {},
 ): Promise<MessageShape<O>> {
-  const call: TypedCall<I, O> = { channel, method, options, input: { one: request }, responses: "one" };
-  return channel instanceof InterceptedChannel ? interceptedUnary(channel, call) : single(runTypedCall(call));
+  return channel instanceof InterceptedChannel
+    ? interceptedUnary(channel, { channel, method, options, input: { one: request }, responses: "one" })
+    : runUnaryCall(channel, method, request, options);
 }
 
 /** Makes a server-streaming call: one request, responses as they arrive. Stopping early cancels the call. */

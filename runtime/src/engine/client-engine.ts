@@ -1,6 +1,7 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { deferred } from "../deferred.js";
+import type { CallEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
 import { ProtocolRevision, type ClientToServer, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { INITIAL_WINDOW_BYTES, SETTINGS_STREAM_ID } from "../protocol/constants.js";
@@ -33,6 +34,8 @@ export interface OpenStreamOptions {
   deadline?: number;
   signal?: AbortSignal;
   onHeader?: (headers: Metadata) => void;
+  /** Told synchronously how the call ended (ClientStreamInit.onEnd). */
+  onEnd?: (end: CallEnd) => void;
 }
 
 const MAX_STREAM_ID = 0x7fff_ffff_ffff_ffffn;
@@ -100,8 +103,10 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     if (options.signal?.aborted) {
       throw TunnelError.from(options.signal.reason, Code.CANCELLED);
     }
-    const headers = metadata.clone();
+    // `metadata` is only read, unless the timeout goes in: then a copy.
+    let headers = metadata;
     if (options.deadline !== undefined) {
+      headers = metadata.clone();
       headers.set(TIMEOUT_HEADER, encodeTimeout(options.deadline - Date.now()));
     }
     const requestHeaders = metadataToProto(headers);
@@ -125,6 +130,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
       memory,
       signal: options.signal,
       onHeader: options.onHeader,
+      onEnd: options.onEnd,
       onClosed: (closed) => this.forgetStream(closed),
     });
     this.streamStarted(stream);

@@ -1,6 +1,5 @@
 import { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
-import { deferred } from "../deferred.js";
 import type { CallEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
 import type { ClientToServer, CloseStream, Metadata as ProtoMetadata } from "../gen/grpctunnel/v1/tunnel_pb.js";
@@ -14,6 +13,8 @@ export interface ClientStreamInit extends StreamCoreInit<ClientToServer> {
   method: string;
   signal: AbortSignal | undefined;
   onHeader: ((headers: Metadata) => void) | undefined;
+  /** Told how the call ended, once, synchronously (cheaper than `done.then` for the engine's users). */
+  onEnd?: ((end: CallEnd) => void) | undefined;
 }
 
 const clientRole: StreamRole<ClientToServer> = {
@@ -32,8 +33,10 @@ const clientRole: StreamRole<ClientToServer> = {
  */
 export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
   readonly method: string;
-  readonly done: Promise<CallEnd>;
-  private readonly resolveDone: (end: CallEnd) => void;
+  // `done` is made when first asked for: most calls end without anyone awaiting it.
+  private donePromise: Promise<CallEnd> | undefined;
+  private resolveDone: ((end: CallEnd) => void) | undefined;
+  private readonly onEnd: ((end: CallEnd) => void) | undefined;
   private readonly maxMetadataBytes: number;
   private headers: Metadata | undefined;
   private readonly onHeader: ((headers: Metadata) => void) | undefined;
@@ -48,11 +51,23 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     this.method = init.method;
     this.maxMetadataBytes = init.limits.maxMetadataBytes;
     this.onHeader = init.onHeader;
-    const done = deferred<CallEnd>();
-    this.done = done.promise;
-    this.resolveDone = done.resolve;
+    this.onEnd = init.onEnd;
     this.signal = init.signal;
     this.signal?.addEventListener("abort", this.abortListener, { once: true });
+  }
+
+  /** How the call ended (see CallStream.done). */
+  get done(): Promise<CallEnd> {
+    if (this.donePromise === undefined) {
+      const ended = this.ended;
+      this.donePromise =
+        ended !== undefined
+          ? Promise.resolve(ended)
+          : new Promise((resolve) => {
+              this.resolveDone = resolve;
+            });
+    }
+    return this.donePromise;
   }
 
   /** Sends one request message (already serialized). */
@@ -76,15 +91,8 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
    * The next response message, or undefined when the server closed the call
    * successfully and every message was read. Throws the call's error.
    */
-  async read(): Promise<Uint8Array | undefined> {
-    const message = await this.queue.read();
-    if (message === undefined) {
-      const { error } = await this.done;
-      if (error !== undefined) {
-        throw error;
-      }
-    }
-    return message;
+  read(): Promise<Uint8Array | undefined> {
+    return this.queue.read(); // the queue ends with the call's error (see end)
   }
 
   /** Tells the server (unless the call already ended) and fails the call with `reason`. */
@@ -162,10 +170,11 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     } else if (this.queue.endedMidMessage) {
       this.queue.fail(error ?? new TunnelError(Code.INTERNAL, "server closed the stream in the middle of a message"));
     } else {
-      this.queue.end();
+      this.queue.end(error);
     }
     this.released();
-    this.resolveDone(end);
+    this.resolveDone?.(end);
+    this.onEnd?.(end);
   }
 }
 

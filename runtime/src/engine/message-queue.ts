@@ -21,6 +21,9 @@ export interface MessageQueueOptions {
   memory: StreamMemory;
 }
 
+/** `next()`: nothing to read yet. */
+const PENDING = Symbol("pending");
+
 interface Chunk {
   data: Uint8Array;
   /** Total message size for an envelope; -1 for a continuation chunk. */
@@ -67,8 +70,12 @@ export class MessageQueue {
   private slabExtra = 0;
   private ended = false;
   private error: TunnelError | undefined;
-  private wakeReader: (() => void) | undefined;
-  private reading = false;
+  /** What the reader gets once it drained the queue after `end(error)`. */
+  private endError: TunnelError | undefined;
+  /** A waiting reader will look again (a microtask is queued). */
+  private waking = false;
+  /** The reader waiting for a message, if any. */
+  private waiter: { resolve: (message: Uint8Array | undefined) => void; reject: (error: unknown) => void } | undefined;
 
   constructor(private readonly options: MessageQueueOptions) {}
 
@@ -94,12 +101,13 @@ export class MessageQueue {
     return this.enqueue(this.sequence.more(data.length, this.options.what), data, -1);
   }
 
-  /** The peer sends nothing more; the reader drains what is queued. */
-  end(): void {
+  /** The peer sends nothing more; the reader drains what is queued, then gets undefined (or `error`, thrown). */
+  end(error?: TunnelError): void {
     if (this.ended) {
       return;
     }
     this.ended = true;
+    this.endError = error;
     this.options.window?.stop();
     this.wake();
   }
@@ -124,33 +132,48 @@ export class MessageQueue {
 
   /**
    * The next message, or undefined once the peer ended its side and all was
-   * read. Throws the stream's error after `fail`. One reader at a time.
+   * read (after `end(error)`, that error is thrown instead). Throws the
+   * stream's error after `fail`. One reader at a time. Not an async
+   * function: a read costs one promise, which matters because every promise
+   * costs more while AsyncLocalStorage (OpenTelemetry's context) is active.
    */
-  async read(): Promise<Uint8Array | undefined> {
-    if (this.reading) {
-      throw new Error("MessageQueue.read: concurrent reads are not supported");
+  read(): Promise<Uint8Array | undefined> {
+    if (this.waiter !== undefined) {
+      return Promise.reject(new Error("MessageQueue.read: concurrent reads are not supported"));
     }
-    this.reading = true;
+    let message: Uint8Array | undefined | typeof PENDING;
     try {
-      for (;;) {
-        if (this.error !== undefined) {
-          throw this.error;
-        }
-        const message = this.pull();
-        if (message !== undefined) {
-          return message;
-        }
-        if (this.ended) {
-          if (this.assembling || this.sequence.midMessage) {
-            throw new TunnelError(this.options.violationCode, `${this.options.what} stream ended in the middle of a message`);
-          }
-          return undefined;
-        }
-        await new Promise<void>((resolve) => (this.wakeReader = resolve));
-      }
-    } finally {
-      this.reading = false;
+      message = this.next();
+    } catch (e) {
+      return Promise.reject(e);
     }
+    if (message !== PENDING) {
+      return Promise.resolve(message);
+    }
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  /** What a read gets now: a message, the end (undefined), a throw, or PENDING. */
+  private next(): Uint8Array | undefined | typeof PENDING {
+    if (this.error !== undefined) {
+      throw this.error;
+    }
+    const message = this.pull();
+    if (message !== undefined) {
+      return message;
+    }
+    if (!this.ended) {
+      return PENDING;
+    }
+    if (this.assembling || this.sequence.midMessage) {
+      throw new TunnelError(this.options.violationCode, `${this.options.what} stream ended in the middle of a message`);
+    }
+    if (this.endError !== undefined) {
+      throw this.endError;
+    }
+    return undefined;
   }
 
   private enqueue(violation: string | undefined, data: Uint8Array, size: number): TunnelError | undefined {
@@ -255,9 +278,39 @@ export class MessageQueue {
     }
   }
 
+  /**
+   * Something arrived or the queue ended: a waiting reader looks again, in
+   * a microtask as an awaiting reader would, so frames that arrive together
+   * are all queued before it takes one (and returns its credit).
+   */
   private wake(): void {
-    const wake = this.wakeReader;
-    this.wakeReader = undefined;
-    wake?.();
+    if (this.waiter !== undefined && !this.waking) {
+      this.waking = true;
+      queueMicrotask(() => this.settleWaiter());
+    }
+  }
+
+  /** Settles the waiting reader if what it waits for is there. */
+  private settleWaiter(): void {
+    this.waking = false;
+    const waiter = this.waiter;
+    if (waiter === undefined) {
+      return;
+    }
+    let message: Uint8Array | undefined | typeof PENDING;
+    try {
+      message = this.next();
+    } catch (e) {
+      if (this.waiter === waiter) {
+        this.waiter = undefined;
+        waiter.reject(e);
+      }
+      return;
+    }
+    // Returning credit writes a frame, which may fail the queue (and settle the reader) meanwhile.
+    if (message !== PENDING && this.waiter === waiter) {
+      this.waiter = undefined;
+      waiter.resolve(message);
+    }
   }
 }

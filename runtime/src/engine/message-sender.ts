@@ -8,8 +8,9 @@ import type { DataSource, FrameWriter } from "./frame-conn.js";
 
 /**
  * Sends the messages of one direction of one stream: splits each into chunks
- * of at most 16 KiB and at most the flow-control window, and waits only when
- * the window is closed or the transport is full — never per chunk otherwise.
+ * of at most maxChunkBytes and at most the flow-control window, and waits
+ * only when the window is closed (or, once grown, too small for a whole
+ * message) or the transport is full — never per chunk otherwise.
  */
 export class MessageSender<Out> implements DataSource {
   private busy = false;
@@ -46,60 +47,110 @@ export class MessageSender<Out> implements DataSource {
     return this.busy;
   }
 
-  async send(data: Uint8Array): Promise<void> {
+  /**
+   * Sends one message. Not an async function: a message that goes out
+   * without waiting (the common case) costs no promise of its own, which
+   * matters while AsyncLocalStorage (OpenTelemetry's context) is active.
+   */
+  send(data: Uint8Array): Promise<void> {
     if (this.busy) {
-      throw new Error("MessageSender.send: a message is already being sent on this stream");
+      return Promise.reject(new Error("MessageSender.send: a message is already being sent on this stream"));
     }
     if (data.length > MAX_WINDOW_BYTES) {
-      throw new TunnelError(Code.RESOURCE_EXHAUSTED, `message of ${data.length} bytes is too large for the tunnel protocol`);
+      return Promise.reject(
+        new TunnelError(Code.RESOURCE_EXHAUSTED, `message of ${data.length} bytes is too large for the tunnel protocol`),
+      );
     }
     this.busy = true;
+    let pause: Pause | undefined;
     try {
-      const size = data.length;
-      const window = this.window;
-      let offset = 0;
-      // `continue` re-checks the stream after waiting for the window; the
-      // loop ends once the last chunk (the only one for an empty message) is out.
-      for (;;) {
-        const error = this.endedWith();
-        if (error !== undefined) {
-          throw error;
-        }
-        let length: number;
-        if (window !== undefined) {
-          // A message that fits one chunk waits for room for all of it rather
-          // than being split at the window's edge (see worthWaitingFor).
-          if (window.size === 0 ? offset < size : offset === 0 && size <= this.maxChunkBytes && window.worthWaitingFor(size)) {
-            await window.whenOpen(); // any credit, or the stream ended (release): check again
-            continue;
-          }
-          length = nextChunkLength(this.maxChunkBytes, size - offset, window.size);
-          window.take(length);
-        } else {
-          length = nextChunkLength(this.maxChunkBytes, size - offset);
-        }
-        const chunk = data.subarray(offset, offset + length);
-        const frame = offset === 0 ? this.frames.envelope(this.streamId, size, chunk) : this.frames.more(this.streamId, chunk);
-        offset += length;
-        const queued = this.writer.writeData(frame, this);
-        if (queued !== undefined) {
-          await new Promise<void>((resolve) => {
-            this.resume = resolve;
-            void queued.then(resolve);
-          });
+      pause = this.sendFrom(data, 0);
+    } catch (e) {
+      this.busy = false;
+      return Promise.reject(e);
+    }
+    if (pause === undefined) {
+      this.busy = false;
+      return SENT;
+    }
+    return this.sendAfterPauses(data, pause);
+  }
+
+  /** The rest of a message whose sending had to wait: waits, sends on, until all is out. */
+  private async sendAfterPauses(data: Uint8Array, first: Pause): Promise<void> {
+    try {
+      for (let pause: Pause | undefined = first; pause !== undefined; pause = this.sendFrom(data, pause.offset)) {
+        await pause.wait;
+        if (pause.queued !== undefined) {
           this.resume = undefined;
           const error = this.endedWith();
           if (error !== undefined) {
             throw error; // the frame was dropped
           }
-        }
-        this.bytesSent += length;
-        if (offset >= size) {
-          return;
+          this.bytesSent += pause.queued;
+          if (pause.offset >= data.length) {
+            return;
+          }
         }
       }
     } finally {
       this.busy = false;
     }
   }
+
+  /**
+   * Sends the chunks of `data` from `offset` while nothing needs waiting;
+   * undefined once all are out, else what to wait for: the window to open,
+   * or the transport to take the chunk just queued.
+   */
+  private sendFrom(data: Uint8Array, offset: number): Pause | undefined {
+    const size = data.length;
+    const window = this.window;
+    // The loop ends once the last chunk (the only one for an empty message) is out.
+    for (;;) {
+      const error = this.endedWith();
+      if (error !== undefined) {
+        throw error;
+      }
+      let length: number;
+      if (window !== undefined) {
+        // A message that fits one chunk waits for room for all of it rather
+        // than being split at the window's edge (see worthWaitingFor).
+        if (window.size === 0 ? offset < size : offset === 0 && size <= this.maxChunkBytes && window.worthWaitingFor(size)) {
+          // Any credit, or the stream ended (release): check again.
+          return { wait: window.whenOpen(), offset, queued: undefined };
+        }
+        length = nextChunkLength(this.maxChunkBytes, size - offset, window.size);
+        window.take(length);
+      } else {
+        length = nextChunkLength(this.maxChunkBytes, size - offset);
+      }
+      const chunk = data.subarray(offset, offset + length);
+      const frame = offset === 0 ? this.frames.envelope(this.streamId, size, chunk) : this.frames.more(this.streamId, chunk);
+      offset += length;
+      const queued = this.writer.writeData(frame, this);
+      if (queued !== undefined) {
+        const wait = new Promise<void>((resolve) => {
+          this.resume = resolve;
+          void queued.then(resolve);
+        });
+        return { wait, offset, queued: length };
+      }
+      this.bytesSent += length;
+      if (offset >= size) {
+        return undefined;
+      }
+    }
+  }
 }
+
+/** Where sending a message stopped to wait: for `wait`, then on from `offset`. */
+interface Pause {
+  wait: Promise<void>;
+  offset: number;
+  /** The length of the chunk queued at the transport, counted as sent once it went; undefined: waiting for the window. */
+  queued: number | undefined;
+}
+
+/** What a send that did not need to wait returns: one settled promise for all. */
+const SENT: Promise<void> = Promise.resolve();

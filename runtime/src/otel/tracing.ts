@@ -1,6 +1,5 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import {
-  type Attributes,
   context,
   propagation,
   ROOT_CONTEXT,
@@ -9,6 +8,7 @@ import {
   trace,
   type Context,
   type Span,
+  type SpanOptions,
   type TextMapPropagator,
   type Tracer,
   type TracerProvider,
@@ -44,10 +44,12 @@ export interface TracingOptions {
 export function clientTracing(options: TracingOptions = {}): CallInterceptor {
   const tracer = tracerOf(options);
   const propagator = options.propagator ?? propagation;
-  return (next) => async (req) => {
-    const { span, active } = startSpan(tracer, req.method, SpanKind.CLIENT, context.active());
+  return (next) => (req) => {
+    const parent = context.active();
+    const span = startSpan(tracer, req.method, SpanKind.CLIENT, parent);
+    const active = trace.setSpan(parent, span);
     propagator.inject(active, req.header, metadataSetter);
-    return inSpan(span, SpanKind.CLIENT, active, () => next(req));
+    return runInSpan(span, SpanKind.CLIENT, active, next, req);
   };
 }
 
@@ -65,56 +67,80 @@ export function clientTracing(options: TracingOptions = {}): CallInterceptor {
 export function serverTracing(options: TracingOptions = {}): HandlerInterceptor {
   const tracer = tracerOf(options);
   const propagator = options.propagator ?? propagation;
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const parent = propagator.extract(ROOT_CONTEXT, req.header, metadataGetter);
-    const { span, active } = startSpan(tracer, req.method, SpanKind.SERVER, parent);
-    return inSpan(span, SpanKind.SERVER, active, () => next(req));
+    const span = startSpan(tracer, req.method, SpanKind.SERVER, parent);
+    return runInSpan(span, SpanKind.SERVER, trace.setSpan(parent, span), next, req);
   };
 }
 
-/** A span for a call of `method`, child of `parent`, and the context with it active. */
-function startSpan(tracer: Tracer, method: DescMethod, kind: SpanKind, parent: Context): { span: Span; active: Context } {
-  const { name, attributes } = described(method);
-  const span = tracer.startSpan(name, { kind, attributes }, parent);
-  return { span, active: trace.setSpan(parent, span) };
+/** A span for a call of `method`, child of `parent`. */
+function startSpan(tracer: Tracer, method: DescMethod, kind: SpanKind, parent: Context): Span {
+  const { name, client, server } = described(method);
+  return tracer.startSpan(name, kind === SpanKind.CLIENT ? client : server, parent);
 }
 
 /**
  * Runs the rest of the call with `span` active and ends the span with the
  * outcome; for a streaming response, when its messages end (on the server,
- * each step of the handler's stream runs in the span's context too).
+ * each step of the handler's stream runs in the span's context too). Not an
+ * async function, and no helper around `next`: each async step is a
+ * promise, and promises cost much more while AsyncLocalStorage is active.
  */
-async function inSpan<R extends CallResponse | HandlerResponse>(
+function runInSpan<Req, Res extends CallResponse | HandlerResponse>(
   span: Span,
   kind: SpanKind,
   active: Context,
-  next: () => Promise<R>,
-): Promise<R> {
+  next: (req: Req) => Promise<Res>,
+  req: Req,
+): Promise<Res> {
+  let running: Promise<Res>;
   try {
-    const res = await context.with(active, next);
-    if (!res.stream) {
-      endSpan(span, kind, undefined);
-      return res;
-    }
-    return { ...res, message: spannedStream(res.message, span, kind, kind === SpanKind.SERVER ? active : undefined) } as R;
+    running = context.with(active, next, undefined, req);
   } catch (e) {
     endSpan(span, kind, e);
-    throw e;
+    return Promise.reject(e);
   }
+  return running.then(
+    (res) => {
+      if (res.stream) {
+        return { ...res, message: spannedStream(res.message, span, kind, kind === SpanKind.SERVER ? active : undefined) };
+      }
+      endSpan(span, kind, undefined);
+      return res;
+    },
+    (e: unknown) => {
+      endSpan(span, kind, e);
+      throw e;
+    },
+  );
 }
 
 function tracerOf(options: TracingOptions): Tracer {
   return (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_NAME);
 }
 
-const descriptions = new WeakMap<DescMethod, { name: string; attributes: Attributes }>();
+/** A method's span name ("pkg.Service/Method", as the RPC conventions name spans) and span options by kind. */
+interface Described {
+  name: string;
+  // The SDK copies a span's attributes: one object serves every span.
+  client: SpanOptions;
+  server: SpanOptions;
+}
 
-/** A method's span name ("pkg.Service/Method", as the RPC conventions name spans) and attributes, made once. */
-function described(method: DescMethod): { name: string; attributes: Attributes } {
+const descriptions = new WeakMap<DescMethod, Described>();
+
+/** A method's span name and options, made once per method. */
+function described(method: DescMethod): Described {
   let found = descriptions.get(method);
   if (found === undefined) {
     const service = method.parent.typeName;
-    found = { name: `${service}/${method.name}`, attributes: rpcAttributes(service, method.name) };
+    const attributes = rpcAttributes(service, method.name);
+    found = {
+      name: `${service}/${method.name}`,
+      client: { kind: SpanKind.CLIENT, attributes },
+      server: { kind: SpanKind.SERVER, attributes },
+    };
     descriptions.set(method, found);
   }
   return found;

@@ -14,7 +14,7 @@ import {
   windowUpdateProblems,
   type Transcript,
 } from "./support/transcript.js";
-import { protocolProblems } from "./support/wire-invariants.js";
+import { MAX_CHUNK, protocolProblems } from "./support/wire-invariants.js";
 
 // Golden wire transcripts: the exact frames of a short scripted session
 // (see support/scripted-session.ts) per tunnel kind and protocol revision.
@@ -59,7 +59,7 @@ const SCENARIOS: Scenario[] = [
 const METHODS = { forward: "/grpctunnel.v1.TunnelService/OpenTunnel", reverse: "/grpctunnel.v1.TunnelService/OpenReverseTunnel" };
 
 async function record(s: Scenario): Promise<Transcript> {
-  const { recorder, results } = await recordSession(s.setup);
+  const { recorder, results } = await recordSession({ maxChunkBytes: MAX_CHUNK, ...s.setup });
   return {
     scenario: s.scenario,
     description: s.description,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_LIMITS, NETWORK_SERVER_DEFAULT_LIMITS, resolveLimits } from "../src/engine/limits.js";
-import { ReceiveWindow } from "../src/protocol/flow-control.js";
+import { DEFAULT_LIMITS, resolveLimits } from "../src/engine/limits.js";
+import { ReceiveWindow, SendWindow } from "../src/protocol/flow-control.js";
 
 const KiB = 1024;
 
@@ -87,20 +87,35 @@ describe("ReceiveWindow", () => {
   });
 });
 
-describe("flow-control limits", () => {
-  it("default: a 64 KiB window that may grow to 1 MiB, 128 KiB chunks", () => {
-    const limits = resolveLimits(undefined);
-    expect(limits).toMatchObject({ receiveWindowBytes: 65_536, maxReceiveWindowBytes: 1_048_576, maxChunkBytes: 131_072 });
-    expect(DEFAULT_LIMITS.maxChunkBytes).toBe(131_072);
+describe("SendWindow", () => {
+  it("fills a window that never grew, chunk by chunk (as Go does): waiting for room for a whole message is never worth it", () => {
+    const window = new SendWindow(64 * KiB);
+    window.take(60 * KiB);
+    expect(window.worthWaitingFor(16 * KiB)).toBe(false);
+    expect(window.grant(4 * KiB)).toBe(true); // credit back to the advertised size: still not grown
+    expect(window.worthWaitingFor(16 * KiB)).toBe(false);
   });
 
-  it("a network server's windows grow to 256 KiB by default (it takes tunnels from anyone)", () => {
-    expect(resolveLimits(undefined, NETWORK_SERVER_DEFAULT_LIMITS)).toMatchObject({
-      receiveWindowBytes: 65_536,
-      maxReceiveWindowBytes: 262_144,
-      maxChunkBytes: 131_072,
-    });
-    expect(resolveLimits({ maxReceiveWindowBytes: 1024 * KiB }, NETWORK_SERVER_DEFAULT_LIMITS).maxReceiveWindowBytes).toBe(1024 * KiB);
+  it("once the peer grew the window, a message of at most half of the largest window seen waits for room rather than being split", () => {
+    const window = new SendWindow(64 * KiB);
+    window.take(64 * KiB);
+    window.grant(256 * KiB); // the grown window: 256 KiB at once
+    window.take(200 * KiB);
+    expect(window.worthWaitingFor(100 * KiB)).toBe(true); // 56 KiB open, 100 <= 128
+    expect(window.worthWaitingFor(56 * KiB)).toBe(false); // fits now
+    expect(window.worthWaitingFor(129 * KiB)).toBe(false); // over half: sent in pieces, or it could wait forever
+  });
+});
+
+describe("flow-control limits", () => {
+  it("default: a 64 KiB window that may grow to 4 MiB, chunks up to 4 MiB - 64 bytes (a whole message fits one gRPC message)", () => {
+    const limits = resolveLimits(undefined);
+    expect(limits).toMatchObject({ receiveWindowBytes: 65_536, maxReceiveWindowBytes: 4_194_304, maxChunkBytes: 4_194_240 });
+    expect(DEFAULT_LIMITS.maxChunkBytes).toBe(4_194_240);
+  });
+
+  it("a smaller maximum window can be set (e.g. on a network server that takes tunnels from anyone)", () => {
+    expect(resolveLimits({ maxReceiveWindowBytes: 256 * KiB }).maxReceiveWindowBytes).toBe(256 * KiB);
   });
 
   it("setting only receiveWindowBytes fixes the window; setting the maximum too lets it grow", () => {

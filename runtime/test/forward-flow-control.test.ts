@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import { Cleanup } from "./support/servers.js";
-import { deferred, forwardFixture } from "./support/forward-fixture.js";
+import { deferred, forwardFixture, type ForwardFixtureOptions } from "./support/forward-fixture.js";
 
 type Deferred = ReturnType<typeof deferred<void>>;
 import { tapForwardFrames, windowViolations, type FrameTap } from "./support/frame-tap.js";
@@ -150,27 +150,34 @@ describe("receiveWindowBytes", () => {
   });
 });
 
+/** A handler streams `count` messages of `payload`; the tunnel reads them all. Returns the frames of the tunnel RPC. */
+async function download(payload: Uint8Array, count: number, ends: Pick<ForwardFixtureOptions, "handler" | "tunnel">): Promise<FrameTap> {
+  let tap!: FrameTap;
+  const { tunnel } = await forwardFixture(cleanup, {
+    ...ends,
+    wrapService: (s) => (tap = tapForwardFrames(s)).service,
+    impl: {
+      ...testServiceImpl,
+      serverStream: async function* () {
+        for (let i = 0; i < count; i++) yield { payload };
+      },
+    },
+  });
+  let received = 0;
+  for await (const res of serverStreamCall(tunnel, TestService.method.serverStream, {})) {
+    received += res.payload.length;
+  }
+  expect(received).toBe(count * payload.length);
+  return tap;
+}
+
 describe("receive window growth", () => {
   it("a reader that keeps up gets a window that grows up to maxReceiveWindowBytes; the sender uses it", async () => {
-    let tap!: FrameTap;
-    const big = new Uint8Array(1024 * 1024);
-    const { tunnel } = await forwardFixture(cleanup, {
+    const tap = await download(new Uint8Array(1024 * 1024), 8, {
       // Chunks as large as the window allows, so the grown window shows in them.
       handler: { limits: { maxChunkBytes: 1024 * 1024 } },
       tunnel: { limits: { maxReceiveWindowBytes: 256 * 1024 } },
-      wrapService: (s) => (tap = tapForwardFrames(s)).service,
-      impl: {
-        ...testServiceImpl,
-        serverStream: async function* () {
-          for (let i = 0; i < 8; i++) yield { payload: big };
-        },
-      },
     });
-    let received = 0;
-    for await (const res of serverStreamCall(tunnel, TestService.method.serverStream, {})) {
-      received += res.payload.length;
-    }
-    expect(received).toBe(8 * big.length);
     const chunks = tap.s2c.flatMap(({ frame }) =>
       frame.case === "responseMessage" ? [frame.value.data.length] : frame.case === "moreResponseData" ? [frame.value.length] : [],
     );
@@ -180,22 +187,37 @@ describe("receive window growth", () => {
     expect(windowViolations(tap.log)).toEqual([]);
   });
 
-  it("on the network server, a window grows to 256 KiB by default, no further", async () => {
+  it("on the network server, a window grows beyond 1 MiB by default, to at most 4 MiB", async () => {
     let tap!: FrameTap;
     const { tunnel } = await forwardFixture(cleanup, {
-      tunnel: { limits: { maxChunkBytes: 1024 * 1024 } }, // chunks as large as the server's window allows
       wrapService: (s) => (tap = tapForwardFrames(s)).service,
     });
-    const payload = new Uint8Array(200_000);
+    const payload = new Uint8Array(1_500_000);
     async function* requests() {
-      for (let i = 0; i < 40; i++) yield { payload };
+      for (let i = 0; i < 12; i++) yield { payload };
     }
-    expect((await clientStreamCall(tunnel, TestService.method.clientStream, requests())).count).toBe(40);
+    expect((await clientStreamCall(tunnel, TestService.method.clientStream, requests())).count).toBe(12);
     const chunks = tap.c2s.flatMap(({ frame }) =>
       frame.case === "requestMessage" ? [frame.value.data.length] : frame.case === "moreRequestData" ? [frame.value.length] : [],
     );
-    expect(Math.max(...chunks)).toBeGreaterThan(65_536);
-    expect(Math.max(...chunks)).toBeLessThanOrEqual(256 * 1024);
+    expect(Math.max(...chunks)).toBeGreaterThan(1024 * 1024);
+    expect(Math.max(...chunks)).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(windowViolations(tap.log)).toEqual([]);
+  });
+
+  it("once the window has grown, each message that fits half of it goes whole (one chunk), not split at the window's edge", async () => {
+    const tap = await download(new Uint8Array(300_000), 40, { tunnel: { limits: { maxReceiveWindowBytes: 1024 * 1024 } } });
+    // Per message: the envelope's chunk, and how many continuation chunks followed.
+    const messages: Array<{ first: number; more: number }> = [];
+    for (const { frame } of tap.s2c) {
+      if (frame.case === "responseMessage") messages.push({ first: frame.value.data.length, more: 0 });
+      if (frame.case === "moreResponseData") messages[messages.length - 1]!.more++;
+    }
+    expect(messages).toHaveLength(40);
+    // The window starts at 64 KiB: the first messages go in pieces; once it
+    // has grown past 600 KiB, every message is one chunk.
+    expect(messages[0]!.more).toBeGreaterThan(0);
+    expect(messages.slice(-20)).toEqual(Array.from({ length: 20 }, () => ({ first: 300_004, more: 0 })));
     expect(windowViolations(tap.log)).toEqual([]);
   });
 });

@@ -145,6 +145,57 @@ describe("FrameWriter", () => {
   });
 });
 
+describe("FrameWriter: a byte bound on what the transport holds (maxBytesInTransport)", () => {
+  it("writes data while the transport holds less than the bound, whatever the frame's size, then queues it until frames were sent", async () => {
+    const conn = new TestConn();
+    const writer = newWriter(conn, { maxBytesInTransport: 10 });
+    const source = new Source();
+    expect(writer.writeData("123456789", source)).toBeUndefined(); // 0 held: written
+    expect(writer.writeData("a-frame-larger-than-the-bound", source)).toBeUndefined(); // 9 < 10: written
+    const third = writer.writeData("third", source);
+    const fourth = writer.writeData("fourth", new Source());
+    expect(third).toBeInstanceOf(Promise);
+    expect(conn.written).toEqual(["123456789", "a-frame-larger-than-the-bound"]);
+    let settled = false;
+    void third!.then(() => (settled = true));
+    conn.send(1); // 29 bytes still held: still over the bound
+    await Promise.resolve();
+    expect([settled, conn.written.length]).toEqual([false, 2]);
+    conn.send(1); // nothing held: the queue moves on, in order, until the bound is reached again
+    await Promise.all([third, fourth]);
+    expect(conn.written).toEqual(["123456789", "a-frame-larger-than-the-bound", "third", "fourth"]);
+    // 11 bytes held now: the next data frame waits again.
+    expect(writer.writeData("fifth", source)).toBeInstanceOf(Promise);
+  });
+
+  it("control frames go out whatever the transport holds, and count towards the bound", () => {
+    const conn = new TestConn();
+    const writer = newWriter(conn, { maxBytesInTransport: 10 });
+    writer.write("control-frame");
+    writer.write("another");
+    expect(conn.written).toEqual(["control-frame", "another"]);
+    expect(writer.writeData("data", new Source())).toBeInstanceOf(Promise);
+  });
+
+  it("a stream that ended while its frame waited for the bound is dropped; close() releases the rest", async () => {
+    const conn = new TestConn();
+    const writer = newWriter(conn, { maxBytesInTransport: 4 });
+    writer.writeData("held", new Source());
+    const ended = new Source();
+    const dropped = writer.writeData("ended", ended);
+    const live = writer.writeData("live", new Source());
+    ended.ended = true;
+    conn.send(1);
+    await Promise.all([dropped, live]);
+    expect(conn.written).toEqual(["held", "live"]);
+    const queued = writer.writeData("queued", new Source()); // "live" holds 4 bytes
+    expect(queued).toBeInstanceOf(Promise);
+    writer.close();
+    await queued;
+    expect(conn.written).toEqual(["held", "live"]);
+  });
+});
+
 describe("FrameWriter: what the transport holds", () => {
   it("charges each frame to the tunnel's budget until the transport has sent it", () => {
     const conn = new TestConn();

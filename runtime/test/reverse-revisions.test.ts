@@ -13,7 +13,6 @@ import {
   unaryCall,
 } from "../src/index.js";
 import { deferred } from "../src/deferred.js";
-import { DEFAULT_LIMITS } from "../src/engine/limits.js";
 import { legacyClientInterceptor, legacyServerInterceptor } from "./support/legacy-peers.js";
 import { recordFrames, type ReverseFrames } from "./support/reverse-wire.js";
 import { connectAgent, drain, requests, servedBy, startHub, type AgentOptions, type HubOptions } from "./support/reverse.js";
@@ -23,6 +22,8 @@ const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 const BIG = 150_000; // more than twice the 64 KiB window: revision 1 needs window updates, revision 0 must not
+/** Both ends send chunks of at most 64 KiB, so BIG messages are chunked whatever the revision. */
+const CHUNKED = { maxChunkBytes: 64 * 1024 };
 
 interface Scenario {
   name: string;
@@ -92,11 +93,12 @@ async function allKinds(ch: ReverseChannel, size: number): Promise<void> {
 describe("reverse tunnel protocol revisions", () => {
   it.each(scenarios)("$name", async (scenario) => {
     const frames: ReverseFrames = { sent: [], received: [] };
-    const hub = await startHub(cleanup, scenario.hub);
+    const hub = await startHub(cleanup, { ...scenario.hub, limits: CHUNKED });
     const interceptors = [...(scenario.agent.clientOptions?.interceptors ?? []), recordFrames(frames)];
     const opened = deferred<ReverseTunnel>();
     const agent = await connectAgent(cleanup, hub, {
       ...scenario.agent,
+      rts: { ...scenario.agent.rts, limits: CHUNKED },
       name: "a1",
       clientOptions: { ...scenario.agent.clientOptions, interceptors },
       serve: { onOpen: (t) => opened.resolve(t) },
@@ -142,8 +144,8 @@ describe("reverse tunnel protocol revisions", () => {
     const chunksIn = frames.received.filter((f) => f.frame.case === "moreRequestData");
     expect(chunksOut.length).toBeGreaterThan(0);
     expect(chunksIn.length).toBeGreaterThan(0);
-    expect(Math.max(...chunksOut.map((f) => (f.frame.value as Uint8Array).length))).toBeLessThanOrEqual(DEFAULT_LIMITS.maxChunkBytes);
-    expect(Math.max(...chunksIn.map((f) => (f.frame.value as Uint8Array).length))).toBeLessThanOrEqual(DEFAULT_LIMITS.maxChunkBytes);
+    expect(Math.max(...chunksOut.map((f) => (f.frame.value as Uint8Array).length))).toBeLessThanOrEqual(CHUNKED.maxChunkBytes);
+    expect(Math.max(...chunksIn.map((f) => (f.frame.value as Uint8Array).length))).toBeLessThanOrEqual(CHUNKED.maxChunkBytes);
 
     agent.rts.stop();
     expect(await agent.serving).toEqual({ started: true, error: undefined });

@@ -1,7 +1,11 @@
 import { decodeFrame, type Transcript } from "./transcript.js";
 
-/** This runtime's default maxChunkBytes: Go sends 16 KiB chunks and accepts any within the window. */
-const MAX_CHUNK = 131_072;
+/**
+ * The largest chunk a checked transcript may hold: the maxChunkBytes the
+ * golden sessions pin (so the golden files do not move with the runtime's
+ * default); Go sends 16 KiB chunks and accepts any within the window.
+ */
+export const MAX_CHUNK = 131_072;
 
 /**
  * The protocol rules a transcript of this implementation must follow
@@ -32,7 +36,7 @@ export function protocolProblems(t: Transcript): string[] {
     }
   }
 
-  // Chunks: at most 128 KiB; an envelope and its continuations add up to its size.
+  // Chunks: at most MAX_CHUNK; an envelope and its continuations add up to its size.
   for (const [dir, frames] of [
     ["c2s", c2s],
     ["s2c", s2c],

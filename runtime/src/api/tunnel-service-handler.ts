@@ -3,7 +3,7 @@ import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import type { TunnelInfo } from "../diagnostics/events.js";
 import { TunnelClientEngine } from "../engine/client-engine.js";
-import { NETWORK_SERVER_DEFAULT_LIMITS, resolveLimits, type TunnelLimits } from "../engine/limits.js";
+import { resolveLimits, type TunnelLimits } from "../engine/limits.js";
 import { TunnelServerEngine } from "../engine/server-engine.js";
 import { advertisesNegotiation } from "../protocol/negotiation.js";
 import { serverCallConn } from "../transport/grpc-conn.js";
@@ -144,7 +144,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
     super(options.interceptors);
-    this.limits = resolveLimits(options.limits, NETWORK_SERVER_DEFAULT_LIMITS);
+    this.limits = resolveLimits(options.limits);
     const retry = options.retryRefusedCalls ?? true;
     this.replay = retry === false ? undefined : new ReplayBudget({ ...DEFAULT_REPLAY_BUFFER, ...(retry === true ? {} : retry) });
     const local = options.registry ?? new LocalReverseTunnelRegistry<K>();

@@ -77,6 +77,14 @@ export interface FrameWriterOptions<Out> {
    * frames wait in the transport (resume below half of it); Infinity: never.
    */
   pauseReadingAt: number;
+  /**
+   * Queue data while the transport holds at least this many bytes of frames
+   * (a frame is written whenever the transport holds less, so a chunk of any
+   * size goes out). grpc-js buffers sixteen frames whatever their size: a
+   * byte bound keeps other streams' frames from waiting behind megabytes of
+   * one bulk stream's chunks. Default: no bound but the transport's.
+   */
+  maxBytesInTransport?: number;
 }
 
 /**
@@ -109,6 +117,8 @@ export class FrameWriter<Out> {
   private readonly data = new Fifo<QueuedData<Out>>();
   /** The bytes of each frame in the transport, in write order; negative for control frames. */
   private readonly inTransport = new NumberRing();
+  private bytesInTransport = 0;
+  private readonly maxBytesInTransport: number;
   private unsentControl = 0;
   private paused = false;
   private transportOver = false;
@@ -118,6 +128,7 @@ export class FrameWriter<Out> {
     private readonly conn: FrameConn<Out>,
     private readonly options: FrameWriterOptions<Out>,
   ) {
+    this.maxBytesInTransport = options.maxBytesInTransport ?? Number.POSITIVE_INFINITY;
     conn.onDrain(() => {
       this.blocked = false;
       this.pump();
@@ -153,7 +164,7 @@ export class FrameWriter<Out> {
     if (this.closed) {
       return undefined;
     }
-    if (!this.blocked && this.data.size === 0) {
+    if (this.takesData() && this.data.size === 0) {
       this.send(frame, this.options.frameBytes(frame));
       return undefined;
     }
@@ -166,10 +177,17 @@ export class FrameWriter<Out> {
     this.pump();
   }
 
+  /** True while data frames may go to the transport. */
+  private takesData(): boolean {
+    return !this.blocked && this.bytesInTransport < this.maxBytesInTransport;
+  }
+
   private send(frame: Out, signedBytes: number): void {
     if (!this.transportOver) {
+      const bytes = signedBytes < 0 ? -signedBytes : signedBytes;
       this.inTransport.push(signedBytes);
-      this.options.memory.forceCharge(signedBytes < 0 ? -signedBytes : signedBytes);
+      this.bytesInTransport += bytes;
+      this.options.memory.forceCharge(bytes);
     }
     if (!this.conn.write(frame, this.sent)) {
       this.blocked = true;
@@ -177,7 +195,7 @@ export class FrameWriter<Out> {
   }
 
   private pump(): void {
-    while ((!this.blocked || this.closed) && this.data.size > 0) {
+    while ((this.takesData() || this.closed) && this.data.size > 0) {
       const next = this.data.shift();
       if (!this.closed && !next.source.hasEnded()) {
         this.send(next.frame, this.options.frameBytes(next.frame));
@@ -196,10 +214,14 @@ export class FrameWriter<Out> {
     if (signedBytes < 0) {
       this.unsentControl -= bytes;
     }
+    this.bytesInTransport -= bytes;
     this.options.memory.release(bytes);
     if (this.paused && this.unsentControl <= this.options.pauseReadingAt / 2) {
       this.paused = false;
       this.conn.resumeReading();
+    }
+    if (this.data.size > 0) {
+      this.pump();
     }
   }
 
@@ -210,6 +232,7 @@ export class FrameWriter<Out> {
       const signedBytes = this.inTransport.shift();
       this.options.memory.release(signedBytes < 0 ? -signedBytes : signedBytes);
     }
+    this.bytesInTransport = 0;
     this.unsentControl = 0;
   }
 }

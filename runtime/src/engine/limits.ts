@@ -13,20 +13,25 @@ export interface TunnelLimits {
    * How far a stream's receive window may grow (revision 1): the window of a
    * stream whose reader keeps up doubles, up to this, by returning extra
    * credit; a slow reader's window never grows. This is the most a peer can
-   * make one stream hold unread. Defaults to 1 MiB on the network client
-   * (`openTunnel`, `ReverseTunnelServer`) and 256 KiB on the network server
-   * (`TunnelServiceHandler`, the endpoint anyone can reach), or to
-   * `receiveWindowBytes` when only that is set (a fixed window).
+   * make one stream hold unread (a revision-0 stream may hold
+   * `maxBufferedBytesPerStream`, 8 MiB, and the memory budgets bound what
+   * all streams hold together). Defaults to 4 MiB, or to
+   * `receiveWindowBytes` when only that is set (a fixed window). A sender
+   * that sees a window grow sends each message of up to half of it whole.
    */
   maxReceiveWindowBytes: number;
   /**
    * Largest chunk this side sends (a send size, not a receive limit); each
    * chunk is also at most what the peer's window allows (revision 1). Every
-   * chunk is one gRPC message on the tunnel RPC, so larger chunks cost less
-   * per byte; smaller ones let other streams' frames in sooner. Go sends
-   * 16,384-byte chunks but accepts any chunk within the window (revision 1)
-   * or the message (revision 0). Keep it below the peer's gRPC message limit
-   * (4 MiB by default in grpc-go and grpc-js).
+   * chunk is one gRPC message on the tunnel RPC, and a message in several
+   * chunks is copied once more on reassembly, so by default a message goes
+   * whole whenever the window allows: 4 MiB - 64 bytes, the most that fits
+   * gRPC's default 4 MiB message limit (grpc-go and grpc-js) with the frame
+   * around it. Other streams' frames do not wait behind megabytes of one
+   * stream's chunks: data waits while 256 KiB are in the transport. Go
+   * sends 16,384-byte chunks but accepts any chunk within the window
+   * (revision 1) or the message (revision 0). Lower it for a peer whose
+   * gRPC message limit is lower.
    */
   maxChunkBytes: number;
   /** Largest message accepted from the peer, in bytes (gRPC's default: 4 MiB). */
@@ -80,10 +85,13 @@ export interface TunnelLimits {
   settingsTimeoutMs: number;
 }
 
+/** A chunk plus its frame header must fit in one gRPC message: grpc-js and grpc-go accept 4 MiB by default. */
+const MAX_CHUNK_LIMIT = 4 * 1024 * 1024 - 64;
+
 export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   receiveWindowBytes: INITIAL_WINDOW_BYTES,
-  maxReceiveWindowBytes: 1024 * 1024,
-  maxChunkBytes: 128 * 1024,
+  maxReceiveWindowBytes: 4 * 1024 * 1024,
+  maxChunkBytes: MAX_CHUNK_LIMIT,
   maxReceiveMessageBytes: 4 * 1024 * 1024,
   maxBufferedBytesPerStream: 8 * 1024 * 1024,
   maxConcurrentStreams: 10_000,
@@ -95,16 +103,6 @@ export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   maxMetadataBytes: 64 * 1024,
   settingsTimeoutMs: 10_000,
 };
-
-/**
- * The defaults of a network server (`TunnelServiceHandler`): it takes
- * tunnels from peers it does not control, so a stream's window grows less
- * far (4× the reference window) than on the network client.
- */
-export const NETWORK_SERVER_DEFAULT_LIMITS: Readonly<TunnelLimits> = { ...DEFAULT_LIMITS, maxReceiveWindowBytes: 256 * 1024 };
-
-/** A chunk plus its frame header must fit in one gRPC message: grpc-js and grpc-go accept 4 MiB by default. */
-const MAX_CHUNK_LIMIT = 4 * 1024 * 1024 - 64;
 
 export function resolveLimits(partial: Partial<TunnelLimits> | undefined, defaults: Readonly<TunnelLimits> = DEFAULT_LIMITS): TunnelLimits {
   const limits = { ...defaults, ...partial };

@@ -8,8 +8,9 @@ import type { DataSource, FrameWriter } from "./frame-conn.js";
 
 /**
  * Sends the messages of one direction of one stream: splits each into chunks
- * of at most 16 KiB and at most the flow-control window, and waits only when
- * the window is closed or the transport is full — never per chunk otherwise.
+ * of at most maxChunkBytes and at most the flow-control window, and waits
+ * only when the window is closed (or, once grown, too small for a whole
+ * message) or the transport is full — never per chunk otherwise.
  */
 export class MessageSender<Out> implements DataSource {
   private busy = false;
@@ -113,8 +114,11 @@ export class MessageSender<Out> implements DataSource {
       }
       let length: number;
       if (window !== undefined) {
-        if (window.size === 0 && offset < size) {
-          return { wait: window.whenOpen(), offset, queued: undefined }; // also resolves when the stream ends (release)
+        // A message that fits one chunk waits for room for all of it rather
+        // than being split at the window's edge (see worthWaitingFor).
+        if (window.size === 0 ? offset < size : offset === 0 && size <= this.maxChunkBytes && window.worthWaitingFor(size)) {
+          // Any credit, or the stream ended (release): check again.
+          return { wait: window.whenOpen(), offset, queued: undefined };
         }
         length = nextChunkLength(this.maxChunkBytes, size - offset, window.size);
         window.take(length);

@@ -11,6 +11,12 @@ import { frameBytes } from "./memory-costs.js";
 import { type MemoryBudget, processMemory } from "./memory-budget.js";
 import { EngineTunnelInfo, type TunnelFigures, type TunnelIdentity } from "./tunnel-info.js";
 
+/**
+ * Data waits while the tunnel RPC holds this many bytes of frames: another
+ * stream's frame then waits behind at most this much (plus one chunk).
+ */
+const MAX_BYTES_IN_TRANSPORT = 256 * 1024;
+
 /** What every tunnel frame has: a stream ID and a oneof body. */
 interface Frame {
   readonly streamId: bigint;
@@ -82,7 +88,12 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
     },
   ) {
     this.memory = budget.memory ?? tunnelMemory(budget.limits, processMemory);
-    this.writer = new FrameWriter<Out>(conn, { memory: this.memory, frameBytes, pauseReadingAt: budget.pauseReadingAt });
+    this.writer = new FrameWriter<Out>(conn, {
+      memory: this.memory,
+      frameBytes,
+      pauseReadingAt: budget.pauseReadingAt,
+      maxBytesInTransport: MAX_BYTES_IN_TRANSPORT,
+    });
     this.info = new EngineTunnelInfo(this, role, identity);
   }
 

@@ -7,15 +7,34 @@ import { MAX_WINDOW_BYTES } from "./constants.js";
  */
 export class SendWindow {
   private available: number;
+  /** The most credit seen at once: the peer's window is at least this large. */
+  private largest: number;
   /** Allocated on the first wait: most streams never wait for credit. */
   private waiters: Array<() => void> | undefined;
 
-  constructor(initial: number) {
+  constructor(private readonly initial: number) {
     this.available = initial;
+    this.largest = initial;
   }
 
   get size(): number {
     return this.available;
+  }
+
+  /**
+   * True when a message of `n` bytes that does not fit now is better sent
+   * whole later, so it is not split at the window's edge (a split costs a
+   * frame, and a copy on reassembly). Only once the peer has grown the
+   * window (its reader keeps up, so credit comes soon; a fixed window, Go's,
+   * is filled as the reference does), and only for a message of at most
+   * half of what the window has held: asked between messages, everything
+   * sent is whole messages, and a receiver returns their credit by the time
+   * half its window is consumed (the protocol's batching bound; Go returns
+   * each chunk's at once), so once the peer has read them at least that
+   * much is open again. Waiting cannot stall.
+   */
+  worthWaitingFor(n: number): boolean {
+    return n > this.available && n * 2 <= this.largest && this.largest > this.initial;
   }
 
   /** Uses `n` bytes of the window (n <= size). */
@@ -32,6 +51,9 @@ export class SendWindow {
       return false;
     }
     this.available += credit;
+    if (this.available > this.largest) {
+      this.largest = this.available;
+    }
     if (this.available > 0) {
       this.wake();
     }

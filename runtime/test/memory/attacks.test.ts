@@ -39,10 +39,19 @@ async function setup(config: Parameters<typeof AttackServer.start>[0]) {
   return { server, bystander, baseline, attacker, attackerGone };
 }
 
-/** During the attack: no more charged than `budget`, and no more really held either. */
+/**
+ * What the server holds during an attack that no budget can charge: the
+ * code of the paths the attack is first to run (bytecode, feedback,
+ * optimized code, all on the heap) and the heap's fragmentation. A fixed
+ * amount, whatever the attack sends; the same slack the return to the
+ * baseline allows.
+ */
+const UNCHARGED_SLACK = 4 * MiB;
+
+/** During the attack: no more charged than `budget`, and no more really held either (but for the slack above). */
 function expectWithinBudget(during: Measure, baseline: Measure, budget: number): void {
   expect(during.charged - baseline.charged).toBeLessThanOrEqual(budget);
-  expect(held(during) - held(baseline)).toBeLessThan(budget);
+  expect(held(during) - held(baseline)).toBeLessThan(budget + UNCHARGED_SLACK);
 }
 
 /** Waits until grpc-js has read `frames` more frames than at `since`; returns the measure then. */

@@ -8,7 +8,7 @@ import { joinCluster, type TunnelCluster } from "@protoc-gen-tunnel/runtime/clus
 import { redisFromEnvOrStart } from "../../scripts/redis-server.mjs";
 import type { BenchClient } from "./direct-client.js";
 import { listen, tunnelServiceClient } from "./fixtures.js";
-import type { OwnerReply, OwnerRequest, RelayLoad } from "./relay-owner.js";
+import type { OwnerCpu, OwnerReply, OwnerRequest, RelayLoad } from "./relay-owner.js";
 import { benchServiceImpl } from "./service.js";
 
 const AGENT_KEY = "agent-key";
@@ -31,6 +31,8 @@ export interface RelaySetup {
   local(sampleMs: number, callers: number): Promise<RelayLoad>;
   /** One client per agent on the caller's replica: every call is relayed to the owner. */
   relayed: BenchClient[];
+  /** CPU time the owner's thread has run, µs; undefined where threads cannot be measured. */
+  ownerCpu(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -121,6 +123,7 @@ export async function startRelay(agents: number, revisionZero: boolean): Promise
     return {
       local: (sampleMs, callers) => owner.request({ op: "load", sampleMs, callers }),
       relayed: keys.map((key) => createTunnelClient(TestService, caller.handler.keyAsChannel(key))),
+      ownerCpu: async () => (await owner.request({ op: "cpu" })).cpuUs,
       close,
     };
   } catch (e) {
@@ -143,9 +146,11 @@ class OwnerWorker {
   }
 
   /** One request at a time: the answer is the worker's next message. */
-  request(request: OwnerRequest & { op: "load" }): Promise<RelayLoad> {
+  request(request: OwnerRequest & { op: "load" }): Promise<RelayLoad>;
+  request(request: OwnerRequest & { op: "cpu" }): Promise<OwnerCpu>;
+  request(request: OwnerRequest): Promise<OwnerReply> {
     return new Promise((resolve) => {
-      this.worker.once("message", (reply: OwnerReply) => resolve(reply as RelayLoad));
+      this.worker.once("message", resolve);
       this.worker.postMessage(request);
     });
   }

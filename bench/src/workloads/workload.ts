@@ -12,6 +12,8 @@ export interface Workload {
 export interface LoadResult {
   /** Calls per second: all calls, over the time until the last one finished. */
   rate: number;
+  /** Calls made. */
+  calls: number;
   /** CPU time of this process (both ends) per call, µs: the cost, robust to other load on the machine. */
   cpuPerCallUs: number;
   latencies: LatencyRecorder;
@@ -46,7 +48,7 @@ export async function closedLoop(
   };
   await Promise.all(Array.from({ length: callers }, loop));
   const rate = (calls / (performance.now() - start)) * 1000;
-  return { rate, cpuPerCallUs: ((await cpuNow()) - cpuBefore) / calls, latencies };
+  return { rate, calls, cpuPerCallUs: ((await cpuNow()) - cpuBefore) / calls, latencies };
 }
 
 /** The id and title of a workload run with the server in this process (1) or its own (2). */

@@ -45,7 +45,6 @@ async function relayCall(stream: ServerStream, options: RelayCallsOptions): Prom
     relayed.call = options.localChannel(key).startCall(stream.method, {
       metadata: stream.metadata,
       deadline: stream.deadline,
-      signal: stream.signal,
       onHeader: (headers) => {
         // While the call runs these come from the agent's handler; at its end they are an empty placeholder.
         if (relayed.call !== undefined && !relayed.call.closed) {
@@ -59,6 +58,7 @@ async function relayCall(stream: ServerStream, options: RelayCallsOptions): Prom
     return;
   }
   const call = relayed.call;
+  stream.whenAborted((reason) => call.cancel(reason)); // the caller cancelled, its deadline passed, or the relay tunnel ended
   void pumpRequests(stream, call);
   try {
     for (let message = await call.read(); message !== undefined; message = await call.read()) {

@@ -31,13 +31,21 @@ export interface RelayOptions {
   channelOptions?: grpc.ChannelOptions;
   /** How long opening a relay tunnel to another replica may take before that replica counts as unreachable; default 5,000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * Relay tunnels this replica keeps to each other replica; default 4. A
+   * relayed call is a stream on the least busy. One tunnel is one gRPC
+   * stream, whose frames grpc-js writes one after the other, so a single
+   * one would queue every call relayed between two replicas behind it.
+   */
+  tunnelsPerPeer?: number;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_TUNNELS_PER_PEER = 4;
 const MIN_SECRET_LENGTH = 16;
 
 /** Relay options with the defaults applied. */
-export type ResolvedRelayOptions = Required<Pick<RelayOptions, "address" | "secret" | "connectTimeoutMs">> &
+export type ResolvedRelayOptions = Required<Pick<RelayOptions, "address" | "secret" | "connectTimeoutMs" | "tunnelsPerPeer">> &
   Pick<RelayOptions, "credentials" | "channelOptions">;
 
 /** Checks the relay options (TypeError, RangeError) and applies the defaults. */
@@ -52,7 +60,11 @@ export function resolveRelayOptions(relay: RelayOptions): ResolvedRelayOptions {
   if (!(Number.isInteger(connectTimeoutMs) && connectTimeoutMs > 0)) {
     throw new RangeError("cluster: relay.connectTimeoutMs must be a positive whole number of milliseconds");
   }
-  return { ...relay, connectTimeoutMs };
+  const tunnelsPerPeer = relay.tunnelsPerPeer ?? DEFAULT_TUNNELS_PER_PEER;
+  if (!(Number.isInteger(tunnelsPerPeer) && tunnelsPerPeer >= 1)) {
+    throw new RangeError("cluster: relay.tunnelsPerPeer must be a whole number >= 1");
+  }
+  return { ...relay, connectTimeoutMs, tunnelsPerPeer };
 }
 
 /**
@@ -130,6 +142,7 @@ export class TunnelCluster implements ReplicaCluster {
       channelOptions: relay.channelOptions ?? {},
       limits: replica.limits,
       connectTimeoutMs: relay.connectTimeoutMs,
+      tunnelsPerPeer: relay.tunnelsPerPeer,
     });
     this.peers = peers;
     this.relay.serve({ limits: replica.limits, calls: relayCalls({ replicaId: this.replicaId, localChannel: replica.localChannel }) });

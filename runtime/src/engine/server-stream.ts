@@ -54,6 +54,7 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> implemen
   private trailers: Metadata | undefined;
   private controller: AbortController | undefined;
   private abortReason: TunnelError | undefined;
+  private abortListener: ((reason: TunnelError) => void) | undefined;
   private headersSent = false;
   private handlerSettled = false;
   /** Heard from (a message or half-close) or answered (headers sent): never idle. */
@@ -79,6 +80,20 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> implemen
       }
     }
     return this.controller.signal;
+  }
+
+  /**
+   * Calls `listener` once when `signal` would abort (at once if it has),
+   * without making the signal: a relay passes the cancellation on to the
+   * call it started, and an AbortSignal per relayed call costs more than
+   * the relay's own work. One listener per stream.
+   */
+  whenAborted(listener: (reason: TunnelError) => void): void {
+    if (this.abortReason !== undefined) {
+      listener(this.abortReason);
+    } else {
+      this.abortListener = listener;
+    }
   }
 
   /** Headers to send with the first response (or at the end); merge into them freely. */
@@ -237,6 +252,7 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> implemen
       if (!this.handlerSettled) {
         this.abortReason = error;
         this.controller?.abort(error);
+        this.abortListener?.(error);
       }
     } else {
       this.queue.end();

@@ -1,7 +1,11 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { encodeClientControl, encodeServerControl } from "./control-frame-codec.js";
+import { decodeClientControl, decodeServerControl } from "./control-frame-decode.js";
+import { Varints, varintSize, writeVarint } from "./varint.js";
 
-// Message data frames carry nearly every byte of a tunnel. protobuf-es's
+// Message data frames carry nearly every byte of a tunnel (the control
+// frames of a call have their own encoder, control-frame-codec.ts). protobuf-es's
 // general writer grows and copies its buffer several times for a 16 KiB
 // bytes field; these frames are encoded here in one pass into a buffer of the
 // exact size instead (one copy of the data). Every other frame, and any value
@@ -36,6 +40,11 @@ export function encodeClientToServer(frame: ClientToServer): Buffer {
     if (fast !== undefined) {
       return fast;
     }
+  } else {
+    const fast = encodeClientControl(frame);
+    if (fast !== undefined) {
+      return fast;
+    }
   }
   return asBuffer(toBinary(ClientToServerSchema, frame));
 }
@@ -53,6 +62,11 @@ export function encodeServerToClient(frame: ServerToClient): Buffer {
       body.case === "responseMessage" ? body.value : undefined,
       body.case === "moreResponseData" ? body.value : undefined,
     );
+    if (fast !== undefined) {
+      return fast;
+    }
+  } else {
+    const fast = encodeServerControl(frame);
     if (fast !== undefined) {
       return fast;
     }
@@ -114,37 +128,19 @@ function encodeWindowUpdate(streamId: bigint, credit: number): Buffer | undefine
   return out;
 }
 
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Buffer, pos: number, value: number): number {
-  while (value >= 0x80) {
-    out[pos++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  out[pos++] = value;
-  return pos;
-}
-
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Decodes a ClientToServer frame; throws like fromBinary on malformed input. */
 export function decodeClientToServer(bytes: Uint8Array): ClientToServer {
-  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ClientToServer", "requestMessage", "moreRequestData");
+  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ClientToServer", "requestMessage", "moreRequestData") ?? decodeClientControl(bytes);
   return fast === undefined ? fromBinary(ClientToServerSchema, bytes) : (fast as ClientToServer);
 }
 
 /** Decodes a ServerToClient frame; throws like fromBinary on malformed input. */
 export function decodeServerToClient(bytes: Uint8Array): ServerToClient {
-  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ServerToClient", "responseMessage", "moreResponseData");
+  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ServerToClient", "responseMessage", "moreResponseData") ?? decodeServerControl(bytes);
   return fast === undefined ? fromBinary(ServerToClientSchema, bytes) : (fast as ServerToClient);
 }
 
@@ -208,27 +204,4 @@ function decodeDataFrame(bytes: Uint8Array, typeName: string, envelopeCase: stri
   }
   const envelope = { $typeName: "grpctunnel.v1.MessageData", size, data };
   return { $typeName: typeName, streamId, frame: { case: envelopeCase, value: envelope } };
-}
-
-/** Reads varints of at most `maxBytes` bytes; undefined when longer or truncated. */
-class Varints {
-  pos = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-
-  varint(maxBytes: number): number | undefined {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < maxBytes; i++) {
-      const byte = this.bytes[this.pos++];
-      if (byte === undefined) {
-        return undefined;
-      }
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) {
-        return value;
-      }
-      scale *= 128;
-    }
-    return undefined;
-  }
 }

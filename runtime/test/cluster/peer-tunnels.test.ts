@@ -1,0 +1,113 @@
+// The relay tunnels from one replica to another: several per peer, opened
+// together, each call on the least busy; one ending leaves the others in
+// use, and the peer is opened anew only once all have ended.
+import * as grpc from "@grpc/grpc-js";
+import { afterEach, describe, expect, it } from "vitest";
+import { Code, type TunnelChannel } from "../../src/index.js";
+import { joinCluster } from "../../src/cluster.js";
+import { PeerTunnels } from "../../src/cluster/peer-tunnels.js";
+import { RelayListener } from "../../src/cluster/relay-listener.js";
+import { resolveLimits } from "../../src/engine/limits.js";
+import type { ServerStream } from "../../src/engine/server-stream.js";
+import { clusterPerTest } from "../support/cluster.js";
+import { outcome } from "../support/events.js";
+import { TEST_SECRET } from "../support/replicas.js";
+import { Cleanup, startServer } from "../support/servers.js";
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+const newCluster = clusterPerTest();
+
+/** A relay listener whose calls stay open until the test ends them: the streams it accepted. */
+async function heldRelay(): Promise<{ address: string; accepted: ServerStream[] }> {
+  const accepted: ServerStream[] = [];
+  const relay = new RelayListener(TEST_SECRET);
+  relay.serve({ limits: resolveLimits(undefined), calls: async (stream) => void accepted.push(stream) });
+  const server = await startServer((s) => s.addService(...relay.service()));
+  cleanup.add(() => server.kill());
+  cleanup.add(() => relay.close());
+  return { address: server.address, accepted };
+}
+
+function peerTunnels(tunnelsPerPeer: number, secret = TEST_SECRET): PeerTunnels {
+  const peers = new PeerTunnels({
+    secret,
+    credentials: grpc.credentials.createInsecure(),
+    channelOptions: {},
+    limits: resolveLimits(undefined),
+    connectTimeoutMs: 5_000,
+    tunnelsPerPeer,
+  });
+  cleanup.add(() => peers.close());
+  return peers;
+}
+
+const signal = () => AbortSignal.timeout(10_000);
+
+describe("relay tunnels to a peer", () => {
+  it("opens tunnelsPerPeer tunnels together and starts each call on the least busy", async () => {
+    const relay = await heldRelay();
+    const peers = peerTunnels(3);
+    const first = await peers.tunnel(relay.address, signal());
+    // The others open in the background.
+    await expect.poll(() => peers.openCount(relay.address)).toBe(3);
+    const used: TunnelChannel[] = [];
+    for (let i = 0; i < 6; i++) {
+      const tunnel = peers.current(relay.address)!;
+      tunnel.startCall("/test.Held/Call").closeSend();
+      used.push(tunnel);
+    }
+    // Three tunnels, two calls each: the least busy took every call.
+    expect(new Set(used).size).toBe(3);
+    expect(used).toContain(first);
+    expect(used.map((t) => t.activeCalls)).toEqual([2, 2, 2, 2, 2, 2]);
+    // Calls started on different tunnels reach the peer.
+    await expect.poll(() => relay.accepted.length).toBe(6);
+  });
+
+  it("a tunnel that ends leaves the others in use; the peer is opened anew once all have ended", async () => {
+    const relay = await heldRelay();
+    const peers = peerTunnels(2);
+    await peers.tunnel(relay.address, signal());
+    await expect.poll(() => peers.openCount(relay.address)).toBe(2);
+    const one = peers.current(relay.address)!;
+    one.startCall("/test.Held/Call"); // busy: the next pick is the other one
+    const other = peers.current(relay.address)!;
+    expect(other).not.toBe(one);
+    one.close();
+    await one.done;
+    expect(peers.openCount(relay.address)).toBe(1);
+    for (let i = 0; i < 4; i++) {
+      expect(peers.current(relay.address)).toBe(other);
+    }
+    other.close();
+    await other.done;
+    expect(peers.current(relay.address)).toBeUndefined();
+    expect(peers.openCount(relay.address)).toBe(0);
+    const reopened = await peers.tunnel(relay.address, signal());
+    expect([one, other]).not.toContain(reopened);
+    expect(reopened.closed).toBe(false);
+  });
+
+  it("a peer that refuses every tunnel fails the opening naming it and why; none is kept", async () => {
+    const relay = await heldRelay();
+    const peers = peerTunnels(3, `another-secret-${"x".repeat(16)}`);
+    const result = await outcome(peers.tunnel(relay.address, signal()));
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.error).toMatchObject({
+      code: Code.UNAUTHENTICATED,
+      rawMessage: `relay at ${relay.address}: relay tunnels need the cluster's secret`,
+    });
+    expect(peers.current(relay.address)).toBeUndefined();
+    expect(peers.openCount(relay.address)).toBe(0);
+  });
+
+  it("joinCluster takes tunnelsPerPeer as a whole number >= 1", async () => {
+    const c = newCluster();
+    const relay = { address: "127.0.0.1:1", secret: TEST_SECRET };
+    await expect(joinCluster({ relay: { ...relay, tunnelsPerPeer: 0 }, redisUrl: c.url })).rejects.toThrow(RangeError);
+    await expect(joinCluster({ relay: { ...relay, tunnelsPerPeer: 1.5 }, redisUrl: c.url })).rejects.toThrow(
+      /tunnelsPerPeer must be a whole number >= 1/,
+    );
+  });
+});

@@ -122,7 +122,11 @@ describe("three replica processes behind a balancer", () => {
     expect(ms).toBeGreaterThanOrEqual(195);
     expect(ms).toBeLessThan(300);
     const seen = await slow.deadlineAt.promise;
-    expect(seen.code).toBe(Code.DEADLINE_EXCEEDED);
+    // The agent's handler ends by its own copy of the deadline, or by the
+    // cancel the caller sends when its deadline passes, whichever reaches it
+    // first: a cancel frame carries no reason (as in Go), and every hop's
+    // deadline is a little later than the one before it.
+    expect([Code.DEADLINE_EXCEEDED, Code.CANCELLED]).toContain(seen.code);
     expect(seen.at - startedAt).toBeLessThan(400);
   });
 });

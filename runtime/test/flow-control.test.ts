@@ -7,7 +7,7 @@ const KiB = 1024;
 /** A receive window whose credit frames are recorded. */
 function windowOf(size: number, max: number) {
   const credits: number[] = [];
-  const window = new ReceiveWindow(size, max, (credit) => credits.push(credit));
+  const window = new ReceiveWindow(size, max, { sendCredit: (credit) => credits.push(credit) });
   return { window, credits };
 }
 

@@ -3,8 +3,12 @@ import { IdleStreams, type IdleCandidate } from "../src/engine/idle-streams.js";
 
 afterEach(() => vi.useRealTimers());
 
+// Streams carry their start time on the performance.now() clock, so that is faked too.
+const fakeClock = () => vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+
 class Candidate implements IdleCandidate {
   active = false;
+  readonly startedAt = performance.now();
   expiredAfter: number | undefined;
   expireIdle(timeoutMs: number): void {
     this.expiredAfter = timeoutMs;
@@ -13,7 +17,7 @@ class Candidate implements IdleCandidate {
 
 describe("IdleStreams", () => {
   it("expires streams still idle at their time, in start order, with one timer", () => {
-    vi.useFakeTimers();
+    fakeClock();
     const idle = new IdleStreams(1_000);
     const first = new Candidate();
     const busy = new Candidate();
@@ -32,7 +36,7 @@ describe("IdleStreams", () => {
   });
 
   it("forgets streams that ended, stops with the tunnel, and does nothing with a timeout of 0", () => {
-    vi.useFakeTimers();
+    fakeClock();
     const idle = new IdleStreams(1_000);
     const ended = new Candidate();
     idle.add(ended);

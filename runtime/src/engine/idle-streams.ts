@@ -2,6 +2,8 @@
 export interface IdleCandidate {
   /** True once the stream was heard from or answered; it is then never idle again. */
   readonly active: boolean;
+  /** When it started, on the `performance.now()` clock. */
+  readonly startedAt: number;
   /** The time is up: end the stream. */
   expireIdle(timeoutMs: number): void;
 }
@@ -11,10 +13,12 @@ export interface IdleCandidate {
  * within `timeoutMs`. One timer per tunnel, whatever the number of streams:
  * streams are kept in the order they started, which is also the order in
  * which their time runs out, so each expiry looks only at the streams that
- * are due.
+ * are due. The set holds only the streams: each knows when it started, so
+ * an idle stream costs one set entry (this is paid by every stream a
+ * server holds, tens of thousands on a busy tunnel).
  */
 export class IdleStreams {
-  private readonly started = new Map<IdleCandidate, number>();
+  private readonly started = new Set<IdleCandidate>();
   private timer: NodeJS.Timeout | undefined;
 
   /** `timeoutMs` 0: never. */
@@ -24,7 +28,7 @@ export class IdleStreams {
     if (this.timeoutMs === 0) {
       return;
     }
-    this.started.set(stream, Date.now());
+    this.started.add(stream);
     this.timer ??= setTimeout(() => this.expire(), this.timeoutMs);
   }
 
@@ -42,11 +46,11 @@ export class IdleStreams {
 
   private expire(): void {
     this.timer = undefined;
-    const now = Date.now();
-    for (const [stream, startedAt] of this.started) {
-      const due = startedAt + this.timeoutMs;
+    const now = performance.now();
+    for (const stream of this.started) {
+      const due = stream.startedAt + this.timeoutMs;
       if (due > now) {
-        this.timer = setTimeout(() => this.expire(), due - now);
+        this.timer = setTimeout(() => this.expire(), Math.ceil(due - now));
         return;
       }
       this.started.delete(stream);

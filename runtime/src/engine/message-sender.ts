@@ -6,6 +6,12 @@ import type { SendWindow } from "../protocol/flow-control.js";
 import type { MessageFrames } from "../protocol/frames.js";
 import type { DataSource, FrameWriter } from "./frame-conn.js";
 
+/** The stream a sender sends for (an object, not a callback: no closure per stream). */
+export interface SenderOwner {
+  /** The stream's error once it has ended; sending then fails with it. */
+  endedWith(): TunnelError | undefined;
+}
+
 /**
  * Sends the messages of one direction of one stream: splits each into chunks
  * of at most maxChunkBytes and at most the flow-control window, and waits
@@ -27,8 +33,7 @@ export class MessageSender<Out> implements DataSource {
     private readonly maxChunkBytes: number,
     /** The send window (revision 1); undefined for revision 0. Released by the stream when it ends. */
     readonly window: SendWindow | undefined,
-    /** The stream's error once it has ended; sending then fails with it. */
-    private readonly endedWith: () => TunnelError | undefined,
+    private readonly owner: SenderOwner,
   ) {}
 
   /** The stream ended: a send waiting for the window or the transport wakes up and fails. */
@@ -39,7 +44,7 @@ export class MessageSender<Out> implements DataSource {
 
   /** Checked when a queued frame's turn comes: frames of an ended stream are not sent. */
   hasEnded(): boolean {
-    return this.endedWith() !== undefined;
+    return this.owner.endedWith() !== undefined;
   }
 
   /** True while a message is being sent (false as soon as `send` returns when it never had to wait). */
@@ -83,7 +88,7 @@ export class MessageSender<Out> implements DataSource {
         await pause.wait;
         if (pause.queued !== undefined) {
           this.resume = undefined;
-          const error = this.endedWith();
+          const error = this.owner.endedWith();
           if (error !== undefined) {
             throw error; // the frame was dropped
           }
@@ -108,7 +113,7 @@ export class MessageSender<Out> implements DataSource {
     const window = this.window;
     // The loop ends once the last chunk (the only one for an empty message) is out.
     for (;;) {
-      const error = this.endedWith();
+      const error = this.owner.endedWith();
       if (error !== undefined) {
         throw error;
       }

@@ -2,14 +2,14 @@ import { Code } from "../code.js";
 import type { CallInfo } from "../diagnostics/events.js";
 import type { TunnelEnd } from "../ended.js";
 import { TunnelError } from "../errors.js";
-import { ReceiveWindow, SendWindow } from "../protocol/flow-control.js";
+import { ReceiveWindow, SendWindow, type CreditSink } from "../protocol/flow-control.js";
 import type { MessageFrames } from "../protocol/frames.js";
 import { deadlineTimer } from "../protocol/timeout.js";
 import type { FrameWriter } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
 import type { StreamMemory } from "./memory-budget.js";
 import { MessageQueue } from "./message-queue.js";
-import { MessageSender } from "./message-sender.js";
+import { MessageSender, type SenderOwner } from "./message-sender.js";
 
 /*
  * Ending a stream: the same words on both ends (ClientStream, ServerStream).
@@ -65,7 +65,7 @@ export interface StreamCoreInit<Out> {
  * deadline timer, and the handlers of the frames both ends receive (message
  * data and window updates).
  */
-export abstract class StreamCore<Out, End extends TunnelEnd> {
+export abstract class StreamCore<Out, End extends TunnelEnd> implements CreditSink, SenderOwner {
   readonly id: bigint;
   protected readonly writer: FrameWriter<Out>;
   protected readonly queue: MessageQueue;
@@ -77,11 +77,12 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
   readonly startedAt = performance.now();
   /** This call as diagnostics report it; made by the engine only when someone subscribes. */
   callInfo: CallInfo | undefined = undefined;
-  private readonly violationCode: Code;
+  private readonly role: StreamRole<Out>;
   private readonly onClosed: (id: bigint) => void;
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(role: StreamRole<Out>, init: StreamCoreInit<Out>) {
+    this.role = role;
     const id = init.id;
     const writer = init.writer;
     this.id = id;
@@ -93,11 +94,7 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
     this.queue = new MessageQueue({
       what: role.receives,
       violationCode: role.violationCode,
-      window: flowControl
-        ? new ReceiveWindow(limits.receiveWindowBytes, limits.maxReceiveWindowBytes, (credit) =>
-            writer.write(role.windowUpdate(id, credit)),
-          )
-        : undefined,
+      window: flowControl ? new ReceiveWindow(limits.receiveWindowBytes, limits.maxReceiveWindowBytes, this) : undefined,
       maxMessageBytes: limits.maxReceiveMessageBytes,
       maxBufferedBytes: limits.maxBufferedBytesPerStream,
       memory,
@@ -108,10 +105,19 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
       id,
       limits.maxChunkBytes,
       flowControl ? new SendWindow(init.sendWindowSize!) : undefined,
-      () => this.ended && (this.ended.error ?? new TunnelError(Code.INTERNAL, "call already completed")),
+      this,
     );
-    this.violationCode = role.violationCode;
     this.timer = init.deadline === undefined ? undefined : deadlineTimer(init.deadline, (error) => this.cancel(error));
+  }
+
+  /** CreditSink: the receive window returns credit to the peer. */
+  sendCredit(credit: number): void {
+    this.writer.write(this.role.windowUpdate(this.id, credit));
+  }
+
+  /** SenderOwner: the error a send fails with once the stream has ended. */
+  endedWith(): TunnelError | undefined {
+    return this.ended && (this.ended.error ?? new TunnelError(Code.INTERNAL, "call already completed"));
   }
 
   /** True once the stream has ended, however it ended. */
@@ -173,7 +179,7 @@ export abstract class StreamCore<Out, End extends TunnelEnd> {
 
   handleWindowUpdate(credit: number): void {
     if (this.sender.window !== undefined && !this.sender.window.grant(credit)) {
-      this.receiveViolation(new TunnelError(this.violationCode, "protocol error: window update overflows the send window"));
+      this.receiveViolation(new TunnelError(this.role.violationCode, "protocol error: window update overflows the send window"));
     }
   }
 

@@ -99,6 +99,15 @@ export class SendWindow {
  * reader also gets a larger window after a window's worth: harmless while
  * the reader keeps up, and never more than `maxSize` if it stops.
  */
+/**
+ * Where a receive window returns credit: its stream, which sends the
+ * window update. An object rather than a callback, so a stream does not pay
+ * for a closure (and its context) of its own.
+ */
+export interface CreditSink {
+  sendCredit(credit: number): void;
+}
+
 export class ReceiveWindow {
   /** How many more bytes may be queued unread: the window less what is unread. */
   private remaining: number;
@@ -112,7 +121,7 @@ export class ReceiveWindow {
   constructor(
     size: number,
     private readonly maxSize: number,
-    private readonly sendCredit: (credit: number) => void,
+    private readonly sink: CreditSink,
   ) {
     this.size = size;
     this.remaining = size;
@@ -158,7 +167,7 @@ export class ReceiveWindow {
     if (growth > 0 || this.pendingCredit >= this.threshold) {
       const credit = this.pendingCredit;
       this.pendingCredit = 0;
-      this.sendCredit(credit);
+      this.sink.sendCredit(credit);
     }
   }
 

@@ -1,6 +1,16 @@
 import type { Status } from "../gen/google/rpc/status_pb.js";
 import type { ClientToServer, CloseStream, Metadata, NewStream, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
-import { varintSize, writeVarint } from "./varint.js";
+import {
+  TAG_LENGTH_1,
+  TAG_LENGTH_2,
+  TAG_LENGTH_5,
+  TAG_LENGTH_6,
+  TAG_STREAM_ID,
+  TAG_VARINT_3,
+  TAG_VARINT_4,
+  varintSize,
+  writeVarint,
+} from "./wire.js";
 
 // Every call sends four control frames (new_stream, half_close; headers,
 // close_stream) besides its messages, and a relayed call sends them twice.
@@ -9,14 +19,6 @@ import { varintSize, writeVarint } from "./varint.js";
 // exact size instead. Anything outside the common shapes (status details,
 // unknown fields, values out of range) returns undefined and goes through
 // toBinary. Tests check both paths give identical bytes.
-
-const TAG_STREAM_ID = 0x08; // ClientToServer / ServerToClient field 1, varint
-const TAG_LENGTH_1 = 0x0a; // field 1, length-delimited
-const TAG_LENGTH_2 = 0x12; // field 2, length-delimited
-const TAG_VARINT_3 = 0x18; // field 3, varint
-const TAG_VARINT_4 = 0x20; // field 4, varint
-const TAG_LENGTH_5 = 0x2a; // field 5, length-delimited
-const TAG_LENGTH_6 = 0x32; // field 6, length-delimited
 
 /** `new_stream`, `half_close` or `cancel` as protobuf-es encodes them; undefined outside the fast path. */
 export function encodeClientControl(frame: ClientToServer): Buffer | undefined {

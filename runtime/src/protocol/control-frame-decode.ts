@@ -1,6 +1,16 @@
 import type { Status } from "../gen/google/rpc/status_pb.js";
 import type { ClientToServer, CloseStream, Metadata, Metadata_Values, NewStream, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
-import { Varints } from "./varint.js";
+import {
+  readFrameStart,
+  TAG_LENGTH_1,
+  TAG_LENGTH_2,
+  TAG_LENGTH_5,
+  TAG_LENGTH_6,
+  TAG_VARINT_1,
+  TAG_VARINT_3,
+  TAG_VARINT_4,
+  type Varints,
+} from "./wire.js";
 
 // The mirror image of control-frame-codec.ts: the control frames of a call
 // in their canonical encoding (what this library and Go write: each field
@@ -12,13 +22,6 @@ import { Varints } from "./varint.js";
 
 const C2S = "grpctunnel.v1.ClientToServer";
 const S2C = "grpctunnel.v1.ServerToClient";
-const TAG_STREAM_ID = 0x08;
-const TAG_1 = 0x0a; // field 1, length-delimited
-const TAG_2 = 0x12; // field 2, length-delimited
-const TAG_3_VARINT = 0x18;
-const TAG_4_VARINT = 0x20;
-const TAG_5 = 0x2a;
-const TAG_6 = 0x32;
 const MAX_UINT32 = 0xffff_ffff;
 const MAX_INT32 = 0x7fff_ffff;
 
@@ -29,13 +32,13 @@ export function decodeClientControl(bytes: Uint8Array): ClientToServer | undefin
     return undefined;
   }
   const { reader, streamId, tag } = head;
-  if (tag === TAG_2) {
+  if (tag === TAG_LENGTH_2) {
     const value = newStream(reader, bytes.length);
     return value && { $typeName: C2S, streamId, frame: { case: "newStream", value } };
   }
-  if ((tag === TAG_5 || tag === TAG_6) && reader.pos === bytes.length) {
+  if ((tag === TAG_LENGTH_5 || tag === TAG_LENGTH_6) && reader.pos === bytes.length) {
     const value = { $typeName: "google.protobuf.Empty" as const };
-    return { $typeName: C2S, streamId, frame: tag === TAG_5 ? { case: "halfClose", value } : { case: "cancel", value } };
+    return { $typeName: C2S, streamId, frame: tag === TAG_LENGTH_5 ? { case: "halfClose", value } : { case: "cancel", value } };
   }
   return undefined;
 }
@@ -47,11 +50,11 @@ export function decodeServerControl(bytes: Uint8Array): ServerToClient | undefin
     return undefined;
   }
   const { reader, streamId, tag } = head;
-  if (tag === TAG_2) {
+  if (tag === TAG_LENGTH_2) {
     const value = metadata(reader, bytes.length);
     return value && { $typeName: S2C, streamId, frame: { case: "responseHeaders", value } };
   }
-  if (tag === TAG_5) {
+  if (tag === TAG_LENGTH_5) {
     const value = closeStream(reader, bytes.length);
     return value && { $typeName: S2C, streamId, frame: { case: "closeStream", value } };
   }
@@ -60,26 +63,18 @@ export function decodeServerControl(bytes: Uint8Array): ServerToClient | undefin
 
 /** `{stream_id, <tag>: <length>…}` with the body running to the end; the reader at the body. */
 function frameHead(bytes: Uint8Array): { reader: Varints; streamId: bigint; tag: number } | undefined {
-  if (bytes[0] !== TAG_STREAM_ID) {
+  const start = readFrameStart(bytes);
+  if (start === undefined) {
     return undefined;
   }
-  const reader = new Varints(bytes);
-  reader.pos = 1;
-  const id = reader.varint(7); // up to 2^49: exact in a double
-  if (id === undefined || id === 0) {
-    return undefined;
-  }
-  const tag = bytes[reader.pos++];
-  if (tag === undefined) {
-    return undefined;
-  }
-  if (tag === TAG_5 || tag === TAG_6 || tag === TAG_2) {
+  const { reader, tag } = start;
+  if (tag === TAG_LENGTH_5 || tag === TAG_LENGTH_6 || tag === TAG_LENGTH_2) {
     const length = reader.varint(5);
     if (length === undefined || reader.pos + length !== bytes.length) {
       return undefined;
     }
   }
-  return { reader, streamId: BigInt(id), tag };
+  return start;
 }
 
 /** The end of a length-delimited value starting at the reader (its length read), if it lies within `end`. */
@@ -147,21 +142,21 @@ const int32: FieldReader = (reader, end) => varint(reader, end, MAX_INT32); // e
 const metadataField = nested(metadata);
 
 const NEW_STREAM_FIELDS: Fields<NewStream> = [
-  [TAG_1, "methodName", ascii],
-  [TAG_2, "requestHeaders", metadataField],
-  [TAG_3_VARINT, "initialWindowSize", uint32],
-  [TAG_4_VARINT, "protocolRevision", int32],
+  [TAG_LENGTH_1, "methodName", ascii],
+  [TAG_LENGTH_2, "requestHeaders", metadataField],
+  [TAG_VARINT_3, "initialWindowSize", uint32],
+  [TAG_VARINT_4, "protocolRevision", int32],
 ];
 
 // `details` (field 3) is not read: a status with details goes through fromBinary.
 const STATUS_FIELDS: Fields<Status> = [
-  [TAG_STREAM_ID, "code", int32],
-  [TAG_2, "message", ascii],
+  [TAG_VARINT_1, "code", int32],
+  [TAG_LENGTH_2, "message", ascii],
 ];
 
 const CLOSE_STREAM_FIELDS: Fields<CloseStream> = [
-  [TAG_1, "responseTrailers", metadataField],
-  [TAG_2, "status", nested(statusOf)],
+  [TAG_LENGTH_1, "responseTrailers", metadataField],
+  [TAG_LENGTH_2, "status", nested(statusOf)],
 ];
 
 function newStream(reader: Varints, end: number): NewStream | undefined {
@@ -182,15 +177,15 @@ function metadata(reader: Varints, end: number): Metadata | undefined {
   const { bytes } = reader;
   const md: Record<string, Metadata_Values> = {};
   while (reader.pos < end) {
-    if (bytes[reader.pos++] !== TAG_1) {
+    if (bytes[reader.pos++] !== TAG_LENGTH_1) {
       return undefined;
     }
     const entryEnd = lengthEnd(reader, end);
-    if (entryEnd === undefined || bytes[reader.pos++] !== TAG_1) {
+    if (entryEnd === undefined || bytes[reader.pos++] !== TAG_LENGTH_1) {
       return undefined;
     }
     const key = ascii(reader, entryEnd);
-    if (key === undefined || key === "__proto__" || Object.hasOwn(md, key) || bytes[reader.pos++] !== TAG_2) {
+    if (key === undefined || key === "__proto__" || Object.hasOwn(md, key) || bytes[reader.pos++] !== TAG_LENGTH_2) {
       return undefined;
     }
     const valuesEnd = lengthEnd(reader, entryEnd);
@@ -199,7 +194,7 @@ function metadata(reader: Varints, end: number): Metadata | undefined {
     }
     const val: string[] = [];
     while (reader.pos < valuesEnd) {
-      if (bytes[reader.pos++] !== TAG_1) {
+      if (bytes[reader.pos++] !== TAG_LENGTH_1) {
         return undefined;
       }
       const value = ascii(reader, valuesEnd);

@@ -2,7 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { encodeClientControl, encodeServerControl } from "./control-frame-codec.js";
 import { decodeClientControl, decodeServerControl } from "./control-frame-decode.js";
-import { Varints, varintSize, writeVarint } from "./varint.js";
+import { readFrameStart, TAG_STREAM_ID, varintSize, writeVarint } from "./wire.js";
 
 // Message data frames carry nearly every byte of a tunnel (the control
 // frames of a call have their own encoder, control-frame-codec.ts). protobuf-es's
@@ -17,7 +17,6 @@ import { Varints, varintSize, writeVarint } from "./varint.js";
 // directly, their bytes a view of the received buffer, as fromBinary gives;
 // anything else goes through fromBinary. Tests check both give equal frames.
 
-const TAG_STREAM_ID = 0x08; // field 1, varint
 const TAG_MESSAGE_DATA = 0x1a; // field 3, length-delimited (request_message / response_message)
 const TAG_MORE_DATA = 0x22; // field 4, length-delimited (more_request_data / more_response_data)
 const TAG_WINDOW_UPDATE = 0x38; // field 7, varint
@@ -151,21 +150,15 @@ export function decodeServerToClient(bytes: Uint8Array): ServerToClient {
  * decides, with protobuf's full rules).
  */
 function decodeDataFrame(bytes: Uint8Array, typeName: string, envelopeCase: string, moreCase: string): object | undefined {
-  const reader = new Varints(bytes);
-  if (bytes[0] !== TAG_STREAM_ID) {
+  const start = readFrameStart(bytes);
+  if (start === undefined) {
     return undefined;
   }
-  reader.pos = 1;
-  const id = reader.varint(7); // up to 2^49: exact in a double
-  if (id === undefined || id === 0) {
-    return undefined;
-  }
-  const tag = bytes[reader.pos++];
+  const { reader, streamId, tag } = start;
   const value = reader.varint(5);
   if (value === undefined) {
     return undefined;
   }
-  const streamId = BigInt(id);
   if (tag === TAG_WINDOW_UPDATE) {
     return reader.pos === bytes.length && value <= 0xffff_ffff
       ? { $typeName: typeName, streamId, frame: { case: "windowUpdate", value } }

@@ -8,6 +8,8 @@ import type { DataSource, FrameWriter } from "./frame-conn.js";
 
 /** The stream a sender sends for (an object, not a callback: no closure per stream). */
 export interface SenderOwner {
+  /** True once the stream has ended. */
+  readonly closed: boolean;
   /** The stream's error once it has ended; sending then fails with it. */
   endedWith(): TunnelError | undefined;
 }
@@ -44,7 +46,7 @@ export class MessageSender<Out> implements DataSource {
 
   /** Checked when a queued frame's turn comes: frames of an ended stream are not sent. */
   hasEnded(): boolean {
-    return this.owner.endedWith() !== undefined;
+    return this.owner.closed; // not endedWith(), which makes an error for a stream that ended OK
   }
 
   /** True while a message is being sent (false as soon as `send` returns when it never had to wait). */

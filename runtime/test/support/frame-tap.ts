@@ -27,7 +27,8 @@ export function tapForwardFrames(service: [typeof tunnelServiceDefinition, grpc.
     },
     responseSerialize: (frame: ServerToClient) => {
       const bytes = definition.openTunnel.responseSerialize(frame);
-      const sent = fromBinary(ServerToClientSchema, bytes);
+      // A copy, as grpc-js makes: the bytes may be in a buffer reused once the frame is sent.
+      const sent = fromBinary(ServerToClientSchema, new Uint8Array(bytes));
       s2c.push(sent);
       log.push({ dir: "s2c", frame: sent });
       return bytes;

@@ -41,8 +41,7 @@ export function leaseBuffer(frame: object, bytes: number): Buffer | undefined {
   // The most recently returned buffer that fits (still in the CPU's caches).
   for (let i = idle.length - 1; i >= 0; i--) {
     if (idle[i].length >= bytes) {
-      buffer = idle[i];
-      idle.splice(i, 1);
+      buffer = i === idle.length - 1 ? idle.pop()! : idle.splice(i, 1)[0];
       idleBytes -= buffer.length;
       break;
     }

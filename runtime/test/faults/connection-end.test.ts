@@ -4,13 +4,21 @@
 // close hook and in the diagnostics close event ("failed"), never as a clean
 // end; a peer that half-closes its tunnel gracefully still ends it cleanly.
 import { randomUUID } from "node:crypto";
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
+import type * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, openTunnel, TunnelServiceHandler, tunnelServerOptions, type TunnelChannel, unaryCall } from "../../src/index.js";
+import {
+  Code,
+  openTunnel,
+  type TunnelChannel,
+  type TunnelCloseEvent,
+  TunnelServiceHandler,
+  tunnelServerOptions,
+  unaryCall,
+} from "../../src/index.js";
 import { type Recorded, recordDiagnostics, taggedWith } from "../support/diagnostics.js";
-import { startAgent, startHub } from "../support/reverse.js";
+import { startChildProcess } from "../support/child-process.js";
+import { type Hub, startAgent, startHub } from "../support/reverse.js";
 import { Cleanup, startServer, tunnelClient } from "../support/servers.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import { expectNoLeaksAfterEach } from "./leaks.js";
@@ -21,8 +29,8 @@ expectNoLeaksAfterEach(cleanup);
 /** Short keepalive settings: a dead connection is noticed within 600 ms. */
 const SHORT = { "grpc.keepalive_time_ms": 300, "grpc.keepalive_timeout_ms": 300 };
 
-/** The network server's end of a tunnel: how it reported its close. */
-function serverSideClose(log: Recorded[], role: "client" | "server"): Extract<Recorded, { kind: "tunnel:close" }>["event"] {
+/** The close event of the tunnel end with `role` (reverse tunnels: the network server is "client"). */
+function closeEventOf(log: Recorded[], role: "client" | "server"): TunnelCloseEvent {
   const found = log.find((i) => i.kind === "tunnel:close" && i.tunnel.role === role);
   if (found?.kind !== "tunnel:close") {
     throw new Error(`no ${role} tunnel:close`);
@@ -31,7 +39,7 @@ function serverSideClose(log: Recorded[], role: "client" | "server"): Extract<Re
 }
 
 /** A hub (keepalive `serverOptions`) behind a proxy, with one agent dialing through it; diagnostics of the agent's tunnel. */
-async function proxiedAgent(serverOptions: Parameters<typeof tunnelServerOptions>[0] | undefined = SHORT) {
+async function proxiedAgent(serverOptions: grpc.ServerOptions = SHORT) {
   const mark = randomUUID();
   const log = recordDiagnostics(cleanup, taggedWith("test-run", mark));
   const hub = await startHub<string>(cleanup, { serverOptions: tunnelServerOptions(serverOptions) });
@@ -43,7 +51,7 @@ async function proxiedAgent(serverOptions: Parameters<typeof tunnelServerOptions
 }
 
 /** A forward tunnel server (keepalive `serverOptions`) behind a proxy, with one tunnel through it; diagnostics of that tunnel. */
-async function proxiedForwardTunnel(serverOptions: Parameters<typeof tunnelServerOptions>[0], clientOptions = {}) {
+async function proxiedForwardTunnel(serverOptions: grpc.ServerOptions, clientOptions: grpc.ClientOptions = {}) {
   const mark = randomUUID();
   const log = recordDiagnostics(cleanup, taggedWith("test-run", mark));
   const handler = new TunnelServiceHandler();
@@ -61,7 +69,7 @@ async function proxiedForwardTunnel(serverOptions: Parameters<typeof tunnelServe
 }
 
 /** What the hub reported for `tunnel`'s end: its close hook ran, and how `done` settled. */
-async function hubEnd(hub: Awaited<ReturnType<typeof proxiedAgent>>["hub"], tunnel: TunnelChannel) {
+async function hubEnd(hub: Hub<string>, tunnel: TunnelChannel) {
   await hub.closed.waitFor((t) => t === tunnel);
   return (await tunnel.done).error;
 }
@@ -72,7 +80,7 @@ describe("a reverse tunnel whose connection dies is reported broken on the netwo
     proxy.blackHole();
     expect(await hubEnd(hub, tunnel)).toMatchObject({ code: Code.CANCELLED });
     await log.waitFor((i) => i.kind === "tunnel:close" && i.tunnel.role === "client");
-    const closed = serverSideClose(log.items, "client");
+    const closed = closeEventOf(log.items, "client");
     expect(closed.reason).toBe("failed");
     expect(closed.error).toMatchObject({ code: Code.CANCELLED });
   });
@@ -87,12 +95,12 @@ describe("a reverse tunnel whose connection dies is reported broken on the netwo
     const mark = randomUUID();
     const log = recordDiagnostics(cleanup, taggedWith("test-run", mark));
     const hub = await startHub<string>(cleanup);
-    const child = await childClient(cleanup, "reverse", hub.port, mark);
+    const child = await childClient("reverse", hub.port, mark);
     const tunnel = await hub.tunnelOf(mark);
     child.kill("SIGKILL");
     expect(await hubEnd(hub, tunnel)).toMatchObject({ code: Code.CANCELLED });
     await log.waitFor((i) => i.kind === "tunnel:close" && i.tunnel.role === "client");
-    expect(serverSideClose(log.items, "client").reason).toBe("failed");
+    expect(closeEventOf(log.items, "client").reason).toBe("failed");
   });
 
   it("an agent that stops gracefully (half-closes its tunnel) still ends it cleanly: peer-closed, no error", async () => {
@@ -100,8 +108,8 @@ describe("a reverse tunnel whose connection dies is reported broken on the netwo
     agent.rts.stop();
     expect(await hubEnd(hub, tunnel)).toBeUndefined();
     await log.waitForCount(2, (i) => i.kind === "tunnel:close");
-    expect(serverSideClose(log.items, "client")).toMatchObject({ reason: "peer-closed", error: undefined });
-    expect(serverSideClose(log.items, "server")).toMatchObject({ reason: "closed", error: undefined });
+    expect(closeEventOf(log.items, "client")).toMatchObject({ reason: "peer-closed", error: undefined });
+    expect(closeEventOf(log.items, "server")).toMatchObject({ reason: "closed", error: undefined });
   });
 });
 
@@ -111,7 +119,7 @@ describe("a forward tunnel whose connection dies is reported broken on both ends
     expect(handler.listTunnels()).toHaveLength(1);
     proxy.blackHole();
     await log.waitFor((i) => i.kind === "tunnel:close" && i.tunnel.role === "server");
-    const closed = serverSideClose(log.items, "server");
+    const closed = closeEventOf(log.items, "server");
     expect(closed.reason).toBe("failed");
     expect(closed.error).toMatchObject({ code: Code.CANCELLED });
     expect(handler.listTunnels()).toEqual([]);
@@ -122,7 +130,7 @@ describe("a forward tunnel whose connection dies is reported broken on both ends
     proxy.blackHole();
     expect((await tunnel.done).error).toMatchObject({ code: Code.UNAVAILABLE });
     await log.waitFor((i) => i.kind === "tunnel:close" && i.tunnel.role === "client");
-    expect(serverSideClose(log.items, "client").reason).toBe("failed");
+    expect(closeEventOf(log.items, "client").reason).toBe("failed");
   });
 
   it("the client process killed with SIGKILL: the server's close event says failed, CANCELLED", async () => {
@@ -132,38 +140,24 @@ describe("a forward tunnel whose connection dies is reported broken on both ends
     handler.registerService(TestService, { unary: () => ({}) });
     const server = await startServer((s) => s.addService(...handler.service()));
     cleanup.add(() => server.kill());
-    const child = await childClient(cleanup, "forward", server.port, mark);
+    const child = await childClient("forward", server.port, mark);
     await log.waitFor((i) => i.kind === "tunnel:open");
     child.kill("SIGKILL");
     await log.waitFor((i) => i.kind === "tunnel:close");
-    expect(serverSideClose(log.items, "server")).toMatchObject({ reason: "failed", error: { code: Code.CANCELLED } });
+    expect(closeEventOf(log.items, "server")).toMatchObject({ reason: "failed", error: { code: Code.CANCELLED } });
   });
 
   it("a client that closes its tunnel (half-closes the tunnel RPC) still ends it cleanly on the server: peer-closed, no error", async () => {
     const { log, tunnel } = await proxiedForwardTunnel(SHORT);
     tunnel.close();
     await log.waitForCount(2, (i) => i.kind === "tunnel:close");
-    expect(serverSideClose(log.items, "server")).toMatchObject({ reason: "peer-closed", error: undefined });
+    expect(closeEventOf(log.items, "server")).toMatchObject({ reason: "peer-closed", error: undefined });
     expect((await tunnel.done).error).toBeUndefined();
   });
 });
 
-/** Starts child-client.mjs (`mode`) against `port`; resolves once its tunnel is open. */
-async function childClient(cleanup: Cleanup, mode: "reverse" | "forward", port: number, mark: string) {
-  const child = spawn(process.execPath, [new URL("./child-client.mjs", import.meta.url).pathname, mode, String(port), mark], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  cleanup.add(async () => {
-    child.kill("SIGKILL");
-    await exited;
-  });
-  const lines = createInterface({ input: child.stdout });
-  for await (const line of lines) {
-    if (line === "READY") {
-      lines.close();
-      return child;
-    }
-  }
-  throw new Error("child client exited before its tunnel opened");
+/** Starts child-client.mjs (`mode`) against `port`, tagged `mark`; resolves once its tunnel is open. */
+async function childClient(mode: "reverse" | "forward", port: number, mark: string) {
+  const script = new URL("./child-client.mjs", import.meta.url);
+  return (await startChildProcess(cleanup, script, [mode, String(port), mark], /^READY$/)).child;
 }

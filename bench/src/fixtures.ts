@@ -84,6 +84,30 @@ export async function startBenchServer(
   return { address, close: () => server.forceShutdown() };
 }
 
+/**
+ * Plain grpc-js with grpc-js's own interceptors at both ends (the
+ * instrumentation workload's control): a server of its own serving the bench
+ * service directly, and a client of it.
+ */
+export async function startInterceptedDirect(
+  client: grpc.Interceptor,
+  server: grpc.ServerInterceptor,
+): Promise<{ client: BenchClient; close(): void }> {
+  const grpcServer = new grpc.Server({ interceptors: [server] });
+  grpcServer.addService(...grpcService(TestService, benchServiceImpl));
+  const address = await listen(grpcServer);
+  const grpcClient = new grpc.Client(address, grpc.credentials.createInsecure(), { ...CLIENT_OPTIONS, interceptors: [client] });
+  const benchClient = plainGrpcClient(TestService, grpcClient);
+  await benchClient.unary({});
+  return {
+    client: benchClient,
+    close() {
+      grpcClient.close();
+      grpcServer.forceShutdown();
+    },
+  };
+}
+
 /** A connection of `variant` to a bench server: a tunnel of that revision, or a plain client. */
 export async function connect(
   address: string,

@@ -5,6 +5,8 @@ import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter, 
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { subscribeDiagnostics } from "@protoc-gen-tunnel/runtime";
 import { clientTracing, serverTracing, tunnelMetrics } from "@protoc-gen-tunnel/runtime/otel";
+import type * as grpc from "@grpc/grpc-js";
+import { grpcClientTracing, grpcServerTracing } from "./grpc-tracing.js";
 import type { Interceptors } from "./fixtures.js";
 
 // What the instrumentation workload switches on: a diagnostics subscriber,
@@ -40,6 +42,8 @@ class DiscardingMetricExporter implements PushMetricExporter {
 /** The SDK providers and the interceptors that trace with them; the `enable…` functions switch parts on for one sample. */
 export interface OpenTelemetrySetup {
   interceptors: Interceptors;
+  /** The control: plain grpc-js traced with the same SDK setup (see grpc-tracing.ts). */
+  grpcInterceptors: { client: grpc.Interceptor; server: grpc.ServerInterceptor };
   /**
    * Registers the AsyncLocalStorage context manager (what any OpenTelemetry
    * application on Node runs, whatever it instruments); the returned
@@ -57,11 +61,14 @@ export function openTelemetry(): OpenTelemetrySetup {
     readers: [new PeriodicExportingMetricReader({ exporter: new DiscardingMetricExporter(), exportIntervalMillis: 60_000 })],
   });
   const propagator = new W3CTraceContextPropagator();
+  let metricsOn = false;
+  const grpcOptions = { tracerProvider, propagator, meterProvider: () => (metricsOn ? meterProvider : undefined) };
   return {
     interceptors: {
       client: [clientTracing({ tracerProvider, propagator })],
       server: [serverTracing({ tracerProvider, propagator })],
     },
+    grpcInterceptors: { client: grpcClientTracing(grpcOptions), server: grpcServerTracing(grpcOptions) },
     enableContext() {
       // Only while measuring OpenTelemetry: AsyncLocalStorage's promise hooks slow every promise in the process.
       context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -72,7 +79,11 @@ export function openTelemetry(): OpenTelemetrySetup {
     },
     enableMetrics() {
       const metrics = tunnelMetrics({ meterProvider });
-      return () => metrics.stop();
+      metricsOn = true;
+      return () => {
+        metricsOn = false;
+        metrics.stop();
+      };
     },
     async shutdown() {
       await tracerProvider.shutdown();

@@ -41,17 +41,20 @@ export function clientCallConn<Out extends Frame, In>(
 /**
  * Adapts the network server's side of a tunnel RPC (a grpc-js server duplex
  * call) to the engines. The client half-closing the RPC is a clean end;
- * cancellation or a broken connection ends it with CANCELLED.
+ * cancellation or a broken connection ends it with CANCELLED (grpc-js cannot
+ * tell the two apart on the server, and gRPC servers report both so).
  */
 export function serverCallConn<In, Out extends Frame>(
   call: grpc.ServerDuplexStream<In, Out>,
 ): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
+  // True once our status (or error) went to grpc-js: it takes no frames after it.
   let ended = false;
   // grpc-js reports 'cancelled' once the call is over at the HTTP/2 level:
   // its status went out, or the stream closed (reset, connection lost).
   const closed = whenOver(call, "cancelled");
   const conn: FrameConn<Out> & { listen(sink: FrameSink<In>): void } = {
-    write: (frame, sent) => writeFrame(call, frame, sent),
+    // Frames after our status are dropped; `onClosed` releases them.
+    write: (frame, sent) => ended || writeFrame(call, frame, sent),
     onDrain: (listener) => call.on("drain", listener),
     onClosed: closed,
     // Paused, grpc-js stops taking data from the HTTP/2 stream once its
@@ -73,13 +76,23 @@ export function serverCallConn<In, Out extends Frame>(
     listen(sink) {
       call.on("data", (frame: In) => sink.receive(frame));
       call.on("end", () => {
-        // The peer half-closed the tunnel RPC: a clean end on both sides.
-        sink.transportEnded();
+        // The peer half-closed the tunnel RPC, or so it seems: Node also ends
+        // the request stream of an HTTP/2 stream that closed under it (the
+        // connection died: keepalive gave up, a reset, a killed peer). grpc-js
+        // has then seen the stream close and its 'cancelled' is queued for
+        // the next tick; sending our OK status makes it check once more. So
+        // the verdict waits a tick: a half-close is a clean end, unless
+        // 'cancelled' came first.
         conn.end();
+        process.nextTick(() => {
+          if (!call.cancelled) {
+            sink.transportEnded();
+          }
+        });
       });
       call.on("cancelled", () => {
         ended = true;
-        sink.transportEnded(new TunnelError(Code.CANCELLED, "tunnel RPC cancelled by the network client"));
+        sink.transportEnded(new TunnelError(Code.CANCELLED, "tunnel RPC cancelled by the network client, or its connection was lost"));
       });
       call.on("error", () => {});
     },

@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
+import type { ChildProcess } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { Code, openTunnel, TunnelError, clientStreamCall, serverStreamCall, unaryCall } from "../../src/index.js";
+import { startChildProcess } from "../support/child-process.js";
 import { Cleanup, tunnelClient } from "../support/servers.js";
 import { expectNoLeaksAfterEach } from "./leaks.js";
 
@@ -11,23 +11,8 @@ expectNoLeaksAfterEach(cleanup);
 
 /** Starts the tunnel server fixture in a child process; resolves with its port. */
 async function childServer(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [new URL("./child-server.mjs", import.meta.url).pathname], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  cleanup.add(async () => {
-    child.kill("SIGKILL");
-    await exited;
-  });
-  const lines = createInterface({ input: child.stdout! });
-  for await (const line of lines) {
-    const match = /^PORT (\d+)$/.exec(line);
-    if (match) {
-      lines.close();
-      return { child, port: Number(match[1]) };
-    }
-  }
-  throw new Error("child server exited before it listened");
+  const { child, ready } = await startChildProcess(cleanup, new URL("./child-server.mjs", import.meta.url), [], /^PORT (\d+)$/);
+  return { child, port: Number(ready[1]) };
 }
 
 describe("fault injection: the server process dies", () => {

@@ -6,9 +6,8 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { TestService, testServiceImpl, type MessageSchema } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { bidiStreamCall, unaryCall, type ServiceImpl } from "../src/index.js";
-import type { ClientToServer, ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { deferred, forwardFixture } from "./support/forward-fixture.js";
-import { tapForwardFrames, type FrameTap } from "./support/frame-tap.js";
+import { dataChunks, tapForwardFrames, type FrameTap } from "./support/frame-tap.js";
 import { Cleanup } from "./support/servers.js";
 
 const cleanup = new Cleanup();
@@ -23,18 +22,6 @@ const echo: Partial<ServiceImpl<typeof TestService>> = {
     for await (const request of requests) yield { payload: request.payload };
   },
 };
-
-function dataChunks(frames: Array<ClientToServer | ServerToClient>, streamId: bigint): number[] {
-  return frames
-    .filter((f) => f.streamId === streamId)
-    .flatMap(({ frame }) =>
-      frame.case === "requestMessage" || frame.case === "responseMessage"
-        ? [frame.value.data.length]
-        : frame.case === "moreRequestData" || frame.case === "moreResponseData"
-          ? [frame.value.length]
-          : [],
-    );
-}
 
 /** 1 MiB payload, tag and length: what a message of `payload` encodes to. */
 const MESSAGE_BYTES = payload.length + 1 + 3;

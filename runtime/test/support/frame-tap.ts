@@ -79,3 +79,16 @@ export function windowViolations(log: FrameTap["log"], initialWindow = 65_536): 
   }
   return violations;
 }
+
+/** The data-chunk lengths of one stream, in order (envelopes and continuation chunks). */
+export function dataChunks(frames: Array<ClientToServer | ServerToClient>, streamId: bigint): number[] {
+  return frames
+    .filter((f) => f.streamId === streamId)
+    .flatMap(({ frame }) =>
+      frame.case === "requestMessage" || frame.case === "responseMessage"
+        ? [frame.value.data.length]
+        : frame.case === "moreRequestData" || frame.case === "moreResponseData"
+          ? [frame.value.length]
+          : [],
+    );
+}

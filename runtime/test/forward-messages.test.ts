@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { DEFAULT_LIMITS } from "../src/engine/limits.js";
-import type { ClientToServer, ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { Cleanup } from "./support/servers.js";
 import { forwardFixture, fromArray } from "./support/forward-fixture.js";
-import { tapForwardFrames, windowViolations } from "./support/frame-tap.js";
+import { dataChunks, tapForwardFrames, windowViolations } from "./support/frame-tap.js";
 import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
 
 const cleanup = new Cleanup();
@@ -27,18 +26,6 @@ function payloadEncodingTo(size: number): number {
       return n;
     }
   }
-}
-
-function dataChunks(frames: Array<ClientToServer | ServerToClient>, streamId: bigint): number[] {
-  return frames
-    .filter((f) => f.streamId === streamId)
-    .flatMap(({ frame }) =>
-      frame.case === "requestMessage" || frame.case === "responseMessage"
-        ? [frame.value.data.length]
-        : frame.case === "moreRequestData" || frame.case === "moreResponseData"
-          ? [frame.value.length]
-          : [],
-    );
 }
 
 describe("message sizes across chunk boundaries", () => {

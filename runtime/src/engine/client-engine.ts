@@ -126,6 +126,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
       writer: this.writer,
       sendWindowSize: flowControl ? this.sendWindowSize : undefined,
       limits: this.options.limits,
+      chunks: this,
       deadline: options.deadline,
       memory,
       signal: options.signal,

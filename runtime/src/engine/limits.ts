@@ -28,7 +28,9 @@ export interface TunnelLimits {
    * whole whenever the window allows: 4 MiB - 64 bytes, the most that fits
    * gRPC's default 4 MiB message limit (grpc-go and grpc-js) with the frame
    * around it. Other streams' frames do not wait behind megabytes of one
-   * stream's chunks: data waits while 256 KiB are in the transport. Go
+   * stream's chunks: data waits while 256 KiB are in the transport, and
+   * while other streams are open on the tunnel a chunk is at most 256 KiB
+   * (whatever this says above that). Go
    * sends 16,384-byte chunks but accepts any chunk within the window
    * (revision 1) or the message (revision 0). Lower it for a peer whose
    * gRPC message limit is lower.

@@ -15,8 +15,17 @@ export interface SenderOwner {
 }
 
 /**
+ * The largest chunk a stream may send now, as its tunnel decides: whole
+ * messages while the stream has the tunnel to itself, smaller chunks while
+ * other streams share it (see TunnelEngine.maxChunkBytes).
+ */
+export interface ChunkLimit {
+  readonly maxChunkBytes: number;
+}
+
+/**
  * Sends the messages of one direction of one stream: splits each into chunks
- * of at most maxChunkBytes and at most the flow-control window, and waits
+ * of at most the tunnel's chunk limit and at most the flow-control window, and waits
  * only when the window is closed (or, once grown, too small for a whole
  * message) or the transport is full — never per chunk otherwise.
  */
@@ -31,8 +40,8 @@ export class MessageSender<Out> implements DataSource {
     private readonly writer: FrameWriter<Out>,
     private readonly frames: MessageFrames<Out>,
     private readonly streamId: bigint,
-    /** Largest chunk to send (TunnelLimits.maxChunkBytes). */
-    private readonly maxChunkBytes: number,
+    /** The largest chunk to send, read once per message (or resumption). */
+    private readonly chunks: ChunkLimit,
     /** The send window (revision 1); undefined for revision 0. Released by the stream when it ends. */
     readonly window: SendWindow | undefined,
     private readonly owner: SenderOwner,
@@ -113,6 +122,7 @@ export class MessageSender<Out> implements DataSource {
   private sendFrom(data: Uint8Array, offset: number): Pause | undefined {
     const size = data.length;
     const window = this.window;
+    const maxChunk = this.chunks.maxChunkBytes;
     // The loop ends once the last chunk (the only one for an empty message) is out.
     for (;;) {
       const error = this.owner.endedWith();
@@ -123,14 +133,14 @@ export class MessageSender<Out> implements DataSource {
       if (window !== undefined) {
         // A message that fits one chunk waits for room for all of it rather
         // than being split at the window's edge (see worthWaitingFor).
-        if (window.size === 0 ? offset < size : offset === 0 && size <= this.maxChunkBytes && window.worthWaitingFor(size)) {
+        if (window.size === 0 ? offset < size : offset === 0 && size <= maxChunk && window.worthWaitingFor(size)) {
           // Any credit, or the stream ended (release): check again.
           return { wait: window.whenOpen(), offset, queued: undefined };
         }
-        length = nextChunkLength(this.maxChunkBytes, size - offset, window.size);
+        length = nextChunkLength(maxChunk, size - offset, window.size);
         window.take(length);
       } else {
-        length = nextChunkLength(this.maxChunkBytes, size - offset);
+        length = nextChunkLength(maxChunk, size - offset);
       }
       const chunk = data.subarray(offset, offset + length);
       const frame = offset === 0 ? this.frames.envelope(this.streamId, size, chunk) : this.frames.more(this.streamId, chunk);

@@ -170,6 +170,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       writer: this.writer,
       sendWindowSize: revisionOne ? init.initialWindowSize : undefined,
       limits: this.options.limits,
+      chunks: this,
       deadline,
       memory,
       protocolRevision: revisionOne ? 1 : 0,

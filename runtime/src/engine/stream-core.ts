@@ -9,7 +9,7 @@ import type { FrameWriter } from "./frame-conn.js";
 import type { TunnelLimits } from "./limits.js";
 import type { StreamMemory } from "./memory-budget.js";
 import { MessageQueue } from "./message-queue.js";
-import { MessageSender, type SenderOwner } from "./message-sender.js";
+import { type ChunkLimit, MessageSender, type SenderOwner } from "./message-sender.js";
 
 /*
  * Ending a stream: the same words on both ends (ClientStream, ServerStream).
@@ -51,6 +51,8 @@ export interface StreamCoreInit<Out> {
   /** Revision 1: the peer's window for what we send; undefined: revision 0. */
   sendWindowSize: number | undefined;
   limits: TunnelLimits;
+  /** The tunnel's chunk limit for what this stream sends. */
+  chunks: ChunkLimit;
   /** Absolute deadline (ms since the epoch): the stream is cancelled then. */
   deadline: number | undefined;
   /** What the stream holds, charged to its tunnel's budget; released when it ends. */
@@ -103,7 +105,7 @@ export abstract class StreamCore<Out, End extends TunnelEnd> implements CreditSi
       writer,
       role.dataFrames,
       id,
-      limits.maxChunkBytes,
+      init.chunks,
       flowControl ? new SendWindow(init.sendWindowSize!) : undefined,
       this,
     );

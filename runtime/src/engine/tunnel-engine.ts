@@ -17,6 +17,15 @@ import { EngineTunnelInfo, type TunnelFigures, type TunnelIdentity } from "./tun
  */
 const MAX_BYTES_IN_TRANSPORT = 256 * 1024;
 
+/**
+ * The largest chunk a stream sends while other streams are open on its
+ * tunnel: their frames then wait behind at most this much of it (on top of
+ * the transport's bound). A stream alone on its tunnel sends whole messages.
+ * Measured against 128 KiB: the same unary p99 beside a bulk stream, and
+ * the bulk stream faster.
+ */
+const SHARED_CHUNK_BYTES = 256 * 1024;
+
 /** What every tunnel frame has: a stream ID and a oneof body. */
 interface Frame {
   readonly streamId: bigint;
@@ -74,6 +83,8 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
   protected closedHere = false;
   private endedBytesSent = 0;
   private endedBytesReceived = 0;
+  /** TunnelLimits.maxChunkBytes. */
+  private readonly chunkLimit: number;
 
   constructor(
     protected readonly conn: FrameConn<Out>,
@@ -88,6 +99,7 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
     },
   ) {
     this.memory = budget.memory ?? tunnelMemory(budget.limits, processMemory);
+    this.chunkLimit = budget.limits.maxChunkBytes;
     this.writer = new FrameWriter<Out>(conn, {
       memory: this.memory,
       frameBytes,
@@ -113,6 +125,17 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
   /** Number of calls in flight. */
   get activeStreams(): number {
     return this.streams.size;
+  }
+
+  /**
+   * The chunk limit of this tunnel's streams (ChunkLimit): whole messages
+   * (up to TunnelLimits.maxChunkBytes) while a stream is alone on the tunnel;
+   * while others are open, at most SHARED_CHUNK_BYTES, so that a unary
+   * call's frames do not wait behind a megabyte chunk of a bulk stream
+   * (revision 0 has no window to bound a chunk).
+   */
+  get maxChunkBytes(): number {
+    return this.streams.size > 1 ? Math.min(SHARED_CHUNK_BYTES, this.chunkLimit) : this.chunkLimit;
   }
 
   /** Message bytes sent on every stream of this tunnel so far. */

@@ -23,7 +23,11 @@ const TAG_WINDOW_UPDATE = 0x38; // field 7, varint
 const TAG_SIZE = 0x08; // MessageData.size, field 1
 const TAG_DATA = 0x12; // MessageData.data, field 2
 
-export function encodeClientToServer(frame: ClientToServer): Buffer {
+/**
+ * Encodes a ClientToServer frame. A data frame goes into `into` when it
+ * fits (the result is then a view of it), else into a buffer of its own.
+ */
+export function encodeClientToServer(frame: ClientToServer, into?: Buffer): Buffer {
   const body = frame.frame;
   if (body.case === "windowUpdate") {
     const fast = encodeWindowUpdate(frame.streamId, body.value);
@@ -35,6 +39,7 @@ export function encodeClientToServer(frame: ClientToServer): Buffer {
       frame.streamId,
       body.case === "requestMessage" ? body.value : undefined,
       body.case === "moreRequestData" ? body.value : undefined,
+      into,
     );
     if (fast !== undefined) {
       return fast;
@@ -48,7 +53,8 @@ export function encodeClientToServer(frame: ClientToServer): Buffer {
   return asBuffer(toBinary(ClientToServerSchema, frame));
 }
 
-export function encodeServerToClient(frame: ServerToClient): Buffer {
+/** Encodes a ServerToClient frame; `into` as for encodeClientToServer. */
+export function encodeServerToClient(frame: ServerToClient, into?: Buffer): Buffer {
   const body = frame.frame;
   if (body.case === "windowUpdate") {
     const fast = encodeWindowUpdate(frame.streamId, body.value);
@@ -60,6 +66,7 @@ export function encodeServerToClient(frame: ServerToClient): Buffer {
       frame.streamId,
       body.case === "responseMessage" ? body.value : undefined,
       body.case === "moreResponseData" ? body.value : undefined,
+      into,
     );
     if (fast !== undefined) {
       return fast;
@@ -82,6 +89,7 @@ function encodeDataFrame(
   streamId: bigint,
   envelope: { size: number; data: Uint8Array; $unknown?: unknown[] } | undefined,
   more: Uint8Array | undefined,
+  into: Buffer | undefined,
 ): Buffer | undefined {
   if (streamId <= 0n || streamId > BigInt(Number.MAX_SAFE_INTEGER) || (envelope?.$unknown?.length ?? 0) > 0) {
     return undefined;
@@ -93,7 +101,8 @@ function encodeDataFrame(
     envelope !== undefined
       ? (envelope.size > 0 ? 1 + varintSize(envelope.size) : 0) + (data.length > 0 ? 1 + varintSize(data.length) + data.length : 0)
       : data.length;
-  const out = Buffer.allocUnsafe(1 + varintSize(id) + 1 + varintSize(inner) + inner);
+  const length = 1 + varintSize(id) + 1 + varintSize(inner) + inner;
+  const out = into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
   let pos = 0;
   out[pos++] = TAG_STREAM_ID;
   pos = writeVarint(out, pos, id);
@@ -111,6 +120,24 @@ function encodeDataFrame(
   }
   out.set(data, pos);
   return out;
+}
+
+/** The most bytes a data frame's fields other than its data take: stream ID, tags, lengths, size. */
+const MAX_DATA_FRAME_OVERHEAD = 32;
+
+/** The most bytes `frame` encodes to if it is a data frame; 0 for any other frame. */
+export function dataFrameBound(frame: ClientToServer | ServerToClient): number {
+  const body = frame.frame;
+  switch (body.case) {
+    case "requestMessage":
+    case "responseMessage":
+      return MAX_DATA_FRAME_OVERHEAD + body.value.data.length;
+    case "moreRequestData":
+    case "moreResponseData":
+      return MAX_DATA_FRAME_OVERHEAD + body.value.length;
+    default:
+      return 0;
+  }
 }
 
 /** `{stream_id, window_update}` (two per window of data); undefined outside the fast path. */

@@ -2,19 +2,24 @@ import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import type { FrameConn, FrameSink } from "../engine/frame-conn.js";
+import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { dataFrameBound } from "../protocol/frame-codec.js";
+import { giveBack, leaseBuffer } from "./frame-buffers.js";
 
 /**
  * Adapts the network client's side of a tunnel RPC (a grpc-js client duplex
  * call) to the engines. `listen` starts delivering inbound frames; until
  * then grpc-js buffers them.
  */
-export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
+export function clientCallConn<Out extends Frame, In>(
+  call: grpc.ClientDuplexStream<Out, In>,
+): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
   // grpc-js emits 'error' for every non-OK status; 'status' carries the same.
   call.on("error", () => {});
   // The status ends the call: grpc-js holds no frames of it any more.
   const closed = whenOver(call, "status");
   return {
-    write: (frame, sent) => call.write(frame, sent),
+    write: (frame, sent) => writeFrame(call, frame, sent),
     onDrain: (listener) => call.on("drain", listener),
     onClosed: closed,
     pauseReading: () => call.pause(),
@@ -39,7 +44,9 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>):
  * cancellation or a broken connection ends it with CANCELLED (grpc-js cannot
  * tell the two apart on the server, and gRPC servers report both so).
  */
-export function serverCallConn<In, Out>(call: grpc.ServerDuplexStream<In, Out>): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
+export function serverCallConn<In, Out extends Frame>(
+  call: grpc.ServerDuplexStream<In, Out>,
+): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
   // True once our status (or error) went to grpc-js: it takes no frames after it.
   let ended = false;
   // grpc-js reports 'cancelled' once the call is over at the HTTP/2 level:
@@ -47,7 +54,7 @@ export function serverCallConn<In, Out>(call: grpc.ServerDuplexStream<In, Out>):
   const closed = whenOver(call, "cancelled");
   const conn: FrameConn<Out> & { listen(sink: FrameSink<In>): void } = {
     // Frames after our status are dropped; `onClosed` releases them.
-    write: (frame, sent) => ended || call.write(frame, sent),
+    write: (frame, sent) => ended || writeFrame(call, frame, sent),
     onDrain: (listener) => call.on("drain", listener),
     onClosed: closed,
     // Paused, grpc-js stops taking data from the HTTP/2 stream once its
@@ -91,6 +98,25 @@ export function serverCallConn<In, Out>(call: grpc.ServerDuplexStream<In, Out>):
     },
   };
   return conn;
+}
+
+type Frame = ClientToServer | ServerToClient;
+
+/**
+ * Writes a frame to a grpc-js call; a data frame with a leased buffer to be
+ * encoded into, given back once grpc-js reports it written (it has copied
+ * the bytes into its own message by then).
+ */
+function writeFrame<Out extends Frame>(call: { write(frame: Out, sent: () => void): boolean }, frame: Out, sent: () => void): boolean {
+  const bound = dataFrameBound(frame);
+  const buffer = bound === 0 ? undefined : leaseBuffer(frame, bound);
+  if (buffer === undefined) {
+    return call.write(frame, sent);
+  }
+  return call.write(frame, () => {
+    giveBack(frame, buffer);
+    sent();
+  });
 }
 
 /**

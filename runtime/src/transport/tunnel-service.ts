@@ -3,6 +3,7 @@ import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel
 import type { UndecodableFrame } from "../engine/frame-conn.js";
 import { NEGOTIATE_HEADER, NEGOTIATE_VALUE, OPEN_REVERSE_TUNNEL_PATH, OPEN_TUNNEL_PATH } from "../protocol/constants.js";
 import { decodeClientToServer, decodeServerToClient, encodeClientToServer, encodeServerToClient } from "../protocol/frame-codec.js";
+import { takeLease } from "./frame-buffers.js";
 import { TUNNEL_CLIENT_KEEPALIVE } from "./keepalive.js";
 
 // Never throws: grpc-js would end the RPC without telling the engine.
@@ -19,8 +20,11 @@ function deserializer<Frame>(decode: (bytes: Uint8Array) => Frame): (bytes: Buff
   };
 }
 
-export const serializeClientToServer = encodeClientToServer;
-export const serializeServerToClient = encodeServerToClient;
+// A data frame written by the tunnel's own transport adapters comes with a
+// leased buffer to encode into (frame-buffers.ts); any other goes into a
+// buffer of its own, so these stay safe for any caller.
+export const serializeClientToServer = (frame: ClientToServer): Buffer => encodeClientToServer(frame, takeLease(frame));
+export const serializeServerToClient = (frame: ServerToClient): Buffer => encodeServerToClient(frame, takeLease(frame));
 export const deserializeClientToServer = deserializer<ClientToServer>(decodeClientToServer);
 export const deserializeServerToClient = deserializer<ServerToClient>(decodeServerToClient);
 

@@ -27,7 +27,8 @@ export function tapForwardFrames(service: [typeof tunnelServiceDefinition, grpc.
     },
     responseSerialize: (frame: ServerToClient) => {
       const bytes = definition.openTunnel.responseSerialize(frame);
-      const sent = fromBinary(ServerToClientSchema, bytes);
+      // A copy, as grpc-js makes: the bytes may be in a buffer reused once the frame is sent.
+      const sent = fromBinary(ServerToClientSchema, new Uint8Array(bytes));
       s2c.push(sent);
       log.push({ dir: "s2c", frame: sent });
       return bytes;
@@ -77,4 +78,17 @@ export function windowViolations(log: FrameTap["log"], initialWindow = 65_536): 
     }
   }
   return violations;
+}
+
+/** The data-chunk lengths of one stream, in order (envelopes and continuation chunks). */
+export function dataChunks(frames: Array<ClientToServer | ServerToClient>, streamId: bigint): number[] {
+  return frames
+    .filter((f) => f.streamId === streamId)
+    .flatMap(({ frame }) =>
+      frame.case === "requestMessage" || frame.case === "responseMessage"
+        ? [frame.value.data.length]
+        : frame.case === "moreRequestData" || frame.case === "moreResponseData"
+          ? [frame.value.length]
+          : [],
+    );
 }

@@ -132,8 +132,9 @@ describe("data frames encoded into reused buffers arrive intact", () => {
 describe("frame buffers across tunnel RPCs", () => {
   it("frames written to several grpc-js client calls in one tick each arrive as written", async () => {
     // grpc-js's client copies a serialized frame a few microtasks after
-    // serializing it: a buffer another call could lease in between must not
-    // be given back before the write's callback.
+    // serializing it: the client adapter leases no buffers (frame-buffers.ts
+    // says why), and this guards that frames of calls written in one tick
+    // arrive as written.
     const received = new Map<bigint, Uint8Array[]>();
     let frames = 0;
     let allIn: () => void = () => {};

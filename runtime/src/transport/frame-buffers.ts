@@ -5,15 +5,19 @@
 // garbage collections (external memory), so reusing them saves more than
 // the allocation itself.
 //
-// When a buffer is free again: grpc-js copies what a serializer returns
-// into its own length-prefixed message (the server at once, the client in
-// its compression filter a few microtasks later) and only then reports the
-// write done. So the transport adapter (grpc-conn.ts) leases a buffer for a
-// data frame before writing it, the serializer (tunnel-service.ts) encodes
-// into the lease, and the write's callback returns it. A frame whose
-// callback never comes (its call ended) simply leaves its buffer to the
-// garbage collector; a serializer called on a frame without a lease (any
-// other caller) allocates as before.
+// When a buffer is free again: a grpc-js server call copies what the
+// serializer returns into its own length-prefixed message at once and
+// reports the write done only after HTTP/2 took that message, so the
+// network server's adapter (grpc-conn.ts) leases a buffer for a data frame
+// before writing it, the serializer (tunnel-service.ts) encodes into the
+// lease, and the write's callback returns it. A frame whose callback never
+// comes (its call ended) leaves its buffer to the garbage collector; a
+// serializer called on a frame without a lease (any other caller)
+// allocates as before. Client calls lease nothing: grpc-js reports a client
+// write done once its retry layer holds the message, before HTTP/2 sent it.
+// Today that is a copy grpc-js made (its compression filter runs first),
+// but grpc-js promises nothing about it, and a buffer reused too early would
+// corrupt another stream's data without a sound.
 
 /** Frames smaller than this use Node's own allocation (pooled below 4 KiB, cheap up to here). */
 const MIN_LEASED_BYTES = 16 * 1024;

@@ -11,15 +11,16 @@ import { giveBack, leaseBuffer } from "./frame-buffers.js";
  * call) to the engines. `listen` starts delivering inbound frames; until
  * then grpc-js buffers them.
  */
-export function clientCallConn<Out extends Frame, In>(
-  call: grpc.ClientDuplexStream<Out, In>,
-): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
+export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
   // grpc-js emits 'error' for every non-OK status; 'status' carries the same.
   call.on("error", () => {});
   // The status ends the call: grpc-js holds no frames of it any more.
   const closed = whenOver(call, "status");
   return {
-    write: (frame, sent) => writeFrame(call, frame, sent),
+    // No leased buffers here (see frame-buffers.ts): a grpc-js client call
+    // reports a write done once its retry layer holds the frame, which is
+    // grpc-js's own framed copy today, but nothing promises it stays so.
+    write: (frame, sent) => call.write(frame, sent),
     onDrain: (listener) => call.on("drain", listener),
     onClosed: closed,
     pauseReading: () => call.pause(),
@@ -103,9 +104,9 @@ export function serverCallConn<In, Out extends Frame>(
 type Frame = ClientToServer | ServerToClient;
 
 /**
- * Writes a frame to a grpc-js call; a data frame with a leased buffer to be
- * encoded into, given back once grpc-js reports it written (it has copied
- * the bytes into its own message by then).
+ * Writes a frame to a grpc-js server call; a data frame with a leased
+ * buffer to be encoded into, given back once grpc-js reports it written
+ * (handed to HTTP/2, so grpc-js is done with the bytes).
  */
 function writeFrame<Out extends Frame>(call: { write(frame: Out, sent: () => void): boolean }, frame: Out, sent: () => void): boolean {
   const bound = dataFrameBound(frame);

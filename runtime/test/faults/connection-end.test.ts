@@ -20,14 +20,14 @@ import { type Recorded, recordDiagnostics, taggedWith } from "../support/diagnos
 import { startChildProcess } from "../support/child-process.js";
 import { type Hub, startAgent, startHub } from "../support/reverse.js";
 import { Cleanup, startServer, tunnelClient } from "../support/servers.js";
+import { SHORT_KEEPALIVE } from "../support/short-keepalive.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import { expectNoLeaksAfterEach } from "./leaks.js";
 
 const cleanup = new Cleanup();
 expectNoLeaksAfterEach(cleanup);
 
-/** Short keepalive settings: a dead connection is noticed within 600 ms. */
-const SHORT = { "grpc.keepalive_time_ms": 300, "grpc.keepalive_timeout_ms": 300 };
+const SHORT = SHORT_KEEPALIVE;
 
 /** The close event of the tunnel end with `role` (reverse tunnels: the network server is "client"). */
 function closeEventOf(log: Recorded[], role: "client" | "server"): TunnelCloseEvent {

@@ -18,14 +18,14 @@ import {
 import { EventLog } from "../support/events.js";
 import { servedBy, startAgent, startHub } from "../support/reverse.js";
 import { Cleanup } from "../support/servers.js";
+import { SHORT_KEEPALIVE } from "../support/short-keepalive.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import { expectNoLeaksAfterEach } from "./leaks.js";
 
 const cleanup = new Cleanup();
 expectNoLeaksAfterEach(cleanup);
 
-/** Short keepalive settings for tests: a dead connection is noticed within 600 ms. */
-const SHORT = { "grpc.keepalive_time_ms": 300, "grpc.keepalive_timeout_ms": 300 };
+const SHORT = SHORT_KEEPALIVE;
 const BOUND_MS = SHORT["grpc.keepalive_time_ms"] + SHORT["grpc.keepalive_timeout_ms"];
 /** Timers and I/O on a loaded 2-core machine run late by up to this much. */
 const SCHEDULING_SLACK_MS = 700;

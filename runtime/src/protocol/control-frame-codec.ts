@@ -1,11 +1,14 @@
 import type { Status } from "../gen/google/rpc/status_pb.js";
 import type { ClientToServer, CloseStream, Metadata, NewStream, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import {
+  MAX_INT32,
+  MAX_UINT32,
   TAG_LENGTH_1,
   TAG_LENGTH_2,
   TAG_LENGTH_5,
   TAG_LENGTH_6,
   TAG_STREAM_ID,
+  TAG_VARINT_1,
   TAG_VARINT_3,
   TAG_VARINT_4,
   varintSize,
@@ -210,7 +213,7 @@ function statusPlan(status: Status): Plan | undefined {
   }
   const parts: Plan[] = [];
   if (status.code !== 0) {
-    parts.push(varint(0x08, status.code));
+    parts.push(varint(TAG_VARINT_1, status.code));
   }
   if (status.message !== "") {
     parts.push(text(TAG_LENGTH_2, status.message));
@@ -219,10 +222,10 @@ function statusPlan(status: Status): Plan | undefined {
 }
 
 function isUint32(value: number): boolean {
-  return Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff;
+  return Number.isInteger(value) && value >= 0 && value <= MAX_UINT32;
 }
 
 /** Enums and int32 fields: negative ones are ten bytes on the wire, left to toBinary. */
 function isInt32AtLeast0(value: number): boolean {
-  return Number.isInteger(value) && value >= 0 && value <= 0x7fff_ffff;
+  return Number.isInteger(value) && value >= 0 && value <= MAX_INT32;
 }

@@ -1,6 +1,8 @@
 import type { Status } from "../gen/google/rpc/status_pb.js";
 import type { ClientToServer, CloseStream, Metadata, Metadata_Values, NewStream, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import {
+  MAX_INT32,
+  MAX_UINT32,
   readFrameStart,
   TAG_LENGTH_1,
   TAG_LENGTH_2,
@@ -22,8 +24,6 @@ import {
 
 const C2S = "grpctunnel.v1.ClientToServer";
 const S2C = "grpctunnel.v1.ServerToClient";
-const MAX_UINT32 = 0xffff_ffff;
-const MAX_INT32 = 0x7fff_ffff;
 
 /** `new_stream`, `half_close` or `cancel`; undefined outside the fast path. */
 export function decodeClientControl(bytes: Uint8Array): ClientToServer | undefined {

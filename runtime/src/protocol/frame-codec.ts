@@ -2,7 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { encodeClientControl, encodeServerControl } from "./control-frame-codec.js";
 import { decodeClientControl, decodeServerControl } from "./control-frame-decode.js";
-import { readFrameStart, TAG_STREAM_ID, varintSize, writeVarint } from "./wire.js";
+import { MAX_UINT32, readFrameStart, TAG_STREAM_ID, varintSize, writeVarint } from "./wire.js";
 
 // Message data frames carry nearly every byte of a tunnel (the control
 // frames of a call have their own encoder, control-frame-codec.ts). protobuf-es's
@@ -142,7 +142,7 @@ export function dataFrameBound(frame: ClientToServer | ServerToClient): number {
 
 /** `{stream_id, window_update}` (two per window of data); undefined outside the fast path. */
 function encodeWindowUpdate(streamId: bigint, credit: number): Buffer | undefined {
-  if (streamId <= 0n || streamId > BigInt(Number.MAX_SAFE_INTEGER) || !Number.isInteger(credit) || credit < 0 || credit > 0xffff_ffff) {
+  if (streamId <= 0n || streamId > BigInt(Number.MAX_SAFE_INTEGER) || !Number.isInteger(credit) || credit < 0 || credit > MAX_UINT32) {
     return undefined;
   }
   const id = Number(streamId);
@@ -187,7 +187,7 @@ function decodeDataFrame(bytes: Uint8Array, typeName: string, envelopeCase: stri
     return undefined;
   }
   if (tag === TAG_WINDOW_UPDATE) {
-    return reader.pos === bytes.length && value <= 0xffff_ffff
+    return reader.pos === bytes.length && value <= MAX_UINT32
       ? { $typeName: typeName, streamId, frame: { case: "windowUpdate", value } }
       : undefined;
   }
@@ -205,7 +205,7 @@ function decodeDataFrame(bytes: Uint8Array, typeName: string, envelopeCase: stri
   if (bytes[reader.pos] === TAG_SIZE) {
     reader.pos++;
     const parsed = reader.varint(5);
-    if (parsed === undefined || parsed > 0xffff_ffff) {
+    if (parsed === undefined || parsed > MAX_UINT32) {
       return undefined;
     }
     size = parsed;

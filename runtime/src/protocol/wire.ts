@@ -13,6 +13,10 @@ export const TAG_LENGTH_6 = 0x32;
 /** ClientToServer / ServerToClient field 1: every frame starts with it. */
 export const TAG_STREAM_ID = TAG_VARINT_1;
 
+/** The largest uint32 and int32: what the codecs' fast paths take for those fields (enums are int32). */
+export const MAX_UINT32 = 0xffff_ffff;
+export const MAX_INT32 = 0x7fff_ffff;
+
 /** Bytes of a non-negative safe integer as a protobuf varint. */
 export function varintSize(value: number): number {
   let size = 1;

@@ -5,6 +5,7 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  type Attributes,
   type Context,
   type Histogram,
   type MeterProvider,
@@ -38,14 +39,44 @@ const setter: TextMapSetter<grpc.Metadata> = {
 export interface GrpcTracingOptions {
   tracerProvider: TracerProvider;
   propagator: TextMapPropagator;
-  /** Set while metrics are on: each end records a duration per call, as OpenTelemetry's grpc instrumentation does. */
-  meterProvider?: () => MeterProvider | undefined;
+  meterProvider: MeterProvider;
+  /** Whether metrics are on: each end then records a duration per call, as OpenTelemetry's grpc instrumentation does. */
+  metricsOn: () => boolean;
 }
 
-/** Span attributes of a method path "/pkg.Service/Method". */
-function attributesOf(path: string): { name: string; attributes: Record<string, string> } {
-  const [, service = "", method = ""] = path.split("/");
-  return { name: `${service}/${method}`, attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method } };
+/** A method's span name and attribute sets, made once per method as the runtime's tracing does. */
+interface Described {
+  name: string;
+  attributes: Attributes;
+  byCode: Map<number, Attributes>;
+}
+
+/** Span names and attributes by method path "/pkg.Service/Method". */
+function describer(): (path: string) => Described {
+  const described = new Map<string, Described>();
+  return (path) => {
+    let found = described.get(path);
+    if (found === undefined) {
+      const [, service = "", method = ""] = path.split("/");
+      found = {
+        name: `${service}/${method}`,
+        attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method },
+        byCode: new Map(),
+      };
+      described.set(path, found);
+    }
+    return found;
+  };
+}
+
+/** The attributes of a call of `method` that ended with `code`. */
+function withCode(method: Described, code: number): Attributes {
+  let found = method.byCode.get(code);
+  if (found === undefined) {
+    found = { ...method.attributes, "rpc.grpc.status_code": code };
+    method.byCode.set(code, found);
+  }
+  return found;
 }
 
 /** End a span with a gRPC status code, an error for non-OK codes. */
@@ -57,26 +88,21 @@ function endSpan(span: Span, code: grpc.status, details: string): void {
   span.end();
 }
 
-function histogramOf(options: GrpcTracingOptions, name: string, made: Map<MeterProvider, Histogram>): Histogram | undefined {
-  const provider = options.meterProvider?.();
-  if (provider === undefined) {
-    return undefined;
+/** Records a call's duration when metrics are on. */
+function recordDuration(options: GrpcTracingOptions, histogram: Histogram, started: number, method: Described, code: number): void {
+  if (options.metricsOn()) {
+    histogram.record((performance.now() - started) / 1000, withCode(method, code));
   }
-  let found = made.get(provider);
-  if (found === undefined) {
-    found = provider.getMeter("bench-grpc-control").createHistogram(name, { unit: "s" });
-    made.set(provider, found);
-  }
-  return found;
 }
 
 /** A grpc-js client interceptor: a CLIENT span per call, its context injected into the metadata. */
 export function grpcClientTracing(options: GrpcTracingOptions): grpc.Interceptor {
   const tracer = options.tracerProvider.getTracer("bench-grpc-control");
-  const histograms = new Map<MeterProvider, Histogram>();
+  const histogram = options.meterProvider.getMeter("bench-grpc-control").createHistogram("rpc.client.duration", { unit: "s" });
+  const describe = describer();
   return (callOptions, nextCall) => {
-    const { name, attributes } = attributesOf(callOptions.method_definition.path);
-    const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, context.active());
+    const method = describe(callOptions.method_definition.path);
+    const span = tracer.startSpan(method.name, { kind: SpanKind.CLIENT, attributes: method.attributes }, context.active());
     const started = performance.now();
     return new grpc.InterceptingCall(nextCall(callOptions), {
       start(metadata, _listener, next) {
@@ -84,10 +110,7 @@ export function grpcClientTracing(options: GrpcTracingOptions): grpc.Interceptor
         next(metadata, {
           onReceiveStatus(status, nextStatus) {
             endSpan(span, status.code, status.details);
-            histogramOf(options, "rpc.client.duration", histograms)?.record((performance.now() - started) / 1000, {
-              ...attributes,
-              "rpc.grpc.status_code": status.code,
-            });
+            recordDuration(options, histogram, started, method, status.code);
             nextStatus(status);
           },
         });
@@ -99,9 +122,10 @@ export function grpcClientTracing(options: GrpcTracingOptions): grpc.Interceptor
 /** A grpc-js server interceptor: a SERVER span per call, child of the caller's, active while the handler runs. */
 export function grpcServerTracing(options: GrpcTracingOptions): grpc.ServerInterceptor {
   const tracer = options.tracerProvider.getTracer("bench-grpc-control");
-  const histograms = new Map<MeterProvider, Histogram>();
+  const histogram = options.meterProvider.getMeter("bench-grpc-control").createHistogram("rpc.server.duration", { unit: "s" });
+  const describe = describer();
   return (methodDefinition, call) => {
-    const { name, attributes } = attributesOf(methodDefinition.path);
+    const method = describe(methodDefinition.path);
     let span: Span | undefined;
     let active: Context = ROOT_CONTEXT;
     const started = performance.now();
@@ -110,7 +134,7 @@ export function grpcServerTracing(options: GrpcTracingOptions): grpc.ServerInter
         next({
           onReceiveMetadata(metadata, nextMetadata) {
             const parent = options.propagator.extract(ROOT_CONTEXT, metadata, getter);
-            span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+            span = tracer.startSpan(method.name, { kind: SpanKind.SERVER, attributes: method.attributes }, parent);
             active = trace.setSpan(parent, span);
             nextMetadata(metadata);
           },
@@ -124,13 +148,11 @@ export function grpcServerTracing(options: GrpcTracingOptions): grpc.ServerInter
         });
       },
       sendStatus(status, nextStatus) {
+        const code = status.code ?? grpc.status.UNKNOWN;
         if (span !== undefined) {
-          endSpan(span, status.code ?? grpc.status.UNKNOWN, status.details ?? "");
+          endSpan(span, code, status.details ?? "");
         }
-        histogramOf(options, "rpc.server.duration", histograms)?.record((performance.now() - started) / 1000, {
-          ...attributes,
-          "rpc.grpc.status_code": status.code ?? grpc.status.UNKNOWN,
-        });
+        recordDuration(options, histogram, started, method, code);
         nextStatus(status);
       },
     });

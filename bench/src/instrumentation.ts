@@ -62,7 +62,7 @@ export function openTelemetry(): OpenTelemetrySetup {
   });
   const propagator = new W3CTraceContextPropagator();
   let metricsOn = false;
-  const grpcOptions = { tracerProvider, propagator, meterProvider: () => (metricsOn ? meterProvider : undefined) };
+  const grpcOptions = { tracerProvider, propagator, meterProvider, metricsOn: () => metricsOn };
   return {
     interceptors: {
       client: [clientTracing({ tracerProvider, propagator })],

@@ -1,11 +1,13 @@
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
+import { encodeBulk } from "./bulk-encoding.js";
 
-/** Serializes a message (or its init shape) of `schema`. */
+/** Serializes a message (or its init shape) of `schema`; large bytes fields with one copy (bulk-encoding.ts). */
 export function encodeMessage<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): Uint8Array {
   try {
-    return toBinary(schema, create(schema, init));
+    const message = create(schema, init);
+    return encodeBulk(schema, message) ?? toBinary(schema, message);
   } catch (e) {
     throw new TunnelError(Code.INTERNAL, `failed to serialize ${schema.typeName}: ${(e as Error).message}`, { cause: e });
   }

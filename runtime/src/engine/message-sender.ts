@@ -142,7 +142,8 @@ export class MessageSender<Out> implements DataSource {
       } else {
         length = nextChunkLength(maxChunk, size - offset);
       }
-      const chunk = data.subarray(offset, offset + length);
+      // A message sent whole is passed on as it is: it may have headroom for its frame (headroom.ts).
+      const chunk = length === size ? data : data.subarray(offset, offset + length);
       const frame = offset === 0 ? this.frames.envelope(this.streamId, size, chunk) : this.frames.more(this.streamId, chunk);
       offset += length;
       const queued = this.writer.writeData(frame, this);

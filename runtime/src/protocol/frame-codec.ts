@@ -2,15 +2,17 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { encodeClientControl, encodeServerControl } from "./control-frame-codec.js";
 import { decodeClientControl, decodeServerControl } from "./control-frame-decode.js";
+import { FRAME_HEADROOM, hasHeadroom, takeHeadroom } from "./headroom.js";
 import { MAX_UINT32, readFrameStart, TAG_STREAM_ID, varintSize, writeVarint } from "./wire.js";
 
 // Message data frames carry nearly every byte of a tunnel (the control
 // frames of a call have their own encoder, control-frame-codec.ts). protobuf-es's
 // general writer grows and copies its buffer several times for a 16 KiB
 // bytes field; these frames are encoded here in one pass into a buffer of the
-// exact size instead (one copy of the data). Every other frame, and any value
-// outside the fast path, goes through toBinary. Tests check both paths give
-// identical bytes.
+// exact size instead (one copy of the data), or, for a message sent whole
+// that the runtime serialized with headroom (headroom.ts), in place in front
+// of it (no copy). Every other frame, and any value outside the fast path,
+// goes through toBinary. Tests check all paths give identical bytes.
 //
 // Decoding is the mirror image: data frames and window updates in their
 // canonical encoding (what this library and Go write) are parsed here
@@ -102,7 +104,13 @@ function encodeDataFrame(
       ? (envelope.size > 0 ? 1 + varintSize(envelope.size) : 0) + (data.length > 0 ? 1 + varintSize(data.length) + data.length : 0)
       : data.length;
   const length = 1 + varintSize(id) + 1 + varintSize(inner) + inner;
-  const out = into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+  // Data with headroom (a message sent whole) becomes the frame in place: the header goes in the free bytes before it.
+  const inPlace = length - data.length <= FRAME_HEADROOM && takeHeadroom(data);
+  const out = inPlace
+    ? Buffer.from(data.buffer, data.byteOffset - (length - data.length), length)
+    : into !== undefined && into.length >= length
+      ? into.subarray(0, length)
+      : Buffer.allocUnsafe(length);
   let pos = 0;
   out[pos++] = TAG_STREAM_ID;
   pos = writeVarint(out, pos, id);
@@ -118,26 +126,36 @@ function encodeDataFrame(
       pos = writeVarint(out, pos, data.length);
     }
   }
-  out.set(data, pos);
+  if (!inPlace) {
+    out.set(data, pos);
+  }
   return out;
 }
 
 /** The most bytes a data frame's fields other than its data take: stream ID, tags, lengths, size. */
 const MAX_DATA_FRAME_OVERHEAD = 32;
 
-/** The most bytes `frame` encodes to if it is a data frame; 0 for any other frame. */
+/**
+ * The most bytes `frame` encodes to if it is a data frame that needs a
+ * buffer to be encoded into; 0 for any other frame, and for data with
+ * headroom (encoded in place).
+ */
 export function dataFrameBound(frame: ClientToServer | ServerToClient): number {
   const body = frame.frame;
+  let data: Uint8Array;
   switch (body.case) {
     case "requestMessage":
     case "responseMessage":
-      return MAX_DATA_FRAME_OVERHEAD + body.value.data.length;
+      data = body.value.data;
+      break;
     case "moreRequestData":
     case "moreResponseData":
-      return MAX_DATA_FRAME_OVERHEAD + body.value.length;
+      data = body.value;
+      break;
     default:
       return 0;
   }
+  return hasHeadroom(data) ? 0 : MAX_DATA_FRAME_OVERHEAD + data.length;
 }
 
 /** `{stream_id, window_update}` (two per window of data); undefined outside the fast path. */

@@ -3,7 +3,10 @@
 // allocate one more message-sized ArrayBuffer per message than plain
 // grpc-js does; at bulk rates such allocations are what drives V8's full
 // garbage collections (external memory), so reusing them saves more than
-// the allocation itself.
+// the allocation itself. (A message the runtime serialized with headroom
+// and sends whole needs no buffer at all: it is framed in place, see
+// protocol/headroom.ts. Leases serve the rest: chunks of split messages,
+// and bytes from elsewhere.)
 //
 // When a buffer is free again: a grpc-js server call copies what the
 // serializer returns into its own length-prefixed message at once and

@@ -33,7 +33,8 @@ export interface TunnelChannel extends CallChannel {
    * its peer refused a call with UNAVAILABLE before any handler saw it (an
    * agent stopping gracefully answers "server is shutting down"), or this
    * side is ending it (`TunnelServiceHandler.drain`, a reverse tunnel
-   * replaced by a newer one for its key). Round-robin channels skip it and
+   * replaced by a newer one for its key), or its peer ended the tunnel RPC
+   * and the tunnel closes a moment later. Round-robin channels skip it and
    * `startCall` on it throws UNAVAILABLE.
    */
   readonly draining: boolean;
@@ -99,6 +100,8 @@ class EngineTunnelChannel implements ManagedTunnelChannel {
     if (init.drainOnRefusal === false) {
       this.watchRefusal = undefined;
     }
+    // Registries skip a draining tunnel: none picks one whose end is only being confirmed.
+    engine.onPeerEnding((reason) => this.drain(reason));
   }
 
   get closed(): boolean {

@@ -51,6 +51,9 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
   private sendWindowSize = INITIAL_WINDOW_BYTES;
   private settingsTimer: NodeJS.Timeout | undefined;
   private readonly negotiation = deferred();
+  /** Set once the peer ended the tunnel RPC, before the transport's verdict (see `transportEnding`). */
+  private peerEnding: TunnelError | undefined;
+  private endingListeners: Array<(reason: TunnelError) => void> = [];
   /** Resolves when the tunnel can carry calls; rejects if it ended first. */
   readonly ready: Promise<void> = this.negotiation.promise;
 
@@ -96,6 +99,9 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
   openStream(method: string, metadata: Metadata, options: OpenStreamOptions = {}): ClientStream {
     if (this.closed) {
       throw new TunnelError(Code.UNAVAILABLE, `tunnel is closed${this.error ? `: ${this.error.rawMessage}` : ""}`);
+    }
+    if (this.peerEnding !== undefined) {
+      throw this.peerEnding;
     }
     if (!this.negotiated) {
       throw new TunnelError(Code.UNAVAILABLE, "tunnel is still negotiating its protocol revision");
@@ -171,6 +177,37 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
         stream.receiveViolation(new TunnelError(Code.INTERNAL, "protocol error: unrecognized frame type"));
     }
   }
+
+  /**
+   * The peer ended the tunnel RPC; its end (clean or broken) is confirmed
+   * shortly. New streams are refused with UNAVAILABLE from now on, so that
+   * channels route calls to another tunnel; running streams are unaffected.
+   */
+  transportEnding(): void {
+    if (this.closed || this.peerEnding !== undefined) {
+      return;
+    }
+    const reason = new TunnelError(Code.UNAVAILABLE, "tunnel is ending: its peer closed the tunnel RPC");
+    this.peerEnding = reason;
+    const listeners = this.endingListeners;
+    this.endingListeners = [];
+    for (const listener of listeners) {
+      listener(reason);
+    }
+  }
+
+  /**
+   * Calls `listener` synchronously with the refusal of new streams when the
+   * peer ends the tunnel RPC (see `transportEnding`); never once the tunnel ended.
+   */
+  onPeerEnding(listener: (reason: TunnelError) => void): void {
+    if (this.peerEnding !== undefined) {
+      listener(this.peerEnding);
+    } else if (!this.closed) {
+      this.endingListeners.push(listener);
+    }
+  }
+
   transportEnded(error?: TunnelError): void {
     const reason = error ?? new TunnelError(Code.UNAVAILABLE, "tunnel closed by peer");
     this.end(error, new TunnelError(Code.UNAVAILABLE, `tunnel closed: ${reason.rawMessage}`));
@@ -225,6 +262,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
       return;
     }
     this.writer.close();
+    this.endingListeners = [];
     this.negotiation.reject(error ?? streamError);
     for (const stream of [...this.streams.values()]) {
       stream.fail(streamError);

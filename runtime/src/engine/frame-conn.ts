@@ -37,6 +37,12 @@ export interface FrameConn<Out> {
 export interface FrameSink<In> {
   /** A frame arrived (or could not be decoded, see `UndecodableFrame`). */
   receive(frame: In | UndecodableFrame): void;
+  /**
+   * The peer ended its side of the tunnel RPC, and `transportEnded` follows
+   * once the transport knows whether cleanly (a server call learns it a tick
+   * later). Meanwhile no new stream can succeed: a tunnel client refuses them.
+   */
+  transportEnding?(): void;
   /** The tunnel RPC ended: cleanly (no error) or broken. */
   transportEnded(error?: TunnelError): void;
 }

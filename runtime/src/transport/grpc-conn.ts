@@ -83,8 +83,10 @@ export function serverCallConn<In, Out extends Frame>(
         // has then seen the stream close and its 'cancelled' is queued for
         // the next tick; sending our OK status makes it check once more. So
         // the verdict waits a tick: a half-close is a clean end, unless
-        // 'cancelled' came first.
+        // 'cancelled' came first. Until then the engine takes no new streams,
+        // so a call is routed elsewhere rather than started on a dead tunnel.
         conn.end();
+        sink.transportEnding?.();
         process.nextTick(() => {
           if (!call.cancelled) {
             sink.transportEnded();

@@ -34,6 +34,8 @@ export interface HubOptions<K> extends TunnelServiceHandlerOptions<K> {
   serverOptions?: grpc.ServerOptions;
   /** Insecure by default. */
   serverCredentials?: grpc.ServerCredentials;
+  /** Sees each reverse tunnel RPC right after the handler took it (its listeners are registered by then). */
+  onReverseTunnelRpc?: (call: grpc.ServerDuplexStream<unknown, unknown>) => void;
 }
 
 export interface Hub<K> {
@@ -81,8 +83,21 @@ export async function startHub<K = string>(cleanup: Cleanup, options: HubOptions
       options.onReverseTunnelClose?.(t);
     },
   });
+  const [definition, implementation] = handler.service();
+  const openReverseTunnel = implementation.openReverseTunnel as grpc.handleBidiStreamingCall<unknown, unknown>;
+  const onRpc = options.onReverseTunnelRpc;
+  const service =
+    onRpc === undefined
+      ? implementation
+      : {
+          ...implementation,
+          openReverseTunnel: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+            openReverseTunnel(call);
+            onRpc(call);
+          },
+        };
   const server = await startServer(
-    (s) => s.addService(...handler.service()),
+    (s) => s.addService(definition, service),
     options.serverOptions,
     options.port,
     options.serverCredentials,

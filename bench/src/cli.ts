@@ -16,7 +16,7 @@ export const USAGE = `usage: npm run bench -- [--quick] [--out DIR] [--only ID,.
   --quick       smoke run (under a minute): short samples, fewer streams
   --out DIR     write latest.md, latest.json and latest.svg there (default: bench/results)
   --only IDS    only the workloads whose id starts with one of IDS (e.g. unary,client-stream-64k)
-  --variants V  only these of rev1,rev0,direct (e.g. to profile one; ratios need direct)
+  --variants V  only these of rev1,rev0,direct (e.g. to profile one; ratios need direct, which also brings the bulk workloads' control)
   --processes P 1 (server in the client's process), 2 (in its own process) or 1,2 (default)
   --rounds N    measured rounds per figure (default 5; at least 5 for published numbers)
   --sample-ms N length of one timed sample

@@ -15,17 +15,27 @@ export type BenchClient = TunnelClient<typeof TestService>;
 // callbacks, abort tracking, error mapping) at a cost per call that plain
 // grpc-js users do not pay, so it would flatter the tunnel here.
 
-/** A client of `service` on a plain grpc-js client; only `signal` of CallOptions is used (streaming calls). */
-export function plainGrpcClient<S extends DescService>(service: S, client: grpc.Client): TunnelClient<S> {
+/** How a plain client calls a method: its path and (de)serializers. */
+export type MethodDefinitionOf = (method: DescMethod) => grpc.MethodDefinition<unknown, unknown>;
+
+/**
+ * A client of `service` on a plain grpc-js client (by default with the
+ * interop adapters' definitions); only `signal` of CallOptions is used
+ * (streaming calls).
+ */
+export function plainGrpcClient<S extends DescService>(
+  service: S,
+  client: grpc.Client,
+  definitionOf: MethodDefinitionOf = grpcMethodDefinition,
+): TunnelClient<S> {
   const methods: Record<string, unknown> = {};
   for (const method of service.methods) {
-    methods[method.localName] = plainCall(client, method);
+    methods[method.localName] = plainCall(client, method, definitionOf(method));
   }
   return methods as TunnelClient<S>;
 }
 
-function plainCall(client: grpc.Client, method: DescMethod): unknown {
-  const def = grpcMethodDefinition(method);
+function plainCall(client: grpc.Client, method: DescMethod, def: grpc.MethodDefinition<unknown, unknown>): unknown {
   switch (method.methodKind) {
     case "unary":
       return (request: unknown) =>

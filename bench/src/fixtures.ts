@@ -10,6 +10,7 @@ import {
   type HandlerInterceptor,
   type TunnelLimits,
 } from "@protoc-gen-tunnel/runtime";
+import { controlMethodDefinition, controlService } from "./control-service.js";
 import { plainGrpcClient, type BenchClient } from "./direct-client.js";
 import { fullGc } from "./gc.js";
 import { ServerProcess } from "./server-process.js";
@@ -26,6 +27,15 @@ export const VARIANT_LABELS: Record<VariantId, string> = {
   rev0: "tunnel rev 0",
   direct: "direct grpc-js",
 };
+
+/**
+ * What a forward setup can connect: the variants, and the bulk-streaming
+ * workloads' control, direct grpc-js given the runtime's serializer
+ * (control-service.ts). Results report the control in the direct column
+ * of rows of its own, so it is no VariantId.
+ */
+export type ForwardVariantId = VariantId | "control";
+export const CONTROL_LABEL = "direct grpc-js given the runtime's serializer";
 
 /** Each client gets its own HTTP/2 connection, so variants never share one. */
 const CLIENT_OPTIONS: grpc.ClientOptions = { "grpc.use_local_subchannel_pool": 1 };
@@ -56,7 +66,7 @@ export interface Interceptors {
 
 export interface ForwardSetup {
   /** One client per variant, each on its own connection to the same server. */
-  clients: Record<VariantId, BenchClient>;
+  clients: Record<ForwardVariantId, BenchClient>;
   /** CPU time used so far by both ends (this process and, with two processes, the server's), µs. */
   cpuMicros(): Promise<number>;
   /** A full garbage collection at both ends. */
@@ -70,7 +80,7 @@ export function ownCpuMicros(): number {
   return used.user + used.system;
 }
 
-/** A grpc-js server on loopback serving the bench service directly and over forward tunnels. */
+/** A grpc-js server on loopback serving the bench service directly (also as the control) and over forward tunnels. */
 export async function startBenchServer(
   limits?: Partial<TunnelLimits>,
   interceptors?: Interceptors,
@@ -80,6 +90,7 @@ export async function startBenchServer(
   const server = new grpc.Server();
   server.addService(...handler.service());
   server.addService(...grpcService(TestService, benchServiceImpl));
+  server.addService(...controlService(TestService, benchServiceImpl));
   const address = await listen(server);
   return { address, close: () => server.forceShutdown() };
 }
@@ -111,13 +122,14 @@ export async function startInterceptedDirect(
 /** A connection of `variant` to a bench server: a tunnel of that revision, or a plain client. */
 export async function connect(
   address: string,
-  variant: VariantId,
+  variant: ForwardVariantId,
   limits?: Partial<TunnelLimits>,
   interceptors?: Interceptors,
 ): Promise<{ client: BenchClient; close(): void }> {
-  if (variant === "direct") {
+  if (variant === "direct" || variant === "control") {
     const client = plainClient(address);
-    return { client: plainGrpcClient(TestService, client), close: () => client.close() };
+    const definitionOf = variant === "control" ? controlMethodDefinition : undefined;
+    return { client: plainGrpcClient(TestService, client, definitionOf), close: () => client.close() };
   }
   const client = tunnelServiceClient(address);
   const tunnel = await openTunnel(client, { disableFlowControl: variant === "rev0", limits });
@@ -136,7 +148,7 @@ export async function connect(
  * server's interceptors apply in this process only).
  */
 export async function startForward(
-  variants: readonly VariantId[] = VARIANTS,
+  variants: readonly ForwardVariantId[] = VARIANTS,
   { limits, processes = 1, interceptors }: { limits?: Partial<TunnelLimits>; processes?: Processes; interceptors?: Interceptors } = {},
 ): Promise<ForwardSetup> {
   if (processes === 2 && interceptors !== undefined) {
@@ -145,7 +157,7 @@ export async function startForward(
   const remote = processes === 2 ? await ServerProcess.start(limits) : undefined;
   const server = remote ?? (await startBenchServer(limits, interceptors));
   const cleanups: Array<() => void> = [() => server.close()];
-  const clients: Partial<Record<VariantId, BenchClient>> = {};
+  const clients: Partial<Record<ForwardVariantId, BenchClient>> = {};
   for (const variant of variants) {
     const connection = await connect(server.address, variant, limits, interceptors);
     cleanups.push(() => connection.close());
@@ -154,7 +166,7 @@ export async function startForward(
   // Connect everything before the first measurement.
   await Promise.all(Object.values(clients).map((client) => client.unary({})));
   return {
-    clients: clients as Record<VariantId, BenchClient>,
+    clients: clients as Record<ForwardVariantId, BenchClient>,
     cpuMicros: async () => ownCpuMicros() + (remote === undefined ? 0 : await remote.cpuMicros()),
     async collect() {
       fullGc();

@@ -1,6 +1,6 @@
 import type { BenchConfig } from "./config.js";
 import type { BenchClient } from "./direct-client.js";
-import { type ForwardSetup, type Processes, startForward, type VariantId } from "./fixtures.js";
+import { type ForwardSetup, type ForwardVariantId, type Processes, startForward, type VariantId } from "./fixtures.js";
 import { fullGc } from "./gc.js";
 import type { Progress } from "./progress.js";
 
@@ -17,10 +17,10 @@ export interface RunContext {
  * different one each round, so a change in machine load hits all of them
  * alike and each round's tunnel÷direct ratio compares like with like.
  */
-export async function runRounds<T>(
+export async function runRounds<T, V extends string = VariantId>(
   ctx: RunContext,
-  variants: readonly VariantId[],
-  sample: (variant: VariantId) => Promise<T>,
+  variants: readonly V[],
+  sample: (variant: V) => Promise<T>,
   /**
    * Overrides the configured rounds (e.g. a sample that warms itself up
    * needs no warm-up round); `collect` collects garbage before a sample
@@ -31,8 +31,8 @@ export async function runRounds<T>(
     rounds = ctx.config.rounds,
     collect = async () => fullGc(),
   }: { warmupRounds?: number; rounds?: number; collect?: () => Promise<void> } = {},
-): Promise<Record<VariantId, T[]>> {
-  const results = Object.fromEntries(variants.map((v) => [v, [] as T[]])) as Record<VariantId, T[]>;
+): Promise<Record<V, T[]>> {
+  const results = Object.fromEntries(variants.map((v) => [v, [] as T[]])) as Record<V, T[]>;
   for (let round = 0; round < warmupRounds + rounds; round++) {
     for (let i = 0; i < variants.length; i++) {
       const variant = variants[(round + i) % variants.length]!;
@@ -51,18 +51,19 @@ export async function runRounds<T>(
 
 /**
  * Runs `sample` in rounds (see runRounds) on a bench server and a client of
- * each variant, the server in this process or its own (`processes`);
- * garbage is collected at both ends before each sample, and everything is
- * closed afterwards.
+ * each variant (default: the context's), the server in this process or its
+ * own (`processes`); garbage is collected at both ends before each sample,
+ * and everything is closed afterwards.
  */
-export async function forwardRounds<T>(
+export async function forwardRounds<T, V extends ForwardVariantId = VariantId>(
   ctx: RunContext,
   processes: Processes,
   sample: (client: BenchClient, setup: ForwardSetup) => Promise<T>,
-): Promise<Record<VariantId, T[]>> {
-  const setup = await startForward(ctx.variants, { processes });
+  variants: readonly V[] = ctx.variants as readonly V[],
+): Promise<Record<V, T[]>> {
+  const setup = await startForward(variants, { processes });
   try {
-    return await runRounds(ctx, ctx.variants, (variant) => sample(setup.clients[variant], setup), { collect: setup.collect });
+    return await runRounds(ctx, variants, (variant) => sample(setup.clients[variant], setup), { collect: setup.collect });
   } finally {
     setup.close();
   }

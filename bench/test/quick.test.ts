@@ -41,6 +41,10 @@ const WORKLOADS = [
 /** Workloads with no direct grpc-js counterpart: tunnel variants only, and no ratio to direct. */
 const TUNNEL_ONLY = ["relay-unary"];
 
+/** Bulk-streaming workloads: also measured against direct grpc-js given the runtime's serializer. */
+const WITH_CONTROL = ["server-stream-64k", "server-stream-1m", "client-stream-64k", "client-stream-1m"].flatMap((id) => [id, `${id}-2p`]);
+const CONTROL_FIGURES = ["throughput-control", "cpu-control"];
+
 interface Summary {
   median: number;
   min: number;
@@ -113,6 +117,26 @@ describe("npm run bench -- --quick", () => {
         }
       }
     }
+    for (const workload of results.workloads) {
+      const ids = workload.figures.map((f) => f.id);
+      if (!WITH_CONTROL.includes(workload.id)) {
+        expect(
+          ids.filter((id) => id.endsWith("-control")),
+          `${workload.id} has no control`,
+        ).toEqual([]);
+        continue;
+      }
+      expect(ids, workload.id).toEqual(["throughput", "cpu", ...CONTROL_FIGURES]);
+      for (const id of CONTROL_FIGURES) {
+        // The control rows hold the control in the direct column (checked positive above) and the same tunnel samples.
+        const control = workload.figures.find((f) => f.id === id)!;
+        const compared = workload.figures.find((f) => f.id === id.replace("-control", ""))!;
+        for (const variant of ["rev1", "rev0"]) {
+          expect(control.variants[variant]!.samples, `${workload.id} ${id} ${variant}`).toEqual(compared.variants[variant]!.samples);
+        }
+        expect(control.variants.direct!.samples, `${workload.id} ${id}: its own samples`).not.toEqual(compared.variants.direct!.samples);
+      }
+    }
     expect(results.workloads.find((w) => w.id === "many-streams")?.curve?.streams.length).toBeGreaterThan(1);
     // Eleven targets for two revisions in one process; six of them (not memory, instrumentation, cluster mode) in two.
     expect(results.targets.length).toBe(2 * 11 + 2 * 6);
@@ -132,6 +156,7 @@ describe("npm run bench -- --quick", () => {
       "Fairness",
       "Cluster mode: unary relayed",
       "Client-streaming, 64 KiB messages, two processes",
+      "| throughput, direct grpc-js given the runtime's serializer (MiB/s, higher is better) |",
       "| target | tunnel rev 1, one process | tunnel rev 1, two processes | tunnel rev 0, one process | tunnel rev 0, two processes |",
     ]) {
       expect(markdown).toContain(title);

@@ -1,4 +1,4 @@
-import { TUNNEL_VARIANTS, VARIANT_LABELS } from "../fixtures.js";
+import { CONTROL_LABEL, TUNNEL_VARIANTS, VARIANT_LABELS } from "../fixtures.js";
 import type { BenchResults, TargetResult } from "../results.js";
 import { formatNumber, formatRatio, formatSummary } from "./format.js";
 
@@ -53,6 +53,9 @@ export function renderMarkdown(results: BenchResults): string {
 
   lines.push(
     "## Results",
+    "",
+    `Rows "…, ${CONTROL_LABEL}" are informational (no target): their direct column is that control, direct grpc-js ` +
+      "serializing as the tunnel's typed calls do, and their ratios are tunnel ÷ control, paired round by round.",
     "",
     "| workload | figure | direct grpc-js | tunnel rev 1 | rev 1 ÷ direct | tunnel rev 0 | rev 0 ÷ direct |",
     "|---|---|---:|---:|---:|---:|---:|",

@@ -1,13 +1,31 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { MessageSchema } from "@protoc-gen-tunnel/interop";
 import type { BenchClient } from "../direct-client.js";
-import type { Processes } from "../fixtures.js";
-import { figure } from "../results.js";
+import { CONTROL_LABEL, type ForwardVariantId, type Processes } from "../fixtures.js";
+import { type Figure, type FigureSpec, figure } from "../results.js";
 import { forwardRounds } from "../rounds.js";
 import { payloadOf, streamRequest } from "../service.js";
 import { named, type Workload } from "./workload.js";
 
 const MIB = 1024 * 1024;
+
+/**
+ * Messages this large (the bulk workloads) are also measured on the
+ * control, direct grpc-js given the runtime's serializer: the tunnel's typed
+ * calls serialize large bytes fields with one copy, protobuf-es's toBinary
+ * (what the direct variant uses, as grpc-js users do) with three buffers.
+ */
+const CONTROL_MIN_BYTES = 64 * 1024;
+
+interface Sample {
+  /** Payload MiB/s. */
+  rate: number;
+  /** CPU ms per payload MiB, both ends. */
+  cpuPerMiB: number;
+}
+
+const THROUGHPUT: FigureSpec = { id: "throughput", label: "throughput", unit: "MiB/s", better: "higher" };
+const CPU: FigureSpec = { id: "cpu", label: "CPU per MiB", unit: "ms", better: "lower" };
 
 export function sizeLabel(bytes: number): string {
   return bytes >= MIB ? `${bytes / MIB} MiB` : `${bytes / 1024} KiB`;
@@ -19,7 +37,8 @@ function sizeId(bytes: number): string {
 
 /**
  * One call streams messages of `size` bytes as fast as the receiver takes
- * them, for one sample's time: payload MiB/s (the receiver's view).
+ * them, for one sample's time: payload MiB/s (the receiver's view). Bulk
+ * sizes add informational figures against the control (CONTROL_MIN_BYTES).
  */
 export function streamThroughput(direction: "server" | "client", size: number, processes: Processes = 1): Workload {
   return {
@@ -29,22 +48,33 @@ export function streamThroughput(direction: "server" | "client", size: number, p
       processes,
     ),
     async run(ctx) {
-      const samples = await forwardRounds(ctx, processes, async (client, setup) => {
-        const cpuBefore = await setup.cpuMicros();
-        const { bytes, elapsedMs } =
-          direction === "server" ? await download(client, size, ctx.config.sampleMs) : await upload(client, size, ctx.config.sampleMs);
-        const cpuMs = ((await setup.cpuMicros()) - cpuBefore) / 1000;
-        return { rate: bytes / MIB / (elapsedMs / 1000), cpuPerMiB: cpuMs / (bytes / MIB) };
-      });
-      return {
-        id: this.id,
-        title: this.title,
-        params: { messageBytes: size, processes },
-        figures: [
-          figure({ id: "throughput", label: "throughput", unit: "MiB/s", better: "higher" }, samples, (s) => s.rate),
-          figure({ id: "cpu", label: "CPU per MiB", unit: "ms", better: "lower" }, samples, (s) => s.cpuPerMiB),
-        ],
-      };
+      const withControl = size >= CONTROL_MIN_BYTES && ctx.variants.includes("direct");
+      const variants: ForwardVariantId[] = withControl ? [...ctx.variants, "control"] : [...ctx.variants];
+      const samples: Partial<Record<ForwardVariantId, Sample[]>> = await forwardRounds(
+        ctx,
+        processes,
+        async (client, setup): Promise<Sample> => {
+          const cpuBefore = await setup.cpuMicros();
+          const { bytes, elapsedMs } =
+            direction === "server" ? await download(client, size, ctx.config.sampleMs) : await upload(client, size, ctx.config.sampleMs);
+          const cpuMs = ((await setup.cpuMicros()) - cpuBefore) / 1000;
+          return { rate: bytes / MIB / (elapsedMs / 1000), cpuPerMiB: cpuMs / (bytes / MIB) };
+        },
+        variants,
+      );
+      const { control, ...compared } = samples;
+      const figures: Figure[] = [figure(THROUGHPUT, compared, (s) => s.rate), figure(CPU, compared, (s) => s.cpuPerMiB)];
+      if (control !== undefined) {
+        // Informational rows: the control in the direct column, so the ratios are tunnel ÷ control, round by round.
+        const againstControl = { ...compared, direct: control };
+        for (const [spec, value] of [
+          [THROUGHPUT, (s: Sample) => s.rate],
+          [CPU, (s: Sample) => s.cpuPerMiB],
+        ] as const) {
+          figures.push(figure({ ...spec, id: `${spec.id}-control`, label: `${spec.label}, ${CONTROL_LABEL}` }, againstControl, value));
+        }
+      }
+      return { id: this.id, title: this.title, params: { messageBytes: size, processes }, figures };
     },
   };
 }

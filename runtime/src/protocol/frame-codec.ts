@@ -132,9 +132,6 @@ function encodeDataFrame(
   return out;
 }
 
-/** The most bytes a data frame's fields other than its data take: stream ID, tags, lengths, size. */
-const MAX_DATA_FRAME_OVERHEAD = 32;
-
 /**
  * The most bytes `frame` encodes to if it is a data frame that needs a
  * buffer to be encoded into; 0 for any other frame, and for data with
@@ -155,7 +152,8 @@ export function dataFrameBound(frame: ClientToServer | ServerToClient): number {
     default:
       return 0;
   }
-  return hasHeadroom(data) ? 0 : MAX_DATA_FRAME_OVERHEAD + data.length;
+  // FRAME_HEADROOM: the most a data frame's header (stream ID, tags, lengths, size) takes.
+  return hasHeadroom(data) ? 0 : FRAME_HEADROOM + data.length;
 }
 
 /** `{stream_id, window_update}` (two per window of data); undefined outside the fast path. */

@@ -6,7 +6,7 @@
 // frame written twice) copies as usual, so bytes already handed to the
 // transport are never written again.
 
-/** Room for the most a data frame's header takes (stream ID, tags, lengths, size: at most 27 bytes). */
+/** The most a data frame's header takes (stream ID, tags, lengths, size: at most 27 bytes), rounded up. */
 export const FRAME_HEADROOM = 32;
 
 const spare = new WeakSet<Uint8Array>();

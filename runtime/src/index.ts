@@ -89,6 +89,7 @@ export type {
   CallEndEvent,
   CallInfo,
   CallStartEvent,
+  DirectoryRemovalsDroppedEvent,
   TunnelCloseEvent,
   TunnelEndReason,
   TunnelInfo,

@@ -188,7 +188,11 @@ class StatusPage {
   }
 
   private snapshot(query: StatusQuery): StatusSnapshot {
-    return statusSnapshot(this.index, this.formatters, query, this.pageSize);
+    const snapshot = statusSnapshot(this.index, this.formatters, query, this.pageSize);
+    if (this.streams.size === 0) {
+      this.index.forget(); // a one-off request: nothing refreshes the cache, so it would hold closed tunnels
+    }
+    return snapshot;
   }
 
   private update(query: StatusQuery): PageUpdate {
@@ -231,6 +235,7 @@ class StatusPage {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.cancelScheduled();
+    this.index.forget();
   }
 
   /**

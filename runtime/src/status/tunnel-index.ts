@@ -71,6 +71,13 @@ export class TunnelIndex {
     return { all, matching, forward };
   }
 
+  /** Lets go of the tunnels listed last (closed ones among them): kept only while live pages refresh. */
+  forget(): void {
+    this.listed = [];
+    this.sorted = undefined;
+    this.filtered.clear();
+  }
+
   private sort(listed: readonly TunnelInfo[]): { all: SortedTunnels; forward: readonly TunnelInfo[] } {
     const rows: KeyedTunnel[] = [];
     const forward: TunnelInfo[] = [];

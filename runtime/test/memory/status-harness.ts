@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as net from "node:net";
 import type { StatusPageOptions } from "../../src/status.js";
 import { EventLog } from "../support/events.js";
+import { eventParser } from "../support/http-page.js";
 
 /** What the status server holds, after a full GC (see status-server.mjs). */
 export interface StatusMeasure {
@@ -123,26 +124,11 @@ export async function stuckViewer(httpBase: string, path = "/events"): Promise<n
   return socket;
 }
 
-/**
- * Starts reading a stuck viewer's socket: the `data` of each event, parsed
- * as JSON. (The response is chunked; every event is written as one chunk,
- * so each starts a line with "data: ".)
- */
+/** Starts reading a stuck viewer's socket: the `data` of each event from now on, parsed as JSON. */
 export function readEvents<T>(socket: net.Socket): EventLog<T> {
   const events = new EventLog<T>();
-  let text = "";
   socket.setEncoding("utf8");
-  socket.on("data", (chunk: string) => {
-    text += chunk;
-    for (let end = text.indexOf("\n\n"); end >= 0; end = text.indexOf("\n\n")) {
-      const event = text.slice(0, end);
-      text = text.slice(end + 2);
-      const data = event.indexOf("data: ");
-      if (data >= 0) {
-        events.push(JSON.parse(event.slice(data + 6)) as T);
-      }
-    }
-  });
+  socket.on("data", eventParser(events));
   socket.resume();
   return events;
 }

@@ -89,9 +89,11 @@ describe("status page attacks (issue #25)", () => {
       `a stuck viewer, ${cycles} cycles: held +${((held(during) - held(baseline)) / MiB).toFixed(1)} MiB, ` +
         `RSS +${((during.rss - baseline.rss) / MiB).toFixed(1)} MiB`,
     );
-    // It holds one update (a page of rows, whatever the fleet) beyond what the sockets took.
-    expect(held(during) - held(baseline)).toBeLessThan(4 * MiB);
-    expect(during.rss - baseline.rss).toBeLessThan(64 * MiB);
+    // It holds one update (a page of rows, whatever the fleet) beyond what
+    // the sockets took; the rest is slack for the code the churn compiled.
+    // (RSS also grows with the churn itself: a loose guard.)
+    expect(held(during) - held(baseline)).toBeLessThan(8 * MiB);
+    expect(during.rss - baseline.rss).toBeLessThan(128 * MiB);
     // The reading viewer stayed live.
     agent(server, "late", "+late"); // sorts first: on the viewers' page
     const late = (u: Update) => u.reverseCount === fleet + 1 && u.reverseRows.includes('data-key="+late"');
@@ -108,6 +110,7 @@ describe("status page attacks (issue #25)", () => {
     stuck.destroy();
     await server.until(server.events.waitFor((e) => e.event === "response-closed" && e.url === "/events"));
     const after = await server.measure();
+    console.log(`the stuck viewer gone: held +${((held(after) - held(baseline)) / MiB).toFixed(1)} MiB`);
     expect(held(after) - held(baseline)).toBeLessThan(4 * MiB);
     expect(server.alive).toBe(true);
   }, 120_000);

@@ -115,7 +115,8 @@ export interface DirectoryRemovalsDroppedEvent {
   readonly dropped: number;
   /** Removals dropped since the directory opened. */
   readonly droppedTotal: number;
-  /** Removals still pending, and the bytes they are counted at. */
+  /** Removals still pending. */
   readonly pendingKeys: number;
+  /** The bytes the pending removals are counted at (two a character of their keys, plus 64 each). */
   readonly pendingBytes: number;
 }

@@ -150,7 +150,14 @@ export class RedisAffinityDirectory implements AffinityDirectory {
    * written), the bytes they are counted at, and how many were dropped over
    * `maxPendingRemovalBytes` since the directory opened.
    */
-  get pendingRemovals(): { keys: number; bytes: number; dropped: number } {
+  get pendingRemovals(): {
+    /** Removals waiting. */
+    keys: number;
+    /** The bytes they are counted at. */
+    bytes: number;
+    /** Removals dropped over the limit since the directory opened. */
+    dropped: number;
+  } {
     return this.leases.pending;
   }
 

@@ -4,6 +4,7 @@ import { TestService } from "@protoc-gen-tunnel/interop";
 import {
   type CallChannel,
   openTunnel,
+  type ReplicaCluster,
   ReverseTunnelServer,
   TunnelServiceClient,
   TunnelServiceHandler,
@@ -20,6 +21,8 @@ import { observedTestService } from "./ts-service.js";
 
 export type Revision = 0 | 1;
 export type Language = "TypeScript" | "Go";
+/** forward: the caller opened the tunnel; reverse: the server's agent did; relayed: reverse, through another replica. */
+export type Direction = "forward" | "reverse" | "relayed";
 
 /** One end of a pairing: its events, and releasing what it parked or stalled. */
 export interface End {
@@ -34,7 +37,7 @@ export interface End {
  */
 export interface Pairing {
   name: string;
-  direction: "forward" | "reverse";
+  direction: Direction;
   revision: Revision;
   caller: End;
   server: End;
@@ -46,7 +49,7 @@ export interface Pairing {
 /** The affinity key metadata of the interop programs' reverse tunnels. */
 export const KEY_HEADER = "test-client-key";
 
-const revisionFlags = (revision: Revision) => (revision === 0 ? ["-no-flow-control"] : []);
+export const revisionFlags = (revision: Revision) => (revision === 0 ? ["-no-flow-control"] : []);
 
 /** What stops a started pairing's processes, servers and tunnels, in reverse order. */
 export class Teardown {
@@ -60,12 +63,12 @@ export class Teardown {
 }
 
 /** A TypeScript end's log and releases. */
-function tsEnd(): End & { releases: Releases } {
+export function tsEnd(): End & { releases: Releases } {
   const releases = new Releases();
   return { language: "TypeScript", log: new EventLog(), releases, release: (id) => releases.release(id) };
 }
 
-function goEnd(process: GoProcess): End {
+export function goEnd(process: GoProcess): End {
   return { language: "Go", log: process.log, release: (id) => process.release(id) };
 }
 
@@ -119,32 +122,34 @@ export async function withGoServer(programs: GoInteropPrograms, revision: Revisi
   ];
 }
 
-/** A TypeScript tunnel server with the Go client: forward (Go calls TS) and reverse (TS calls the Go agent). */
-export async function withTsServer(programs: GoInteropPrograms, revision: Revision, teardown: Teardown): Promise<Pairing[]> {
+/** A TypeScript tunnel server (network server) serving TestService over forward tunnels, tapped. */
+export async function startTsHub(revision: Revision, teardown: Teardown, cluster?: ReplicaCluster) {
   const service = tsEnd();
   const handler = new TunnelServiceHandler<string>({
     affinityKey: (tunnel) => String(tunnel.metadata.get(KEY_HEADER)[0] ?? ""),
     disableFlowControl: revision === 0,
+    cluster,
   });
   handler.registerService(TestService, observedTestService(service.log, service.releases));
   const tap = new ChunkTap();
   const server = new grpc.Server(tunnelServerOptions());
   server.addService(...tap.wrap(handler.service()));
+  const address = await bind(server);
+  teardown.add(() => server.forceShutdown());
+  return { handler, address, tap, service };
+}
+
+/** Binds a grpc-js server to a free loopback port; returns its address. */
+export async function bind(server: grpc.Server): Promise<string> {
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
-  teardown.add(() => server.forceShutdown());
-  const address = `127.0.0.1:${port}`;
+  return `127.0.0.1:${port}`;
+}
 
-  const goClient = new GoProcess(`tunnel-client (revision ${revision})`, programs.client, [
-    "-addr",
-    address,
-    "-commands",
-    ...revisionFlags(revision),
-  ]);
-  teardown.add(() => goClient.stop());
-  const key = randomBytes(8).toString("hex");
-  const goAgent = new GoProcess(`tunnel-client -tunnel reverse (revision ${revision})`, programs.client, [
+/** The Go client serving TestService as a reverse-tunnel agent of `address` under `key`. */
+export async function startGoAgent(programs: GoInteropPrograms, revision: Revision, teardown: Teardown, address: string, key: string) {
+  const agent = new GoProcess(`tunnel-client -tunnel reverse (revision ${revision})`, programs.client, [
     "-addr",
     address,
     "-tunnel",
@@ -153,8 +158,23 @@ export async function withTsServer(programs: GoInteropPrograms, revision: Revisi
     key,
     ...revisionFlags(revision),
   ]);
-  teardown.add(() => goAgent.stop());
-  await Promise.all([goClient.started("ready"), goAgent.started("serving")]);
+  teardown.add(() => agent.stop());
+  await agent.started("serving");
+  return agent;
+}
+
+/** A TypeScript tunnel server with the Go client: forward (Go calls TS) and reverse (TS calls the Go agent). */
+export async function withTsServer(programs: GoInteropPrograms, revision: Revision, teardown: Teardown): Promise<Pairing[]> {
+  const { handler, address, tap, service } = await startTsHub(revision, teardown);
+  const goClient = new GoProcess(`tunnel-client (revision ${revision})`, programs.client, [
+    "-addr",
+    address,
+    "-commands",
+    ...revisionFlags(revision),
+  ]);
+  teardown.add(() => goClient.stop());
+  const key = randomBytes(8).toString("hex");
+  const [goAgent] = await Promise.all([startGoAgent(programs, revision, teardown, address, key), goClient.started("ready")]);
   const agentChannel: CallChannel = handler.keyAsChannel(key);
   await handler.keyAsChannel(key).waitForReady({ signal: AbortSignal.timeout(10_000) });
   const caller = tsEnd();

@@ -88,7 +88,7 @@ func main() {
 
 func openForward(stub tunnelpb.TunnelServiceClient, opts []grpctunnel.TunnelOption) grpctunnel.TunnelChannel {
 	// The tunnel lives as long as the context given to Start.
-	ch, err := grpctunnel.NewChannel(stub, opts...).Start(context.Background(), grpc.WaitForReady(true))
+	ch, err := grpctunnel.NewChannel(stub, opts...).Start(context.Background())
 	if err != nil {
 		fail(err)
 	}
@@ -102,7 +102,7 @@ func serveReverse(stub tunnelpb.TunnelServiceClient, opts []grpctunnel.TunnelOpt
 	pb.RegisterTestServiceServer(server, testsvc.New(out, releases.Wait))
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "test-client-key", key)
 	go func() {
-		started, err := server.Serve(ctx, grpc.WaitForReady(true))
+		started, err := server.Serve(ctx)
 		ev := jsonl.Event{Event: "reverse-ended"}
 		if err != nil {
 			ev.Error = err.Error()

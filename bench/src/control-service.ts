@@ -17,7 +17,7 @@ interface BulkEncodingModule {
   encodeBulk<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array | undefined;
 }
 
-const BULK_ENCODING = new URL("./api/bulk-encoding.js", import.meta.resolve("@protoc-gen-tunnel/runtime"));
+const BULK_ENCODING = new URL("./protocol/bulk-encoding.js", import.meta.resolve("@protoc-gen-tunnel/runtime"));
 const { encodeBulk } = (await import(BULK_ENCODING.href)) as BulkEncodingModule;
 
 /** Where the control serves TestService: its usual method paths under this prefix. */

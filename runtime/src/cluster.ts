@@ -9,7 +9,7 @@
  */
 export { joinCluster, type JoinClusterOptions } from "./cluster/join-cluster.js";
 export { TunnelCluster, type RelayOptions } from "./cluster/tunnel-cluster.js";
-export { RELAY_KEY_HEADER, RELAY_SECRET_HEADER } from "./cluster/relay-metadata.js";
-export type { AffinityDirectory, AffinityRoute, LookupOptions, WaitForOptions } from "./cluster/affinity-directory.js";
-export { RedisAffinityDirectory, type RedisAffinityDirectoryOptions } from "./cluster/redis-directory.js";
-export type { RedisConnectionOptions } from "./cluster/redis-connection.js";
+export { RELAY_KEY_HEADER, RELAY_SECRET_HEADER } from "./cluster/relay/index.js";
+export type { AffinityDirectory, AffinityRoute, LookupOptions, WaitForOptions } from "./cluster/directory/index.js";
+export { RedisAffinityDirectory, type RedisAffinityDirectoryOptions } from "./cluster/directory/index.js";
+export type { RedisConnectionOptions } from "./cluster/directory/index.js";

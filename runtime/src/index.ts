@@ -13,15 +13,15 @@ export type { UndecodableFrame } from "./engine/frame-conn.js";
 
 // Making calls: one primitive (CallChannel.startCall → CallStream, in bytes)
 // and the typed calls written once on top of it.
-export type { CallChannel } from "./api/call-channel.js";
-export type { CallStream } from "./api/call-stream.js";
-export type { CallOptions } from "./api/call-options.js";
-export { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "./api/typed-calls.js";
-export { createTunnelClient, type TunnelClient, type TunnelClientMethod } from "./api/tunnel-client.js";
-export { methodPath } from "./api/method-path.js";
+export type { CallChannel } from "./api/client/index.js";
+export type { CallStream } from "./api/client/index.js";
+export type { CallOptions } from "./api/client/index.js";
+export { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "./api/client/index.js";
+export { createTunnelClient, type TunnelClient, type TunnelClientMethod } from "./api/client/index.js";
+export { methodPath } from "./api/client/index.js";
 
 // Serving calls.
-export type { HandlerContext } from "./api/handler-context.js";
+export type { HandlerContext } from "./api/serve/index.js";
 export type {
   BidiStreamingImpl,
   ClientStreamingImpl,
@@ -30,15 +30,15 @@ export type {
   ServiceImpl,
   ServiceRegistrar,
   UnaryImpl,
-} from "./api/service-impl.js";
+} from "./api/serve/index.js";
 
 // Tunnels.
-export type { TunnelChannel } from "./api/tunnel-channel.js";
-export { openTunnel, type OpenTunnelOptions } from "./api/open-tunnel.js";
-export type { ServiceHost } from "./api/service-host.js";
-export { TunnelServiceHandler, type DrainOptions, type TunnelServiceHandlerOptions } from "./api/tunnel-service-handler.js";
-export type { ReverseTunnelConflictPolicy } from "./api/reverse-tunnels.js";
-export type { ReplayBufferLimits } from "./api/replay-budget.js";
+export type { TunnelChannel } from "./api/tunnels/index.js";
+export { openTunnel, type OpenTunnelOptions } from "./api/tunnels/index.js";
+export type { ServiceHost } from "./api/serve/index.js";
+export { TunnelServiceHandler, type DrainOptions, type TunnelServiceHandlerOptions } from "./api/tunnels/index.js";
+export type { ReverseTunnelConflictPolicy } from "./api/reverse/index.js";
+export type { ReplayBufferLimits } from "./api/retry/index.js";
 export {
   TunnelServiceClient,
   tunnelServiceDefinition,
@@ -47,9 +47,9 @@ export {
 } from "./transport/tunnel-service.js";
 export { TUNNEL_CLIENT_KEEPALIVE, tunnelServerOptions } from "./transport/keepalive.js";
 export { NEGOTIATE_HEADER, NEGOTIATE_VALUE } from "./protocol/constants.js";
-export type { ReverseChannel, ReverseChannels } from "./api/reverse-channel.js";
-export type { ReverseTunnelRegistry, TunnelSelector } from "./api/reverse-registry.js";
-export type { ReplicaCluster } from "./api/cluster-seam.js";
+export type { ReverseChannel, ReverseChannels } from "./api/reverse/index.js";
+export type { ReverseTunnelRegistry, TunnelSelector } from "./api/reverse/index.js";
+export type { ReplicaCluster } from "./api/tunnels/index.js";
 export type { AuthContext } from "./engine/auth-context.js";
 export {
   NOT_STARTED_WARNING,
@@ -58,11 +58,11 @@ export {
   type ReverseTunnelServerOptions,
   type ServeOptions,
   type ServeResult,
-} from "./api/reverse-tunnel-server.js";
-export type { ReconnectOptions, RetryPlan } from "./api/reconnect.js";
+} from "./api/reverse/index.js";
+export type { ReconnectOptions, RetryPlan } from "./api/reverse/index.js";
 
 // Interceptors for typed clients (withInterceptors) and typed handlers (the `interceptors` option).
-export { withInterceptors } from "./api/intercepted-channel.js";
+export { withInterceptors } from "./api/interceptors/index.js";
 export type {
   CallFn,
   CallInterceptor,
@@ -81,7 +81,7 @@ export type {
   UnaryCallResponse,
   UnaryHandlerRequest,
   UnaryHandlerResponse,
-} from "./api/interceptors.js";
+} from "./api/interceptors/index.js";
 
 // Observability: diagnostics channels (see also the "./otel" and "./status" entry points).
 export { DIAGNOSTICS_CHANNELS, subscribeDiagnostics, type DiagnosticsListeners } from "./diagnostics/channels.js";

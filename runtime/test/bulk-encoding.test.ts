@@ -1,5 +1,5 @@
 // Messages with large bytes fields are serialized by the runtime itself
-// (api/bulk-encoding.ts) rather than by toBinary: spliced into what toBinary
+// (protocol/bulk-encoding.ts) rather than by toBinary: spliced into what toBinary
 // writes for the rest, in one buffer of the exact size with headroom for the
 // frame header. These tests check that the bytes are toBinary's for every
 // kind of presence and field around the large ones, that it leaves what it
@@ -9,8 +9,8 @@ import { create, createFileRegistry, type DescMessage, equals, fromBinary, toBin
 import { FieldDescriptorProto_Label as Label, FieldDescriptorProto_Type as Type, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { encodeBulk } from "../src/api/bulk-encoding.js";
-import { encodeMessage } from "../src/api/codec.js";
+import { encodeBulk } from "../src/protocol/bulk-encoding.js";
+import { encodeMessage } from "../src/api/client/index.js";
 import { encodeClientToServer, encodeServerToClient } from "../src/protocol/frame-codec.js";
 import { FRAME_HEADROOM, hasHeadroom } from "../src/protocol/headroom.js";
 import { c2s, s2c } from "./support/frames.js";

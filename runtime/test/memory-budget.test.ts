@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConnectionBudgets } from "../src/api/connection-budgets.js";
+import { ConnectionBudgets } from "../src/api/tunnels/index.js";
 import { resolveLimits } from "../src/engine/limits.js";
 import { MemoryBudget, StreamMemory, processMemory, processMemoryUsage, setProcessMemoryLimit } from "../src/engine/memory-budget.js";
 import { TUNNEL_BYTES } from "../src/engine/memory-costs.js";

@@ -16,7 +16,7 @@ import {
   type TunnelSelector,
   unaryCall,
 } from "../src/index.js";
-import { LocalReverseTunnelRegistry } from "../src/api/reverse-registry.js";
+import { LocalReverseTunnelRegistry } from "../src/api/reverse/index.js";
 import { outcome } from "./support/events.js";
 import { deferred, forwardFixture } from "./support/forward-fixture.js";
 import {

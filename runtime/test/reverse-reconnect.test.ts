@@ -13,7 +13,7 @@ import {
   serverStreamCall,
   unaryCall,
 } from "../src/index.js";
-import { jittered } from "../src/api/reconnect.js";
+import { jittered } from "../src/api/reverse/index.js";
 import { EventLog, settle, timed } from "./support/events.js";
 import { connectAgent, Gate, servedBy, startAgent, startHub, type Agent } from "./support/reverse.js";
 import { Cleanup, startServer } from "./support/servers.js";

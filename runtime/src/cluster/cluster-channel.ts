@@ -1,16 +1,16 @@
-import type { CallChannel } from "../api/call-channel.js";
-import type { CallOptions } from "../api/call-options.js";
-import type { CallStream } from "../api/call-stream.js";
-import type { ReplayBudget } from "../api/replay-budget.js";
-import { describeKey, type ReverseChannel } from "../api/reverse-channel.js";
-import type { ReverseTunnelRegistry } from "../api/reverse-registry.js";
-import { startRetryingCall } from "../api/retrying-call.js";
-import type { TunnelChannel } from "../api/tunnel-channel.js";
+import type { CallChannel } from "../api/client/index.js";
+import type { CallOptions } from "../api/client/index.js";
+import type { CallStream } from "../api/client/index.js";
+import type { ReplayBudget } from "../api/retry/index.js";
+import { describeKey, type ReverseChannel } from "../api/reverse/index.js";
+import type { ReverseTunnelRegistry } from "../api/reverse/index.js";
+import { startRetryingCall } from "../api/retry/index.js";
+import type { TunnelChannel } from "../api/tunnels/index.js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import type { AffinityDirectory } from "./affinity-directory.js";
-import type { PeerTunnels } from "./peer-tunnels.js";
-import { RelayTarget } from "./relay-target.js";
+import type { AffinityDirectory } from "./directory/index.js";
+import type { PeerTunnels } from "./relay/index.js";
+import { RelayTarget } from "./relay/index.js";
 import type { RouteCache } from "./route-cache.js";
 
 /** What routing a call in the cluster needs. */

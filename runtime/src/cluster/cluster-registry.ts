@@ -1,6 +1,6 @@
-import type { ReverseTunnelRegistry, TunnelSelector } from "../api/reverse-registry.js";
-import type { TunnelChannel } from "../api/tunnel-channel.js";
-import type { AffinityDirectory } from "./affinity-directory.js";
+import type { ReverseTunnelRegistry, TunnelSelector } from "../api/reverse/index.js";
+import type { TunnelChannel } from "../api/tunnels/index.js";
+import type { AffinityDirectory } from "./directory/index.js";
 
 /**
  * A replica's reverse tunnels: the handler's own registry, with every key

@@ -1,7 +1,7 @@
 import type { TunnelError } from "../errors.js";
-import type { AffinityDirectory } from "./affinity-directory.js";
-import type { RedisConnectionOptions } from "./redis-connection.js";
-import { RedisAffinityDirectory } from "./redis-directory.js";
+import type { AffinityDirectory } from "./directory/index.js";
+import type { RedisConnectionOptions } from "./directory/index.js";
+import { RedisAffinityDirectory } from "./directory/index.js";
 import { resolveRelayOptions, TunnelCluster, type RelayOptions } from "./tunnel-cluster.js";
 
 const DEFAULT_ROUTE_CACHE_MS = 1_000;

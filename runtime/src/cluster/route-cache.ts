@@ -1,4 +1,4 @@
-import type { AffinityRoute } from "./affinity-directory.js";
+import type { AffinityRoute } from "./directory/index.js";
 
 /** Keys whose routes are kept at most; the oldest go first beyond it. */
 const MAX_ENTRIES = 10_000;

@@ -1,12 +1,12 @@
 import * as grpc from "@grpc/grpc-js";
-import type { ClusterReplica, ClusterRouting, ReplicaCluster } from "../api/cluster-seam.js";
+import type { ClusterReplica, ClusterRouting, ReplicaCluster } from "../api/tunnels/index.js";
 import type { tunnelServiceDefinition } from "../transport/tunnel-service.js";
-import type { AffinityDirectory } from "./affinity-directory.js";
+import type { AffinityDirectory } from "./directory/index.js";
 import { ClusterChannel } from "./cluster-channel.js";
 import { ClusterRegistry } from "./cluster-registry.js";
-import { PeerTunnels } from "./peer-tunnels.js";
-import { relayCalls } from "./relay-call.js";
-import { RelayListener } from "./relay-listener.js";
+import { PeerTunnels } from "./relay/index.js";
+import { relayCalls } from "./relay/index.js";
+import { RelayListener } from "./relay/index.js";
 import { RouteCache } from "./route-cache.js";
 
 /** How replicas reach each other's relay listeners. */

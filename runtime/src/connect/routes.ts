@@ -1,5 +1,5 @@
 import { createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
-import { hostRegistry, type ServiceHost } from "../api/service-host.js";
+import { hostRegistry, type ServiceHost } from "../api/serve/index.js";
 import { universalStreamHandler } from "./universal-call.js";
 
 /**

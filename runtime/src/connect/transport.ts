@@ -20,10 +20,10 @@ import {
 } from "@connectrpc/connect";
 import { runStreamingCall, runUnaryCall } from "@connectrpc/connect/protocol";
 import type { Metadata } from "@grpc/grpc-js";
-import type { CallChannel } from "../api/call-channel.js";
-import type { CallOptions } from "../api/call-options.js";
-import { methodPath } from "../api/method-path.js";
-import { bidiStreamCall, unaryCall } from "../api/typed-calls.js";
+import type { CallChannel } from "../api/client/index.js";
+import type { CallOptions } from "../api/client/index.js";
+import { methodPath } from "../api/client/index.js";
+import { bidiStreamCall, unaryCall } from "../api/client/index.js";
 import type { Code } from "../code.js";
 import { deferred, type Deferred } from "../deferred.js";
 import { TunnelError } from "../errors.js";

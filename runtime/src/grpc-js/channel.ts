@@ -1,7 +1,7 @@
 import { connectivityState, propagate, type ChannelInterface, type Deadline } from "@grpc/grpc-js";
-import type { CallChannel } from "../api/call-channel.js";
-import type { ReverseChannel } from "../api/reverse-channel.js";
-import { isTunnelChannel } from "../api/tunnel-channel.js";
+import type { CallChannel } from "../api/client/index.js";
+import type { ReverseChannel } from "../api/reverse/index.js";
+import { isTunnelChannel } from "../api/tunnels/index.js";
 import { TunnelCall, toMillis } from "./client-call.js";
 
 type ChannelRef = ReturnType<ChannelInterface["getChannelzRef"]>;

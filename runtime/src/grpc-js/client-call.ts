@@ -10,8 +10,8 @@ import {
 } from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import type { CallChannel } from "../api/call-channel.js";
-import type { CallStream as TunnelCallStream } from "../api/call-stream.js";
+import type { CallChannel } from "../api/client/index.js";
+import type { CallStream as TunnelCallStream } from "../api/client/index.js";
 import { deferred } from "../deferred.js";
 import type { CallEnd } from "../ended.js";
 import { grpcStatusFromCallEnd, grpcStatusFromError } from "./status-details.js";

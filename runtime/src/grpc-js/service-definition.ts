@@ -17,7 +17,7 @@ import type { StreamHandler } from "../engine/server-engine.js";
 import { GRPC_JS_CALL_BYTES } from "../engine/memory-costs.js";
 import { TunnelError } from "../errors.js";
 import { isMetadata } from "../metadata.js";
-import type { ServiceRegistry } from "../api/service-registry.js";
+import type { ServiceRegistry } from "../api/serve/index.js";
 import { TunnelServerCall, sendErrorDetails, type MessageCodec } from "./server-core.js";
 import { TunnelServerDuplexStream, TunnelServerWritableStream, rememberTunnelMetadata, serverErrorToStatus } from "./server-call.js";
 

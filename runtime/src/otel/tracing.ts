@@ -15,7 +15,7 @@ import {
 } from "@opentelemetry/api";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import type { CallInterceptor, CallResponse, HandlerInterceptor, HandlerResponse } from "../api/interceptors.js";
+import type { CallInterceptor, CallResponse, HandlerInterceptor, HandlerResponse } from "../api/interceptors/index.js";
 import { metadataGetter, metadataSetter, rpcAttributes } from "./rpc-attributes.js";
 
 /** The instrumentation scope of the runtime's spans and metrics. */

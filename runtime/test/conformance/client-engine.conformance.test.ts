@@ -1,7 +1,7 @@
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { serverStreamCall, unaryCall } from "../../src/api/typed-calls.js";
+import { serverStreamCall, unaryCall } from "../../src/api/client/index.js";
 import { Code } from "../../src/code.js";
 import type { ClientStream } from "../../src/engine/client-stream.js";
 import { s2c, sameBytes } from "../support/frames.js";

@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Metadata } from "@grpc/grpc-js";
 import { MessageSchema, TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { ServiceRegistry } from "../../src/api/service-registry.js";
+import { ServiceRegistry } from "../../src/api/serve/index.js";
 import type { ClientStream } from "../../src/engine/client-stream.js";
 import { TunnelClientEngine } from "../../src/engine/client-engine.js";
 import { resolveLimits, type TunnelLimits } from "../../src/engine/limits.js";

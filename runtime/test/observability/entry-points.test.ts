@@ -42,7 +42,7 @@ describe("optional dependencies load only with their entry points", () => {
     expect([...main.files].filter((f) => f === resolve(src, "cluster.ts") || f.startsWith(`${resolve(src, "cluster")}/`))).toEqual([]);
     const cluster = closure("cluster.ts");
     expect(cluster.packages).toContain("redis");
-    expect(cluster.files).toContain(resolve(src, "cluster/relay-listener.ts"));
+    expect(cluster.files).toContain(resolve(src, "cluster/relay/relay-listener.ts"));
   });
 
   it("the status page needs no OpenTelemetry; the otel entry point needs only its API", () => {

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { Metadata } from "@grpc/grpc-js";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { ServiceRegistry } from "../../src/api/service-registry.js";
+import { ServiceRegistry } from "../../src/api/serve/index.js";
 import { Code } from "../../src/code.js";
 import { TunnelClientEngine } from "../../src/engine/client-engine.js";
 import { resolveLimits } from "../../src/engine/limits.js";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { ServiceRegistry } from "../../src/api/service-registry.js";
+import { ServiceRegistry } from "../../src/api/serve/index.js";
 import { TunnelClientEngine } from "../../src/engine/client-engine.js";
 import { resolveLimits } from "../../src/engine/limits.js";
 import { TunnelServerEngine } from "../../src/engine/server-engine.js";

@@ -19,7 +19,7 @@ import {
 } from "../../src/index.js";
 import { EventLog } from "./events.js";
 import { deferred } from "../../src/deferred.js";
-import { LocalReverseTunnelRegistry } from "../../src/api/reverse-registry.js";
+import { LocalReverseTunnelRegistry } from "../../src/api/reverse/index.js";
 import { startServer, tunnelClient, type Cleanup, type TestServer } from "./servers.js";
 
 /** Tunnel metadata an agent opens its reverse tunnel with. */

@@ -1,0 +1,3 @@
+export * from "./replay-budget.js";
+export * from "./retrying-call.js";
+export * from "./wait-signal.js";

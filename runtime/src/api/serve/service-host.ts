@@ -1,0 +1,51 @@
+import type * as grpc from "@grpc/grpc-js";
+import type { DescService } from "@bufbuild/protobuf";
+import { addGrpcService, type GrpcServiceOptions } from "../../grpc-js/service-definition.js";
+import type { HandlerInterceptor } from "../interceptors/index.js";
+import type { ServiceImpl, ServiceRegistrar } from "./service-impl.js";
+import { ServiceRegistry } from "./service-registry.js";
+
+/**
+ * What serves tunneled calls and so takes service registrations: a
+ * TunnelServiceHandler (over forward tunnels) or a ReverseTunnelServer (over
+ * reverse tunnels).
+ */
+export abstract class ServiceHost implements ServiceRegistrar {
+  /** The registered services, by method. */
+  protected readonly registry: ServiceRegistry;
+
+  /** `interceptors` wrap every typed implementation registered here (not grpc-js services: they have their own). */
+  constructor(interceptors: readonly HandlerInterceptor[] = []) {
+    this.registry = new ServiceRegistry(interceptors);
+  }
+
+  /** Registers a service implementation (generated `registerFooService` calls this). */
+  registerService<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
+    this.registry.registerService(service, impl);
+  }
+
+  /**
+   * Registers a grpc-js service: the same arguments as
+   * `grpc.Server.addService` (a `ServiceDefinition` from
+   * `@grpc/proto-loader`, `grpc-tools`, `ts-proto`, ... and its
+   * implementation), so existing grpc-js handlers serve tunneled calls
+   * unchanged. As in grpc-js, methods are found by name or `originalName`
+   * and missing ones answer UNIMPLEMENTED; a service can be added once.
+   * Handlers get grpc-js call objects (`metadata`, `sendMetadata`,
+   * `getDeadline`, `cancelled`, `'cancelled'` events, ...); see
+   * `tunnelMetadataFromCall` and, for error details, `STATUS_DETAILS_KEY`.
+   */
+  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation, options?: GrpcServiceOptions): void {
+    addGrpcService(this.registry, definition, implementation, options);
+  }
+}
+
+/**
+ * The registry behind `host`, for this package's adapters that register
+ * handlers in bytes (Connect routes); not exported from the entry points.
+ * (Element access reaches the protected member from outside the class.)
+ */
+export function hostRegistry(host: ServiceHost): ServiceRegistry {
+  // biome-ignore lint/complexity/useLiteralKeys: only element access may read a protected member here
+  return host["registry"];
+}

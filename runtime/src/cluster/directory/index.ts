@@ -1,0 +1,6 @@
+export * from "./affinity-directory.js";
+export * from "./lease-keeper.js";
+export * from "./redis-connection.js";
+export * from "./redis-directory.js";
+export * from "./redis-layout.js";
+export * from "./registration-waiters.js";

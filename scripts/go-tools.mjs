@@ -6,11 +6,12 @@
 // functions fail naming the command that installs it; tests never skip.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
-import { delimiter, dirname, join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { findExecutable, isExecutable } from "./executables.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CACHE = join(ROOT, ".cache", "go");
@@ -33,25 +34,13 @@ export function goBinary() {
     }
     return configured;
   }
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/local/go/bin", "/usr/lib/go/bin"];
-  for (const dir of dirs) {
-    const candidate = join(dir, "go");
-    if (dir !== "" && isExecutable(candidate)) {
-      return candidate;
-    }
+  const found = findExecutable("go", ["/usr/local/go/bin", "/usr/lib/go/bin"]);
+  if (found !== undefined) {
+    return found;
   }
   throw new Error(
     `Go is not installed (no 'go' on PATH); the Go interop tests build real Go programs. Install Go ≥ ${MIN_GO_VERSION}: ${INSTALL_GO} (or set GO_BINARY)`,
   );
-}
-
-function isExecutable(path) {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Runs go with the module proxy the machine is set up for; never fetches another toolchain. */

@@ -1,10 +1,10 @@
 // The Go programs' own command lines: the load mode the bench's Go rows
 // use (one JSON line), against a TypeScript tunnel server, and how they
 // fail on bad flags and on a server that is not there.
-import { execFile } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureGoInteropPrograms, type GoInteropPrograms } from "../../../scripts/go-tools.mjs";
 import { Teardown, startTsHub } from "./support/pairings.js";
+import { runProgram } from "./support/run-program.js";
 
 const teardown = new Teardown();
 let programs: GoInteropPrograms;
@@ -16,14 +16,6 @@ beforeAll(async () => {
 }, 240_000);
 afterAll(() => teardown.run());
 
-function run(binary: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) =>
-    execFile(binary, args, { timeout: 20_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr }),
-    ),
-  );
-}
-
 describe("tunnel-client load mode (the bench's Go rows)", () => {
   it.each([
     ["unary", 100, ["-no-flow-control"]],
@@ -31,7 +23,7 @@ describe("tunnel-client load mode (the bench's Go rows)", () => {
     ["serverStream", 64 * 1024, []],
     ["clientStream", 64 * 1024, ["-no-flow-control"]],
   ] as const)("%s with %i-byte messages %j: one JSON line, every call done, none failed", async (method, size, flags) => {
-    const { code, stdout, stderr } = await run(programs.client, [
+    const { code, stdout, stderr } = await runProgram(programs.client, [
       "-addr",
       address,
       "-method",
@@ -60,24 +52,24 @@ describe("tunnel-client load mode (the bench's Go rows)", () => {
 
 describe("failures", () => {
   it("an unknown method or tunnel type is refused with a message and exit code 1", async () => {
-    expect(await run(programs.client, ["-addr", address, "-method", "sideways"])).toMatchObject({
+    expect(await runProgram(programs.client, ["-addr", address, "-method", "sideways"])).toMatchObject({
       code: 1,
       stderr: expect.stringContaining('-method "sideways"'),
     });
-    expect(await run(programs.client, ["-addr", address, "-tunnel", "sideways"])).toMatchObject({
+    expect(await runProgram(programs.client, ["-addr", address, "-tunnel", "sideways"])).toMatchObject({
       code: 1,
       stderr: expect.stringContaining('-tunnel "sideways"'),
     });
   });
 
   it("a tunnel server that is not there: the client fails at once with UNAVAILABLE", async () => {
-    const { code, stderr } = await run(programs.client, ["-addr", "127.0.0.1:1", "-method", "unary"]);
+    const { code, stderr } = await runProgram(programs.client, ["-addr", "127.0.0.1:1", "-method", "unary"]);
     expect(code).toBe(1);
     expect(stderr).toMatch(/tunnel-client: .*Unavailable/);
   });
 
   it("the server's flags are Go flags: an unknown one prints the usage and exits 2", async () => {
-    const { code, stderr } = await run(programs.server, ["-no-such-flag"]);
+    const { code, stderr } = await runProgram(programs.server, ["-no-such-flag"]);
     expect(code).toBe(2);
     expect(stderr).toContain("-no-flow-control");
   });

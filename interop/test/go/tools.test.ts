@@ -1,13 +1,13 @@
 // The real tools other tests (the gateway's) call through scripts/go-tools.mjs:
 // grpcurl, installed with `go install` at its pinned version into .cache/go,
 // and Debian's gRPC for Python; each calls TestService on a grpc-js server.
-import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { grpcService, TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureGrpcurl, ensurePythonGrpc } from "../../../scripts/go-tools.mjs";
 import { bind } from "./support/pairings.js";
+import { runProgram } from "./support/run-program.js";
 
 const PROTO_DIR = fileURLToPath(new URL("../../proto", import.meta.url));
 const server = new grpc.Server();
@@ -19,23 +19,15 @@ beforeAll(async () => {
 });
 afterAll(() => server.forceShutdown());
 
-function run(binary: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) =>
-    execFile(binary, args, { timeout: 20_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr }),
-    ),
-  );
-}
-
 describe("grpcurl (ensureGrpcurl)", () => {
   // A fresh machine downloads and builds it once (about a minute on 2 cores).
   it("is installed on demand and calls a unary method and a failing one", { timeout: 300_000 }, async () => {
     const grpcurl = await ensureGrpcurl();
     const args = ["-plaintext", "-import-path", PROTO_DIR, "-proto", "grpchantesting/test.proto"];
-    const ok = await run(grpcurl, [...args, "-d", '{"payload": "AQI="}', address, "grpchantesting.TestService/Unary"]);
+    const ok = await runProgram(grpcurl, [...args, "-d", '{"payload": "AQI="}', address, "grpchantesting.TestService/Unary"]);
     expect(ok).toMatchObject({ code: 0, stderr: "" });
     expect(JSON.parse(ok.stdout)).toMatchObject({ payload: "AQI=" });
-    const failed = await run(grpcurl, [...args, "-d", '{"code": 5}', address, "grpchantesting.TestService/Unary"]);
+    const failed = await runProgram(grpcurl, [...args, "-d", '{"code": 5}', address, "grpchantesting.TestService/Unary"]);
     expect(failed.code).not.toBe(0);
     expect(failed.stderr).toContain("Code: NotFound");
   });
@@ -51,7 +43,7 @@ describe("Python's grpc (ensurePythonGrpc)", () => {
       "unary = grpc.insecure_channel(sys.argv[1]).unary_unary('/grpchantesting.TestService/Unary')",
       "sys.stdout.write(unary(bytes([0x0a, 0x02, 0x01, 0x02]), timeout=10).hex())",
     ].join("\n");
-    const { code, stdout, stderr } = await run(python, ["-c", script, address]);
+    const { code, stdout, stderr } = await runProgram(python, ["-c", script, address]);
     expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
     // Message{payload: 01 02, headers: the metadata the server saw}: the payload field comes first.
     expect(stdout.startsWith("0a020102")).toBe(true);

@@ -1,7 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { EventLog } from "./event-log.js";
-import type { CallResult, CallSpec, InteropEvent } from "./spec.js";
+import { type CallResult, type CallSpec, type InteropEvent, newResult } from "./spec.js";
 
 /**
  * One of the Go programs (interop/go), running: its JSON output lines as
@@ -53,22 +53,7 @@ export class GoProcess {
   }
 
   private failure(id: string, message: string): CallResult {
-    return {
-      id,
-      code: -1,
-      message,
-      details: [],
-      headers: {},
-      trailers: {},
-      echoed: null,
-      responses: 0,
-      responseBytes: 0,
-      badPayloads: 0,
-      counts: null,
-      calls: 0,
-      failed: 1,
-      elapsedMs: 0,
-    };
+    return { ...newResult(id), code: -1, message, calls: 0, failed: 1 };
   }
 
   /** Waits for the program's first line of the given kind (its start-up report). */

@@ -129,3 +129,23 @@ export function toBytesMap(values: Record<string, string> = {}): Record<string, 
 export function fromBytesMap(values: Record<string, Uint8Array>): Record<string, string> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, encodeValue(k, v)]));
 }
+
+/** A result with nothing received yet: what a caller fills in. */
+export function newResult(id: string): CallResult {
+  return {
+    id,
+    code: 0,
+    message: "",
+    details: [],
+    headers: {},
+    trailers: {},
+    echoed: null,
+    responses: 0,
+    responseBytes: 0,
+    badPayloads: 0,
+    counts: null,
+    calls: 1,
+    failed: 0,
+    elapsedMs: 0,
+  };
+}

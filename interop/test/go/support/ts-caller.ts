@@ -12,7 +12,17 @@ import {
 } from "@protoc-gen-tunnel/runtime";
 import type { EventLog } from "./event-log.js";
 import type { Releases } from "./releases.js";
-import { type CallResult, type CallSpec, decodeValue, encodeValue, fromBytesMap, isPattern, pattern, toBytesMap } from "./spec.js";
+import {
+  type CallResult,
+  type CallSpec,
+  decodeValue,
+  encodeValue,
+  fromBytesMap,
+  isPattern,
+  newResult,
+  pattern,
+  toBytesMap,
+} from "./spec.js";
 
 /**
  * Runs a CallSpec on a TypeScript channel exactly as the Go programs do
@@ -31,7 +41,7 @@ type Request = MessageInitShape<typeof MessageSchema>;
 
 async function runOne(channel: CallChannel, spec: CallSpec, log: EventLog, releases: Releases, barrier?: Barrier): Promise<CallResult> {
   const abort = new AbortController();
-  const result = emptyResult(spec.id);
+  const result = newResult(spec.id);
   let arrived = false;
   const arrive = () => {
     if (!arrived) {
@@ -137,25 +147,6 @@ function fromMetadata(md: Metadata): Record<string, string> {
     if (last !== undefined) out[key] = encodeValue(key, last);
   }
   return out;
-}
-
-function emptyResult(id: string): CallResult {
-  return {
-    id,
-    code: 0,
-    message: "",
-    details: [],
-    headers: {},
-    trailers: {},
-    echoed: null,
-    responses: 0,
-    responseBytes: 0,
-    badPayloads: 0,
-    counts: null,
-    calls: 1,
-    failed: 0,
-    elapsedMs: 0,
-  };
 }
 
 function merge(results: CallResult[]): CallResult {

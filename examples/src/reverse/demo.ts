@@ -1,7 +1,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Code, codeName, TunnelError } from "@protoc-gen-tunnel/runtime";
 import type { CommandOutput, Status } from "../gen/agent/v1/agent_pb.js";
-import { agentServiceClient, agentServiceClientForKey } from "../gen/agent/v1/agent_tunnel.js";
+import { agentServiceAnyAgentClient, agentServiceClientForKey } from "../gen/agent/v1/agent_tunnel.js";
 import { startAgent, type Device } from "./agent.js";
 import { startControlServer } from "./control-server.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
@@ -84,7 +84,7 @@ export async function runReverseDemo(
     }
 
     // Without a key, calls go round-robin over every connected device.
-    const anyDevice = agentServiceClient(control.handler);
+    const anyDevice = agentServiceAnyAgentClient(control.handler);
     const roundRobin: string[] = [];
     for (let i = 0; i < devices.length; i++) {
       roundRobin.push((await anyDevice.getStatus({})).deviceId);

@@ -35,7 +35,8 @@ let clients = 0;
  */
 export class InProcessClient extends grpc.Client {
   private readonly implementation: grpc.UntypedServiceImplementation;
-  private readonly peer: string;
+  /** The address the handler sees as this client's tunnels' peer. */
+  readonly peer: string;
   private readonly extraMetadata: grpc.Metadata;
 
   constructor(host: TunnelServiceHost, options: InProcessClientOptions = {}) {

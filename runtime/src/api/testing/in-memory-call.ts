@@ -7,7 +7,9 @@ import { Code } from "../../code.js";
  * objects the runtime's transport adapters use (a client duplex call, a
  * server duplex call). Frames are serialized on write and parsed on
  * delivery with the tunnel service's own codecs, as on the wire; delivery
- * is asynchronous, in order, paused while the reader pauses, and a writer
+ * is asynchronous, in order, paused while the reader pauses; frames wait
+ * until the reader listens for "data" (as a grpc-js call buffers them until
+ * then); and a writer
  * is told to wait (`write` returns false, then "drain") while more than
  * HIGH_WATER_BYTES are queued towards a reader.
  */
@@ -21,6 +23,8 @@ class Pipe {
   private readonly items: Item[] = [];
   private queued = 0;
   private paused = false;
+  /** Frames wait until the reader has a "data" listener. */
+  private listening = false;
   private scheduled = false;
   private blocked = false;
   /** Set once the RPC is over: nothing more is delivered. */
@@ -50,6 +54,12 @@ class Pipe {
     this.paused = true;
   }
 
+  /** The reader listens for frames now. */
+  listen(): void {
+    this.listening = true;
+    this.schedule();
+  }
+
   resume(): void {
     this.paused = false;
     this.schedule();
@@ -65,6 +75,9 @@ class Pipe {
   private flush(): void {
     this.scheduled = false;
     while (!this.paused && !this.closed && this.items.length > 0) {
+      if (!this.listening && "bytes" in this.items[0]!) {
+        break;
+      }
       const item = this.items.shift()!;
       if ("bytes" in item) {
         this.queued -= item.bytes.byteLength;
@@ -126,6 +139,13 @@ export class InMemoryClientCall<Out, In> extends EventEmitter {
     }
     this.server?.cancelledByClient();
     this.finish({ code: Code.CANCELLED, details: "Cancelled on client", metadata: new Metadata() });
+  }
+
+  override on(event: string | symbol, listener: (...args: never[]) => void): this {
+    if (event === "data") {
+      this.server?.outbound.listen();
+    }
+    return super.on(event, listener as (...args: unknown[]) => void);
   }
 
   pause(): this {
@@ -220,6 +240,13 @@ export class InMemoryServerCall<In, Out> extends EventEmitter {
       return true;
     }
     return super.emit(event, ...args);
+  }
+
+  override on(event: string | symbol, listener: (...args: never[]) => void): this {
+    if (event === "data") {
+      this.client.outbound.listen();
+    }
+    return super.on(event, listener as (...args: unknown[]) => void);
   }
 
   pause(): this {

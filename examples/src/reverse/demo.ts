@@ -4,6 +4,7 @@ import type { CommandOutput, Status } from "../gen/agent/v1/agent_pb.js";
 import { agentServiceAnyAgentClient, agentServiceClientForKey } from "../gen/agent/v1/agent_tunnel.js";
 import { startAgent, type Device } from "./agent.js";
 import { startControlServer } from "./control-server.js";
+import { fleetStatus } from "./fleet.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
 
 /** What the demo observed, for tests. */
@@ -90,6 +91,12 @@ export async function runReverseDemo(
       roundRobin.push((await anyDevice.getStatus({})).deviceId);
     }
     log(`control → any device GetStatus ×${roundRobin.length} (round-robin): ${roundRobin.join(", ")}`);
+
+    // Fan-out: every device at once (bounded), each result or error as it comes.
+    log("control → every device GetStatus (fan-out):");
+    for (const { deviceId, line } of await fleetStatus(control.handler)) {
+      log(`  ${deviceId}: ${line}`);
+    }
 
     let unknownDevice: Code | undefined;
     try {

@@ -47,6 +47,7 @@ export class InProcessClient extends grpc.Client {
     this.extraMetadata = toMetadata(options.metadata);
   }
 
+  /** Starts a tunnel RPC in memory (`options`, e.g. a deadline, are not used). */
   override makeBidiStreamRequest<RequestType, ResponseType>(
     method: string,
     serialize: (value: RequestType) => Buffer,
@@ -54,6 +55,7 @@ export class InProcessClient extends grpc.Client {
     metadata: grpc.Metadata,
     options?: grpc.CallOptions,
   ): grpc.ClientDuplexStream<RequestType, ResponseType>;
+  /** Starts a tunnel RPC in memory, without request metadata. */
   override makeBidiStreamRequest<RequestType, ResponseType>(
     method: string,
     serialize: (value: RequestType) => Buffer,

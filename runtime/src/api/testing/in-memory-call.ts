@@ -101,32 +101,81 @@ function copyOf(bytes: Buffer): Uint8Array {
   return Uint8Array.prototype.slice.call(bytes);
 }
 
-/** The network client's end: a grpc-js ClientDuplexStream as far as the runtime uses one. */
-export class InMemoryClientCall<Out, In> extends EventEmitter {
-  /** The other end; none when the method is not served (the call then only gets its status). */
-  server: InMemoryServerCall<unknown, unknown> | undefined;
-  /** Frames towards the server. */
+/** What both ends share: the pipe towards the other end, reading from the other's, and the frame codec. */
+abstract class CallEnd<Out, In> extends EventEmitter {
+  /** Frames (and headers, status, half-close) towards the other end. */
   readonly outbound: Pipe;
-  /** Set once the call's status is known here. */
-  finished = false;
 
   constructor(
     private readonly codec: Codec<Out, In>,
-    private readonly serverPeer: string,
+    private readonly peer: string,
   ) {
     super();
     this.outbound = new Pipe(
-      (item) => this.server?.receive(item),
+      (item) => this.other()?.receive(item),
       () => this.emit("drain"),
     );
   }
 
-  write(frame: Out, sent?: () => void): boolean {
+  /** The other end, whose pipe this end reads; none before it exists. */
+  protected abstract other(): CallEnd<unknown, unknown> | undefined;
+
+  /** What the other end sent. */
+  abstract receive(item: Item): void;
+
+  /** Queues a frame, serialized now; `sent` runs once the bytes are copied out of the writer's buffer. */
+  protected queue(frame: Out, sent: (() => void) | undefined): boolean {
     const ok = this.outbound.push({ bytes: copyOf(this.codec.serialize(frame)) });
     if (sent !== undefined) {
       queueMicrotask(sent);
     }
     return ok;
+  }
+
+  protected decode(bytes: Uint8Array): In {
+    return this.codec.deserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+
+  /** Listening for "data" lets the other end's frames flow, as on a grpc-js call. */
+  override on(event: string | symbol, listener: (...args: never[]) => void): this {
+    if (event === "data") {
+      this.other()?.outbound.listen();
+    }
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+
+  pause(): this {
+    this.other()?.outbound.pause();
+    return this;
+  }
+
+  resume(): this {
+    this.other()?.outbound.resume();
+    return this;
+  }
+
+  getPeer(): string {
+    return this.peer;
+  }
+
+  getAuthContext(): Record<string, never> {
+    return {};
+  }
+}
+
+/** The network client's end: a grpc-js ClientDuplexStream as far as the runtime uses one. */
+export class InMemoryClientCall<Out, In> extends CallEnd<Out, In> {
+  /** The other end; none when the method is not served (the call then only gets its status). */
+  server: InMemoryServerCall<unknown, unknown> | undefined;
+  /** Set once the call's status is known here. */
+  finished = false;
+
+  protected other(): InMemoryServerCall<unknown, unknown> | undefined {
+    return this.server;
+  }
+
+  write(frame: Out, sent?: () => void): boolean {
+    return this.queue(frame, sent);
   }
 
   end(): void {
@@ -141,38 +190,13 @@ export class InMemoryClientCall<Out, In> extends EventEmitter {
     this.finish({ code: Code.CANCELLED, details: "Cancelled on client", metadata: new Metadata() });
   }
 
-  override on(event: string | symbol, listener: (...args: never[]) => void): this {
-    if (event === "data") {
-      this.server?.outbound.listen();
-    }
-    return super.on(event, listener as (...args: unknown[]) => void);
-  }
-
-  pause(): this {
-    this.server?.outbound.pause();
-    return this;
-  }
-
-  resume(): this {
-    this.server?.outbound.resume();
-    return this;
-  }
-
-  getPeer(): string {
-    return this.serverPeer;
-  }
-
-  getAuthContext(): Record<string, never> {
-    return {};
-  }
-
   /** What the server sent: a frame, its headers, or its status. */
   receive(item: Item): void {
     if (this.finished) {
       return;
     }
     if ("bytes" in item) {
-      this.emit("data", this.codec.deserialize(Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength)));
+      this.emit("data", this.decode(item.bytes));
     } else if ("headers" in item) {
       this.emit("metadata", item.headers);
     } else if ("status" in item) {
@@ -191,24 +215,22 @@ export class InMemoryClientCall<Out, In> extends EventEmitter {
 }
 
 /** The network server's end: a grpc-js ServerDuplexStream as far as the runtime uses one. */
-export class InMemoryServerCall<In, Out> extends EventEmitter {
-  /** Frames towards the client. */
-  readonly outbound: Pipe;
+export class InMemoryServerCall<In, Out> extends CallEnd<Out, In> {
   /** True once the RPC is over at the transport (as grpc-js sets it, also after a status went out). */
   cancelled = false;
   private statusSent = false;
 
   constructor(
     private readonly client: InMemoryClientCall<unknown, unknown>,
-    private readonly codec: Codec<Out, In>,
+    codec: Codec<Out, In>,
     readonly metadata: Metadata,
-    private readonly clientPeer: string,
+    clientPeer: string,
   ) {
-    super();
-    this.outbound = new Pipe(
-      (item) => client.receive(item),
-      () => this.emit("drain"),
-    );
+    super(codec, clientPeer);
+  }
+
+  protected other(): InMemoryClientCall<unknown, unknown> {
+    return this.client;
   }
 
   write(frame: Out, sent?: () => void): boolean {
@@ -216,11 +238,7 @@ export class InMemoryServerCall<In, Out> extends EventEmitter {
       sent?.();
       return true;
     }
-    const ok = this.outbound.push({ bytes: copyOf(this.codec.serialize(frame)) });
-    if (sent !== undefined) {
-      queueMicrotask(sent);
-    }
-    return ok;
+    return this.queue(frame, sent);
   }
 
   sendMetadata(headers: Metadata): void {
@@ -242,38 +260,13 @@ export class InMemoryServerCall<In, Out> extends EventEmitter {
     return super.emit(event, ...args);
   }
 
-  override on(event: string | symbol, listener: (...args: never[]) => void): this {
-    if (event === "data") {
-      this.client.outbound.listen();
-    }
-    return super.on(event, listener as (...args: unknown[]) => void);
-  }
-
-  pause(): this {
-    this.client.outbound.pause();
-    return this;
-  }
-
-  resume(): this {
-    this.client.outbound.resume();
-    return this;
-  }
-
-  getPeer(): string {
-    return this.clientPeer;
-  }
-
-  getAuthContext(): Record<string, never> {
-    return {};
-  }
-
   /** What the client sent: a frame or its half-close. */
   receive(item: Item): void {
     if (this.cancelled || this.statusSent) {
       return;
     }
     if ("bytes" in item) {
-      super.emit("data", this.codec.deserialize(Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength)));
+      super.emit("data", this.decode(item.bytes));
     } else if ("halfClose" in item) {
       super.emit("end");
     }

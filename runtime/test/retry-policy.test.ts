@@ -9,6 +9,8 @@ import {
   TunnelError,
   TunnelServiceHandler,
   createTunnelClient,
+  withInterceptors,
+  type ClientInterceptor,
   type HandlerContext,
   type ServiceImpl,
   type TunnelClientOptions,
@@ -71,6 +73,21 @@ describe("retries from the proto's idempotency_level", () => {
     expect(put.calls).toBe(3);
     await expect(store.create({ key: "a" })).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "failure 1" });
     expect(create.calls).toBe(1);
+  });
+
+  it("keeps a channel's own interceptors, which see one call however many attempts it takes", async () => {
+    const handler = newHandler();
+    const get = flaky(2);
+    await agent(handler, "d1", { get });
+    let intercepted = 0;
+    const counting: ClientInterceptor = (next) => (request) => {
+      intercepted++;
+      return next(request);
+    };
+    const store = createTunnelClient(StoreService, withInterceptors(handler.keyAsChannel("d1"), counting), { retry: FAST_RETRY });
+    expect((await store.get({})).value).toBe("answer after 3");
+    expect(get.calls).toBe(3);
+    expect(intercepted).toBe(1);
   });
 
   it("is off unless the client asks for it", async () => {

@@ -1,5 +1,5 @@
 import type { DescMethod } from "@bufbuild/protobuf";
-import { withInterceptors } from "../interceptors/index.js";
+import { InterceptedChannel, withInterceptors } from "../interceptors/index.js";
 import { mayRepeat, PolicyChannel, resolvePolicy, type ResolvedPolicy } from "../retry/index.js";
 import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
@@ -62,6 +62,10 @@ export function clientChannel(channel: CallChannel, options: TunnelClientOptions
       [...interceptors, ...channel.interceptors],
       policy ?? channel.policy,
     );
+  }
+  if (channel instanceof InterceptedChannel) {
+    // Its interceptors join the client's, above the policy (which sits on the bare channel).
+    return new ConfiguredChannel(channel.inner, options.defaultCallOptions, [...interceptors, ...channel.interceptors], policy);
   }
   return new ConfiguredChannel(channel, options.defaultCallOptions, interceptors, policy);
 }

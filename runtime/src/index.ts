@@ -96,6 +96,7 @@ export type {
   CallEndEvent,
   CallInfo,
   CallStartEvent,
+  DirectoryRemovalsDroppedEvent,
   TunnelCloseEvent,
   TunnelEndReason,
   TunnelInfo,

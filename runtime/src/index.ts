@@ -98,13 +98,13 @@ export type {
 
 // grpc-js compatibility: existing grpc-js clients and services over tunnels.
 export { grpcChannel, type GrpcChannelOptions } from "./grpc-js/channel.js";
-export type { GrpcServiceOptions } from "./grpc-js/service-definition.js";
-export { tunnelMetadataFromCall } from "./grpc-js/server-call.js";
+export type { GrpcServiceOptions } from "./api/grpc-services/index.js";
+export { tunnelMetadataFromCall } from "./api/grpc-services/index.js";
 export {
   STATUS_DETAILS_KEY,
   grpcStatusFromError,
   tunnelErrorFromGrpcStatus,
   type StatusLike,
-} from "./grpc-js/status-details.js";
+} from "./api/grpc-services/index.js";
 
 // Connect-ES clients and services: see the "@protoc-gen-tunnel/runtime/connect" entry point.

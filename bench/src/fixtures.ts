@@ -6,8 +6,7 @@ import {
   TunnelServiceHandler,
   TunnelServiceClient,
   withInterceptors,
-  type CallInterceptor,
-  type HandlerInterceptor,
+  type Interceptor,
   type TunnelLimits,
 } from "@protoc-gen-tunnel/runtime";
 import { controlMethodDefinition, controlService } from "./control-service.js";
@@ -60,8 +59,8 @@ export type Processes = 1 | 2;
 
 /** Interceptors of the tunnel variants (the instrumentation workload traces with them). */
 export interface Interceptors {
-  server: HandlerInterceptor[];
-  client: CallInterceptor[];
+  server: Interceptor[];
+  client: Interceptor[];
 }
 
 export interface ForwardSetup {

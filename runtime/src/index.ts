@@ -61,8 +61,18 @@ export {
 } from "./api/reverse/index.js";
 export type { ReconnectOptions, RetryPlan } from "./api/reverse/index.js";
 
-// Interceptors for typed clients (withInterceptors) and typed handlers (the `interceptors` option).
+// Interceptors for typed calls (withInterceptors) and typed handlers (the `interceptors` option): one type for both sides.
 export { withInterceptors } from "./api/interceptors/index.js";
+export type {
+  Interceptor,
+  InterceptorFn,
+  MethodOf,
+  StreamRequest,
+  StreamResponse,
+  UnaryRequest,
+  UnaryResponse,
+} from "./api/interceptors/index.js";
+/* Deprecated names of the two interceptor families before `Interceptor` (see CHANGELOG.md). */
 export type {
   CallFn,
   CallInterceptor,
@@ -72,7 +82,6 @@ export type {
   HandlerInterceptor,
   HandlerRequest,
   HandlerResponse,
-  MethodOf,
   StreamCallRequest,
   StreamCallResponse,
   StreamHandlerRequest,

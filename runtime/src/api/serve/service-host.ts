@@ -2,7 +2,7 @@ import type * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import type { StreamHandler } from "../../engine/server-engine.js";
 import { addGrpcService, type GrpcServiceOptions } from "../grpc-services/index.js";
-import type { HandlerInterceptor } from "../interceptors/index.js";
+import type { Interceptor } from "../interceptors/index.js";
 import type { ServiceImpl, ServiceRegistrar } from "./service-impl.js";
 import { ServiceRegistry } from "./service-registry.js";
 
@@ -16,7 +16,7 @@ export abstract class ServiceHost implements ServiceRegistrar {
   protected readonly registry: ServiceRegistry;
 
   /** `interceptors` wrap every typed implementation registered here (not grpc-js services: they have their own). */
-  constructor(interceptors: readonly HandlerInterceptor[] = []) {
+  constructor(interceptors: readonly Interceptor[] = []) {
     this.registry = new ServiceRegistry(interceptors);
   }
 

@@ -156,12 +156,22 @@ describe("published packages", () => {
     for (const file of ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/cjs/package.json"]) {
       expect(runtime).toContain(file);
     }
-    for (const entry of ["index", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status"]) {
+    for (const entry of ["index", "protocol", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status"]) {
       expect(runtime).toContain(`dist/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.d.ts`);
     }
     expect(runtime.filter((f) => f.startsWith("src/") || f.includes(".test.") || f.startsWith("scripts/"))).toEqual([]);
+    // Both builds' declarations leave out what is marked @internal (stripInternal).
+    const declarations = runtime.filter((f) => f.endsWith(".d.ts"));
+    expect(declarations.filter((f) => f.startsWith("dist/cjs/")).length).toBeGreaterThan(100);
+    const text = execFileSync(
+      "tar",
+      ["-xzOf", join(packDir, `protoc-gen-tunnel-runtime-${runtimePackage.version}.tgz`), ...declarations.map((f) => `package/${f}`)],
+      { encoding: "utf8", maxBuffer: 64 << 20 },
+    );
+    expect(text).toContain("interface ReplicaCluster");
+    expect(text).not.toContain("@internal");
 
     const plugin = tarballFiles(`protoc-gen-tunnel-${runtimePackage.version}.tgz`);
     for (const file of ["README.md", "LICENSE", "package.json", "bin/protoc-gen-tunnel", "dist/index.js"]) {

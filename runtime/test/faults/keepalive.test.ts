@@ -7,7 +7,6 @@ import { describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import {
   Code,
-  type RetryPlan,
   type ServeResult,
   TUNNEL_CLIENT_KEEPALIVE,
   TunnelServiceClient,
@@ -15,6 +14,7 @@ import {
   tunnelServerOptions,
   unaryCall,
 } from "../../src/index.js";
+import type { RetryPlan } from "../../src/protocol.js";
 import { EventLog } from "../support/events.js";
 import { servedBy, startAgent, startHub } from "../support/reverse.js";
 import { Cleanup } from "../support/servers.js";

@@ -9,11 +9,9 @@ import {
   withInterceptors,
   type CallInterceptor,
   type HandlerInterceptor,
-  type HandlerRequest,
   type Interceptor,
-  type UnaryCallRequest,
-  type UnaryHandlerResponse,
 } from "../../src/index.js";
+import type { HandlerRequest, UnaryCallRequest, UnaryHandlerResponse } from "../../src/protocol.js";
 import { forwardFixture } from "../support/forward-fixture.js";
 import { Cleanup } from "../support/servers.js";
 

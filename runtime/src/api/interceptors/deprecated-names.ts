@@ -56,10 +56,7 @@ export type HandlerResponse<I extends DescMessage = DescMessage, O extends DescM
 export type HandlerFn = (request: HandlerRequest) => Promise<HandlerResponse>;
 
 /**
- * @deprecated Use `Interceptor`, which handlers take too. Written as a
- * method's type so that an `Interceptor` (e.g. `serverTracing()`) is still
- * assignable to it: methods compare their parameters both ways.
+ * @deprecated Use `Interceptor`, which handlers take too (values of this
+ * type are accepted where an `Interceptor` is).
  */
-export type HandlerInterceptor = {
-  interceptor(next: HandlerFn): HandlerFn;
-}["interceptor"];
+export type HandlerInterceptor = (next: HandlerFn) => HandlerFn;

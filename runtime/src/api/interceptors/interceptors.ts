@@ -100,6 +100,7 @@ export interface StreamResponse<I extends DescMessage = DescMessage, O extends D
  * `HandlerInterceptor`) is still accepted where an `Interceptor` is.
  */
 export type InterceptorFn = {
+  /** Runs the rest of the call with `request`; settles with its response or its error. */
   step(request: UnaryRequest | StreamRequest): Promise<UnaryResponse | StreamResponse>;
 }["step"];
 

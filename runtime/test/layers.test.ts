@@ -24,7 +24,7 @@ interface Layer {
  * folders and files are the names before its first colon, outside
  * parentheses, separated by commas.
  */
-export function parseLayers(markdown: string): Layer[] {
+function parseLayers(markdown: string): Layer[] {
   const block = /^```\n([\s\S]*?)\n```/m.exec(markdown)?.[1];
   if (block === undefined) {
     throw new Error("docs/architecture.md has no code block with the layer table");

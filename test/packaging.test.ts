@@ -1,7 +1,8 @@
 // The newcomer's path, as a test: pack the published packages with the
 // README's command, install the tarballs into fresh projects outside the
 // repository with the README's commands, generate code with the README's
-// buf.yaml and buf.gen.yaml, type-check the README's programs under
+// buf.yaml and buf.gen.yaml, type-check the programs of the README and of
+// the guides under docs/ it links to, under
 // `tsc --init`'s strict settings with TypeScript 5.9 (the repository's) and
 // the newest TypeScript (the project's), then run them and compare what they
 // print with the README. Variants: an ES module project, a CommonJS project
@@ -18,11 +19,20 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { COMMAND_TIMEOUT_MS, engineWarnings, outsideEnv, runShell } from "./support/commands.js";
-import { readSnippets, replaceOrFail, snippet } from "./support/snippets.js";
+import { readSnippets, readSnippetsOf, replaceOrFail, snippet } from "./support/snippets.js";
 import { STRICT_INIT_OPTIONS, UserProject } from "./support/user-project.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
-const readme = readSnippets(join(repoRoot, "README.md"));
+/** What the README's walk-through and the guides it links to tell users to write and run. */
+const readme = readSnippetsOf(
+  [
+    "README.md",
+    "docs/calls-and-handlers.md",
+    "docs/commonjs-and-javascript.md",
+    "docs/connect-and-grpc-js.md",
+    "docs/observability.md",
+  ].map((file) => join(repoRoot, file)),
+);
 const runtimePackage = JSON.parse(readFileSync(join(repoRoot, "runtime/package.json"), "utf8")) as {
   version: string;
   peerDependencies: Record<string, string>;
@@ -67,7 +77,7 @@ const VARIANTS: Variant[] = [
     name: "ES module project (target=ts)",
     type: "module",
     bufGen: "buf.gen.yaml",
-    programs: ["src/forward.ts", "src/reverse.ts", "src/connect.ts", "src/observe.ts"],
+    programs: ["src/forward.ts", "src/reverse.ts", "src/errors.ts", "src/connect.ts", "src/observe.ts"],
     extraInstall: `npm install @connectrpc/connect@2.2.0\n${snippet(readme, "install OpenTelemetry")}`,
   },
   {
@@ -96,7 +106,7 @@ const VARIANTS: Variant[] = [
     name: `lowest supported @bufbuild/protobuf ${LOWEST_PROTOBUF} and @grpc/grpc-js ${LOWEST_GRPC}`,
     type: "module",
     bufGen: "buf.gen.yaml",
-    programs: ["src/forward.ts", "src/reverse.ts"],
+    programs: ["src/forward.ts", "src/reverse.ts", "src/errors.ts"],
     install: (lines) => {
       let out = replaceOrFail(lines, "@bufbuild/protobuf@2.17.0", `@bufbuild/protobuf@${LOWEST_PROTOBUF}`);
       out = replaceOrFail(out, "@bufbuild/protoc-gen-es@2.17.0", `@bufbuild/protoc-gen-es@${LOWEST_PROTOBUF}`);

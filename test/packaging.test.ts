@@ -5,8 +5,9 @@
 // the guides under docs/ it links to, under
 // `tsc --init`'s strict settings with TypeScript 5.9 (the repository's) and
 // the newest TypeScript (the project's), then run them and compare what they
-// print with the README. Variants: an ES module project, a CommonJS project
-// (require), JavaScript output (target=js+dts), and the oldest
+// print with the docs (docs/generated-code.md adds src/fleet.ts: factory
+// options, fan-out and the in-process test transport). Variants: an ES
+// module project, a CommonJS project (require), JavaScript output (target=js+dts), and the oldest
 // @bufbuild/protobuf and @grpc/grpc-js the runtime's peer ranges allow.
 //
 // npm prefers its cache; the first run on a machine downloads what is missing
@@ -31,6 +32,7 @@ const readme = readSnippetsOf(
     "docs/commonjs-and-javascript.md",
     "docs/connect-and-grpc-js.md",
     "docs/observability.md",
+    "docs/generated-code.md",
   ].map((file) => join(repoRoot, file)),
 );
 const runtimePackage = JSON.parse(readFileSync(join(repoRoot, "runtime/package.json"), "utf8")) as {
@@ -77,7 +79,7 @@ const VARIANTS: Variant[] = [
     name: "ES module project (target=ts)",
     type: "module",
     bufGen: "buf.gen.yaml",
-    programs: ["src/forward.ts", "src/reverse.ts", "src/errors.ts", "src/connect.ts", "src/observe.ts"],
+    programs: ["src/forward.ts", "src/reverse.ts", "src/errors.ts", "src/connect.ts", "src/observe.ts", "src/fleet.ts"],
     extraInstall: `npm install @connectrpc/connect@2.2.0\n${snippet(readme, "install OpenTelemetry")}`,
   },
   {
@@ -96,7 +98,7 @@ const VARIANTS: Variant[] = [
     name: "JavaScript output (target=js+dts)",
     type: "module",
     bufGen: "buf.gen.yaml (JavaScript)",
-    programs: ["src/forward.ts", "src/reverse.ts"],
+    programs: ["src/forward.ts", "src/reverse.ts", "src/fleet.ts"],
     check: (project) => {
       expect(project.read("src/gen/greet/v1/greet_tunnel.d.ts")).toContain("GreetServiceTunnelClient");
       expect(project.read("src/gen/greet/v1/greet_tunnel.js")).toContain("GreetServiceTunnelClient");
@@ -166,7 +168,7 @@ describe("published packages", () => {
     for (const file of ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/cjs/package.json"]) {
       expect(runtime).toContain(file);
     }
-    for (const entry of ["index", "protocol", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status"]) {
+    for (const entry of ["index", "protocol", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status", "testing"]) {
       expect(runtime).toContain(`dist/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.d.ts`);

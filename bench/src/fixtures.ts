@@ -7,8 +7,8 @@ import {
   TunnelServiceClient,
   withInterceptors,
   type Interceptor,
-  type TunnelLimits,
 } from "@protoc-gen-tunnel/runtime";
+import type { TunnelLimits } from "@protoc-gen-tunnel/runtime/protocol";
 import { controlMethodDefinition, controlService } from "./control-service.js";
 import { plainGrpcClient, type BenchClient } from "./direct-client.js";
 import { fullGc } from "./gc.js";

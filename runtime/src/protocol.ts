@@ -26,6 +26,13 @@ export type { CallEnd, TunnelEnd } from "./ended.js";
 export { toMetadata, type MetadataInit, type MetadataValue } from "./metadata.js";
 export type { TunnelErrorOptions } from "./errors.js";
 export type { ProcessMemoryUsage } from "./engine/memory-budget.js";
+export type { TunnelLimits } from "./engine/limits.js";
+export { TUNNEL_CLIENT_KEEPALIVE } from "./transport/keepalive.js";
+// Client options and retries: the rule for merging call options, the policies, bidi streams in bytes.
+export { mergeCallOptions, openRawBidiStream } from "./api/client/index.js";
+export type { HedgingPolicy, RetryBudget, RetryPolicy } from "./api/retry/index.js";
+// Fan-out: where the keys come from.
+export { pagedKeys, type AgentKeySource, type KeyFilter, type KeyPage, type KeyPageRequest } from "./api/fanout/index.js";
 export type { AuthContext } from "./engine/auth-context.js";
 
 // Serving: the method implementations by kind, and what hosts them.
@@ -39,8 +46,13 @@ export type {
 } from "./api/serve/index.js";
 
 // Tunnels: options and seams.
-export type { DrainOptions, ReplicaCluster } from "./api/tunnels/index.js";
+export type { DrainOptions, OpenTunnelOptions, ReplicaCluster } from "./api/tunnels/index.js";
+export { NOT_STARTED_WARNING } from "./api/reverse/index.js";
 export type {
+  ReverseChannel,
+  ReverseTunnelServerOptions,
+  ServeOptions,
+  ServeResult,
   ReconnectOptions,
   RetryPlan,
   ReverseTunnel,
@@ -71,7 +83,7 @@ export type {
 } from "./api/interceptors/index.js";
 
 // Diagnostics payloads (subscribeDiagnostics and node:diagnostics_channel).
-export type { DiagnosticsListeners } from "./diagnostics/channels.js";
+export { DIAGNOSTICS_CHANNELS, type DiagnosticsListeners } from "./diagnostics/channels.js";
 export type {
   CallEndEvent,
   CallInfo,

@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import {
   Code,
-  NOT_STARTED_WARNING,
   ReverseTunnelServer,
   type HandlerContext,
   type TunnelChannel,
@@ -14,6 +13,7 @@ import {
   serverStreamCall,
   unaryCall,
 } from "../src/index.js";
+import { NOT_STARTED_WARNING } from "../src/protocol.js";
 import { NEGOTIATE_HEADER, tunnelServiceDefinition, type ReverseTunnel } from "../src/protocol.js";
 import { EventLog, outcome, settle, timed } from "./support/events.js";
 import { deferred } from "../src/deferred.js";

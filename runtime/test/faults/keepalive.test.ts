@@ -5,15 +5,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import {
-  Code,
-  type ServeResult,
-  TUNNEL_CLIENT_KEEPALIVE,
-  TunnelServiceClient,
-  type TunnelChannel,
-  tunnelServerOptions,
-  unaryCall,
-} from "../../src/index.js";
+import { Code, TunnelServiceClient, type TunnelChannel, tunnelServerOptions, unaryCall } from "../../src/index.js";
+import { type ServeResult, TUNNEL_CLIENT_KEEPALIVE } from "../../src/protocol.js";
 import type { RetryPlan } from "../../src/protocol.js";
 import { EventLog } from "../support/events.js";
 import { servedBy, startAgent, startHub } from "../support/reverse.js";

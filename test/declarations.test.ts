@@ -4,34 +4,13 @@
 // checks the same in both builds of the packed tarball.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
-import ts from "typescript";
 import { describe, expect, it } from "vitest";
-
-const runtimeDir = fileURLToPath(new URL("../runtime/", import.meta.url));
-
-/** A tsconfig of the runtime, parsed as tsc reads it. */
-function compilerOptions(config: string): ts.CompilerOptions {
-  const parsed = ts.getParsedCommandLineOfConfigFile(
-    join(runtimeDir, config),
-    {},
-    {
-      ...ts.sys,
-      onUnRecoverableConfigFileDiagnostic: (d) => {
-        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-      },
-    },
-  );
-  if (parsed === undefined) {
-    throw new Error(`cannot read runtime/${config}`);
-  }
-  return parsed.options;
-}
+import { runtimeConfig, runtimeDir } from "./support/runtime-config.js";
 
 describe("declarations", () => {
   it("both builds strip members marked @internal", () => {
-    expect(compilerOptions("tsconfig.json").stripInternal).toBe(true);
-    expect(compilerOptions("tsconfig.cjs.json").stripInternal).toBe(true);
+    expect(runtimeConfig("tsconfig.json").options.stripInternal).toBe(true);
+    expect(runtimeConfig("tsconfig.cjs.json").options.stripInternal).toBe(true);
   });
 
   it("built by tsc -b, have no @internal member left: the handler's registration for adapters, the cluster seam's binding, the cluster's factory", () => {

@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { beforeAll, describe, expect, it } from "vitest";
+import { runtimeConfig, runtimeDir } from "./support/runtime-config.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
-const runtimeDir = join(repoRoot, "runtime");
 
 /** The most names (values and types) the root entry point may export. */
 const ROOT_BUDGET = 45;
@@ -35,29 +35,11 @@ const EXPORTED_IN_0_1_0 =
   methodPath openTunnel processMemoryUsage serverStreamCall setProcessMemoryLimit subscribeDiagnostics toMetadata
   tunnelErrorFromGrpcStatus tunnelMetadataFromCall tunnelServerOptions tunnelServiceDefinition unaryCall withInterceptors`.split(/\s+/);
 
-/** The runtime's compiler options, as `tsc -b` (ES modules) or the CommonJS build uses them. */
-function compilerOptions(config: string): ts.ParsedCommandLine {
-  const parsed = ts.getParsedCommandLineOfConfigFile(
-    join(runtimeDir, config),
-    {},
-    {
-      ...ts.sys,
-      onUnRecoverableConfigFileDiagnostic: (d) => {
-        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-      },
-    },
-  );
-  if (parsed === undefined) {
-    throw new Error(`cannot read runtime/${config}`);
-  }
-  return parsed;
-}
-
 let program: ts.Program;
 let checker: ts.TypeChecker;
 
 beforeAll(() => {
-  const { options } = compilerOptions("tsconfig.json");
+  const { options } = runtimeConfig("tsconfig.json");
   const entries = ["index.ts", "protocol.ts"].map((entry) => join(runtimeDir, "src", entry));
   program = ts.createProgram(entries, { ...options, composite: false, incremental: false, noEmit: true });
   checker = program.getTypeChecker();

@@ -71,7 +71,7 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     if (options.directory.address !== relay.address) {
       throw new TypeError(`joinCluster: the directory publishes ${options.directory.address}, not relay.address ${relay.address}`);
     }
-    return new TunnelCluster(options.directory, relay, routeCacheMs);
+    return TunnelCluster.create(options.directory, relay, routeCacheMs);
   }
   const directory = await RedisAffinityDirectory.open({
     url: options.redisUrl!,
@@ -83,5 +83,5 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     redisOptions: options.redisOptions,
     onError: options.onError,
   });
-  return new TunnelCluster(directory, relay, routeCacheMs);
+  return TunnelCluster.create(directory, relay, routeCacheMs);
 }

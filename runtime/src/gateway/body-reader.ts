@@ -1,0 +1,149 @@
+import type { Readable } from "node:stream";
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+
+/** An enveloped message: the flags byte and the message. */
+export interface Envelope {
+  readonly flags: number;
+  readonly data: Uint8Array;
+}
+
+const HEADER_BYTES = 5;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Reads a request body on demand: nothing is taken from the caller's
+ * connection until asked for, so a slow agent leaves data in the caller's
+ * flow-control window (HTTP/2) or TCP window (HTTP/1.1) instead of here.
+ * What this holds at once is bounded by one message of at most `maxBytes`.
+ */
+export class BodyReader {
+  private ended = false;
+  private failure: unknown;
+
+  constructor(
+    private readonly body: Readable,
+    private readonly maxBytes: number,
+  ) {
+    body.pause();
+    body.on("end", () => (this.ended = true));
+    body.on("error", (e) => (this.failure ??= e));
+    body.on("close", () => (this.failure ??= new TunnelError(Code.CANCELLED, "the caller went away")));
+  }
+
+  /**
+   * The next length-prefixed message (gRPC, gRPC-Web, Connect streaming),
+   * or undefined at the end of the body. RESOURCE_EXHAUSTED for one over
+   * `maxBytes`, INVALID_ARGUMENT for a body cut inside a message.
+   */
+  async envelope(): Promise<Envelope | undefined> {
+    const header = await this.take(HEADER_BYTES, true);
+    if (header === undefined) {
+      return undefined;
+    }
+    const length = Buffer.from(header.buffer, header.byteOffset, HEADER_BYTES).readUInt32BE(1);
+    if (length > this.maxBytes) {
+      throw tooLarge(length, this.maxBytes);
+    }
+    const data = length === 0 ? EMPTY : await this.take(length, false);
+    return { flags: header[0]!, data: data! };
+  }
+
+  /**
+   * The next uncompressed request message of an enveloped body, or
+   * undefined at its end. The gateway accepts no compression (it answers
+   * `grpc-accept-encoding: identity`): a compressed message is UNIMPLEMENTED.
+   */
+  async message(): Promise<Uint8Array | undefined> {
+    const next = await this.envelope();
+    if (next === undefined || next.flags === 0) {
+      return next?.data;
+    }
+    if (next.flags === 1) {
+      throw new TunnelError(Code.UNIMPLEMENTED, "the gateway accepts only uncompressed messages (identity encoding)");
+    }
+    throw new TunnelError(Code.INVALID_ARGUMENT, `request message with unknown flags 0x${next.flags.toString(16)}`);
+  }
+
+  /** The whole body as one message (Connect unary), at most `maxBytes`. */
+  async all(): Promise<Uint8Array> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for (;;) {
+      const chunk = this.body.read() as Buffer | null;
+      if (chunk !== null) {
+        size += chunk.length;
+        if (size > this.maxBytes) {
+          throw tooLarge(size, this.maxBytes);
+        }
+        chunks.push(chunk);
+        continue;
+      }
+      if (this.ended) {
+        return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      }
+      await this.readable();
+    }
+  }
+
+  /** Exactly `n` bytes; undefined at a clean end before any of them when `mayEnd`. */
+  private async take(n: number, mayEnd: boolean): Promise<Uint8Array | undefined> {
+    for (;;) {
+      const chunk = this.body.read(n) as Buffer | null;
+      if (chunk !== null) {
+        if (chunk.length < n) {
+          throw truncated(); // read(n) returns less only once the body ended
+        }
+        return chunk;
+      }
+      if (this.ended) {
+        if (mayEnd && this.body.readableLength === 0) {
+          return undefined;
+        }
+        throw truncated();
+      }
+      await this.readable();
+    }
+  }
+
+  /** Resolves when more data may be readable, or the body ended; rejects when it failed. */
+  private readable(): Promise<void> {
+    if (this.failure !== undefined) {
+      return Promise.reject(this.failure);
+    }
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        this.body.off("readable", done);
+        this.body.off("end", done);
+        this.body.off("close", done);
+        this.body.off("error", done);
+        if (this.failure !== undefined && !this.ended) {
+          reject(TunnelError.from(this.failure, Code.CANCELLED));
+        } else {
+          resolve();
+        }
+      };
+      this.body.on("readable", done);
+      this.body.on("end", done);
+      this.body.on("close", done);
+      this.body.on("error", done);
+    });
+  }
+}
+
+function tooLarge(size: number, max: number): TunnelError {
+  return new TunnelError(Code.RESOURCE_EXHAUSTED, `request message of ${size} bytes exceeds the gateway's limit of ${max} bytes`);
+}
+
+function truncated(): TunnelError {
+  return new TunnelError(Code.INVALID_ARGUMENT, "the request body ends inside a message");
+}
+
+/** A length-prefixed message: flags, big-endian length, the bytes. */
+export function envelope(flags: number, data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + data.byteLength);
+  out[0] = flags;
+  out.writeUInt32BE(data.byteLength, 1);
+  out.set(data, HEADER_BYTES);
+  return out;
+}

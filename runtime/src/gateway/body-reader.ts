@@ -20,15 +20,28 @@ const EMPTY = new Uint8Array(0);
 export class BodyReader {
   private ended = false;
   private failure: unknown;
+  private waiter: (() => void) | undefined;
 
   constructor(
     private readonly body: Readable,
     private readonly maxBytes: number,
   ) {
     body.pause();
-    body.on("end", () => (this.ended = true));
-    body.on("error", (e) => (this.failure ??= e));
-    body.on("close", () => (this.failure ??= new TunnelError(Code.CANCELLED, "the caller went away")));
+    // One listener for the body's life: a 'readable' listener added again while
+    // less than a message is buffered fires at once, which would spin.
+    body.on("readable", () => this.wake());
+    body.on("end", () => {
+      this.ended = true;
+      this.wake();
+    });
+    body.on("error", (e) => {
+      this.failure ??= e;
+      this.wake();
+    });
+    body.on("close", () => {
+      this.failure ??= new TunnelError(Code.CANCELLED, "the caller went away");
+      this.wake();
+    });
   }
 
   /**
@@ -107,27 +120,19 @@ export class BodyReader {
   }
 
   /** Resolves when more data may be readable, or the body ended; rejects when it failed. */
-  private readable(): Promise<void> {
-    if (this.failure !== undefined) {
-      return Promise.reject(this.failure);
+  private async readable(): Promise<void> {
+    if (this.failure === undefined) {
+      await new Promise<void>((resolve) => (this.waiter = resolve));
     }
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        this.body.off("readable", done);
-        this.body.off("end", done);
-        this.body.off("close", done);
-        this.body.off("error", done);
-        if (this.failure !== undefined && !this.ended) {
-          reject(TunnelError.from(this.failure, Code.CANCELLED));
-        } else {
-          resolve();
-        }
-      };
-      this.body.on("readable", done);
-      this.body.on("end", done);
-      this.body.on("close", done);
-      this.body.on("error", done);
-    });
+    if (this.failure !== undefined && !this.ended) {
+      throw TunnelError.from(this.failure, Code.CANCELLED);
+    }
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.();
   }
 }
 

@@ -26,9 +26,10 @@ export class BodyReader {
     private readonly body: Readable,
     private readonly maxBytes: number,
   ) {
-    body.pause();
-    // One listener for the body's life: a 'readable' listener added again while
-    // less than a message is buffered fires at once, which would spin.
+    // One listener for the body's life (it also keeps the body paused: no
+    // pause(), which HTTP/2 compatibility requests never recover from): a
+    // 'readable' listener added again while less than a message is buffered
+    // fires at once, which would spin.
     body.on("readable", () => this.wake());
     body.on("end", () => {
       this.ended = true;

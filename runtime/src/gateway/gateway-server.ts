@@ -70,7 +70,10 @@ export async function listenGateway(handler: GatewayRequestHandler, options: Gat
   };
 }
 
-/** Waits for enough of a connection's first bytes to tell HTTP/2 from HTTP/1.1, then hands the socket on with them unread. */
+/**
+ * Waits for enough of a connection's first bytes to tell HTTP/2 from
+ * HTTP/1.1, then hands the socket to that server and those bytes after it.
+ */
 function dispatch(socket: Socket, handOver: (isHttp2: boolean) => void): void {
   let seen = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
@@ -80,8 +83,15 @@ function dispatch(socket: Socket, handOver: (isHttp2: boolean) => void): void {
     }
     socket.off("data", onData);
     socket.pause();
-    socket.unshift(seen);
-    handOver(seen.subarray(0, PREFACE.length).equals(PREFACE));
+    const isHttp2 = seen.subarray(0, PREFACE.length).equals(PREFACE);
+    if (isHttp2) {
+      socket.unshift(seen); // an HTTP/2 session first takes what the socket has buffered
+      handOver(true);
+    } else {
+      handOver(false);
+      socket.emit("data", seen); // the HTTP/1.1 parser reads the handle directly; these bytes come first
+      socket.resume();
+    }
   };
   socket.on("data", onData);
 }

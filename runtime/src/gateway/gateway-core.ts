@@ -7,13 +7,16 @@ import type { ResolvedGatewayOptions } from "./gateway-options.js";
 import { answerHealth, isHealthMethod } from "./health.js";
 import { binaryView } from "./json-messages.js";
 import { MethodTypeSource } from "./method-types.js";
+import { answerOwnReflection } from "./own-reflection.js";
+import { REFLECTION_METHODS } from "./reflection-client.js";
 import { relayToAgent } from "./relay-to-agent.js";
 
 /**
  * The one core behind every front door: finds a call's affinity key,
  * authorizes it, and forwards it to the key's channel (`keyAsChannel`, so a
  * key held by another replica is reached through the cluster's relay).
- * Calls without a key to grpc.health.v1 are the gateway's own health checks.
+ * Calls without a key to grpc.health.v1 are the gateway's own health checks,
+ * and reflection without a key describes the gateway itself.
  */
 export class GatewayCore {
   private readonly types: MethodTypeSource;
@@ -51,6 +54,10 @@ export class GatewayCore {
         channel: (k) => this.channels.keyAsChannel(k),
         timeoutMs: this.options.healthCheckTimeoutMs,
       });
+      return;
+    }
+    if (key === undefined && (REFLECTION_METHODS as readonly string[]).includes(call.info.method)) {
+      await answerOwnReflection(call);
       return;
     }
     if (!this.serving) {

@@ -41,7 +41,7 @@ type Answer =
   | { case: "errorResponse"; value: { errorCode: number; errorMessage: string } };
 
 /** Every file, symbol and extension reachable from the schemas, by name. */
-class SymbolIndex {
+export class SymbolIndex {
   private readonly services: string[] = [ReflectionV1.typeName, ReflectionV1alpha.typeName];
   private readonly files = new Map<string, DescFile>();
   private readonly symbols = new Map<string, DescFile>();

@@ -78,7 +78,10 @@ describe("gateway: a real browser (headless Chromium) calls an agent with @conne
       }),
     );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    cleanup.add(() => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))));
+    cleanup.add(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
     const page = await browser!.newPage();
     cleanup.add(() => page.close());
     const problems: string[] = [];

@@ -1,5 +1,6 @@
 import type { BenchConfig } from "../config.js";
 import { fairness } from "./fairness.js";
+import { gatewayUnary } from "./gateway.js";
 import { instrumentation } from "./instrumentation.js";
 import { manyStreams } from "./many-streams.js";
 import { pingPong } from "./pingpong.js";
@@ -24,6 +25,7 @@ export function allWorkloads(config: BenchConfig): Workload[] {
       fairness(1),
       reverseUnary(config.reverseAgents),
       relayUnary,
+      gatewayUnary,
       instrumentation,
     );
   }

@@ -1,19 +1,6 @@
 import { create, createFileRegistry, fromBinary, toBinary, type DescFile, type FileRegistry } from "@bufbuild/protobuf";
-import {
-  FileDescriptorProtoSchema,
-  file_google_protobuf_any,
-  file_google_protobuf_api,
-  file_google_protobuf_descriptor,
-  file_google_protobuf_duration,
-  file_google_protobuf_empty,
-  file_google_protobuf_field_mask,
-  file_google_protobuf_source_context,
-  file_google_protobuf_struct,
-  file_google_protobuf_timestamp,
-  file_google_protobuf_type,
-  file_google_protobuf_wrappers,
-  type FileDescriptorProto,
-} from "@bufbuild/protobuf/wkt";
+import * as wkt from "@bufbuild/protobuf/wkt";
+import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import type { CallChannel } from "../api/client/index.js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
@@ -29,21 +16,11 @@ export const REFLECTION_METHODS = [
   "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 ] as const;
 
-/** Well-known types: used when an agent's answer leaves them out. */
+/** Well-known types (google/protobuf/*.proto): used when an agent's answer leaves them out. */
 const WELL_KNOWN = new Map<string, DescFile>(
-  [
-    file_google_protobuf_any,
-    file_google_protobuf_api,
-    file_google_protobuf_descriptor,
-    file_google_protobuf_duration,
-    file_google_protobuf_empty,
-    file_google_protobuf_field_mask,
-    file_google_protobuf_source_context,
-    file_google_protobuf_struct,
-    file_google_protobuf_timestamp,
-    file_google_protobuf_type,
-    file_google_protobuf_wrappers,
-  ].map((file) => [file.proto.name, file]),
+  Object.entries(wkt)
+    .filter(([name]) => name.startsWith("file_google_protobuf_"))
+    .map(([, file]) => [(file as DescFile).proto.name, file as DescFile]),
 );
 
 /** Most files one lookup may fetch (a service's file and its imports). */

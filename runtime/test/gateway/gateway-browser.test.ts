@@ -1,29 +1,18 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { chromium, type BrowserContext } from "playwright-core";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { allowAll, createTunnelGateway, serveReflection } from "../../src/gateway.js";
 import { connectAgent, startHub } from "../support/reverse.js";
+import { launchChromium } from "../support/chromium.js";
 import { Cleanup } from "../support/servers.js";
 
-// Debian's chromium, driven by playwright-core (which never downloads a browser).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const INSTALL = "apt-get update && apt-get install -y chromium";
-
-let profile: string | undefined;
-let browser: BrowserContext | undefined;
+let chromium: Awaited<ReturnType<typeof launchChromium>> | undefined;
 let script = "";
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing (${CHROMIUM}): the gateway's browser test needs it. Install it with \`${INSTALL}\` (as root).`);
-  }
   const bundled = await build({
     entryPoints: [fileURLToPath(new URL("./browser-page.ts", import.meta.url))],
     bundle: true,
@@ -33,27 +22,10 @@ beforeAll(async () => {
     target: "es2022",
   });
   script = bundled.outputFiles[0]!.text;
-  profile = mkdtempSync(join(tmpdir(), "gateway-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--headless",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-    ],
-  });
+  chromium = await launchChromium("the gateway's browser test");
 }, 60_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (profile !== undefined) {
-    rmSync(profile, { recursive: true, force: true });
-  }
-});
+afterAll(() => chromium?.close());
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -82,7 +54,7 @@ describe("gateway: a real browser (headless Chromium) calls an agent with @conne
       server.closeAllConnections();
       return new Promise<void>((resolve) => server.close(() => resolve()));
     });
-    const page = await browser!.newPage();
+    const page = await chromium!.browser.newPage();
     cleanup.add(() => page.close());
     const problems: string[] = [];
     page.on("pageerror", (error) => problems.push(error.message));

@@ -49,6 +49,9 @@ const REV1_ONLY = ["gateway-unary"];
 const WITH_CONTROL = ["server-stream-64k", "server-stream-1m", "client-stream-64k", "client-stream-1m"].flatMap((id) => [id, `${id}-2p`]);
 const CONTROL_FIGURES = ["throughput-control", "cpu-control"];
 
+/** Figures that are differences of two samples (what tracing adds): finite, but short samples may make them 0 or less. */
+const DIFFERENCES = ["tracing-cpu-added"];
+
 interface Summary {
   median: number;
   min: number;
@@ -75,6 +78,13 @@ function run(outDir: string): Promise<{ stderr: string }> {
       error ? reject(new Error(`bench --quick failed: ${error.message}\n${stderr}`)) : resolve({ stderr }),
     );
   });
+}
+
+function expectFinite(summary: Summary | undefined, what: string): void {
+  expect(summary, what).toBeDefined();
+  for (const value of [summary!.median, summary!.min, summary!.max, ...summary!.samples]) {
+    expect(Number.isFinite(value), `${what}: ${value}`).toBe(true);
+  }
 }
 
 function expectPositive(summary: Summary | undefined, what: string): void {
@@ -108,9 +118,10 @@ describe("npm run bench -- --quick", () => {
       expect(workload.figures.length).toBeGreaterThan(0);
       const tunnelOnly = TUNNEL_ONLY.includes(workload.id);
       for (const figure of workload.figures) {
+        const check = DIFFERENCES.includes(figure.id) ? expectFinite : expectPositive;
         const rev1Only = REV1_ONLY.includes(workload.id);
         for (const variant of tunnelOnly ? ["rev1", "rev0"] : rev1Only ? ["rev1", "direct"] : ["rev1", "rev0", "direct"]) {
-          expectPositive(figure.variants[variant], `${workload.id} ${figure.id} ${variant}`);
+          check(figure.variants[variant], `${workload.id} ${figure.id} ${variant}`);
           expect(figure.variants[variant]!.samples.length).toBe(workload.id === "many-streams" ? 3 : results.config.rounds);
         }
         if (tunnelOnly) {
@@ -118,7 +129,7 @@ describe("npm run bench -- --quick", () => {
           continue;
         }
         for (const variant of rev1Only ? ["rev1"] : ["rev1", "rev0"]) {
-          expectPositive(figure.ratios[variant], `${workload.id} ${figure.id} ${variant} ÷ direct`);
+          check(figure.ratios[variant], `${workload.id} ${figure.id} ${variant} ÷ direct`);
         }
       }
     }
@@ -143,9 +154,12 @@ describe("npm run bench -- --quick", () => {
       }
     }
     expect(results.workloads.find((w) => w.id === "many-streams")?.curve?.streams.length).toBeGreaterThan(1);
-    // Eleven targets for two revisions in one process; six of them (not memory, instrumentation, cluster mode) in two;
-    // the gateway's two for revision 1.
-    expect(results.targets.length).toBe(2 * 11 + 2 * 6 + 2);
+    // Per revision, one process: bulk (4 workloads × direct and control), unary, reverse, relay, three
+    // instrumentation, fairness, two memory = 17; two processes: bulk (8), unary calls/s and CPU, fairness = 11;
+    // and the gateway's two, for revision 1 only.
+    expect(results.targets.length).toBe(2 * 17 + 2 * 11 + 2);
+    expect(results.targets.filter((t) => t.id === "unary-c32").map((t) => t.processes)).toEqual([1, 1]);
+    expect(results.targets.filter((t) => t.id === "unary-c32-two-processes").map((t) => t.processes)).toEqual([2, 2]);
     for (const processes of [1, 2]) {
       expect(results.targets.some((t) => t.processes === processes && t.id === "client-stream-64k")).toBe(true);
     }

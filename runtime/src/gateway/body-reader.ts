@@ -9,6 +9,7 @@ export interface Envelope {
 }
 
 const HEADER_BYTES = 5;
+const CLOSED = Symbol("closed");
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -19,6 +20,7 @@ const EMPTY = new Uint8Array(0);
  */
 export class BodyReader {
   private ended = false;
+  /** Why the body failed: an error, or CLOSED when it closed before its end (the error is made only if a read needs it). */
   private failure: unknown;
   private waiter: (() => void) | undefined;
 
@@ -40,7 +42,7 @@ export class BodyReader {
       this.wake();
     });
     body.on("close", () => {
-      this.failure ??= new TunnelError(Code.CANCELLED, "the caller went away");
+      this.failure ??= CLOSED; // every call's body closes: no error (and stack) made per call
       this.wake();
     });
   }
@@ -126,7 +128,9 @@ export class BodyReader {
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
     if (this.failure !== undefined && !this.ended) {
-      throw TunnelError.from(this.failure, Code.CANCELLED);
+      throw this.failure === CLOSED
+        ? new TunnelError(Code.CANCELLED, "the caller went away")
+        : TunnelError.from(this.failure, Code.CANCELLED);
     }
   }
 

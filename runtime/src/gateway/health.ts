@@ -92,10 +92,17 @@ async function probe(channel: CallChannel, deadline: number, signal: AbortSignal
   }
   const end = await stream.done;
   if (end.error === undefined) {
-    return answer !== undefined && fromBinary(HealthCheckResponseSchema, answer).status === ServingStatus.SERVING
-      ? ServingStatus.SERVING
-      : ServingStatus.NOT_SERVING;
+    return answer !== undefined && statusOf(answer) === ServingStatus.SERVING ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
   }
   const unreachable = end.refused === true || [Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.CANCELLED].includes(end.error.code);
   return unreachable ? ServingStatus.NOT_SERVING : ServingStatus.SERVING;
+}
+
+/** The status in an agent's health answer; UNKNOWN when it is not a HealthCheckResponse. */
+function statusOf(answer: Uint8Array): ServingStatus {
+  try {
+    return fromBinary(HealthCheckResponseSchema, answer).status;
+  } catch {
+    return ServingStatus.UNKNOWN;
+  }
 }

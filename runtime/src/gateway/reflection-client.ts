@@ -2,7 +2,7 @@ import { create, createFileRegistry, fromBinary, toBinary, type DescFile, type F
 import * as wkt from "@bufbuild/protobuf/wkt";
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import type { CallChannel } from "../api/client/index.js";
-import { Code } from "../code.js";
+import { Code, isValidCode } from "../code.js";
 import { TunnelError } from "../errors.js";
 import {
   ServerReflectionRequestSchema,
@@ -119,7 +119,8 @@ async function exchange(channel: CallChannel, method: string, request: Uint8Arra
 function filesOf(answer: Uint8Array): FileDescriptorProto[] {
   const response = fromBinary(ServerReflectionResponseSchema, answer).messageResponse;
   if (response.case === "errorResponse") {
-    throw new TunnelError(response.value.errorCode, `reflection: ${response.value.errorMessage}`);
+    const code = isValidCode(response.value.errorCode) && response.value.errorCode !== Code.OK ? response.value.errorCode : Code.UNKNOWN;
+    throw new TunnelError(code, `reflection: ${response.value.errorMessage}`);
   }
   if (response.case !== "fileDescriptorResponse") {
     throw new TunnelError(Code.INTERNAL, `reflection answered with ${response.case ?? "nothing"}, not files`);

@@ -1,6 +1,7 @@
 import type { BenchConfig } from "../config.js";
 import { fairness } from "./fairness.js";
 import { gatewayUnary } from "./gateway.js";
+import { goAnchors } from "./go-anchor.js";
 import { instrumentation } from "./instrumentation.js";
 import { manyStreams } from "./many-streams.js";
 import { pingPong } from "./pingpong.js";
@@ -27,6 +28,7 @@ export function allWorkloads(config: BenchConfig): Workload[] {
       relayUnary,
       gatewayUnary,
       instrumentation,
+      ...(config.goAnchors ? goAnchors : []),
     );
   }
   if (config.processes.includes(2)) {

@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ensureGrpcurl } from "../../../scripts/grpcurl.mjs";
+import { ensureGrpcurl } from "../../../scripts/go-tools.mjs";
 import { readSnippets, replaceOrFail, snippet } from "../../../test/support/snippets.js";
 import { serveReflection } from "../../src/gateway.js";
 import { startGateway } from "../support/gateway.js";

@@ -1,14 +1,9 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { allowAll, createTunnelGateway } from "../../src/gateway.js";
-import {
-  HealthCheckRequestSchema,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-  HealthCheckResponseSchema,
-} from "../../src/gen/grpc/health/v1/health_pb.js";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { clusterPerTest } from "../support/cluster.js";
-import { callServerStream, callUnary, collect, failure, gatewayClient, keyed } from "../support/gateway.js";
+import { callServerStream, callUnary, checkHealth, collect, failure, gatewayClient, keyed } from "../support/gateway.js";
 import { startReplica } from "../support/replicas.js";
 import { connectAgent, startAgent } from "../support/reverse.js";
 import { Cleanup } from "../support/servers.js";
@@ -48,20 +43,8 @@ describe("gateway in cluster mode: a key held by another replica is reached thro
     const slow = await failure(callUnary(client, keyed("camera-3"), { delayMillis: 5_000 }, { deadline: Date.now() + 300 }));
     expect(slow.code).toBe(grpc.status.DEADLINE_EXCEEDED);
 
-    const health = (service: string) =>
-      new Promise<ServingStatus>((resolve, reject) =>
-        client.makeUnaryRequest(
-          "/grpc.health.v1.Health/Check",
-          (s: string) => Buffer.from(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: s }))),
-          (b: Buffer) => fromBinary(HealthCheckResponseSchema, b).status,
-          service,
-          new grpc.Metadata(),
-          {},
-          (error, status) => (error ? reject(error) : resolve(status!)),
-        ),
-      );
-    expect(await health("camera-3")).toBe(ServingStatus.SERVING);
-    expect(await health("camera-404")).toBe(ServingStatus.NOT_SERVING);
+    expect(await checkHealth(client, "camera-3")).toBe(ServingStatus.SERVING);
+    expect(await checkHealth(client, "camera-404")).toBe(ServingStatus.NOT_SERVING);
 
     const unknown = await failure(callUnary(client, keyed("camera-404"), {}));
     expect(unknown.code).toBe(grpc.status.UNAVAILABLE);

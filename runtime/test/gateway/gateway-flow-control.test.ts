@@ -1,10 +1,9 @@
-import { connect } from "node:http2";
 import type * as grpc from "@grpc/grpc-js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { MessageSchema } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { deferred } from "../../src/deferred.js";
-import { gatewayClient, keyed, startGateway, TEST_METHOD } from "../support/gateway.js";
+import { gatewayClient, keyed, rawGrpcRequest, startGateway, TEST_METHOD } from "../support/gateway.js";
 import { connectAgent } from "../support/reverse.js";
 import { Cleanup } from "../support/servers.js";
 
@@ -108,16 +107,7 @@ describe("gateway: flow control end to end", () => {
       },
     });
     // A raw HTTP/2 caller, so that "not reading" is exactly that (grpc-js buffers some messages of its own).
-    const session = connect(`http://${address}`);
-    cleanup.add(() => session.close());
-    const stream = session.request({
-      ":method": "POST",
-      ":path": TEST_METHOD.serverStream,
-      "content-type": "application/grpc",
-      te: "trailers",
-      "tunnel-key": "camera-3",
-    });
-    stream.end(Buffer.alloc(5)); // one empty request message
+    const stream = rawGrpcRequest(cleanup, address, TEST_METHOD.serverStream, { "tunnel-key": "camera-3" }, Buffer.alloc(5)); // one empty request
     stream.pause(); // the caller reads nothing
     const held = await settled(() => sent, 400);
     expect(held * MESSAGE).toBeLessThan(8 * 1024 * 1024);

@@ -1,13 +1,18 @@
 import { connect, constants } from "node:http2";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
 import {
-  HealthCheckRequestSchema,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-  HealthCheckResponseSchema,
-} from "../../src/gen/grpc/health/v1/health_pb.js";
-import { callServerStream, callUnary, collect, failure, gatewayClient, keyed, startGateway } from "../support/gateway.js";
+  callServerStream,
+  callUnary,
+  checkHealth,
+  collect,
+  failure,
+  gatewayClient,
+  keyed,
+  rawGrpcRequest,
+  startGateway,
+} from "../support/gateway.js";
 import { connectAgent, Gate, startAgent } from "../support/reverse.js";
 import { Cleanup } from "../support/servers.js";
 
@@ -78,40 +83,26 @@ describe("gateway: deadlines, cancellation, waiting for the agent", () => {
 });
 
 describe("gateway: grpc.health.v1", () => {
-  function check(client: grpc.Client, service: string, metadata = new grpc.Metadata()): Promise<ServingStatus> {
-    return new Promise((resolve, reject) =>
-      client.makeUnaryRequest(
-        "/grpc.health.v1.Health/Check",
-        (s: string) => Buffer.from(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: s }))),
-        (b: Buffer) => fromBinary(HealthCheckResponseSchema, b).status,
-        service,
-        metadata,
-        {},
-        (error, status) => (error ? reject(error) : resolve(status!)),
-      ),
-    );
-  }
-
   it("the empty service is the gateway; a key's service is whether that agent is reachable; serving=false reports NOT_SERVING", async () => {
     const { hub, address, gateway } = await startGateway(cleanup);
     await connectAgent(cleanup, hub, { name: "camera-3" });
     const client = gatewayClient(cleanup, address);
-    expect(await check(client, "")).toBe(ServingStatus.SERVING);
-    expect(await check(client, "camera-3")).toBe(ServingStatus.SERVING);
-    expect(await check(client, "camera-9")).toBe(ServingStatus.NOT_SERVING);
+    expect(await checkHealth(client, "")).toBe(ServingStatus.SERVING);
+    expect(await checkHealth(client, "camera-3")).toBe(ServingStatus.SERVING);
+    expect(await checkHealth(client, "camera-9")).toBe(ServingStatus.NOT_SERVING);
     gateway.serving = false;
-    expect(await check(client, "")).toBe(ServingStatus.NOT_SERVING);
+    expect(await checkHealth(client, "")).toBe(ServingStatus.NOT_SERVING);
     expect((await failure(callUnary(client, keyed("camera-3"), {}))).code).toBe(grpc.status.UNAVAILABLE);
     gateway.serving = true;
-    expect(await check(client, "")).toBe(ServingStatus.SERVING);
+    expect(await checkHealth(client, "")).toBe(ServingStatus.SERVING);
   });
 
   it("a key's health check is authorized like a call to it", async () => {
     const { hub, address } = await startGateway(cleanup, { authorize: (_call, key) => key !== "secret-camera" });
     await connectAgent(cleanup, hub, { name: "secret-camera" });
     const client = gatewayClient(cleanup, address);
-    expect(await check(client, "")).toBe(ServingStatus.SERVING);
-    const denied = await failure(check(client, "secret-camera"));
+    expect(await checkHealth(client, "")).toBe(ServingStatus.SERVING);
+    const denied = await failure(checkHealth(client, "secret-camera"));
     expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
   });
 
@@ -126,7 +117,7 @@ describe("gateway: grpc.health.v1", () => {
       Buffer.alloc(0),
     );
     expect((await collect(watch)).error?.code).toBe(grpc.status.UNIMPLEMENTED);
-    const forwarded = await failure(check(client, "", keyed("camera-3")));
+    const forwarded = await failure(checkHealth(client, "", keyed("camera-3")));
     expect(forwarded.code).toBe(grpc.status.UNIMPLEMENTED); // the agent serves no health service
     expect(forwarded.details).toMatch(/grpc.health.v1.Health/);
   });
@@ -135,16 +126,7 @@ describe("gateway: grpc.health.v1", () => {
 describe("gateway: bad input is bounded like tunnels", () => {
   /** A raw HTTP/2 gRPC request with the given body: the status it ends with. */
   async function rawCall(address: string, headers: Record<string, string>, body: Buffer): Promise<{ status?: string; message?: string }> {
-    const session = connect(`http://${address}`);
-    cleanup.add(() => session.close());
-    const stream = session.request({
-      ":method": "POST",
-      ":path": "/grpchantesting.TestService/Unary",
-      "content-type": "application/grpc",
-      te: "trailers",
-      ...headers,
-    });
-    stream.end(body);
+    const stream = rawGrpcRequest(cleanup, address, "/grpchantesting.TestService/Unary", headers, body);
     let headerStatus: Record<string, string | string[] | undefined> = {};
     stream.on("response", (h) => (headerStatus = h));
     const trailers = await new Promise<Record<string, string | string[] | undefined>>((resolve) => {

@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
-import { connect } from "node:http2";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { rawGrpcRequest } from "../support/gateway.js";
 import { Cleanup } from "../support/servers.js";
 
 const cleanup = new Cleanup();
@@ -38,16 +38,13 @@ async function startChild() {
 describe("gateway memory: a caller that never reads", () => {
   it("the gateway process holds a bounded amount while the agent would send 256 MiB", async () => {
     const gateway = await startChild();
-    const session = connect(`http://127.0.0.1:${gateway.port}`);
-    cleanup.add(() => session.destroy());
-    const stream = session.request({
-      ":method": "POST",
-      ":path": "/grpchantesting.TestService/ServerStream",
-      "content-type": "application/grpc",
-      te: "trailers",
-      "tunnel-key": "camera-3",
-    });
-    stream.end(Buffer.alloc(5));
+    const stream = rawGrpcRequest(
+      cleanup,
+      `127.0.0.1:${gateway.port}`,
+      "/grpchantesting.TestService/ServerStream",
+      { "tunnel-key": "camera-3" },
+      Buffer.alloc(5),
+    ); // one empty request
     stream.pause(); // never reads
     // Wait until the agent is held back: what it sent stops growing (probed every 50 ms; the deadline fails the test).
     let last = -1;

@@ -2,6 +2,7 @@
  * A control server ("hub") with a tunnel gateway on a port of its own, and
  * grpc-js callers that call agents through it with generic (bytes) methods.
  */
+import { connect, type ClientHttp2Stream } from "node:http2";
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { MessageSchema, type Message } from "@protoc-gen-tunnel/interop";
@@ -12,6 +13,11 @@ import {
   type TunnelGatewayOptions,
   type TunnelGatewayServer,
 } from "../../src/gateway.js";
+import {
+  HealthCheckRequestSchema,
+  type HealthCheckResponse_ServingStatus,
+  HealthCheckResponseSchema,
+} from "../../src/gen/grpc/health/v1/health_pb.js";
 import { startHub, type Hub, type HubOptions } from "./reverse.js";
 import type { Cleanup } from "./servers.js";
 
@@ -142,4 +148,42 @@ export function collect<T>(
     stream.on("error", (error: grpc.ServiceError) => resolve({ messages, error }));
     stream.on("end", () => resolve({ messages }));
   });
+}
+
+/** grpc.health.v1.Health/Check through the gateway: the status, or grpc-js's ServiceError. */
+export function checkHealth(
+  client: grpc.Client,
+  service: string,
+  metadata = new grpc.Metadata(),
+): Promise<HealthCheckResponse_ServingStatus> {
+  return new Promise((resolve, reject) =>
+    client.makeUnaryRequest(
+      "/grpc.health.v1.Health/Check",
+      (s: string) => Buffer.from(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: s }))),
+      (b: Buffer) => fromBinary(HealthCheckResponseSchema, b).status,
+      service,
+      metadata,
+      {},
+      (error, status) => (error ? reject(error) : resolve(status!)),
+    ),
+  );
+}
+
+/**
+ * A gRPC request on a raw HTTP/2 connection to the gateway (no gRPC
+ * library, so a test controls exactly what is sent and read): `body` is
+ * sent whole and the request half-closed.
+ */
+export function rawGrpcRequest(
+  cleanup: Cleanup,
+  address: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): ClientHttp2Stream {
+  const session = connect(`http://${address}`);
+  cleanup.add(() => session.destroy());
+  const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers });
+  stream.end(body);
+  return stream;
 }

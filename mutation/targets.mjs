@@ -66,6 +66,7 @@ export const TARGETS = {
     tests: [
       ...tests(
         "memory-budget",
+        "memory-costs",
         "receive-memory",
         "drain",
         "replay-buffer",

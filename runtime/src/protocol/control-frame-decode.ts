@@ -108,68 +108,98 @@ function ascii(reader: Varints, end: number): string | undefined {
   return text;
 }
 
-/** A sub-message field: `read` must take exactly its bytes. */
-function nested<T>(read: (reader: Varints, end: number) => T | undefined): FieldReader {
-  return (reader, end) => {
-    const stop = lengthEnd(reader, end);
-    return stop === undefined ? undefined : read(reader, stop);
-  };
+/** True when the reader is at a field with `tag` before `end`; the tag is then consumed. */
+function at(reader: Varints, end: number, tag: number): boolean {
+  if (reader.pos < end && reader.bytes[reader.pos] === tag) {
+    reader.pos++;
+    return true;
+  }
+  return false;
 }
 
-/** Reads a field's value at the reader (its tag read); undefined when outside the fast path. */
-type FieldReader = (reader: Varints, end: number) => unknown;
+// Each message's fields are read once each, in field order, by straight-line
+// code (a table of field readers cost more than the frame); anything else
+// (another order, a repeat, an unknown field) leaves bytes unread, and the
+// message is then outside the fast path.
 
-/** A message's fields this fast path reads: tag, property, reader, in field order. */
-type Fields<T> = ReadonlyArray<readonly [tag: number, key: keyof T, read: FieldReader]>;
-
-/** Reads `fields`, each at most once and in order, into `out` up to `end`; undefined for anything else. */
-function message<T extends object>(reader: Varints, end: number, out: T, fields: Fields<T>): T | undefined {
-  for (const [tag, key, read] of fields) {
-    if (reader.pos < end && reader.bytes[reader.pos] === tag) {
-      reader.pos++;
-      const value = read(reader, end);
-      if (value === undefined) {
-        return undefined;
-      }
-      out[key] = value as T[keyof T];
+function newStream(reader: Varints, end: number): NewStream | undefined {
+  const out: NewStream = { $typeName: "grpctunnel.v1.NewStream", methodName: "", initialWindowSize: 0, protocolRevision: 0 };
+  if (at(reader, end, TAG_LENGTH_1)) {
+    const name = ascii(reader, end);
+    if (name === undefined) {
+      return undefined;
     }
+    out.methodName = name;
+  }
+  if (at(reader, end, TAG_LENGTH_2)) {
+    const headers = nestedMetadata(reader, end);
+    if (headers === undefined) {
+      return undefined;
+    }
+    out.requestHeaders = headers;
+  }
+  if (at(reader, end, TAG_VARINT_3)) {
+    const window = varint(reader, end, MAX_UINT32);
+    if (window === undefined) {
+      return undefined;
+    }
+    out.initialWindowSize = window;
+  }
+  if (at(reader, end, TAG_VARINT_4)) {
+    // Enums are int32; negative ones are left to fromBinary.
+    const revision = varint(reader, end, MAX_INT32);
+    if (revision === undefined) {
+      return undefined;
+    }
+    out.protocolRevision = revision;
   }
   return reader.pos === end ? out : undefined;
 }
 
-const uint32: FieldReader = (reader, end) => varint(reader, end, MAX_UINT32);
-const int32: FieldReader = (reader, end) => varint(reader, end, MAX_INT32); // enums too; negative ones are left to fromBinary
-const metadataField = nested(metadata);
-
-const NEW_STREAM_FIELDS: Fields<NewStream> = [
-  [TAG_LENGTH_1, "methodName", ascii],
-  [TAG_LENGTH_2, "requestHeaders", metadataField],
-  [TAG_VARINT_3, "initialWindowSize", uint32],
-  [TAG_VARINT_4, "protocolRevision", int32],
-];
-
-// `details` (field 3) is not read: a status with details goes through fromBinary.
-const STATUS_FIELDS: Fields<Status> = [
-  [TAG_VARINT_1, "code", int32],
-  [TAG_LENGTH_2, "message", ascii],
-];
-
-const CLOSE_STREAM_FIELDS: Fields<CloseStream> = [
-  [TAG_LENGTH_1, "responseTrailers", metadataField],
-  [TAG_LENGTH_2, "status", nested(statusOf)],
-];
-
-function newStream(reader: Varints, end: number): NewStream | undefined {
-  const out: NewStream = { $typeName: "grpctunnel.v1.NewStream", methodName: "", initialWindowSize: 0, protocolRevision: 0 };
-  return message(reader, end, out, NEW_STREAM_FIELDS);
-}
-
 function closeStream(reader: Varints, end: number): CloseStream | undefined {
-  return message<CloseStream>(reader, end, { $typeName: "grpctunnel.v1.CloseStream" }, CLOSE_STREAM_FIELDS);
+  const out: CloseStream = { $typeName: "grpctunnel.v1.CloseStream" };
+  if (at(reader, end, TAG_LENGTH_1)) {
+    const trailers = nestedMetadata(reader, end);
+    if (trailers === undefined) {
+      return undefined;
+    }
+    out.responseTrailers = trailers;
+  }
+  if (at(reader, end, TAG_LENGTH_2)) {
+    const stop = lengthEnd(reader, end);
+    const status = stop === undefined ? undefined : statusOf(reader, stop);
+    if (status === undefined) {
+      return undefined;
+    }
+    out.status = status;
+  }
+  return reader.pos === end ? out : undefined;
 }
 
+/** `google.rpc.Status`; `details` (field 3) is not read: a status with details goes through fromBinary. */
 function statusOf(reader: Varints, end: number): Status | undefined {
-  return message<Status>(reader, end, { $typeName: "google.rpc.Status", code: 0, message: "", details: [] }, STATUS_FIELDS);
+  const out: Status = { $typeName: "google.rpc.Status", code: 0, message: "", details: [] };
+  if (at(reader, end, TAG_VARINT_1)) {
+    const code = varint(reader, end, MAX_INT32);
+    if (code === undefined) {
+      return undefined;
+    }
+    out.code = code;
+  }
+  if (at(reader, end, TAG_LENGTH_2)) {
+    const message = ascii(reader, end);
+    if (message === undefined) {
+      return undefined;
+    }
+    out.message = message;
+  }
+  return reader.pos === end ? out : undefined;
+}
+
+/** A length-delimited `Metadata` field's value (its tag read), if it takes exactly its bytes. */
+function nestedMetadata(reader: Varints, end: number): Metadata | undefined {
+  const stop = lengthEnd(reader, end);
+  return stop === undefined ? undefined : metadata(reader, stop);
 }
 
 /** `Metadata` running to `end`: map entries `{key, Values{val…}}`, each key once. */

@@ -13,6 +13,9 @@ export default defineConfig({
     ...base.test,
     include: currentTarget().tests,
     reporters: ["default"],
+    // Stryker times each mutant from the dry run; this only keeps a loaded
+    // machine from failing the dry run itself.
+    testTimeout: 60_000,
     // One module graph for all test files: importing the runtime afresh per
     // file costs more than most tests (2x the whole dry run). Set
     // MUTATION_ISOLATE=1 to check that a mutant does not live on shared state.

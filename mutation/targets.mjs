@@ -70,6 +70,7 @@ export const TARGETS = {
         "receive-memory",
         "drain",
         "replay-buffer",
+        "call-waits",
         "refused-retry",
         "wait-for-ready",
         "reverse-limits",

@@ -71,6 +71,7 @@ export const TARGETS = {
         "drain",
         "replay-buffer",
         "call-waits",
+        "graceful-end",
         "refused-retry",
         "wait-for-ready",
         "reverse-limits",

@@ -16,6 +16,7 @@ const ENGINE_TESTS = [
   ...tests(
     "conformance/client-engine.conformance",
     "conformance/server-engine.conformance",
+    "client-engine-calls",
     "flow-control",
     "frame-writer",
     "idle-streams",

@@ -31,8 +31,9 @@ export default {
   incremental: true,
   incrementalFile: `mutation/incremental/${target.name}.json`,
   thresholds: { high: 90, low: target.break, break: target.break },
-  reporters: ["clear-text", "progress", "json"],
-  jsonReporter: { fileName: `reports/mutation/${target.name}.json` },
+  // The JSON report is the incremental file (scripts/mutation.mjs reads it); html to browse.
+  reporters: ["clear-text", "progress", "html"],
+  htmlReporter: { fileName: `reports/mutation/${target.name}.html` },
   clearTextReporter: { allowEmojis: false, logTests: false, reportScoreTable: true },
   tempDirName: ".stryker-tmp",
   cleanTempDir: true,

@@ -2,7 +2,7 @@
 // Mutation testing (`npm run test:mutation`): runs StrykerJS once per folder
 // group of mutation/targets.mjs, then writes each group's scores, run time
 // and remaining mutants into docs/mutation-testing.md from Stryker's JSON
-// report. Exits non-zero when a group scores below its break threshold.
+// report (the group's incremental file). Exits non-zero when a group scores below its break threshold.
 //
 //   npm run test:mutation                      # every group, incrementally
 //   npm run test:mutation -- protocol engine   # some groups
@@ -44,7 +44,9 @@ for (const name of names) {
 let failed = false;
 for (const name of names.length > 0 ? names : Object.keys(TARGETS)) {
   const run = reportOnly ? { ok: true, minutes: undefined } : runStryker(name);
-  const reportFile = join(repo, "reports", "mutation", `${name}.json`);
+  // The incremental file is Stryker's full JSON report, committed, and kept
+  // by an interrupted run too (with the mutants tested until then).
+  const reportFile = join(repo, "mutation", "incremental", `${name}.json`);
   if (!run.ok || !existsSync(reportFile)) {
     failed = true;
   }
@@ -134,7 +136,13 @@ function summarize(report) {
       }
     }
   }
-  return { folders: [...folders].sort(([a], [b]) => a.localeCompare(b)), total, undetected, ignored };
+  const byPlace = (a, b) => a.localeCompare(b, "en", { numeric: true });
+  return {
+    folders: [...folders].sort(([a], [b]) => a.localeCompare(b)),
+    total,
+    undetected: undetected.sort(byPlace),
+    ignored: ignored.sort(byPlace),
+  };
 }
 
 function oneLine(text) {

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as grpc from "@grpc/grpc-js";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { expect } from "vitest";
+import type { H2Connection } from "../support/h2-tunnel.js";
 import { openTunnel, TunnelServiceClient, unaryCall, type TunnelChannel, type TunnelLimits } from "../../src/index.js";
 
 /** What the attacked server holds, after a full GC (see attack-server.mjs). */
@@ -129,4 +130,27 @@ export async function expectBackToBaseline(server: AttackServer, baseline: Measu
   expect(last.charged).toBeLessThanOrEqual(baseline.charged);
   expect(held(last) - held(baseline)).toBeLessThan(slack);
   return last;
+}
+
+/**
+ * Pings through `bystander` until, over ten round trips through the server,
+ * `attacker` wrote (almost) nothing more to its socket and grpc-js read no
+ * frame but the bystander's (three per call): the server answers others but
+ * takes nothing from the attacker. Returns the server's measure then.
+ */
+export async function stalledWhileServing(server: AttackServer, attacker: H2Connection, bystander: Bystander): Promise<Measure> {
+  let last = await server.measure();
+  let lastBytes = attacker.bytesWritten;
+  let quietRounds = 0;
+  for (let round = 0; round < 1_000; round++) {
+    await bystander.ping();
+    const now = await server.measure();
+    const bytes = attacker.bytesWritten;
+    const quiet = now.framesRead - last.framesRead <= 3 && bytes - lastBytes < 1_024;
+    quietRounds = quiet ? quietRounds + 1 : 0;
+    last = now;
+    lastBytes = bytes;
+    if (quietRounds === 10) return now;
+  }
+  throw new Error(`the attacker's writes never stalled (${lastBytes} bytes written, ${last.framesRead} frames read)`);
 }

@@ -11,7 +11,7 @@ import { Code } from "../../src/index.js";
 import { ClientToServerSchema, MetadataSchema, NewStreamSchema, ProtocolRevision } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { c2s } from "../support/frames.js";
 import { H2Connection } from "../support/h2-tunnel.js";
-import { AttackServer, Bystander, expectBackToBaseline, held, MiB, type Measure } from "./attack-harness.js";
+import { AttackServer, Bystander, expectBackToBaseline, held, MiB, stalledWhileServing, type Measure } from "./attack-harness.js";
 
 const UNARY = "grpchantesting.TestService/Unary";
 const CLIENT_STREAM = "grpchantesting.TestService/ClientStream";
@@ -271,29 +271,6 @@ describe("attacks on a tunnel server (issue #13)", () => {
     await attackerGone();
   }, 120_000);
 });
-
-/**
- * Pings through `bystander` until, over ten round trips through the server,
- * `attacker` wrote (almost) nothing more to its socket and grpc-js read no
- * frame but the bystander's (three per call): the server answers others but
- * takes nothing from the attacker. Returns the server's measure then.
- */
-async function stalledWhileServing(server: AttackServer, attacker: H2Connection, bystander: Bystander): Promise<Measure> {
-  let last = await server.measure();
-  let lastBytes = attacker.bytesWritten;
-  let quietRounds = 0;
-  for (let round = 0; round < 1_000; round++) {
-    await bystander.ping();
-    const now = await server.measure();
-    const bytes = attacker.bytesWritten;
-    const quiet = now.framesRead - last.framesRead <= 3 && bytes - lastBytes < 1_024;
-    quietRounds = quiet ? quietRounds + 1 : 0;
-    last = now;
-    lastBytes = bytes;
-    if (quietRounds === 10) return now;
-  }
-  throw new Error(`the attacker's writes never stalled (${lastBytes} bytes written, ${last.framesRead} frames read)`);
-}
 
 /** One call in bytes: one request, half-close, read all; resolves with its status code (undefined for OK). */
 async function callOnce(client: Bystander, method: string, request: Uint8Array): Promise<number | undefined> {

@@ -20,13 +20,14 @@ export class H2Connection {
   }
 
   /** Opens a tunnel RPC (negotiating), not reading its answers until told to. */
-  open(path = OPEN_TUNNEL_PATH): H2Tunnel {
+  open(path = OPEN_TUNNEL_PATH, headers: http2.OutgoingHttpHeaders = {}): H2Tunnel {
     const stream = this.session.request({
       ":method": "POST",
       ":path": path,
       "content-type": "application/grpc",
       te: "trailers",
       "grpctunnel-negotiate": "on",
+      ...headers,
     });
     return new H2Tunnel(stream);
   }
@@ -63,8 +64,13 @@ export class H2Tunnel {
 
   /** Writes one frame; false when the stream's buffer is over its high-water mark. */
   send(frame: ClientToServer): boolean {
-    const body = encodeClientToServer(frame);
+    return this.sendMessage(encodeClientToServer(frame), false);
+  }
+
+  /** Writes one gRPC message of the tunnel RPC: `body` as is, flagged compressed or not. */
+  sendMessage(body: Uint8Array, compressed: boolean): boolean {
     const prefix = Buffer.alloc(5);
+    prefix.writeUInt8(compressed ? 1 : 0, 0);
     prefix.writeUInt32BE(body.length, 1);
     return this.stream.write(Buffer.concat([prefix, body]));
   }

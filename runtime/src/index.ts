@@ -37,6 +37,7 @@ export type { TunnelChannel } from "./api/tunnels/index.js";
 export { openTunnel, type OpenTunnelOptions } from "./api/tunnels/index.js";
 export type { ServiceHost } from "./api/serve/index.js";
 export { TunnelServiceHandler, type DrainOptions, type TunnelServiceHandlerOptions } from "./api/tunnels/index.js";
+export { forwardedForKey, type ForwardedForOptions, type TunnelCaller } from "./api/tunnels/index.js";
 export type { ReverseTunnelConflictPolicy } from "./api/reverse/index.js";
 export type { ReplayBufferLimits } from "./api/retry/index.js";
 export {

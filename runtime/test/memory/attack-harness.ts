@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as grpc from "@grpc/grpc-js";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { expect } from "vitest";
-import type { H2Connection } from "../support/h2-tunnel.js";
+import { H2Connection } from "../support/h2-tunnel.js";
 import { openTunnel, TunnelServiceClient, unaryCall, type TunnelChannel, type TunnelLimits } from "../../src/index.js";
 
 /** What the attacked server holds, after a full GC (see attack-server.mjs). */
@@ -27,6 +27,8 @@ export interface AttackServerConfig {
   limits?: Partial<TunnelLimits>;
   flowControl?: boolean;
   processLimit?: number;
+  /** Key budgets by x-forwarded-for (`forwardedForKey`), as behind a trusted proxy. */
+  forwardedFor?: boolean;
 }
 
 /** The tunnel server under attack, in its own process (attack-server.mjs). */
@@ -153,4 +155,39 @@ export async function stalledWhileServing(server: AttackServer, attacker: H2Conn
     if (quietRounds === 10) return now;
   }
   throw new Error(`the attacker's writes never stalled (${lastBytes} bytes written, ${last.framesRead} frames read)`);
+}
+
+const cleanups: Array<() => unknown> = [];
+
+/** Runs what the last test left to clean up, newest first (an afterEach). */
+export async function runCleanups(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+}
+
+/**
+ * An attack server with a bystander that answered once, its baseline
+ * measure, and attackers on raw HTTP/2 connections (`connect`);
+ * `attackersGone` closes them and checks that memory returns to the
+ * baseline and the server lives. Cleaned up by `runCleanups`.
+ */
+export async function attackSetup(config: AttackServerConfig = {}) {
+  const server = await AttackServer.start(config);
+  cleanups.push(() => server.kill());
+  const bystander = await Bystander.connect(server.address);
+  cleanups.push(() => bystander.close());
+  await bystander.ping();
+  const baseline = await server.measure();
+  const attackers: H2Connection[] = [];
+  const connect = () => {
+    const attacker = new H2Connection(server.address);
+    attackers.push(attacker);
+    cleanups.push(() => attacker.close());
+    return attacker;
+  };
+  const attackersGone = async () => {
+    for (const attacker of attackers) attacker.close();
+    await expectBackToBaseline(server, baseline);
+    expect(server.alive).toBe(true);
+  };
+  return { server, bystander, baseline, connect, attackersGone };
 }

@@ -11,46 +11,13 @@ import { Code } from "../../src/index.js";
 import { ClientToServerSchema, NewStreamSchema, ProtocolRevision } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { encodeClientToServer } from "../../src/protocol/frame-codec.js";
 import { c2s } from "../support/frames.js";
-import { H2Connection, type H2Tunnel } from "../support/h2-tunnel.js";
-import {
-  AttackServer,
-  type AttackServerConfig,
-  Bystander,
-  expectBackToBaseline,
-  held,
-  MiB,
-  stalledWhileServing,
-} from "./attack-harness.js";
+import type { H2Tunnel } from "../support/h2-tunnel.js";
+import { attackSetup as setup, held, MiB, runCleanups, stalledWhileServing } from "./attack-harness.js";
+
+afterEach(runCleanups);
 
 const UNARY = "grpchantesting.TestService/Unary";
 const CLIENT_STREAM = "grpchantesting.TestService/ClientStream";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function setup(config: AttackServerConfig = {}) {
-  const server = await AttackServer.start(config);
-  cleanups.push(() => server.kill());
-  const bystander = await Bystander.connect(server.address);
-  cleanups.push(() => bystander.close());
-  await bystander.ping();
-  const baseline = await server.measure();
-  const attackers: H2Connection[] = [];
-  const connect = () => {
-    const attacker = new H2Connection(server.address);
-    attackers.push(attacker);
-    cleanups.push(() => attacker.close());
-    return attacker;
-  };
-  const attackersGone = async () => {
-    for (const attacker of attackers) attacker.close();
-    await expectBackToBaseline(server, baseline);
-    expect(server.alive).toBe(true);
-  };
-  return { server, bystander, baseline, connect, attackersGone };
-}
 
 function newStream(id: bigint, method: string) {
   return create(ClientToServerSchema, {

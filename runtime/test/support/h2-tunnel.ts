@@ -47,6 +47,10 @@ export class H2Tunnel {
   readonly received: ServerToClient[] = [];
   /** The tunnel RPC's grpc-status, once it ended. */
   readonly status: Promise<number>;
+  /** The tunnel RPC's grpc-message, once it ended. */
+  statusMessage = "";
+  /** Resolves with true once the server answered with headers (the tunnel was admitted), false with a status at once. */
+  readonly admitted: Promise<boolean>;
   private pending: Buffer = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
 
@@ -54,11 +58,19 @@ export class H2Tunnel {
     stream.on("error", () => {});
     stream.pause();
     this.status = new Promise((resolve) => {
-      stream.on("trailers", (trailers) => resolve(Number(trailers["grpc-status"])));
+      const ended = (headers: http2.IncomingHttpHeaders) => {
+        this.statusMessage = decodeURIComponent(String(headers["grpc-message"] ?? ""));
+        resolve(Number(headers["grpc-status"]));
+      };
+      stream.on("trailers", ended);
       stream.on("response", (headers) => {
-        if (headers["grpc-status"] !== undefined) resolve(Number(headers["grpc-status"]));
+        if (headers["grpc-status"] !== undefined) ended(headers);
       });
       stream.on("close", () => resolve(-1));
+    });
+    this.admitted = new Promise((resolve) => {
+      stream.on("response", (headers) => resolve(headers["grpc-status"] === undefined));
+      stream.on("close", () => resolve(false));
     });
   }
 

@@ -1,5 +1,14 @@
+import { fromBinary } from "@bufbuild/protobuf";
 import type { Status } from "../gen/google/rpc/status_pb.js";
-import type { ClientToServer, CloseStream, Metadata, Metadata_Values, NewStream, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
+import {
+  type ClientToServer,
+  type CloseStream,
+  type Metadata,
+  MetadataSchema,
+  type Metadata_Values,
+  type NewStream,
+  type ServerToClient,
+} from "../gen/grpctunnel/v1/tunnel_pb.js";
 import {
   MAX_INT32,
   MAX_UINT32,
@@ -11,7 +20,7 @@ import {
   TAG_VARINT_1,
   TAG_VARINT_3,
   TAG_VARINT_4,
-  type Varints,
+  Varints,
 } from "./wire.js";
 
 // The mirror image of control-frame-codec.ts: the control frames of a call
@@ -25,15 +34,29 @@ import {
 const C2S = "grpctunnel.v1.ClientToServer";
 const S2C = "grpctunnel.v1.ServerToClient";
 
-/** `new_stream`, `half_close` or `cancel`; undefined outside the fast path. */
-export function decodeClientControl(bytes: Uint8Array): ClientToServer | undefined {
+/**
+ * A `new_stream` whose request headers are not decoded yet: `headersView`
+ * holds their bytes (a view of the received frame), for `requestHeadersOf`
+ * once the stream passed every check that needs no headers. A stream
+ * refused for a limit then costs no decoding.
+ */
+export interface DeferredNewStream extends NewStream {
+  headersView?: Uint8Array;
+}
+
+/**
+ * `new_stream`, `half_close` or `cancel`; undefined outside the fast path.
+ * With `deferHeaders`, a `new_stream`'s request headers are left undecoded
+ * (see DeferredNewStream).
+ */
+export function decodeClientControl(bytes: Uint8Array, deferHeaders = false): ClientToServer | undefined {
   const head = frameHead(bytes);
   if (head === undefined) {
     return undefined;
   }
   const { reader, streamId, tag } = head;
   if (tag === TAG_LENGTH_2) {
-    const value = newStream(reader, bytes.length);
+    const value = newStream(reader, bytes.length, deferHeaders ? DEFERRED_NEW_STREAM_FIELDS : NEW_STREAM_FIELDS);
     return value && { $typeName: C2S, streamId, frame: { case: "newStream", value } };
   }
   if ((tag === TAG_LENGTH_5 || tag === TAG_LENGTH_6) && reader.pos === bytes.length) {
@@ -159,9 +182,40 @@ const CLOSE_STREAM_FIELDS: Fields<CloseStream> = [
   [TAG_LENGTH_2, "status", nested(statusOf)],
 ];
 
-function newStream(reader: Varints, end: number): NewStream | undefined {
-  const out: NewStream = { $typeName: "grpctunnel.v1.NewStream", methodName: "", initialWindowSize: 0, protocolRevision: 0 };
-  return message(reader, end, out, NEW_STREAM_FIELDS);
+/** The bytes of a length-delimited field, as a view, unchecked. */
+function view(reader: Varints, end: number): Uint8Array | undefined {
+  const stop = lengthEnd(reader, end);
+  if (stop === undefined) {
+    return undefined;
+  }
+  const bytes = reader.bytes.subarray(reader.pos, stop);
+  reader.pos = stop;
+  return bytes;
+}
+
+const DEFERRED_NEW_STREAM_FIELDS: Fields<DeferredNewStream> = [
+  [TAG_LENGTH_1, "methodName", ascii],
+  [TAG_LENGTH_2, "headersView", view],
+  [TAG_VARINT_3, "initialWindowSize", uint32],
+  [TAG_VARINT_4, "protocolRevision", int32],
+];
+
+function newStream(reader: Varints, end: number, fields: Fields<DeferredNewStream>): NewStream | undefined {
+  const out: DeferredNewStream = { $typeName: "grpctunnel.v1.NewStream", methodName: "", initialWindowSize: 0, protocolRevision: 0 };
+  return message(reader, end, out, fields);
+}
+
+/**
+ * The request headers of a `new_stream`, decoding them now if they were
+ * deferred; throws like fromBinary on malformed bytes.
+ */
+export function requestHeadersOf(init: DeferredNewStream): Metadata | undefined {
+  const bytes = init.headersView;
+  if (bytes === undefined) {
+    return init.requestHeaders;
+  }
+  const reader = new Varints(bytes);
+  return metadata(reader, bytes.length) ?? fromBinary(MetadataSchema, bytes);
 }
 
 function closeStream(reader: Varints, end: number): CloseStream | undefined {

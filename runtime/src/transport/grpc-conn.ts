@@ -193,11 +193,22 @@ function whenOver(call: NodeJS.EventEmitter, event: string): (listener: () => vo
 }
 
 /**
- * Charges to `memory` the bytes of a message grpc-js has read from `internals`'
- * HTTP/2 stream but not yet handed over (a tunnel frame of up to the call's
- * largest message size, arriving): checked after each DATA frame Node
- * delivers, which is after grpc-js took it. When a budget refuses, `refused`
- * runs with the status to end the tunnel with. Everything charged is released once the call is over.
+ * The part of a frame still arriving that is counted without being refused:
+ * a revision-1 chunk within the reference window, a control frame with
+ * metadata of the default limit. A budget that is full then refuses the
+ * frame's stream once it arrived (as always), rather than the tunnel.
+ */
+const PARTIAL_FRAME_ALLOWANCE = 64 * 1024;
+
+/**
+ * Charges to `memory` what a message grpc-js has read from `internals`'
+ * HTTP/2 stream but not yet handed over keeps alive (a tunnel frame of up
+ * to the call's largest message size, arriving), checked after each DATA
+ * frame Node delivers (which grpc-js took first). Once the frame's bytes
+ * are past PARTIAL_FRAME_ALLOWANCE a budget may refuse it: `refused` then runs with
+ * the status to end the tunnel with, and grpc-js drops the frame and
+ * reads no more. Released as the frame is handed over, or once the call is
+ * over.
  */
 export function chargePartialMessages(
   internals: ServerCallInternals,
@@ -208,18 +219,27 @@ export function chargePartialMessages(
   let charged = 0;
   let over = false;
   const onData = () => {
-    const partial = internals.partialMessageBytes();
-    if (partial > charged) {
+    if (over) {
+      return;
+    }
+    const partial = internals.partialMessageHeld();
+    if (partial <= charged) {
+      memory.release(charged - partial);
+    } else if (internals.partialMessageBytes() <= PARTIAL_FRAME_ALLOWANCE) {
+      memory.forceCharge(partial - charged);
+    } else {
       const full = memory.tryCharge(partial - charged);
       if (full !== undefined) {
-        if (!over) {
-          over = true;
-          refused(memoryExhausted(full));
-        }
+        // grpc-js takes no more of the stream (what Node still buffers is
+        // bounded by the stream's window) and lets go of the frame.
+        over = true;
+        internals.stream.pause();
+        internals.dropPartialMessage();
+        memory.release(charged);
+        charged = 0;
+        refused(memoryExhausted(full));
         return;
       }
-    } else {
-      memory.release(charged - partial);
     }
     charged = partial;
   };

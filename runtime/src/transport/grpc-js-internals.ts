@@ -19,6 +19,8 @@ interface StreamDecoder {
   readState: number;
   readMessageSize: number;
   readMessageRemaining: number;
+  /** The chunks of the message arriving. */
+  readPartialMessage: Buffer[];
 }
 
 /** grpc-js's BaseServerInterceptingCall: the bottom of a server call's interceptor chain. */
@@ -39,8 +41,15 @@ export interface ServerCallInternals {
   readonly stream: Http2Stream;
   /** Lowers the largest message grpc-js reads on this call (never raises it). */
   capMessageBytes(bytes: number): void;
-  /** Bytes of a message grpc-js has read but not decoded yet (it holds them). */
+  /** Bytes of the message grpc-js has read but not decoded yet. */
   partialMessageBytes(): number;
+  /**
+   * What that message keeps alive: the buffers its chunks view (Node's,
+   * which other streams' data may share).
+   */
+  partialMessageHeld(): number;
+  /** Lets go of the message arriving, for a call that is being ended: grpc-js never completes it. */
+  dropPartialMessage(): void;
 }
 
 /**
@@ -61,6 +70,11 @@ export function serverCallInternals(call: object): ServerCallInternals | undefin
 }
 
 function internalsOf(base: BaseServerCall): ServerCallInternals {
+  // Counted incrementally: chunks are only appended to a message's array.
+  let counted: Buffer[] | undefined;
+  let countedChunks = 0;
+  const buffers = new Set<ArrayBufferLike>();
+  let retained = 0;
   return {
     encoding: base.incomingEncoding,
     stream: base.stream,
@@ -74,6 +88,29 @@ function internalsOf(base: BaseServerCall): ServerCallInternals {
     partialMessageBytes() {
       const decoder = base.decoder;
       return decoder.readState === READING_MESSAGE ? decoder.readMessageSize - decoder.readMessageRemaining : 0;
+    },
+    partialMessageHeld() {
+      const decoder = base.decoder;
+      const chunks = decoder.readState === READING_MESSAGE ? decoder.readPartialMessage : undefined;
+      if (chunks !== counted) {
+        counted = chunks;
+        countedChunks = 0;
+        buffers.clear();
+        retained = 0;
+      }
+      for (; chunks !== undefined && countedChunks < chunks.length; countedChunks++) {
+        const buffer = chunks[countedChunks]!.buffer;
+        if (!buffers.has(buffer)) {
+          buffers.add(buffer);
+          retained += buffer.byteLength;
+        }
+      }
+      return retained;
+    },
+    dropPartialMessage() {
+      base.decoder.readPartialMessage = [];
+      counted = undefined;
+      buffers.clear();
     },
   };
 }
@@ -90,6 +127,7 @@ function isBaseCall(value: object): value is BaseServerCall {
     isObject(base.decoder) &&
     typeof base.decoder.maxReadMessageLength === "number" &&
     typeof base.decoder.readMessageRemaining === "number" &&
+    Array.isArray(base.decoder.readPartialMessage) &&
     isObject(base.stream) &&
     typeof base.stream.pause === "function"
   );

@@ -135,26 +135,39 @@ export async function expectBackToBaseline(server: AttackServer, baseline: Measu
 }
 
 /**
- * Pings through `bystander` until, over ten round trips through the server,
- * `attacker` wrote (almost) nothing more to its socket and grpc-js read no
- * frame but the bystander's (three per call): the server answers others but
- * takes nothing from the attacker. Returns the server's measure then.
+ * Pings through `bystander` until, for two seconds and at least ten round
+ * trips through the server, `attacker` (or each of several) wrote (almost)
+ * nothing more to its socket and grpc-js read no frame but the bystander's
+ * (three per call): the server answers others but takes nothing from the
+ * attackers. Returns the server's measure then.
  */
-export async function stalledWhileServing(server: AttackServer, attacker: H2Connection, bystander: Bystander): Promise<Measure> {
-  let last = await server.measure();
-  let lastBytes = attacker.bytesWritten;
+export async function stalledWhileServing(
+  server: AttackServer,
+  attacker: H2Connection | H2Connection[],
+  bystander: Bystander,
+): Promise<Measure> {
+  const attackers = Array.isArray(attacker) ? attacker : [attacker];
+  const written = () => attackers.reduce((sum, a) => sum + a.bytesWritten, 0);
+  let lastFrames = await server.framesRead();
+  let lastBytes = written();
   let quietRounds = 0;
-  for (let round = 0; round < 1_000; round++) {
+  let quietSince = Date.now();
+  for (let round = 0; round < 10_000; round++) {
     await bystander.ping();
-    const now = await server.measure();
-    const bytes = attacker.bytesWritten;
-    const quiet = now.framesRead - last.framesRead <= 3 && bytes - lastBytes < 1_024;
-    quietRounds = quiet ? quietRounds + 1 : 0;
-    last = now;
+    const frames = await server.framesRead();
+    const bytes = written();
+    if (frames - lastFrames <= 3 && bytes - lastBytes < 1_024) {
+      quietRounds++;
+    } else {
+      quietRounds = 0;
+      quietSince = Date.now();
+    }
+    lastFrames = frames;
     lastBytes = bytes;
-    if (quietRounds === 10) return now;
+    if (quietRounds >= 10 && Date.now() - quietSince >= 2_000) return server.measure();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // polling interval; the condition above is what counts
   }
-  throw new Error(`the attacker's writes never stalled (${lastBytes} bytes written, ${last.framesRead} frames read)`);
+  throw new Error(`the attackers' writes never stalled (${lastBytes} bytes written, ${lastFrames} frames read)`);
 }
 
 const cleanups: Array<() => unknown> = [];

@@ -4,12 +4,12 @@
 // port). The binary is REDIS_SERVER or `redis-server` on PATH; without one,
 // start() fails with the command that installs it.
 import { spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { findExecutable, isExecutable } from "./executables.mjs";
 
 export const INSTALL_REDIS = "apt-get update && apt-get install -y redis-server";
 
@@ -22,24 +22,13 @@ export function redisServerBinary() {
     }
     return configured;
   }
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    const candidate = join(dir, "redis-server");
-    if (dir !== "" && isExecutable(candidate)) {
-      return candidate;
-    }
+  const found = findExecutable("redis-server");
+  if (found !== undefined) {
+    return found;
   }
   throw new Error(
     `redis-server is not installed (not on PATH); the cluster tests need a real Redis. Install it with: ${INSTALL_REDIS} (or set REDIS_SERVER to the binary)`,
   );
-}
-
-function isExecutable(path) {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A redis-server process owned by its starter. */

@@ -4,7 +4,8 @@
 // buf.yaml and buf.gen.yaml, type-check the README's programs under
 // `tsc --init`'s strict settings with TypeScript 5.9 (the repository's) and
 // the newest TypeScript (the project's), then run them and compare what they
-// print with the README. Variants: an ES module project, a CommonJS project
+// print with the README. docs/generated-code.md adds src/fleet.ts: factory
+// options, fan-out and the in-process test transport. Variants: an ES module project, a CommonJS project
 // (require), JavaScript output (target=js+dts), and the oldest
 // @bufbuild/protobuf and @grpc/grpc-js the runtime's peer ranges allow.
 //
@@ -23,6 +24,8 @@ import { STRICT_INIT_OPTIONS, UserProject } from "./support/user-project.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const readme = readSnippets(join(repoRoot, "README.md"));
+/** The README's snippets and those of the generated-code guide (factory options, fan-out, the test transport). */
+const snippets = new Map([...readme, ...readSnippets(join(repoRoot, "docs/generated-code.md"))]);
 const runtimePackage = JSON.parse(readFileSync(join(repoRoot, "runtime/package.json"), "utf8")) as {
   version: string;
   peerDependencies: Record<string, string>;
@@ -67,7 +70,7 @@ const VARIANTS: Variant[] = [
     name: "ES module project (target=ts)",
     type: "module",
     bufGen: "buf.gen.yaml",
-    programs: ["src/forward.ts", "src/reverse.ts", "src/connect.ts", "src/observe.ts"],
+    programs: ["src/forward.ts", "src/reverse.ts", "src/connect.ts", "src/observe.ts", "src/fleet.ts"],
     extraInstall: `npm install @connectrpc/connect@2.2.0\n${snippet(readme, "install OpenTelemetry")}`,
   },
   {
@@ -86,7 +89,7 @@ const VARIANTS: Variant[] = [
     name: "JavaScript output (target=js+dts)",
     type: "module",
     bufGen: "buf.gen.yaml (JavaScript)",
-    programs: ["src/forward.ts", "src/reverse.ts"],
+    programs: ["src/forward.ts", "src/reverse.ts", "src/fleet.ts"],
     check: (project) => {
       expect(project.read("src/gen/greet/v1/greet_tunnel.d.ts")).toContain("GreetServiceTunnelClient");
       expect(project.read("src/gen/greet/v1/greet_tunnel.js")).toContain("GreetServiceTunnelClient");
@@ -156,7 +159,7 @@ describe("published packages", () => {
     for (const file of ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/cjs/package.json"]) {
       expect(runtime).toContain(file);
     }
-    for (const entry of ["index", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status"]) {
+    for (const entry of ["index", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status", "testing"]) {
       expect(runtime).toContain(`dist/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.d.ts`);
@@ -221,7 +224,7 @@ describe.concurrent("a new project following the README", () => {
 
     // Type-check under tsc --init's strict settings with TypeScript 5.9 and the newest.
     for (const program of variant.programs) {
-      project.write(fileOf(program), snippet(readme, program));
+      project.write(fileOf(program), snippet(snippets, program));
     }
     await project.tscInit();
     expect(await project.compilerOptions()).toMatchObject(STRICT_INIT_OPTIONS);
@@ -233,7 +236,7 @@ describe.concurrent("a new project following the README", () => {
     // Run: each program prints what the README says it prints.
     for (const program of variant.programs) {
       const output = await project.node(fileOf(program).replace(/\.ts$/, ".js"));
-      expect(output, program).toBe(snippet(readme, `output of ${program}`));
+      expect(output, program).toBe(snippet(snippets, `output of ${program}`));
     }
   });
 });

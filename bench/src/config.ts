@@ -23,6 +23,8 @@ export interface BenchConfig {
   memoryRounds: number;
   /** Reverse tunnels connected for the reverse workload. */
   reverseAgents: number;
+  /** The Go anchor rows (Go client against the Go and the TypeScript tunnel server); they build interop/go first. */
+  goAnchors: boolean;
 }
 
 export const FULL: BenchConfig = {
@@ -37,6 +39,7 @@ export const FULL: BenchConfig = {
   streamCheckpoints: [1000, 2500, 5000, 7500, 10_000],
   memoryRounds: 5,
   reverseAgents: 100,
+  goAnchors: true,
 };
 
 export const QUICK: BenchConfig = {
@@ -47,4 +50,5 @@ export const QUICK: BenchConfig = {
   streamCheckpoints: [100, 250, 500],
   memoryRounds: 3,
   reverseAgents: 100,
+  goAnchors: false,
 };

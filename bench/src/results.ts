@@ -43,7 +43,7 @@ export interface TargetResult {
   processes: Processes;
   /** What is compared: the tunnel÷direct ratio, a figure's value, or a figure's with÷without ratio. */
   value: number;
-  comparison: ">=" | "<";
+  comparison: ">=" | "<=" | "<";
   threshold: number;
   met: boolean;
 }

@@ -45,6 +45,9 @@ const TUNNEL_ONLY = ["relay-unary"];
 const WITH_CONTROL = ["server-stream-64k", "server-stream-1m", "client-stream-64k", "client-stream-1m"].flatMap((id) => [id, `${id}-2p`]);
 const CONTROL_FIGURES = ["throughput-control", "cpu-control"];
 
+/** Figures that are differences of two samples (what tracing adds): finite, but short samples may make them 0 or less. */
+const DIFFERENCES = ["tracing-cpu-added"];
+
 interface Summary {
   median: number;
   min: number;
@@ -71,6 +74,13 @@ function run(outDir: string): Promise<{ stderr: string }> {
       error ? reject(new Error(`bench --quick failed: ${error.message}\n${stderr}`)) : resolve({ stderr }),
     );
   });
+}
+
+function expectFinite(summary: Summary | undefined, what: string): void {
+  expect(summary, what).toBeDefined();
+  for (const value of [summary!.median, summary!.min, summary!.max, ...summary!.samples]) {
+    expect(Number.isFinite(value), `${what}: ${value}`).toBe(true);
+  }
 }
 
 function expectPositive(summary: Summary | undefined, what: string): void {
@@ -104,8 +114,9 @@ describe("npm run bench -- --quick", () => {
       expect(workload.figures.length).toBeGreaterThan(0);
       const tunnelOnly = TUNNEL_ONLY.includes(workload.id);
       for (const figure of workload.figures) {
+        const check = DIFFERENCES.includes(figure.id) ? expectFinite : expectPositive;
         for (const variant of tunnelOnly ? ["rev1", "rev0"] : ["rev1", "rev0", "direct"]) {
-          expectPositive(figure.variants[variant], `${workload.id} ${figure.id} ${variant}`);
+          check(figure.variants[variant], `${workload.id} ${figure.id} ${variant}`);
           expect(figure.variants[variant]!.samples.length).toBe(workload.id === "many-streams" ? 3 : results.config.rounds);
         }
         if (tunnelOnly) {
@@ -113,7 +124,7 @@ describe("npm run bench -- --quick", () => {
           continue;
         }
         for (const variant of ["rev1", "rev0"]) {
-          expectPositive(figure.ratios[variant], `${workload.id} ${figure.id} ${variant} ÷ direct`);
+          check(figure.ratios[variant], `${workload.id} ${figure.id} ${variant} ÷ direct`);
         }
       }
     }
@@ -138,8 +149,11 @@ describe("npm run bench -- --quick", () => {
       }
     }
     expect(results.workloads.find((w) => w.id === "many-streams")?.curve?.streams.length).toBeGreaterThan(1);
-    // Eleven targets for two revisions in one process; six of them (not memory, instrumentation, cluster mode) in two.
-    expect(results.targets.length).toBe(2 * 11 + 2 * 6);
+    // Per revision, one process: bulk (4 workloads × direct and control), unary, reverse, relay, three
+    // instrumentation, fairness, two memory = 17; two processes: bulk (8), unary calls/s and CPU, fairness = 11.
+    expect(results.targets.length).toBe(2 * 17 + 2 * 11);
+    expect(results.targets.filter((t) => t.id === "unary-c32").map((t) => t.processes)).toEqual([1, 1]);
+    expect(results.targets.filter((t) => t.id === "unary-c32-two-processes").map((t) => t.processes)).toEqual([2, 2]);
     for (const processes of [1, 2]) {
       expect(results.targets.some((t) => t.processes === processes && t.id === "client-stream-64k")).toBe(true);
     }

@@ -18,6 +18,8 @@ describe("examples", () => {
     expect([...result.roundRobin].sort()).toEqual(["camera-3", "thermostat-7"]);
     expect(result.unknownDevice).toBe(Code.UNAVAILABLE);
     expect(printed).toContain("control: camera-3 dialed in and opened a reverse tunnel");
+    expect(printed).toContain("  camera-3: firmware 1.9.0, 38.2 °C");
+    expect(printed).toContain("  thermostat-7: firmware 2.4.1, 20.5 °C");
     expect(printed.at(-1)).toBe("agents disconnected, control server stopped");
   });
 

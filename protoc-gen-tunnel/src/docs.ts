@@ -1,4 +1,5 @@
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { getComments } from "@bufbuild/protoplugin";
 
 /**
@@ -23,9 +24,41 @@ export function serviceDoc(service: DescService, summary: string, withComments: 
   return parts.join("\n\n");
 }
 
-/** Leading and trailing comments of `service`, one leading space per line removed. */
-function protoComments(service: DescService): string {
-  const { leading, trailing } = getComments(service);
+/**
+ * JSDoc text for a client member generated from `method`: the proto
+ * comments, then `summary` if any, a note when the proto says the method
+ * may be repeated (what retries and hedging act on), the `@generated from`
+ * line, and `@deprecated` when the method is.
+ */
+export function methodDoc(method: DescMethod, summary?: string): string {
+  const parts: string[] = [];
+  const comments = protoComments(method);
+  if (comments !== "") {
+    parts.push(comments);
+  }
+  if (summary !== undefined) {
+    parts.push(summary);
+  }
+  const level = idempotencyNames[method.idempotency];
+  if (level !== undefined) {
+    parts.push(`Safe to repeat (idempotency_level = ${level}): retried or hedged when the client's options ask for it.`);
+  }
+  let tags = `@generated from ${method.toString()}`;
+  if (method.deprecated) {
+    tags += "\n@deprecated";
+  }
+  parts.push(tags);
+  return parts.join("\n\n");
+}
+
+const idempotencyNames: Partial<Record<MethodOptions_IdempotencyLevel, string>> = {
+  [MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS]: "NO_SIDE_EFFECTS",
+  [MethodOptions_IdempotencyLevel.IDEMPOTENT]: "IDEMPOTENT",
+};
+
+/** Leading and trailing comments of `desc`, one leading space per line removed. */
+function protoComments(desc: DescService | DescMethod): string {
+  const { leading, trailing } = getComments(desc);
   return [leading, trailing]
     .filter((c): c is string => c !== undefined && c.trim() !== "")
     .map((c) =>

@@ -11,8 +11,12 @@ export interface ServiceNames {
   register: string;
   /** `fooServiceClientForKey`: client over the reverse tunnels of one affinity key. */
   clientForKey: string;
-  /** `fooServiceClient`: client over all reverse tunnels, round-robin. */
+  /** `fooServiceAnyAgentClient`: client over all reverse tunnels, round-robin. */
+  anyAgent: string;
+  /** `fooServiceClient`: the deprecated name of `anyAgent`. */
   roundRobin: string;
+  /** `fooServiceForEachAgent`: fan-out over a handler's agents with a typed client. */
+  forEachAgent: string;
 }
 
 /**
@@ -44,7 +48,9 @@ export function serviceNames(file: DescFile): Map<DescService, ServiceNames> {
       impl: claim(`${service.name}Impl`),
       register: claim(`register${upper}`),
       clientForKey: claim(`${lower}ClientForKey`),
+      anyAgent: claim(`${lower}AnyAgentClient`),
       roundRobin: claim(`${lower}Client`),
+      forEachAgent: claim(`${lower}ForEachAgent`),
     });
   }
   return names;
@@ -60,14 +66,29 @@ export function clientMethodName(method: DescMethod): string {
   return method.localName === "then" ? "then$" : method.localName;
 }
 
-/** Name of the client's field holding its channel, clear of every method name. */
-export function channelFieldName(service: DescService): string {
-  const methods = new Set(service.methods.map(clientMethodName));
-  let name = "channel";
-  while (methods.has(name)) {
-    name += "$";
+/**
+ * Names of the client's members besides one per RPC: the field holding its
+ * channel and the `open<Method>` helper of each bidi method, clear of
+ * every RPC's method name and of each other.
+ */
+export function clientMemberNames(service: DescService): { channel: string; open: Map<DescMethod, string> } {
+  const taken = new Set(service.methods.map(clientMethodName));
+  const claim = (ideal: string) => {
+    let name = ideal;
+    while (taken.has(name)) {
+      name += "$";
+    }
+    taken.add(name);
+    return name;
+  };
+  const channel = claim("channel");
+  const open = new Map<DescMethod, string>();
+  for (const method of service.methods) {
+    if (method.methodKind === "bidi_streaming") {
+      open.set(method, claim(`open${upperFirst(method.localName.replace(/\$$/, ""))}`));
+    }
   }
-  return name;
+  return { channel, open };
 }
 
 /**

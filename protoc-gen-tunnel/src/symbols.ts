@@ -7,11 +7,23 @@ export interface RuntimeSymbols {
   globals: GlobalTypes;
   /** The runtime function that makes each kind of call. */
   calls: Record<KindInfo["call"], ImportSymbol>;
+  /** `clientChannel`: a channel with a client's options. */
+  clientChannel: ImportSymbol;
+  /** `openBidiStream`: a push-style bidi call. */
+  openBidiStream: ImportSymbol;
+  /** `forEachAgent`: fan-out over a handler's agents. */
+  forEachAgent: ImportSymbol;
+  AgentResult: ImportSymbol;
+  AgentSelection: ImportSymbol;
+  BidiStream: ImportSymbol;
   CallChannel: ImportSymbol;
   CallOptions: ImportSymbol;
+  FanOutHandler: ImportSymbol;
+  ForEachAgentOptions: ImportSymbol;
   HandlerContext: ImportSymbol;
   ReverseChannels: ImportSymbol;
   ServiceRegistrar: ImportSymbol;
+  TunnelClientOptions: ImportSymbol;
 }
 
 export function runtimeSymbols(f: GeneratedFile, file: DescFile, from: string): RuntimeSymbols {
@@ -25,22 +37,32 @@ export function runtimeSymbols(f: GeneratedFile, file: DescFile, from: string): 
       clientStreamCall: value("clientStreamCall"),
       bidiStreamCall: value("bidiStreamCall"),
     },
+    clientChannel: value("clientChannel"),
+    openBidiStream: value("openBidiStream"),
+    forEachAgent: value("forEachAgent"),
+    AgentResult: type("AgentResult"),
+    AgentSelection: type("AgentSelection"),
+    BidiStream: type("BidiStream"),
     CallChannel: type("CallChannel"),
     CallOptions: type("CallOptions"),
+    FanOutHandler: type("FanOutHandler"),
+    ForEachAgentOptions: type("ForEachAgentOptions"),
     HandlerContext: type("HandlerContext"),
     ReverseChannels: type("ReverseChannels"),
     ServiceRegistrar: type("ServiceRegistrar"),
+    TunnelClientOptions: type("TunnelClientOptions"),
   };
 }
 
 /**
- * The global generic types the generated signatures use. A proto message
- * may be named `Promise` or `AsyncIterable`; its imported type would shadow
- * the global one, which is then reached through `globalThis`.
+ * The global types the generated signatures use. A proto message may be
+ * named `Promise`, `AsyncIterable` or `AbortSignal`; its imported type would
+ * shadow the global one, which is then reached through `globalThis`.
  */
 export interface GlobalTypes {
   Promise: string;
   AsyncIterable: string;
+  AbortSignal: string;
 }
 
 export function globalTypes(f: GeneratedFile, file: DescFile): GlobalTypes {
@@ -48,7 +70,7 @@ export function globalTypes(f: GeneratedFile, file: DescFile): GlobalTypes {
     file.services.flatMap((s) => s.methods.flatMap((m) => [f.importShape(m.input).name, f.importShape(m.output).name])),
   );
   const global = (name: string) => (shapes.has(name) ? `globalThis.${name}` : name);
-  return { Promise: global("Promise"), AsyncIterable: global("AsyncIterable") };
+  return { Promise: global("Promise"), AsyncIterable: global("AsyncIterable"), AbortSignal: global("AbortSignal") };
 }
 
 /** `MessageInitShape<typeof FooSchema>`: a message or a plain object to build one from. */

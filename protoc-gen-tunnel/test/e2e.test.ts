@@ -40,6 +40,8 @@ interface Generated {
   EchoServiceTunnelClient: new (channel: CallChannel) => EchoClient;
   registerEchoService(registrar: unknown, impl: object): void;
   echoServiceClientForKey<K>(handler: TunnelServiceHandler<K>, key: K): EchoClient;
+  echoServiceAnyAgentClient<K>(handler: TunnelServiceHandler<K>): EchoClient;
+  /** The deprecated old name of echoServiceAnyAgentClient. */
   echoServiceClient<K>(handler: TunnelServiceHandler<K>): EchoClient;
 }
 
@@ -195,12 +197,13 @@ describe.each([
     const chat = await collectAll(gen.echoServiceClientForKey(handler, "dev-a").chat(texts("x", "y")));
     expect(chat.map((r) => r.text)).toEqual(["dev-a:X", "dev-a:Y"]);
 
-    const any = gen.echoServiceClient(handler);
-    const servedBy = new Set<string>();
-    for (let i = 0; i < 4; i++) {
-      servedBy.add((await any.echo({ text: "rr" })).text.split(":")[0]);
+    for (const any of [gen.echoServiceAnyAgentClient(handler), gen.echoServiceClient(handler)]) {
+      const servedBy = new Set<string>();
+      for (let i = 0; i < 4; i++) {
+        servedBy.add((await any.echo({ text: "rr" })).text.split(":")[0]);
+      }
+      expect([...servedBy].sort()).toEqual(["dev-a", "dev-b"]);
     }
-    expect([...servedBy].sort()).toEqual(["dev-a", "dev-b"]);
 
     await expect(gen.echoServiceClientForKey(handler, "dev-c").echo({})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
   });

@@ -29,9 +29,11 @@ describe("plugin options", () => {
     const js = files.get(`${kinds}_tunnel.js`) ?? "";
     expect(js).toContain("export class EchoServiceTunnelClient {");
     expect(js).toContain("return unaryCall(this.channel, EchoService.method.echo, request, options);");
-    // Types are erased; the runtime is imported for its call functions only.
-    expect(js).not.toMatch(/: CallChannel|MessageInitShape/);
-    expect(js).toContain('import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";');
+    // Types are erased; the runtime is imported for its functions only.
+    expect(js).not.toMatch(/: CallChannel|MessageInitShape|: TunnelClientOptions/);
+    expect(js).toContain(
+      'import { bidiStreamCall, clientChannel, clientStreamCall, forEachAgent, openBidiStream, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";',
+    );
     expect(js.match(/@protoc-gen-tunnel\/runtime/g)).toHaveLength(1);
     const dts = files.get(`${kinds}_tunnel.d.ts`) ?? "";
     expect(dts).toContain("echo(request: MessageInitShape<typeof EchoRequestSchema>, options?: CallOptions): Promise<EchoResponse>;");

@@ -84,7 +84,8 @@ describe.each(["ts", "js+dts"] as const)("generated code under strict TypeScript
     return `${d.getSourceFile()?.getBaseName()}:${d.getLineNumber()} TS${d.getCode()} ${text}`;
   }
 
-  it("compiles without errors, together with user code", () => {
+  // The first check type-checks the runtime's sources too (through `paths`): the slow one.
+  it("compiles without errors, together with user code", { timeout: 120_000 }, () => {
     const files = [...generatedFiles, project.getSourceFileOrThrow(join(scratch.path, "valid.ts"))];
     expect(files.flatMap(diagnosticsOf).map(describeDiagnostic)).toEqual([]);
     expect(generatedFiles).toHaveLength(4);
@@ -103,6 +104,16 @@ describe.each(["ts", "js+dts"] as const)("generated code under strict TypeScript
     expect(typeOf("bidiResult")).toBe("AsyncIterable<EchoResponse>");
     expect(typeOf("forKey")).toBe("EchoServiceTunnelClient");
     expect(typeOf("roundRobin")).toBe("EchoServiceTunnelClient");
+    expect(typeOf("deprecatedName")).toBe("EchoServiceTunnelClient");
+    expect(typeOf("withOptions")).toBe("EchoServiceTunnelClient");
+    // BidiStream<request init shape, response>: the checker prints the init shape by its definition.
+    expect(typeOf("chatStream")).toMatch(
+      /^import\("@protoc-gen-tunnel\/runtime"\)\.BidiStream<EchoRequest \| \{ .*text\?: string; count\?: number; \}, EchoResponse>$/,
+    );
+    expect(typeOf("chatSent")).toBe("Promise<void>");
+    expect(typeOf("chatHeaders")).toMatch(/^Promise<(import\("@grpc\/grpc-js"\)\.)?Metadata>$/);
+    expect(typeOf("fanOut")).toMatch(/^AsyncIterable<(import\("@protoc-gen-tunnel\/runtime"\)\.)?AgentResult<string, EchoResponse>>$/);
+    expect(typeOf("fanOutKeys")).toMatch(/^AsyncIterable<(import\("@protoc-gen-tunnel\/runtime"\)\.)?AgentResult<string, number>>$/);
     // The checker prints google.protobuf.Empty by its definition, Message<...>.
     expect(typeOf("wktResult")).toMatch(/^Promise<import\("@bufbuild\/protobuf"\)\.Message<"google\.protobuf\.Empty">>$/);
     expect(typeOf("wrapperResult")).toBe("Promise<StringValue>");

@@ -19,6 +19,13 @@ export type { CallOptions } from "./api/client/index.js";
 export { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "./api/client/index.js";
 export { createTunnelClient, type TunnelClient, type TunnelClientMethod } from "./api/client/index.js";
 export { methodPath } from "./api/client/index.js";
+// Client options (interceptors, default call options, retries) and push-style bidi calls.
+export { clientChannel, mergeCallOptions, type ClientInterceptor, type TunnelClientOptions } from "./api/client/index.js";
+export type { HedgingPolicy, RetryBudget, RetryPolicy } from "./api/retry/index.js";
+export { openBidiStream, openRawBidiStream, type BidiStream } from "./api/client/index.js";
+// Fan-out: one call per agent, bounded.
+export { forEachAgent, pagedKeys, type AgentResult, type AgentSelection, type FanOutHandler } from "./api/fanout/index.js";
+export type { AgentKeySource, ForEachAgentOptions, KeyFilter, KeyPage, KeyPageRequest } from "./api/fanout/index.js";
 
 // Serving calls.
 export type { HandlerContext } from "./api/serve/index.js";

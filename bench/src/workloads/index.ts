@@ -1,5 +1,6 @@
 import type { BenchConfig } from "../config.js";
 import { fairness } from "./fairness.js";
+import { goAnchors } from "./go-anchor.js";
 import { instrumentation } from "./instrumentation.js";
 import { manyStreams } from "./many-streams.js";
 import { pingPong } from "./pingpong.js";
@@ -25,6 +26,7 @@ export function allWorkloads(config: BenchConfig): Workload[] {
       reverseUnary(config.reverseAgents),
       relayUnary,
       instrumentation,
+      ...(config.goAnchors ? goAnchors : []),
     );
   }
   if (config.processes.includes(2)) {

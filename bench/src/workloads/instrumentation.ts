@@ -122,6 +122,18 @@ export const instrumentation: Workload = {
           ratio("context-ratio", "context", "none"),
           ratio("otel-own-ratio", "otel", "context"),
           ratio("tracing-own-ratio", "tracing", "context"),
+          // What the tracing interceptors and the SDK add to a call's CPU;
+          // tunnel ÷ direct is the target (the SDK's own share is the same).
+          figure(
+            {
+              id: "tracing-cpu-added",
+              label: "CPU µs per call added by tracing (over the context manager only)",
+              unit: "µs",
+              better: "lower",
+            },
+            samples,
+            (s) => s.tracing.cpuPerCallUs - s.context.cpuPerCallUs,
+          ),
         ],
       };
     } finally {

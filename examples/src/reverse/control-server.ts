@@ -8,8 +8,9 @@ export interface ControlServer {
   stop(): Promise<void>;
 }
 
-export async function startControlServer(log: (line: string) => void): Promise<ControlServer> {
-  const handler = new TunnelServiceHandler<string>({
+/** The control server's handler: reverse tunnels keyed by the device ID their agent sent. */
+export function controlHandler(log: (line: string) => void): TunnelServiceHandler<string> {
+  return new TunnelServiceHandler<string>({
     // The affinity key of each reverse tunnel: the device ID the agent sent.
     // A real server would take it from the agent's client certificate.
     affinityKey: (tunnel) => {
@@ -21,6 +22,10 @@ export async function startControlServer(log: (line: string) => void): Promise<C
     },
     onReverseTunnelOpen: (tunnel) => log(`control: ${deviceOf(tunnel)} dialed in and opened a reverse tunnel`),
   });
+}
+
+export async function startControlServer(log: (line: string) => void): Promise<ControlServer> {
+  const handler = controlHandler(log);
   // Keepalive pings: an agent whose connection died leaves the registry within 30 s.
   const server: RunningServer = await listen((s) => s.addService(...handler.service()), tunnelServerOptions());
   return {

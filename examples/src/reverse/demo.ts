@@ -1,9 +1,10 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Code, codeName, TunnelError } from "@protoc-gen-tunnel/runtime";
 import type { CommandOutput, Status } from "../gen/agent/v1/agent_pb.js";
-import { agentServiceClient, agentServiceClientForKey } from "../gen/agent/v1/agent_tunnel.js";
+import { agentServiceAnyAgentClient, agentServiceClientForKey } from "../gen/agent/v1/agent_tunnel.js";
 import { startAgent, type Device } from "./agent.js";
 import { startControlServer } from "./control-server.js";
+import { fleetStatus } from "./fleet.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
 
 /** What the demo observed, for tests. */
@@ -84,12 +85,18 @@ export async function runReverseDemo(
     }
 
     // Without a key, calls go round-robin over every connected device.
-    const anyDevice = agentServiceClient(control.handler);
+    const anyDevice = agentServiceAnyAgentClient(control.handler);
     const roundRobin: string[] = [];
     for (let i = 0; i < devices.length; i++) {
       roundRobin.push((await anyDevice.getStatus({})).deviceId);
     }
     log(`control → any device GetStatus ×${roundRobin.length} (round-robin): ${roundRobin.join(", ")}`);
+
+    // Fan-out: every device at once (bounded), each result or error as it comes.
+    log("control → every device GetStatus (fan-out):");
+    for (const { deviceId, line } of await fleetStatus(control.handler)) {
+      log(`  ${deviceId}: ${line}`);
+    }
 
     let unknownDevice: Code | undefined;
     try {

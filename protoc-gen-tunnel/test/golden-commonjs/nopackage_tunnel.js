@@ -5,7 +5,7 @@
 "use strict";
 Object.defineProperty(exports, "__esModule", { value: true });
 
-const { unaryCall } = require("@protoc-gen-tunnel/runtime");
+const { clientChannel, forEachAgent, unaryCall } = require("@protoc-gen-tunnel/runtime");
 const { PingService } = require("./nopackage_pb.js");
 
 /**
@@ -16,8 +16,11 @@ const { PingService } = require("./nopackage_pb.js");
  * @generated from service PingService
  */
 class PingServiceTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -33,17 +36,36 @@ class PingServiceTunnelClient {
  *
  * @generated from service PingService
  */
-function pingServiceClientForKey(handler, key) {
-  return new PingServiceTunnelClient(handler.keyAsChannel(key));
+function pingServiceClientForKey(handler, key, options) {
+  return new PingServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of PingService over every reverse tunnel of `handler`, round-robin.
+ * A client of PingService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service PingService
  */
-function pingServiceClient(handler) {
-  return new PingServiceTunnelClient(handler.asChannel());
+function pingServiceAnyAgentClient(handler, options) {
+  return new PingServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `pingServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service PingService
+ * @deprecated Use `pingServiceAnyAgentClient`; this name goes in the next release.
+ */
+function pingServiceClient(handler, options) {
+  return pingServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of PingService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service PingService
+ */
+function pingServiceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new PingServiceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -58,5 +80,7 @@ function registerPingService(registrar, impl) {
 
 exports.PingServiceTunnelClient = PingServiceTunnelClient;
 exports.pingServiceClientForKey = pingServiceClientForKey;
+exports.pingServiceAnyAgentClient = pingServiceAnyAgentClient;
 exports.pingServiceClient = pingServiceClient;
+exports.pingServiceForEachAgent = pingServiceForEachAgent;
 exports.registerPingService = registerPingService;

@@ -2,7 +2,7 @@
 // @generated from file nopackage.proto (syntax proto3)
 /* eslint-disable */
 
-import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
+import type { AgentResult, AgentSelection, CallChannel, CallOptions, FanOutHandler, ForEachAgentOptions, HandlerContext, ReverseChannels, ServiceRegistrar, TunnelClientOptions } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { PingRequest, PingRequestSchema, PingResponse, PingResponseSchema } from "./nopackage_pb.js";
 
@@ -16,7 +16,10 @@ import type { PingRequest, PingRequestSchema, PingResponse, PingResponseSchema }
 export declare class PingServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * @generated from rpc PingService.Ping
@@ -29,14 +32,29 @@ export declare class PingServiceTunnelClient {
  *
  * @generated from service PingService
  */
-export declare function pingServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): PingServiceTunnelClient;
+export declare function pingServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): PingServiceTunnelClient;
 
 /**
- * A client of PingService over every reverse tunnel of `handler`, round-robin.
+ * A client of PingService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service PingService
  */
-export declare function pingServiceClient<K>(handler: ReverseChannels<K>): PingServiceTunnelClient;
+export declare function pingServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): PingServiceTunnelClient;
+
+/**
+ * The old name of `pingServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service PingService
+ * @deprecated Use `pingServiceAnyAgentClient`; this name goes in the next release.
+ */
+export declare function pingServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): PingServiceTunnelClient;
+
+/**
+ * Calls `fn` with a client of PingService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service PingService
+ */
+export declare function pingServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: PingServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>>;
 
 /**
  * A service in a file without a package statement.

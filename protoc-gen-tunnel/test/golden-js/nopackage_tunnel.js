@@ -2,7 +2,7 @@
 // @generated from file nopackage.proto (syntax proto3)
 /* eslint-disable */
 
-import { unaryCall } from "@protoc-gen-tunnel/runtime";
+import { clientChannel, forEachAgent, unaryCall } from "@protoc-gen-tunnel/runtime";
 import { PingService } from "./nopackage_pb.js";
 
 /**
@@ -13,8 +13,11 @@ import { PingService } from "./nopackage_pb.js";
  * @generated from service PingService
  */
 export class PingServiceTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -30,17 +33,36 @@ export class PingServiceTunnelClient {
  *
  * @generated from service PingService
  */
-export function pingServiceClientForKey(handler, key) {
-  return new PingServiceTunnelClient(handler.keyAsChannel(key));
+export function pingServiceClientForKey(handler, key, options) {
+  return new PingServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of PingService over every reverse tunnel of `handler`, round-robin.
+ * A client of PingService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service PingService
  */
-export function pingServiceClient(handler) {
-  return new PingServiceTunnelClient(handler.asChannel());
+export function pingServiceAnyAgentClient(handler, options) {
+  return new PingServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `pingServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service PingService
+ * @deprecated Use `pingServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function pingServiceClient(handler, options) {
+  return pingServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of PingService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service PingService
+ */
+export function pingServiceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new PingServiceTunnelClient(channel), key, signal), options);
 }
 
 /**

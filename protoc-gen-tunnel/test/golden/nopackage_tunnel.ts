@@ -2,8 +2,8 @@
 // @generated from file nopackage.proto (syntax proto3)
 /* eslint-disable */
 
-import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
-import { unaryCall } from "@protoc-gen-tunnel/runtime";
+import type { AgentResult, AgentSelection, CallChannel, CallOptions, FanOutHandler, ForEachAgentOptions, HandlerContext, ReverseChannels, ServiceRegistrar, TunnelClientOptions } from "@protoc-gen-tunnel/runtime";
+import { clientChannel, forEachAgent, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { PingRequest, PingRequestSchema, PingResponse, PingResponseSchema } from "./nopackage_pb.js";
 import { PingService } from "./nopackage_pb.js";
@@ -18,8 +18,11 @@ import { PingService } from "./nopackage_pb.js";
 export class PingServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -35,17 +38,36 @@ export class PingServiceTunnelClient {
  *
  * @generated from service PingService
  */
-export function pingServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): PingServiceTunnelClient {
-  return new PingServiceTunnelClient(handler.keyAsChannel(key));
+export function pingServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): PingServiceTunnelClient {
+  return new PingServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of PingService over every reverse tunnel of `handler`, round-robin.
+ * A client of PingService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service PingService
  */
-export function pingServiceClient<K>(handler: ReverseChannels<K>): PingServiceTunnelClient {
-  return new PingServiceTunnelClient(handler.asChannel());
+export function pingServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): PingServiceTunnelClient {
+  return new PingServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `pingServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service PingService
+ * @deprecated Use `pingServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function pingServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): PingServiceTunnelClient {
+  return pingServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of PingService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service PingService
+ */
+export function pingServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: PingServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new PingServiceTunnelClient(channel), key, signal), options);
 }
 
 /**

@@ -5,7 +5,7 @@ export const invalidUsage = `
 import { create } from "@bufbuild/protobuf";
 import { TunnelServiceHandler, type CallChannel } from "@protoc-gen-tunnel/runtime";
 import { EchoRequestSchema, EchoResponseSchema, type EchoRequest, type EchoResponse } from "./test/kinds/v1/kinds_pb.js";
-import { EchoServiceTunnelClient, echoServiceClientForKey, registerEchoService } from "./test/kinds/v1/kinds_tunnel.js";
+import { EchoServiceTunnelClient, echoServiceClientForKey, echoServiceForEachAgent, registerEchoService } from "./test/kinds/v1/kinds_tunnel.js";
 import { interfaceTunnelClient } from "./test/reserved/reserved_tunnel.js";
 
 declare const channel: CallChannel;
@@ -24,10 +24,18 @@ export async function calls() {
   await client.echo({}, { signal: "stop" }); // TS2322
   const one: EchoResponse = client.expand({}); // TS2322
   await new interfaceTunnelClient(channel).then({}); // TS2551
+  await client.openChat().send({ txt: "unknown field" }); // TS2561
+  await client.openChat({ waitForReady: "yes" }).send({}); // TS2322
   return s + String(one);
 }
 
 echoServiceClientForKey(handler, 42); // TS2345
+echoServiceClientForKey(handler, "k", { retry: { maxAttempts: "3" } }); // TS2322
+echoServiceClientForKey(handler, "k", { defaultCallOptions: { timeoutMs: "soon" } }); // TS2322
+echoServiceClientForKey(handler, "k", { interceptors: [42] }); // TS2322
+echoServiceForEachAgent(handler, { prefix: 1 }, async () => 1); // TS2322
+echoServiceForEachAgent(handler, { keys: [1, 2] }, async () => 1); // TS2322
+echoServiceForEachAgent(handler, { all: true }, async (agent) => agent.nope({})); // TS2339
 new EchoServiceTunnelClient(handler); // TS2345
 registerEchoService({}, {}); // TS2345
 registerEchoService(handler, { nope: async () => ({}) }); // TS2353

@@ -8,8 +8,10 @@ import { ReverseTunnelServer, TunnelServiceHandler, type CallChannel, type Handl
 import { EchoRequestSchema, EchoResponseSchema, type EchoRequest, type EchoResponse } from "./test/kinds/v1/kinds_pb.js";
 import {
   EchoServiceTunnelClient,
+  echoServiceAnyAgentClient,
   echoServiceClient,
   echoServiceClientForKey,
+  echoServiceForEachAgent,
   registerEchoService,
   type EchoServiceImpl,
 } from "./test/kinds/v1/kinds_tunnel.js";
@@ -31,6 +33,7 @@ export const unaryResult = client.echo(
     signal: AbortSignal.timeout(1000),
     onHeader: (headers) => headers.get("h"),
     onTrailer: (trailers) => trailers.get("t"),
+    waitForReady: true,
   },
 );
 export const unaryFromMessage = client.echo(create(EchoRequestSchema, { text: "x" }));
@@ -43,7 +46,38 @@ export const clientStreamResult = client.collect(requests());
 export const bidiResult = client.chat(requests());
 export const deprecatedResult = client.oldEcho({});
 export const forKey = echoServiceClientForKey(handler, "device-1");
-export const roundRobin = echoServiceClient(handler);
+export const roundRobin = echoServiceAnyAgentClient(handler);
+export const deprecatedName = echoServiceClient(handler);
+export const withOptions = echoServiceClientForKey(handler, "device-1", {
+  interceptors: [(next) => async (req) => next(req)],
+  defaultCallOptions: { timeoutMs: 2_000, waitForReady: true, metadata: { "x-team": "ops" } },
+  retry: { maxAttempts: 3, initialBackoffMs: 50, retryableCodes: [14], budget: { maxTokens: 20, tokenRatio: 0.2 } },
+});
+export const hedged = echoServiceAnyAgentClient(handler, { hedging: { maxAttempts: 2, delayMs: 50 } });
+export const constructedWithOptions = new EchoServiceTunnelClient(channel, { defaultCallOptions: { timeoutMs: 1 } });
+export const chatStream = client.openChat({ timeoutMs: 1_000 });
+export const chatSent = chatStream.send({ text: "a" });
+export const chatHeaders = chatStream.headers;
+export async function firstChatAnswer() {
+  for await (const answer of chatStream) {
+    return answer;
+  }
+  return undefined;
+}
+export const fanOut = echoServiceForEachAgent(handler, { prefix: "device-" }, (agent, key, signal) => agent.echo({ text: key }, { signal }), {
+  concurrency: 8,
+  timeoutMs: 1_000,
+  signal: AbortSignal.timeout(5_000),
+  client: { retry: true },
+});
+export async function firstFanOutText() {
+  for await (const r of fanOut) {
+    return r.ok ? r.result.text : r.error.code;
+  }
+  return undefined;
+}
+export const fanOutKeys = echoServiceForEachAgent(handler, { keys: ["a", "b"] }, async (agent) => (await agent.echo({})).index);
+export const fanOutAll = echoServiceForEachAgent(handler, { all: true }, async () => 1);
 export const overReverseChannel = new EchoServiceTunnelClient(handler.keyAsChannel("device-2"));
 export const wktResult = new EventServiceTunnelClient(channel).publish({ id: "e1", at: { seconds: 1n } });
 export const wrapperResult = new EventServiceTunnelClient(channel).describe({ fields: {} });

@@ -1,4 +1,4 @@
-import type { Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { deferred } from "../deferred.js";
 import type { CallEnd } from "../ended.js";
@@ -96,7 +96,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
    * Starts a tunneled call to `method` ("/pkg.Service/Method"). Throws a
    * TunnelError when the tunnel is not usable or the metadata cannot be sent.
    */
-  openStream(method: string, metadata: Metadata, options: OpenStreamOptions = {}): ClientStream {
+  openStream(method: string, metadata: Metadata | undefined, options: OpenStreamOptions = {}): ClientStream {
     if (this.closed) {
       throw new TunnelError(Code.UNAVAILABLE, `tunnel is closed${this.error ? `: ${this.error.rawMessage}` : ""}`);
     }
@@ -109,10 +109,10 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     if (options.signal?.aborted) {
       throw TunnelError.from(options.signal.reason, Code.CANCELLED);
     }
-    // `metadata` is only read, unless the timeout goes in: then a copy.
+    // `metadata` is only read, unless the timeout goes in: then a copy (none: no metadata).
     let headers = metadata;
     if (options.deadline !== undefined) {
-      headers = metadata.clone();
+      headers = metadata?.clone() ?? new Metadata();
       headers.set(TIMEOUT_HEADER, encodeTimeout(options.deadline - Date.now()));
     }
     const requestHeaders = metadataToProto(headers);

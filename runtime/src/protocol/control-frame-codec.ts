@@ -1,5 +1,5 @@
 import type { Status } from "../gen/google/rpc/status_pb.js";
-import type { ClientToServer, CloseStream, Metadata, NewStream, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
+import type { ClientToServer, CloseStream, Metadata, Metadata_Values, NewStream, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import {
   MAX_INT32,
   MAX_UINT32,
@@ -22,18 +22,26 @@ import {
 // exact size instead. Anything outside the common shapes (status details,
 // unknown fields, values out of range) returns undefined and goes through
 // toBinary. Tests check both paths give identical bytes.
+//
+// Each frame is measured first (sizes, -1 outside the fast path), then
+// written in one pass by code of the same shape: no objects or closures per
+// field (they cost more than the writing).
 
 /** `new_stream`, `half_close` or `cancel` as protobuf-es encodes them; undefined outside the fast path. */
 export function encodeClientControl(frame: ClientToServer): Buffer | undefined {
   const body = frame.frame;
   switch (body.case) {
     case "newStream": {
-      const plan = newStreamPlan(body.value);
-      return plan && framed(frame.streamId, TAG_LENGTH_2, plan);
+      const size = newStreamSize(body.value);
+      const out = size < 0 ? undefined : startFrame(frame.streamId, TAG_LENGTH_2, size);
+      if (out !== undefined) {
+        writeNewStream(out, out.length - size, body.value);
+      }
+      return out;
     }
     case "halfClose":
     case "cancel":
-      return hasUnknown(body.value) ? undefined : framed(frame.streamId, body.case === "halfClose" ? TAG_LENGTH_5 : TAG_LENGTH_6, EMPTY);
+      return hasUnknown(body.value) ? undefined : startFrame(frame.streamId, body.case === "halfClose" ? TAG_LENGTH_5 : TAG_LENGTH_6, 0);
     default:
       return undefined;
   }
@@ -44,92 +52,66 @@ export function encodeServerControl(frame: ServerToClient): Buffer | undefined {
   const body = frame.frame;
   switch (body.case) {
     case "responseHeaders": {
-      const plan = metadataPlan(body.value);
-      return plan && framed(frame.streamId, TAG_LENGTH_2, plan);
+      const size = metadataSize(body.value);
+      const out = size < 0 ? undefined : startFrame(frame.streamId, TAG_LENGTH_2, size);
+      if (out !== undefined) {
+        writeMetadata(out, out.length - size, body.value);
+      }
+      return out;
     }
     case "closeStream": {
-      const plan = closeStreamPlan(body.value);
-      return plan && framed(frame.streamId, TAG_LENGTH_5, plan);
+      const size = closeStreamSize(body.value);
+      const out = size < 0 ? undefined : startFrame(frame.streamId, TAG_LENGTH_5, size);
+      if (out !== undefined) {
+        writeCloseStream(out, out.length - size, body.value);
+      }
+      return out;
     }
     default:
       return undefined;
   }
 }
 
-/** A message to write: its encoded size, and how to write it at a position (returning the next). */
-interface Plan {
-  size: number;
-  write(out: Buffer, pos: number): number;
-}
+const MAX_STREAM_ID = BigInt(Number.MAX_SAFE_INTEGER);
 
-const EMPTY: Plan = { size: 0, write: (_out, pos) => pos };
-
-/** `{stream_id, <tag>: plan}`; undefined for a stream ID that is not a positive safe integer. */
-function framed(streamId: bigint, tag: number, plan: Plan): Buffer | undefined {
-  if (streamId <= 0n || streamId > BigInt(Number.MAX_SAFE_INTEGER)) {
+/**
+ * A buffer for `{stream_id, <tag>: <body of bodySize bytes>}` with all but
+ * the body written (it is the buffer's last bodySize bytes); undefined for a
+ * stream ID that is not a positive safe integer.
+ */
+function startFrame(streamId: bigint, tag: number, bodySize: number): Buffer | undefined {
+  if (streamId <= 0n || streamId > MAX_STREAM_ID) {
     return undefined;
   }
   const id = Number(streamId);
-  const out = Buffer.allocUnsafe(1 + varintSize(id) + 1 + varintSize(plan.size) + plan.size);
+  const out = Buffer.allocUnsafe(1 + varintSize(id) + 1 + varintSize(bodySize) + bodySize);
   out[0] = TAG_STREAM_ID;
   let pos = writeVarint(out, 1, id);
   out[pos++] = tag;
-  pos = writeVarint(out, pos, plan.size);
-  plan.write(out, pos);
+  writeVarint(out, pos, bodySize);
   return out;
 }
 
-/** A length-delimited field holding `plan`, as a plan. */
-function field(tag: number, plan: Plan): Plan {
-  return {
-    size: 1 + varintSize(plan.size) + plan.size,
-    write(out, pos) {
-      out[pos++] = tag;
-      pos = writeVarint(out, pos, plan.size);
-      return plan.write(out, pos);
-    },
-  };
+/** Bytes of a length-delimited field (tag, length, body) whose body has `size` bytes. */
+function fieldSize(size: number): number {
+  return 1 + varintSize(size) + size;
 }
 
-/** A string field (written even when empty, as list items and map keys are). */
-function text(tag: number, value: string): Plan {
-  const bytes = Buffer.byteLength(value, "utf8");
-  return {
-    size: 1 + varintSize(bytes) + bytes,
-    write(out, pos) {
-      out[pos++] = tag;
-      pos = writeVarint(out, pos, bytes);
-      return pos + out.write(value, pos, "utf8");
-    },
-  };
+/** Writes a field's tag and length; returns where its body goes. */
+function writeFieldHead(out: Buffer, pos: number, tag: number, size: number): number {
+  out[pos++] = tag;
+  return writeVarint(out, pos, size);
 }
 
-/** A varint field of a non-negative safe integer. */
-function varint(tag: number, value: number): Plan {
-  return {
-    size: 1 + varintSize(value),
-    write(out, pos) {
-      out[pos++] = tag;
-      return writeVarint(out, pos, value);
-    },
-  };
+/** A string field, written even when empty (as list items and map keys are). */
+function writeText(out: Buffer, pos: number, tag: number, value: string): number {
+  pos = writeFieldHead(out, pos, tag, Buffer.byteLength(value, "utf8"));
+  return pos + out.write(value, pos, "utf8");
 }
 
-/** Fields in order, as one plan. */
-function sequence(parts: Plan[]): Plan {
-  let size = 0;
-  for (const part of parts) {
-    size += part.size;
-  }
-  return {
-    size,
-    write(out, pos) {
-      for (const part of parts) {
-        pos = part.write(out, pos);
-      }
-      return pos;
-    },
-  };
+function writeVarintField(out: Buffer, pos: number, tag: number, value: number): number {
+  out[pos++] = tag;
+  return writeVarint(out, pos, value);
 }
 
 function hasUnknown(message: { $unknown?: unknown[] }): boolean {
@@ -141,84 +123,145 @@ function isSet<T extends object, K extends keyof T>(message: T, key: K): boolean
   return message[key] !== undefined && Object.hasOwn(message, key);
 }
 
-/** `Metadata{md: map<string, Values{repeated string val}>}`, entries in the record's key order. */
-function metadataPlan(metadata: Metadata): Plan | undefined {
-  if (hasUnknown(metadata)) {
-    return undefined;
+/** `Values{repeated string val}`: the body's bytes. */
+function valuesSize(values: Metadata_Values): number {
+  let size = 0;
+  for (const v of values.val) {
+    size += fieldSize(Buffer.byteLength(v, "utf8"));
   }
-  const entries: Plan[] = [];
+  return size;
+}
+
+/** A map entry `{key, Values}`: the body's bytes. */
+function entrySize(key: string, values: Metadata_Values): number {
+  return fieldSize(Buffer.byteLength(key, "utf8")) + fieldSize(valuesSize(values));
+}
+
+/** `Metadata{md: map<string, Values>}`, entries in the record's key order: the body's bytes, -1 outside the fast path. */
+function metadataSize(metadata: Metadata): number {
+  if (hasUnknown(metadata)) {
+    return -1;
+  }
   const md = metadata.md;
+  let size = 0;
   for (const key of Object.keys(md)) {
     const values = md[key]!;
     if (hasUnknown(values)) {
-      return undefined;
+      return -1;
     }
-    const value = sequence(values.val.map((v) => text(TAG_LENGTH_1, v)));
-    entries.push(field(TAG_LENGTH_1, sequence([text(TAG_LENGTH_1, key), field(TAG_LENGTH_2, value)])));
+    size += fieldSize(entrySize(key, values));
   }
-  return sequence(entries);
+  return size;
 }
 
-function newStreamPlan(newStream: NewStream): Plan | undefined {
+function writeMetadata(out: Buffer, pos: number, metadata: Metadata): number {
+  const md = metadata.md;
+  for (const key of Object.keys(md)) {
+    const values = md[key]!;
+    pos = writeFieldHead(out, pos, TAG_LENGTH_1, entrySize(key, values));
+    pos = writeText(out, pos, TAG_LENGTH_1, key);
+    pos = writeFieldHead(out, pos, TAG_LENGTH_2, valuesSize(values));
+    for (const v of values.val) {
+      pos = writeText(out, pos, TAG_LENGTH_1, v);
+    }
+  }
+  return pos;
+}
+
+function newStreamSize(newStream: NewStream): number {
   const { methodName, initialWindowSize, protocolRevision } = newStream;
   if (hasUnknown(newStream) || !isUint32(initialWindowSize) || !isInt32AtLeast0(protocolRevision)) {
-    return undefined;
+    return -1;
   }
-  const parts: Plan[] = [];
-  if (methodName !== "") {
-    parts.push(text(TAG_LENGTH_1, methodName));
-  }
+  let size = methodName === "" ? 0 : fieldSize(Buffer.byteLength(methodName, "utf8"));
   if (isSet(newStream, "requestHeaders")) {
-    const headers = metadataPlan(newStream.requestHeaders!);
-    if (headers === undefined) {
-      return undefined;
+    const headers = metadataSize(newStream.requestHeaders!);
+    if (headers < 0) {
+      return -1;
     }
-    parts.push(field(TAG_LENGTH_2, headers));
+    size += fieldSize(headers);
   }
   if (initialWindowSize !== 0) {
-    parts.push(varint(TAG_VARINT_3, initialWindowSize));
+    size += 1 + varintSize(initialWindowSize);
   }
   if (protocolRevision !== 0) {
-    parts.push(varint(TAG_VARINT_4, protocolRevision));
+    size += 1 + varintSize(protocolRevision);
   }
-  return sequence(parts);
+  return size;
 }
 
-function closeStreamPlan(close: CloseStream): Plan | undefined {
-  if (hasUnknown(close)) {
-    return undefined;
+function writeNewStream(out: Buffer, pos: number, newStream: NewStream): number {
+  const { methodName, initialWindowSize, protocolRevision } = newStream;
+  if (methodName !== "") {
+    pos = writeText(out, pos, TAG_LENGTH_1, methodName);
   }
-  const parts: Plan[] = [];
+  if (isSet(newStream, "requestHeaders")) {
+    const headers = newStream.requestHeaders!;
+    pos = writeMetadata(out, writeFieldHead(out, pos, TAG_LENGTH_2, metadataSize(headers)), headers);
+  }
+  if (initialWindowSize !== 0) {
+    pos = writeVarintField(out, pos, TAG_VARINT_3, initialWindowSize);
+  }
+  if (protocolRevision !== 0) {
+    pos = writeVarintField(out, pos, TAG_VARINT_4, protocolRevision);
+  }
+  return pos;
+}
+
+function closeStreamSize(close: CloseStream): number {
+  if (hasUnknown(close)) {
+    return -1;
+  }
+  let size = 0;
   if (isSet(close, "responseTrailers")) {
-    const trailers = metadataPlan(close.responseTrailers!);
-    if (trailers === undefined) {
-      return undefined;
+    const trailers = metadataSize(close.responseTrailers!);
+    if (trailers < 0) {
+      return -1;
     }
-    parts.push(field(TAG_LENGTH_1, trailers));
+    size += fieldSize(trailers);
   }
   if (isSet(close, "status")) {
-    const status = statusPlan(close.status!);
-    if (status === undefined) {
-      return undefined;
+    const status = statusSize(close.status!);
+    if (status < 0) {
+      return -1;
     }
-    parts.push(field(TAG_LENGTH_2, status));
+    size += fieldSize(status);
   }
-  return sequence(parts);
+  return size;
 }
 
-/** `google.rpc.Status` without details (those go through toBinary). */
-function statusPlan(status: Status): Plan | undefined {
-  if (hasUnknown(status) || status.details.length > 0 || !isInt32AtLeast0(status.code)) {
-    return undefined;
+function writeCloseStream(out: Buffer, pos: number, close: CloseStream): number {
+  if (isSet(close, "responseTrailers")) {
+    const trailers = close.responseTrailers!;
+    pos = writeMetadata(out, writeFieldHead(out, pos, TAG_LENGTH_1, metadataSize(trailers)), trailers);
   }
-  const parts: Plan[] = [];
+  if (isSet(close, "status")) {
+    const status = close.status!;
+    pos = writeStatus(out, writeFieldHead(out, pos, TAG_LENGTH_2, statusSize(status)), status);
+  }
+  return pos;
+}
+
+/** `google.rpc.Status` without details (those go through toBinary): the body's bytes, -1 outside the fast path. */
+function statusSize(status: Status): number {
+  if (hasUnknown(status) || status.details.length > 0 || !isInt32AtLeast0(status.code)) {
+    return -1;
+  }
+  let size = status.code === 0 ? 0 : 1 + varintSize(status.code);
+  if (status.message !== "") {
+    size += fieldSize(Buffer.byteLength(status.message, "utf8"));
+  }
+  return size;
+}
+
+function writeStatus(out: Buffer, pos: number, status: Status): number {
   if (status.code !== 0) {
-    parts.push(varint(TAG_VARINT_1, status.code));
+    pos = writeVarintField(out, pos, TAG_VARINT_1, status.code);
   }
   if (status.message !== "") {
-    parts.push(text(TAG_LENGTH_2, status.message));
+    pos = writeText(out, pos, TAG_LENGTH_2, status.message);
   }
-  return sequence(parts);
+  return pos;
 }
 
 function isUint32(value: number): boolean {

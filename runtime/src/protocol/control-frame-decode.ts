@@ -56,7 +56,7 @@ export function decodeClientControl(bytes: Uint8Array, deferHeaders = false): Cl
   }
   const { reader, streamId, tag } = head;
   if (tag === TAG_LENGTH_2) {
-    const value = newStream(reader, bytes.length, deferHeaders ? DEFERRED_NEW_STREAM_FIELDS : NEW_STREAM_FIELDS);
+    const value = newStream(reader, bytes.length, deferHeaders);
     return value && { $typeName: C2S, streamId, frame: { case: "newStream", value } };
   }
   if ((tag === TAG_LENGTH_5 || tag === TAG_LENGTH_6) && reader.pos === bytes.length) {
@@ -131,78 +131,61 @@ function ascii(reader: Varints, end: number): string | undefined {
   return text;
 }
 
-/** A sub-message field: `read` must take exactly its bytes. */
-function nested<T>(read: (reader: Varints, end: number) => T | undefined): FieldReader {
-  return (reader, end) => {
-    const stop = lengthEnd(reader, end);
-    return stop === undefined ? undefined : read(reader, stop);
-  };
+/** True when the reader is at a field with `tag` before `end`; the tag is then consumed. */
+function at(reader: Varints, end: number, tag: number): boolean {
+  if (reader.pos < end && reader.bytes[reader.pos] === tag) {
+    reader.pos++;
+    return true;
+  }
+  return false;
 }
 
-/** Reads a field's value at the reader (its tag read); undefined when outside the fast path. */
-type FieldReader = (reader: Varints, end: number) => unknown;
+// Each message's fields are read once each, in field order, by straight-line
+// code (a table of field readers cost more than the frame); anything else
+// (another order, a repeat, an unknown field) leaves bytes unread, and the
+// message is then outside the fast path.
 
-/** A message's fields this fast path reads: tag, property, reader, in field order. */
-type Fields<T> = ReadonlyArray<readonly [tag: number, key: keyof T, read: FieldReader]>;
-
-/** Reads `fields`, each at most once and in order, into `out` up to `end`; undefined for anything else. */
-function message<T extends object>(reader: Varints, end: number, out: T, fields: Fields<T>): T | undefined {
-  for (const [tag, key, read] of fields) {
-    if (reader.pos < end && reader.bytes[reader.pos] === tag) {
-      reader.pos++;
-      const value = read(reader, end);
-      if (value === undefined) {
+function newStream(reader: Varints, end: number, deferHeaders: boolean): NewStream | undefined {
+  const out: DeferredNewStream = { $typeName: "grpctunnel.v1.NewStream", methodName: "", initialWindowSize: 0, protocolRevision: 0 };
+  if (at(reader, end, TAG_LENGTH_1)) {
+    const name = ascii(reader, end);
+    if (name === undefined) {
+      return undefined;
+    }
+    out.methodName = name;
+  }
+  if (at(reader, end, TAG_LENGTH_2)) {
+    if (deferHeaders) {
+      const stop = lengthEnd(reader, end);
+      if (stop === undefined) {
         return undefined;
       }
-      out[key] = value as T[keyof T];
+      out.headersView = reader.bytes.subarray(reader.pos, stop);
+      reader.pos = stop;
+    } else {
+      const headers = nestedMetadata(reader, end);
+      if (headers === undefined) {
+        return undefined;
+      }
+      out.requestHeaders = headers;
     }
   }
-  return reader.pos === end ? out : undefined;
-}
-
-const uint32: FieldReader = (reader, end) => varint(reader, end, MAX_UINT32);
-const int32: FieldReader = (reader, end) => varint(reader, end, MAX_INT32); // enums too; negative ones are left to fromBinary
-const metadataField = nested(metadata);
-
-const NEW_STREAM_FIELDS: Fields<NewStream> = [
-  [TAG_LENGTH_1, "methodName", ascii],
-  [TAG_LENGTH_2, "requestHeaders", metadataField],
-  [TAG_VARINT_3, "initialWindowSize", uint32],
-  [TAG_VARINT_4, "protocolRevision", int32],
-];
-
-// `details` (field 3) is not read: a status with details goes through fromBinary.
-const STATUS_FIELDS: Fields<Status> = [
-  [TAG_VARINT_1, "code", int32],
-  [TAG_LENGTH_2, "message", ascii],
-];
-
-const CLOSE_STREAM_FIELDS: Fields<CloseStream> = [
-  [TAG_LENGTH_1, "responseTrailers", metadataField],
-  [TAG_LENGTH_2, "status", nested(statusOf)],
-];
-
-/** The bytes of a length-delimited field, as a view, unchecked. */
-function view(reader: Varints, end: number): Uint8Array | undefined {
-  const stop = lengthEnd(reader, end);
-  if (stop === undefined) {
-    return undefined;
+  if (at(reader, end, TAG_VARINT_3)) {
+    const window = varint(reader, end, MAX_UINT32);
+    if (window === undefined) {
+      return undefined;
+    }
+    out.initialWindowSize = window;
   }
-  const bytes = reader.bytes.subarray(reader.pos, stop);
-  reader.pos = stop;
-  return bytes;
-}
-
-const DEFERRED_NEW_STREAM_FIELDS: Fields<DeferredNewStream> = [
-  [TAG_LENGTH_1, "methodName", ascii],
-  [TAG_LENGTH_2, "headersView", view],
-  [TAG_VARINT_3, "initialWindowSize", uint32],
-  [TAG_VARINT_4, "protocolRevision", int32],
-];
-
-function newStream(reader: Varints, end: number, fields: Fields<DeferredNewStream>): NewStream | undefined {
-  const out: DeferredNewStream = { $typeName: "grpctunnel.v1.NewStream", methodName: "", initialWindowSize: 0, protocolRevision: 0 };
-  return message(reader, end, out, fields);
+  if (at(reader, end, TAG_VARINT_4)) {
+    // Enums are int32; negative ones are left to fromBinary.
+    const revision = varint(reader, end, MAX_INT32);
+    if (revision === undefined) {
+      return undefined;
+    }
+    out.protocolRevision = revision;
+  }
+  return reader.pos === end ? out : undefined;
 }
 
 /**
@@ -214,16 +197,53 @@ export function requestHeadersOf(init: DeferredNewStream): Metadata | undefined 
   if (bytes === undefined) {
     return init.requestHeaders;
   }
-  const reader = new Varints(bytes);
-  return metadata(reader, bytes.length) ?? fromBinary(MetadataSchema, bytes);
+  return metadata(new Varints(bytes), bytes.length) ?? fromBinary(MetadataSchema, bytes);
 }
 
 function closeStream(reader: Varints, end: number): CloseStream | undefined {
-  return message<CloseStream>(reader, end, { $typeName: "grpctunnel.v1.CloseStream" }, CLOSE_STREAM_FIELDS);
+  const out: CloseStream = { $typeName: "grpctunnel.v1.CloseStream" };
+  if (at(reader, end, TAG_LENGTH_1)) {
+    const trailers = nestedMetadata(reader, end);
+    if (trailers === undefined) {
+      return undefined;
+    }
+    out.responseTrailers = trailers;
+  }
+  if (at(reader, end, TAG_LENGTH_2)) {
+    const stop = lengthEnd(reader, end);
+    const status = stop === undefined ? undefined : statusOf(reader, stop);
+    if (status === undefined) {
+      return undefined;
+    }
+    out.status = status;
+  }
+  return reader.pos === end ? out : undefined;
 }
 
+/** `google.rpc.Status`; `details` (field 3) is not read: a status with details goes through fromBinary. */
 function statusOf(reader: Varints, end: number): Status | undefined {
-  return message<Status>(reader, end, { $typeName: "google.rpc.Status", code: 0, message: "", details: [] }, STATUS_FIELDS);
+  const out: Status = { $typeName: "google.rpc.Status", code: 0, message: "", details: [] };
+  if (at(reader, end, TAG_VARINT_1)) {
+    const code = varint(reader, end, MAX_INT32);
+    if (code === undefined) {
+      return undefined;
+    }
+    out.code = code;
+  }
+  if (at(reader, end, TAG_LENGTH_2)) {
+    const message = ascii(reader, end);
+    if (message === undefined) {
+      return undefined;
+    }
+    out.message = message;
+  }
+  return reader.pos === end ? out : undefined;
+}
+
+/** A length-delimited `Metadata` field's value (its tag read), if it takes exactly its bytes. */
+function nestedMetadata(reader: Varints, end: number): Metadata | undefined {
+  const stop = lengthEnd(reader, end);
+  return stop === undefined ? undefined : metadata(reader, stop);
 }
 
 /** `Metadata` running to `end`: map entries `{key, Values{val…}}`, each key once. */

@@ -1,10 +1,6 @@
 import { create } from "@bufbuild/protobuf";
-import { EmptySchema } from "@bufbuild/protobuf/wkt";
 import type { Status } from "../gen/google/rpc/status_pb.js";
 import {
-  ClientToServerSchema,
-  CloseStreamSchema,
-  NewStreamSchema,
   ServerToClientSchema,
   SettingsSchema,
   type ClientToServer,
@@ -25,12 +21,15 @@ export interface MessageFrames<F> {
   more(streamId: bigint, data: Uint8Array): F;
 }
 
-// Data frames, one per chunk, are built as literals: exactly what create()
-// returns for these proto3 messages (plain objects, every field set), without
-// its init object and field-by-field copy per chunk. Tests compare both.
+// Frames are built as literals: exactly what create() returns for these
+// proto3 messages (plain objects, every field set), without its init object
+// and field-by-field copy; a call sends six frames. Tests compare both.
 const C2S = "grpctunnel.v1.ClientToServer";
 const S2C = "grpctunnel.v1.ServerToClient";
 const MESSAGE_DATA = "grpctunnel.v1.MessageData";
+const NEW_STREAM = "grpctunnel.v1.NewStream";
+const CLOSE_STREAM = "grpctunnel.v1.CloseStream";
+const EMPTY = "google.protobuf.Empty";
 
 export const requestFrames: MessageFrames<ClientToServer> = {
   envelope: (streamId, size, data) => ({
@@ -52,25 +51,23 @@ export const responseFrames: MessageFrames<ServerToClient> = {
 
 /** Frames the tunnel client sends besides message data. */
 export const clientFrames = {
-  newStream(
+  newStream: (
     streamId: bigint,
     methodName: string,
     requestHeaders: Metadata,
     initialWindowSize: number,
     protocolRevision: ProtocolRevision,
-  ): ClientToServer {
-    return create(ClientToServerSchema, {
-      streamId,
-      frame: {
-        case: "newStream",
-        value: create(NewStreamSchema, { methodName, requestHeaders, initialWindowSize, protocolRevision }),
-      },
-    });
-  },
-  halfClose: (streamId: bigint): ClientToServer =>
-    create(ClientToServerSchema, { streamId, frame: { case: "halfClose", value: create(EmptySchema) } }),
-  cancel: (streamId: bigint): ClientToServer =>
-    create(ClientToServerSchema, { streamId, frame: { case: "cancel", value: create(EmptySchema) } }),
+  ): ClientToServer => ({
+    $typeName: C2S,
+    streamId,
+    frame: { case: "newStream", value: { $typeName: NEW_STREAM, methodName, requestHeaders, initialWindowSize, protocolRevision } },
+  }),
+  halfClose: (streamId: bigint): ClientToServer => ({
+    $typeName: C2S,
+    streamId,
+    frame: { case: "halfClose", value: { $typeName: EMPTY } },
+  }),
+  cancel: (streamId: bigint): ClientToServer => ({ $typeName: C2S, streamId, frame: { case: "cancel", value: { $typeName: EMPTY } } }),
   windowUpdate: (streamId: bigint, credit: number): ClientToServer => ({
     $typeName: C2S,
     streamId,
@@ -88,13 +85,20 @@ export const serverFrames = {
         value: create(SettingsSchema, { supportedProtocolRevisions, initialWindowSize }),
       },
     }),
-  headers: (streamId: bigint, headers: Metadata): ServerToClient =>
-    create(ServerToClientSchema, { streamId, frame: { case: "responseHeaders", value: headers } }),
-  close: (streamId: bigint, responseTrailers: Metadata, status: Status | undefined): ServerToClient =>
-    create(ServerToClientSchema, {
-      streamId,
-      frame: { case: "closeStream", value: create(CloseStreamSchema, { responseTrailers, status }) },
-    }),
+  headers: (streamId: bigint, headers: Metadata): ServerToClient => ({
+    $typeName: S2C,
+    streamId,
+    frame: { case: "responseHeaders", value: headers },
+  }),
+  close: (streamId: bigint, responseTrailers: Metadata, status: Status | undefined): ServerToClient => ({
+    $typeName: S2C,
+    streamId,
+    frame: {
+      case: "closeStream",
+      // A status is absent on success (create() leaves an unset message field out).
+      value: status === undefined ? { $typeName: CLOSE_STREAM, responseTrailers } : { $typeName: CLOSE_STREAM, responseTrailers, status },
+    },
+  }),
   windowUpdate: (streamId: bigint, credit: number): ServerToClient => ({
     $typeName: S2C,
     streamId,

@@ -1,14 +1,8 @@
-import { create } from "@bufbuild/protobuf";
 import { Metadata as GrpcMetadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import { metadataEntries } from "../metadata.js";
-import {
-  MetadataSchema,
-  Metadata_ValuesSchema,
-  type Metadata as ProtoMetadata,
-  type Metadata_Values,
-} from "../gen/grpctunnel/v1/tunnel_pb.js";
+import type { Metadata as ProtoMetadata, Metadata_Values } from "../gen/grpctunnel/v1/tunnel_pb.js";
 
 // `-bin` values travel as proto strings holding the raw bytes (what the Go
 // library does). Go's protobuf runtime rejects strings that are not valid
@@ -24,11 +18,15 @@ export function metadataToProto(md: GrpcMetadata | undefined): ProtoMetadata {
   if (md !== undefined) {
     for (const [key, values] of metadataEntries(md)) {
       const val = values.map((v) => (typeof v === "string" ? v : binaryValueToString(key, v)));
-      out[key] = create(Metadata_ValuesSchema, { val });
+      out[key] = { $typeName: VALUES, val };
     }
   }
-  return create(MetadataSchema, { md: out });
+  // Literals, as create() builds them (a test compares): most calls carry no metadata at all.
+  return { $typeName: METADATA, md: out };
 }
+
+const METADATA = "grpctunnel.v1.Metadata";
+const VALUES = "grpctunnel.v1.Metadata.Values";
 
 /**
  * Decodes wire metadata into grpc-js `Metadata`. Throws a TunnelError with
@@ -37,7 +35,7 @@ export function metadataToProto(md: GrpcMetadata | undefined): ProtoMetadata {
  */
 export function metadataFromProto(proto: ProtoMetadata | undefined, code: Code, maxBytes = Infinity): GrpcMetadata {
   const md = new GrpcMetadata();
-  if (proto === undefined) {
+  if (proto === undefined || isEmpty(proto.md)) {
     return md;
   }
   const size = protoMetadataSize(proto);
@@ -54,6 +52,14 @@ export function metadataFromProto(proto: ProtoMetadata | undefined, code: Code, 
     }
   }
   return md;
+}
+
+/** True for a record without keys, found without listing them. */
+function isEmpty(record: Record<string, unknown>): boolean {
+  for (const _ in record) {
+    return false;
+  }
+  return true;
 }
 
 /** Size as HTTP/2 counts a header list: key and value bytes plus 32 per entry. */

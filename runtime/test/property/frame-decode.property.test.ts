@@ -1,7 +1,16 @@
 import fc from "fast-check";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { ClientToServerSchema, ServerToClientSchema } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { Metadata } from "@grpc/grpc-js";
+import { StatusSchema } from "../../src/gen/google/rpc/status_pb.js";
+import {
+  ClientToServerSchema,
+  CloseStreamSchema,
+  MetadataSchema,
+  NewStreamSchema,
+  ServerToClientSchema,
+} from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { metadataToProto } from "../../src/protocol/metadata-codec.js";
 import { decodeClientToServer, decodeServerToClient } from "../../src/protocol/frame-codec.js";
 import { requestFrames, responseFrames, clientFrames, serverFrames } from "../../src/protocol/frames.js";
 import { c2s, s2c } from "../support/frames.js";
@@ -81,6 +90,69 @@ describe("property: fast frame decoding equals protobuf-es", () => {
         expect(clientFrames.windowUpdate(id, size)).toEqual(c2s.windowUpdate(id, size));
         expect(serverFrames.windowUpdate(id, size)).toEqual(s2c.windowUpdate(id, size));
       }),
+      fuzzParameters(200),
+    );
+  });
+
+  it("control frames and metadata are built exactly as create() builds them", () => {
+    // The builders use literals for speed; a field added to the schema would
+    // be missing from them, and this fails.
+    const mdArb = fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/), fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }), {
+      maxKeys: 3,
+    });
+    fc.assert(
+      fc.property(
+        idArb,
+        sizeArb,
+        fc.string({ maxLength: 40 }),
+        mdArb,
+        fc.constantFrom(0, 1),
+        fc.boolean(),
+        (id, size, name, md, revision, ok) => {
+          const grpcMd = new Metadata();
+          for (const [key, values] of Object.entries(md)) {
+            for (const value of values) {
+              grpcMd.add(key, value);
+            }
+          }
+          const proto = metadataToProto(grpcMd);
+          const expected = create(MetadataSchema, {
+            md: Object.fromEntries(
+              Object.entries(md)
+                .filter(([, v]) => v.length > 0)
+                .map(([k, val]) => [k, { val }]),
+            ),
+          });
+          expect(proto).toStrictEqual(expected);
+          expect(metadataToProto(undefined)).toStrictEqual(create(MetadataSchema));
+          expect(clientFrames.newStream(id, name, proto, size, revision)).toStrictEqual(
+            create(ClientToServerSchema, {
+              streamId: id,
+              frame: {
+                case: "newStream",
+                value: create(NewStreamSchema, {
+                  methodName: name,
+                  requestHeaders: proto,
+                  initialWindowSize: size,
+                  protocolRevision: revision,
+                }),
+              },
+            }),
+          );
+          expect(clientFrames.halfClose(id)).toStrictEqual(c2s.halfClose(id));
+          expect(clientFrames.cancel(id)).toStrictEqual(c2s.cancel(id));
+          expect(serverFrames.headers(id, proto)).toStrictEqual(
+            create(ServerToClientSchema, { streamId: id, frame: { case: "responseHeaders", value: proto } }),
+          );
+          const status = ok ? undefined : create(StatusSchema, { code: 5, message: name });
+          expect(serverFrames.close(id, proto, status)).toStrictEqual(
+            create(ServerToClientSchema, {
+              streamId: id,
+              frame: { case: "closeStream", value: create(CloseStreamSchema, { responseTrailers: proto, status }) },
+            }),
+          );
+        },
+      ),
       fuzzParameters(200),
     );
   });

@@ -11,6 +11,8 @@ import type {
 } from "@bufbuild/protobuf";
 import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
+import type { TunnelClientOptions } from "./client-options.js";
+import { clientChannel } from "./configured-channel.js";
 import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "./typed-calls.js";
 
 /** The client function of one method, by its kind. */
@@ -38,8 +40,16 @@ export type TunnelClient<S extends DescService> = {
  * const foo = createTunnelClient(FooService, tunnel);
  * const res = await foo.bar({ name: "x" }, { timeoutMs: 500 });
  * ```
+ *
+ * `options` are the client's: interceptors, default call options, retries
+ * (see TunnelClientOptions).
  */
-export function createTunnelClient<S extends DescService>(service: S, channel: CallChannel): TunnelClient<S> {
+export function createTunnelClient<S extends DescService>(
+  service: S,
+  channel: CallChannel,
+  options?: TunnelClientOptions,
+): TunnelClient<S> {
+  channel = clientChannel(channel, options);
   const client: Record<string, unknown> = {};
   for (const method of service.methods) {
     client[method.localName] = methodFunction(channel, method);

@@ -11,12 +11,14 @@ import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
 import { interceptedUnary, runInterceptedCall } from "../interceptors/index.js";
 import { InterceptedChannel } from "../interceptors/index.js";
+import { ConfiguredChannel } from "./configured-channel.js";
 import { runTypedCall, runUnaryCall, single, type TypedCall } from "./typed-call-runner.js";
 
 // The four kinds of typed call, written once on CallChannel.startCall. Each
 // becomes a TypedCall and goes through `run`: `runTypedCall`, or the same
 // inside the interceptors of a channel made by `withInterceptors`; unary
-// calls, the common case, take `runUnaryCall`, without generators.
+// calls, the common case, take `runUnaryCall`, without generators. A channel
+// with a client's options (ConfiguredChannel) first says where the call goes.
 
 /** Makes a unary call: one request, one response. */
 export function unaryCall<I extends DescMessage, O extends DescMessage>(
@@ -25,6 +27,9 @@ export function unaryCall<I extends DescMessage, O extends DescMessage>(
   request: MessageInitShape<I>,
   options: CallOptions = {},
 ): Promise<MessageShape<O>> {
+  if (channel instanceof ConfiguredChannel) {
+    ({ channel, options } = channel.route(method, options));
+  }
   return channel instanceof InterceptedChannel
     ? interceptedUnary(channel, { channel, method, options, input: { one: request }, responses: "one" })
     : runUnaryCall(channel, method, request, options);
@@ -61,5 +66,8 @@ export function bidiStreamCall<I extends DescMessage, O extends DescMessage>(
 }
 
 function run<I extends DescMessage, O extends DescMessage>(call: TypedCall<I, O>): AsyncGenerator<MessageShape<O>> {
+  if (call.channel instanceof ConfiguredChannel) {
+    call = { ...call, ...call.channel.route(call.method, call.options) };
+  }
   return call.channel instanceof InterceptedChannel ? runInterceptedCall(call.channel, call) : runTypedCall(call);
 }

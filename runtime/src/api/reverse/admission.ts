@@ -102,6 +102,19 @@ export class ReverseTunnels<K> {
     return open;
   }
 
+  /**
+   * The keys of the usable registered tunnels, each once (at its oldest
+   * usable tunnel), produced as iterated: nothing is copied, tunnels that
+   * arrive or end meanwhile are seen or skipped as a Map iteration does.
+   */
+  *usableKeys(): Generator<K> {
+    for (const [tunnel, record] of this.records) {
+      if (record.registered && this.options.registry.list({ all: false, key: record.key })[0] === tunnel) {
+        yield record.key;
+      }
+    }
+  }
+
   /** Ends every tunnel with `key` now (see TunnelServiceHandler.closeReverseTunnels). */
   close(key: K, status: TunnelError | undefined): number {
     let ended = 0;

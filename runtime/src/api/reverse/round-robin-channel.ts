@@ -4,7 +4,7 @@ import type { CallChannel } from "../client/index.js";
 import type { CallOptions } from "../client/index.js";
 import type { CallStream } from "../client/index.js";
 import type { ReverseTunnelRegistry, TunnelSelector } from "./tunnel-registry.js";
-import type { ReplayBudget } from "../retry/index.js";
+import type { ReplayBudget, TunnelCandidates } from "../retry/index.js";
 import { startRetryingCall } from "../retry/index.js";
 import type { TunnelChannel } from "../tunnels/index.js";
 
@@ -35,7 +35,7 @@ export interface ReverseChannels<K> {
   allReverseTunnels(): TunnelChannel[];
 }
 
-export class RoundRobinChannel<K> implements ReverseChannel {
+export class RoundRobinChannel<K> implements ReverseChannel, TunnelCandidates {
   constructor(
     private readonly registry: ReverseTunnelRegistry<K>,
     private readonly selector: TunnelSelector<K>,
@@ -47,6 +47,11 @@ export class RoundRobinChannel<K> implements ReverseChannel {
 
   ready(): boolean {
     return this.registry.list(this.selector).length > 0;
+  }
+
+  /** The usable tunnels calls pick from now (hedging puts each attempt on one of its own). */
+  candidates(): TunnelChannel[] {
+    return this.registry.list(this.selector);
   }
 
   async waitForReady(options: { signal?: AbortSignal } = {}): Promise<void> {

@@ -1,4 +1,5 @@
 import type { TunnelLimits } from "../../engine/limits.js";
+import type { KeyFilter } from "../fanout/index.js";
 import type { ReplayBudget } from "../retry/index.js";
 import type { ReverseChannel } from "../reverse/index.js";
 import type { ReverseTunnelRegistry } from "../reverse/index.js";
@@ -49,6 +50,12 @@ export interface ClusterRouting {
   readonly registry: ReverseTunnelRegistry<string>;
   /** `keyAsChannel(key)` in cluster mode: a local tunnel when there is one, else a relay to the replica holding the key. */
   keyAsChannel(key: string): ReverseChannel;
+  /**
+   * The keys held anywhere in the cluster, streamed page by page (e.g.
+   * `pagedKeys` over the directory's listing); without it the handler lists
+   * its own reverse tunnels' keys.
+   */
+  agentKeys?(filter: KeyFilter): AsyncIterable<string>;
   /** The handler stops taking new work: withdraw every key, refuse new relayed calls. */
   initiateShutdown(): void;
   /** Ends the relay's tunnels once their calls have finished, or after `graceMs`. */

@@ -150,7 +150,9 @@ class EngineTunnelChannel implements ManagedTunnelChannel {
       // Refused before the transport saw it: the same status the peer gave.
       throw new TunnelError(Code.UNAVAILABLE, this.drainReason.rawMessage);
     }
-    const stream = this.engine.openStream(method, toMetadata(options.metadata), {
+    // No metadata: none to copy (most calls).
+    const metadata = options.metadata === undefined ? undefined : toMetadata(options.metadata);
+    const stream = this.engine.openStream(method, metadata, {
       deadline: callDeadline(options),
       signal: options.signal,
       onHeader: options.onHeader,

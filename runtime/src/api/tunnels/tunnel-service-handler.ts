@@ -14,6 +14,7 @@ import {
   type OpenTunnelServerCall,
 } from "../../transport/tunnel-service.js";
 import type { ClusterRouting } from "./replica-cluster.js";
+import { filteredKeys, type AgentKeySource, type KeyFilter } from "../fanout/index.js";
 import { ConnectionBudgets } from "./connection-budgets.js";
 import { DEFAULT_REPLAY_BUFFER, ReplayBudget } from "../retry/index.js";
 import { LiveTunnels } from "./live-tunnels.js";
@@ -36,7 +37,7 @@ const DEFAULT_REPLACED_GRACE_MS = 5_000;
  * tunnels clients open so the server can call them. Add it to a server with
  * `server.addService(...handler.service())`; for shutdown see `drain`.
  */
-export class TunnelServiceHandler<K = unknown> extends ServiceHost implements ReverseChannels<K> {
+export class TunnelServiceHandler<K = unknown> extends ServiceHost implements ReverseChannels<K>, AgentKeySource<K> {
   private readonly reverse: ReverseTunnelRegistry<K>;
   private readonly limits: TunnelLimits;
   /** Memory budgets and tunnel counts per network connection, or per `budgetKey` (see TunnelLimits). */
@@ -157,6 +158,19 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
    */
   allReverseTunnels(): TunnelChannel[] {
     return this.reverseTunnels.registered();
+  }
+
+  /**
+   * The affinity keys of the agents this handler can call now, each once,
+   * produced as they are iterated (never a copy of the whole fleet): what
+   * `forEachAgent` lists for `{ all }` and `{ prefix }`. The reverse tunnels
+   * of this replica; in cluster mode the cluster's keys once its directory
+   * can list them, this replica's until then. `prefix` matches string keys.
+   */
+  agentKeys(filter: KeyFilter = {}): AsyncIterable<K> {
+    this.assertReverseTunnels();
+    const cluster = this.cluster?.agentKeys?.(filter) as AsyncIterable<K> | undefined;
+    return cluster ?? filteredKeys(this.reverseTunnels.usableKeys(), filter);
   }
 
   /**

@@ -2,8 +2,8 @@
 // @generated from file agent/v1/agent.proto (package agent.v1, syntax proto3)
 /* eslint-disable */
 
-import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
-import { bidiStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
+import type { AgentResult, AgentSelection, BidiStream, CallChannel, CallOptions, FanOutHandler, ForEachAgentOptions, HandlerContext, ReverseChannels, ServiceRegistrar, TunnelClientOptions } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, clientChannel, forEachAgent, openBidiStream, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Command, CommandOutput, CommandOutputSchema, CommandSchema, GetStatusRequest, GetStatusRequestSchema, LogLine, LogLineSchema, Status, StatusSchema, TailLogsRequest, TailLogsRequestSchema } from "./agent_pb.js";
 import { AgentService } from "./agent_pb.js";
@@ -20,12 +20,18 @@ import { AgentService } from "./agent_pb.js";
 export class AgentServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
-   * Reports the device's status.
+   * Reports the device's status. Reading it changes nothing, so a control
+   * server may retry it (or hedge it) when a device's tunnel fails.
+   *
+   * Safe to repeat (idempotency_level = NO_SIDE_EFFECTS): retried or hedged when the client's options ask for it.
    *
    * @generated from rpc agent.v1.AgentService.GetStatus
    */
@@ -35,6 +41,8 @@ export class AgentServiceTunnelClient {
 
   /**
    * Streams the device's most recent log lines.
+   *
+   * Safe to repeat (idempotency_level = NO_SIDE_EFFECTS): retried or hedged when the client's options ask for it.
    *
    * @generated from rpc agent.v1.AgentService.TailLogs
    */
@@ -49,6 +57,17 @@ export class AgentServiceTunnelClient {
    */
   shell(requests: AsyncIterable<MessageInitShape<typeof CommandSchema>>, options?: CallOptions): AsyncIterable<CommandOutput> {
     return bidiStreamCall(this.channel, AgentService.method.shell, requests, options);
+  }
+
+  /**
+   * Runs commands one by one as they arrive, answering each with its output.
+   *
+   * Shell as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * @generated from rpc agent.v1.AgentService.Shell
+   */
+  openShell(options?: CallOptions): BidiStream<MessageInitShape<typeof CommandSchema>, CommandOutput> {
+    return openBidiStream(this.channel, AgentService.method.shell, options);
   }
 
   /**
@@ -67,17 +86,36 @@ export class AgentServiceTunnelClient {
  *
  * @generated from service agent.v1.AgentService
  */
-export function agentServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): AgentServiceTunnelClient {
-  return new AgentServiceTunnelClient(handler.keyAsChannel(key));
+export function agentServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): AgentServiceTunnelClient {
+  return new AgentServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of agent.v1.AgentService over every reverse tunnel of `handler`, round-robin.
+ * A client of agent.v1.AgentService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service agent.v1.AgentService
  */
-export function agentServiceClient<K>(handler: ReverseChannels<K>): AgentServiceTunnelClient {
-  return new AgentServiceTunnelClient(handler.asChannel());
+export function agentServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): AgentServiceTunnelClient {
+  return new AgentServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `agentServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service agent.v1.AgentService
+ * @deprecated Use `agentServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function agentServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): AgentServiceTunnelClient {
+  return agentServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of agent.v1.AgentService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service agent.v1.AgentService
+ */
+export function agentServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: AgentServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new AgentServiceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -91,7 +129,8 @@ export function agentServiceClient<K>(handler: ReverseChannels<K>): AgentService
  */
 export interface AgentServiceImpl {
   /**
-   * Reports the device's status.
+   * Reports the device's status. Reading it changes nothing, so a control
+   * server may retry it (or hedge it) when a device's tunnel fails.
    *
    * @generated from rpc agent.v1.AgentService.GetStatus
    */

@@ -2,8 +2,8 @@
 // @generated from file session/v1/session.proto (package session.v1, syntax proto3)
 /* eslint-disable */
 
-import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
-import { serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
+import type { AgentResult, AgentSelection, CallChannel, CallOptions, FanOutHandler, ForEachAgentOptions, HandlerContext, ReverseChannels, ServiceRegistrar, TunnelClientOptions } from "@protoc-gen-tunnel/runtime";
+import { clientChannel, forEachAgent, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AppendRequest, AppendRequestSchema, AppendResponse, AppendResponseSchema, Line, LineSchema, ReplayRequest, ReplayRequestSchema } from "./session_pb.js";
 import { NotebookService } from "./session_pb.js";
@@ -19,8 +19,11 @@ import { NotebookService } from "./session_pb.js";
 export class NotebookServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -47,17 +50,36 @@ export class NotebookServiceTunnelClient {
  *
  * @generated from service session.v1.NotebookService
  */
-export function notebookServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): NotebookServiceTunnelClient {
-  return new NotebookServiceTunnelClient(handler.keyAsChannel(key));
+export function notebookServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): NotebookServiceTunnelClient {
+  return new NotebookServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of session.v1.NotebookService over every reverse tunnel of `handler`, round-robin.
+ * A client of session.v1.NotebookService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service session.v1.NotebookService
  */
-export function notebookServiceClient<K>(handler: ReverseChannels<K>): NotebookServiceTunnelClient {
-  return new NotebookServiceTunnelClient(handler.asChannel());
+export function notebookServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): NotebookServiceTunnelClient {
+  return new NotebookServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `notebookServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service session.v1.NotebookService
+ * @deprecated Use `notebookServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function notebookServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): NotebookServiceTunnelClient {
+  return notebookServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of session.v1.NotebookService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service session.v1.NotebookService
+ */
+export function notebookServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: NotebookServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new NotebookServiceTunnelClient(channel), key, signal), options);
 }
 
 /**

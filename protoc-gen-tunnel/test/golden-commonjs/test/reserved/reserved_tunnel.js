@@ -5,7 +5,7 @@
 "use strict";
 Object.defineProperty(exports, "__esModule", { value: true });
 
-const { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } = require("@protoc-gen-tunnel/runtime");
+const { bidiStreamCall, clientChannel, clientStreamCall, forEachAgent, openBidiStream, serverStreamCall, unaryCall } = require("@protoc-gen-tunnel/runtime");
 const { foo, Foo, Globals, interface$, Object$, registrar, request } = require("./reserved_pb.js");
 
 /**
@@ -17,8 +17,11 @@ const { foo, Foo, Globals, interface$, Object$, registrar, request } = require("
  * @deprecated
  */
 class interfaceTunnelClient {
-  constructor(channel) {
-    this.channel$ = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel$ = clientChannel(channel, options);
   }
 
   /**
@@ -62,6 +65,15 @@ class interfaceTunnelClient {
   new(requests, options) {
     return bidiStreamCall(this.channel$, interface$.method.new, requests, options);
   }
+
+  /**
+   * new as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * @generated from rpc test.reserved.interface.new
+   */
+  openNew(options) {
+    return openBidiStream(this.channel$, interface$.method.new, options);
+  }
 }
 
 /**
@@ -70,18 +82,38 @@ class interfaceTunnelClient {
  * @generated from service test.reserved.interface
  * @deprecated
  */
-function interfaceClientForKey(handler, key) {
-  return new interfaceTunnelClient(handler.keyAsChannel(key));
+function interfaceClientForKey(handler, key, options) {
+  return new interfaceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.interface over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.interface over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.interface
  * @deprecated
  */
-function interfaceClient(handler) {
-  return new interfaceTunnelClient(handler.asChannel());
+function interfaceAnyAgentClient(handler, options) {
+  return new interfaceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `interfaceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.interface
+ * @deprecated Use `interfaceAnyAgentClient`; this name goes in the next release.
+ */
+function interfaceClient(handler, options) {
+  return interfaceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.interface for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.interface
+ * @deprecated
+ */
+function interfaceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new interfaceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -101,8 +133,11 @@ function registerInterface(registrar, impl) {
  * @deprecated
  */
 class ObjectTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -119,18 +154,38 @@ class ObjectTunnelClient {
  * @generated from service test.reserved.Object
  * @deprecated
  */
-function objectClientForKey(handler, key) {
-  return new ObjectTunnelClient(handler.keyAsChannel(key));
+function objectClientForKey(handler, key, options) {
+  return new ObjectTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.Object over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Object over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Object
  * @deprecated
  */
-function objectClient(handler) {
-  return new ObjectTunnelClient(handler.asChannel());
+function objectAnyAgentClient(handler, options) {
+  return new ObjectTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `objectAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Object
+ * @deprecated Use `objectAnyAgentClient`; this name goes in the next release.
+ */
+function objectClient(handler, options) {
+  return objectAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.Object for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Object
+ * @deprecated
+ */
+function objectForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new ObjectTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -152,8 +207,11 @@ function registerObject(registrar, impl) {
  * @deprecated
  */
 class requestTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -177,18 +235,38 @@ class requestTunnelClient {
  * @generated from service test.reserved.request
  * @deprecated
  */
-function requestClientForKey(handler, key) {
-  return new requestTunnelClient(handler.keyAsChannel(key));
+function requestClientForKey(handler, key, options) {
+  return new requestTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.request over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.request over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.request
  * @deprecated
  */
-function requestClient(handler) {
-  return new requestTunnelClient(handler.asChannel());
+function requestAnyAgentClient(handler, options) {
+  return new requestTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `requestAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.request
+ * @deprecated Use `requestAnyAgentClient`; this name goes in the next release.
+ */
+function requestClient(handler, options) {
+  return requestAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.request for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.request
+ * @deprecated
+ */
+function requestForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new requestTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -208,8 +286,11 @@ function registerRequest(registrar, impl) {
  * @deprecated
  */
 class registrarTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -226,18 +307,38 @@ class registrarTunnelClient {
  * @generated from service test.reserved.registrar
  * @deprecated
  */
-function registrarClientForKey(handler, key) {
-  return new registrarTunnelClient(handler.keyAsChannel(key));
+function registrarClientForKey(handler, key, options) {
+  return new registrarTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.registrar over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.registrar over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.registrar
  * @deprecated
  */
-function registrarClient(handler) {
-  return new registrarTunnelClient(handler.asChannel());
+function registrarAnyAgentClient(handler, options) {
+  return new registrarTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `registrarAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.registrar
+ * @deprecated Use `registrarAnyAgentClient`; this name goes in the next release.
+ */
+function registrarClient(handler, options) {
+  return registrarAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.registrar for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.registrar
+ * @deprecated
+ */
+function registrarForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new registrarTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -259,8 +360,11 @@ function registerRegistrar(registrar$, impl) {
  * @deprecated
  */
 class FooTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -277,18 +381,38 @@ class FooTunnelClient {
  * @generated from service test.reserved.Foo
  * @deprecated
  */
-function fooClientForKey(handler, key) {
-  return new FooTunnelClient(handler.keyAsChannel(key));
+function fooClientForKey(handler, key, options) {
+  return new FooTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.Foo over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Foo over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Foo
  * @deprecated
  */
-function fooClient(handler) {
-  return new FooTunnelClient(handler.asChannel());
+function fooAnyAgentClient(handler, options) {
+  return new FooTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `fooAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Foo
+ * @deprecated Use `fooAnyAgentClient`; this name goes in the next release.
+ */
+function fooClient(handler, options) {
+  return fooAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.Foo for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Foo
+ * @deprecated
+ */
+function fooForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new FooTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -308,8 +432,11 @@ function registerFoo(registrar, impl) {
  * @deprecated
  */
 class fooTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -326,18 +453,38 @@ class fooTunnelClient {
  * @generated from service test.reserved.foo
  * @deprecated
  */
-function fooClientForKey$(handler, key) {
-  return new fooTunnelClient(handler.keyAsChannel(key));
+function fooClientForKey$(handler, key, options) {
+  return new fooTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.foo over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.foo over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.foo
  * @deprecated
  */
-function fooClient$(handler) {
-  return new fooTunnelClient(handler.asChannel());
+function fooAnyAgentClient$(handler, options) {
+  return new fooTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `fooAnyAgentClient$`, which it calls.
+ *
+ * @generated from service test.reserved.foo
+ * @deprecated Use `fooAnyAgentClient$`; this name goes in the next release.
+ */
+function fooClient$(handler, options) {
+  return fooAnyAgentClient$(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.foo for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.foo
+ * @deprecated
+ */
+function fooForEachAgent$(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new fooTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -357,8 +504,11 @@ function registerFoo$(registrar, impl) {
  * @deprecated
  */
 class GlobalsTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -389,18 +539,38 @@ class GlobalsTunnelClient {
  * @generated from service test.reserved.Globals
  * @deprecated
  */
-function globalsClientForKey(handler, key) {
-  return new GlobalsTunnelClient(handler.keyAsChannel(key));
+function globalsClientForKey(handler, key, options) {
+  return new GlobalsTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.Globals over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Globals over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Globals
  * @deprecated
  */
-function globalsClient(handler) {
-  return new GlobalsTunnelClient(handler.asChannel());
+function globalsAnyAgentClient(handler, options) {
+  return new GlobalsTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `globalsAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Globals
+ * @deprecated Use `globalsAnyAgentClient`; this name goes in the next release.
+ */
+function globalsClient(handler, options) {
+  return globalsAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.Globals for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Globals
+ * @deprecated
+ */
+function globalsForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new GlobalsTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -416,29 +586,43 @@ function registerGlobals(registrar, impl) {
 
 exports.interfaceTunnelClient = interfaceTunnelClient;
 exports.interfaceClientForKey = interfaceClientForKey;
+exports.interfaceAnyAgentClient = interfaceAnyAgentClient;
 exports.interfaceClient = interfaceClient;
+exports.interfaceForEachAgent = interfaceForEachAgent;
 exports.registerInterface = registerInterface;
 exports.ObjectTunnelClient = ObjectTunnelClient;
 exports.objectClientForKey = objectClientForKey;
+exports.objectAnyAgentClient = objectAnyAgentClient;
 exports.objectClient = objectClient;
+exports.objectForEachAgent = objectForEachAgent;
 exports.registerObject = registerObject;
 exports.requestTunnelClient = requestTunnelClient;
 exports.requestClientForKey = requestClientForKey;
+exports.requestAnyAgentClient = requestAnyAgentClient;
 exports.requestClient = requestClient;
+exports.requestForEachAgent = requestForEachAgent;
 exports.registerRequest = registerRequest;
 exports.registrarTunnelClient = registrarTunnelClient;
 exports.registrarClientForKey = registrarClientForKey;
+exports.registrarAnyAgentClient = registrarAnyAgentClient;
 exports.registrarClient = registrarClient;
+exports.registrarForEachAgent = registrarForEachAgent;
 exports.registerRegistrar = registerRegistrar;
 exports.FooTunnelClient = FooTunnelClient;
 exports.fooClientForKey = fooClientForKey;
+exports.fooAnyAgentClient = fooAnyAgentClient;
 exports.fooClient = fooClient;
+exports.fooForEachAgent = fooForEachAgent;
 exports.registerFoo = registerFoo;
 exports.fooTunnelClient = fooTunnelClient;
 exports.fooClientForKey$ = fooClientForKey$;
+exports.fooAnyAgentClient$ = fooAnyAgentClient$;
 exports.fooClient$ = fooClient$;
+exports.fooForEachAgent$ = fooForEachAgent$;
 exports.registerFoo$ = registerFoo$;
 exports.GlobalsTunnelClient = GlobalsTunnelClient;
 exports.globalsClientForKey = globalsClientForKey;
+exports.globalsAnyAgentClient = globalsAnyAgentClient;
 exports.globalsClient = globalsClient;
+exports.globalsForEachAgent = globalsForEachAgent;
 exports.registerGlobals = registerGlobals;

@@ -2,7 +2,7 @@
 // @generated from file test/reserved/reserved.proto (package test.reserved, syntax proto3)
 /* eslint-disable */
 
-import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
+import type { AgentResult, AgentSelection, BidiStream, CallChannel, CallOptions, FanOutHandler, ForEachAgentOptions, HandlerContext, ReverseChannels, ServiceRegistrar, TunnelClientOptions } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AsyncIterable, AsyncIterableSchema, Empty, EmptySchema, FooTunnelClient as FooTunnelClient$1, FooTunnelClientSchema, Promise, PromiseSchema } from "./reserved_pb.js";
 
@@ -17,7 +17,10 @@ import type { AsyncIterable, AsyncIterableSchema, Empty, EmptySchema, FooTunnelC
 export declare class interfaceTunnelClient {
   protected readonly channel$: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * @generated from rpc test.reserved.interface.delete
@@ -48,6 +51,13 @@ export declare class interfaceTunnelClient {
    * @generated from rpc test.reserved.interface.new
    */
   new(requests: globalThis.AsyncIterable<MessageInitShape<typeof EmptySchema>>, options?: CallOptions): globalThis.AsyncIterable<Empty>;
+
+  /**
+   * new as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * @generated from rpc test.reserved.interface.new
+   */
+  openNew(options?: CallOptions): BidiStream<MessageInitShape<typeof EmptySchema>, Empty>;
 }
 
 /**
@@ -56,15 +66,31 @@ export declare class interfaceTunnelClient {
  * @generated from service test.reserved.interface
  * @deprecated
  */
-export declare function interfaceClientForKey<K>(handler: ReverseChannels<K>, key: K): interfaceTunnelClient;
+export declare function interfaceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): interfaceTunnelClient;
 
 /**
- * A client of test.reserved.interface over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.interface over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.interface
  * @deprecated
  */
-export declare function interfaceClient<K>(handler: ReverseChannels<K>): interfaceTunnelClient;
+export declare function interfaceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): interfaceTunnelClient;
+
+/**
+ * The old name of `interfaceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.interface
+ * @deprecated Use `interfaceAnyAgentClient`; this name goes in the next release.
+ */
+export declare function interfaceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): interfaceTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.reserved.interface for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.interface
+ * @deprecated
+ */
+export declare function interfaceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: interfaceTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>>;
 
 /**
  * Methods named like reserved words, built-in properties and the client's own members.
@@ -123,7 +149,10 @@ export declare function registerInterface(registrar: ServiceRegistrar, impl: Par
 export declare class ObjectTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * @generated from rpc test.reserved.Object.Get
@@ -137,15 +166,31 @@ export declare class ObjectTunnelClient {
  * @generated from service test.reserved.Object
  * @deprecated
  */
-export declare function objectClientForKey<K>(handler: ReverseChannels<K>, key: K): ObjectTunnelClient;
+export declare function objectClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): ObjectTunnelClient;
 
 /**
- * A client of test.reserved.Object over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Object over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Object
  * @deprecated
  */
-export declare function objectClient<K>(handler: ReverseChannels<K>): ObjectTunnelClient;
+export declare function objectAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): ObjectTunnelClient;
+
+/**
+ * The old name of `objectAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Object
+ * @deprecated Use `objectAnyAgentClient`; this name goes in the next release.
+ */
+export declare function objectClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): ObjectTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.reserved.Object for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Object
+ * @deprecated
+ */
+export declare function objectForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: ObjectTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>>;
 
 /**
  * An implementation of test.reserved.Object, for `registerObject`.
@@ -179,7 +224,10 @@ export declare function registerObject(registrar: ServiceRegistrar, impl: Partia
 export declare class requestTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * @generated from rpc test.reserved.request.Call
@@ -198,15 +246,31 @@ export declare class requestTunnelClient {
  * @generated from service test.reserved.request
  * @deprecated
  */
-export declare function requestClientForKey<K>(handler: ReverseChannels<K>, key: K): requestTunnelClient;
+export declare function requestClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): requestTunnelClient;
 
 /**
- * A client of test.reserved.request over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.request over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.request
  * @deprecated
  */
-export declare function requestClient<K>(handler: ReverseChannels<K>): requestTunnelClient;
+export declare function requestAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): requestTunnelClient;
+
+/**
+ * The old name of `requestAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.request
+ * @deprecated Use `requestAnyAgentClient`; this name goes in the next release.
+ */
+export declare function requestClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): requestTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.reserved.request for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.request
+ * @deprecated
+ */
+export declare function requestForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: requestTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>>;
 
 /**
  * Named like the generated methods' parameters.
@@ -245,7 +309,10 @@ export declare function registerRequest(registrar: ServiceRegistrar, impl: Parti
 export declare class registrarTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * @generated from rpc test.reserved.registrar.Call
@@ -259,15 +326,31 @@ export declare class registrarTunnelClient {
  * @generated from service test.reserved.registrar
  * @deprecated
  */
-export declare function registrarClientForKey<K>(handler: ReverseChannels<K>, key: K): registrarTunnelClient;
+export declare function registrarClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): registrarTunnelClient;
 
 /**
- * A client of test.reserved.registrar over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.registrar over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.registrar
  * @deprecated
  */
-export declare function registrarClient<K>(handler: ReverseChannels<K>): registrarTunnelClient;
+export declare function registrarAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): registrarTunnelClient;
+
+/**
+ * The old name of `registrarAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.registrar
+ * @deprecated Use `registrarAnyAgentClient`; this name goes in the next release.
+ */
+export declare function registrarClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): registrarTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.reserved.registrar for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.registrar
+ * @deprecated
+ */
+export declare function registrarForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: registrarTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>>;
 
 /**
  * An implementation of test.reserved.registrar, for `registerRegistrar`.
@@ -301,7 +384,10 @@ export declare function registerRegistrar(registrar$: ServiceRegistrar, impl: Pa
 export declare class FooTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * @generated from rpc test.reserved.Foo.Call
@@ -315,15 +401,31 @@ export declare class FooTunnelClient {
  * @generated from service test.reserved.Foo
  * @deprecated
  */
-export declare function fooClientForKey<K>(handler: ReverseChannels<K>, key: K): FooTunnelClient;
+export declare function fooClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): FooTunnelClient;
 
 /**
- * A client of test.reserved.Foo over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Foo over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Foo
  * @deprecated
  */
-export declare function fooClient<K>(handler: ReverseChannels<K>): FooTunnelClient;
+export declare function fooAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): FooTunnelClient;
+
+/**
+ * The old name of `fooAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Foo
+ * @deprecated Use `fooAnyAgentClient`; this name goes in the next release.
+ */
+export declare function fooClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): FooTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.reserved.Foo for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Foo
+ * @deprecated
+ */
+export declare function fooForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: FooTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>>;
 
 /**
  * `Foo` and `foo` both want `fooClient` and `fooClientForKey`.
@@ -357,7 +459,10 @@ export declare function registerFoo(registrar: ServiceRegistrar, impl: Partial<F
 export declare class fooTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * @generated from rpc test.reserved.foo.Call
@@ -371,15 +476,31 @@ export declare class fooTunnelClient {
  * @generated from service test.reserved.foo
  * @deprecated
  */
-export declare function fooClientForKey$<K>(handler: ReverseChannels<K>, key: K): fooTunnelClient;
+export declare function fooClientForKey$<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): fooTunnelClient;
 
 /**
- * A client of test.reserved.foo over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.foo over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.foo
  * @deprecated
  */
-export declare function fooClient$<K>(handler: ReverseChannels<K>): fooTunnelClient;
+export declare function fooAnyAgentClient$<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): fooTunnelClient;
+
+/**
+ * The old name of `fooAnyAgentClient$`, which it calls.
+ *
+ * @generated from service test.reserved.foo
+ * @deprecated Use `fooAnyAgentClient$`; this name goes in the next release.
+ */
+export declare function fooClient$<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): fooTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.reserved.foo for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.foo
+ * @deprecated
+ */
+export declare function fooForEachAgent$<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: fooTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>>;
 
 /**
  * An implementation of test.reserved.foo, for `registerFoo$`.
@@ -411,7 +532,10 @@ export declare function registerFoo$(registrar: ServiceRegistrar, impl: Partial<
 export declare class GlobalsTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * @generated from rpc test.reserved.Globals.Wait
@@ -435,15 +559,31 @@ export declare class GlobalsTunnelClient {
  * @generated from service test.reserved.Globals
  * @deprecated
  */
-export declare function globalsClientForKey<K>(handler: ReverseChannels<K>, key: K): GlobalsTunnelClient;
+export declare function globalsClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): GlobalsTunnelClient;
 
 /**
- * A client of test.reserved.Globals over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Globals over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Globals
  * @deprecated
  */
-export declare function globalsClient<K>(handler: ReverseChannels<K>): GlobalsTunnelClient;
+export declare function globalsAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): GlobalsTunnelClient;
+
+/**
+ * The old name of `globalsAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Globals
+ * @deprecated Use `globalsAnyAgentClient`; this name goes in the next release.
+ */
+export declare function globalsClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): GlobalsTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.reserved.Globals for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Globals
+ * @deprecated
+ */
+export declare function globalsForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: GlobalsTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>>;
 
 /**
  * An implementation of test.reserved.Globals, for `registerGlobals`.

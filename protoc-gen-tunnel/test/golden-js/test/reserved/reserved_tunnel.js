@@ -2,7 +2,7 @@
 // @generated from file test/reserved/reserved.proto (package test.reserved, syntax proto3)
 /* eslint-disable */
 
-import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, clientChannel, clientStreamCall, forEachAgent, openBidiStream, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import { foo, Foo, Globals, interface$, Object$, registrar, request } from "./reserved_pb.js";
 
 /**
@@ -14,8 +14,11 @@ import { foo, Foo, Globals, interface$, Object$, registrar, request } from "./re
  * @deprecated
  */
 export class interfaceTunnelClient {
-  constructor(channel) {
-    this.channel$ = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel$ = clientChannel(channel, options);
   }
 
   /**
@@ -59,6 +62,15 @@ export class interfaceTunnelClient {
   new(requests, options) {
     return bidiStreamCall(this.channel$, interface$.method.new, requests, options);
   }
+
+  /**
+   * new as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * @generated from rpc test.reserved.interface.new
+   */
+  openNew(options) {
+    return openBidiStream(this.channel$, interface$.method.new, options);
+  }
 }
 
 /**
@@ -67,18 +79,38 @@ export class interfaceTunnelClient {
  * @generated from service test.reserved.interface
  * @deprecated
  */
-export function interfaceClientForKey(handler, key) {
-  return new interfaceTunnelClient(handler.keyAsChannel(key));
+export function interfaceClientForKey(handler, key, options) {
+  return new interfaceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.interface over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.interface over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.interface
  * @deprecated
  */
-export function interfaceClient(handler) {
-  return new interfaceTunnelClient(handler.asChannel());
+export function interfaceAnyAgentClient(handler, options) {
+  return new interfaceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `interfaceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.interface
+ * @deprecated Use `interfaceAnyAgentClient`; this name goes in the next release.
+ */
+export function interfaceClient(handler, options) {
+  return interfaceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.interface for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.interface
+ * @deprecated
+ */
+export function interfaceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new interfaceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -98,8 +130,11 @@ export function registerInterface(registrar, impl) {
  * @deprecated
  */
 export class ObjectTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -116,18 +151,38 @@ export class ObjectTunnelClient {
  * @generated from service test.reserved.Object
  * @deprecated
  */
-export function objectClientForKey(handler, key) {
-  return new ObjectTunnelClient(handler.keyAsChannel(key));
+export function objectClientForKey(handler, key, options) {
+  return new ObjectTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.Object over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Object over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Object
  * @deprecated
  */
-export function objectClient(handler) {
-  return new ObjectTunnelClient(handler.asChannel());
+export function objectAnyAgentClient(handler, options) {
+  return new ObjectTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `objectAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Object
+ * @deprecated Use `objectAnyAgentClient`; this name goes in the next release.
+ */
+export function objectClient(handler, options) {
+  return objectAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.Object for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Object
+ * @deprecated
+ */
+export function objectForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new ObjectTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -149,8 +204,11 @@ export function registerObject(registrar, impl) {
  * @deprecated
  */
 export class requestTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -174,18 +232,38 @@ export class requestTunnelClient {
  * @generated from service test.reserved.request
  * @deprecated
  */
-export function requestClientForKey(handler, key) {
-  return new requestTunnelClient(handler.keyAsChannel(key));
+export function requestClientForKey(handler, key, options) {
+  return new requestTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.request over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.request over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.request
  * @deprecated
  */
-export function requestClient(handler) {
-  return new requestTunnelClient(handler.asChannel());
+export function requestAnyAgentClient(handler, options) {
+  return new requestTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `requestAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.request
+ * @deprecated Use `requestAnyAgentClient`; this name goes in the next release.
+ */
+export function requestClient(handler, options) {
+  return requestAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.request for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.request
+ * @deprecated
+ */
+export function requestForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new requestTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -205,8 +283,11 @@ export function registerRequest(registrar, impl) {
  * @deprecated
  */
 export class registrarTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -223,18 +304,38 @@ export class registrarTunnelClient {
  * @generated from service test.reserved.registrar
  * @deprecated
  */
-export function registrarClientForKey(handler, key) {
-  return new registrarTunnelClient(handler.keyAsChannel(key));
+export function registrarClientForKey(handler, key, options) {
+  return new registrarTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.registrar over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.registrar over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.registrar
  * @deprecated
  */
-export function registrarClient(handler) {
-  return new registrarTunnelClient(handler.asChannel());
+export function registrarAnyAgentClient(handler, options) {
+  return new registrarTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `registrarAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.registrar
+ * @deprecated Use `registrarAnyAgentClient`; this name goes in the next release.
+ */
+export function registrarClient(handler, options) {
+  return registrarAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.registrar for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.registrar
+ * @deprecated
+ */
+export function registrarForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new registrarTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -256,8 +357,11 @@ export function registerRegistrar(registrar$, impl) {
  * @deprecated
  */
 export class FooTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -274,18 +378,38 @@ export class FooTunnelClient {
  * @generated from service test.reserved.Foo
  * @deprecated
  */
-export function fooClientForKey(handler, key) {
-  return new FooTunnelClient(handler.keyAsChannel(key));
+export function fooClientForKey(handler, key, options) {
+  return new FooTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.Foo over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Foo over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Foo
  * @deprecated
  */
-export function fooClient(handler) {
-  return new FooTunnelClient(handler.asChannel());
+export function fooAnyAgentClient(handler, options) {
+  return new FooTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `fooAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Foo
+ * @deprecated Use `fooAnyAgentClient`; this name goes in the next release.
+ */
+export function fooClient(handler, options) {
+  return fooAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.Foo for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Foo
+ * @deprecated
+ */
+export function fooForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new FooTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -305,8 +429,11 @@ export function registerFoo(registrar, impl) {
  * @deprecated
  */
 export class fooTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -323,18 +450,38 @@ export class fooTunnelClient {
  * @generated from service test.reserved.foo
  * @deprecated
  */
-export function fooClientForKey$(handler, key) {
-  return new fooTunnelClient(handler.keyAsChannel(key));
+export function fooClientForKey$(handler, key, options) {
+  return new fooTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.foo over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.foo over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.foo
  * @deprecated
  */
-export function fooClient$(handler) {
-  return new fooTunnelClient(handler.asChannel());
+export function fooAnyAgentClient$(handler, options) {
+  return new fooTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `fooAnyAgentClient$`, which it calls.
+ *
+ * @generated from service test.reserved.foo
+ * @deprecated Use `fooAnyAgentClient$`; this name goes in the next release.
+ */
+export function fooClient$(handler, options) {
+  return fooAnyAgentClient$(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.foo for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.foo
+ * @deprecated
+ */
+export function fooForEachAgent$(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new fooTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -354,8 +501,11 @@ export function registerFoo$(registrar, impl) {
  * @deprecated
  */
 export class GlobalsTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -386,18 +536,38 @@ export class GlobalsTunnelClient {
  * @generated from service test.reserved.Globals
  * @deprecated
  */
-export function globalsClientForKey(handler, key) {
-  return new GlobalsTunnelClient(handler.keyAsChannel(key));
+export function globalsClientForKey(handler, key, options) {
+  return new GlobalsTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.Globals over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Globals over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Globals
  * @deprecated
  */
-export function globalsClient(handler) {
-  return new GlobalsTunnelClient(handler.asChannel());
+export function globalsAnyAgentClient(handler, options) {
+  return new GlobalsTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `globalsAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Globals
+ * @deprecated Use `globalsAnyAgentClient`; this name goes in the next release.
+ */
+export function globalsClient(handler, options) {
+  return globalsAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.Globals for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Globals
+ * @deprecated
+ */
+export function globalsForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new GlobalsTunnelClient(channel), key, signal), options);
 }
 
 /**

@@ -2,8 +2,8 @@
 // @generated from file test/reserved/reserved.proto (package test.reserved, syntax proto3)
 /* eslint-disable */
 
-import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
-import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
+import type { AgentResult, AgentSelection, BidiStream, CallChannel, CallOptions, FanOutHandler, ForEachAgentOptions, HandlerContext, ReverseChannels, ServiceRegistrar, TunnelClientOptions } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, clientChannel, clientStreamCall, forEachAgent, openBidiStream, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AsyncIterable, AsyncIterableSchema, Empty, EmptySchema, FooTunnelClient as FooTunnelClient$1, FooTunnelClientSchema, Promise, PromiseSchema } from "./reserved_pb.js";
 import { foo, Foo, Globals, interface$, Object$, registrar, request } from "./reserved_pb.js";
@@ -19,8 +19,11 @@ import { foo, Foo, Globals, interface$, Object$, registrar, request } from "./re
 export class interfaceTunnelClient {
   protected readonly channel$: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel$ = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel$ = clientChannel(channel, options);
   }
 
   /**
@@ -64,6 +67,15 @@ export class interfaceTunnelClient {
   new(requests: globalThis.AsyncIterable<MessageInitShape<typeof EmptySchema>>, options?: CallOptions): globalThis.AsyncIterable<Empty> {
     return bidiStreamCall(this.channel$, interface$.method.new, requests, options);
   }
+
+  /**
+   * new as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * @generated from rpc test.reserved.interface.new
+   */
+  openNew(options?: CallOptions): BidiStream<MessageInitShape<typeof EmptySchema>, Empty> {
+    return openBidiStream(this.channel$, interface$.method.new, options);
+  }
 }
 
 /**
@@ -72,18 +84,38 @@ export class interfaceTunnelClient {
  * @generated from service test.reserved.interface
  * @deprecated
  */
-export function interfaceClientForKey<K>(handler: ReverseChannels<K>, key: K): interfaceTunnelClient {
-  return new interfaceTunnelClient(handler.keyAsChannel(key));
+export function interfaceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): interfaceTunnelClient {
+  return new interfaceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.interface over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.interface over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.interface
  * @deprecated
  */
-export function interfaceClient<K>(handler: ReverseChannels<K>): interfaceTunnelClient {
-  return new interfaceTunnelClient(handler.asChannel());
+export function interfaceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): interfaceTunnelClient {
+  return new interfaceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `interfaceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.interface
+ * @deprecated Use `interfaceAnyAgentClient`; this name goes in the next release.
+ */
+export function interfaceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): interfaceTunnelClient {
+  return interfaceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.interface for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.interface
+ * @deprecated
+ */
+export function interfaceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: interfaceTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new interfaceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -145,8 +177,11 @@ export function registerInterface(registrar: ServiceRegistrar, impl: Partial<int
 export class ObjectTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -163,18 +198,38 @@ export class ObjectTunnelClient {
  * @generated from service test.reserved.Object
  * @deprecated
  */
-export function objectClientForKey<K>(handler: ReverseChannels<K>, key: K): ObjectTunnelClient {
-  return new ObjectTunnelClient(handler.keyAsChannel(key));
+export function objectClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): ObjectTunnelClient {
+  return new ObjectTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.Object over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Object over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Object
  * @deprecated
  */
-export function objectClient<K>(handler: ReverseChannels<K>): ObjectTunnelClient {
-  return new ObjectTunnelClient(handler.asChannel());
+export function objectAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): ObjectTunnelClient {
+  return new ObjectTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `objectAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Object
+ * @deprecated Use `objectAnyAgentClient`; this name goes in the next release.
+ */
+export function objectClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): ObjectTunnelClient {
+  return objectAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.Object for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Object
+ * @deprecated
+ */
+export function objectForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: ObjectTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new ObjectTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -211,8 +266,11 @@ export function registerObject(registrar: ServiceRegistrar, impl: Partial<Object
 export class requestTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -236,18 +294,38 @@ export class requestTunnelClient {
  * @generated from service test.reserved.request
  * @deprecated
  */
-export function requestClientForKey<K>(handler: ReverseChannels<K>, key: K): requestTunnelClient {
-  return new requestTunnelClient(handler.keyAsChannel(key));
+export function requestClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): requestTunnelClient {
+  return new requestTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.request over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.request over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.request
  * @deprecated
  */
-export function requestClient<K>(handler: ReverseChannels<K>): requestTunnelClient {
-  return new requestTunnelClient(handler.asChannel());
+export function requestAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): requestTunnelClient {
+  return new requestTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `requestAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.request
+ * @deprecated Use `requestAnyAgentClient`; this name goes in the next release.
+ */
+export function requestClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): requestTunnelClient {
+  return requestAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.request for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.request
+ * @deprecated
+ */
+export function requestForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: requestTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new requestTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -289,8 +367,11 @@ export function registerRequest(registrar: ServiceRegistrar, impl: Partial<reque
 export class registrarTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -307,18 +388,38 @@ export class registrarTunnelClient {
  * @generated from service test.reserved.registrar
  * @deprecated
  */
-export function registrarClientForKey<K>(handler: ReverseChannels<K>, key: K): registrarTunnelClient {
-  return new registrarTunnelClient(handler.keyAsChannel(key));
+export function registrarClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): registrarTunnelClient {
+  return new registrarTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.registrar over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.registrar over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.registrar
  * @deprecated
  */
-export function registrarClient<K>(handler: ReverseChannels<K>): registrarTunnelClient {
-  return new registrarTunnelClient(handler.asChannel());
+export function registrarAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): registrarTunnelClient {
+  return new registrarTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `registrarAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.registrar
+ * @deprecated Use `registrarAnyAgentClient`; this name goes in the next release.
+ */
+export function registrarClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): registrarTunnelClient {
+  return registrarAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.registrar for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.registrar
+ * @deprecated
+ */
+export function registrarForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: registrarTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new registrarTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -355,8 +456,11 @@ export function registerRegistrar(registrar$: ServiceRegistrar, impl: Partial<re
 export class FooTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -373,18 +477,38 @@ export class FooTunnelClient {
  * @generated from service test.reserved.Foo
  * @deprecated
  */
-export function fooClientForKey<K>(handler: ReverseChannels<K>, key: K): FooTunnelClient {
-  return new FooTunnelClient(handler.keyAsChannel(key));
+export function fooClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): FooTunnelClient {
+  return new FooTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.Foo over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Foo over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Foo
  * @deprecated
  */
-export function fooClient<K>(handler: ReverseChannels<K>): FooTunnelClient {
-  return new FooTunnelClient(handler.asChannel());
+export function fooAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): FooTunnelClient {
+  return new FooTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `fooAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Foo
+ * @deprecated Use `fooAnyAgentClient`; this name goes in the next release.
+ */
+export function fooClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): FooTunnelClient {
+  return fooAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.Foo for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Foo
+ * @deprecated
+ */
+export function fooForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: FooTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new FooTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -421,8 +545,11 @@ export function registerFoo(registrar: ServiceRegistrar, impl: Partial<FooImpl>)
 export class fooTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -439,18 +566,38 @@ export class fooTunnelClient {
  * @generated from service test.reserved.foo
  * @deprecated
  */
-export function fooClientForKey$<K>(handler: ReverseChannels<K>, key: K): fooTunnelClient {
-  return new fooTunnelClient(handler.keyAsChannel(key));
+export function fooClientForKey$<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): fooTunnelClient {
+  return new fooTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.foo over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.foo over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.foo
  * @deprecated
  */
-export function fooClient$<K>(handler: ReverseChannels<K>): fooTunnelClient {
-  return new fooTunnelClient(handler.asChannel());
+export function fooAnyAgentClient$<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): fooTunnelClient {
+  return new fooTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `fooAnyAgentClient$`, which it calls.
+ *
+ * @generated from service test.reserved.foo
+ * @deprecated Use `fooAnyAgentClient$`; this name goes in the next release.
+ */
+export function fooClient$<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): fooTunnelClient {
+  return fooAnyAgentClient$(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.foo for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.foo
+ * @deprecated
+ */
+export function fooForEachAgent$<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: fooTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new fooTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -485,8 +632,11 @@ export function registerFoo$(registrar: ServiceRegistrar, impl: Partial<fooImpl>
 export class GlobalsTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -517,18 +667,38 @@ export class GlobalsTunnelClient {
  * @generated from service test.reserved.Globals
  * @deprecated
  */
-export function globalsClientForKey<K>(handler: ReverseChannels<K>, key: K): GlobalsTunnelClient {
-  return new GlobalsTunnelClient(handler.keyAsChannel(key));
+export function globalsClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): GlobalsTunnelClient {
+  return new GlobalsTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.reserved.Globals over every reverse tunnel of `handler`, round-robin.
+ * A client of test.reserved.Globals over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.reserved.Globals
  * @deprecated
  */
-export function globalsClient<K>(handler: ReverseChannels<K>): GlobalsTunnelClient {
-  return new GlobalsTunnelClient(handler.asChannel());
+export function globalsAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): GlobalsTunnelClient {
+  return new GlobalsTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `globalsAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.reserved.Globals
+ * @deprecated Use `globalsAnyAgentClient`; this name goes in the next release.
+ */
+export function globalsClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): GlobalsTunnelClient {
+  return globalsAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.reserved.Globals for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.reserved.Globals
+ * @deprecated
+ */
+export function globalsForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: GlobalsTunnelClient, key: K, signal: AbortSignal) => globalThis.Promise<R>, options?: ForEachAgentOptions): globalThis.AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new GlobalsTunnelClient(channel), key, signal), options);
 }
 
 /**

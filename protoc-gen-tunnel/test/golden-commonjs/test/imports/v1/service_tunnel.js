@@ -5,7 +5,7 @@
 "use strict";
 Object.defineProperty(exports, "__esModule", { value: true });
 
-const { bidiStreamCall, serverStreamCall, unaryCall } = require("@protoc-gen-tunnel/runtime");
+const { bidiStreamCall, clientChannel, forEachAgent, openBidiStream, serverStreamCall, unaryCall } = require("@protoc-gen-tunnel/runtime");
 const { EventService } = require("./service_pb.js");
 
 /**
@@ -16,8 +16,11 @@ const { EventService } = require("./service_pb.js");
  * @generated from service test.imports.v1.EventService
  */
 class EventServiceTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -47,6 +50,15 @@ class EventServiceTunnelClient {
   relay(requests, options) {
     return bidiStreamCall(this.channel, EventService.method.relay, requests, options);
   }
+
+  /**
+   * Relay as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * @generated from rpc test.imports.v1.EventService.Relay
+   */
+  openRelay(options) {
+    return openBidiStream(this.channel, EventService.method.relay, options);
+  }
 }
 
 /**
@@ -54,17 +66,36 @@ class EventServiceTunnelClient {
  *
  * @generated from service test.imports.v1.EventService
  */
-function eventServiceClientForKey(handler, key) {
-  return new EventServiceTunnelClient(handler.keyAsChannel(key));
+function eventServiceClientForKey(handler, key, options) {
+  return new EventServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.imports.v1.EventService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.imports.v1.EventService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.imports.v1.EventService
  */
-function eventServiceClient(handler) {
-  return new EventServiceTunnelClient(handler.asChannel());
+function eventServiceAnyAgentClient(handler, options) {
+  return new EventServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `eventServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.imports.v1.EventService
+ * @deprecated Use `eventServiceAnyAgentClient`; this name goes in the next release.
+ */
+function eventServiceClient(handler, options) {
+  return eventServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.imports.v1.EventService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.imports.v1.EventService
+ */
+function eventServiceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new EventServiceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -79,5 +110,7 @@ function registerEventService(registrar, impl) {
 
 exports.EventServiceTunnelClient = EventServiceTunnelClient;
 exports.eventServiceClientForKey = eventServiceClientForKey;
+exports.eventServiceAnyAgentClient = eventServiceAnyAgentClient;
 exports.eventServiceClient = eventServiceClient;
+exports.eventServiceForEachAgent = eventServiceForEachAgent;
 exports.registerEventService = registerEventService;

@@ -9,7 +9,7 @@
 "use strict";
 Object.defineProperty(exports, "__esModule", { value: true });
 
-const { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } = require("@protoc-gen-tunnel/runtime");
+const { bidiStreamCall, clientChannel, clientStreamCall, forEachAgent, openBidiStream, serverStreamCall, unaryCall } = require("@protoc-gen-tunnel/runtime");
 const { EchoService, EmptyService, LegacyService } = require("./kinds_pb.js");
 
 /**
@@ -22,12 +22,17 @@ const { EchoService, EmptyService, LegacyService } = require("./kinds_pb.js");
  * @generated from service test.kinds.v1.EchoService
  */
 class EchoServiceTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
    * Echo answers one request with one response.
+   *
+   * Safe to repeat (idempotency_level = NO_SIDE_EFFECTS): retried or hedged when the client's options ask for it.
    *
    * @generated from rpc test.kinds.v1.EchoService.Echo
    */
@@ -56,10 +61,25 @@ class EchoServiceTunnelClient {
   /**
    * Chat answers every request as it arrives.
    *
+   * Safe to repeat (idempotency_level = IDEMPOTENT): retried or hedged when the client's options ask for it.
+   *
    * @generated from rpc test.kinds.v1.EchoService.Chat
    */
   chat(requests, options) {
     return bidiStreamCall(this.channel, EchoService.method.chat, requests, options);
+  }
+
+  /**
+   * Chat answers every request as it arrives.
+   *
+   * Chat as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * Safe to repeat (idempotency_level = IDEMPOTENT): retried or hedged when the client's options ask for it.
+   *
+   * @generated from rpc test.kinds.v1.EchoService.Chat
+   */
+  openChat(options) {
+    return openBidiStream(this.channel, EchoService.method.chat, options);
   }
 
   /**
@@ -78,17 +98,36 @@ class EchoServiceTunnelClient {
  *
  * @generated from service test.kinds.v1.EchoService
  */
-function echoServiceClientForKey(handler, key) {
-  return new EchoServiceTunnelClient(handler.keyAsChannel(key));
+function echoServiceClientForKey(handler, key, options) {
+  return new EchoServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.kinds.v1.EchoService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.EchoService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.EchoService
  */
-function echoServiceClient(handler) {
-  return new EchoServiceTunnelClient(handler.asChannel());
+function echoServiceAnyAgentClient(handler, options) {
+  return new EchoServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `echoServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.EchoService
+ * @deprecated Use `echoServiceAnyAgentClient`; this name goes in the next release.
+ */
+function echoServiceClient(handler, options) {
+  return echoServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.EchoService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.EchoService
+ */
+function echoServiceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new EchoServiceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -109,8 +148,11 @@ function registerEchoService(registrar, impl) {
  * @deprecated
  */
 class LegacyServiceTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -127,18 +169,38 @@ class LegacyServiceTunnelClient {
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
  */
-function legacyServiceClientForKey(handler, key) {
-  return new LegacyServiceTunnelClient(handler.keyAsChannel(key));
+function legacyServiceClientForKey(handler, key, options) {
+  return new LegacyServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.kinds.v1.LegacyService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.LegacyService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
  */
-function legacyServiceClient(handler) {
-  return new LegacyServiceTunnelClient(handler.asChannel());
+function legacyServiceAnyAgentClient(handler, options) {
+  return new LegacyServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `legacyServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.LegacyService
+ * @deprecated Use `legacyServiceAnyAgentClient`; this name goes in the next release.
+ */
+function legacyServiceClient(handler, options) {
+  return legacyServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.LegacyService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.LegacyService
+ * @deprecated
+ */
+function legacyServiceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new LegacyServiceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -159,8 +221,11 @@ function registerLegacyService(registrar, impl) {
  * @generated from service test.kinds.v1.EmptyService
  */
 class EmptyServiceTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 }
 
@@ -169,17 +234,36 @@ class EmptyServiceTunnelClient {
  *
  * @generated from service test.kinds.v1.EmptyService
  */
-function emptyServiceClientForKey(handler, key) {
-  return new EmptyServiceTunnelClient(handler.keyAsChannel(key));
+function emptyServiceClientForKey(handler, key, options) {
+  return new EmptyServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.kinds.v1.EmptyService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.EmptyService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.EmptyService
  */
-function emptyServiceClient(handler) {
-  return new EmptyServiceTunnelClient(handler.asChannel());
+function emptyServiceAnyAgentClient(handler, options) {
+  return new EmptyServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `emptyServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.EmptyService
+ * @deprecated Use `emptyServiceAnyAgentClient`; this name goes in the next release.
+ */
+function emptyServiceClient(handler, options) {
+  return emptyServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.EmptyService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.EmptyService
+ */
+function emptyServiceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new EmptyServiceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -194,13 +278,19 @@ function registerEmptyService(registrar, impl) {
 
 exports.EchoServiceTunnelClient = EchoServiceTunnelClient;
 exports.echoServiceClientForKey = echoServiceClientForKey;
+exports.echoServiceAnyAgentClient = echoServiceAnyAgentClient;
 exports.echoServiceClient = echoServiceClient;
+exports.echoServiceForEachAgent = echoServiceForEachAgent;
 exports.registerEchoService = registerEchoService;
 exports.LegacyServiceTunnelClient = LegacyServiceTunnelClient;
 exports.legacyServiceClientForKey = legacyServiceClientForKey;
+exports.legacyServiceAnyAgentClient = legacyServiceAnyAgentClient;
 exports.legacyServiceClient = legacyServiceClient;
+exports.legacyServiceForEachAgent = legacyServiceForEachAgent;
 exports.registerLegacyService = registerLegacyService;
 exports.EmptyServiceTunnelClient = EmptyServiceTunnelClient;
 exports.emptyServiceClientForKey = emptyServiceClientForKey;
+exports.emptyServiceAnyAgentClient = emptyServiceAnyAgentClient;
 exports.emptyServiceClient = emptyServiceClient;
+exports.emptyServiceForEachAgent = emptyServiceForEachAgent;
 exports.registerEmptyService = registerEmptyService;

@@ -2,7 +2,7 @@
 // @generated from file test/imports/v1/service.proto (package test.imports.v1, syntax proto3)
 /* eslint-disable */
 
-import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
+import type { AgentResult, AgentSelection, BidiStream, CallChannel, CallOptions, FanOutHandler, ForEachAgentOptions, HandlerContext, ReverseChannels, ServiceRegistrar, TunnelClientOptions } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Event, Event_Filter, Event_FilterSchema, EventSchema } from "./types_pb.js";
 import type { Empty, EmptySchema, StringValue, StringValueSchema, Struct, StructSchema } from "@bufbuild/protobuf/wkt";
@@ -18,7 +18,10 @@ import type { EchoRequest, EchoRequestSchema, EchoResponse, EchoResponseSchema }
 export declare class EventServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * @generated from rpc test.imports.v1.EventService.Publish
@@ -39,6 +42,13 @@ export declare class EventServiceTunnelClient {
    * @generated from rpc test.imports.v1.EventService.Relay
    */
   relay(requests: AsyncIterable<MessageInitShape<typeof EchoRequestSchema>>, options?: CallOptions): AsyncIterable<EchoResponse>;
+
+  /**
+   * Relay as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * @generated from rpc test.imports.v1.EventService.Relay
+   */
+  openRelay(options?: CallOptions): BidiStream<MessageInitShape<typeof EchoRequestSchema>, EchoResponse>;
 }
 
 /**
@@ -46,14 +56,29 @@ export declare class EventServiceTunnelClient {
  *
  * @generated from service test.imports.v1.EventService
  */
-export declare function eventServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): EventServiceTunnelClient;
+export declare function eventServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): EventServiceTunnelClient;
 
 /**
- * A client of test.imports.v1.EventService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.imports.v1.EventService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.imports.v1.EventService
  */
-export declare function eventServiceClient<K>(handler: ReverseChannels<K>): EventServiceTunnelClient;
+export declare function eventServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EventServiceTunnelClient;
+
+/**
+ * The old name of `eventServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.imports.v1.EventService
+ * @deprecated Use `eventServiceAnyAgentClient`; this name goes in the next release.
+ */
+export declare function eventServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EventServiceTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.imports.v1.EventService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.imports.v1.EventService
+ */
+export declare function eventServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: EventServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>>;
 
 /**
  * Uses messages from other files, nested messages and well-known types.

@@ -2,7 +2,7 @@
 // @generated from file test/imports/v1/service.proto (package test.imports.v1, syntax proto3)
 /* eslint-disable */
 
-import { bidiStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, clientChannel, forEachAgent, openBidiStream, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import { EventService } from "./service_pb.js";
 
 /**
@@ -13,8 +13,11 @@ import { EventService } from "./service_pb.js";
  * @generated from service test.imports.v1.EventService
  */
 export class EventServiceTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -44,6 +47,15 @@ export class EventServiceTunnelClient {
   relay(requests, options) {
     return bidiStreamCall(this.channel, EventService.method.relay, requests, options);
   }
+
+  /**
+   * Relay as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * @generated from rpc test.imports.v1.EventService.Relay
+   */
+  openRelay(options) {
+    return openBidiStream(this.channel, EventService.method.relay, options);
+  }
 }
 
 /**
@@ -51,17 +63,36 @@ export class EventServiceTunnelClient {
  *
  * @generated from service test.imports.v1.EventService
  */
-export function eventServiceClientForKey(handler, key) {
-  return new EventServiceTunnelClient(handler.keyAsChannel(key));
+export function eventServiceClientForKey(handler, key, options) {
+  return new EventServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.imports.v1.EventService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.imports.v1.EventService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.imports.v1.EventService
  */
-export function eventServiceClient(handler) {
-  return new EventServiceTunnelClient(handler.asChannel());
+export function eventServiceAnyAgentClient(handler, options) {
+  return new EventServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `eventServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.imports.v1.EventService
+ * @deprecated Use `eventServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function eventServiceClient(handler, options) {
+  return eventServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.imports.v1.EventService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.imports.v1.EventService
+ */
+export function eventServiceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new EventServiceTunnelClient(channel), key, signal), options);
 }
 
 /**

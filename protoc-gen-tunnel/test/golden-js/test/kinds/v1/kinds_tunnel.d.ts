@@ -6,7 +6,7 @@
 
 // Comment on the package.
 
-import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
+import type { AgentResult, AgentSelection, BidiStream, CallChannel, CallOptions, FanOutHandler, ForEachAgentOptions, HandlerContext, ReverseChannels, ServiceRegistrar, TunnelClientOptions } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { EchoRequest, EchoRequestSchema, EchoResponse, EchoResponseSchema } from "./kinds_pb.js";
 
@@ -22,10 +22,15 @@ import type { EchoRequest, EchoRequestSchema, EchoResponse, EchoResponseSchema }
 export declare class EchoServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * Echo answers one request with one response.
+   *
+   * Safe to repeat (idempotency_level = NO_SIDE_EFFECTS): retried or hedged when the client's options ask for it.
    *
    * @generated from rpc test.kinds.v1.EchoService.Echo
    */
@@ -48,9 +53,22 @@ export declare class EchoServiceTunnelClient {
   /**
    * Chat answers every request as it arrives.
    *
+   * Safe to repeat (idempotency_level = IDEMPOTENT): retried or hedged when the client's options ask for it.
+   *
    * @generated from rpc test.kinds.v1.EchoService.Chat
    */
   chat(requests: AsyncIterable<MessageInitShape<typeof EchoRequestSchema>>, options?: CallOptions): AsyncIterable<EchoResponse>;
+
+  /**
+   * Chat answers every request as it arrives.
+   *
+   * Chat as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * Safe to repeat (idempotency_level = IDEMPOTENT): retried or hedged when the client's options ask for it.
+   *
+   * @generated from rpc test.kinds.v1.EchoService.Chat
+   */
+  openChat(options?: CallOptions): BidiStream<MessageInitShape<typeof EchoRequestSchema>, EchoResponse>;
 
   /**
    * OldEcho is replaced by Echo.
@@ -66,14 +84,29 @@ export declare class EchoServiceTunnelClient {
  *
  * @generated from service test.kinds.v1.EchoService
  */
-export declare function echoServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): EchoServiceTunnelClient;
+export declare function echoServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): EchoServiceTunnelClient;
 
 /**
- * A client of test.kinds.v1.EchoService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.EchoService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.EchoService
  */
-export declare function echoServiceClient<K>(handler: ReverseChannels<K>): EchoServiceTunnelClient;
+export declare function echoServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EchoServiceTunnelClient;
+
+/**
+ * The old name of `echoServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.EchoService
+ * @deprecated Use `echoServiceAnyAgentClient`; this name goes in the next release.
+ */
+export declare function echoServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EchoServiceTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.EchoService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.EchoService
+ */
+export declare function echoServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: EchoServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>>;
 
 /**
  * EchoService exercises every method kind.
@@ -140,7 +173,10 @@ export declare function registerEchoService(registrar: ServiceRegistrar, impl: P
 export declare class LegacyServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 
   /**
    * @generated from rpc test.kinds.v1.LegacyService.Ping
@@ -154,15 +190,31 @@ export declare class LegacyServiceTunnelClient {
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
  */
-export declare function legacyServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): LegacyServiceTunnelClient;
+export declare function legacyServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): LegacyServiceTunnelClient;
 
 /**
- * A client of test.kinds.v1.LegacyService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.LegacyService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
  */
-export declare function legacyServiceClient<K>(handler: ReverseChannels<K>): LegacyServiceTunnelClient;
+export declare function legacyServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): LegacyServiceTunnelClient;
+
+/**
+ * The old name of `legacyServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.LegacyService
+ * @deprecated Use `legacyServiceAnyAgentClient`; this name goes in the next release.
+ */
+export declare function legacyServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): LegacyServiceTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.LegacyService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.LegacyService
+ * @deprecated
+ */
+export declare function legacyServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: LegacyServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>>;
 
 /**
  * LegacyService is a second service in the same file, deprecated as a whole.
@@ -197,7 +249,10 @@ export declare function registerLegacyService(registrar: ServiceRegistrar, impl:
 export declare class EmptyServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel);
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions);
 }
 
 /**
@@ -205,14 +260,29 @@ export declare class EmptyServiceTunnelClient {
  *
  * @generated from service test.kinds.v1.EmptyService
  */
-export declare function emptyServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): EmptyServiceTunnelClient;
+export declare function emptyServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): EmptyServiceTunnelClient;
 
 /**
- * A client of test.kinds.v1.EmptyService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.EmptyService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.EmptyService
  */
-export declare function emptyServiceClient<K>(handler: ReverseChannels<K>): EmptyServiceTunnelClient;
+export declare function emptyServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EmptyServiceTunnelClient;
+
+/**
+ * The old name of `emptyServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.EmptyService
+ * @deprecated Use `emptyServiceAnyAgentClient`; this name goes in the next release.
+ */
+export declare function emptyServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EmptyServiceTunnelClient;
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.EmptyService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.EmptyService
+ */
+export declare function emptyServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: EmptyServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>>;
 
 /**
  * EmptyService has no methods.

@@ -6,7 +6,7 @@
 
 // Comment on the package.
 
-import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, clientChannel, clientStreamCall, forEachAgent, openBidiStream, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import { EchoService, EmptyService, LegacyService } from "./kinds_pb.js";
 
 /**
@@ -19,12 +19,17 @@ import { EchoService, EmptyService, LegacyService } from "./kinds_pb.js";
  * @generated from service test.kinds.v1.EchoService
  */
 export class EchoServiceTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
    * Echo answers one request with one response.
+   *
+   * Safe to repeat (idempotency_level = NO_SIDE_EFFECTS): retried or hedged when the client's options ask for it.
    *
    * @generated from rpc test.kinds.v1.EchoService.Echo
    */
@@ -53,10 +58,25 @@ export class EchoServiceTunnelClient {
   /**
    * Chat answers every request as it arrives.
    *
+   * Safe to repeat (idempotency_level = IDEMPOTENT): retried or hedged when the client's options ask for it.
+   *
    * @generated from rpc test.kinds.v1.EchoService.Chat
    */
   chat(requests, options) {
     return bidiStreamCall(this.channel, EchoService.method.chat, requests, options);
+  }
+
+  /**
+   * Chat answers every request as it arrives.
+   *
+   * Chat as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * Safe to repeat (idempotency_level = IDEMPOTENT): retried or hedged when the client's options ask for it.
+   *
+   * @generated from rpc test.kinds.v1.EchoService.Chat
+   */
+  openChat(options) {
+    return openBidiStream(this.channel, EchoService.method.chat, options);
   }
 
   /**
@@ -75,17 +95,36 @@ export class EchoServiceTunnelClient {
  *
  * @generated from service test.kinds.v1.EchoService
  */
-export function echoServiceClientForKey(handler, key) {
-  return new EchoServiceTunnelClient(handler.keyAsChannel(key));
+export function echoServiceClientForKey(handler, key, options) {
+  return new EchoServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.kinds.v1.EchoService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.EchoService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.EchoService
  */
-export function echoServiceClient(handler) {
-  return new EchoServiceTunnelClient(handler.asChannel());
+export function echoServiceAnyAgentClient(handler, options) {
+  return new EchoServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `echoServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.EchoService
+ * @deprecated Use `echoServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function echoServiceClient(handler, options) {
+  return echoServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.EchoService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.EchoService
+ */
+export function echoServiceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new EchoServiceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -106,8 +145,11 @@ export function registerEchoService(registrar, impl) {
  * @deprecated
  */
 export class LegacyServiceTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -124,18 +166,38 @@ export class LegacyServiceTunnelClient {
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
  */
-export function legacyServiceClientForKey(handler, key) {
-  return new LegacyServiceTunnelClient(handler.keyAsChannel(key));
+export function legacyServiceClientForKey(handler, key, options) {
+  return new LegacyServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.kinds.v1.LegacyService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.LegacyService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
  */
-export function legacyServiceClient(handler) {
-  return new LegacyServiceTunnelClient(handler.asChannel());
+export function legacyServiceAnyAgentClient(handler, options) {
+  return new LegacyServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `legacyServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.LegacyService
+ * @deprecated Use `legacyServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function legacyServiceClient(handler, options) {
+  return legacyServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.LegacyService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.LegacyService
+ * @deprecated
+ */
+export function legacyServiceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new LegacyServiceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -156,8 +218,11 @@ export function registerLegacyService(registrar, impl) {
  * @generated from service test.kinds.v1.EmptyService
  */
 export class EmptyServiceTunnelClient {
-  constructor(channel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel, options) {
+    this.channel = clientChannel(channel, options);
   }
 }
 
@@ -166,17 +231,36 @@ export class EmptyServiceTunnelClient {
  *
  * @generated from service test.kinds.v1.EmptyService
  */
-export function emptyServiceClientForKey(handler, key) {
-  return new EmptyServiceTunnelClient(handler.keyAsChannel(key));
+export function emptyServiceClientForKey(handler, key, options) {
+  return new EmptyServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.kinds.v1.EmptyService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.EmptyService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.EmptyService
  */
-export function emptyServiceClient(handler) {
-  return new EmptyServiceTunnelClient(handler.asChannel());
+export function emptyServiceAnyAgentClient(handler, options) {
+  return new EmptyServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `emptyServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.EmptyService
+ * @deprecated Use `emptyServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function emptyServiceClient(handler, options) {
+  return emptyServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.EmptyService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.EmptyService
+ */
+export function emptyServiceForEachAgent(handler, selection, fn, options) {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new EmptyServiceTunnelClient(channel), key, signal), options);
 }
 
 /**

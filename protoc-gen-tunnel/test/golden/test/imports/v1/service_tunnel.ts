@@ -2,8 +2,8 @@
 // @generated from file test/imports/v1/service.proto (package test.imports.v1, syntax proto3)
 /* eslint-disable */
 
-import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
-import { bidiStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
+import type { AgentResult, AgentSelection, BidiStream, CallChannel, CallOptions, FanOutHandler, ForEachAgentOptions, HandlerContext, ReverseChannels, ServiceRegistrar, TunnelClientOptions } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, clientChannel, forEachAgent, openBidiStream, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Event, Event_Filter, Event_FilterSchema, EventSchema } from "./types_pb.js";
 import type { Empty, EmptySchema, StringValue, StringValueSchema, Struct, StructSchema } from "@bufbuild/protobuf/wkt";
@@ -20,8 +20,11 @@ import type { EchoRequest, EchoRequestSchema, EchoResponse, EchoResponseSchema }
 export class EventServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -51,6 +54,15 @@ export class EventServiceTunnelClient {
   relay(requests: AsyncIterable<MessageInitShape<typeof EchoRequestSchema>>, options?: CallOptions): AsyncIterable<EchoResponse> {
     return bidiStreamCall(this.channel, EventService.method.relay, requests, options);
   }
+
+  /**
+   * Relay as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * @generated from rpc test.imports.v1.EventService.Relay
+   */
+  openRelay(options?: CallOptions): BidiStream<MessageInitShape<typeof EchoRequestSchema>, EchoResponse> {
+    return openBidiStream(this.channel, EventService.method.relay, options);
+  }
 }
 
 /**
@@ -58,17 +70,36 @@ export class EventServiceTunnelClient {
  *
  * @generated from service test.imports.v1.EventService
  */
-export function eventServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): EventServiceTunnelClient {
-  return new EventServiceTunnelClient(handler.keyAsChannel(key));
+export function eventServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): EventServiceTunnelClient {
+  return new EventServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.imports.v1.EventService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.imports.v1.EventService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.imports.v1.EventService
  */
-export function eventServiceClient<K>(handler: ReverseChannels<K>): EventServiceTunnelClient {
-  return new EventServiceTunnelClient(handler.asChannel());
+export function eventServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EventServiceTunnelClient {
+  return new EventServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `eventServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.imports.v1.EventService
+ * @deprecated Use `eventServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function eventServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EventServiceTunnelClient {
+  return eventServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.imports.v1.EventService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.imports.v1.EventService
+ */
+export function eventServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: EventServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new EventServiceTunnelClient(channel), key, signal), options);
 }
 
 /**

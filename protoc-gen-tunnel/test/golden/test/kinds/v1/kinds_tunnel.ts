@@ -6,8 +6,8 @@
 
 // Comment on the package.
 
-import type { CallChannel, CallOptions, HandlerContext, ReverseChannels, ServiceRegistrar } from "@protoc-gen-tunnel/runtime";
-import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
+import type { AgentResult, AgentSelection, BidiStream, CallChannel, CallOptions, FanOutHandler, ForEachAgentOptions, HandlerContext, ReverseChannels, ServiceRegistrar, TunnelClientOptions } from "@protoc-gen-tunnel/runtime";
+import { bidiStreamCall, clientChannel, clientStreamCall, forEachAgent, openBidiStream, serverStreamCall, unaryCall } from "@protoc-gen-tunnel/runtime";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { EchoRequest, EchoRequestSchema, EchoResponse, EchoResponseSchema } from "./kinds_pb.js";
 import { EchoService, EmptyService, LegacyService } from "./kinds_pb.js";
@@ -24,12 +24,17 @@ import { EchoService, EmptyService, LegacyService } from "./kinds_pb.js";
 export class EchoServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
    * Echo answers one request with one response.
+   *
+   * Safe to repeat (idempotency_level = NO_SIDE_EFFECTS): retried or hedged when the client's options ask for it.
    *
    * @generated from rpc test.kinds.v1.EchoService.Echo
    */
@@ -58,10 +63,25 @@ export class EchoServiceTunnelClient {
   /**
    * Chat answers every request as it arrives.
    *
+   * Safe to repeat (idempotency_level = IDEMPOTENT): retried or hedged when the client's options ask for it.
+   *
    * @generated from rpc test.kinds.v1.EchoService.Chat
    */
   chat(requests: AsyncIterable<MessageInitShape<typeof EchoRequestSchema>>, options?: CallOptions): AsyncIterable<EchoResponse> {
     return bidiStreamCall(this.channel, EchoService.method.chat, requests, options);
+  }
+
+  /**
+   * Chat answers every request as it arrives.
+   *
+   * Chat as a push-style stream: `send` requests one by one, iterate the responses.
+   *
+   * Safe to repeat (idempotency_level = IDEMPOTENT): retried or hedged when the client's options ask for it.
+   *
+   * @generated from rpc test.kinds.v1.EchoService.Chat
+   */
+  openChat(options?: CallOptions): BidiStream<MessageInitShape<typeof EchoRequestSchema>, EchoResponse> {
+    return openBidiStream(this.channel, EchoService.method.chat, options);
   }
 
   /**
@@ -80,17 +100,36 @@ export class EchoServiceTunnelClient {
  *
  * @generated from service test.kinds.v1.EchoService
  */
-export function echoServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): EchoServiceTunnelClient {
-  return new EchoServiceTunnelClient(handler.keyAsChannel(key));
+export function echoServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): EchoServiceTunnelClient {
+  return new EchoServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.kinds.v1.EchoService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.EchoService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.EchoService
  */
-export function echoServiceClient<K>(handler: ReverseChannels<K>): EchoServiceTunnelClient {
-  return new EchoServiceTunnelClient(handler.asChannel());
+export function echoServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EchoServiceTunnelClient {
+  return new EchoServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `echoServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.EchoService
+ * @deprecated Use `echoServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function echoServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EchoServiceTunnelClient {
+  return echoServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.EchoService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.EchoService
+ */
+export function echoServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: EchoServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new EchoServiceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -160,8 +199,11 @@ export function registerEchoService(registrar: ServiceRegistrar, impl: Partial<E
 export class LegacyServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 
   /**
@@ -178,18 +220,38 @@ export class LegacyServiceTunnelClient {
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
  */
-export function legacyServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): LegacyServiceTunnelClient {
-  return new LegacyServiceTunnelClient(handler.keyAsChannel(key));
+export function legacyServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): LegacyServiceTunnelClient {
+  return new LegacyServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.kinds.v1.LegacyService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.LegacyService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.LegacyService
  * @deprecated
  */
-export function legacyServiceClient<K>(handler: ReverseChannels<K>): LegacyServiceTunnelClient {
-  return new LegacyServiceTunnelClient(handler.asChannel());
+export function legacyServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): LegacyServiceTunnelClient {
+  return new LegacyServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `legacyServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.LegacyService
+ * @deprecated Use `legacyServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function legacyServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): LegacyServiceTunnelClient {
+  return legacyServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.LegacyService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.LegacyService
+ * @deprecated
+ */
+export function legacyServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: LegacyServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new LegacyServiceTunnelClient(channel), key, signal), options);
 }
 
 /**
@@ -227,8 +289,11 @@ export function registerLegacyService(registrar: ServiceRegistrar, impl: Partial
 export class EmptyServiceTunnelClient {
   protected readonly channel: CallChannel;
 
-  constructor(channel: CallChannel) {
-    this.channel = channel;
+  /**
+   * `options`: interceptors, default call options, retries (TunnelClientOptions).
+   */
+  constructor(channel: CallChannel, options?: TunnelClientOptions) {
+    this.channel = clientChannel(channel, options);
   }
 }
 
@@ -237,17 +302,36 @@ export class EmptyServiceTunnelClient {
  *
  * @generated from service test.kinds.v1.EmptyService
  */
-export function emptyServiceClientForKey<K>(handler: ReverseChannels<K>, key: K): EmptyServiceTunnelClient {
-  return new EmptyServiceTunnelClient(handler.keyAsChannel(key));
+export function emptyServiceClientForKey<K>(handler: ReverseChannels<K>, key: K, options?: TunnelClientOptions): EmptyServiceTunnelClient {
+  return new EmptyServiceTunnelClient(handler.keyAsChannel(key), options);
 }
 
 /**
- * A client of test.kinds.v1.EmptyService over every reverse tunnel of `handler`, round-robin.
+ * A client of test.kinds.v1.EmptyService over every reverse tunnel of `handler`: each call goes to any agent, round-robin.
  *
  * @generated from service test.kinds.v1.EmptyService
  */
-export function emptyServiceClient<K>(handler: ReverseChannels<K>): EmptyServiceTunnelClient {
-  return new EmptyServiceTunnelClient(handler.asChannel());
+export function emptyServiceAnyAgentClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EmptyServiceTunnelClient {
+  return new EmptyServiceTunnelClient(handler.asChannel(), options);
+}
+
+/**
+ * The old name of `emptyServiceAnyAgentClient`, which it calls.
+ *
+ * @generated from service test.kinds.v1.EmptyService
+ * @deprecated Use `emptyServiceAnyAgentClient`; this name goes in the next release.
+ */
+export function emptyServiceClient<K>(handler: ReverseChannels<K>, options?: TunnelClientOptions): EmptyServiceTunnelClient {
+  return emptyServiceAnyAgentClient(handler, options);
+}
+
+/**
+ * Calls `fn` with a client of test.kinds.v1.EmptyService for every selected agent (`keys`, `prefix` or `all`), at most `options.concurrency` at once, and yields each agent's result or error as it comes.
+ *
+ * @generated from service test.kinds.v1.EmptyService
+ */
+export function emptyServiceForEachAgent<K, R>(handler: FanOutHandler<K>, selection: AgentSelection<K>, fn: (client: EmptyServiceTunnelClient, key: K, signal: AbortSignal) => Promise<R>, options?: ForEachAgentOptions): AsyncIterable<AgentResult<K, R>> {
+  return forEachAgent(handler, selection, (channel, key, signal) => fn(new EmptyServiceTunnelClient(channel), key, signal), options);
 }
 
 /**

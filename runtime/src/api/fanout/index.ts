@@ -1,0 +1,2 @@
+export * from "./agent-keys.js";
+export * from "./for-each-agent.js";

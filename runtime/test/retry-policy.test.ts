@@ -1,0 +1,317 @@
+// Retries and hedging of failed calls, as TunnelClientOptions ask for them:
+// only for methods whose proto says they may be repeated, within
+// maxAttempts, the retry budget, the server's pushback and the deadline.
+// Agents run in process (@protoc-gen-tunnel/runtime/testing).
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  Code,
+  TunnelError,
+  TunnelServiceHandler,
+  createTunnelClient,
+  withInterceptors,
+  type ClientInterceptor,
+  type HandlerContext,
+  type ServiceImpl,
+  type TunnelClientOptions,
+} from "../src/index.js";
+import { startTestAgent } from "../src/testing.js";
+import { eventually } from "./support/conditions.js";
+import { Cleanup } from "./support/servers.js";
+import { levelOf, StoreService, type Item } from "./support/store-service.js";
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+const FAST_RETRY: TunnelClientOptions["retry"] = { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 5 };
+
+type Store = Partial<ServiceImpl<typeof StoreService>>;
+
+function newHandler(): TunnelServiceHandler<string> {
+  return new TunnelServiceHandler<string>({ affinityKey: (t) => String(t.metadata.get("device-id")[0] ?? "") });
+}
+
+async function agent(handler: TunnelServiceHandler<string>, key: string, impl: Store): Promise<void> {
+  const started = await startTestAgent(handler, {
+    metadata: { "device-id": key },
+    register: (server) => server.registerService(StoreService, impl),
+  });
+  cleanup.add(() => started.stop());
+}
+
+/** A unary handler that fails with `code` the first `failures` times, then answers; counts its calls. */
+function flaky(failures: number, code = Code.UNAVAILABLE) {
+  const handler = (request: Item) => {
+    handler.calls++;
+    if (handler.calls <= failures) {
+      throw new TunnelError(code, `failure ${handler.calls}`);
+    }
+    return { key: request.key, value: `answer after ${handler.calls}` };
+  };
+  handler.calls = 0;
+  return handler;
+}
+
+describe("retries from the proto's idempotency_level", () => {
+  it("reads the levels from the descriptor", () => {
+    expect(levelOf(StoreService.method.get)).toBe(MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS);
+    expect(levelOf(StoreService.method.put)).toBe(MethodOptions_IdempotencyLevel.IDEMPOTENT);
+    expect(levelOf(StoreService.method.create)).toBe(MethodOptions_IdempotencyLevel.IDEMPOTENCY_UNKNOWN);
+  });
+
+  it("retries NO_SIDE_EFFECTS and IDEMPOTENT methods, never the others", async () => {
+    const handler = newHandler();
+    const get = flaky(2);
+    const put = flaky(2);
+    const create = flaky(2);
+    await agent(handler, "d1", { get, put, create });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+
+    expect((await store.get({ key: "a" })).value).toBe("answer after 3");
+    expect(get.calls).toBe(3);
+    expect((await store.put({ key: "a" })).value).toBe("answer after 3");
+    expect(put.calls).toBe(3);
+    await expect(store.create({ key: "a" })).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "failure 1" });
+    expect(create.calls).toBe(1);
+  });
+
+  it("keeps a channel's own interceptors, which see one call however many attempts it takes", async () => {
+    const handler = newHandler();
+    const get = flaky(2);
+    await agent(handler, "d1", { get });
+    let intercepted = 0;
+    const counting: ClientInterceptor = (next) => (request) => {
+      intercepted++;
+      return next(request);
+    };
+    const store = createTunnelClient(StoreService, withInterceptors(handler.keyAsChannel("d1"), counting), { retry: FAST_RETRY });
+    expect((await store.get({})).value).toBe("answer after 3");
+    expect(get.calls).toBe(3);
+    expect(intercepted).toBe(1);
+  });
+
+  it("is off unless the client asks for it", async () => {
+    const handler = newHandler();
+    const get = flaky(1);
+    await agent(handler, "d1", { get });
+    await expect(createTunnelClient(StoreService, handler.keyAsChannel("d1")).get({})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    expect(get.calls).toBe(1);
+  });
+
+  it("stops after maxAttempts with the last attempt's error, and retries only the retryable codes", async () => {
+    const handler = newHandler();
+    const get = flaky(100);
+    const put = flaky(100, Code.INTERNAL);
+    await agent(handler, "d1", { get, put });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+    await expect(store.get({})).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "failure 3" });
+    expect(get.calls).toBe(3);
+    await expect(store.put({})).rejects.toMatchObject({ code: Code.INTERNAL });
+    expect(put.calls).toBe(1);
+  });
+
+  it("never retries once a response arrived (the call is committed)", async () => {
+    const handler = newHandler();
+    let calls = 0;
+    await agent(handler, "d1", {
+      async *watch(request) {
+        calls++;
+        yield { key: request.key, value: "first" };
+        throw new TunnelError(Code.UNAVAILABLE, "gone after one");
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+    const seen: string[] = [];
+    await expect(
+      (async () => {
+        for await (const item of store.watch({ key: "k" })) {
+          seen.push(item.value);
+        }
+      })(),
+    ).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "gone after one" });
+    expect(seen).toEqual(["first"]);
+    expect(calls).toBe(1);
+  });
+
+  it("replays a stream's requests to the next attempt", async () => {
+    const handler = newHandler();
+    let calls = 0;
+    await agent(handler, "d1", {
+      async *sync(requests) {
+        calls++;
+        const keys: string[] = [];
+        for await (const item of requests) {
+          keys.push(item.key);
+        }
+        if (calls === 1) {
+          throw new TunnelError(Code.UNAVAILABLE, "lost the first attempt");
+        }
+        yield { key: keys.join(","), value: `attempt ${calls}` };
+      },
+    });
+    const channel = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+    const answers: Item[] = [];
+    for await (const item of channel.sync(items("a", "b", "c"))) {
+      answers.push(item);
+    }
+    expect(answers.map((a) => [a.key, a.value])).toEqual([["a,b,c", "attempt 2"]]);
+  });
+
+  it("honours the server's pushback: a negative one forbids the retry, a number sets the wait", async () => {
+    const handler = newHandler();
+    const pushback = { value: "-1" };
+    let calls = 0;
+    let failures = 1;
+    await agent(handler, "d1", {
+      get(_request: Item, context: HandlerContext) {
+        calls++;
+        if (failures-- > 0) {
+          context.responseTrailers.set("grpc-retry-pushback-ms", pushback.value);
+          throw new TunnelError(Code.UNAVAILABLE, "busy");
+        }
+        return { value: "ok" };
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+    await expect(store.get({})).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    expect(calls).toBe(1);
+    pushback.value = "0";
+    failures = 1;
+    expect((await store.get({})).value).toBe("ok");
+    expect(calls).toBe(3);
+  });
+
+  it("spends a per-client retry budget: failures stop retries, successes earn them back", async () => {
+    const handler = newHandler();
+    const outcome = { fail: true };
+    let calls = 0;
+    await agent(handler, "d1", {
+      get() {
+        calls++;
+        if (outcome.fail) {
+          throw new TunnelError(Code.UNAVAILABLE, "down");
+        }
+        return { value: "up" };
+      },
+    });
+    const budget = { maxTokens: 4, tokenRatio: 0.5 };
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: { ...FAST_RETRY, budget } });
+    const attempts = async () => {
+      const before = calls;
+      await store.get({}).catch(() => {});
+      return calls - before;
+    };
+    // 4 tokens; retries only while more than 2 are left.
+    expect(await attempts()).toBe(2); // 4 → 3 (retry) → 2 (no retry)
+    expect(await attempts()).toBe(1); // 2 → 1
+    // Another client has its own budget.
+    const other = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: { ...FAST_RETRY, budget } });
+    const before = calls;
+    await other.get({}).catch(() => {});
+    expect(calls - before).toBe(2);
+    // Successes earn tokens back: 1 + 5 × 0.5 = 3.5; a failure leaves 2.5 > 2, so it is retried.
+    outcome.fail = false;
+    for (let i = 0; i < 5; i++) {
+      await store.get({});
+    }
+    outcome.fail = true;
+    expect(await attempts()).toBe(2);
+  });
+
+  it("gives up when the backoff would pass the deadline", async () => {
+    const handler = newHandler();
+    const get = flaky(100);
+    await agent(handler, "d1", { get });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), {
+      retry: { maxAttempts: 5, initialBackoffMs: 60_000, maxBackoffMs: 60_000, backoffMultiplier: 1 },
+    });
+    // A random wait below 60 s almost never fits in 50 ms; when it does, the retry fails the same way.
+    await expect(store.get({}, { timeoutMs: 50 })).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    expect(get.calls).toBeLessThanOrEqual(2);
+  });
+
+  it("rejects a client with both retry and hedging, or limits out of range", () => {
+    const channel = newHandler().keyAsChannel("x");
+    expect(() => createTunnelClient(StoreService, channel, { retry: true, hedging: {} })).toThrow(RangeError);
+    expect(() => createTunnelClient(StoreService, channel, { retry: { maxAttempts: 1 } })).toThrow(/maxAttempts/);
+    expect(() => createTunnelClient(StoreService, channel, { retry: { maxAttempts: 11 } })).toThrow(/maxAttempts/);
+    expect(() => createTunnelClient(StoreService, channel, { retry: { budget: { maxTokens: 0 } } })).toThrow(/maxTokens/);
+  });
+});
+
+describe("hedging across a key's tunnels", () => {
+  /** Two agents with one key: "slow" never answers (until cancelled), "fast" answers at once. */
+  async function slowAndFast(handler: TunnelServiceHandler<string>) {
+    const slow = { calls: 0, cancelled: 0 };
+    const fast = { calls: 0 };
+    const hang = async (context: HandlerContext) => {
+      slow.calls++;
+      await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
+      slow.cancelled++;
+      throw new TunnelError(Code.CANCELLED, "hedge lost");
+    };
+    await agent(handler, "pair", { get: (_r, context) => hang(context), create: (_r, context) => hang(context) });
+    await agent(handler, "pair", {
+      get: () => {
+        fast.calls++;
+        return { value: "fast" };
+      },
+      create: () => {
+        fast.calls++;
+        return { value: "fast" };
+      },
+    });
+    return { slow, fast };
+  }
+
+  it("starts the next attempt on another tunnel after the delay and keeps the first answer", async () => {
+    const handler = newHandler();
+    const { slow, fast } = await slowAndFast(handler);
+    expect(handler.keyAsChannel("pair").ready()).toBe(true);
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("pair"), { hedging: { delayMs: 20 } });
+    // Round-robin: of two calls, one starts on the slow tunnel.
+    for (let i = 0; i < 2; i++) {
+      expect((await store.get({})).value).toBe("fast");
+    }
+    expect(fast.calls).toBe(2);
+    expect(slow.calls).toBe(1);
+    // The losing attempt was cancelled on the slow agent.
+    await eventually(
+      "the slow attempt is cancelled",
+      async () => slow.cancelled,
+      (n) => n === 1,
+      5_000,
+    );
+  });
+
+  it("never hedges a method the proto does not mark", async () => {
+    const handler = newHandler();
+    const { slow, fast } = await slowAndFast(handler);
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("pair"), { hedging: { delayMs: 5 } });
+    const outcomes = await Promise.allSettled([store.create({}, { timeoutMs: 300 }), store.create({}, { timeoutMs: 300 })]);
+    // One call each way: the one on the slow tunnel times out, nothing was sent twice.
+    expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
+    expect(slow.calls + fast.calls).toBe(2);
+  });
+
+  it("starts no second attempt on the same tunnel when the key has only one", async () => {
+    const handler = newHandler();
+    let calls = 0;
+    await agent(handler, "solo", {
+      get: async (_r, context) => {
+        calls++;
+        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
+        return {};
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("solo"), { hedging: { delayMs: 5, maxAttempts: 3 } });
+    await expect(store.get({}, { timeoutMs: 200 })).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    expect(calls).toBe(1);
+  });
+});
+
+async function* items(...keys: string[]): AsyncGenerator<{ key: string }> {
+  for (const key of keys) {
+    yield { key };
+  }
+}

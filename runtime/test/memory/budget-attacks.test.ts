@@ -105,7 +105,7 @@ describe("budgets and the tunnel RPC (issue #25)", () => {
     const md: Record<string, { val: string[] }> = {};
     for (let i = 0; i < 1_800; i++) md[`k${i}`] = { val: ["v".repeat(24)] };
     const requestHeaders = create(MetadataSchema, { md });
-    const streams = 3_000;
+    const streams = 2_000;
     for (let id = 2n; id < BigInt(streams) + 2n; id++) {
       // Every tenth one's metadata does not even decode: refused all the
       // same, and the tunnel lives (decoding it would end the tunnel).
@@ -137,5 +137,5 @@ describe("budgets and the tunnel RPC (issue #25)", () => {
     expect(during.maxRss - baseline.rss).toBeLessThan(48 * MiB);
     await bystander.ping();
     await attackersGone();
-  }, 60_000);
+  }, 120_000);
 });

@@ -223,7 +223,10 @@ export function chargePartialMessages(
       return;
     }
     const partial = internals.partialMessageHeld();
-    if (partial <= charged) {
+    if (partial === charged) {
+      return; // the common case: no frame arriving, or nothing new
+    }
+    if (partial < charged) {
       memory.release(charged - partial);
     } else if (internals.partialMessageBytes() <= PARTIAL_FRAME_ALLOWANCE) {
       memory.forceCharge(partial - charged);

@@ -3,7 +3,7 @@
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { MessageSchema } from "@protoc-gen-tunnel/interop";
-import { ClientToServerSchema, MetadataSchema, NewStreamSchema, ProtocolRevision } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { MetadataSchema, ProtocolRevision } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { encodeClientToServer } from "../../src/protocol/frame-codec.js";
 import { c2s } from "../support/frames.js";
 import type { H2Connection, H2Tunnel } from "../support/h2-tunnel.js";
@@ -12,19 +12,11 @@ import { MiB } from "./attack-harness.js";
 export const UNARY = "grpchantesting.TestService/Unary";
 export const CLIENT_STREAM = "grpchantesting.TestService/ClientStream";
 
-export function newStream(id: bigint, method: string, requestHeaders = create(MetadataSchema)) {
-  return create(ClientToServerSchema, {
-    streamId: id,
-    frame: {
-      case: "newStream",
-      value: create(NewStreamSchema, {
-        methodName: method,
-        initialWindowSize: 65_536,
-        protocolRevision: ProtocolRevision.REVISION_ONE,
-        requestHeaders,
-      }),
-    },
-  });
+/** A new_stream frame with proto `requestHeaders` (frames.ts builds them from plain values). */
+export function newStream(id: bigint, method: string, requestHeaders = create(MetadataSchema), revision = ProtocolRevision.REVISION_ONE) {
+  const frame = c2s.newStream(id, method, revision);
+  if (frame.frame.case === "newStream") frame.frame.value.requestHeaders = requestHeaders;
+  return frame;
 }
 
 /** A unary call whose answer carries ~30 KB of response headers and ~30 KB of trailers. */

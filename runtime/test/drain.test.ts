@@ -4,7 +4,9 @@
 import type * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { Code, type HandlerContext, openTunnel, type RetryPlan, type ServeResult, serverStreamCall, unaryCall } from "../src/index.js";
+import { Code, type HandlerContext, openTunnel, serverStreamCall, unaryCall } from "../src/index.js";
+import type { ServeResult } from "../src/protocol.js";
+import type { RetryPlan } from "../src/protocol.js";
 import { EventLog, outcome } from "./support/events.js";
 import { Gate, RecordingRegistry, connectAgent, drain, servedBy, startAgent, startHub, type Hub } from "./support/reverse.js";
 import { Cleanup, tunnelClient } from "./support/servers.js";

@@ -6,7 +6,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, methodPath, openTunnel, serverStreamCall, TunnelError, unaryCall, tunnelServiceDefinition } from "../../src/index.js";
+import { Code, openTunnel, serverStreamCall, TunnelError, unaryCall } from "../../src/index.js";
+import { methodPath, tunnelServiceDefinition } from "../../src/protocol.js";
 import { RELAY_KEY_HEADER, RELAY_SECRET_HEADER } from "../../src/cluster.js";
 import { clusterPerTest } from "../support/cluster.js";
 import { outcome } from "../support/events.js";

@@ -3,7 +3,8 @@ import * as grpc from "@grpc/grpc-js";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { expect } from "vitest";
 import { H2Connection } from "../support/h2-tunnel.js";
-import { openTunnel, TunnelServiceClient, unaryCall, type TunnelChannel, type TunnelLimits } from "../../src/index.js";
+import { openTunnel, TunnelServiceClient, unaryCall, type TunnelChannel } from "../../src/index.js";
+import type { TunnelLimits } from "../../src/protocol.js";
 
 /** What the attacked server holds, after a full GC (see attack-server.mjs). */
 export interface Measure {

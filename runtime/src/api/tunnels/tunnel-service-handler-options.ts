@@ -1,6 +1,6 @@
 import type { TunnelLimits } from "../../engine/limits.js";
 import type { ReplicaCluster } from "./replica-cluster.js";
-import type { HandlerInterceptor } from "../interceptors/index.js";
+import type { Interceptor } from "../interceptors/index.js";
 import type { ReplayBufferLimits } from "../retry/index.js";
 import type { ReverseTunnelRegistry } from "../reverse/index.js";
 import type { ReverseTunnelConflictPolicy } from "../reverse/index.js";
@@ -100,9 +100,10 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   cluster?: [K] extends [string] ? ReplicaCluster : never;
   /**
    * Wrap every typed implementation registered on this handler (e.g. to
-   * check an auth token, log, trace); the first is outermost.
+   * check an auth token, log, trace); the first is outermost. Their
+   * requests carry the handler's `context`.
    */
-  interceptors?: HandlerInterceptor[];
+  interceptors?: Interceptor[];
 }
 
 /** Options of `TunnelServiceHandler.drain`. */

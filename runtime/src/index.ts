@@ -27,7 +27,6 @@ export type { HandlerContext, ServiceImpl, ServiceRegistrar } from "./api/serve/
 export type { TunnelChannel } from "./api/tunnels/index.js";
 export { openTunnel } from "./api/tunnels/index.js";
 export { TunnelServiceHandler, type TunnelServiceHandlerOptions } from "./api/tunnels/index.js";
-export { forwardedForKey } from "./api/tunnels/index.js";
 export { TunnelServiceClient } from "./transport/tunnel-service.js";
 export { tunnelServerOptions } from "./transport/keepalive.js";
 export type { ReverseChannels } from "./api/reverse/index.js";

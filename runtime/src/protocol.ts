@@ -47,6 +47,8 @@ export type {
 
 // Tunnels: options and seams.
 export type { DrainOptions, ForwardedForOptions, OpenTunnelOptions, ReplicaCluster, TunnelCaller } from "./api/tunnels/index.js";
+// Budgets per client behind a trusted proxy (docs/security.md).
+export { forwardedForKey } from "./api/tunnels/index.js";
 export { NOT_STARTED_WARNING } from "./api/reverse/index.js";
 export type {
   ReverseChannel,

@@ -12,7 +12,8 @@
 // its tunnels have charged to their budgets, and how many frames grpc-js
 // has read from tunnel RPCs so far; {cmd: "frames"} with only the latter.
 import * as grpc from "@grpc/grpc-js";
-import { forwardedForKey, processMemoryUsage, setProcessMemoryLimit, TunnelServiceHandler } from "../../dist/index.js";
+import { processMemoryUsage, setProcessMemoryLimit, TunnelServiceHandler } from "../../dist/index.js";
+import { forwardedForKey } from "../../dist/protocol.js";
 import { bytesMethodDefinition, TestService, testServiceImpl } from "../../../interop/dist/index.js";
 
 const config = JSON.parse(process.argv[2] ?? "{}");

@@ -80,7 +80,7 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
    * connection (Envoy, cloud gRPC load balancers) every client shares that
    * budget, so one can lock out all: key it by the client instead, e.g. its
    * authenticated identity or a header the trusted proxy sets
-   * (`forwardedForKey`). Return undefined to fall back to the connection.
+   * (`forwardedForKey` from the /protocol entry). Return undefined to fall back to the connection.
    * Only use what a client cannot forge.
    */
   budgetKey?: (caller: TunnelCaller) => string | undefined;

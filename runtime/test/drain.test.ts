@@ -178,6 +178,24 @@ describe("TunnelServiceHandler.drain", () => {
     expect(hub.handler.allReverseTunnels()).toEqual([]);
   });
 
+  it("a reverse tunnel that finishes negotiating after the shutdown began is closed cleanly, never registered or routed to", async () => {
+    let hub: Hub<string> | undefined;
+    hub = await startHub(cleanup, {
+      // Runs as the handler takes the RPC, before it read the agent's Settings frame.
+      onReverseTunnelRpc: () => hub?.handler.initiateShutdown(),
+    });
+    const late = startAgent(cleanup, hub.address, { name: "late" });
+    const registered = hub.opened.waitFor().then(() => "registered" as const);
+    expect(await Promise.race([late.serving, registered])).toEqual({ started: true, error: undefined });
+    expect(hub.opened.items).toEqual([]);
+    expect(hub.handler.allReverseTunnels()).toEqual([]);
+    expect(hub.handler.listTunnels()).toEqual([]);
+    await expect(unaryCall(hub.handler.keyAsChannel("late"), TestService.method.unary, {})).rejects.toMatchObject({
+      code: Code.UNAVAILABLE,
+    });
+    await hub.handler.drain({ graceMs: 60_000 });
+  });
+
   it("resolves at once with no tunnel open, and rejects a nonsensical grace period", async () => {
     const hub = await startHub(cleanup);
     expect(() => hub.handler.drain({ graceMs: -1 })).toThrow(RangeError);

@@ -1,48 +1,20 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { tunnelStatusPage } from "../../src/status.js";
 import { serveHttp } from "../support/http-page.js";
 import { connectAgent, startHub } from "../support/reverse.js";
+import { launchChromium } from "../support/chromium.js";
 import { Cleanup } from "../support/servers.js";
 
-// Debian's chromium, driven by playwright-core (which never downloads a browser).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const INSTALL = "apt-get update && apt-get install -y chromium";
-
-let profile: string | undefined;
+let chromium: Awaited<ReturnType<typeof launchChromium>> | undefined;
 let browser: BrowserContext | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is missing (${CHROMIUM}): the status page's browser test needs it. Install it with \`${INSTALL}\` (as root).`,
-    );
-  }
-  profile = mkdtempSync(join(tmpdir(), "status-page-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--headless",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-  });
+  chromium = await launchChromium("the status page's browser test");
+  browser = chromium.browser;
 }, 60_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (profile !== undefined) {
-    rmSync(profile, { recursive: true, force: true });
-  }
-});
+afterAll(() => chromium?.close());
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());

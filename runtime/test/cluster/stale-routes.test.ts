@@ -9,7 +9,9 @@ import { TestService } from "@protoc-gen-tunnel/interop";
 import { Code, openTunnel, serverStreamCall, TunnelError, unaryCall } from "../../src/index.js";
 import { methodPath, tunnelServiceDefinition } from "../../src/protocol.js";
 import { RELAY_KEY_HEADER, RELAY_SECRET_HEADER } from "../../src/cluster.js";
-import { clusterPerTest } from "../support/cluster.js";
+import { type ClusterFixture, clusterPerTest } from "../support/cluster.js";
+import { s2c } from "../support/frames.js";
+import type { ClientToServer, ServerToClient } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { outcome } from "../support/events.js";
 import { deferred } from "../../src/deferred.js";
 import { connectAgent, drain, Gate, servedBy } from "../support/reverse.js";
@@ -21,6 +23,37 @@ const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 const relayKey = (key: string) => ({ [RELAY_KEY_HEADER]: Buffer.from(key) });
+
+/**
+ * A fake owner of key "F": a relay listener that takes one tunnel and, at
+ * the first frame of its first call, does `onCall` (answer, end the tunnel).
+ * Resolves `sawCall` then.
+ */
+async function fakeOwner(
+  c: ClusterFixture,
+  name: string,
+  onCall: (call: grpc.ServerDuplexStream<unknown, ServerToClient>, frame: ClientToServer) => void,
+) {
+  const sawCall = deferred<void>();
+  const server = await startServer((s) =>
+    s.addService(tunnelServiceDefinition, {
+      openTunnel: (call: grpc.ServerDuplexStream<ClientToServer, ServerToClient>) => {
+        call.sendMetadata(new grpc.Metadata()); // no negotiation: the first frame is the call's NewStream
+        call.once("data", (frame: ClientToServer) => {
+          onCall(call, frame);
+          sawCall.resolve();
+        });
+        call.on("error", () => {});
+      },
+      openReverseTunnel: () => {},
+    }),
+  );
+  cleanup.add(() => server.kill());
+  const directory = await c.replica(name, { address: server.address });
+  directory.register("F");
+  await directory.flush();
+  return { directory, sawCall: sawCall.promise };
+}
 
 describe("stale routes", () => {
   it("a replica named for a key it does not hold refuses the call; it is routed again to the holder, unseen by the caller", async () => {
@@ -117,29 +150,7 @@ describe("stale routes", () => {
     const c = newCluster();
     const a = await startReplica(cleanup, c, "a");
     const holder = await startReplica(cleanup, c, "holder");
-    // A fake owner that ends its tunnel at the first call: cleanly ("idle, closing") or with an error.
-    const fake = async (name: string, end: (call: grpc.ServerDuplexStream<unknown, unknown>) => void) => {
-      const sawCall = deferred<void>();
-      const server = await startServer((s) =>
-        s.addService(tunnelServiceDefinition, {
-          openTunnel: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-            call.sendMetadata(new grpc.Metadata()); // no negotiation: the first frame is the call's NewStream
-            call.on("data", () => {
-              end(call);
-              sawCall.resolve();
-            });
-            call.on("error", () => {});
-          },
-          openReverseTunnel: () => {},
-        }),
-      );
-      cleanup.add(() => server.kill());
-      const directory = await c.replica(name, { address: server.address });
-      directory.register("F");
-      await directory.flush();
-      return { directory, sawCall: sawCall.promise };
-    };
-    const clean = await fake("clean", (call) => call.end());
+    const clean = await fakeOwner(c, "clean", (call) => call.end());
     const waiting = unaryCall(a.handler.keyAsChannel("F"), TestService.method.unary, {}, { waitForReady: true, timeoutMs: 10_000 });
     await clean.sawCall; // the only route so far: the call went there first
     await connectAgent(cleanup, holder, { name: "agent-holder", key: "F" });
@@ -149,10 +160,27 @@ describe("stale routes", () => {
     await holder.closedTunnelOf("agent-holder");
     await holder.cluster.directory.flush();
 
-    await fake("broken", (call) => call.emit("error", { code: Code.UNAVAILABLE, details: "owner crashed" }));
+    await fakeOwner(c, "broken", (call) => call.emit("error", { code: Code.UNAVAILABLE, details: "owner crashed" }));
     const broken = await outcome(unaryCall(a.handler.keyAsChannel("F"), TestService.method.unary, {}, { timeoutMs: 5_000 }));
     expect(broken.ok || broken.error).toMatchObject({ code: Code.UNAVAILABLE });
     expect((broken as { error: TunnelError }).error.rawMessage).toMatch(/owner crashed/);
+  });
+
+  it("a call the owner answered with headers is never routed again, even when the owner then ends its tunnel cleanly", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const holder = await startReplica(cleanup, c, "holder");
+    const answered = await fakeOwner(c, "answered", (call, frame) => {
+      call.write(s2c.headers(frame.streamId, { "x-answered": "yes" })); // a handler saw the call
+      call.end();
+    });
+    const waiting = outcome(
+      unaryCall(a.handler.keyAsChannel("F"), TestService.method.unary, {}, { waitForReady: true, timeoutMs: 10_000 }),
+    );
+    await answered.sawCall;
+    await connectAgent(cleanup, holder, { name: "agent-holder", key: "F" }); // somewhere it could go, were it unseen
+    const result = await waiting;
+    expect(result.ok || result.error).toMatchObject({ code: Code.UNAVAILABLE });
   });
 });
 

@@ -71,6 +71,20 @@ describe("per-call waitForReady on reverse channels", () => {
     await expect(stream.read()).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
   });
 
+  it("a waiting stream cancelled by its caller ends CANCELLED, with the reason given or a default one", async () => {
+    const hub = await startHub(cleanup);
+    const channel = hub.handler.keyAsChannel("nobody");
+    const start = () => channel.startCall(methodPath(TestService.method.unary), { waitForReady: true, timeoutMs: 10_000 });
+    const withReason = start();
+    withReason.cancel(new TunnelError(Code.CANCELLED, "caller gave up"));
+    expect((await withReason.done).error).toMatchObject({ code: Code.CANCELLED, rawMessage: "caller gave up" });
+    await expect(withReason.read()).rejects.toMatchObject({ rawMessage: "caller gave up" });
+    const plain = start();
+    plain.cancel();
+    expect((await plain.done).error).toMatchObject({ code: Code.CANCELLED, rawMessage: "call cancelled" });
+    expect(plain.closed).toBe(true);
+  });
+
   it("a waiting stream's requests and half-close wait with it; once it ended, sends reject with its end", async () => {
     const hub = await startHub(cleanup);
     const channel = hub.handler.keyAsChannel("A");

@@ -218,6 +218,28 @@ describe("retries from the proto's idempotency_level", () => {
     expect(await attempts()).toBe(2);
   });
 
+  it("a call cancelled while it waits to retry ends at once, CANCELLED with the caller's reason, and is not retried", async () => {
+    const handler = newHandler();
+    const get = flaky(100);
+    await agent(handler, "d1", { get });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), {
+      retry: { maxAttempts: 5, initialBackoffMs: 60_000, maxBackoffMs: 60_000, backoffMultiplier: 1 },
+    });
+    const [tunnel] = handler.allReverseTunnels();
+    const controller = new AbortController();
+    const call = store.get({}, { signal: controller.signal }).catch((e: unknown) => e);
+    // The first attempt failed and has ended here: the call now waits (up to 60 s) for its retry.
+    await eventually(
+      "first attempt over",
+      async () => [get.calls, tunnel.activeCalls],
+      ([calls, active]) => calls === 1 && active === 0,
+      5_000,
+    );
+    controller.abort(new TunnelError(Code.CANCELLED, "caller left"));
+    expect(await call).toMatchObject({ code: Code.CANCELLED, rawMessage: "caller left" });
+    expect(get.calls).toBe(1);
+  });
+
   it("gives up when the backoff would pass the deadline", async () => {
     const handler = newHandler();
     const get = flaky(100);

@@ -93,6 +93,8 @@ export const TARGETS = {
         "retry-policy",
         "tunnel-client",
         "reverse-reconnect",
+        "error-messages",
+        "client-engine-calls",
       ),
     ],
     break: 80,

@@ -91,6 +91,29 @@ describe("stale routes", () => {
     }
   });
 
+  it("a call the holder's own tunnel refuses (at its stream limit) is refused on, unseen: it is routed to another holder", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const b = await startReplica(cleanup, c, "b");
+    const d = await startReplica(cleanup, c, "d");
+    const gate = new Gate();
+    await connectAgent(cleanup, b, {
+      name: "busy",
+      key: "K",
+      rts: { limits: { maxConcurrentStreams: 1 } },
+      impl: { serverStream: gate.serverStream },
+    });
+    const parked = drain(serverStreamCall(b.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 1 }));
+    await gate.entered.promise; // b's only tunnel for K refuses every further call (RESOURCE_EXHAUSTED)
+    await connectAgent(cleanup, d, { name: "free", key: "K" });
+    await Promise.all([b.cluster.directory.flush(), d.cluster.directory.flush()]);
+    for (let i = 0; i < 20; i++) {
+      expect(servedBy(await unaryCall(a.handler.keyAsChannel("K"), TestService.method.unary, {}))).toBe("free");
+    }
+    gate.release();
+    expect(await parked).toHaveLength(1);
+  });
+
   it("a call a handler may have seen is never retried, even with UNAVAILABLE", async () => {
     const c = newCluster();
     const a = await startReplica(cleanup, c, "a");

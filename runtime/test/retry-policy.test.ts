@@ -218,6 +218,27 @@ describe("retries from the proto's idempotency_level", () => {
     expect(await attempts()).toBe(2);
   });
 
+  it("reports the answering attempt's headers once, never those of an attempt that failed", async () => {
+    const handler = newHandler();
+    let calls = 0;
+    await agent(handler, "d1", {
+      get(_request: Item, context: HandlerContext) {
+        calls++;
+        context.responseHeaders.set("x-attempt", String(calls));
+        if (calls === 1) {
+          context.sendHeaders(); // seen by the client, then the attempt fails
+          throw new TunnelError(Code.UNAVAILABLE, "first fails");
+        }
+        return { value: "ok" };
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+    const headers: string[][] = [];
+    const res = await store.get({}, { onHeader: (h) => headers.push(h.get("x-attempt").map(String)) });
+    expect(res.value).toBe("ok");
+    expect(headers).toEqual([["2"]]);
+  });
+
   it("a call cancelled while it waits to retry ends at once, CANCELLED with the caller's reason, and is not retried", async () => {
     const handler = newHandler();
     const get = flaky(100);

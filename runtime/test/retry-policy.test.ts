@@ -1,56 +1,27 @@
-// Retries and hedging of failed calls, as TunnelClientOptions ask for them:
-// only for methods whose proto says they may be repeated, within
-// maxAttempts, the retry budget, the server's pushback and the deadline.
-// Agents run in process (@protoc-gen-tunnel/runtime/testing).
+// Retries of failed calls, as TunnelClientOptions ask for them: only for
+// methods whose proto says they may be repeated, within maxAttempts, the
+// retry budget, the server's pushback and the deadline (hedging:
+// retry-hedging.test.ts). Agents run in process.
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Code,
   TunnelError,
-  TunnelServiceHandler,
+  type TunnelServiceHandler,
   createTunnelClient,
   withInterceptors,
   type Interceptor,
   type HandlerContext,
-  type ServiceImpl,
-  type TunnelClientOptions,
 } from "../src/index.js";
-import { startTestAgent } from "../src/testing.js";
 import { eventually } from "./support/conditions.js";
 import { Cleanup } from "./support/servers.js";
+import { FAST_RETRY, flaky, newHandler, type Store, storeAgent } from "./support/store-agents.js";
 import { levelOf, StoreService, type Item } from "./support/store-service.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-const FAST_RETRY: TunnelClientOptions["retry"] = { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 5 };
-
-type Store = Partial<ServiceImpl<typeof StoreService>>;
-
-function newHandler(): TunnelServiceHandler<string> {
-  return new TunnelServiceHandler<string>({ affinityKey: (t) => String(t.metadata.get("device-id")[0] ?? "") });
-}
-
-async function agent(handler: TunnelServiceHandler<string>, key: string, impl: Store): Promise<void> {
-  const started = await startTestAgent(handler, {
-    metadata: { "device-id": key },
-    register: (server) => server.registerService(StoreService, impl),
-  });
-  cleanup.add(() => started.stop());
-}
-
-/** A unary handler that fails with `code` the first `failures` times, then answers; counts its calls. */
-function flaky(failures: number, code = Code.UNAVAILABLE) {
-  const handler = (request: Item) => {
-    handler.calls++;
-    if (handler.calls <= failures) {
-      throw new TunnelError(code, `failure ${handler.calls}`);
-    }
-    return { key: request.key, value: `answer after ${handler.calls}` };
-  };
-  handler.calls = 0;
-  return handler;
-}
+const agent = (handler: TunnelServiceHandler<string>, key: string, impl: Store) => storeAgent(cleanup, handler, key, impl);
 
 describe("retries from the proto's idempotency_level", () => {
   it("reads the levels from the descriptor", () => {
@@ -279,77 +250,6 @@ describe("retries from the proto's idempotency_level", () => {
     expect(() => createTunnelClient(StoreService, channel, { retry: { maxAttempts: 1 } })).toThrow(/maxAttempts/);
     expect(() => createTunnelClient(StoreService, channel, { retry: { maxAttempts: 11 } })).toThrow(/maxAttempts/);
     expect(() => createTunnelClient(StoreService, channel, { retry: { budget: { maxTokens: 0 } } })).toThrow(/maxTokens/);
-  });
-});
-
-describe("hedging across a key's tunnels", () => {
-  /** Two agents with one key: "slow" never answers (until cancelled), "fast" answers at once. */
-  async function slowAndFast(handler: TunnelServiceHandler<string>) {
-    const slow = { calls: 0, cancelled: 0 };
-    const fast = { calls: 0 };
-    const hang = async (context: HandlerContext) => {
-      slow.calls++;
-      await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
-      slow.cancelled++;
-      throw new TunnelError(Code.CANCELLED, "hedge lost");
-    };
-    await agent(handler, "pair", { get: (_r, context) => hang(context), create: (_r, context) => hang(context) });
-    await agent(handler, "pair", {
-      get: () => {
-        fast.calls++;
-        return { value: "fast" };
-      },
-      create: () => {
-        fast.calls++;
-        return { value: "fast" };
-      },
-    });
-    return { slow, fast };
-  }
-
-  it("starts the next attempt on another tunnel after the delay and keeps the first answer", async () => {
-    const handler = newHandler();
-    const { slow, fast } = await slowAndFast(handler);
-    expect(handler.keyAsChannel("pair").ready()).toBe(true);
-    const store = createTunnelClient(StoreService, handler.keyAsChannel("pair"), { hedging: { delayMs: 20 } });
-    // Round-robin: of two calls, one starts on the slow tunnel.
-    for (let i = 0; i < 2; i++) {
-      expect((await store.get({})).value).toBe("fast");
-    }
-    expect(fast.calls).toBe(2);
-    expect(slow.calls).toBe(1);
-    // The losing attempt was cancelled on the slow agent.
-    await eventually(
-      "the slow attempt is cancelled",
-      async () => slow.cancelled,
-      (n) => n === 1,
-      5_000,
-    );
-  });
-
-  it("never hedges a method the proto does not mark", async () => {
-    const handler = newHandler();
-    const { slow, fast } = await slowAndFast(handler);
-    const store = createTunnelClient(StoreService, handler.keyAsChannel("pair"), { hedging: { delayMs: 5 } });
-    const outcomes = await Promise.allSettled([store.create({}, { timeoutMs: 300 }), store.create({}, { timeoutMs: 300 })]);
-    // One call each way: the one on the slow tunnel times out, nothing was sent twice.
-    expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
-    expect(slow.calls + fast.calls).toBe(2);
-  });
-
-  it("starts no second attempt on the same tunnel when the key has only one", async () => {
-    const handler = newHandler();
-    let calls = 0;
-    await agent(handler, "solo", {
-      get: async (_r, context) => {
-        calls++;
-        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
-        return {};
-      },
-    });
-    const store = createTunnelClient(StoreService, handler.keyAsChannel("solo"), { hedging: { delayMs: 5, maxAttempts: 3 } });
-    await expect(store.get({}, { timeoutMs: 200 })).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
-    expect(calls).toBe(1);
   });
 });
 

@@ -232,6 +232,20 @@ describe("retries from the proto's idempotency_level", () => {
     expect(get.calls).toBe(1);
   });
 
+  it("only failures with a retryable code spend the budget", async () => {
+    const handler = newHandler();
+    const put = flaky(100, Code.INTERNAL);
+    const get = flaky(1);
+    await agent(handler, "d1", { get, put });
+    const budget = { maxTokens: 4, tokenRatio: 0.5 };
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: { ...FAST_RETRY, budget } });
+    for (let i = 0; i < 3; i++) {
+      await expect(store.put({})).rejects.toMatchObject({ code: Code.INTERNAL });
+    }
+    // Still 4 tokens: a retryable failure takes one (3 > 2 left) and is retried.
+    expect((await store.get({})).value).toBe("answer after 2");
+  });
+
   it("gives up when the backoff would pass the deadline", async () => {
     const handler = newHandler();
     const get = flaky(100);

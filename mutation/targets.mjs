@@ -91,6 +91,7 @@ export const TARGETS = {
         "security",
         "forward-calls",
         "retry-policy",
+        "retry-hedging",
         "tunnel-client",
         "reverse-reconnect",
         "error-messages",

@@ -81,6 +81,19 @@ describe("TunnelClientEngine, after negotiation", () => {
     client.engine.close();
   });
 
+  it("rejects a request sent after the half-close, naming the mistake; nothing more is written", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    call.closeSend();
+    const written = client.conn.written.length;
+    await expect(call.send(new Uint8Array([1]))).rejects.toMatchObject({
+      code: Code.INTERNAL,
+      rawMessage: "cannot send after the request stream was closed",
+    });
+    expect(client.conn.written).toHaveLength(written);
+    client.engine.close();
+  });
+
   it("leaves no Settings timer behind once the tunnel ends while negotiating", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     try {

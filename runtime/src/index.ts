@@ -96,6 +96,8 @@ export type {
   CallEndEvent,
   CallInfo,
   CallStartEvent,
+  CallThrottledEvent,
+  QuotaScope,
   TunnelCloseEvent,
   TunnelEndReason,
   TunnelInfo,

@@ -1,5 +1,5 @@
 import * as diagnosticsChannel from "node:diagnostics_channel";
-import type { CallEndEvent, CallStartEvent, TunnelCloseEvent, TunnelOpenEvent } from "./events.js";
+import type { CallEndEvent, CallStartEvent, CallThrottledEvent, TunnelCloseEvent, TunnelOpenEvent } from "./events.js";
 
 /**
  * The `node:diagnostics_channel` names this runtime publishes on, with the
@@ -15,6 +15,8 @@ export const DIAGNOSTICS_CHANNELS = {
   callStart: "grpctunnel:call:start",
   /** A tunneled call ended: CallEndEvent. */
   callEnd: "grpctunnel:call:end",
+  /** A call was refused by a quota (the handler's `quotas` option): CallThrottledEvent. */
+  callThrottled: "grpctunnel:call:throttled",
 } as const;
 
 // Held here for the life of the process: Node keeps channels only weakly.
@@ -22,6 +24,7 @@ export const tunnelOpenChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS
 export const tunnelCloseChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.tunnelClose);
 export const callStartChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callStart);
 export const callEndChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callEnd);
+export const callThrottledChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callThrottled);
 
 /** Typed listeners for `subscribeDiagnostics`; leave out what you do not need. */
 export interface DiagnosticsListeners {
@@ -33,6 +36,8 @@ export interface DiagnosticsListeners {
   callStart?: (event: CallStartEvent) => void;
   /** On `grpctunnel:call:end`. */
   callEnd?: (event: CallEndEvent) => void;
+  /** On `grpctunnel:call:throttled`. */
+  callThrottled?: (event: CallThrottledEvent) => void;
 }
 
 /**

@@ -100,3 +100,22 @@ export interface CallEndEvent {
   /** From the stream's start to its end, in milliseconds. */
   readonly durationMs: number;
 }
+
+/** Which limit of the `quotas` option refused a call: its affinity key's or its caller's. */
+export type QuotaScope = "key" | "caller";
+
+/** Published on `grpctunnel:call:throttled` when a quota refused a call (RESOURCE_EXHAUSTED, before it started). */
+export interface CallThrottledEvent {
+  /** The affinity key the call was for. */
+  readonly key: unknown;
+  /** The caller, as the quotas' `callerOf` named it; undefined without one. */
+  readonly caller: string | undefined;
+  /** The full method name, "/pkg.Service/Method". */
+  readonly method: string;
+  /** Whose limit refused it. */
+  readonly scope: QuotaScope;
+  /** Which of its budgets was spent: calls per second, or message bytes per second. */
+  readonly unit: "calls" | "bytes";
+  /** When the call would be admitted, in ms (the RetryInfo's delay). */
+  readonly retryAfterMs: number;
+}

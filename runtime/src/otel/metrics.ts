@@ -30,6 +30,7 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
  * | `grpctunnel.calls` | observable counter | `{call}` | the same and `rpc.grpc.status_code` |
  * | `grpctunnel.call.duration` | histogram | `s` | the same as `grpctunnel.calls` |
  * | `grpctunnel.call.sent_bytes`, `grpctunnel.call.received_bytes` | observable counter | `By` | role and `rpc.*` (counted when a call ends) |
+ * | `grpctunnel.calls.throttled` | counter | `{call}` | `grpctunnel.quota.scope` (`key`, `caller`), `grpctunnel.quota.unit` (`calls`, `bytes`), `rpc.*` |
  *
  * The role is `client` for calls this process made and `server` for calls
  * it served, so one process can record both ends of a tunnel. The names are
@@ -62,6 +63,12 @@ export function tunnelMetrics(options: TunnelMetricsOptions = {}): TunnelMetrics
     unit: "By",
     description: "Message bytes received on tunneled calls",
   });
+
+  const throttled = meter.createCounter("grpctunnel.calls.throttled", {
+    unit: "{call}",
+    description: "Calls refused by a quota (RESOURCE_EXHAUSTED)",
+  });
+  const throttledAttributes = new Map<string, Attributes>();
 
   const totals = new CallTotals();
   const observe = (observer: BatchObservableResult) => {
@@ -114,6 +121,15 @@ export function tunnelMetrics(options: TunnelMetricsOptions = {}): TunnelMetrics
       const ended = method.ended(code);
       ended.count++;
       duration.record(durationMs / 1000, ended.attributes);
+    },
+    callThrottled: ({ method, scope, unit }) => {
+      const key = `${scope} ${unit} ${method}`;
+      let attributes = throttledAttributes.get(key);
+      if (attributes === undefined) {
+        attributes = { "grpctunnel.quota.scope": scope, "grpctunnel.quota.unit": unit, ...rpcAttributes(...splitMethodPath(method)) };
+        throttledAttributes.set(key, attributes);
+      }
+      throttled.add(1, attributes);
     },
   });
   return {

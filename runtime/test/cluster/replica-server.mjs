@@ -7,9 +7,12 @@
 // Agents dial its public port (through the test's balancer); its relay
 // listener is a second grpc-js server; the test issues calls *from* this
 // replica with the operations in replica-scenarios.mjs.
+import * as http from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import { TunnelServiceHandler, tunnelServerOptions } from "../../dist/index.js";
 import { joinCluster, RedisAffinityDirectory } from "../../dist/cluster.js";
+import { controlServerHealth, fleetAdmin, shutdownOnSignal } from "../../dist/fleet.js";
+import { allowAll, createTunnelGateway } from "../../dist/gateway.js";
 import { callOps } from "./replica-scenarios.mjs";
 
 const config = JSON.parse(process.argv[2]);
@@ -51,13 +54,27 @@ const recording = {
   waitFor: (key, options) => directory.waitFor(key, options),
   flush: () => directory.flush(),
   close: () => directory.close(),
+  listKeys: (request) => directory.listKeys(request),
+  reportLoad: (tunnels) => directory.reportLoad(tunnels),
+  get unreachableSince() {
+    return directory.unreachableSince;
+  },
 };
-const cluster = await joinCluster({ directory: recording, relay: { address: relayAddress, secret: config.secret } });
+const cluster = await joinCluster({
+  directory: recording,
+  relay: { address: relayAddress, secret: config.secret },
+  rebalance: config.rebalance,
+});
 relayServer.addService(...cluster.relayService());
 
+const callerHeader = config.quotas?.callerHeader;
 const handler = new TunnelServiceHandler({
   affinityKey: (tunnel) => String(tunnel.metadata.get("agent-key")[0] ?? ""),
   cluster,
+  quotas:
+    config.quotas === undefined
+      ? undefined
+      : { ...config.quotas, callerOf: callerHeader === undefined ? undefined : (md) => md.get(callerHeader)[0]?.toString() },
   onReverseTunnelOpen: (t) =>
     send({ event: "open", key: String(t.metadata.get("agent-key")[0]), agent: String(t.metadata.get("agent-name")[0]) }),
   onReverseTunnelClose: (t) =>
@@ -66,6 +83,27 @@ const handler = new TunnelServiceHandler({
 const publicServer = new grpc.Server(tunnelServerOptions());
 publicServer.addService(...handler.service());
 const port = await bind(publicServer);
+
+// Health, readiness and the admin endpoints (tunnelctl) on one HTTP port; SIGTERM drains gracefully.
+const health = controlServerHealth(handler, { cluster, directoryGraceMs: config.directoryGraceMs });
+const admin = fleetAdmin(handler, { cluster, token: config.adminToken, onDrain: () => graceful.shutdown() });
+const httpServer = http.createServer((req, res) => (/^\/(healthz|readyz)(\?|$)/.test(req.url ?? "") ? health(req, res) : admin(req, res)));
+await new Promise((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+// The tunnel gateway (tunnelctl call), any caller allowed: a test cluster on loopback.
+const gatewayServer = await createTunnelGateway(handler, { authorize: allowAll }).listen({ port: 0 });
+const graceful = shutdownOnSignal({
+  health,
+  handler,
+  cluster,
+  servers: [publicServer, relayServer],
+  graceMs: config.shutdownGraceMs ?? 10_000,
+  onStopped: async () => {
+    await gatewayServer.close();
+    admin.close();
+    httpServer.closeAllConnections();
+    return new Promise((resolve) => httpServer.close(() => resolve()));
+  },
+});
 
 const ops = {
   ...callOps(handler),
@@ -93,4 +131,12 @@ process.on("message", async ({ id, op, args }) => {
   }
 });
 process.on("disconnect", () => process.exit(0)); // the test process is gone
-send({ event: "ready", replicaId: config.replicaId, port, relayAddress, pid: process.pid });
+send({
+  event: "ready",
+  replicaId: config.replicaId,
+  port,
+  relayAddress,
+  httpPort: httpServer.address().port,
+  gatewayPort: gatewayServer.port,
+  pid: process.pid,
+});

@@ -98,6 +98,7 @@ export type {
   CallStartEvent,
   CallThrottledEvent,
   QuotaScope,
+  DirectoryRemovalsDroppedEvent,
   TunnelCloseEvent,
   TunnelEndReason,
   TunnelInfo,

@@ -37,6 +37,11 @@ export interface JoinClusterOptions {
    * the defaults. Give it to every replica. See RebalanceOptions.
    */
   rebalance?: boolean | RebalanceOptions;
+  /**
+   * While Redis is unreachable: the bytes of removals kept for it at most,
+   * default 8 MiB (with `redisUrl`; see RedisAffinityDirectoryOptions).
+   */
+  maxPendingRemovalBytes?: number;
   /** More node-redis options: credentials, TLS, … (with `redisUrl`). */
   redisOptions?: RedisConnectionOptions;
   /** Failures in the background (Redis lost, writes that failed); the directory recovers by itself. */
@@ -87,6 +92,7 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     replicaId: options.replicaId,
     namespace: options.namespace,
     leaseMs: options.leaseMs,
+    maxPendingRemovalBytes: options.maxPendingRemovalBytes,
     redisOptions: options.redisOptions,
     onError: options.onError,
   });

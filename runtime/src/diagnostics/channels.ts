@@ -1,5 +1,12 @@
 import * as diagnosticsChannel from "node:diagnostics_channel";
-import type { CallEndEvent, CallStartEvent, CallThrottledEvent, TunnelCloseEvent, TunnelOpenEvent } from "./events.js";
+import type {
+  CallEndEvent,
+  CallStartEvent,
+  CallThrottledEvent,
+  DirectoryRemovalsDroppedEvent,
+  TunnelCloseEvent,
+  TunnelOpenEvent,
+} from "./events.js";
 
 /**
  * The `node:diagnostics_channel` names this runtime publishes on, with the
@@ -17,6 +24,8 @@ export const DIAGNOSTICS_CHANNELS = {
   callEnd: "grpctunnel:call:end",
   /** A call was refused by a quota (the handler's `quotas` option): CallThrottledEvent. */
   callThrottled: "grpctunnel:call:throttled",
+  /** Cluster mode: a replica's directory dropped removals it could not write to Redis: DirectoryRemovalsDroppedEvent. */
+  directoryRemovalsDropped: "grpctunnel:directory:removals-dropped",
 } as const;
 
 // Held here for the life of the process: Node keeps channels only weakly.
@@ -25,6 +34,7 @@ export const tunnelCloseChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNEL
 export const callStartChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callStart);
 export const callEndChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callEnd);
 export const callThrottledChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callThrottled);
+export const directoryRemovalsDroppedChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.directoryRemovalsDropped);
 
 /** Typed listeners for `subscribeDiagnostics`; leave out what you do not need. */
 export interface DiagnosticsListeners {
@@ -38,6 +48,8 @@ export interface DiagnosticsListeners {
   callEnd?: (event: CallEndEvent) => void;
   /** On `grpctunnel:call:throttled`. */
   callThrottled?: (event: CallThrottledEvent) => void;
+  /** On `grpctunnel:directory:removals-dropped`. */
+  directoryRemovalsDropped?: (event: DirectoryRemovalsDroppedEvent) => void;
 }
 
 /**

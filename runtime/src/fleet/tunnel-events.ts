@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import { subscribeDiagnostics } from "../diagnostics/channels.js";
 import type { TunnelInfo } from "../diagnostics/events.js";
-import { keyText } from "../status/snapshot.js";
+import { keyText } from "../status/formatters.js";
 
 /** One reverse tunnel opening or closing on a replica, as `/events` streams it. */
 export interface TunnelEventRecord {

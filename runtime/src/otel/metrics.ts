@@ -31,8 +31,11 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
  * | `grpctunnel.call.duration` | histogram | `s` | the same as `grpctunnel.calls` |
  * | `grpctunnel.call.sent_bytes`, `grpctunnel.call.received_bytes` | observable counter | `By` | role and `rpc.*` (counted when a call ends) |
  * | `grpctunnel.calls.throttled` | counter | `{call}` | `grpctunnel.quota.scope` (`key`, `caller`), `grpctunnel.quota.unit` (`calls`, `bytes`), `rpc.*` |
+ * | `grpctunnel.directory.removals.dropped` | counter | `{key}` | `grpctunnel.replica_id` |
  *
- * The role is `client` for calls this process made and `server` for calls
+ * The last counts, in cluster mode, the removals a replica's directory
+ * dropped while Redis could not be written (their entries end with their
+ * leases). The role is `client` for calls this process made and `server` for calls
  * it served, so one process can record both ends of a tunnel. The names are
  * the runtime's own, not `rpc.client.*`: a grpc-js instrumentation may
  * already report the tunnel RPC itself under those.
@@ -69,6 +72,11 @@ export function tunnelMetrics(options: TunnelMetricsOptions = {}): TunnelMetrics
     description: "Calls refused by a quota (RESOURCE_EXHAUSTED)",
   });
   const throttledAttributes = new Map<string, Attributes>();
+
+  const droppedRemovals = meter.createCounter("grpctunnel.directory.removals.dropped", {
+    unit: "{key}",
+    description: "Removals a cluster directory dropped while Redis could not be written",
+  });
 
   const totals = new CallTotals();
   const observe = (observer: BatchObservableResult) => {
@@ -130,6 +138,9 @@ export function tunnelMetrics(options: TunnelMetricsOptions = {}): TunnelMetrics
         throttledAttributes.set(key, attributes);
       }
       throttled.add(1, attributes);
+    },
+    directoryRemovalsDropped: ({ replicaId, dropped }) => {
+      droppedRemovals.add(dropped, { "grpctunnel.replica_id": replicaId });
     },
   });
   return {

@@ -91,4 +91,36 @@ describe("status page in a real browser (headless Chromium)", () => {
     expect(await page.locator("#reverse img, #reverse script").count()).toBe(0);
     expect(problems).toEqual([]);
   });
+
+  it("pages through a fleet and filters it by key; the page shown stays live", async () => {
+    const hub = await startHub(cleanup);
+    const listener = tunnelStatusPage(hub.handler, { refreshMs: 100, pageSize: 2 });
+    cleanup.add(() => listener.close());
+    const base = await serveHttp(cleanup, listener);
+    for (const name of ["camera-1", "camera-2", "lock-1"]) await connectAgent(cleanup, hub, { name });
+
+    const { page, problems } = await openPage(`${base}/`);
+    await page.locator('#state[data-state="live"]').waitFor();
+    expect(await page.locator("#reverse tbody td.key").allTextContents()).toEqual(["camera-1", "camera-2"]);
+    expect(await page.locator("#page-info").textContent()).toBe("tunnels 1–2 of 3 (on 3 keys), page 1 of 2");
+    expect(await page.locator("#reverse-count").textContent()).toBe("3"); // the heading counts them all
+
+    await page.locator('#pager a[rel="next"]').click();
+    await page.waitForURL(/\?page=2$/);
+    await page.locator('#state[data-state="live"]').waitFor();
+    expect(await page.locator("#reverse tbody td.key").allTextContents()).toEqual(["lock-1"]);
+    // A tunnel whose key sorts onto this page shows up live, and the pager follows.
+    await connectAgent(cleanup, hub, { name: "lock-2" });
+    await page.locator('tr[data-key="lock-2"]').waitFor();
+    await page.locator("#page-info", { hasText: "tunnels 3–4 of 4 (on 4 keys), page 2 of 2" }).waitFor();
+
+    await page.locator('#filter input[name="key"]').fill("camera");
+    await page.locator("#filter button").click();
+    await page.waitForURL(/\?key=camera$/);
+    await page.locator('#state[data-state="live"]').waitFor();
+    expect(await page.locator("#reverse tbody td.key").allTextContents()).toEqual(["camera-1", "camera-2"]);
+    expect(await page.locator("#page-info").textContent()).toBe("keys containing “camera”: tunnels 1–2 of 2 (on 2 keys), page 1 of 1");
+    expect(await page.locator('#filter input[name="key"]').inputValue()).toBe("camera");
+    expect(problems).toEqual([]);
+  });
 });

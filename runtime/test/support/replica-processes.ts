@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
 import { createClient } from "redis";
 import type { TestService } from "@protoc-gen-tunnel/interop";
+import type { RedisAffinityDirectoryOptions } from "../../src/cluster.js";
 import type { ServiceImpl } from "../../src/index.js";
 import { EventLog } from "./events.js";
 import { startAgent, type Agent } from "./reverse.js";
@@ -173,10 +174,15 @@ export interface ReplicaConfig {
   /** shutdownOnSignal's graceMs. */
   shutdownGraceMs?: number;
   directoryGraceMs?: number;
+  /** More options of the replica's RedisAffinityDirectory. */
+  directory?: Partial<Pick<RedisAffinityDirectoryOptions, "maxPendingRemovalBytes">>;
 }
 
 /** What every replica of a ProcessCluster is started with besides its identity. */
-export type ReplicaExtras = Pick<ReplicaConfig, "rebalance" | "quotas" | "adminToken" | "shutdownGraceMs" | "directoryGraceMs">;
+export type ReplicaExtras = Pick<
+  ReplicaConfig,
+  "rebalance" | "quotas" | "adminToken" | "shutdownGraceMs" | "directoryGraceMs" | "directory"
+>;
 
 export interface AgentSpec {
   name: string;

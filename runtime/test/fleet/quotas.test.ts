@@ -1,14 +1,12 @@
 // Quotas per affinity key and per caller (issue #29): a noisy key is
 // throttled with RESOURCE_EXHAUSTED and a RetryInfo while other keys go on,
 // a noisy caller likewise, a bytes budget, the bounded bucket table, and the
-// diagnostics event and OpenTelemetry counter of throttled calls.
+// diagnostics event of throttled calls (otel-metrics.test.ts counts them).
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { afterEach, describe, expect, it } from "vitest";
 import { CallQuotas } from "../../src/api/quotas/index.js";
 import { RetryInfoSchema } from "../../src/errordetails.js";
 import { Code, createTunnelClient, subscribeDiagnostics, TunnelError, type CallThrottledEvent } from "../../src/index.js";
-import { tunnelMetrics } from "../../src/otel.js";
 import { connectAgent, startHub } from "../support/reverse.js";
 import { Cleanup } from "../support/servers.js";
 
@@ -139,35 +137,5 @@ describe("quotas", () => {
     expect(() => new CallQuotas({ perCaller: { callsPerSecond: 1, bytesPerSecond: -1 } })).toThrow(RangeError);
     expect(() => new CallQuotas({ perKey: { callsPerSecond: Number.NaN } })).toThrow(RangeError);
     expect(() => new CallQuotas({ maxTracked: 0 })).toThrow(RangeError);
-  });
-
-  it("tunnelMetrics counts throttled calls by scope, unit and method", async () => {
-    const reader = new PeriodicExportingMetricReader({
-      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-      exportIntervalMillis: 3_600_000,
-    });
-    const provider = new MeterProvider({ readers: [reader] });
-    cleanup.add(() => provider.shutdown());
-    const recording = tunnelMetrics({ meterProvider: provider });
-    cleanup.add(() => recording.stop());
-    const hub = await startHub(cleanup, { quotas: { perKey: { callsPerSecond: 0.001, burst: 1 } } });
-    await connectAgent(cleanup, hub, { name: "k" });
-    const client = createTunnelClient(TestService, hub.handler.keyAsChannel("k"));
-    const outcomes = [await outcome(client.unary({})), await outcome(client.unary({})), await outcome(client.unary({}))];
-    expect(outcomes.map((o) => o.ok)).toEqual([true, false, false]);
-    const { resourceMetrics } = await reader.collect();
-    const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === "grpctunnel.calls.throttled");
-    expect(metric?.dataPoints.map((p) => [p.attributes, p.value])).toEqual([
-      [
-        {
-          "grpctunnel.quota.scope": "key",
-          "grpctunnel.quota.unit": "calls",
-          "rpc.system": "grpc",
-          "rpc.service": "grpchantesting.TestService",
-          "rpc.method": "Unary",
-        },
-        2,
-      ],
-    ]);
   });
 });

@@ -10,6 +10,7 @@ export default defineConfig({
     // Exact matches: a plain key would also rewrite subpath imports.
     alias: [
       { find: /^@protoc-gen-tunnel\/runtime$/, replacement: source("./runtime/src/index.ts") },
+      { find: /^@protoc-gen-tunnel\/runtime\/protocol$/, replacement: source("./runtime/src/protocol.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/tunnelpb$/, replacement: source("./runtime/src/tunnelpb.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/connect$/, replacement: source("./runtime/src/connect.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/errordetails$/, replacement: source("./runtime/src/errordetails.ts") },

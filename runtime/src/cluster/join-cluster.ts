@@ -84,7 +84,7 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     if (rebalance !== undefined && options.directory.reportLoad === undefined) {
       throw new TypeError("joinCluster: rebalance needs a directory with reportLoad");
     }
-    return new TunnelCluster(options.directory, relay, routeCacheMs, rebalance, onError);
+    return TunnelCluster.create(options.directory, relay, routeCacheMs, rebalance, onError);
   }
   const directory = await RedisAffinityDirectory.open({
     url: options.redisUrl!,
@@ -96,5 +96,5 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     redisOptions: options.redisOptions,
     onError: options.onError,
   });
-  return new TunnelCluster(directory, relay, routeCacheMs, rebalance, onError);
+  return TunnelCluster.create(directory, relay, routeCacheMs, rebalance, onError);
 }

@@ -92,8 +92,23 @@ export class TunnelCluster implements ReplicaCluster {
   private rebalancer: Rebalancer | undefined;
   private closing: Promise<void> | undefined;
 
-  /** @internal Use `joinCluster`. */
-  constructor(
+  /**
+   * Made by `joinCluster` (a static factory rather than the constructor, so
+   * that the published declarations keep the constructor private).
+   *
+   * @internal
+   */
+  static create(
+    directory: AffinityDirectory,
+    relay: ResolvedRelayOptions,
+    routeCacheMs: number,
+    rebalance?: ResolvedRebalanceOptions,
+    onError?: (error: TunnelError) => void,
+  ): TunnelCluster {
+    return new TunnelCluster(directory, relay, routeCacheMs, rebalance, onError);
+  }
+
+  private constructor(
     directory: AffinityDirectory,
     relay: ResolvedRelayOptions,
     private readonly routeCacheMs: number,

@@ -2,7 +2,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import { grpcStatusFromError } from "../grpc-js/status-details.js";
+import { grpcStatusFromError } from "../api/grpc-services/index.js";
 import type { FrontDoorCall } from "./front-door.js";
 import type { GatewayCore } from "./gateway-core.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";

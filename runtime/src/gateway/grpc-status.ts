@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from "node:http";
 import type { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import type { TunnelError } from "../errors.js";
-import { STATUS_DETAILS_KEY, grpcStatusFromError } from "../grpc-js/status-details.js";
+import { STATUS_DETAILS_KEY, grpcStatusFromError } from "../api/grpc-services/index.js";
 import { responseHeaders } from "./http-metadata.js";
 
 /**

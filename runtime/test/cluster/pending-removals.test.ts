@@ -5,7 +5,8 @@
 // Redis stays up with its data behind a gate that cuts the replica off.
 import { afterEach, describe, expect, it } from "vitest";
 import { removalCost, type RedisAffinityDirectory } from "../../src/cluster/directory/index.js";
-import { type DirectoryRemovalsDroppedEvent, subscribeDiagnostics } from "../../src/index.js";
+import { subscribeDiagnostics } from "../../src/index.js";
+import type { DirectoryRemovalsDroppedEvent } from "../../src/protocol.js";
 import { ClusterFixture, routeOf } from "../support/cluster.js";
 import { eventually } from "../support/conditions.js";
 import { EventLog, outcome } from "../support/events.js";

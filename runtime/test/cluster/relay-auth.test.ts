@@ -5,7 +5,8 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { Code, type MetadataInit, openTunnel, type TunnelError, unaryCall } from "../../src/index.js";
+import { Code, openTunnel, type TunnelError, unaryCall } from "../../src/index.js";
+import type { MetadataInit } from "../../src/protocol.js";
 import { joinCluster, RELAY_KEY_HEADER, RELAY_SECRET_HEADER } from "../../src/cluster.js";
 import { clusterPerTest } from "../support/cluster.js";
 import { outcome } from "../support/events.js";

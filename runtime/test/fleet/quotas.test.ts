@@ -6,7 +6,8 @@ import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { CallQuotas } from "../../src/api/quotas/index.js";
 import { RetryInfoSchema } from "../../src/errordetails.js";
-import { Code, createTunnelClient, subscribeDiagnostics, TunnelError, type CallThrottledEvent } from "../../src/index.js";
+import { Code, createTunnelClient, subscribeDiagnostics, TunnelError } from "../../src/index.js";
+import type { CallThrottledEvent } from "../../src/protocol.js";
 import { connectAgent, startHub } from "../support/reverse.js";
 import { Cleanup } from "../support/servers.js";
 

@@ -2,7 +2,8 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as grpc from "@grpc/grpc-js";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { expect } from "vitest";
-import { openTunnel, TunnelServiceClient, unaryCall, type TunnelChannel, type TunnelLimits } from "../../src/index.js";
+import { openTunnel, TunnelServiceClient, unaryCall, type TunnelChannel } from "../../src/index.js";
+import type { TunnelLimits } from "../../src/protocol.js";
 
 /** What the attacked server holds, after a full GC (see attack-server.mjs). */
 export interface Measure {

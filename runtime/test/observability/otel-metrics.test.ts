@@ -11,7 +11,8 @@ import {
 } from "@opentelemetry/sdk-metrics";
 import { MessageSchema, TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, createTunnelClient, DIAGNOSTICS_CHANNELS, TunnelError, type ServiceImpl } from "../../src/index.js";
+import { Code, createTunnelClient, TunnelError, type ServiceImpl } from "../../src/index.js";
+import { DIAGNOSTICS_CHANNELS } from "../../src/protocol.js";
 import { tunnelMetrics } from "../../src/otel.js";
 import { forwardFixture, fromArray } from "../support/forward-fixture.js";
 import { connectAgent, startHub } from "../support/reverse.js";

@@ -4,7 +4,8 @@
 import * as diagnosticsChannel from "node:diagnostics_channel";
 import { Metadata } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { DIAGNOSTICS_CHANNELS, type TunnelInfo } from "../../src/index.js";
+import type { TunnelInfo } from "../../src/index.js";
+import { DIAGNOSTICS_CHANNELS } from "../../src/protocol.js";
 import { tunnelStatusPage, type StatusPageOptions, type StatusSnapshot, type TunnelSource } from "../../src/status.js";
 import { EventLog } from "../support/events.js";
 import { eventStream, request, serveHttp } from "../support/http-page.js";

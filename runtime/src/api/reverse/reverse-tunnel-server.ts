@@ -15,7 +15,7 @@ import { deserializeClientToServer, serializeServerToClient } from "../../transp
 import { ConnectionBudgets } from "../tunnels/index.js";
 import { awaitResponseHeaders } from "../../transport/response-headers.js";
 import { callSafely, resolveReconnectOptions, serveWithReconnect, type ReconnectOptions } from "./reconnect.js";
-import type { HandlerInterceptor } from "../interceptors/index.js";
+import type { Interceptor } from "../interceptors/index.js";
 import { ServiceHost } from "../serve/index.js";
 
 /** Options of a ReverseTunnelServer, for every tunnel it serves. */
@@ -30,9 +30,10 @@ export interface ReverseTunnelServerOptions {
   limits?: Partial<TunnelLimits>;
   /**
    * Wrap every typed implementation registered on this server (e.g. to
-   * check an auth token, log, trace); the first is outermost.
+   * check an auth token, log, trace); the first is outermost. Their
+   * requests carry the handler's `context`.
    */
-  interceptors?: HandlerInterceptor[];
+  interceptors?: Interceptor[];
 }
 
 /** Options of one `ReverseTunnelServer.serve`. */

@@ -1,6 +1,6 @@
 import type { TunnelLimits } from "../../engine/limits.js";
 import type { ReplicaCluster } from "./replica-cluster.js";
-import type { HandlerInterceptor } from "../interceptors/index.js";
+import type { Interceptor } from "../interceptors/index.js";
 import type { CallQuotaOptions } from "../quotas/index.js";
 import type { ReplayBufferLimits } from "../retry/index.js";
 import type { ReverseTunnelRegistry } from "../reverse/index.js";
@@ -99,9 +99,10 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   quotas?: CallQuotaOptions;
   /**
    * Wrap every typed implementation registered on this handler (e.g. to
-   * check an auth token, log, trace); the first is outermost.
+   * check an auth token, log, trace); the first is outermost. Their
+   * requests carry the handler's `context`.
    */
-  interceptors?: HandlerInterceptor[];
+  interceptors?: Interceptor[];
 }
 
 /** Options of `TunnelServiceHandler.drain`. */

@@ -11,6 +11,7 @@ export { agentHealth, controlServerHealth, healthEndpoints } from "./fleet/healt
 export type {
   AgentHealthOptions,
   AgentSource,
+  ClusterSource,
   ControlServerHealthOptions,
   ControlServerSource,
   DirectorySource,
@@ -19,6 +20,17 @@ export type {
   ReadinessCheck,
 } from "./fleet/health.js";
 export { shutdownOnSignal } from "./fleet/graceful-shutdown.js";
-export type { Drainable, GracefulShutdown, GracefulShutdownOptions, ShutdownResult, StoppableServer } from "./fleet/graceful-shutdown.js";
-export { fleetAdmin, type AdminHandler, type FleetAdmin, type FleetAdminOptions, type KeyDirectory } from "./fleet/admin.js";
+export type {
+  Drainable,
+  DrainableHandler,
+  GracefulShutdown,
+  GracefulShutdownOptions,
+  LeavableCluster,
+  ShutdownHealth,
+  ShutdownResult,
+  StoppableAgent,
+  StoppableServer,
+} from "./fleet/graceful-shutdown.js";
+export { fleetAdmin, type AdminHandler, type AdminTunnel, type FleetAdmin, type FleetAdminOptions } from "./fleet/admin.js";
+export type { KeyDirectory, KeyPageView, ReplicaRoute } from "./fleet/admin.js";
 export type { TunnelEventRecord } from "./fleet/tunnel-events.js";

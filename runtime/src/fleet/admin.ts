@@ -3,22 +3,38 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { contained, pathOf, sendJson } from "./http-reply.js";
 import { TunnelEventStreams } from "./tunnel-events.js";
 
+/** A page of keys, as the admin endpoints read it: `replicaIds[i]` hold `keys[i]`. */
+export interface KeyPageView {
+  keys: string[];
+  replicaIds: string[][];
+  /** Absent on the last page. */
+  cursor?: string;
+}
+
+/** A replica holding a key, and where its relay listens. */
+export interface ReplicaRoute {
+  replicaId: string;
+  address: string;
+}
+
 /** What the admin endpoints list and locate keys with: a TunnelCluster (cluster-wide). */
 export interface KeyDirectory {
   /** This replica's id. */
   readonly replicaId: string;
-  listKeys(request: {
-    prefix?: string;
-    cursor?: string;
-    limit?: number;
-  }): Promise<{ keys: string[]; replicaIds: string[][]; cursor?: string }>;
-  locate(key: string): Promise<Array<{ replicaId: string; address: string }>>;
+  listKeys(request: { prefix?: string; cursor?: string; limit?: number }): Promise<KeyPageView>;
+  locate(key: string): Promise<ReplicaRoute[]>;
+}
+
+/** A reverse tunnel, as the admin endpoints report it. */
+export interface AdminTunnel {
+  readonly key: unknown;
+  readonly draining: boolean;
 }
 
 /** What the admin endpoints report about this replica: a TunnelServiceHandler. */
 export interface AdminHandler {
   readonly shuttingDown: boolean;
-  allReverseTunnels(): Array<{ readonly key: unknown; readonly draining: boolean }>;
+  allReverseTunnels(): AdminTunnel[];
 }
 
 /** Options of `fleetAdmin`. */

@@ -1,9 +1,27 @@
 import { setTimeout as sleep } from "node:timers/promises";
 
+/** A TunnelServiceHandler, as the shutdown drains it. */
+export interface DrainableHandler {
+  drain(options: { graceMs: number }): Promise<void>;
+}
+
+/** A ReverseTunnelServer (an agent), as the shutdown stops it. */
+export interface StoppableAgent {
+  gracefulStop(options: { graceMs: number }): Promise<void>;
+}
+
 /** What drains: a TunnelServiceHandler (`drain`) or a ReverseTunnelServer (`gracefulStop`). */
-export type Drainable =
-  | { drain(options: { graceMs: number }): Promise<void> }
-  | { gracefulStop(options: { graceMs: number }): Promise<void> };
+export type Drainable = DrainableHandler | StoppableAgent;
+
+/** Health endpoints, as the shutdown fails their readiness. */
+export interface ShutdownHealth {
+  shutDown(): void;
+}
+
+/** A TunnelCluster, as the shutdown leaves it. */
+export interface LeavableCluster {
+  close(): Promise<void>;
+}
 
 /** A grpc-js server, as the shutdown stops it. */
 export interface StoppableServer {
@@ -14,11 +32,11 @@ export interface StoppableServer {
 /** Options of `shutdownOnSignal`. */
 export interface GracefulShutdownOptions {
   /** Health endpoints whose readiness fails first (`controlServerHealth`, `agentHealth`). */
-  health?: { shutDown(): void };
+  health?: ShutdownHealth;
   /** Drained after readiness failed: running calls finish, tunnels end cleanly (agents reconnect elsewhere). */
   handler?: Drainable;
   /** Left after the drain (a TunnelCluster): keys withdrawn, relay tunnels closed. */
-  cluster?: { close(): Promise<void> };
+  cluster?: LeavableCluster;
   /** grpc-js servers to stop: `tryShutdown` once the drain starts, `forceShutdown` when the grace period is over. */
   servers?: readonly StoppableServer[];
   /** Runs last, before exiting (close the health endpoints' HTTP server, flush logs, ...). */

@@ -89,10 +89,16 @@ export interface DirectorySource {
   readonly unreachableSince?: number | undefined;
 }
 
+/** A TunnelCluster, as readiness sees it. */
+export interface ClusterSource {
+  /** The cluster's directory. */
+  readonly directory: DirectorySource;
+}
+
 /** Options of `controlServerHealth`. */
 export interface ControlServerHealthOptions extends HealthOptions {
   /** In cluster mode: the TunnelCluster (its directory is watched). */
-  cluster?: { readonly directory: DirectorySource };
+  cluster?: ClusterSource;
   /**
    * How long the cluster directory may be unreachable before readiness
    * fails, in ms; default 10,000. Short outages (a Redis restart) do not

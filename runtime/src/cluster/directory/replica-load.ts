@@ -3,6 +3,7 @@ import { LuaScript, NOW } from "./redis-layout.js";
 
 /** One replica's reverse tunnel count, as it last reported it. */
 export interface ReplicaLoad {
+  /** The replica's id. */
   readonly replicaId: string;
   /** Usable reverse tunnels the replica holds. */
   readonly tunnels: number;

@@ -46,7 +46,9 @@ export type {
 } from "./api/serve/index.js";
 
 // Tunnels: options and seams.
-export type { DrainOptions, OpenTunnelOptions, ReplicaCluster } from "./api/tunnels/index.js";
+export type { DrainOptions, ForwardedForOptions, OpenTunnelOptions, ReplicaCluster, TunnelCaller } from "./api/tunnels/index.js";
+// Budgets per client behind a trusted proxy (docs/security.md).
+export { forwardedForKey } from "./api/tunnels/index.js";
 export { NOT_STARTED_WARNING } from "./api/reverse/index.js";
 export type {
   ReverseChannel,

@@ -180,6 +180,17 @@ export function decodeClientToServer(bytes: Uint8Array): ClientToServer {
   return fast === undefined ? fromBinary(ClientToServerSchema, bytes) : (fast as ClientToServer);
 }
 
+/**
+ * `decodeClientToServer`, leaving a `new_stream`'s request headers
+ * undecoded when it can (see DeferredNewStream): what a tunnel server
+ * receives, so that a stream refused for a limit costs no decoding.
+ */
+export function decodeClientToServerDeferringHeaders(bytes: Uint8Array): ClientToServer {
+  const fast =
+    decodeDataFrame(bytes, "grpctunnel.v1.ClientToServer", "requestMessage", "moreRequestData") ?? decodeClientControl(bytes, true);
+  return fast === undefined ? fromBinary(ClientToServerSchema, bytes) : (fast as ClientToServer);
+}
+
 /** Decodes a ServerToClient frame; throws like fromBinary on malformed input. */
 export function decodeServerToClient(bytes: Uint8Array): ServerToClient {
   const fast = decodeDataFrame(bytes, "grpctunnel.v1.ServerToClient", "responseMessage", "moreResponseData") ?? decodeServerControl(bytes);

@@ -89,6 +89,7 @@ export { DIAGNOSTICS_CHANNELS, type DiagnosticsListeners } from "./diagnostics/c
 export type {
   CallEndEvent,
   CallInfo,
+  CallRoutedEvent,
   CallStartEvent,
   CallThrottledEvent,
   DirectoryRemovalsDroppedEvent,

@@ -7,6 +7,7 @@ import type { ReverseTunnelRegistry } from "../api/reverse/index.js";
 import { startRetryingCall } from "../api/retry/index.js";
 import type { TunnelChannel } from "../api/tunnels/index.js";
 import { Code } from "../code.js";
+import { callRoutedChannel } from "../diagnostics/channels.js";
 import { TunnelError } from "../errors.js";
 import type { AffinityDirectory } from "./directory/index.js";
 import type { PeerTunnels } from "./relay/index.js";
@@ -106,7 +107,7 @@ class CallRoute {
   /** A tunnel of this replica for the key, if there is one now. */
   local(): ServedHere | undefined {
     const tunnel = this.routes.local.pick({ all: false, key: this.key });
-    return tunnel === undefined ? undefined : new ServedHere(tunnel, this.routes.replicaId);
+    return tunnel === undefined ? undefined : new ServedHere(tunnel, this.key, this.routes.replicaId);
   }
 
   /** The next target after `refusing` refused the call: another local tunnel, else a route found anew. */
@@ -116,7 +117,7 @@ class CallRoute {
       return this.resolve(signal, refusing.replicaId);
     }
     const other = this.otherLocal(refusing instanceof ServedHere ? refusing.tunnel : refusing);
-    return other === undefined ? this.resolve(signal, undefined) : new ServedHere(other, this.routes.replicaId);
+    return other === undefined ? this.resolve(signal, undefined) : new ServedHere(other, this.key, this.routes.replicaId);
   }
 
   /**
@@ -195,7 +196,14 @@ class CallRoute {
 
   private relayTo(replicaId: string, tunnel: TunnelChannel): RelayTarget {
     const { peers } = this.routes;
-    return new RelayTarget(replicaId, tunnel, this.key, () => peers.closing);
+    const from = this.routes.replicaId;
+    return new RelayTarget(
+      replicaId,
+      tunnel,
+      this.key,
+      () => peers.closing,
+      (method) => routed(this.key, method, replicaId, from),
+    );
   }
 
   private otherLocal(refusing: CallChannel): TunnelChannel | undefined {
@@ -241,10 +249,12 @@ function shuffled<T>(items: readonly T[]): T[] {
 class ServedHere implements CallChannel {
   constructor(
     readonly tunnel: TunnelChannel,
+    private readonly key: string,
     private readonly replicaId: string,
   ) {}
 
   startCall(method: string, options: CallOptions = {}): CallStream {
+    routed(this.key, method, this.replicaId, this.replicaId);
     const { onHeader } = options;
     return this.tunnel.startCall(method, {
       ...options,
@@ -253,5 +263,12 @@ class ServedHere implements CallChannel {
         onHeader?.(headers);
       },
     });
+  }
+}
+
+/** Publishes which replica serves a call (`grpctunnel:call:routed`), when someone listens. */
+function routed(key: string, method: string, servedBy: string, replicaId: string): void {
+  if (callRoutedChannel.hasSubscribers) {
+    callRoutedChannel.publish({ key, method, servedBy, replicaId, relayed: servedBy !== replicaId });
   }
 }

@@ -1,6 +1,7 @@
 import * as diagnosticsChannel from "node:diagnostics_channel";
 import type {
   CallEndEvent,
+  CallRoutedEvent,
   CallStartEvent,
   CallThrottledEvent,
   DirectoryRemovalsDroppedEvent,
@@ -24,6 +25,8 @@ export const DIAGNOSTICS_CHANNELS = {
   callEnd: "grpctunnel:call:end",
   /** A call was refused by a quota (the handler's `quotas` option): CallThrottledEvent. */
   callThrottled: "grpctunnel:call:throttled",
+  /** Cluster mode: a call started on the tunnel of the replica that serves it, here or relayed: CallRoutedEvent. */
+  callRouted: "grpctunnel:call:routed",
   /** Cluster mode: a replica's directory dropped removals it could not write to Redis: DirectoryRemovalsDroppedEvent. */
   directoryRemovalsDropped: "grpctunnel:directory:removals-dropped",
 } as const;
@@ -34,6 +37,7 @@ export const tunnelCloseChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNEL
 export const callStartChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callStart);
 export const callEndChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callEnd);
 export const callThrottledChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callThrottled);
+export const callRoutedChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callRouted);
 export const directoryRemovalsDroppedChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.directoryRemovalsDropped);
 
 /** Typed listeners for `subscribeDiagnostics`; leave out what you do not need. */
@@ -48,6 +52,8 @@ export interface DiagnosticsListeners {
   callEnd?: (event: CallEndEvent) => void;
   /** On `grpctunnel:call:throttled`. */
   callThrottled?: (event: CallThrottledEvent) => void;
+  /** On `grpctunnel:call:routed`. */
+  callRouted?: (event: CallRoutedEvent) => void;
   /** On `grpctunnel:directory:removals-dropped`. */
   directoryRemovalsDropped?: (event: DirectoryRemovalsDroppedEvent) => void;
 }

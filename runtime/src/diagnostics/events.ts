@@ -121,6 +121,24 @@ export interface CallThrottledEvent {
 }
 
 /**
+ * Published on `grpctunnel:call:routed` in cluster mode when a call (or a
+ * new attempt of it, after a refusal) starts on a replica's tunnel: which
+ * replica serves it, here or relayed.
+ */
+export interface CallRoutedEvent {
+  /** The affinity key the call is for. */
+  readonly key: string;
+  /** The full method name, "/pkg.Service/Method". */
+  readonly method: string;
+  /** The replica whose tunnel serves the call (what `tunnel-served-by` will say). */
+  readonly servedBy: string;
+  /** The replica that routed it: this one. */
+  readonly replicaId: string;
+  /** True when it is relayed to another replica. */
+  readonly relayed: boolean;
+}
+
+/**
  * Published on `grpctunnel:directory:removals-dropped` when a replica's
  * affinity directory, unable to write to Redis, kept more pending removals
  * than its `maxPendingRemovalBytes` and forgot the oldest: their entries

@@ -7,7 +7,8 @@ import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { SERVED_BY_HEADER } from "../../src/cluster.js";
 import { RetryInfoSchema } from "../../src/errordetails.js";
-import { Code, createTunnelClient, forEachAgent, TunnelError, unaryCall } from "../../src/index.js";
+import { Code, createTunnelClient, forEachAgent, subscribeDiagnostics, TunnelError, unaryCall } from "../../src/index.js";
+import type { CallRoutedEvent } from "../../src/protocol.js";
 import { clusterPerTest } from "../support/cluster.js";
 import { connectAgent } from "../support/reverse.js";
 import { startReplica } from "../support/replicas.js";
@@ -44,9 +45,17 @@ describe("who served a call, and where keys are", () => {
     await connectAgent(cleanup, a, { name: "agent-a", key: "on-a" });
     await b.cluster.directory.flush();
     expect(tunnel.key).toBe("on-b");
+    const routed: CallRoutedEvent[] = [];
+    cleanup.add(subscribeDiagnostics({ callRouted: (event) => routed.push(event) }));
 
     expect(await call(a.handler.keyAsChannel("on-b"))).toMatchObject({ servedBy: "b", error: undefined });
     expect(await call(a.handler.keyAsChannel("on-a"))).toMatchObject({ servedBy: "a", error: undefined });
+    // Diagnostics say the same, on the replica that routed the call (the relay listener on b starts no routing).
+    const method = "/grpchantesting.TestService/Unary";
+    expect(routed).toEqual([
+      { key: "on-b", method, servedBy: "b", replicaId: "a", relayed: true },
+      { key: "on-a", method, servedBy: "a", replicaId: "a", relayed: false },
+    ]);
     // An error the agent answered without headers: relayed as trailers only, saying so there.
     const failed = await call(a.handler.keyAsChannel("on-b"), { code: Code.NOT_FOUND });
     expect(failed.error?.code).toBe(Code.NOT_FOUND);
@@ -68,6 +77,15 @@ describe("who served a call, and where keys are", () => {
       answered.push(result.key);
     }
     expect(answered.sort()).toEqual(["on-a", "on-b"]);
+    // From the other replica, by prefix: the listing's filter reaches the agent held elsewhere.
+    const byPrefix: string[] = [];
+    for await (const result of forEachAgent(b.handler, { prefix: "on-a" }, (channel) =>
+      createTunnelClient(TestService, channel).unary({}),
+    )) {
+      expect(result.ok).toBe(true);
+      byPrefix.push(result.key);
+    }
+    expect(byPrefix).toEqual(["on-a"]);
   });
 
   it("a quota refusal on the holding replica reaches the caller as RESOURCE_EXHAUSTED with RetryInfo, never routed again", async () => {

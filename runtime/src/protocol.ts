@@ -98,6 +98,7 @@ export type {
   TunnelEndReason,
   TunnelOpenEvent,
   TunnelRole,
+  TunnelsShedEvent,
 } from "./diagnostics/events.js";
 
 // grpc-js: status conversion and adapter options.

@@ -1,5 +1,6 @@
 import type { ClusterReplica } from "../api/tunnels/index.js";
 import type { TunnelChannel } from "../api/tunnels/index.js";
+import { tunnelsShedChannel } from "../diagnostics/channels.js";
 import type { TunnelError } from "../errors.js";
 import type { AffinityDirectory, ReplicaLoad } from "./directory/index.js";
 
@@ -42,12 +43,16 @@ export function resolveRebalanceOptions(options: RebalanceOptions | true): Resol
   return resolved;
 }
 
+function meanTunnels(loads: readonly ReplicaLoad[]): number {
+  return loads.reduce((sum, load) => sum + load.tunnels, 0) / loads.length;
+}
+
 /** How many tunnels a replica holding `held` sheds now, given every replica's report. */
 export function tunnelsToShed(held: number, loads: readonly ReplicaLoad[], options: ResolvedRebalanceOptions): number {
   if (loads.length < 2) {
     return 0;
   }
-  const mean = loads.reduce((sum, load) => sum + load.tunnels, 0) / loads.length;
+  const mean = meanTunnels(loads);
   if (held <= mean * (1 + options.threshold) || held - mean < 1) {
     return 0;
   }
@@ -109,10 +114,15 @@ export class Rebalancer {
         return; // stopped meanwhile
       }
       const count = tunnelsToShed(usable.length, loads, this.options);
+      let shed = 0;
       for (const tunnel of leastBusy(this.replica.local.list({ all: true }), count)) {
         if (this.replica.shed(tunnel, this.options.graceMs)) {
-          this.shed++;
+          shed++;
         }
+      }
+      this.shed += shed;
+      if (shed > 0 && tunnelsShedChannel.hasSubscribers) {
+        tunnelsShedChannel.publish({ replicaId: this.directory.replicaId, held: usable.length, meanTunnels: meanTunnels(loads), shed });
       }
     } catch (e) {
       this.report(e as TunnelError); // the next interval tries again

@@ -7,6 +7,7 @@ import type {
   DirectoryRemovalsDroppedEvent,
   TunnelCloseEvent,
   TunnelOpenEvent,
+  TunnelsShedEvent,
 } from "./events.js";
 
 /**
@@ -27,6 +28,8 @@ export const DIAGNOSTICS_CHANNELS = {
   callThrottled: "grpctunnel:call:throttled",
   /** Cluster mode: a call started on the tunnel of the replica that serves it, here or relayed: CallRoutedEvent. */
   callRouted: "grpctunnel:call:routed",
+  /** Cluster mode: rebalancing shed some of this replica's reverse tunnels: TunnelsShedEvent. */
+  tunnelsShed: "grpctunnel:cluster:tunnels-shed",
   /** Cluster mode: a replica's directory dropped removals it could not write to Redis: DirectoryRemovalsDroppedEvent. */
   directoryRemovalsDropped: "grpctunnel:directory:removals-dropped",
 } as const;
@@ -38,6 +41,7 @@ export const callStartChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.
 export const callEndChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callEnd);
 export const callThrottledChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callThrottled);
 export const callRoutedChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callRouted);
+export const tunnelsShedChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.tunnelsShed);
 export const directoryRemovalsDroppedChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.directoryRemovalsDropped);
 
 /** Typed listeners for `subscribeDiagnostics`; leave out what you do not need. */
@@ -54,6 +58,8 @@ export interface DiagnosticsListeners {
   callThrottled?: (event: CallThrottledEvent) => void;
   /** On `grpctunnel:call:routed`. */
   callRouted?: (event: CallRoutedEvent) => void;
+  /** On `grpctunnel:cluster:tunnels-shed`. */
+  tunnelsShed?: (event: TunnelsShedEvent) => void;
   /** On `grpctunnel:directory:removals-dropped`. */
   directoryRemovalsDropped?: (event: DirectoryRemovalsDroppedEvent) => void;
 }

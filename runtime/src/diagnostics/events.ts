@@ -139,6 +139,22 @@ export interface CallRoutedEvent {
 }
 
 /**
+ * Published on `grpctunnel:cluster:tunnels-shed` when rebalancing (the
+ * cluster's `rebalance` option) shed reverse tunnels of this replica: one
+ * event per round, at most `maxShedPerInterval` tunnels each.
+ */
+export interface TunnelsShedEvent {
+  /** The replica that shed them. */
+  readonly replicaId: string;
+  /** Usable reverse tunnels it held before. */
+  readonly held: number;
+  /** The cluster's mean, from every replica's report. */
+  readonly meanTunnels: number;
+  /** Tunnels shed in this round (each ends once its calls finished; its agent reconnects). */
+  readonly shed: number;
+}
+
+/**
  * Published on `grpctunnel:directory:removals-dropped` when a replica's
  * affinity directory, unable to write to Redis, kept more pending removals
  * than its `maxPendingRemovalBytes` and forgot the oldest: their entries

@@ -9,7 +9,7 @@
 // replica with the operations in replica-scenarios.mjs.
 import * as http from "node:http";
 import * as grpc from "@grpc/grpc-js";
-import { TunnelServiceHandler, tunnelServerOptions } from "../../dist/index.js";
+import { subscribeDiagnostics, TunnelServiceHandler, tunnelServerOptions } from "../../dist/index.js";
 import { joinCluster, RedisAffinityDirectory } from "../../dist/cluster.js";
 import { controlServerHealth, fleetAdmin, shutdownOnSignal } from "../../dist/fleet.js";
 import { allowAll, createTunnelGateway } from "../../dist/gateway.js";
@@ -106,8 +106,13 @@ const graceful = shutdownOnSignal({
   },
 });
 
+/** Rebalancing rounds that shed tunnels here (diagnostics). */
+const shedRounds = [];
+subscribeDiagnostics({ tunnelsShed: (event) => event.replicaId === config.replicaId && shedRounds.push(event) });
+
 const ops = {
   ...callOps(handler),
+  shedRounds: () => ({ rounds: shedRounds, total: cluster.tunnelsShed }),
   /** Every route lookups returned since `since` (ms since the epoch). */
   routesSeen: ({ since }) => routesSeen.filter((r) => r.at >= since),
   lookup: ({ key }) => directory.lookup(key),

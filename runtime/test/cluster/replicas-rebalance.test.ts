@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { testServiceImpl } from "@protoc-gen-tunnel/interop";
+import type { TunnelsShedEvent } from "../../src/protocol.js";
 import { resolveRebalanceOptions, tunnelsToShed } from "../../src/cluster/rebalancer.js";
 import { eventually } from "../support/conditions.js";
 import { redisForFile } from "../support/redis-per-file.js";
@@ -19,6 +20,11 @@ const redisUrl = redisForFile(cleanup);
 
 const AGENTS = 12;
 const LOAD = { callers: 2, timeoutMs: 10_000 };
+
+interface ShedRounds {
+  rounds: TunnelsShedEvent[];
+  total: number;
+}
 
 interface LoadResult {
   calls: number;
@@ -76,6 +82,14 @@ describe("rebalancing", () => {
     expect(failures).toEqual([]);
     expect(moved).toBeGreaterThanOrEqual(3);
     expect(calls).toBeGreaterThan(30);
+    // Rate-limited: the loaded replicas shed a few per round (maxShedPerInterval), as their diagnostics say.
+    for (const replica of [r1, r2]) {
+      const { rounds, total } = await replica.request<ShedRounds>("shedRounds");
+      expect(rounds.every((round) => round.shed >= 1 && round.shed <= 2 && round.held > round.meanTunnels)).toBe(true);
+      expect(rounds.reduce((n, round) => n + round.shed, 0)).toBe(total);
+    }
+    const shedByLoaded = (await Promise.all([r1, r2].map((r) => r.request<ShedRounds>("shedRounds")))).reduce((n, s) => n + s.total, 0);
+    expect(shedByLoaded).toBeGreaterThanOrEqual(3);
   }, 120_000);
 });
 

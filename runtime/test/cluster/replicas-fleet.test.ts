@@ -1,8 +1,9 @@
 // Fleet operations with replica processes (issue #29): SIGTERM drains a
 // replica gracefully (readiness fails at once, the call in flight finishes,
-// its agent moves, it exits 0 and leaves nothing in Redis); a dead
-// replica's entries for a key that moved are gone within lease + refresh
-// interval; a noisy key is throttled on the replica holding it, whichever
+// its agent moves, it exits 0 and leaves nothing in Redis), and when a
+// call outlasts the grace period (cut short, exit 1; a second SIGTERM stops
+// at once); a dead replica's entries for a key that moved are gone within
+// lease + refresh interval; a noisy key is throttled on the replica holding it, whichever
 // replica the calls come from, while other keys go on.
 import { describe, expect, it } from "vitest";
 import { testServiceImpl } from "@protoc-gen-tunnel/interop";
@@ -66,6 +67,67 @@ describe("a replica process told to stop (SIGTERM)", () => {
     // The agent reconnected to the other replica; calls for it go on.
     await cluster.holderOf("slow");
     expect(await caller.request<{ payload: string }>("unary", { key: "slow", waitForReady: true })).toMatchObject({ payload: "slow" });
+  }, 60_000);
+});
+
+describe("a replica process whose calls outlast the grace period", () => {
+  /** A cluster of one replica whose agent holds every "stuck" call until the test ends, with one such call running. */
+  async function stuckCall(shutdownGraceMs: number) {
+    const cluster = await ProcessCluster.start(cleanup, redisUrl(), 1, { shutdownGraceMs });
+    const started = new EventLog<string>();
+    const never = deferred<void>();
+    cleanup.add(() => never.resolve());
+    const { replica } = await cluster.connectAgent({
+      name: "stuck-agent",
+      key: "stuck",
+      impl: {
+        async unary(req, ctx) {
+          started.push("stuck");
+          await never.promise;
+          return testServiceImpl.unary(req, ctx);
+        },
+      },
+    });
+    const inFlight = replica.request("unary", { key: "stuck", timeoutMs: 60_000 }).then(
+      () => Code.OK,
+      (e: unknown) => (e instanceof ReplicaError ? e.code : -1),
+    );
+    await started.waitFor();
+    return { replica, inFlight };
+  }
+
+  it("cuts the call short when the grace period is over, forces the servers down and exits 1", async () => {
+    const graceMs = 1_000;
+    const { replica, inFlight } = await stuckCall(graceMs);
+    const signalled = performance.now();
+    replica.signal("SIGTERM");
+    await eventually(
+      "not ready",
+      () => readyStatus(replica),
+      (s) => s === 503,
+      5_000,
+    );
+    expect(await replica.exited).toBe(1);
+    const took = performance.now() - signalled;
+    expect(took).toBeGreaterThanOrEqual(graceMs); // the call was given its grace period
+    expect(took).toBeLessThan(graceMs + 1_000 + 4_000); // grace + the servers' margin, with room for a busy machine
+    expect(await inFlight).not.toBe(Code.OK);
+  }, 60_000);
+
+  it("stops at once on a second SIGTERM, long before the grace period", async () => {
+    const { replica, inFlight } = await stuckCall(30_000);
+    replica.signal("SIGTERM");
+    await eventually(
+      "not ready",
+      () => readyStatus(replica),
+      (s) => s === 503,
+      5_000,
+    );
+    const again = performance.now();
+    replica.signal("SIGTERM");
+    expect(await replica.exited).toBe(1);
+    expect(performance.now() - again).toBeLessThan(10_000);
+    expect(await inFlight).not.toBe(Code.OK);
   }, 60_000);
 });
 

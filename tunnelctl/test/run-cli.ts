@@ -1,5 +1,6 @@
 /** Runs the built tunnelctl (bin/tunnelctl.js) in a child process, asynchronously: agents in the test process keep serving. */
 import { spawn } from "node:child_process";
+import type { Readable } from "node:stream";
 
 const BIN = new URL("../bin/tunnelctl.js", import.meta.url).pathname;
 
@@ -29,26 +30,23 @@ export function started(
   onErrorLine: (line: string) => void = () => {},
 ) {
   const child = spawn(process.execPath, [BIN, ...args], { env: environment(env), stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
+  const stdout = collectLines(child.stdout, onLine);
+  const stderr = collectLines(child.stderr, onErrorLine);
+  const done = new Promise<CliRun>((resolve) => child.on("close", (code) => resolve({ code, stdout: stdout.text, stderr: stderr.text })));
+  return { child, done };
+}
+
+/** All a stream wrote, as text, calling `onLine` with each whole line as it arrives. */
+function collectLines(stream: Readable, onLine: (line: string) => void): { text: string } {
+  const collected = { text: "" };
   let pending = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout += chunk;
+  stream.setEncoding("utf8").on("data", (chunk: string) => {
+    collected.text += chunk;
     pending += chunk;
     for (let end = pending.indexOf("\n"); end >= 0; end = pending.indexOf("\n")) {
       onLine(pending.slice(0, end));
       pending = pending.slice(end + 1);
     }
   });
-  let pendingErr = "";
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk;
-    pendingErr += chunk;
-    for (let end = pendingErr.indexOf("\n"); end >= 0; end = pendingErr.indexOf("\n")) {
-      onErrorLine(pendingErr.slice(0, end));
-      pendingErr = pendingErr.slice(end + 1);
-    }
-  });
-  const done = new Promise<CliRun>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
-  return { child, done };
+  return collected;
 }

@@ -22,6 +22,14 @@ const redisUrl = redisForFile(cleanup);
 
 const text = (bytes: Uint8Array) => Buffer.from(bytes).toString("utf8");
 const readyStatus = async (replica: ReplicaProcess) => (await request(`${replica.httpUrl}/readyz`)).status;
+/** Resolves once the replica's readiness fails (503). */
+const notReady = (replica: ReplicaProcess) =>
+  eventually(
+    `${replica.replicaId} not ready`,
+    () => readyStatus(replica),
+    (s) => s === 503,
+    5_000,
+  );
 const other = (cluster: ProcessCluster, replica: ReplicaProcess) => cluster.replicas.find((r) => r !== replica)!;
 
 describe("a replica process told to stop (SIGTERM)", () => {
@@ -49,12 +57,7 @@ describe("a replica process told to stop (SIGTERM)", () => {
     const inFlight = caller.request<{ payload: string }>("unary", { key: "slow", timeoutMs: 30_000 });
     await started.waitFor();
     holder.signal("SIGTERM");
-    await eventually(
-      "the stopping replica not ready",
-      () => readyStatus(holder),
-      (s) => s === 503,
-      5_000,
-    );
+    await notReady(holder);
     cluster.unbalance(holder); // what failing readiness does to a Service's endpoints
     expect(holder.tunnels.count((e) => e.event === "close")).toBe(0); // the tunnel waits for its call
 
@@ -101,12 +104,7 @@ describe("a replica process whose calls outlast the grace period", () => {
     const { replica, inFlight } = await stuckCall(graceMs);
     const signalled = performance.now();
     replica.signal("SIGTERM");
-    await eventually(
-      "not ready",
-      () => readyStatus(replica),
-      (s) => s === 503,
-      5_000,
-    );
+    await notReady(replica);
     expect(await replica.exited).toBe(1);
     const took = performance.now() - signalled;
     expect(took).toBeGreaterThanOrEqual(graceMs); // the call was given its grace period
@@ -117,12 +115,7 @@ describe("a replica process whose calls outlast the grace period", () => {
   it("stops at once on a second SIGTERM, long before the grace period", async () => {
     const { replica, inFlight } = await stuckCall(30_000);
     replica.signal("SIGTERM");
-    await eventually(
-      "not ready",
-      () => readyStatus(replica),
-      (s) => s === 503,
-      5_000,
-    );
+    await notReady(replica);
     const again = performance.now();
     replica.signal("SIGTERM");
     expect(await replica.exited).toBe(1);

@@ -5,7 +5,9 @@ import { TunnelEventStreams } from "./tunnel-events.js";
 
 /** A page of keys, as the admin endpoints read it: `replicaIds[i]` hold `keys[i]`. */
 export interface KeyPageView {
+  /** The keys of this page. */
   keys: string[];
+  /** The replicas holding each key, in the order of `keys`. */
   replicaIds: string[][];
   /** Absent on the last page. */
   cursor?: string;
@@ -13,7 +15,9 @@ export interface KeyPageView {
 
 /** A replica holding a key, and where its relay listens. */
 export interface ReplicaRoute {
+  /** The replica's id. */
   replicaId: string;
+  /** Its relay listener's address, host:port. */
   address: string;
 }
 
@@ -21,19 +25,25 @@ export interface ReplicaRoute {
 export interface KeyDirectory {
   /** This replica's id. */
   readonly replicaId: string;
+  /** A page of the keys held in the cluster, at most `limit`, those starting with `prefix`, after `cursor`. */
   listKeys(request: { prefix?: string; cursor?: string; limit?: number }): Promise<KeyPageView>;
+  /** The replicas holding `key`; empty when none does. */
   locate(key: string): Promise<ReplicaRoute[]>;
 }
 
 /** A reverse tunnel, as the admin endpoints report it. */
 export interface AdminTunnel {
+  /** Its affinity key. */
   readonly key: unknown;
+  /** True once it takes no new calls (draining or shed). */
   readonly draining: boolean;
 }
 
 /** What the admin endpoints report about this replica: a TunnelServiceHandler. */
 export interface AdminHandler {
+  /** True once `drain` began. */
   readonly shuttingDown: boolean;
+  /** Every reverse tunnel it holds, draining ones too. */
   allReverseTunnels(): AdminTunnel[];
 }
 

@@ -2,11 +2,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 /** A TunnelServiceHandler, as the shutdown drains it. */
 export interface DrainableHandler {
+  /** Stops taking tunnels and calls; resolves once running calls finished or `graceMs` is over. */
   drain(options: { graceMs: number }): Promise<void>;
 }
 
 /** A ReverseTunnelServer (an agent), as the shutdown stops it. */
 export interface StoppableAgent {
+  /** Ends its reverse tunnels once their calls finished, within `graceMs`. */
   gracefulStop(options: { graceMs: number }): Promise<void>;
 }
 
@@ -15,17 +17,21 @@ export type Drainable = DrainableHandler | StoppableAgent;
 
 /** Health endpoints, as the shutdown fails their readiness. */
 export interface ShutdownHealth {
+  /** Fails readiness from now on. */
   shutDown(): void;
 }
 
 /** A TunnelCluster, as the shutdown leaves it. */
 export interface LeavableCluster {
+  /** Withdraws this replica's keys and closes its relay tunnels. */
   close(): Promise<void>;
 }
 
 /** A grpc-js server, as the shutdown stops it. */
 export interface StoppableServer {
+  /** Stops accepting connections; calls `callback` once the open ones ended. */
   tryShutdown(callback: (error?: Error) => void): void;
+  /** Ends every connection now. */
   forceShutdown(): void;
 }
 

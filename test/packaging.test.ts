@@ -131,11 +131,12 @@ beforeAll(async () => {
   await runShell(replaceOrFail(snippet(readme, "pack"), README_PACK_DIR, packDir), { cwd: repoRoot, env: outsideEnv(repoRoot) });
 }, COMMAND_TIMEOUT_MS);
 
+// Several projects' node_modules: removing them took over 30 s on a loaded machine.
 afterAll(() => {
   if (workDir !== undefined && process.env.KEEP_PACKAGING_DIR === undefined) {
     rmSync(workDir, { recursive: true, force: true });
   }
-});
+}, COMMAND_TIMEOUT_MS);
 
 /** The files of a tarball, without npm's "package/" prefix. */
 function tarballFiles(name: string): string[] {

@@ -169,7 +169,7 @@ describe("published packages", () => {
     for (const file of ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/cjs/package.json"]) {
       expect(runtime).toContain(file);
     }
-    for (const entry of ["index", "protocol", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status", "testing"]) {
+    for (const entry of ["index", "protocol", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status", "testing", "fleet"]) {
       expect(runtime).toContain(`dist/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.d.ts`);

@@ -61,7 +61,7 @@ describe("a Redis outage in cluster mode (issue #25, finding 6)", () => {
   it("agents with new 48 KB keys come and go while Redis is down: bounded pending writes and memory; convergence once it is back", async () => {
     const redis = await RedisServer.start();
     cleanup.add(() => redis.stop());
-    const cluster = await ProcessCluster.start(cleanup, redis.url, 1, { maxPendingRemovalBytes: 2 * MiB });
+    const cluster = await ProcessCluster.start(cleanup, redis.url, 1, { directory: { maxPendingRemovalBytes: 2 * MiB } });
     cleanup.add(async () => {
       for (const agent of cluster.agents) agent.controller.abort();
     });

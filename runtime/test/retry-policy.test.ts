@@ -13,6 +13,7 @@ import {
   type Interceptor,
   type HandlerContext,
 } from "../src/index.js";
+import { deferred } from "../src/deferred.js";
 import { eventually } from "./support/conditions.js";
 import { Cleanup } from "./support/servers.js";
 import { FAST_RETRY, flaky, newHandler, type Store, storeAgent } from "./support/store-agents.js";
@@ -102,6 +103,24 @@ describe("retries from the proto's idempotency_level", () => {
     ).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "gone after one" });
     expect(seen).toEqual(["first"]);
     expect(calls).toBe(1);
+  });
+
+  it("a consumer leaving a stream early cancels the attempt on the agent", async () => {
+    const handler = newHandler();
+    const aborted = deferred<void>();
+    await agent(handler, "d1", {
+      async *watch(request, context) {
+        yield { key: request.key, value: "first" };
+        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
+        aborted.resolve();
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+    for await (const item of store.watch({ key: "k" })) {
+      expect(item.value).toBe("first");
+      break;
+    }
+    await aborted.promise; // the handler saw its call cancelled
   });
 
   it("replays a stream's requests to the next attempt", async () => {

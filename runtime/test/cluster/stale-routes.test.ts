@@ -208,6 +208,21 @@ describe("stale routes", () => {
 });
 
 describe("a draining replica", () => {
+  it("leaving the cluster ends its relay tunnels at once: a relayed call running there fails UNAVAILABLE", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const b = await startReplica(cleanup, c, "b");
+    const gate = new Gate();
+    await connectAgent(cleanup, b, { name: "agent-b", key: "K", impl: { serverStream: gate.serverStream } });
+    await b.cluster.directory.flush();
+    const running = outcome(drain(serverStreamCall(a.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 2 })));
+    await gate.entered.promise;
+    await b.cluster.close();
+    const result = await running;
+    expect(result.ok || result.error).toMatchObject({ code: Code.UNAVAILABLE });
+    gate.release();
+  });
+
   it("refuses a new relay tunnel with UNAVAILABLE from the moment it begins draining (strangers still get UNAUTHENTICATED)", async () => {
     const c = newCluster();
     const b = await startReplica(cleanup, c, "b");

@@ -22,6 +22,9 @@ import { levelOf, StoreService, type Item } from "./support/store-service.js";
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
+/** Retries that wait (almost always) longer than any test: for what happens meanwhile. */
+const MINUTE_BACKOFF = { maxAttempts: 5, initialBackoffMs: 60_000, maxBackoffMs: 60_000, backoffMultiplier: 1 };
+
 const agent = (handler: TunnelServiceHandler<string>, key: string, impl: Store) => storeAgent(cleanup, handler, key, impl);
 
 describe("retries from the proto's idempotency_level", () => {
@@ -233,9 +236,7 @@ describe("retries from the proto's idempotency_level", () => {
     const handler = newHandler();
     const get = flaky(100);
     await agent(handler, "d1", { get });
-    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), {
-      retry: { maxAttempts: 5, initialBackoffMs: 60_000, maxBackoffMs: 60_000, backoffMultiplier: 1 },
-    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: MINUTE_BACKOFF });
     const [tunnel] = handler.allReverseTunnels();
     const controller = new AbortController();
     const call = store.get({}, { signal: controller.signal }).catch((e: unknown) => e);
@@ -269,9 +270,7 @@ describe("retries from the proto's idempotency_level", () => {
     const handler = newHandler();
     const get = flaky(100);
     await agent(handler, "d1", { get });
-    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), {
-      retry: { maxAttempts: 5, initialBackoffMs: 60_000, maxBackoffMs: 60_000, backoffMultiplier: 1 },
-    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: MINUTE_BACKOFF });
     // A random wait below 60 s almost never fits in 50 ms; when it does, the retry fails the same way.
     await expect(store.get({}, { timeoutMs: 50 })).rejects.toMatchObject({ code: Code.UNAVAILABLE });
     expect(get.calls).toBeLessThanOrEqual(2);

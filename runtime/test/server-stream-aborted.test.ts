@@ -2,7 +2,7 @@
 // with, instead of an AbortSignal per call. It fires exactly when `signal`
 // aborts (cancel, deadline, the tunnel ending), with the same reason, and
 // never after the handler itself ended the call.
-import diagnosticsChannel from "node:diagnostics_channel";
+import * as diagnosticsChannel from "node:diagnostics_channel";
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { Code, TunnelError } from "../src/index.js";

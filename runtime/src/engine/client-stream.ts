@@ -7,6 +7,7 @@ import { clientFrames, requestFrames } from "../protocol/frames.js";
 import { metadataFromProto } from "../protocol/metadata-codec.js";
 import { errorFromStatus } from "../protocol/status-codec.js";
 import { metadataBytes } from "./memory-costs.js";
+import type { EXTRA_MESSAGE } from "./message-queue.js";
 import { StreamCore, type StreamCoreInit, type StreamRole } from "./stream-core.js";
 
 export interface ClientStreamInit extends StreamCoreInit<ClientToServer> {
@@ -93,6 +94,15 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
    */
   read(): Promise<Uint8Array | undefined> {
     return this.queue.read(); // the queue ends with the call's error (see end)
+  }
+
+  /**
+   * The one response of a unary or client-streaming call, with the call's
+   * successful end, in one read (see MessageQueue.readOnly): undefined when
+   * none came, EXTRA_MESSAGE when a second one did. Throws the call's error.
+   */
+  readOnly(): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
+    return this.queue.readOnly();
   }
 
   /** Tells the server (unless the call already ended) and fails the call with `reason`. */

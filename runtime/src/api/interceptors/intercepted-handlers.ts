@@ -29,12 +29,9 @@ export function interceptedHandler(
     const context = handlerContext(stream);
     const service = method.parent;
     const header = context.metadata;
-    // The reads inline (not readSingleRequest): the common call, with as few promises as it needs.
-    const bytes = unary ? await stream.read() : undefined;
+    // The read inline (not readSingleRequest): the common call, with as few promises as it needs.
+    const message = unary ? singleRequest(stream, input, await stream.readOnly()) : requestStream(stream, method);
     // A getter (shared, see defineSharedGetter): the context makes its signal only when someone uses it.
-    const message = unary
-      ? singleRequest(stream, input, bytes, bytes === undefined ? undefined : await stream.read())
-      : requestStream(stream, method);
     const request = defineSharedGetter(
       { method, service, header, context, stream: !unary, message },
       "signal",

@@ -6,7 +6,8 @@ import type { CallEnd } from "../../ended.js";
 import { TunnelError } from "../../errors.js";
 import type { CallChannel } from "../client/index.js";
 import { callDeadline, type CallOptions } from "../client/index.js";
-import type { CallStream } from "../client/index.js";
+import { type CallStream, type ReadsOnly, readOnly } from "../client/index.js";
+import type { EXTRA_MESSAGE } from "../../engine/message-queue.js";
 import { CallWaits } from "./wait-signal.js";
 import { ReplayBuffer, type ReplayBudget } from "./replay-budget.js";
 
@@ -92,7 +93,7 @@ interface Fallback {
   headers: Metadata | undefined;
 }
 
-class RetryingCall implements CallStream {
+class RetryingCall implements CallStream, ReadsOnly {
   readonly method: string;
   readonly done: Promise<CallEnd>;
   private readonly ended = deferred<CallEnd>();
@@ -179,7 +180,16 @@ class RetryingCall implements CallStream {
     }
   }
 
-  async read(): Promise<Uint8Array | undefined> {
+  read(): Promise<Uint8Array | undefined> {
+    return this.readFrom(false) as Promise<Uint8Array | undefined>;
+  }
+
+  /** ReadsOnly: the one response with the call's end, in one read of the attempt where it can. */
+  readOnly(): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
+    return this.readFrom(true);
+  }
+
+  private async readFrom(only: boolean): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
     for (;;) {
       let attempt = this.current;
       if (attempt === undefined) {
@@ -195,7 +205,7 @@ class RetryingCall implements CallStream {
         }
       }
       try {
-        const message = await attempt.stream.read();
+        const message = only ? await readOnly(attempt.stream) : await attempt.stream.read();
         if (message !== undefined) {
           this.commit();
         }

@@ -45,7 +45,8 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
   /** A response message (or part of one) arrived: a handler has seen the call. */
   private responded = false;
   private readonly signal: AbortSignal | undefined;
-  private readonly abortListener = () => this.cancel(TunnelError.from(this.signal?.reason, Code.CANCELLED));
+  /** Made only for a call with a signal (most have none). */
+  private readonly abortListener: (() => void) | undefined;
 
   constructor(init: ClientStreamInit) {
     super(clientRole, init);
@@ -53,8 +54,12 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     this.maxMetadataBytes = init.limits.maxMetadataBytes;
     this.onHeader = init.onHeader;
     this.onEnd = init.onEnd;
-    this.signal = init.signal;
-    this.signal?.addEventListener("abort", this.abortListener, { once: true });
+    const signal = init.signal;
+    this.signal = signal;
+    if (signal !== undefined) {
+      this.abortListener = () => this.cancel(TunnelError.from(signal.reason, Code.CANCELLED));
+      signal.addEventListener("abort", this.abortListener, { once: true });
+    }
   }
 
   /** How the call ended (see CallStream.done). */
@@ -171,7 +176,9 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     if (!this.markEnded(end)) {
       return;
     }
-    this.signal?.removeEventListener("abort", this.abortListener);
+    if (this.abortListener !== undefined) {
+      this.signal?.removeEventListener("abort", this.abortListener);
+    }
     if (this.headers === undefined) {
       this.deliverHeaders(new Metadata());
     }

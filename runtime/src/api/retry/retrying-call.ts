@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Metadata } from "@grpc/grpc-js";
 import { Code } from "../../code.js";
-import { deferred, type Deferred } from "../../deferred.js";
+import { LazyDeferred } from "../../deferred.js";
 import type { CallEnd } from "../../ended.js";
 import { TunnelError } from "../../errors.js";
 import type { CallChannel } from "../client/index.js";
@@ -80,7 +80,7 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 class Attempt {
   stream!: CallStream;
   /** Settles once the call has decided what this attempt's end means (retry or final). */
-  readonly decided: Deferred<void> = deferred();
+  readonly decided = new LazyDeferred();
   /** Headers reported after the attempt ended (empty ones, by convention): held unless it is final. */
   endHeaders: Metadata | undefined;
 
@@ -95,15 +95,15 @@ interface Fallback {
 
 class RetryingCall implements CallStream, ReadsOnly {
   readonly method: string;
-  readonly done: Promise<CallEnd>;
-  private readonly ended = deferred<CallEnd>();
+  // Made when asked for, like the engine's streams' `done`: most calls end without anyone awaiting them.
+  private readonly ended = new LazyDeferred<CallEnd>();
   private readonly attemptOptions: CallOptions;
   private readonly deadline: number | undefined;
   private readonly maxRetries: number;
   /** The attempt carrying the call; undefined until the first target is known. */
   private current: Attempt | undefined;
   /** Resolves once the first attempt started, or the call ended without one. */
-  private readonly started = deferred<void>();
+  private readonly started = new LazyDeferred();
   private finalEnd: CallEnd | undefined;
   private retries = 0;
   private committed = false;
@@ -117,7 +117,6 @@ class RetryingCall implements CallStream, ReadsOnly {
 
   constructor(private readonly init: RetryingCallInit) {
     this.method = init.method;
-    this.done = this.ended.promise;
     this.maxRetries = init.budget === undefined ? 0 : (init.maxRetries ?? 1);
     this.buffer = new ReplayBuffer(init.budget);
     const { options } = init;
@@ -150,6 +149,10 @@ class RetryingCall implements CallStream, ReadsOnly {
 
   get closed(): boolean {
     return this.finalEnd !== undefined;
+  }
+
+  get done(): Promise<CallEnd> {
+    return this.ended.promise;
   }
 
   send(message: Uint8Array): Promise<void> {

@@ -10,12 +10,14 @@ export default defineConfig({
     // Exact matches: a plain key would also rewrite subpath imports.
     alias: [
       { find: /^@protoc-gen-tunnel\/runtime$/, replacement: source("./runtime/src/index.ts") },
+      { find: /^@protoc-gen-tunnel\/runtime\/protocol$/, replacement: source("./runtime/src/protocol.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/tunnelpb$/, replacement: source("./runtime/src/tunnelpb.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/connect$/, replacement: source("./runtime/src/connect.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/errordetails$/, replacement: source("./runtime/src/errordetails.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/cluster$/, replacement: source("./runtime/src/cluster.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/otel$/, replacement: source("./runtime/src/otel.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/status$/, replacement: source("./runtime/src/status.ts") },
+      { find: /^@protoc-gen-tunnel\/runtime\/gateway$/, replacement: source("./runtime/src/gateway.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/testing$/, replacement: source("./runtime/src/testing.ts") },
       { find: /^@protoc-gen-tunnel\/interop$/, replacement: source("./interop/src/index.ts") },
     ],

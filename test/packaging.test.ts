@@ -1,12 +1,13 @@
 // The newcomer's path, as a test: pack the published packages with the
 // README's command, install the tarballs into fresh projects outside the
 // repository with the README's commands, generate code with the README's
-// buf.yaml and buf.gen.yaml, type-check the README's programs under
+// buf.yaml and buf.gen.yaml, type-check the programs of the README and of
+// the guides under docs/ it links to, under
 // `tsc --init`'s strict settings with TypeScript 5.9 (the repository's) and
 // the newest TypeScript (the project's), then run them and compare what they
-// print with the README. docs/generated-code.md adds src/fleet.ts: factory
-// options, fan-out and the in-process test transport. Variants: an ES module project, a CommonJS project
-// (require), JavaScript output (target=js+dts), and the oldest
+// print with the docs (docs/generated-code.md adds src/fleet.ts: factory
+// options, fan-out and the in-process test transport). Variants: an ES
+// module project, a CommonJS project (require), JavaScript output (target=js+dts), and the oldest
 // @bufbuild/protobuf and @grpc/grpc-js the runtime's peer ranges allow.
 //
 // npm prefers its cache; the first run on a machine downloads what is missing
@@ -19,13 +20,21 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { COMMAND_TIMEOUT_MS, engineWarnings, outsideEnv, runShell } from "./support/commands.js";
-import { readSnippets, replaceOrFail, snippet } from "./support/snippets.js";
+import { readSnippets, readSnippetsOf, replaceOrFail, snippet } from "./support/snippets.js";
 import { STRICT_INIT_OPTIONS, UserProject } from "./support/user-project.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
-const readme = readSnippets(join(repoRoot, "README.md"));
-/** The README's snippets and those of the generated-code guide (factory options, fan-out, the test transport). */
-const snippets = new Map([...readme, ...readSnippets(join(repoRoot, "docs/generated-code.md"))]);
+/** What the README's walk-through and the guides it links to tell users to write and run. */
+const readme = readSnippetsOf(
+  [
+    "README.md",
+    "docs/calls-and-handlers.md",
+    "docs/commonjs-and-javascript.md",
+    "docs/connect-and-grpc-js.md",
+    "docs/observability.md",
+    "docs/generated-code.md",
+  ].map((file) => join(repoRoot, file)),
+);
 const runtimePackage = JSON.parse(readFileSync(join(repoRoot, "runtime/package.json"), "utf8")) as {
   version: string;
   peerDependencies: Record<string, string>;
@@ -70,7 +79,7 @@ const VARIANTS: Variant[] = [
     name: "ES module project (target=ts)",
     type: "module",
     bufGen: "buf.gen.yaml",
-    programs: ["src/forward.ts", "src/reverse.ts", "src/connect.ts", "src/observe.ts", "src/fleet.ts"],
+    programs: ["src/forward.ts", "src/reverse.ts", "src/errors.ts", "src/connect.ts", "src/observe.ts", "src/fleet.ts"],
     extraInstall: `npm install @connectrpc/connect@2.2.0\n${snippet(readme, "install OpenTelemetry")}`,
   },
   {
@@ -99,7 +108,7 @@ const VARIANTS: Variant[] = [
     name: `lowest supported @bufbuild/protobuf ${LOWEST_PROTOBUF} and @grpc/grpc-js ${LOWEST_GRPC}`,
     type: "module",
     bufGen: "buf.gen.yaml",
-    programs: ["src/forward.ts", "src/reverse.ts"],
+    programs: ["src/forward.ts", "src/reverse.ts", "src/errors.ts"],
     install: (lines) => {
       let out = replaceOrFail(lines, "@bufbuild/protobuf@2.17.0", `@bufbuild/protobuf@${LOWEST_PROTOBUF}`);
       out = replaceOrFail(out, "@bufbuild/protoc-gen-es@2.17.0", `@bufbuild/protoc-gen-es@${LOWEST_PROTOBUF}`);
@@ -159,12 +168,22 @@ describe("published packages", () => {
     for (const file of ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/cjs/package.json"]) {
       expect(runtime).toContain(file);
     }
-    for (const entry of ["index", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status", "testing"]) {
+    for (const entry of ["index", "protocol", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status", "testing"]) {
       expect(runtime).toContain(`dist/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.d.ts`);
     }
     expect(runtime.filter((f) => f.startsWith("src/") || f.includes(".test.") || f.startsWith("scripts/"))).toEqual([]);
+    // Both builds' declarations leave out what is marked @internal (stripInternal).
+    const declarations = runtime.filter((f) => f.endsWith(".d.ts"));
+    expect(declarations.filter((f) => f.startsWith("dist/cjs/")).length).toBeGreaterThan(100);
+    const text = execFileSync(
+      "tar",
+      ["-xzOf", join(packDir, `protoc-gen-tunnel-runtime-${runtimePackage.version}.tgz`), ...declarations.map((f) => `package/${f}`)],
+      { encoding: "utf8", maxBuffer: 64 << 20 },
+    );
+    expect(text).toContain("interface ReplicaCluster");
+    expect(text).not.toContain("@internal");
 
     const plugin = tarballFiles(`protoc-gen-tunnel-${runtimePackage.version}.tgz`);
     for (const file of ["README.md", "LICENSE", "package.json", "bin/protoc-gen-tunnel", "dist/index.js"]) {
@@ -224,7 +243,7 @@ describe.concurrent("a new project following the README", () => {
 
     // Type-check under tsc --init's strict settings with TypeScript 5.9 and the newest.
     for (const program of variant.programs) {
-      project.write(fileOf(program), snippet(snippets, program));
+      project.write(fileOf(program), snippet(readme, program));
     }
     await project.tscInit();
     expect(await project.compilerOptions()).toMatchObject(STRICT_INIT_OPTIONS);
@@ -236,7 +255,7 @@ describe.concurrent("a new project following the README", () => {
     // Run: each program prints what the README says it prints.
     for (const program of variant.programs) {
       const output = await project.node(fileOf(program).replace(/\.ts$/, ".js"));
-      expect(output, program).toBe(snippet(snippets, `output of ${program}`));
+      expect(output, program).toBe(snippet(readme, `output of ${program}`));
     }
   });
 });

@@ -6,10 +6,9 @@ import {
   TunnelServiceHandler,
   TunnelServiceClient,
   withInterceptors,
-  type CallInterceptor,
-  type HandlerInterceptor,
-  type TunnelLimits,
+  type Interceptor,
 } from "@protoc-gen-tunnel/runtime";
+import type { TunnelLimits } from "@protoc-gen-tunnel/runtime/protocol";
 import { controlMethodDefinition, controlService } from "./control-service.js";
 import { plainGrpcClient, type BenchClient } from "./direct-client.js";
 import { fullGc } from "./gc.js";
@@ -60,8 +59,8 @@ export type Processes = 1 | 2;
 
 /** Interceptors of the tunnel variants (the instrumentation workload traces with them). */
 export interface Interceptors {
-  server: HandlerInterceptor[];
-  client: CallInterceptor[];
+  server: Interceptor[];
+  client: Interceptor[];
 }
 
 export interface ForwardSetup {

@@ -4,7 +4,7 @@
 // address, then answers "cpu" (its CPU time, so CPU figures cover both
 // ends) and "gc" requests, and exits when the parent disconnects.
 // Usage: fork("server-child.js", [JSON.stringify(limits)])
-import type { TunnelLimits } from "@protoc-gen-tunnel/runtime";
+import type { TunnelLimits } from "@protoc-gen-tunnel/runtime/protocol";
 import { startBenchServer } from "./fixtures.js";
 import { fullGc } from "./gc.js";
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { TunnelLimits } from "@protoc-gen-tunnel/runtime";
+import type { TunnelLimits } from "@protoc-gen-tunnel/runtime/protocol";
 import type { ChildReply, ChildRequest } from "./server-child.js";
 
 const CHILD = fileURLToPath(new URL("./server-child.js", import.meta.url));

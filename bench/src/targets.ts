@@ -101,6 +101,10 @@ const TARGETS: TargetSpec[] = [
     comparison: ">=",
     threshold: 0.6,
   },
+  ratio("gateway-unary", "gateway: unary calls/s at 32 callers through the gateway ≥ 0.5× direct", "rate", ">=", 0.5),
+  ratio("gateway-unary", "gateway: 64 KiB server-streaming MiB/s through the gateway ≥ 0.7× direct", "stream-64k", ">=", 0.7, {
+    id: "gateway-stream-64k",
+  }),
   {
     id: "instrumentation-diagnostics",
     description: "unary calls/s with a diagnostics subscriber ≥ 0.95× with nothing subscribed",

@@ -15,7 +15,7 @@ import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
-import { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime";
+import { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime/protocol";
 import { ownCpuMicros, startForward, type VariantId } from "./fixtures.js";
 import { payloadOf } from "./service.js";
 import { threadCpuMicros } from "./thread-cpu.js";

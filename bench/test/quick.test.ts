@@ -26,6 +26,7 @@ const WORKLOADS = [
   "fairness",
   "reverse-unary",
   "relay-unary",
+  "gateway-unary",
   "instrumentation",
   // The server in a process of its own:
   "unary-latency-2p",
@@ -40,6 +41,9 @@ const WORKLOADS = [
 
 /** Workloads with no direct grpc-js counterpart: tunnel variants only, and no ratio to direct. */
 const TUNNEL_ONLY = ["relay-unary"];
+
+/** Workloads whose tunnel side is one path (the gateway, agents on revision 1): rev1 and direct only. */
+const REV1_ONLY = ["gateway-unary"];
 
 /** Bulk-streaming workloads: also measured against direct grpc-js given the runtime's serializer. */
 const WITH_CONTROL = ["server-stream-64k", "server-stream-1m", "client-stream-64k", "client-stream-1m"].flatMap((id) => [id, `${id}-2p`]);
@@ -104,7 +108,7 @@ describe("npm run bench -- --quick", () => {
     }
     outDir = await mkdtemp(join(tmpdir(), "bench-quick-"));
     const { stderr } = await run(outDir);
-    expect(stderr).toMatch(/\[23\/23\] fairness-2p/); // progress was shown
+    expect(stderr).toMatch(/\[24\/24\] fairness-2p/); // progress was shown
 
     const results = JSON.parse(await readFile(join(outDir, "latest.json"), "utf8")) as Results;
     expect(results.mode).toBe("quick");
@@ -115,7 +119,8 @@ describe("npm run bench -- --quick", () => {
       const tunnelOnly = TUNNEL_ONLY.includes(workload.id);
       for (const figure of workload.figures) {
         const check = DIFFERENCES.includes(figure.id) ? expectFinite : expectPositive;
-        for (const variant of tunnelOnly ? ["rev1", "rev0"] : ["rev1", "rev0", "direct"]) {
+        const rev1Only = REV1_ONLY.includes(workload.id);
+        for (const variant of tunnelOnly ? ["rev1", "rev0"] : rev1Only ? ["rev1", "direct"] : ["rev1", "rev0", "direct"]) {
           check(figure.variants[variant], `${workload.id} ${figure.id} ${variant}`);
           expect(figure.variants[variant]!.samples.length).toBe(workload.id === "many-streams" ? 3 : results.config.rounds);
         }
@@ -123,7 +128,7 @@ describe("npm run bench -- --quick", () => {
           expect(figure.variants.direct, `${workload.id} has no direct variant`).toBeUndefined();
           continue;
         }
-        for (const variant of ["rev1", "rev0"]) {
+        for (const variant of rev1Only ? ["rev1"] : ["rev1", "rev0"]) {
           check(figure.ratios[variant], `${workload.id} ${figure.id} ${variant} ÷ direct`);
         }
       }
@@ -150,8 +155,9 @@ describe("npm run bench -- --quick", () => {
     }
     expect(results.workloads.find((w) => w.id === "many-streams")?.curve?.streams.length).toBeGreaterThan(1);
     // Per revision, one process: bulk (4 workloads × direct and control), unary, reverse, relay, three
-    // instrumentation, fairness, two memory = 17; two processes: bulk (8), unary calls/s and CPU, fairness = 11.
-    expect(results.targets.length).toBe(2 * 17 + 2 * 11);
+    // instrumentation, fairness, two memory = 17; two processes: bulk (8), unary calls/s and CPU, fairness = 11;
+    // and the gateway's two, for revision 1 only.
+    expect(results.targets.length).toBe(2 * 17 + 2 * 11 + 2);
     expect(results.targets.filter((t) => t.id === "unary-c32").map((t) => t.processes)).toEqual([1, 1]);
     expect(results.targets.filter((t) => t.id === "unary-c32-two-processes").map((t) => t.processes)).toEqual([2, 2]);
     for (const processes of [1, 2]) {

@@ -1,7 +1,7 @@
 // The cluster example (npm run demo:cluster): three replicas on a real
 // Redis, agents behind a balancer, a caller on one replica reaching every
 // device (locally or relayed) with the generated clients, and a rolling
-// deploy of the replica holding one of them. The README's cluster snippets
+// deploy of the replica holding one of them. The cluster snippets of docs/scaling-out.md
 // are the example's code, verbatim.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -44,8 +44,8 @@ describe("cluster example", () => {
     expect(printed.at(-1)).toBe("agents disconnected, replicas stopped");
   }, 60_000);
 
-  it("the README's cluster snippets are the example's code", () => {
-    const readme = readSnippets(new URL("README.md", repoRoot).pathname);
+  it("the cluster snippets of docs/scaling-out.md are the example's code", () => {
+    const readme = readSnippets(new URL("docs/scaling-out.md", repoRoot).pathname);
     const replica = flat(readFileSync(new URL("examples/src/cluster/replica.ts", repoRoot), "utf8"));
     expect(replica).toContain(flat(snippet(readme, "cluster replica")));
     expect(replica).toContain(flat(snippet(readme, "cluster drain")));

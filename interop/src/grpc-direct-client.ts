@@ -1,15 +1,12 @@
 import * as grpc from "@grpc/grpc-js";
+import { Code, TunnelError, type CallChannel, type CallOptions } from "@protoc-gen-tunnel/runtime";
 import {
-  Code,
   STATUS_DETAILS_KEY,
-  TunnelError,
   toMetadata,
   tunnelErrorFromGrpcStatus,
-  type CallChannel,
   type CallEnd,
-  type CallOptions,
   type CallStream,
-} from "@protoc-gen-tunnel/runtime";
+} from "@protoc-gen-tunnel/runtime/protocol";
 import { readMessages, writeMessage } from "./stream-io.js";
 
 /**

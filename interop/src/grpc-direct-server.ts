@@ -1,18 +1,15 @@
 import type { EventEmitter } from "node:events";
 import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { Code, TunnelError, type HandlerContext, type ServiceImpl } from "@protoc-gen-tunnel/runtime";
 import {
-  Code,
-  TunnelError,
   grpcStatusFromError,
   methodPath,
   type BidiStreamingImpl,
   type ClientStreamingImpl,
-  type HandlerContext,
   type ServerStreamingImpl,
-  type ServiceImpl,
   type UnaryImpl,
-} from "@protoc-gen-tunnel/runtime";
+} from "@protoc-gen-tunnel/runtime/protocol";
 import { grpcServiceDefinition } from "./grpc-direct.js";
 import { readMessages, writeMessage } from "./stream-io.js";
 

@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { methodPath } from "@protoc-gen-tunnel/runtime";
+import { methodPath } from "@protoc-gen-tunnel/runtime/protocol";
 
 // Plain grpc-js (no tunnel) for protobuf-es services: the same service
 // implementations and the same call API as over a tunnel, so tests and

@@ -7,4 +7,6 @@
  * @module @protoc-gen-tunnel/runtime/status
  */
 export { tunnelStatusPage, type StatusPageOptions, type TunnelStatusPage } from "./status/status-page.js";
-export type { SnapshotOptions, StatusSnapshot, TunnelSource, TunnelStatus } from "./status/snapshot.js";
+export type { SnapshotOptions } from "./status/formatters.js";
+export type { StatusSnapshot, TunnelStatus } from "./status/snapshot.js";
+export type { TunnelSource } from "./status/tunnel-index.js";

@@ -6,16 +6,8 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { TestService, testServiceImpl, type MessageSchema } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  Code,
-  bidiStreamCall,
-  openTunnel,
-  unaryCall,
-  type CallChannel,
-  type ServiceImpl,
-  type TunnelError,
-  type TunnelLimits,
-} from "../src/index.js";
+import { Code, bidiStreamCall, openTunnel, unaryCall, type CallChannel, type ServiceImpl, type TunnelError } from "../src/index.js";
+import type { TunnelLimits } from "../src/protocol.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 import { connectAgent, startHub } from "./support/reverse.js";
 import { Cleanup, startServer, tunnelClient } from "./support/servers.js";

@@ -8,13 +8,12 @@ import {
   TunnelError,
   TunnelServiceHandler,
   createTunnelClient,
-  mergeCallOptions,
   openBidiStream,
-  openRawBidiStream,
   openTunnel,
   type CallOptions,
-  type ClientInterceptor,
+  type Interceptor,
 } from "../src/index.js";
+import { mergeCallOptions, openRawBidiStream } from "../src/protocol.js";
 import { inProcessClient, startTestAgent } from "../src/testing.js";
 import { Cleanup } from "./support/servers.js";
 import { ItemSchema, StoreService, type Item } from "./support/store-service.js";
@@ -93,7 +92,7 @@ describe("client options on a client", () => {
     const handler = newHandler();
     await storeAgent(handler, "d1");
     const seenByInterceptor: string[][] = [];
-    const recordTeam: ClientInterceptor = (next) => async (request) => {
+    const recordTeam: Interceptor = (next) => async (request) => {
       seenByInterceptor.push(request.header.get("x-team") as string[]);
       return next(request);
     };

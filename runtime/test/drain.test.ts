@@ -4,7 +4,9 @@
 import type * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { Code, type HandlerContext, openTunnel, type RetryPlan, type ServeResult, serverStreamCall, unaryCall } from "../src/index.js";
+import { Code, type HandlerContext, openTunnel, serverStreamCall, unaryCall } from "../src/index.js";
+import type { ServeResult } from "../src/protocol.js";
+import type { RetryPlan } from "../src/protocol.js";
 import { EventLog, outcome } from "./support/events.js";
 import { Gate, RecordingRegistry, connectAgent, drain, servedBy, startAgent, startHub, type Hub } from "./support/reverse.js";
 import { Cleanup, tunnelClient } from "./support/servers.js";
@@ -174,6 +176,24 @@ describe("TunnelServiceHandler.drain", () => {
     await drained;
     expect(await a1.serving).toEqual({ started: true, error: undefined });
     expect(hub.handler.allReverseTunnels()).toEqual([]);
+  });
+
+  it("a reverse tunnel that finishes negotiating after the shutdown began is closed cleanly, never registered or routed to", async () => {
+    let hub: Hub<string> | undefined;
+    hub = await startHub(cleanup, {
+      // Runs as the handler takes the RPC, before it read the agent's Settings frame.
+      onReverseTunnelRpc: () => hub?.handler.initiateShutdown(),
+    });
+    const late = startAgent(cleanup, hub.address, { name: "late" });
+    const registered = hub.opened.waitFor().then(() => "registered" as const);
+    expect(await Promise.race([late.serving, registered])).toEqual({ started: true, error: undefined });
+    expect(hub.opened.items).toEqual([]);
+    expect(hub.handler.allReverseTunnels()).toEqual([]);
+    expect(hub.handler.listTunnels()).toEqual([]);
+    await expect(unaryCall(hub.handler.keyAsChannel("late"), TestService.method.unary, {})).rejects.toMatchObject({
+      code: Code.UNAVAILABLE,
+    });
+    await hub.handler.drain({ graceMs: 60_000 });
   });
 
   it("resolves at once with no tunnel open, and rejects a nonsensical grace period", async () => {

@@ -8,10 +8,10 @@ import {
   TunnelServiceHandler,
   createTunnelClient,
   forEachAgent,
-  pagedKeys,
   type AgentResult,
   type CallChannel,
 } from "../src/index.js";
+import { pagedKeys } from "../src/protocol.js";
 import { startTestAgent, type TestAgent } from "../src/testing.js";
 import { eventually } from "./support/conditions.js";
 import { Cleanup } from "./support/servers.js";

@@ -45,6 +45,20 @@ describe("ReceiveWindow", () => {
     expect(window.receive(256 * KiB)).toBe(true);
   });
 
+  it("never grows past its maximum, even when doubling would overshoot it: the peer may never send more", () => {
+    const { window, credits } = windowOf(64 * KiB, 100 * KiB);
+    for (let round = 0; round < 4; round++) {
+      const size = window.current;
+      expect(window.receive(size)).toBe(true);
+      credits.length = 0;
+      window.consumed(size, true);
+      expect(window.current).toBe(100 * KiB);
+      // The credit returned is what was read plus the growth: it opens exactly 100 KiB.
+      expect(credits).toEqual([round === 0 ? 64 * KiB + 36 * KiB : 100 * KiB]);
+      expect(window.receive(100 * KiB + 1)).toBe(false);
+    }
+  });
+
   it("does not grow while something is still queued unread (a reader slower than its sender)", () => {
     const { window, credits } = windowOf(64 * KiB, 1024 * KiB);
     for (let i = 0; i < 4; i++) expect(window.receive(16 * KiB)).toBe(true); // window used up

@@ -7,7 +7,8 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { TestService, testServiceImpl, type MessageSchema } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
-import { bidiStreamCall, type CallChannel, type ServiceImpl, type TunnelLimits } from "../src/index.js";
+import { bidiStreamCall, type CallChannel, type ServiceImpl } from "../src/index.js";
+import type { TunnelLimits } from "../src/protocol.js";
 import type { ClientToServer } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { OPEN_TUNNEL_PATH } from "../src/protocol/constants.js";
 import { requestFrames, responseFrames } from "../src/protocol/frames.js";

@@ -5,7 +5,8 @@
 import type * as grpc from "@grpc/grpc-js";
 import { bytesMethodDefinition, TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { Code, TunnelError, unaryCall, type CallEnd, type TunnelChannel } from "../src/index.js";
+import { Code, TunnelError, unaryCall, type TunnelChannel } from "../src/index.js";
+import type { CallEnd } from "../src/protocol.js";
 import { forwardFixture, type ForwardFixtureOptions } from "./support/forward-fixture.js";
 import { tapForwardFrames, type FrameTap } from "./support/frame-tap.js";
 import { Cleanup } from "./support/servers.js";

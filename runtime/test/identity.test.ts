@@ -5,7 +5,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { type AuthContext, Code, type HandlerContext, openTunnel, type TunnelChannel, TunnelError, unaryCall } from "../src/index.js";
+import { Code, type HandlerContext, openTunnel, type TunnelChannel, TunnelError, unaryCall } from "../src/index.js";
+import type { AuthContext } from "../src/protocol.js";
 import { EventLog } from "./support/events.js";
 import { AGENT_KEY, connectAgent, servedBy, startAgent, startHub, type Hub } from "./support/reverse.js";
 import { Cleanup, tunnelClient } from "./support/servers.js";

@@ -5,17 +5,8 @@ import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { grpcServiceDefinition, MessageSchema, TestService, testServiceImpl, type Message } from "@protoc-gen-tunnel/interop";
-import {
-  bidiStreamCall,
-  clientStreamCall,
-  Code,
-  grpcChannel,
-  methodPath,
-  serverStreamCall,
-  type TunnelChannel,
-  type TunnelSelector,
-  unaryCall,
-} from "../src/index.js";
+import { bidiStreamCall, clientStreamCall, Code, grpcChannel, serverStreamCall, type TunnelChannel, unaryCall } from "../src/index.js";
+import { methodPath, type TunnelSelector } from "../src/protocol.js";
 import { LocalReverseTunnelRegistry } from "../src/api/reverse/index.js";
 import { outcome } from "./support/events.js";
 import { deferred, forwardFixture } from "./support/forward-fixture.js";

@@ -10,7 +10,7 @@ import {
   TunnelServiceHandler,
   createTunnelClient,
   withInterceptors,
-  type ClientInterceptor,
+  type Interceptor,
   type HandlerContext,
   type ServiceImpl,
   type TunnelClientOptions,
@@ -80,7 +80,7 @@ describe("retries from the proto's idempotency_level", () => {
     const get = flaky(2);
     await agent(handler, "d1", { get });
     let intercepted = 0;
-    const counting: ClientInterceptor = (next) => (request) => {
+    const counting: Interceptor = (next) => (request) => {
       intercepted++;
       return next(request);
     };

@@ -5,18 +5,16 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import {
   Code,
-  NEGOTIATE_HEADER,
-  NOT_STARTED_WARNING,
   ReverseTunnelServer,
-  tunnelServiceDefinition,
   type HandlerContext,
-  type ReverseTunnel,
   type TunnelChannel,
   bidiStreamCall,
   clientStreamCall,
   serverStreamCall,
   unaryCall,
 } from "../src/index.js";
+import { NOT_STARTED_WARNING } from "../src/protocol.js";
+import { NEGOTIATE_HEADER, tunnelServiceDefinition, type ReverseTunnel } from "../src/protocol.js";
 import { EventLog, outcome, settle, timed } from "./support/events.js";
 import { deferred } from "../src/deferred.js";
 import { agentName, connectAgent, drain, Gate, servedBy, startAgent, startHub } from "./support/reverse.js";

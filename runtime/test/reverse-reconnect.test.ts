@@ -3,16 +3,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import {
-  Code,
-  tunnelServiceDefinition,
-  type ReconnectOptions,
-  type RetryPlan,
-  type ReverseTunnel,
-  type ServeResult,
-  serverStreamCall,
-  unaryCall,
-} from "../src/index.js";
+import { Code, serverStreamCall, unaryCall } from "../src/index.js";
+import type { ServeResult } from "../src/protocol.js";
+import { tunnelServiceDefinition, type ReconnectOptions, type RetryPlan, type ReverseTunnel } from "../src/protocol.js";
 import { jittered } from "../src/api/reverse/index.js";
 import { EventLog, settle, timed } from "./support/events.js";
 import { connectAgent, Gate, servedBy, startAgent, startHub, type Agent } from "./support/reverse.js";

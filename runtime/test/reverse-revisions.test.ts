@@ -3,15 +3,9 @@
 // advertise negotiation. Checked on the wire with grpc-js interceptors.
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import {
-  NEGOTIATE_HEADER,
-  type ReverseChannel,
-  type ReverseTunnel,
-  bidiStreamCall,
-  clientStreamCall,
-  serverStreamCall,
-  unaryCall,
-} from "../src/index.js";
+import { bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
+import type { ReverseChannel } from "../src/protocol.js";
+import { NEGOTIATE_HEADER, type ReverseTunnel } from "../src/protocol.js";
 import { deferred } from "../src/deferred.js";
 import { legacyClientInterceptor, legacyServerInterceptor } from "./support/legacy-peers.js";
 import { recordFrames, type ReverseFrames } from "./support/reverse-wire.js";

@@ -2,7 +2,8 @@
 // tunnels, and fail-over when one tunnel of a key goes away.
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, TunnelError, type ReverseChannel, bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
+import { Code, TunnelError, bidiStreamCall, clientStreamCall, serverStreamCall, unaryCall } from "../src/index.js";
+import type { ReverseChannel } from "../src/protocol.js";
 import { EventLog, outcome } from "./support/events.js";
 import { agentName, connectAgent, drain, keyFromMetadata, requests, servedBy, startHub, type Agent } from "./support/reverse.js";
 import { Cleanup } from "./support/servers.js";

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { MessageSchema, TestService } from "@protoc-gen-tunnel/interop";
-import { Code, createTunnelClient, TunnelError, type CallChannel, type CallEnd, type CallOptions, type CallStream } from "../src/index.js";
+import { Code, createTunnelClient, TunnelError, type CallChannel, type CallOptions } from "../src/index.js";
+import type { CallEnd, CallStream } from "../src/protocol.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 import { Cleanup } from "./support/servers.js";
 import { outcome } from "./support/events.js";

@@ -4,7 +4,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { grpcServiceDefinition, TestService, type Message } from "@protoc-gen-tunnel/interop";
-import { Code, clientStreamCall, grpcChannel, methodPath, serverStreamCall, TunnelError, unaryCall } from "../src/index.js";
+import { Code, clientStreamCall, grpcChannel, serverStreamCall, TunnelError, unaryCall } from "../src/index.js";
+import { methodPath } from "../src/protocol.js";
 import { outcome, timed } from "./support/events.js";
 import { connectAgent, drain, Gate, requests, servedBy, startAgent, startHub } from "./support/reverse.js";
 import { Cleanup } from "./support/servers.js";

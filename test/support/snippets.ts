@@ -25,6 +25,25 @@ export function readSnippets(path: string): Map<string, string> {
   return snippets;
 }
 
+/**
+ * The snippets of several Markdown files together (the README and the
+ * guides under docs/ it links to); a name used in two files is an error.
+ */
+export function readSnippetsOf(paths: string[]): Map<string, string> {
+  const all = new Map<string, string>();
+  const from = new Map<string, string>();
+  for (const path of paths) {
+    for (const [name, text] of readSnippets(path)) {
+      if (all.has(name)) {
+        throw new Error(`snippet "${name}" is in both ${from.get(name)} and ${path}`);
+      }
+      all.set(name, text);
+      from.set(name, path);
+    }
+  }
+  return all;
+}
+
 /** The snippet `name`; fails naming the file when it is missing. */
 export function snippet(snippets: Map<string, string>, name: string): string {
   const text = snippets.get(name);

@@ -1,5 +1,6 @@
 import type { BenchConfig } from "../config.js";
 import { fairness } from "./fairness.js";
+import { gatewayUnary } from "./gateway.js";
 import { goAnchors } from "./go-anchor.js";
 import { instrumentation } from "./instrumentation.js";
 import { manyStreams } from "./many-streams.js";
@@ -25,6 +26,7 @@ export function allWorkloads(config: BenchConfig): Workload[] {
       fairness(1),
       reverseUnary(config.reverseAgents),
       relayUnary,
+      gatewayUnary,
       instrumentation,
       ...(config.goAnchors ? goAnchors : []),
     );

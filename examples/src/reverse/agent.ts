@@ -75,10 +75,17 @@ export interface RunningAgent {
  * tunnel, re-opening it whenever it drops. The device ID travels as tunnel
  * metadata: the server's affinity key.
  */
-export function startAgent(controlAddress: string, device: Device, clientOptions: grpc.ClientOptions = {}): RunningAgent {
+export function startAgent(
+  controlAddress: string,
+  device: Device,
+  clientOptions: grpc.ClientOptions = {},
+  /** Registers more on the agent, e.g. gRPC reflection (the gateway demo). */
+  setup: (server: ReverseTunnelServer) => void = () => {},
+): RunningAgent {
   const client = dialTunnelService(controlAddress, clientOptions);
   const server = new ReverseTunnelServer(client);
   registerAgentService(server, agentService(device));
+  setup(server);
   const serving = server.serve({ metadata: { "device-id": device.id }, reconnect: true });
   return {
     device,

@@ -1,6 +1,6 @@
 import { isMessage } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime";
+import { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime/protocol";
 import { ClientToServerSchema, ServerToClientSchema } from "@protoc-gen-tunnel/runtime/tunnelpb";
 
 // The tunnel server side of a tunnel does not choose the protocol revision:

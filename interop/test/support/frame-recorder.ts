@@ -1,6 +1,6 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import type { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime";
+import type { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime/protocol";
 import { deferred } from "../../../runtime/src/deferred.js";
 import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type ServerToClient } from "@protoc-gen-tunnel/runtime/tunnelpb";
 

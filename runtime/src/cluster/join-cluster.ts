@@ -29,6 +29,11 @@ export interface JoinClusterOptions {
    * stale route costs one refused call, routed again on a fresh lookup.
    */
   routeCacheMs?: number;
+  /**
+   * While Redis is unreachable: the bytes of removals kept for it at most,
+   * default 8 MiB (with `redisUrl`; see RedisAffinityDirectoryOptions).
+   */
+  maxPendingRemovalBytes?: number;
   /** More node-redis options: credentials, TLS, … (with `redisUrl`). */
   redisOptions?: RedisConnectionOptions;
   /** Failures in the background (Redis lost, writes that failed); the directory recovers by itself. */
@@ -66,7 +71,7 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     if (options.directory.address !== relay.address) {
       throw new TypeError(`joinCluster: the directory publishes ${options.directory.address}, not relay.address ${relay.address}`);
     }
-    return new TunnelCluster(options.directory, relay, routeCacheMs);
+    return TunnelCluster.create(options.directory, relay, routeCacheMs);
   }
   const directory = await RedisAffinityDirectory.open({
     url: options.redisUrl!,
@@ -74,8 +79,9 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     replicaId: options.replicaId,
     namespace: options.namespace,
     leaseMs: options.leaseMs,
+    maxPendingRemovalBytes: options.maxPendingRemovalBytes,
     redisOptions: options.redisOptions,
     onError: options.onError,
   });
-  return new TunnelCluster(directory, relay, routeCacheMs);
+  return TunnelCluster.create(directory, relay, routeCacheMs);
 }

@@ -87,8 +87,17 @@ export class TunnelCluster implements ReplicaCluster {
   private registry: ClusterRegistry | undefined;
   private closing: Promise<void> | undefined;
 
-  /** @internal Use `joinCluster`. */
-  constructor(
+  /**
+   * Made by `joinCluster` (a static factory rather than the constructor, so
+   * that the published declarations keep the constructor private).
+   *
+   * @internal
+   */
+  static create(directory: AffinityDirectory, relay: ResolvedRelayOptions, routeCacheMs: number): TunnelCluster {
+    return new TunnelCluster(directory, relay, routeCacheMs);
+  }
+
+  private constructor(
     directory: AffinityDirectory,
     relay: ResolvedRelayOptions,
     private readonly routeCacheMs: number,

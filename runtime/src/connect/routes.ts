@@ -1,5 +1,5 @@
 import { createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
-import { hostRegistry, type ServiceHost } from "../api/serve/index.js";
+import type { ServiceHost } from "../api/serve/index.js";
 import { universalStreamHandler } from "./universal-call.js";
 
 /**
@@ -32,11 +32,11 @@ export type ConnectRoutesOptions = Omit<ConnectRouterOptions, "grpc" | "grpcWeb"
 export function addConnectRoutes(host: ServiceHost, routes: (router: ConnectRouter) => void, options: ConnectRoutesOptions = {}): void {
   const router = createConnectRouter({ ...options, grpc: true, grpcWeb: false, connect: false });
   routes(router);
-  const registry = hostRegistry(host);
-  for (const service of new Set(router.handlers.map((h) => h.service.typeName))) {
-    registry.claim(service);
-  }
-  for (const handler of router.handlers) {
-    registry.registerHandler(handler.service.typeName, handler.method.name, universalStreamHandler(handler));
-  }
+  host.registerHandlers(
+    router.handlers.map((handler) => ({
+      service: handler.service.typeName,
+      method: handler.method.name,
+      handler: universalStreamHandler(handler),
+    })),
+  );
 }

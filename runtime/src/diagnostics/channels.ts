@@ -1,5 +1,5 @@
 import * as diagnosticsChannel from "node:diagnostics_channel";
-import type { CallEndEvent, CallStartEvent, TunnelCloseEvent, TunnelOpenEvent } from "./events.js";
+import type { CallEndEvent, CallStartEvent, DirectoryRemovalsDroppedEvent, TunnelCloseEvent, TunnelOpenEvent } from "./events.js";
 
 /**
  * The `node:diagnostics_channel` names this runtime publishes on, with the
@@ -15,6 +15,8 @@ export const DIAGNOSTICS_CHANNELS = {
   callStart: "grpctunnel:call:start",
   /** A tunneled call ended: CallEndEvent. */
   callEnd: "grpctunnel:call:end",
+  /** Cluster mode: a replica's directory dropped removals it could not write to Redis: DirectoryRemovalsDroppedEvent. */
+  directoryRemovalsDropped: "grpctunnel:directory:removals-dropped",
 } as const;
 
 // Held here for the life of the process: Node keeps channels only weakly.
@@ -22,6 +24,7 @@ export const tunnelOpenChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS
 export const tunnelCloseChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.tunnelClose);
 export const callStartChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callStart);
 export const callEndChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callEnd);
+export const directoryRemovalsDroppedChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.directoryRemovalsDropped);
 
 /** Typed listeners for `subscribeDiagnostics`; leave out what you do not need. */
 export interface DiagnosticsListeners {
@@ -33,6 +36,8 @@ export interface DiagnosticsListeners {
   callStart?: (event: CallStartEvent) => void;
   /** On `grpctunnel:call:end`. */
   callEnd?: (event: CallEndEvent) => void;
+  /** On `grpctunnel:directory:removals-dropped`. */
+  directoryRemovalsDropped?: (event: DirectoryRemovalsDroppedEvent) => void;
 }
 
 /**

@@ -100,3 +100,23 @@ export interface CallEndEvent {
   /** From the stream's start to its end, in milliseconds. */
   readonly durationMs: number;
 }
+
+/**
+ * Published on `grpctunnel:directory:removals-dropped` when a replica's
+ * affinity directory, unable to write to Redis, kept more pending removals
+ * than its `maxPendingRemovalBytes` and forgot the oldest: their entries
+ * stay in Redis until their leases end (within `leaseMs`), and calls routed
+ * there meanwhile are refused by this replica and routed again.
+ */
+export interface DirectoryRemovalsDroppedEvent {
+  /** The replica whose directory dropped them. */
+  readonly replicaId: string;
+  /** Removals dropped now. */
+  readonly dropped: number;
+  /** Removals dropped since the directory opened. */
+  readonly droppedTotal: number;
+  /** Removals still pending. */
+  readonly pendingKeys: number;
+  /** The bytes the pending removals are counted at (two a character of their keys, plus 64 each). */
+  readonly pendingBytes: number;
+}

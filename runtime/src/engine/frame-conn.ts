@@ -1,6 +1,7 @@
 import type { TunnelError } from "../errors.js";
 import { Fifo } from "./fifo.js";
 import type { MemoryBudget } from "./memory-budget.js";
+import { PAUSED_READ_AHEAD_BYTES } from "./memory-costs.js";
 import { NumberRing } from "./number-ring.js";
 
 /**
@@ -157,6 +158,7 @@ export class FrameWriter<Out> {
     this.send(frame, -bytes);
     if (!this.paused && this.unsentControl > this.options.pauseReadingAt && !this.transportOver) {
       this.paused = true;
+      this.options.memory.forceCharge(PAUSED_READ_AHEAD_BYTES);
       this.conn.pauseReading();
     }
   }
@@ -222,8 +224,9 @@ export class FrameWriter<Out> {
     }
     this.bytesInTransport -= bytes;
     this.options.memory.release(bytes);
-    if (this.paused && this.unsentControl <= this.options.pauseReadingAt / 2) {
+    if (this.paused && !this.transportOver && this.unsentControl <= this.options.pauseReadingAt / 2) {
       this.paused = false;
+      this.options.memory.release(PAUSED_READ_AHEAD_BYTES);
       this.conn.resumeReading();
     }
     if (this.data.size > 0) {
@@ -234,6 +237,9 @@ export class FrameWriter<Out> {
   /** The tunnel RPC is over: whatever the transport held is gone. */
   private releaseAll(): void {
     this.transportOver = true;
+    if (this.paused) {
+      this.options.memory.release(PAUSED_READ_AHEAD_BYTES);
+    }
     while (this.inTransport.size > 0) {
       const signedBytes = this.inTransport.shift();
       this.options.memory.release(signedBytes < 0 ? -signedBytes : signedBytes);

@@ -31,6 +31,13 @@ export const CHUNK_BYTES = 256;
  */
 export const FRAME_BYTES = 640;
 
+/**
+ * What the transport still holds of a tunnel whose reading is paused: the
+ * HTTP/2 stream's window, which Node buffers unread (64 KiB), and the rest
+ * of the DATA frame grpc-js was decoding (16 KiB). See transport/grpc-conn.ts.
+ */
+export const PAUSED_READ_AHEAD_BYTES = 80 * 1024;
+
 /** A decoded grpc-js `Metadata` object without entries (measured ~340 B). */
 export const METADATA_BYTES = 384;
 

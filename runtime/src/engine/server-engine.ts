@@ -4,6 +4,7 @@ import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import { ProtocolRevision, type ClientToServer, type NewStream, type ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { serverFrames } from "../protocol/frames.js";
+import { type DeferredNewStream, requestHeadersOf } from "../protocol/control-frame-decode.js";
 import { metadataFromProto, metadataToProto } from "../protocol/metadata-codec.js";
 import { settingsFrame } from "../protocol/negotiation.js";
 import { statusToProto } from "../protocol/status-codec.js";
@@ -218,10 +219,28 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     if (handler === undefined) {
       return new TunnelError(Code.UNIMPLEMENTED, `${truncated(name)} not implemented`);
     }
+    // The stream and its decoded metadata, held for the life of the call:
+    // at least its encoded bytes, charged before they are decoded.
+    const memory = new StreamMemory(this.memory);
+    const encoded = (init as DeferredNewStream).headersView?.length ?? 0;
+    const full = memory.charge(STREAM_BYTES + encoded);
+    if (full !== undefined) {
+      return full;
+    }
+    let headers: DeferredNewStream["requestHeaders"];
+    try {
+      headers = requestHeadersOf(init);
+    } catch (e) {
+      memory.end();
+      const error = TunnelError.from(e, Code.INTERNAL);
+      this.protocolError(`undecodable frame: ${error.rawMessage}`); // as if grpc-js had decoded it
+      return error;
+    }
     let metadata: Metadata;
     try {
-      metadata = metadataFromProto(init.requestHeaders, Code.INVALID_ARGUMENT, limits.maxMetadataBytes);
+      metadata = metadataFromProto(headers, Code.INVALID_ARGUMENT, limits.maxMetadataBytes);
     } catch (e) {
+      memory.end();
       const error = TunnelError.from(e, Code.INVALID_ARGUMENT);
       return new TunnelError(error.code, truncated(error.rawMessage, 200));
     }
@@ -231,14 +250,14 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       metadata.remove(TIMEOUT_HEADER);
       const millis = parseTimeout(String(timeout));
       if (millis === undefined) {
+        memory.end();
         return new TunnelError(Code.INVALID_ARGUMENT, `malformed ${TIMEOUT_HEADER} header ${JSON.stringify(truncated(String(timeout)))}`);
       }
       deadline = Date.now() + millis;
     }
-    // The stream and its decoded metadata, held for the life of the call.
-    const memory = new StreamMemory(this.memory);
-    const refused = memory.charge(STREAM_BYTES + metadataBytes(init.requestHeaders));
+    const refused = memory.charge(metadataBytes(headers) - encoded); // decoded metadata takes more than its encoding
     if (refused !== undefined) {
+      memory.end();
       return refused;
     }
     return { name, handler, metadata, deadline, memory };

@@ -14,7 +14,7 @@ import type { CallChannel } from "../api/client/index.js";
 import type { CallStream as TunnelCallStream } from "../api/client/index.js";
 import { deferred } from "../deferred.js";
 import type { CallEnd } from "../ended.js";
-import { grpcStatusFromCallEnd, grpcStatusFromError } from "./status-details.js";
+import { grpcStatusFromCallEnd, grpcStatusFromError } from "../api/grpc-services/index.js";
 
 /** grpc-js's call interface (`grpc.experimental.CallStream`), as the channel returns it. */
 type CallStream = experimental.CallStream;

@@ -30,8 +30,11 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
  * | `grpctunnel.calls` | observable counter | `{call}` | the same and `rpc.grpc.status_code` |
  * | `grpctunnel.call.duration` | histogram | `s` | the same as `grpctunnel.calls` |
  * | `grpctunnel.call.sent_bytes`, `grpctunnel.call.received_bytes` | observable counter | `By` | role and `rpc.*` (counted when a call ends) |
+ * | `grpctunnel.directory.removals.dropped` | counter | `{key}` | `grpctunnel.replica_id` |
  *
- * The role is `client` for calls this process made and `server` for calls
+ * The last counts, in cluster mode, the removals a replica's directory
+ * dropped while Redis could not be written (their entries end with their
+ * leases). The role is `client` for calls this process made and `server` for calls
  * it served, so one process can record both ends of a tunnel. The names are
  * the runtime's own, not `rpc.client.*`: a grpc-js instrumentation may
  * already report the tunnel RPC itself under those.
@@ -61,6 +64,11 @@ export function tunnelMetrics(options: TunnelMetricsOptions = {}): TunnelMetrics
   const receivedBytes = meter.createObservableCounter("grpctunnel.call.received_bytes", {
     unit: "By",
     description: "Message bytes received on tunneled calls",
+  });
+
+  const droppedRemovals = meter.createCounter("grpctunnel.directory.removals.dropped", {
+    unit: "{key}",
+    description: "Removals a cluster directory dropped while Redis could not be written",
   });
 
   const totals = new CallTotals();
@@ -114,6 +122,9 @@ export function tunnelMetrics(options: TunnelMetricsOptions = {}): TunnelMetrics
       const ended = method.ended(code);
       ended.count++;
       duration.record(durationMs / 1000, ended.attributes);
+    },
+    directoryRemovalsDropped: ({ replicaId, dropped }) => {
+      droppedRemovals.add(dropped, { "grpctunnel.replica_id": replicaId });
     },
   });
   return {

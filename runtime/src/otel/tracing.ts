@@ -15,7 +15,7 @@ import {
 } from "@opentelemetry/api";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import type { CallInterceptor, CallResponse, HandlerInterceptor, HandlerResponse } from "../api/interceptors/index.js";
+import type { AnyResponse, Interceptor } from "../api/interceptors/index.js";
 import { metadataGetter, metadataSetter, rpcAttributes } from "./rpc-attributes.js";
 
 /** The instrumentation scope of the runtime's spans and metrics. */
@@ -30,7 +30,7 @@ export interface TracingOptions {
 }
 
 /**
- * A client interceptor that makes a CLIENT span per typed call, with the RPC
+ * An interceptor for the calling side that makes a CLIENT span per typed call, with the RPC
  * semantic conventions (`rpc.system` "grpc", `rpc.service`, `rpc.method`,
  * `rpc.grpc.status_code`), as a child of the active context, and injects
  * its trace context (W3C `traceparent` / `tracestate` with the default
@@ -41,7 +41,7 @@ export interface TracingOptions {
  * const client = new FooServiceTunnelClient(withInterceptors(tunnel, clientTracing()));
  * ```
  */
-export function clientTracing(options: TracingOptions = {}): CallInterceptor {
+export function clientTracing(options: TracingOptions = {}): Interceptor {
   const tracer = tracerOf(options);
   const propagator = options.propagator ?? propagation;
   return (next) => (req) => {
@@ -54,7 +54,7 @@ export function clientTracing(options: TracingOptions = {}): CallInterceptor {
 }
 
 /**
- * A handler interceptor that makes a SERVER span per typed call, child of
+ * An interceptor for the serving side that makes a SERVER span per typed call, child of
  * the trace context the caller put in the request metadata (a new trace
  * without one), and makes it the active span while the handler runs —
  * also inside streaming handlers' generators, so the handler's own spans
@@ -64,7 +64,7 @@ export function clientTracing(options: TracingOptions = {}): CallInterceptor {
  * const handler = new TunnelServiceHandler({ interceptors: [serverTracing()] });
  * ```
  */
-export function serverTracing(options: TracingOptions = {}): HandlerInterceptor {
+export function serverTracing(options: TracingOptions = {}): Interceptor {
   const tracer = tracerOf(options);
   const propagator = options.propagator ?? propagation;
   return (next) => (req) => {
@@ -87,7 +87,7 @@ function startSpan(tracer: Tracer, method: DescMethod, kind: SpanKind, parent: C
  * async function, and no helper around `next`: each async step is a
  * promise, and promises cost much more while AsyncLocalStorage is active.
  */
-function runInSpan<Req, Res extends CallResponse | HandlerResponse>(
+function runInSpan<Req, Res extends AnyResponse>(
   span: Span,
   kind: SpanKind,
   active: Context,

@@ -1,5 +1,14 @@
+import { fromBinary } from "@bufbuild/protobuf";
 import type { Status } from "../gen/google/rpc/status_pb.js";
-import type { ClientToServer, CloseStream, Metadata, Metadata_Values, NewStream, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
+import {
+  type ClientToServer,
+  type CloseStream,
+  type Metadata,
+  MetadataSchema,
+  type Metadata_Values,
+  type NewStream,
+  type ServerToClient,
+} from "../gen/grpctunnel/v1/tunnel_pb.js";
 import {
   MAX_INT32,
   MAX_UINT32,
@@ -12,7 +21,7 @@ import {
   TAG_VARINT_3,
   TAG_VARINT_4,
   type FrameStart,
-  type Varints,
+  Varints,
 } from "./wire.js";
 
 // The mirror image of control-frame-codec.ts: the control frames of a call
@@ -26,15 +35,29 @@ import {
 const C2S = "grpctunnel.v1.ClientToServer";
 const S2C = "grpctunnel.v1.ServerToClient";
 
-/** `new_stream`, `half_close` or `cancel`; undefined outside the fast path. */
-export function decodeClientControl(bytes: Uint8Array, start = readFrameStart(bytes)): ClientToServer | undefined {
+/**
+ * A `new_stream` whose request headers are not decoded yet: `headersView`
+ * holds their bytes (a view of the received frame), for `requestHeadersOf`
+ * once the stream passed every check that needs no headers. A stream
+ * refused for a limit then costs no decoding.
+ */
+export interface DeferredNewStream extends NewStream {
+  headersView?: Uint8Array;
+}
+
+/**
+ * `new_stream`, `half_close` or `cancel`; undefined outside the fast path.
+ * With `deferHeaders`, a `new_stream`'s request headers are left undecoded
+ * (see DeferredNewStream).
+ */
+export function decodeClientControl(bytes: Uint8Array, deferHeaders = false, start = readFrameStart(bytes)): ClientToServer | undefined {
   const reader = frameHead(bytes, start);
   if (reader === undefined) {
     return undefined;
   }
   const { streamId, tag } = reader;
   if (tag === TAG_LENGTH_2) {
-    const value = newStream(reader, bytes.length);
+    const value = newStream(reader, bytes.length, deferHeaders);
     return value && { $typeName: C2S, streamId, frame: { case: "newStream", value } };
   }
   if ((tag === TAG_LENGTH_5 || tag === TAG_LENGTH_6) && reader.pos === bytes.length) {
@@ -122,8 +145,8 @@ function at(reader: Varints, end: number, tag: number): boolean {
 // (another order, a repeat, an unknown field) leaves bytes unread, and the
 // message is then outside the fast path.
 
-function newStream(reader: Varints, end: number): NewStream | undefined {
-  const out: NewStream = { $typeName: "grpctunnel.v1.NewStream", methodName: "", initialWindowSize: 0, protocolRevision: 0 };
+function newStream(reader: Varints, end: number, deferHeaders: boolean): NewStream | undefined {
+  const out: DeferredNewStream = { $typeName: "grpctunnel.v1.NewStream", methodName: "", initialWindowSize: 0, protocolRevision: 0 };
   if (at(reader, end, TAG_LENGTH_1)) {
     const name = ascii(reader, end);
     if (name === undefined) {
@@ -132,11 +155,20 @@ function newStream(reader: Varints, end: number): NewStream | undefined {
     out.methodName = name;
   }
   if (at(reader, end, TAG_LENGTH_2)) {
-    const headers = nestedMetadata(reader, end);
-    if (headers === undefined) {
-      return undefined;
+    if (deferHeaders) {
+      const stop = lengthEnd(reader, end);
+      if (stop === undefined) {
+        return undefined;
+      }
+      out.headersView = reader.bytes.subarray(reader.pos, stop);
+      reader.pos = stop;
+    } else {
+      const headers = nestedMetadata(reader, end);
+      if (headers === undefined) {
+        return undefined;
+      }
+      out.requestHeaders = headers;
     }
-    out.requestHeaders = headers;
   }
   if (at(reader, end, TAG_VARINT_3)) {
     const window = varint(reader, end, MAX_UINT32);
@@ -154,6 +186,18 @@ function newStream(reader: Varints, end: number): NewStream | undefined {
     out.protocolRevision = revision;
   }
   return reader.pos === end ? out : undefined;
+}
+
+/**
+ * The request headers of a `new_stream`, decoding them now if they were
+ * deferred; throws like fromBinary on malformed bytes.
+ */
+export function requestHeadersOf(init: DeferredNewStream): Metadata | undefined {
+  const bytes = init.headersView;
+  if (bytes === undefined) {
+    return init.requestHeaders;
+  }
+  return metadata(new Varints(bytes), bytes.length) ?? fromBinary(MetadataSchema, bytes);
 }
 
 function closeStream(reader: Varints, end: number): CloseStream | undefined {

@@ -176,6 +176,19 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 /** Decodes a ClientToServer frame; throws like fromBinary on malformed input. */
 export function decodeClientToServer(bytes: Uint8Array): ClientToServer {
+  return decodeClientFrame(bytes, false);
+}
+
+/**
+ * `decodeClientToServer`, leaving a `new_stream`'s request headers
+ * undecoded when it can (see DeferredNewStream): what a tunnel server
+ * receives, so that a stream refused for a limit costs no decoding.
+ */
+export function decodeClientToServerDeferringHeaders(bytes: Uint8Array): ClientToServer {
+  return decodeClientFrame(bytes, true);
+}
+
+function decodeClientFrame(bytes: Uint8Array, deferHeaders: boolean): ClientToServer {
   // The frame's start is read once; its tag says which fast path can take it.
   const start = readFrameStart(bytes);
   const fast =
@@ -183,7 +196,7 @@ export function decodeClientToServer(bytes: Uint8Array): ClientToServer {
       ? undefined
       : isDataTag(start.tag)
         ? decodeDataFrame(bytes, start, "grpctunnel.v1.ClientToServer", "requestMessage", "moreRequestData")
-        : decodeClientControl(bytes, start);
+        : decodeClientControl(bytes, deferHeaders, start);
   return fast === undefined ? fromBinary(ClientToServerSchema, bytes) : (fast as ClientToServer);
 }
 

@@ -20,13 +20,53 @@ export function statusToProto(error: TunnelError | undefined): Status | undefine
   return create(StatusSchema, { code, message: error.rawMessage, details: error.details.filter(isAny) });
 }
 
-/** The call error a `CloseStream.status` describes; undefined on success. A code outside 0–16 is UNKNOWN. */
+/**
+ * What a status from a peer may carry when it is passed on (to the caller,
+ * to the next hop of a relay, into grpc-js headers): the message in UTF-16
+ * units, and the details in number and bytes (type URLs and values), as
+ * grpc-js bounds the metadata it takes. What is cut is said at the end of
+ * the message, within its bound.
+ */
+export const MAX_STATUS_MESSAGE_CHARS = 8 * 1024;
+export const MAX_STATUS_DETAILS = 64;
+export const MAX_STATUS_DETAILS_BYTES = 64 * 1024;
+
+/**
+ * The call error a `CloseStream.status` describes; undefined on success. A
+ * code outside 0–16 is UNKNOWN. The message and details are bounded (see
+ * MAX_STATUS_MESSAGE_CHARS), with a note of what was left out.
+ */
 export function errorFromStatus(status: Status | undefined, trailers: Metadata): TunnelError | undefined {
   if (status === undefined || status.code === Code.OK) {
     return undefined;
   }
   const code = isValidCode(status.code) ? status.code : Code.UNKNOWN;
-  return new TunnelError(code, status.message, { details: status.details, metadata: trailers });
+  let { message, details } = status;
+  const kept = keptDetails(details);
+  let note = "";
+  if (kept < details.length) {
+    note = ` [${details.length - kept} of ${details.length} status details left out]`;
+    details = details.slice(0, kept);
+  }
+  // The note fits within the bound, so the next hop of a relay passes this on unchanged.
+  if (message.length + note.length > MAX_STATUS_MESSAGE_CHARS) {
+    note = ` [message truncated from ${message.length} characters]${note}`;
+    message = message.slice(0, MAX_STATUS_MESSAGE_CHARS - note.length);
+  }
+  return new TunnelError(code, message + note, { details, metadata: trailers });
+}
+
+/** How many of `details`, from the first, fit MAX_STATUS_DETAILS and MAX_STATUS_DETAILS_BYTES. */
+function keptDetails(details: readonly Any[]): number {
+  let bytes = 0;
+  const most = Math.min(details.length, MAX_STATUS_DETAILS);
+  for (let i = 0; i < most; i++) {
+    bytes += details[i]!.typeUrl.length + details[i]!.value.length;
+    if (bytes > MAX_STATUS_DETAILS_BYTES) {
+      return i;
+    }
+  }
+  return most;
 }
 
 function isAny(value: unknown): value is Any {

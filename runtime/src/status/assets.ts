@@ -12,6 +12,10 @@ h2 { font-size: 1.1rem; margin-top: 1.5rem; }
 table { border-collapse: collapse; min-width: 40rem; }
 th, td { text-align: left; padding: 0.25rem 0.75rem; border-bottom: 1px solid #ddd; }
 td.calls, td.sent, td.received, td.age { text-align: right; font-variant-numeric: tabular-nums; }
+td.error { color: #b00020; }
+#filter { margin: 0.5rem 0; }
+#pager a { margin-left: 0.75rem; }
+#forward-note { color: #666; font-weight: normal; }
 tbody:empty::after { content: "none"; color: #888; display: block; padding: 0.25rem 0.75rem; }
 footer { margin-top: 2rem; color: #666; }
 `;
@@ -30,7 +34,8 @@ export const STATUS_JS = `"use strict";
       cell.textContent = formatAge(Number(cell.dataset.age) + elapsed);
     }
   };
-  const events = new EventSource("events");
+  // The same page (and filter) as the document: live updates for the rows shown.
+  const events = new EventSource("events" + location.search);
   events.onmessage = (event) => {
     const update = JSON.parse(event.data);
     receivedAt = Date.now();
@@ -39,6 +44,8 @@ export const STATUS_JS = `"use strict";
     document.getElementById("reverse-count").textContent = String(update.reverseCount);
     document.getElementById("reverse-keys").textContent = String(update.reverseKeys);
     document.getElementById("forward-count").textContent = String(update.forwardCount);
+    document.getElementById("forward-note").textContent = update.forwardNote;
+    document.getElementById("pager").innerHTML = update.pager;
     setState("live", "live, updated " + new Date().toLocaleTimeString());
   };
   events.onerror = () => setState("reconnecting", "connection lost, reconnecting…");

@@ -1,21 +1,6 @@
 import type { TunnelInfo } from "../diagnostics/events.js";
-
-/** What a status page shows: anything that lists its tunnels (a TunnelServiceHandler, a ReverseTunnelServer). */
-export interface TunnelSource {
-  /** The tunnels open now. */
-  listTunnels(): TunnelInfo[];
-}
-
-/** What the page exposes about tunnels beyond keys, peers and figures: nothing unless the operator says. */
-export interface SnapshotOptions {
-  /** Text of an affinity key; strings as they are, other keys as JSON by default. */
-  formatKey?: (key: unknown) => string;
-  /**
-   * Tunnel metadata to show (e.g. `(t) => ({ agent: String(t.metadata.get("agent-version")[0]) })`).
-   * Without it no metadata value leaves the process: they may hold credentials.
-   */
-  metadata?: (tunnel: TunnelInfo) => Record<string, string> | undefined;
-}
+import type { SafeFormatters } from "./formatters.js";
+import type { TunnelIndex } from "./tunnel-index.js";
 
 /** One tunnel in `status.json`. */
 export interface TunnelStatus {
@@ -41,43 +26,96 @@ export interface TunnelStatus {
   bytesReceived: number;
   /** Only with the `metadata` option. */
   metadata?: Record<string, string>;
+  /** Why the `metadata` formatter failed for this tunnel, if it threw. */
+  metadataError?: string;
 }
 
-/** The JSON of a status page (`status.json`). */
+/** Which reverse tunnels a page shows: a page of the tunnels whose key contains `filter`, in key order. */
+export interface StatusQuery {
+  /** From 1; a page past the last shows the last. */
+  page: number;
+  /** Only keys containing this text; "" for all. */
+  filter: string;
+}
+
+/**
+ * The JSON of a status page (`status.json`): one page of the reverse
+ * tunnels (`?page=N`, `&key=text` to show only keys containing text), the
+ * first forward tunnels, and the counts of all.
+ */
 export interface StatusSnapshot {
   /** ISO 8601. */
   generatedAt: string;
-  /** Reverse tunnels grouped by affinity key (sorted); a tunnel without a key is under "". */
+  /** This page's reverse tunnels, grouped by affinity key (sorted); a tunnel without a key is under "". */
   reverse: Array<{
     /** The affinity key, as text. */
     key: string;
-    /** The key's tunnels. */
+    /** Why `formatKey` failed for this key, if it threw (`key` is then the default text). */
+    keyError?: string;
+    /** The key's tunnels on this page. */
     tunnels: TunnelStatus[];
   }>;
-  /** Forward tunnels. */
+  /** The first `page.size` forward tunnels, oldest first. */
   forward: TunnelStatus[];
+  /** Reverse tunnels in all. */
+  reverseTunnels: number;
+  /** Affinity keys in all. */
+  reverseKeys: number;
+  /** Forward tunnels in all. */
+  forwardTunnels: number;
+  /** Which page of the reverse tunnels `reverse` is. */
+  page: {
+    /** From 1. */
+    number: number;
+    /** Pages of the tunnels that match the filter (at least 1). */
+    count: number;
+    /** Tunnels per page. */
+    size: number;
+    /** The filter: keys containing this text ("" for all). */
+    filter: string;
+    /** Reverse tunnels whose key matches the filter. */
+    matchingTunnels: number;
+    /** Keys that match the filter. */
+    matchingKeys: number;
+  };
 }
 
-export function statusSnapshot(source: TunnelSource, options: SnapshotOptions, now: number = Date.now()): StatusSnapshot {
-  const formatKey = options.formatKey ?? keyText;
-  const byKey = new Map<string, TunnelStatus[]>();
-  const forward: TunnelStatus[] = [];
-  for (const tunnel of source.listTunnels()) {
-    const status = tunnelStatus(tunnel, options, now);
-    if (tunnel.direction === "forward") {
-      forward.push(status);
-      continue;
+/** One page of the tunnels `index` lists, formatted; only the page's tunnels go through the metadata formatter. */
+export function statusSnapshot(
+  index: TunnelIndex,
+  formatters: SafeFormatters,
+  query: StatusQuery,
+  pageSize: number,
+  now: number = Date.now(),
+): StatusSnapshot {
+  const { all, matching, forward } = index.view(query.filter);
+  const pages = Math.max(1, Math.ceil(matching.rows.length / pageSize));
+  const page = Math.min(Math.max(1, Math.floor(query.page)), pages);
+  const reverse: StatusSnapshot["reverse"] = [];
+  for (const { key, tunnel } of matching.rows.slice((page - 1) * pageSize, page * pageSize)) {
+    let group = reverse.at(-1);
+    if (group?.key !== key.value) {
+      group = { key: key.value, ...(key.error === undefined ? {} : { keyError: key.error }), tunnels: [] };
+      reverse.push(group);
     }
-    const key = tunnel.affinityKey === undefined ? "" : formatKey(tunnel.affinityKey);
-    let group = byKey.get(key);
-    if (group === undefined) {
-      group = [];
-      byKey.set(key, group);
-    }
-    group.push(status);
+    group.tunnels.push(tunnelStatus(tunnel, formatters, now));
   }
-  const reverse = [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, tunnels]) => ({ key, tunnels }));
-  return { generatedAt: new Date(now).toISOString(), reverse, forward };
+  return {
+    generatedAt: new Date(now).toISOString(),
+    reverse,
+    forward: forward.slice(0, pageSize).map((tunnel) => tunnelStatus(tunnel, formatters, now)),
+    reverseTunnels: all.rows.length,
+    reverseKeys: all.keys,
+    forwardTunnels: forward.length,
+    page: {
+      number: page,
+      count: pages,
+      size: pageSize,
+      filter: query.filter,
+      matchingTunnels: matching.rows.length,
+      matchingKeys: matching.keys,
+    },
+  };
 }
 
 /** What changed between two snapshots, ignoring the clock: ages and the time of the snapshot. */
@@ -85,7 +123,7 @@ export function snapshotSignature(snapshot: StatusSnapshot): string {
   return JSON.stringify(snapshot, (name, value: unknown) => (name === "ageSeconds" || name === "generatedAt" ? undefined : value));
 }
 
-function tunnelStatus(tunnel: TunnelInfo, options: SnapshotOptions, now: number): TunnelStatus {
+function tunnelStatus(tunnel: TunnelInfo, formatters: SafeFormatters, now: number): TunnelStatus {
   const status: TunnelStatus = {
     id: tunnel.id,
     role: tunnel.role,
@@ -98,25 +136,12 @@ function tunnelStatus(tunnel: TunnelInfo, options: SnapshotOptions, now: number)
     bytesSent: tunnel.bytesSent,
     bytesReceived: tunnel.bytesReceived,
   };
-  const metadata = options.metadata?.(tunnel);
-  if (metadata !== undefined) {
-    status.metadata = { ...metadata };
+  const metadata = formatters.metadata(tunnel);
+  if (metadata.value !== undefined) {
+    status.metadata = metadata.value;
+  }
+  if (metadata.error !== undefined) {
+    status.metadataError = metadata.error;
   }
   return status;
-}
-
-/** Default key text: strings as they are; numbers, bigints and booleans as written; objects as JSON. */
-export function keyText(key: unknown): string {
-  switch (typeof key) {
-    case "string":
-      return key;
-    case "object":
-      try {
-        return JSON.stringify(key) ?? String(key);
-      } catch {
-        return Object.prototype.toString.call(key);
-      }
-    default:
-      return String(key);
-  }
 }

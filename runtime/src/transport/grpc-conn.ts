@@ -2,16 +2,21 @@ import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import type { FrameConn, FrameSink } from "../engine/frame-conn.js";
+import { memoryExhausted, type MemoryBudget } from "../engine/memory-budget.js";
 import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { dataFrameBound } from "../protocol/frame-codec.js";
 import { giveBack, leaseBuffer } from "./frame-buffers.js";
+import type { ServerCallInternals } from "./grpc-js-internals.js";
+
+/** A tunnel RPC as the engines see it: frames out, and the switch that starts frames in. */
+export type CallConn<Out, In> = FrameConn<Out> & { listen(sink: FrameSink<In>): void };
 
 /**
  * Adapts the network client's side of a tunnel RPC (a grpc-js client duplex
  * call) to the engines. `listen` starts delivering inbound frames; until
  * then grpc-js buffers them.
  */
-export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
+export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>): CallConn<Out, In> {
   // grpc-js emits 'error' for every non-OK status; 'status' carries the same.
   call.on("error", () => {});
   // The status ends the call: grpc-js holds no frames of it any more.
@@ -23,8 +28,7 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>):
     write: (frame, sent) => call.write(frame, sent),
     onDrain: (listener) => call.on("drain", listener),
     onClosed: closed,
-    pauseReading: () => call.pause(),
-    resumeReading: () => call.resume(),
+    ...readGate(call, undefined),
     end: () => call.end(),
     // The engine records its own error; grpc-js can only cancel (RST_STREAM).
     abort: () => call.cancel(),
@@ -47,21 +51,19 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>):
  */
 export function serverCallConn<In, Out extends Frame>(
   call: grpc.ServerDuplexStream<In, Out>,
-): FrameConn<Out> & { listen(sink: FrameSink<In>): void } {
+  internals?: ServerCallInternals,
+): CallConn<Out, In> {
   // True once our status (or error) went to grpc-js: it takes no frames after it.
   let ended = false;
   // grpc-js reports 'cancelled' once the call is over at the HTTP/2 level:
   // its status went out, or the stream closed (reset, connection lost).
   const closed = whenOver(call, "cancelled");
-  const conn: FrameConn<Out> & { listen(sink: FrameSink<In>): void } = {
+  const conn: CallConn<Out, In> = {
     // Frames after our status are dropped; `onClosed` releases them.
     write: (frame, sent) => ended || writeFrame(call, frame, sent),
     onDrain: (listener) => call.on("drain", listener),
     onClosed: closed,
-    // Paused, grpc-js stops taking data from the HTTP/2 stream once its
-    // small buffer is full, so no window updates go out and the peer stalls.
-    pauseReading: () => call.pause(),
-    resumeReading: () => call.resume(),
+    ...readGate(call, internals),
     end: () => {
       if (!ended) {
         ended = true;
@@ -106,6 +108,58 @@ export function serverCallConn<In, Out extends Frame>(
 type Frame = ClientToServer | ServerToClient;
 
 /**
+ * `pauseReading` and `resumeReading` for a grpc-js duplex call. Pausing its
+ * Readable is not enough: grpc-js goes on reading messages (and
+ * decompressing them) until 16 wait in the Readable. So while paused, the
+ * Readable's requests for more (`_read`, which makes grpc-js read the next
+ * message) are held back and made on resume; on a server call whose
+ * internals are known, the HTTP/2 stream is paused too (grpc-js may be in
+ * the middle of a message), so Node returns no window and HTTP/2's
+ * stream-level flow control stalls the peer. What grpc-js then still holds
+ * is the rest of one DATA frame (at most 16 KiB), and Node at most the
+ * stream's window (64 KiB): the engine charges that while paused.
+ */
+function readGate(
+  call: NodeJS.ReadableStream & { _read(size: number): void },
+  internals: ServerCallInternals | undefined,
+): Pick<FrameConn<unknown>, "pauseReading" | "resumeReading"> {
+  const read = call._read;
+  let paused = false;
+  let heldBack: number | undefined;
+  let streamWasFlowing = false;
+  call._read = function (this: unknown, size: number) {
+    if (paused) {
+      heldBack = size;
+    } else {
+      read.call(call, size);
+    }
+  };
+  return {
+    pauseReading: () => {
+      paused = true;
+      call.pause();
+      if (internals !== undefined) {
+        streamWasFlowing = internals.stream.readableFlowing === true;
+        internals.stream.pause();
+      }
+    },
+    resumeReading: () => {
+      paused = false;
+      if (streamWasFlowing) {
+        streamWasFlowing = false;
+        internals?.stream.resume();
+      }
+      if (heldBack !== undefined) {
+        const size = heldBack;
+        heldBack = undefined;
+        read.call(call, size);
+      }
+      call.resume();
+    },
+  };
+}
+
+/**
  * Writes a frame to a grpc-js server call; a data frame with a leased
  * buffer to be encoded into, given back once grpc-js reports it written
  * (handed to HTTP/2, so grpc-js is done with the bytes).
@@ -136,4 +190,66 @@ function whenOver(call: NodeJS.EventEmitter, event: string): (listener: () => vo
       call.once(event, listener);
     }
   };
+}
+
+/**
+ * The part of a frame still arriving that is counted without being refused:
+ * a revision-1 chunk within the reference window, a control frame with
+ * metadata of the default limit. A budget that is full then refuses the
+ * frame's stream once it arrived (as always), rather than the tunnel.
+ */
+const PARTIAL_FRAME_ALLOWANCE = 64 * 1024;
+
+/**
+ * Charges to `memory` what a message grpc-js has read from `internals`'
+ * HTTP/2 stream but not yet handed over keeps alive (a tunnel frame of up
+ * to the call's largest message size, arriving), checked after each DATA
+ * frame Node delivers (which grpc-js took first). Once the frame's bytes
+ * are past PARTIAL_FRAME_ALLOWANCE a budget may refuse it: `refused` then runs with
+ * the status to end the tunnel with, and grpc-js drops the frame and
+ * reads no more. Released as the frame is handed over, or once the call is
+ * over.
+ */
+export function chargePartialMessages(
+  internals: ServerCallInternals,
+  memory: MemoryBudget,
+  conn: Pick<FrameConn<unknown>, "onClosed">,
+  refused: (error: TunnelError) => void,
+): void {
+  let charged = 0;
+  let over = false;
+  const onData = () => {
+    if (over) {
+      return;
+    }
+    const partial = internals.partialMessageHeld();
+    if (partial === charged) {
+      return; // the common case: no frame arriving, or nothing new
+    }
+    if (partial < charged) {
+      memory.release(charged - partial);
+    } else if (internals.partialMessageBytes() <= PARTIAL_FRAME_ALLOWANCE) {
+      memory.forceCharge(partial - charged);
+    } else {
+      const full = memory.tryCharge(partial - charged);
+      if (full !== undefined) {
+        // grpc-js takes no more of the stream (what Node still buffers is
+        // bounded by the stream's window) and lets go of the frame.
+        over = true;
+        internals.stream.pause();
+        internals.dropPartialMessage();
+        memory.release(charged);
+        charged = 0;
+        refused(memoryExhausted(full));
+        return;
+      }
+    }
+    charged = partial;
+  };
+  internals.stream.on("data", onData);
+  conn.onClosed(() => {
+    internals.stream.off("data", onData);
+    memory.release(charged);
+    charged = 0;
+  });
 }

@@ -2,7 +2,12 @@ import * as grpc from "@grpc/grpc-js";
 import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import type { UndecodableFrame } from "../engine/frame-conn.js";
 import { NEGOTIATE_HEADER, NEGOTIATE_VALUE, OPEN_REVERSE_TUNNEL_PATH, OPEN_TUNNEL_PATH } from "../protocol/constants.js";
-import { decodeClientToServer, decodeServerToClient, encodeClientToServer, encodeServerToClient } from "../protocol/frame-codec.js";
+import {
+  decodeClientToServerDeferringHeaders,
+  decodeServerToClient,
+  encodeClientToServer,
+  encodeServerToClient,
+} from "../protocol/frame-codec.js";
 import { takeLease } from "./frame-buffers.js";
 import { TUNNEL_CLIENT_KEEPALIVE } from "./keepalive.js";
 
@@ -25,7 +30,8 @@ function deserializer<Frame>(decode: (bytes: Uint8Array) => Frame): (bytes: Buff
 // buffer of its own, so these stay safe for any caller.
 export const serializeClientToServer = (frame: ClientToServer): Buffer => encodeClientToServer(frame, takeLease(frame));
 export const serializeServerToClient = (frame: ServerToClient): Buffer => encodeServerToClient(frame, takeLease(frame));
-export const deserializeClientToServer = deserializer<ClientToServer>(decodeClientToServer);
+// A tunnel server (the only reader of these) decodes a new stream's headers once it passed its checks.
+export const deserializeClientToServer = deserializer<ClientToServer>(decodeClientToServerDeferringHeaders);
 export const deserializeServerToClient = deserializer<ServerToClient>(decodeServerToClient);
 
 /**

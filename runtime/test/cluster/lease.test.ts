@@ -87,6 +87,31 @@ describe("cluster directory: leases", () => {
     expect(await c.redisKeys()).toEqual([`${c.namespace}:key:shared`, `${c.namespace}:replica:b`]);
   });
 
+  it("a lookup after a holder's lease expired finds no route to it, even with its replica id back under a fresh record", async () => {
+    cluster = new ClusterFixture(redis.url);
+    const c = cluster;
+    // The live holder refreshes rarely, so nothing prunes the expired lease during the test.
+    const b = await c.replica("b", { leaseMs: 120_000, refreshMs: 60_000 });
+    b.register("K");
+    await b.flush();
+    const child = await replicaProcess(c, "a", ["K"]);
+    expect(sortedRoutes(await b.lookup("K"))).toEqual([routeOf("a"), routeOf("b")]);
+
+    // "a" crashes and restarts under the same id (as a StatefulSet pod does) without the key's tunnel.
+    await killed(child);
+    await c.replica("a");
+    // Its lease ends within TEST_LEASE_MS; the bound is slack for a loaded machine, well before b's next refresh.
+    await eventually(
+      "a lookup without the expired holder",
+      () => b.lookup("K"),
+      (routes) => routes.length === 1,
+      10_000,
+    );
+    expect(await b.lookup("K")).toEqual([routeOf("b")]);
+    // Its expired lease is still in Redis: the lookup itself leaves it out.
+    expect(await c.holders("K")).toEqual(["a", "b"]);
+  });
+
   it("a live replica's entries outlive many leases (they are refreshed)", async () => {
     cluster = new ClusterFixture(redis.url);
     const c = cluster;

@@ -1,4 +1,3 @@
-import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, TunnelError } from "../../src/index.js";
 import { RedisAffinityDirectory } from "../../src/cluster.js";
@@ -6,6 +5,7 @@ import { ClusterFixture, routeOf } from "../support/cluster.js";
 import { eventually } from "../support/conditions.js";
 import { outcome, timed } from "../support/events.js";
 import { settleLeaks, watchedResources } from "../faults/leaks.js";
+import { RedisGate } from "../support/redis-gate.js";
 import { RedisServer } from "../support/redis-server.js";
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -34,62 +34,6 @@ function expectUnavailable(result: { ok: boolean; error?: unknown }, server: Red
   expect((error as TunnelError).code).toBe(Code.UNAVAILABLE);
   expect((error as TunnelError).message).toContain(`cluster directory unavailable: Redis at 127.0.0.1:${server.port}`);
   expect((error as TunnelError).message).toMatch(cause);
-}
-
-/**
- * A loopback forwarder to Redis that can be switched off: existing
- * connections are cut and new ones are closed at once (Redis unreachable,
- * its data kept).
- */
-class RedisGate {
-  private open = true;
-  private readonly sockets = new Set<net.Socket>();
-  private constructor(
-    private readonly server: net.Server,
-    readonly url: string,
-  ) {}
-
-  static async start(targetPort: number): Promise<RedisGate> {
-    let gate!: RedisGate;
-    const server = net.createServer((client) => gate.accept(client, targetPort));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    gate = new RedisGate(server, `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
-    return gate;
-  }
-
-  down(): void {
-    this.open = false;
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  up(): void {
-    this.open = true;
-  }
-
-  async close(): Promise<void> {
-    this.down();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private accept(client: net.Socket, targetPort: number): void {
-    if (!this.open) {
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect(targetPort, "127.0.0.1");
-    for (const socket of [client, upstream]) {
-      this.sockets.add(socket);
-      socket
-        .on("error", () => {})
-        .on("close", () => {
-          this.sockets.delete(socket);
-          client.destroy();
-          upstream.destroy();
-        });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  }
 }
 
 describe("cluster directory: Redis faults", () => {

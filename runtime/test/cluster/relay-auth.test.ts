@@ -5,7 +5,8 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
-import { Code, type MetadataInit, openTunnel, type TunnelError, unaryCall } from "../../src/index.js";
+import { Code, openTunnel, type TunnelError, unaryCall } from "../../src/index.js";
+import type { MetadataInit } from "../../src/protocol.js";
 import { joinCluster, RELAY_KEY_HEADER, RELAY_SECRET_HEADER } from "../../src/cluster.js";
 import { clusterPerTest } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
@@ -47,6 +48,36 @@ describe("relay authentication", () => {
     cleanup.add(() => tunnel.close());
     const res = await unaryCall(tunnel, TestService.method.unary, {}, { metadata: { [RELAY_KEY_HEADER]: Buffer.from("K") } });
     expect(servedBy(res)).toBe("agent-b");
+  });
+
+  it("relay tunnels are admitted on a connection budget, once the secret matched", async () => {
+    const c = newCluster();
+    const b = await startReplica(cleanup, c, "b", { hub: { limits: { maxTunnelsPerConnection: 2 } } });
+    await connectAgent(cleanup, b, { name: "agent-b", key: "K" });
+    const client = tunnelClient(b.relay.address);
+    cleanup.add(() => client.close());
+    const secret = { [RELAY_SECRET_HEADER]: TEST_SECRET };
+    const tunnels = [await openTunnel(client, { metadata: secret }), await openTunnel(client, { metadata: secret })];
+    for (const tunnel of tunnels) cleanup.add(() => tunnel.close());
+    // Authentication comes first: a client without the secret learns nothing of the budget.
+    expect(await errorOf(openTunnel(client, {}))).toMatchObject({ code: Code.UNAUTHENTICATED });
+    expect(await errorOf(openTunnel(client, { metadata: secret }))).toMatchObject({
+      code: Code.RESOURCE_EXHAUSTED,
+      rawMessage: "too many tunnels on this connection (limit 2)",
+    });
+    // A place freed is taken again, and relaying goes on meanwhile.
+    const res = await unaryCall(tunnels[0]!, TestService.method.unary, {}, { metadata: { [RELAY_KEY_HEADER]: Buffer.from("K") } });
+    expect(servedBy(res)).toBe("agent-b");
+    tunnels[1]!.close();
+    await tunnels[1]!.done;
+    // The server lets go of the place once it sees the tunnel RPC over: each try is a round trip.
+    let again = await outcome(openTunnel(client, { metadata: secret }));
+    for (let attempt = 0; attempt < 100 && !again.ok; attempt++) {
+      expect(again.error).toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+      again = await outcome(openTunnel(client, { metadata: secret }));
+    }
+    expect(again.ok).toBe(true);
+    if (again.ok) cleanup.add(() => again.value.close());
   });
 
   it("an agent cannot register a key through the relay port, with or without the secret", async () => {

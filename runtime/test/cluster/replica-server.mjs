@@ -4,7 +4,7 @@
 // runtime/test/support/replica-processes.ts with fork() and --expose-gc:
 // configuration as JSON in argv[2], requests and answers over IPC.
 //
-// Agents dial its public port (through the test's balancer); its relay
+// Extra directory options come in config.directory. Agents dial its public port (through the test's balancer); its relay
 // listener is a second grpc-js server; the test issues calls *from* this
 // replica with the operations in replica-scenarios.mjs.
 import * as grpc from "@grpc/grpc-js";
@@ -35,6 +35,7 @@ const directory = await RedisAffinityDirectory.open({
   leaseMs: config.leaseMs,
   refreshMs: config.refreshMs,
   commandTimeoutMs: config.commandTimeoutMs,
+  ...config.directory,
 });
 // Every route a lookup returned, so a test can tell where calls were sent.
 const routesSeen = [];
@@ -74,6 +75,18 @@ const ops = {
   lookup: ({ key }) => directory.lookup(key),
   /** The keys this replica holds, as its directory publishes them. */
   holds: () => [...directory.registeredKeys].sort(),
+  flush: () => directory.flush(),
+  /**
+   * What the process holds after a full GC (external: buffers, and strings
+   * outside the heap, as Node makes long HTTP/2 header values), and the
+   * directory's removals waiting for Redis.
+   */
+  measure: () => {
+    globalThis.gc();
+    globalThis.gc();
+    const memory = process.memoryUsage();
+    return { heap: memory.heapUsed, external: memory.external, rss: memory.rss, pending: directory.pendingRemovals };
+  },
   /** The rolling-deploy recipe: stop taking work, let calls finish, leave the cluster, exit. */
   drain: async ({ graceMs }) => {
     const stopped = Promise.all([shutdown(publicServer), shutdown(relayServer)]);

@@ -1,5 +1,5 @@
 // Acceptance (issue #18): a rolling restart of all three replicas, one at a
-// time, each drained gracefully (the README's recipe), under continuous
+// time, each drained gracefully (the recipe of docs/production.md), under continuous
 // load — callers on every replica, random keys, waitForReady, 10 s
 // deadlines — ends with zero failed calls.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

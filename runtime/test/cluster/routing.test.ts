@@ -6,14 +6,15 @@ import * as grpc from "@grpc/grpc-js";
 import { createClient } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { grpcServiceDefinition, TestService, type Message } from "@protoc-gen-tunnel/interop";
-import { Code, createTunnelClient, grpcChannel, TunnelServiceHandler, unaryCall } from "../../src/index.js";
+import { Code, createTunnelClient, grpcChannel, serverStreamCall, TunnelServiceHandler, unaryCall } from "../../src/index.js";
 import { tunnelTransport } from "../../src/connect.js";
 import { joinCluster, RELAY_KEY_HEADER, type AffinityDirectory } from "../../src/cluster.js";
 import { clusterPerTest, TEST_LEASE_MS, TEST_REFRESH_MS } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
-import { connectAgent, servedBy, startAgent } from "../support/reverse.js";
+import { connectAgent, drain, Gate, servedBy, startAgent } from "../support/reverse.js";
 import { startReplica, TEST_SECRET } from "../support/replicas.js";
 import { Cleanup, startServer } from "../support/servers.js";
+import { TcpProxy } from "../support/tcp-proxy.js";
 
 const newCluster = clusterPerTest();
 const cleanup = new Cleanup();
@@ -161,6 +162,51 @@ describe("cluster routing", () => {
     expect(await c.holders("K")).toEqual([]);
     const gone = await outcome(unaryCall(a.handler.keyAsChannel("K"), TestService.method.unary, {}));
     expect(gone.ok || gone.error).toMatchObject({ code: Code.UNAVAILABLE });
+  });
+
+  it("a key is withdrawn the moment its last tunnel drains, while the calls on it still run", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const b = await startReplica(cleanup, c, "b");
+    const gate = new Gate();
+    const agent = await connectAgent(cleanup, b, { name: "k1", key: "K", impl: { serverStream: gate.serverStream } });
+    const running = drain(serverStreamCall(b.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 2 }));
+    await gate.entered.promise;
+    void agent.rts.gracefulStop();
+    // The agent refuses the next call: the tunnel drains, and the key leaves the directory at once.
+    const refused = await outcome(unaryCall(b.handler.keyAsChannel("K"), TestService.method.unary, {}));
+    expect(refused.ok || refused.error).toMatchObject({ code: Code.UNAVAILABLE });
+    await b.cluster.directory.flush();
+    expect(await c.holders("K")).toEqual([]);
+    const elsewhere = await outcome(unaryCall(a.handler.keyAsChannel("K"), TestService.method.unary, {}));
+    expect(elsewhere.ok || elsewhere.error).toMatchObject({ code: Code.UNAVAILABLE });
+    gate.release();
+    expect(await running).toHaveLength(2);
+  });
+
+  it("a key is withdrawn when its last tunnel is revoked or cut off, and no call is routed to it", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const b = await startReplica(cleanup, c, "b");
+    const proxy = await TcpProxy.start(b.port);
+    cleanup.add(() => proxy.close());
+    startAgent(cleanup, b.address, { name: "revoked", key: "K" });
+    startAgent(cleanup, proxy.address, { name: "cut", key: "K2" });
+    await Promise.all([b.tunnelOf("revoked"), b.tunnelOf("cut")]);
+    await b.cluster.directory.flush();
+    expect([await c.holders("K"), await c.holders("K2")]).toEqual([["b"], ["b"]]);
+    expect(b.handler.closeReverseTunnels("K")).toBe(1); // ended here, without draining first
+    proxy.cut(); // ended by the network
+    await Promise.all([b.closedTunnelOf("revoked"), b.closedTunnelOf("cut")]);
+    await b.cluster.directory.flush();
+    expect([await c.holders("K"), await c.holders("K2")]).toEqual([[], []]);
+    expect(b.handler.allReverseTunnels()).toEqual([]);
+    for (const replica of [a, b]) {
+      for (const key of ["K", "K2"]) {
+        const gone = await outcome(unaryCall(replica.handler.keyAsChannel(key), TestService.method.unary, {}));
+        expect(gone.ok || gone.error).toMatchObject({ code: Code.UNAVAILABLE });
+      }
+    }
   });
 
   it("keys must be strings in cluster mode: a tunnel whose key is not one is refused", async () => {

@@ -6,7 +6,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import { Code, methodPath, openTunnel, serverStreamCall, TunnelError, unaryCall, tunnelServiceDefinition } from "../../src/index.js";
+import { Code, openTunnel, serverStreamCall, TunnelError, unaryCall } from "../../src/index.js";
+import { methodPath, tunnelServiceDefinition } from "../../src/protocol.js";
 import { RELAY_KEY_HEADER, RELAY_SECRET_HEADER } from "../../src/cluster.js";
 import { clusterPerTest } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
@@ -156,6 +157,24 @@ describe("stale routes", () => {
 });
 
 describe("a draining replica", () => {
+  it("refuses a new relay tunnel with UNAVAILABLE from the moment it begins draining (strangers still get UNAUTHENTICATED)", async () => {
+    const c = newCluster();
+    const b = await startReplica(cleanup, c, "b");
+    await connectAgent(cleanup, b, { name: "agent-b", key: "K" });
+    const client = tunnelClient(b.relay.address);
+    cleanup.add(() => client.close());
+    const withSecret = { metadata: { [RELAY_SECRET_HEADER]: TEST_SECRET } };
+    const before = await openTunnel(client, withSecret);
+    before.close();
+    await before.done;
+
+    const drained = b.handler.drain({ graceMs: 10_000 });
+    await expect(openTunnel(client, withSecret)).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "replica is shutting down" });
+    await expect(openTunnel(client)).rejects.toMatchObject({ code: Code.UNAUTHENTICATED });
+    await drained;
+    await expect(openTunnel(client, withSecret)).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "replica is shutting down" });
+  });
+
   it("withdraws its keys at once, refuses new relayed calls without headers, lets running ones finish, and ends its relay tunnels", async () => {
     const c = newCluster();
     const a = await startReplica(cleanup, c, "a");

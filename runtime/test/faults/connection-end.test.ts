@@ -7,15 +7,8 @@ import { randomUUID } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import {
-  Code,
-  openTunnel,
-  type TunnelChannel,
-  type TunnelCloseEvent,
-  TunnelServiceHandler,
-  tunnelServerOptions,
-  unaryCall,
-} from "../../src/index.js";
+import { Code, openTunnel, type TunnelChannel, TunnelServiceHandler, tunnelServerOptions, unaryCall } from "../../src/index.js";
+import type { TunnelCloseEvent } from "../../src/protocol.js";
 import { type Recorded, recordDiagnostics, taggedWith } from "../support/diagnostics.js";
 import { startChildProcess } from "../support/child-process.js";
 import { type Hub, startAgent, startHub } from "../support/reverse.js";

@@ -6,7 +6,8 @@
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { TestService, type Message } from "@protoc-gen-tunnel/interop";
-import { Code, type ReverseChannel, TunnelError, unaryCall } from "../../src/index.js";
+import { Code, TunnelError, unaryCall } from "../../src/index.js";
+import type { ReverseChannel } from "../../src/protocol.js";
 import { deferred } from "../../src/deferred.js";
 import { TunnelClientEngine } from "../../src/engine/client-engine.js";
 import { resolveLimits } from "../../src/engine/limits.js";

@@ -5,16 +5,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { TestService } from "@protoc-gen-tunnel/interop";
-import {
-  Code,
-  type RetryPlan,
-  type ServeResult,
-  TUNNEL_CLIENT_KEEPALIVE,
-  TunnelServiceClient,
-  type TunnelChannel,
-  tunnelServerOptions,
-  unaryCall,
-} from "../../src/index.js";
+import { Code, TunnelServiceClient, type TunnelChannel, tunnelServerOptions, unaryCall } from "../../src/index.js";
+import { type ServeResult, TUNNEL_CLIENT_KEEPALIVE } from "../../src/protocol.js";
+import type { RetryPlan } from "../../src/protocol.js";
 import { EventLog } from "../support/events.js";
 import { servedBy, startAgent, startHub } from "../support/reverse.js";
 import { Cleanup } from "../support/servers.js";

@@ -2,7 +2,9 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as grpc from "@grpc/grpc-js";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { expect } from "vitest";
-import { openTunnel, TunnelServiceClient, unaryCall, type TunnelChannel, type TunnelLimits } from "../../src/index.js";
+import { H2Connection } from "../support/h2-tunnel.js";
+import { openTunnel, TunnelServiceClient, unaryCall, type TunnelChannel } from "../../src/index.js";
+import type { TunnelLimits } from "../../src/protocol.js";
 
 /** What the attacked server holds, after a full GC (see attack-server.mjs). */
 export interface Measure {
@@ -26,6 +28,8 @@ export interface AttackServerConfig {
   limits?: Partial<TunnelLimits>;
   flowControl?: boolean;
   processLimit?: number;
+  /** Key budgets by x-forwarded-for (`forwardedForKey`), as behind a trusted proxy. */
+  forwardedFor?: boolean;
 }
 
 /** The tunnel server under attack, in its own process (attack-server.mjs). */
@@ -129,4 +133,75 @@ export async function expectBackToBaseline(server: AttackServer, baseline: Measu
   expect(last.charged).toBeLessThanOrEqual(baseline.charged);
   expect(held(last) - held(baseline)).toBeLessThan(slack);
   return last;
+}
+
+/**
+ * Pings through `bystander` until, for two seconds and at least ten round
+ * trips through the server, `attacker` (or each of several) wrote (almost)
+ * nothing more to its socket and grpc-js read no frame but the bystander's
+ * (three per call): the server answers others but takes nothing from the
+ * attackers. Returns the server's measure then.
+ */
+export async function stalledWhileServing(
+  server: AttackServer,
+  attacker: H2Connection | H2Connection[],
+  bystander: Bystander,
+): Promise<Measure> {
+  const attackers = Array.isArray(attacker) ? attacker : [attacker];
+  const written = () => attackers.reduce((sum, a) => sum + a.bytesWritten, 0);
+  let lastFrames = await server.framesRead();
+  let lastBytes = written();
+  let quietRounds = 0;
+  let quietSince = Date.now();
+  for (let round = 0; round < 10_000; round++) {
+    await bystander.ping();
+    const frames = await server.framesRead();
+    const bytes = written();
+    if (frames - lastFrames <= 3 && bytes - lastBytes < 1_024) {
+      quietRounds++;
+    } else {
+      quietRounds = 0;
+      quietSince = Date.now();
+    }
+    lastFrames = frames;
+    lastBytes = bytes;
+    if (quietRounds >= 10 && Date.now() - quietSince >= 2_000) return server.measure();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // polling interval; the condition above is what counts
+  }
+  throw new Error(`the attackers' writes never stalled (${lastBytes} bytes written, ${lastFrames} frames read)`);
+}
+
+const cleanups: Array<() => unknown> = [];
+
+/** Runs what the last test left to clean up, newest first (an afterEach). */
+export async function runCleanups(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+}
+
+/**
+ * An attack server with a bystander that answered once, its baseline
+ * measure, and attackers on raw HTTP/2 connections (`connect`);
+ * `attackersGone` closes them and checks that memory returns to the
+ * baseline and the server lives. Cleaned up by `runCleanups`.
+ */
+export async function attackSetup(config: AttackServerConfig = {}) {
+  const server = await AttackServer.start(config);
+  cleanups.push(() => server.kill());
+  const bystander = await Bystander.connect(server.address);
+  cleanups.push(() => bystander.close());
+  await bystander.ping();
+  const baseline = await server.measure();
+  const attackers: H2Connection[] = [];
+  const connect = () => {
+    const attacker = new H2Connection(server.address);
+    attackers.push(attacker);
+    cleanups.push(() => attacker.close());
+    return attacker;
+  };
+  const attackersGone = async () => {
+    for (const attacker of attackers) attacker.close();
+    await expectBackToBaseline(server, baseline);
+    expect(server.alive).toBe(true);
+  };
+  return { server, bystander, baseline, connect, attackersGone };
 }

@@ -3,7 +3,9 @@
 // production server (Node's default). Runs the built packages (npm test
 // builds them first):
 //
-//   node --expose-gc attack-server.mjs '{"limits": {...}, "flowControl": true, "processLimit": 123}'
+//   node --expose-gc attack-server.mjs '{"limits": {...}, "flowControl": true, "processLimit": 123, "forwardedFor": false}'
+//
+// (forwardedFor: budgets keyed by x-forwarded-for, as behind a trusted proxy.)
 //
 // Sends {port} over IPC once listening; answers {cmd: "measure"} with the
 // memory it holds after a full GC (heap, array buffers, RSS, peak RSS), what
@@ -11,6 +13,7 @@
 // has read from tunnel RPCs so far; {cmd: "frames"} with only the latter.
 import * as grpc from "@grpc/grpc-js";
 import { processMemoryUsage, setProcessMemoryLimit, TunnelServiceHandler } from "../../dist/index.js";
+import { forwardedForKey } from "../../dist/protocol.js";
 import { bytesMethodDefinition, TestService, testServiceImpl } from "../../../interop/dist/index.js";
 
 const config = JSON.parse(process.argv[2] ?? "{}");
@@ -20,7 +23,11 @@ if (config.processLimit !== undefined) {
 
 const never = (signal) => new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
 
-const handler = new TunnelServiceHandler({ limits: config.limits, disableFlowControl: config.flowControl === false });
+const handler = new TunnelServiceHandler({
+  limits: config.limits,
+  disableFlowControl: config.flowControl === false,
+  budgetKey: config.forwardedFor ? forwardedForKey() : undefined,
+});
 handler.registerService(TestService, {
   unary: testServiceImpl.unary,
   bidiStream: testServiceImpl.bidiStream,

@@ -8,35 +8,27 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { MessageSchema } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code } from "../../src/index.js";
-import { ClientToServerSchema, MetadataSchema, NewStreamSchema, ProtocolRevision } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { ProtocolRevision } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { c2s } from "../support/frames.js";
-import { H2Connection } from "../support/h2-tunnel.js";
-import { AttackServer, Bystander, expectBackToBaseline, held, MiB, type Measure } from "./attack-harness.js";
+import {
+  type AttackServer,
+  type AttackServerConfig,
+  attackSetup,
+  Bystander,
+  held,
+  MiB,
+  type Measure,
+  runCleanups,
+  stalledWhileServing,
+} from "./attack-harness.js";
+import { CLIENT_STREAM, heavyMetadata, newStream, UNARY } from "./vectors.js";
 
-const UNARY = "grpchantesting.TestService/Unary";
-const CLIENT_STREAM = "grpchantesting.TestService/ClientStream";
+afterEach(runCleanups);
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function setup(config: Parameters<typeof AttackServer.start>[0]) {
-  const server = await AttackServer.start(config);
-  cleanups.push(() => server.kill());
-  const bystander = await Bystander.connect(server.address);
-  cleanups.push(() => bystander.close());
-  await bystander.ping();
-  const baseline = await server.measure();
-  const attacker = new H2Connection(server.address);
-  cleanups.push(() => attacker.close());
-  /** The attacker disconnects: memory returns to the baseline, and the server lives on. */
-  const attackerGone = async () => {
-    attacker.close();
-    await expectBackToBaseline(server, baseline);
-    expect(server.alive).toBe(true);
-  };
-  return { server, bystander, baseline, attacker, attackerGone };
+/** The server under attack, with one attacker; `attackerGone` disconnects it and checks the return to the baseline. */
+async function setup(config: AttackServerConfig) {
+  const attack = await attackSetup(config);
+  return { ...attack, attacker: attack.connect(), attackerGone: attack.attackersGone };
 }
 
 /**
@@ -60,29 +52,6 @@ async function framesReadAtLeast(server: AttackServer, since: Measure, frames: n
     await new Promise((resolve) => setTimeout(resolve, 50)); // polling interval
   }
   return server.measure();
-}
-
-/** Request metadata just under `maxMetadataBytes` (HTTP/2 counting) as many one-byte entries. */
-function heavyMetadata(maxMetadataBytes: number) {
-  const md: Record<string, { val: string[] }> = {};
-  let size = 0;
-  for (let i = 0; ; i++) {
-    const key = `k${i}`;
-    if (size + key.length + 1 + 32 > maxMetadataBytes) break;
-    md[key] = { val: ["v"] };
-    size += key.length + 1 + 32;
-  }
-  return create(MetadataSchema, { md });
-}
-
-function newStream(id: bigint, method: string, requestHeaders = create(MetadataSchema), revision = ProtocolRevision.REVISION_ONE) {
-  return create(ClientToServerSchema, {
-    streamId: id,
-    frame: {
-      case: "newStream",
-      value: create(NewStreamSchema, { methodName: method, initialWindowSize: 65_536, protocolRevision: revision, requestHeaders }),
-    },
-  });
 }
 
 describe("attacks on a tunnel server (issue #13)", () => {
@@ -271,29 +240,6 @@ describe("attacks on a tunnel server (issue #13)", () => {
     await attackerGone();
   }, 120_000);
 });
-
-/**
- * Pings through `bystander` until, over ten round trips through the server,
- * `attacker` wrote (almost) nothing more to its socket and grpc-js read no
- * frame but the bystander's (three per call): the server answers others but
- * takes nothing from the attacker. Returns the server's measure then.
- */
-async function stalledWhileServing(server: AttackServer, attacker: H2Connection, bystander: Bystander): Promise<Measure> {
-  let last = await server.measure();
-  let lastBytes = attacker.bytesWritten;
-  let quietRounds = 0;
-  for (let round = 0; round < 1_000; round++) {
-    await bystander.ping();
-    const now = await server.measure();
-    const bytes = attacker.bytesWritten;
-    const quiet = now.framesRead - last.framesRead <= 3 && bytes - lastBytes < 1_024;
-    quietRounds = quiet ? quietRounds + 1 : 0;
-    last = now;
-    lastBytes = bytes;
-    if (quietRounds === 10) return now;
-  }
-  throw new Error(`the attacker's writes never stalled (${lastBytes} bytes written, ${last.framesRead} frames read)`);
-}
 
 /** One call in bytes: one request, half-close, read all; resolves with its status code (undefined for OK). */
 async function callOnce(client: Bystander, method: string, request: Uint8Array): Promise<number | undefined> {

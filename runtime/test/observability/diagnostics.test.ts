@@ -3,15 +3,9 @@ import * as diagnosticsChannel from "node:diagnostics_channel";
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { MessageSchema, TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  Code,
-  createTunnelClient,
-  DIAGNOSTICS_CHANNELS,
-  TunnelError,
-  type CallEndEvent,
-  type ServiceImpl,
-  type TunnelCloseEvent,
-} from "../../src/index.js";
+import { Code, createTunnelClient, TunnelError, type ServiceImpl } from "../../src/index.js";
+import { DIAGNOSTICS_CHANNELS } from "../../src/protocol.js";
+import type { CallEndEvent, TunnelCloseEvent } from "../../src/protocol.js";
 import { outline, recordDiagnostics, taggedWith, type Recorded } from "../support/diagnostics.js";
 import { forwardFixture, fromArray } from "../support/forward-fixture.js";
 import { connectAgent, startAgent, startHub } from "../support/reverse.js";

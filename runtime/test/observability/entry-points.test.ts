@@ -49,4 +49,13 @@ describe("optional dependencies load only with their entry points", () => {
     expect([...closure("status.ts").packages].filter((p) => p.startsWith("@opentelemetry/"))).toEqual([]);
     expect([...closure("otel.ts").packages].filter((p) => p.startsWith("@opentelemetry/"))).toEqual(["@opentelemetry/api"]);
   });
+
+  it("the gateway has its own entry point: the main one does not reach it, and it needs neither redis, Connect nor OpenTelemetry", () => {
+    const main = closure("index.ts");
+    expect([...main.files].filter((f) => f === resolve(src, "gateway.ts") || f.startsWith(`${resolve(src, "gateway")}/`))).toEqual([]);
+    const gateway = closure("gateway.ts");
+    expect(gateway.files).toContain(resolve(src, "gateway/relay-to-agent.ts"));
+    const optional = [...gateway.packages].filter((p) => p === "redis" || p.startsWith("@connectrpc/") || p.startsWith("@opentelemetry/"));
+    expect(optional).toEqual([]);
+  });
 });

@@ -1,16 +1,7 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  Code,
-  createTunnelClient,
-  TunnelError,
-  unaryCall,
-  withInterceptors,
-  type CallInterceptor,
-  type HandlerInterceptor,
-  type ServiceImpl,
-} from "../../src/index.js";
+import { Code, createTunnelClient, TunnelError, unaryCall, withInterceptors, type Interceptor, type ServiceImpl } from "../../src/index.js";
 import { deferred, forwardFixture, fromArray } from "../support/forward-fixture.js";
 import { connectAgent, drain, startHub } from "../support/reverse.js";
 import { Cleanup } from "../support/servers.js";
@@ -22,7 +13,7 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
 
 /** Client side: sends a bearer token with every call. */
-function authToken(token: string): CallInterceptor {
+function authToken(token: string): Interceptor {
   return (next) => async (req) => {
     req.header.set("authorization", `Bearer ${token}`);
     return next(req);
@@ -30,7 +21,7 @@ function authToken(token: string): CallInterceptor {
 }
 
 /** Server side: refuses calls without the token, before the handler runs. */
-function requireToken(token: string): HandlerInterceptor {
+function requireToken(token: string): Interceptor {
   return (next) => async (req) => {
     if (req.header.get("authorization")[0] !== `Bearer ${token}`) {
       throw new TunnelError(Code.UNAUTHENTICATED, "missing or wrong token");
@@ -40,7 +31,7 @@ function requireToken(token: string): HandlerInterceptor {
 }
 
 /** Retries unary calls that failed UNAVAILABLE, up to `attempts` in all. */
-function retryUnavailable(attempts: number): CallInterceptor {
+function retryUnavailable(attempts: number): Interceptor {
   return (next) => async (req) => {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -65,8 +56,8 @@ type LoggedRequest = { method: { name: string } } & (
   | { stream: true; message: AsyncIterable<Counted> }
 );
 
-/** Logs each call's method, messages, headers, trailers and outcome; the same code serves as either kind of interceptor. */
-function logging<F extends CallInterceptor | HandlerInterceptor>(side: string, lines: string[]): F {
+/** Logs each call's method, messages, headers, trailers and outcome, on either side. */
+function logging(side: string, lines: string[]): Interceptor {
   const interceptor = (next: (req: LoggedRequest) => Promise<Logged>) => async (req: LoggedRequest) => {
     const name = `${side} ${req.method.name}`;
     if (req.stream) {
@@ -92,7 +83,7 @@ function logging<F extends CallInterceptor | HandlerInterceptor>(side: string, l
       throw e;
     }
   };
-  return interceptor as unknown as F;
+  return interceptor as unknown as Interceptor;
 }
 
 async function* tap<T>(messages: AsyncIterable<T>, each: (message: T) => void, end?: () => void): AsyncGenerator<T> {
@@ -136,8 +127,8 @@ describe("interceptors", () => {
   it("a logging interceptor sees every kind of call on both sides: messages, headers, trailers and errors", async () => {
     const server: string[] = [];
     const client: string[] = [];
-    const { tunnel } = await forwardFixture(cleanup, { handler: { interceptors: [logging<HandlerInterceptor>("server", server)] } });
-    const test = createTunnelClient(TestService, withInterceptors(tunnel, logging<CallInterceptor>("client", client)));
+    const { tunnel } = await forwardFixture(cleanup, { handler: { interceptors: [logging("server", server)] } });
+    const test = createTunnelClient(TestService, withInterceptors(tunnel, logging("client", client)));
     const headers = { "x-h": bytes("H") };
     const trailers = { "x-t": bytes("T") };
 
@@ -203,7 +194,7 @@ describe("interceptors", () => {
   it("runs the first interceptor outermost, and a wrapped channel's new interceptors outside the old ones", async () => {
     const order: string[] = [];
     const named =
-      (name: string): CallInterceptor =>
+      (name: string): Interceptor =>
       (next) =>
       async (req) => {
         order.push(`${name} in`);
@@ -251,7 +242,7 @@ describe("interceptors", () => {
         return {};
       },
     };
-    const boom: CallInterceptor = () => async () => {
+    const boom: Interceptor = () => async () => {
       throw new Error("boom");
     };
     const { tunnel } = await forwardFixture(cleanup, {
@@ -281,7 +272,7 @@ describe("interceptors", () => {
     });
     expect(served).toBe(0);
 
-    const wrongKind: CallInterceptor = (next) => async (req) => {
+    const wrongKind: Interceptor = (next) => async (req) => {
       const res = await next(req);
       return res.stream ? res : { ...res, stream: true, message: fromArray([res.message]) };
     };
@@ -295,7 +286,7 @@ describe("interceptors", () => {
       handler: {
         interceptors: [
           (next) => async (req) => {
-            req.context.responseHeaders.set("x-served-by", "interceptor");
+            req.context?.responseHeaders.set("x-served-by", "interceptor");
             try {
               const res = await next(req);
               res.trailer.set("x-outcome", "ok");
@@ -330,8 +321,8 @@ describe("interceptors", () => {
       },
     };
     const lines: string[] = [];
-    const { tunnel } = await forwardFixture(cleanup, { impl, handler: { interceptors: [logging<HandlerInterceptor>("server", lines)] } });
-    const test = createTunnelClient(TestService, withInterceptors(tunnel, logging<CallInterceptor>("client", lines)));
+    const { tunnel } = await forwardFixture(cleanup, { impl, handler: { interceptors: [logging("server", lines)] } });
+    const test = createTunnelClient(TestService, withInterceptors(tunnel, logging("client", lines)));
     for await (const res of test.serverStream({})) {
       if (res.count === 3) {
         break;
@@ -350,7 +341,7 @@ describe("interceptors", () => {
         interceptors: [
           requireToken("t"),
           (next) => async (req) => {
-            seen.push(`${req.method.name} from ${String(req.context.tunnelMetadata.get("agent-name")[0])}`);
+            seen.push(`${req.method.name} from ${String(req.context?.tunnelMetadata.get("agent-name")[0])}`);
             return next(req);
           },
         ],
@@ -365,7 +356,7 @@ describe("interceptors", () => {
   });
 
   it("hands request streams to interceptors lazily, so they can transform them", async () => {
-    const exclaim: CallInterceptor = (next) => async (req) =>
+    const exclaim: Interceptor = (next) => async (req) =>
       next(req.stream ? { ...req, message: tap(req.message, (m) => exclaimed(m as unknown as { payload: Uint8Array })) } : req);
     const exclaimed = (m: { payload: Uint8Array }) => (m.payload = bytes(`${text(m.payload)}!`));
     const { tunnel } = await forwardFixture(cleanup);

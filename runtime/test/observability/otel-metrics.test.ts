@@ -1,3 +1,4 @@
+import * as diagnosticsChannel from "node:diagnostics_channel";
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { Attributes } from "@opentelemetry/api";
 import {
@@ -11,6 +12,7 @@ import {
 import { MessageSchema, TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, createTunnelClient, TunnelError, type ServiceImpl } from "../../src/index.js";
+import { DIAGNOSTICS_CHANNELS } from "../../src/protocol.js";
 import { tunnelMetrics } from "../../src/otel.js";
 import { forwardFixture, fromArray } from "../support/forward-fixture.js";
 import { connectAgent, startHub } from "../support/reverse.js";
@@ -171,5 +173,16 @@ describe("OpenTelemetry metrics from the diagnostics channels", () => {
     await createTunnelClient(TestService, second.tunnel).unary({ payload: new Uint8Array(1), count: 1 });
     m = await again.collect();
     expect(point(m, "grpctunnel.calls", { ...rpc("client", "Unary"), "rpc.grpc.status_code": Code.OK })).toBe(1); // only the new one
+  });
+
+  it("counts the removals a cluster directory dropped, by replica, from the diagnostics events", async () => {
+    const metrics = meterProvider();
+    const dropped = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.directoryRemovalsDropped);
+    dropped.publish({ replicaId: "r1", dropped: 3, droppedTotal: 3, pendingKeys: 10, pendingBytes: 1000 });
+    dropped.publish({ replicaId: "r1", dropped: 1, droppedTotal: 4, pendingKeys: 10, pendingBytes: 1000 });
+    dropped.publish({ replicaId: "r2", dropped: 2, droppedTotal: 2, pendingKeys: 5, pendingBytes: 500 });
+    const m = await metrics.collect();
+    expect(point(m, "grpctunnel.directory.removals.dropped", { "grpctunnel.replica_id": "r1" })).toBe(4);
+    expect(point(m, "grpctunnel.directory.removals.dropped", { "grpctunnel.replica_id": "r2" })).toBe(2);
   });
 });

@@ -1,48 +1,20 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { tunnelStatusPage } from "../../src/status.js";
 import { serveHttp } from "../support/http-page.js";
 import { connectAgent, startHub } from "../support/reverse.js";
+import { launchChromium } from "../support/chromium.js";
 import { Cleanup } from "../support/servers.js";
 
-// Debian's chromium, driven by playwright-core (which never downloads a browser).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const INSTALL = "apt-get update && apt-get install -y chromium";
-
-let profile: string | undefined;
+let chromium: Awaited<ReturnType<typeof launchChromium>> | undefined;
 let browser: BrowserContext | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is missing (${CHROMIUM}): the status page's browser test needs it. Install it with \`${INSTALL}\` (as root).`,
-    );
-  }
-  profile = mkdtempSync(join(tmpdir(), "status-page-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--headless",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-  });
+  chromium = await launchChromium("the status page's browser test");
+  browser = chromium.browser;
 }, 60_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (profile !== undefined) {
-    rmSync(profile, { recursive: true, force: true });
-  }
-});
+afterAll(() => chromium?.close());
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -117,6 +89,38 @@ describe("status page in a real browser (headless Chromium)", () => {
     await reverseCountIs(page, 1);
     expect(await page.locator("#reverse tbody td.key").textContent()).toBe(key);
     expect(await page.locator("#reverse img, #reverse script").count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  it("pages through a fleet and filters it by key; the page shown stays live", async () => {
+    const hub = await startHub(cleanup);
+    const listener = tunnelStatusPage(hub.handler, { refreshMs: 100, pageSize: 2 });
+    cleanup.add(() => listener.close());
+    const base = await serveHttp(cleanup, listener);
+    for (const name of ["camera-1", "camera-2", "lock-1"]) await connectAgent(cleanup, hub, { name });
+
+    const { page, problems } = await openPage(`${base}/`);
+    await page.locator('#state[data-state="live"]').waitFor();
+    expect(await page.locator("#reverse tbody td.key").allTextContents()).toEqual(["camera-1", "camera-2"]);
+    expect(await page.locator("#page-info").textContent()).toBe("tunnels 1–2 of 3 (on 3 keys), page 1 of 2");
+    expect(await page.locator("#reverse-count").textContent()).toBe("3"); // the heading counts them all
+
+    await page.locator('#pager a[rel="next"]').click();
+    await page.waitForURL(/\?page=2$/);
+    await page.locator('#state[data-state="live"]').waitFor();
+    expect(await page.locator("#reverse tbody td.key").allTextContents()).toEqual(["lock-1"]);
+    // A tunnel whose key sorts onto this page shows up live, and the pager follows.
+    await connectAgent(cleanup, hub, { name: "lock-2" });
+    await page.locator('tr[data-key="lock-2"]').waitFor();
+    await page.locator("#page-info", { hasText: "tunnels 3–4 of 4 (on 4 keys), page 2 of 2" }).waitFor();
+
+    await page.locator('#filter input[name="key"]').fill("camera");
+    await page.locator("#filter button").click();
+    await page.waitForURL(/\?key=camera$/);
+    await page.locator('#state[data-state="live"]').waitFor();
+    expect(await page.locator("#reverse tbody td.key").allTextContents()).toEqual(["camera-1", "camera-2"]);
+    expect(await page.locator("#page-info").textContent()).toBe("keys containing “camera”: tunnels 1–2 of 2 (on 2 keys), page 1 of 1");
+    expect(await page.locator('#filter input[name="key"]').inputValue()).toBe("camera");
     expect(problems).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 import * as diagnosticsChannel from "node:diagnostics_channel";
 import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
-import { createTunnelClient, DIAGNOSTICS_CHANNELS, openTunnel, type TunnelInfo } from "../../src/index.js";
+import { createTunnelClient, openTunnel, type TunnelInfo } from "../../src/index.js";
+import { DIAGNOSTICS_CHANNELS } from "../../src/protocol.js";
 import { tunnelStatusPage, type StatusPageOptions, type StatusSnapshot } from "../../src/status.js";
 import { eventStream, request, serveHttp } from "../support/http-page.js";
 import { connectAgent, startHub } from "../support/reverse.js";

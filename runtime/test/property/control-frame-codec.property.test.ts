@@ -14,8 +14,19 @@ import {
   type Metadata,
 } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { encodeClientControl, encodeServerControl } from "../../src/protocol/control-frame-codec.js";
-import { decodeClientControl, decodeServerControl } from "../../src/protocol/control-frame-decode.js";
-import { decodeClientToServer, decodeServerToClient, encodeClientToServer, encodeServerToClient } from "../../src/protocol/frame-codec.js";
+import {
+  type DeferredNewStream,
+  decodeClientControl,
+  decodeServerControl,
+  requestHeadersOf,
+} from "../../src/protocol/control-frame-decode.js";
+import {
+  decodeClientToServer,
+  decodeClientToServerDeferringHeaders,
+  decodeServerToClient,
+  encodeClientToServer,
+  encodeServerToClient,
+} from "../../src/protocol/frame-codec.js";
 import { clientFrames, serverFrames } from "../../src/protocol/frames.js";
 import { metadataToProto } from "../../src/protocol/metadata-codec.js";
 import { fuzzParameters } from "./fuzz-config.js";
@@ -210,6 +221,32 @@ const serverFrameArb = fc
         }),
   );
 
+/**
+ * What a tunnel server ends up with: the frame with its request headers
+ * decoded when asked for (deferred), or undefined if either step throws.
+ */
+function decodedDeferring(bytes: Uint8Array): unknown {
+  try {
+    const frame = decodeClientToServerDeferringHeaders(bytes);
+    if (frame.frame.case !== "newStream") {
+      return frame;
+    }
+    const { headersView: _, ...value } = frame.frame.value as DeferredNewStream;
+    const requestHeaders = requestHeadersOf(frame.frame.value);
+    return { ...frame, frame: { case: "newStream", value: requestHeaders === undefined ? value : { ...value, requestHeaders } } };
+  } catch {
+    return undefined;
+  }
+}
+
+function decodedOrUndefined(bytes: Uint8Array): unknown {
+  try {
+    return fromBinary(ClientToServerSchema, bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Encodes, or undefined where toBinary refuses the frame's values. */
 function bytesOf(encode: () => Uint8Array): Uint8Array | undefined {
   try {
@@ -226,6 +263,7 @@ describe("property: fast control frame decoding equals protobuf-es", () => {
         const c = bytesOf(() => toBinary(ClientToServerSchema, client));
         if (c !== undefined) {
           expect(decodeClientToServer(c)).toEqual(fromBinary(ClientToServerSchema, c));
+          expect(decodedDeferring(c)).toEqual(fromBinary(ClientToServerSchema, c));
         }
         const s = bytesOf(() => toBinary(ServerToClientSchema, server));
         if (s !== undefined) {
@@ -261,6 +299,8 @@ describe("property: fast control frame decoding equals protobuf-es", () => {
     fc.assert(
       fc.property(mutatedArb, (bytes) => {
         expect(decoded(() => decodeClientToServer(bytes))).toEqual(decoded(() => fromBinary(ClientToServerSchema, bytes)));
+        // Deferred: the same frame once its headers are decoded, and a failure where fromBinary fails.
+        expect(decodedDeferring(bytes)).toEqual(decodedOrUndefined(bytes));
         expect(decoded(() => decodeServerToClient(bytes))).toEqual(decoded(() => fromBinary(ServerToClientSchema, bytes)));
       }),
       fuzzParameters(3000),

@@ -1,12 +1,6 @@
 /** Records the runtime's diagnostics events for one test, filtered to the tunnels it cares about. */
-import {
-  subscribeDiagnostics,
-  type CallEndEvent,
-  type CallStartEvent,
-  type TunnelCloseEvent,
-  type TunnelInfo,
-  type TunnelOpenEvent,
-} from "../../src/index.js";
+import { subscribeDiagnostics, type TunnelInfo } from "../../src/index.js";
+import type { CallEndEvent, CallStartEvent, TunnelCloseEvent, TunnelOpenEvent } from "../../src/protocol.js";
 import { EventLog } from "./events.js";
 import type { Cleanup } from "./servers.js";
 

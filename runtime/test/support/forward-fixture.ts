@@ -3,11 +3,11 @@ import { TestService, testServiceImpl } from "@protoc-gen-tunnel/interop";
 import {
   openTunnel,
   TunnelServiceHandler,
-  type OpenTunnelOptions,
   type ServiceImpl,
   type TunnelChannel,
   type TunnelServiceHandlerOptions,
 } from "../../src/index.js";
+import type { OpenTunnelOptions } from "../../src/protocol.js";
 import { type Cleanup, startServer, tunnelClient, type TestServer } from "./servers.js";
 
 export interface ForwardFixture {

@@ -20,13 +20,14 @@ export class H2Connection {
   }
 
   /** Opens a tunnel RPC (negotiating), not reading its answers until told to. */
-  open(path = OPEN_TUNNEL_PATH): H2Tunnel {
+  open(path = OPEN_TUNNEL_PATH, headers: http2.OutgoingHttpHeaders = {}): H2Tunnel {
     const stream = this.session.request({
       ":method": "POST",
       ":path": path,
       "content-type": "application/grpc",
       te: "trailers",
       "grpctunnel-negotiate": "on",
+      ...headers,
     });
     return new H2Tunnel(stream);
   }
@@ -46,6 +47,10 @@ export class H2Tunnel {
   readonly received: ServerToClient[] = [];
   /** The tunnel RPC's grpc-status, once it ended. */
   readonly status: Promise<number>;
+  /** The tunnel RPC's grpc-message, once it ended. */
+  statusMessage = "";
+  /** Resolves with true once the server answered with headers (the tunnel was admitted), false with a status at once. */
+  readonly admitted: Promise<boolean>;
   private pending: Buffer = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
 
@@ -53,18 +58,31 @@ export class H2Tunnel {
     stream.on("error", () => {});
     stream.pause();
     this.status = new Promise((resolve) => {
-      stream.on("trailers", (trailers) => resolve(Number(trailers["grpc-status"])));
+      const ended = (headers: http2.IncomingHttpHeaders) => {
+        this.statusMessage = decodeURIComponent(String(headers["grpc-message"] ?? ""));
+        resolve(Number(headers["grpc-status"]));
+      };
+      stream.on("trailers", ended);
       stream.on("response", (headers) => {
-        if (headers["grpc-status"] !== undefined) resolve(Number(headers["grpc-status"]));
+        if (headers["grpc-status"] !== undefined) ended(headers);
       });
       stream.on("close", () => resolve(-1));
+    });
+    this.admitted = new Promise((resolve) => {
+      stream.on("response", (headers) => resolve(headers["grpc-status"] === undefined));
+      stream.on("close", () => resolve(false));
     });
   }
 
   /** Writes one frame; false when the stream's buffer is over its high-water mark. */
   send(frame: ClientToServer): boolean {
-    const body = encodeClientToServer(frame);
+    return this.sendMessage(encodeClientToServer(frame), false);
+  }
+
+  /** Writes one gRPC message of the tunnel RPC: `body` as is, flagged compressed or not. */
+  sendMessage(body: Uint8Array, compressed: boolean): boolean {
     const prefix = Buffer.alloc(5);
+    prefix.writeUInt8(compressed ? 1 : 0, 0);
     prefix.writeUInt32BE(body.length, 1);
     return this.stream.write(Buffer.concat([prefix, body]));
   }

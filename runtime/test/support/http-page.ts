@@ -47,23 +47,8 @@ export function eventStream<T>(cleanup: Cleanup, url: string): Promise<EventStre
   return new Promise((resolve, reject) => {
     const req = http.get(url, (res) => {
       const messages = new EventLog<T>();
-      let buffer = "";
       res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffer += chunk;
-        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-          const event = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = event
-            .split("\n")
-            .filter((line) => line.startsWith("data: "))
-            .map((line) => line.slice(6))
-            .join("\n");
-          if (data !== "") {
-            messages.push(JSON.parse(data) as T);
-          }
-        }
-      });
+      res.on("data", eventParser(messages));
       const ended = new Promise<void>((done) => res.on("close", done));
       const close = () => req.destroy();
       cleanup.add(close);
@@ -71,4 +56,29 @@ export function eventStream<T>(cleanup: Cleanup, url: string): Promise<EventStre
     });
     req.on("error", reject);
   });
+}
+
+/**
+ * Reads the text of an event stream chunk by chunk, pushing the `data` of
+ * each event, parsed as JSON. (Over a raw socket the response is chunked;
+ * each event is written as one chunk, so the chunk sizes are lines of their
+ * own and are ignored.)
+ */
+export function eventParser<T>(messages: EventLog<T>): (chunk: string) => void {
+  let buffer = "";
+  return (chunk) => {
+    buffer += chunk;
+    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = event
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith("data: "))
+        .map((line) => line.slice(6))
+        .join("\n");
+      if (data !== "") {
+        messages.push(JSON.parse(data) as T);
+      }
+    }
+  };
 }

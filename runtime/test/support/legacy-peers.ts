@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { NEGOTIATE_HEADER } from "../../src/index.js";
+import { NEGOTIATE_HEADER } from "../../src/protocol.js";
 
 /**
  * Emulates a pre-revision-1 network client: hides the negotiation header in

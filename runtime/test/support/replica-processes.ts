@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
 import { createClient } from "redis";
 import type { TestService } from "@protoc-gen-tunnel/interop";
+import type { RedisAffinityDirectoryOptions } from "../../src/cluster.js";
 import type { ServiceImpl } from "../../src/index.js";
 import { EventLog } from "./events.js";
 import { startAgent, type Agent } from "./reverse.js";
@@ -148,6 +149,8 @@ export interface ReplicaConfig {
   leaseMs: number;
   refreshMs: number;
   commandTimeoutMs?: number;
+  /** More options of the replica's RedisAffinityDirectory. */
+  directory?: Partial<Pick<RedisAffinityDirectoryOptions, "maxPendingRemovalBytes">>;
 }
 
 export interface AgentSpec {
@@ -168,12 +171,18 @@ export class ProcessCluster {
     readonly redisUrl: string,
     readonly balancer: TcpProxy,
     private readonly secret: string,
+    private readonly directory: ReplicaConfig["directory"],
   ) {}
 
-  static async start(cleanup: Cleanup, redisUrl: string, replicas: number): Promise<ProcessCluster> {
+  static async start(
+    cleanup: Cleanup,
+    redisUrl: string,
+    replicas: number,
+    directory?: ReplicaConfig["directory"],
+  ): Promise<ProcessCluster> {
     const balancer = await TcpProxy.start([]);
     cleanup.add(() => balancer.close());
-    const cluster = new ProcessCluster(cleanup, redisUrl, balancer, `secret-${randomUUID()}`);
+    const cluster = new ProcessCluster(cleanup, redisUrl, balancer, `secret-${randomUUID()}`, directory);
     for (let i = 1; i <= replicas; i++) {
       await cluster.addReplica();
     }
@@ -189,6 +198,7 @@ export class ProcessCluster {
       secret: this.secret,
       leaseMs: PROCESS_LEASE_MS,
       refreshMs: PROCESS_REFRESH_MS,
+      directory: this.directory,
     });
     this.cleanup.add(() => replica.kill());
     this.replicas.push(replica);

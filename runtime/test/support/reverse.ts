@@ -10,13 +10,11 @@ import {
   ReverseTunnelServer,
   TunnelServiceHandler,
   type HandlerContext,
-  type ReverseTunnelServerOptions,
-  type ServeOptions,
-  type ServeResult,
   type ServiceImpl,
   type TunnelChannel,
   type TunnelServiceHandlerOptions,
 } from "../../src/index.js";
+import type { ReverseTunnelServerOptions, ServeOptions, ServeResult } from "../../src/protocol.js";
 import { EventLog } from "./events.js";
 import { deferred } from "../../src/deferred.js";
 import { LocalReverseTunnelRegistry } from "../../src/api/reverse/index.js";

@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime";
+import { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime/protocol";
 
 /**
  * The data chunks the TypeScript end of the tunnels sent and received, by

@@ -4,12 +4,12 @@ import { TestService } from "@protoc-gen-tunnel/interop";
 import {
   type CallChannel,
   openTunnel,
-  type ReplicaCluster,
   ReverseTunnelServer,
   TunnelServiceClient,
   TunnelServiceHandler,
   tunnelServerOptions,
 } from "@protoc-gen-tunnel/runtime";
+import type { ReplicaCluster } from "@protoc-gen-tunnel/runtime/protocol";
 import type { GoInteropPrograms } from "../../../../scripts/go-tools.mjs";
 import { ChunkTap } from "./chunk-tap.js";
 import { EventLog } from "./event-log.js";

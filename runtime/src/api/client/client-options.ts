@@ -1,11 +1,8 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { toMetadata } from "../../metadata.js";
-import type { CallInterceptor } from "../interceptors/index.js";
+import type { Interceptor } from "../interceptors/index.js";
 import type { HedgingPolicy, RetryPolicy } from "../retry/index.js";
 import type { CallOptions } from "./call-options.js";
-
-/** The interceptors a client takes (one alias, so that a rename of the interceptor types is one line). */
-export type ClientInterceptor = CallInterceptor;
 
 /**
  * Options of a client as a whole: what every generated factory
@@ -22,7 +19,7 @@ export type ClientInterceptor = CallInterceptor;
  */
 export interface TunnelClientOptions {
   /** Wrap every typed call of the client; the first is outermost (as `withInterceptors`). */
-  interceptors?: readonly ClientInterceptor[];
+  interceptors?: readonly Interceptor[];
   /**
    * Options of every call, merged with each call's own (see
    * `mergeCallOptions` for the exact rule: an option given on the call wins,

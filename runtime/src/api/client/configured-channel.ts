@@ -1,10 +1,10 @@
 import type { DescMethod } from "@bufbuild/protobuf";
-import { InterceptedChannel, withInterceptors } from "../interceptors/index.js";
+import { InterceptedChannel, withInterceptors, type Interceptor } from "../interceptors/index.js";
 import { mayRepeat, PolicyChannel, resolvePolicy, type ResolvedPolicy } from "../retry/index.js";
 import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
 import type { CallStream } from "./call-stream.js";
-import { mergeCallOptions, type ClientInterceptor, type TunnelClientOptions } from "./client-options.js";
+import { mergeCallOptions, type TunnelClientOptions } from "./client-options.js";
 
 /**
  * A channel with a client's options (TunnelClientOptions): its typed calls
@@ -22,7 +22,7 @@ export class ConfiguredChannel implements CallChannel {
   constructor(
     readonly inner: CallChannel,
     readonly defaults: CallOptions | undefined,
-    readonly interceptors: readonly ClientInterceptor[],
+    readonly interceptors: readonly Interceptor[],
     readonly policy: ResolvedPolicy | undefined,
   ) {
     const intercepted = (channel: CallChannel) => (interceptors.length === 0 ? channel : withInterceptors(channel, ...interceptors));

@@ -1,3 +1,4 @@
+export * from "./deprecated-names.js";
 export * from "./intercepted-calls.js";
 export * from "./intercepted-channel.js";
 export * from "./intercepted-handlers.js";

@@ -9,7 +9,7 @@ import { callDeadline, type CallOptions } from "../client/index.js";
 import { toMessage } from "../client/index.js";
 import { messagesOf, once } from "../client/index.js";
 import type { InterceptedChannel } from "./intercepted-channel.js";
-import { applyInterceptors, type CallFn, type CallRequest, type CallResponse } from "./interceptors.js";
+import { applyInterceptors, type AnyRequest, type AnyResponse, type InterceptorFn } from "./interceptors.js";
 import { defineSharedGetter } from "./shared-getter.js";
 import { runTypedCall, runUnaryCall, type TypedCall } from "../client/index.js";
 
@@ -23,9 +23,9 @@ import { runTypedCall, runUnaryCall, type TypedCall } from "../client/index.js";
 function intercept<I extends DescMessage, O extends DescMessage, R>(
   channel: InterceptedChannel,
   call: TypedCall<I, O>,
-  pick: (response: CallResponse) => R,
+  pick: (response: AnyResponse) => R,
 ): Promise<R> {
-  let running: Promise<CallResponse>;
+  let running: Promise<AnyResponse>;
   try {
     const { request, signalFor } = requestOf(call);
     running = applyInterceptors(channel.interceptors, lastStep(channel.inner, call.options, signalFor))(request);
@@ -41,7 +41,7 @@ function intercept<I extends DescMessage, O extends DescMessage, R>(
 }
 
 /** What the interceptors answered, if it is of the call's kind. */
-function checked<I extends DescMessage, O extends DescMessage>(call: TypedCall<I, O>, response: CallResponse): CallResponse {
+function checked<I extends DescMessage, O extends DescMessage>(call: TypedCall<I, O>, response: AnyResponse): AnyResponse {
   if (response.stream === (call.method.methodKind === "unary")) {
     throw new TunnelError(
       Code.INTERNAL,
@@ -59,8 +59,8 @@ export function interceptedUnary<I extends DescMessage, O extends DescMessage>(
   return intercept(channel, call, messageOf) as Promise<MessageShape<O>>;
 }
 
-const messageOf = (response: CallResponse) => response.message;
-const itself = (response: CallResponse) => response;
+const messageOf = (response: AnyResponse) => response.message;
+const itself = (response: AnyResponse) => response;
 
 /** A streaming call on an InterceptedChannel: yields the response messages the interceptors return. */
 export async function* runInterceptedCall<I extends DescMessage, O extends DescMessage>(
@@ -104,7 +104,7 @@ async function collect<T>(messages: AsyncIterable<T>): Promise<T[]> {
  */
 function requestOf<I extends DescMessage, O extends DescMessage>(
   call: TypedCall<I, O>,
-): { request: CallRequest; signalFor: (request: CallRequest) => AbortSignal | undefined } {
+): { request: AnyRequest; signalFor: (request: AnyRequest) => AbortSignal | undefined } {
   const { method, options, input } = call;
   const header = toMetadata(options.metadata);
   const deadline = callDeadline(options);
@@ -113,18 +113,18 @@ function requestOf<I extends DescMessage, O extends DescMessage>(
   let made: AbortController | undefined;
   const signal = () => given ?? (made ??= new AbortController()).signal;
   // One object per request, not a spread of a common part: a spread would call the getter.
-  const make = (stream: boolean, message: CallRequest["message"]) =>
+  const make = (stream: boolean, message: AnyRequest["message"]) =>
     defineSharedGetter(
       { method, service, header, deadline, stream, message, [SIGNAL]: signal },
       "signal",
       signalGetter,
-    ) as unknown as CallRequest;
+    ) as unknown as AnyRequest;
   const request = !("one" in input)
     ? make(true, messagesOf(method.input, input.many))
     : method.methodKind === "unary"
       ? make(false, toMessage(method.input, input.one))
       : make(true, once(toMessage(method.input, input.one)));
-  const signalFor = (final: CallRequest) => (final === request && made === undefined ? given : final.signal);
+  const signalFor = (final: AnyRequest) => (final === request && made === undefined ? given : final.signal);
   return { request, signalFor };
 }
 
@@ -140,7 +140,7 @@ function signalGetter(this: { [SIGNAL]: () => AbortSignal }): AbortSignal {
  * what the interceptors made of the request. A streaming call returns once
  * its response headers arrived (or it failed before any).
  */
-function lastStep(channel: CallChannel, options: CallOptions, signalFor: (request: CallRequest) => AbortSignal | undefined): CallFn {
+function lastStep(channel: CallChannel, options: CallOptions, signalFor: (request: AnyRequest) => AbortSignal | undefined): InterceptorFn {
   return (request) => {
     const { method, service } = request;
     const kind = method.methodKind;

@@ -1,7 +1,7 @@
 import type { CallChannel } from "../client/index.js";
 import type { CallOptions } from "../client/index.js";
 import type { CallStream } from "../client/index.js";
-import type { CallInterceptor } from "./interceptors.js";
+import type { Interceptor } from "./interceptors.js";
 
 /**
  * A channel whose typed calls go through interceptors. Only the typed calls
@@ -12,7 +12,7 @@ import type { CallInterceptor } from "./interceptors.js";
 export class InterceptedChannel implements CallChannel {
   constructor(
     readonly inner: CallChannel,
-    readonly interceptors: readonly CallInterceptor[],
+    readonly interceptors: readonly Interceptor[],
   ) {}
 
   startCall(method: string, options?: CallOptions): CallStream {
@@ -31,7 +31,7 @@ export class InterceptedChannel implements CallChannel {
  *
  * Wrapping again adds the new interceptors outside the existing ones.
  */
-export function withInterceptors(channel: CallChannel, ...interceptors: CallInterceptor[]): CallChannel {
+export function withInterceptors(channel: CallChannel, ...interceptors: Interceptor[]): CallChannel {
   if (channel instanceof InterceptedChannel) {
     return new InterceptedChannel(channel.inner, [...interceptors, ...channel.interceptors]);
   }

@@ -7,7 +7,7 @@ import { TunnelError } from "../../errors.js";
 import { encodeMessage, toMessage } from "../client/index.js";
 import { messagesOf, once } from "../client/index.js";
 import { handlerContext, type HandlerContext } from "../serve/index.js";
-import { applyInterceptors, type HandlerFn, type HandlerInterceptor, type HandlerRequest, type HandlerResponse } from "./interceptors.js";
+import { applyInterceptors, type AnyRequest, type AnyResponse, type Interceptor, type InterceptorFn } from "./interceptors.js";
 import { readRequests, readSingleRequest, sendAll, singleRequest } from "../serve/index.js";
 import { defineSharedGetter } from "./shared-getter.js";
 import type { BidiStreamingImpl, ClientStreamingImpl, ServerStreamingImpl, UnaryImpl } from "../serve/index.js";
@@ -20,7 +20,7 @@ import type { BidiStreamingImpl, ClientStreamingImpl, ServerStreamingImpl, Unary
 export function interceptedHandler(
   method: DescMethod,
   impl: (...args: never[]) => unknown,
-  interceptors: readonly HandlerInterceptor[],
+  interceptors: readonly Interceptor[],
 ): StreamHandler {
   const serve = applyInterceptors(interceptors, implementationStep(method, impl));
   const { input, output } = method;
@@ -31,12 +31,13 @@ export function interceptedHandler(
     const header = context.metadata;
     // The read inline (not readSingleRequest): the common call, with as few promises as it needs.
     const message = unary ? singleRequest(stream, input, await stream.readOnly()) : requestStream(stream, method);
+    const deadline = context.deadline?.getTime();
     // A getter (shared, see defineSharedGetter): the context makes its signal only when someone uses it.
     const request = defineSharedGetter(
-      { method, service, header, context, stream: !unary, message },
+      { method, service, header, deadline, context, stream: !unary, message },
       "signal",
       contextSignal,
-    ) as unknown as HandlerRequest;
+    ) as unknown as AnyRequest;
     const response = await serve(request);
     if (response.stream !== request.stream) {
       throw new TunnelError(
@@ -96,7 +97,7 @@ function requestStream(stream: ServerStream, method: DescMethod): AsyncIterable<
 }
 
 /** The innermost step: the implementation itself, its answer as a response. */
-function implementationStep(method: DescMethod, impl: (...args: never[]) => unknown): HandlerFn {
+function implementationStep(method: DescMethod, impl: (...args: never[]) => unknown): InterceptorFn {
   const { output } = method;
   const service = method.parent;
   // Shared getters (see defineSharedGetter); one object, not a spread of a common part: a spread would call them.
@@ -104,41 +105,55 @@ function implementationStep(method: DescMethod, impl: (...args: never[]) => unkn
     context: HandlerContext,
     stream: boolean,
     message: MessageShape<DescMessage> | AsyncIterable<MessageShape<DescMessage>>,
-  ): HandlerResponse => {
+  ): AnyResponse => {
     const response = defineSharedGetter({ [OWN]: context, method, service, stream, message }, "header", ownHeader);
-    return defineSharedGetter(response, "trailer", ownTrailer) as unknown as HandlerResponse;
+    return defineSharedGetter(response, "trailer", ownTrailer) as unknown as AnyResponse;
   };
   switch (method.methodKind) {
     case "unary": {
       const fn = impl as unknown as UnaryImpl<DescMessage, DescMessage>;
       return async (req) => {
-        const message = toMessage(output, await fn(req.stream ? await single(req) : req.message, req.context));
-        return respond(req.context, false, message);
+        const context = contextOf(req);
+        const message = toMessage(output, await fn(req.stream ? await single(req) : req.message, context));
+        return respond(context, false, message);
       };
     }
     case "server_streaming": {
       const fn = impl as unknown as ServerStreamingImpl<DescMessage, DescMessage>;
       return async (req) => {
-        const message = messagesOf(output, fn(await single(req), req.context));
-        return respond(req.context, true, message);
+        const context = contextOf(req);
+        const message = messagesOf(output, fn(await single(req), context));
+        return respond(context, true, message);
       };
     }
     case "client_streaming": {
       const fn = impl as unknown as ClientStreamingImpl<DescMessage, DescMessage>;
       return async (req) => {
-        const message = toMessage(output, await fn(many(req), req.context));
-        return respond(req.context, true, once(message));
+        const context = contextOf(req);
+        const message = toMessage(output, await fn(many(req), context));
+        return respond(context, true, once(message));
       };
     }
     case "bidi_streaming": {
       const fn = impl as unknown as BidiStreamingImpl<DescMessage, DescMessage>;
-      return async (req) => respond(req.context, true, messagesOf(output, fn(many(req), req.context)));
+      return async (req) => {
+        const context = contextOf(req);
+        return respond(context, true, messagesOf(output, fn(many(req), context)));
+      };
     }
   }
 }
 
+/** The handler's context, which an interceptor passing on a request of its own must keep. */
+function contextOf(req: AnyRequest): HandlerContext {
+  if (req.context === undefined) {
+    throw new TunnelError(Code.INTERNAL, `an interceptor passed on a request for ${req.method.name} without the handler's context`);
+  }
+  return req.context;
+}
+
 /** The one request of a unary or server-streaming call. */
-async function single(req: HandlerRequest): Promise<MessageShape<DescMessage>> {
+async function single(req: AnyRequest): Promise<MessageShape<DescMessage>> {
   if (!req.stream) {
     return req.message;
   }
@@ -148,6 +163,6 @@ async function single(req: HandlerRequest): Promise<MessageShape<DescMessage>> {
   throw new TunnelError(Code.INVALID_ARGUMENT, `no request received for method ${req.method.name}`);
 }
 
-function many(req: HandlerRequest): AsyncIterable<MessageShape<DescMessage>> {
+function many(req: AnyRequest): AsyncIterable<MessageShape<DescMessage>> {
   return req.stream ? req.message : once(req.message);
 }

@@ -3,11 +3,12 @@ import type { Metadata } from "@grpc/grpc-js";
 import type { HandlerContext } from "../serve/index.js";
 
 /*
- * Interceptors in the shape connect-es users know, `(next) => async (req) =>
- * { ...; const res = await next(req); ...; return res; }`, for typed clients
- * (CallInterceptor, attached to a channel with `withInterceptors`) and typed
- * handlers (HandlerInterceptor, the `interceptors` option of a
- * TunnelServiceHandler or ReverseTunnelServer).
+ * One interceptor type for both sides, in the shape connect-es users know:
+ * `(next) => async (req) => { ...; const res = await next(req); ...; return res; }`.
+ * On the calling side interceptors go on a channel (`withInterceptors`) and
+ * wrap typed calls; on the serving side they are the `interceptors` option
+ * of a TunnelServiceHandler or ReverseTunnelServer and wrap typed handlers,
+ * and their requests carry the handler's `context`.
  *
  * As in connect-es, a unary call has a single request and response message
  * (`stream: false`); every other kind has AsyncIterables of messages
@@ -22,145 +23,100 @@ export type MethodOf<I extends DescMessage, O extends DescMessage> = DescMethod 
   readonly output: O;
 };
 
-interface CallRequestBase<I extends DescMessage, O extends DescMessage> {
+interface RequestBase<I extends DescMessage, O extends DescMessage> {
   /** The method (its descriptor). */
   readonly method: MethodOf<I, O>;
   /** The method's service (`method.parent`). */
   readonly service: DescService;
-  /** The request metadata sent with the call; interceptors may change it (e.g. add a token). */
+  /** The request metadata; on the calling side interceptors may change it (e.g. add a token). */
   readonly header: Metadata;
-  /** Aborting it cancels the call. */
+  /** Calling side: aborting it cancels the call. Serving side: aborted when the client cancels, the deadline passes or the tunnel ends. */
   readonly signal: AbortSignal;
-  /** The call's absolute deadline in ms since the epoch, from `timeoutMs` / `deadline`, if any. */
+  /**
+   * When the call must be done, in ms since the epoch, if ever: on the
+   * calling side from `timeoutMs` / `deadline` (an interceptor may change
+   * it), on the serving side from the caller's `grpc-timeout`.
+   */
   readonly deadline: number | undefined;
+  /**
+   * Serving side only: everything the handler knows (tunnel metadata, peer,
+   * response headers and trailers, ...). Absent on the calling side.
+   */
+  readonly context?: HandlerContext;
 }
 
-/** A unary call as client interceptors see it. */
-export interface UnaryCallRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends CallRequestBase<I, O> {
+/** A unary call as interceptors see it. */
+export interface UnaryRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends RequestBase<I, O> {
   /** False: a unary call. */
   readonly stream: false;
   /** The request. */
   readonly message: MessageShape<I>;
 }
 
-/** A streaming call (server, client or bidi) as client interceptors see it. */
-export interface StreamCallRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends CallRequestBase<I, O> {
+/** A streaming call (server, client or bidi) as interceptors see it. */
+export interface StreamRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends RequestBase<I, O> {
   /** True: a server-streaming, client-streaming or bidi call. */
   readonly stream: true;
-  /** The requests, consumed as they are sent (once: a stream cannot be replayed). */
+  /** The requests, consumed as they are sent or read (once: a stream cannot be replayed). */
   readonly message: AsyncIterable<MessageShape<I>>;
 }
-
-/** A typed call as client interceptors see it: unary or streaming (see `stream`). */
-export type CallRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> =
-  | UnaryCallRequest<I, O>
-  | StreamCallRequest<I, O>;
 
 interface ResponseBase<I extends DescMessage, O extends DescMessage> {
   /** The method (its descriptor). */
   readonly method: MethodOf<I, O>;
   /** The method's service (`method.parent`). */
   readonly service: DescService;
-  /** Response headers. */
+  /** Response headers (on the serving side the call's own, `context.responseHeaders`: add to them to send more). */
   readonly header: Metadata;
   /** Response trailers: complete once the call has ended (for streams, once `message` is exhausted). */
   readonly trailer: Metadata;
 }
 
-/** The response of a unary call, to client interceptors. */
-export interface UnaryCallResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends ResponseBase<I, O> {
+/** The response of a unary call, as interceptors see it. */
+export interface UnaryResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends ResponseBase<I, O> {
   /** False: a unary call. */
   readonly stream: false;
   /** The response. */
   readonly message: MessageShape<O>;
 }
-
-/** The response of a streaming call, to client interceptors: returned once its headers arrived. */
-export interface StreamCallResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends ResponseBase<I, O> {
-  /** True: a server-streaming, client-streaming or bidi call. */
-  readonly stream: true;
-  /** The responses; leaving early cancels the call, and a failed call throws its TunnelError. */
-  readonly message: AsyncIterable<MessageShape<O>>;
-}
-
-/** What a typed call answered, to client interceptors: unary or streaming, like its request. */
-export type CallResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> =
-  | UnaryCallResponse<I, O>
-  | StreamCallResponse<I, O>;
-
-/** One step of a client call: the next interceptor, or the call itself. */
-export type CallFn = (request: CallRequest) => Promise<CallResponse>;
-
-/** Wraps typed client calls: `(next) => async (req) => next(req)`. */
-export type CallInterceptor = (next: CallFn) => CallFn;
-
-interface HandlerRequestBase<I extends DescMessage, O extends DescMessage> {
-  /** The method (its descriptor). */
-  readonly method: MethodOf<I, O>;
-  /** The method's service (`method.parent`). */
-  readonly service: DescService;
-  /** The call's request metadata (`context.metadata`). */
-  readonly header: Metadata;
-  /** Aborted when the client cancels, the deadline passes or the tunnel ends (`context.signal`). */
-  readonly signal: AbortSignal;
-  /** Everything else a handler knows: tunnel metadata, peer, deadline, response headers and trailers. */
-  readonly context: HandlerContext;
-}
-
-/** A unary call as handler interceptors see it. */
-export interface UnaryHandlerRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage>
-  extends HandlerRequestBase<I, O> {
-  /** False: a unary call. */
-  readonly stream: false;
-  /** The request. */
-  readonly message: MessageShape<I>;
-}
-
-/** A streaming call as handler interceptors see it. */
-export interface StreamHandlerRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage>
-  extends HandlerRequestBase<I, O> {
-  /** True: a server-streaming, client-streaming or bidi call. */
-  readonly stream: true;
-  /** The requests, read from the client as they are consumed. */
-  readonly message: AsyncIterable<MessageShape<I>>;
-}
-
-/** A call as handler interceptors see it: unary or streaming (see `stream`). */
-export type HandlerRequest<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> =
-  | UnaryHandlerRequest<I, O>
-  | StreamHandlerRequest<I, O>;
 
 /**
- * What a handler answers, to handler interceptors. `header` and `trailer`
- * are the call's response headers and trailers (`context.responseHeaders`,
- * `context.responseTrailers`): add to them to send more.
+ * The response of a streaming call, as interceptors see it: on the calling
+ * side returned once its headers arrived, on the serving side sent as the
+ * runtime consumes `message`.
  */
-export interface UnaryHandlerResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends ResponseBase<I, O> {
-  /** False: a unary call. */
-  readonly stream: false;
-  /** The response. */
-  readonly message: MessageShape<O>;
-}
-
-/** A streaming handler's answer: the responses are sent as the runtime consumes `message`. */
-export interface StreamHandlerResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage>
-  extends ResponseBase<I, O> {
+export interface StreamResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> extends ResponseBase<I, O> {
   /** True: a server-streaming, client-streaming or bidi call. */
   readonly stream: true;
-  /** The responses. */
+  /** The responses; on the calling side leaving early cancels the call, and a failed call throws its TunnelError. */
   readonly message: AsyncIterable<MessageShape<O>>;
 }
 
-/** What a handler answered, to handler interceptors: unary or streaming, like its request. */
-export type HandlerResponse<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> =
-  | UnaryHandlerResponse<I, O>
-  | StreamHandlerResponse<I, O>;
+/**
+ * One step of a call: the next interceptor, or the call (or the handler)
+ * itself. Written as a method's type, whose parameter TypeScript compares
+ * both ways, so that an interceptor written for the serving side alone
+ * (requests with `context` always set, as the deprecated
+ * `HandlerInterceptor`) is still accepted where an `Interceptor` is.
+ */
+export type InterceptorFn = {
+  /** Runs the rest of the call with `request`; settles with its response or its error. */
+  step(request: UnaryRequest | StreamRequest): Promise<UnaryResponse | StreamResponse>;
+}["step"];
 
-/** One step of serving a call: the next interceptor, or the handler itself. */
-export type HandlerFn = (request: HandlerRequest) => Promise<HandlerResponse>;
+/**
+ * Wraps typed calls and typed handlers, `(next) => async (req) => next(req)`:
+ * the same interceptor works with `withInterceptors` (calling side) and in
+ * the `interceptors` option of a handler (serving side, where `req.context`
+ * is set).
+ */
+export type Interceptor = (next: InterceptorFn) => InterceptorFn;
 
-/** Wraps typed handlers: `(next) => async (req) => next(req)`. */
-export type HandlerInterceptor = (next: HandlerFn) => HandlerFn;
+/** A request of either kind (for this package's code; users write the union). */
+export type AnyRequest = UnaryRequest | StreamRequest;
+
+/** A response of either kind (for this package's code). */
+export type AnyResponse = UnaryResponse | StreamResponse;
 
 /** Chains interceptors around `last`: the first in the list runs first (outermost), as in connect-es. */
 export function applyInterceptors<F>(interceptors: readonly ((next: F) => F)[], last: F): F {

@@ -10,12 +10,10 @@ import { ProtocolRevision, type ClientToServer, type ServerToClient } from "../.
 import { toMetadata, type MetadataInit } from "../../metadata.js";
 import { OPEN_REVERSE_TUNNEL_PATH } from "../../protocol/constants.js";
 import { advertiseNegotiation, advertisesNegotiation, supportedRevisions } from "../../protocol/negotiation.js";
-import { clientCallConn } from "../../transport/grpc-conn.js";
 import { deserializeClientToServer, serializeServerToClient } from "../../transport/tunnel-service.js";
-import { ConnectionBudgets } from "../tunnels/index.js";
-import { awaitResponseHeaders } from "../../transport/response-headers.js";
+import { ConnectionBudgets, dialTunnel, LiveTunnels, type DialedTunnel } from "../tunnels/index.js";
 import { callSafely, resolveReconnectOptions, serveWithReconnect, type ReconnectOptions } from "./reconnect.js";
-import type { HandlerInterceptor } from "../interceptors/index.js";
+import type { Interceptor } from "../interceptors/index.js";
 import { ServiceHost } from "../serve/index.js";
 
 /** Options of a ReverseTunnelServer, for every tunnel it serves. */
@@ -30,9 +28,10 @@ export interface ReverseTunnelServerOptions {
   limits?: Partial<TunnelLimits>;
   /**
    * Wrap every typed implementation registered on this server (e.g. to
-   * check an auth token, log, trace); the first is outermost.
+   * check an auth token, log, trace); the first is outermost. Their
+   * requests carry the handler's `context`.
    */
-  interceptors?: HandlerInterceptor[];
+  interceptors?: Interceptor[];
 }
 
 /** Options of one `ReverseTunnelServer.serve`. */
@@ -147,7 +146,7 @@ export interface ReverseTunnel {
  */
 export class ReverseTunnelServer extends ServiceHost {
   private readonly limits: TunnelLimits;
-  private readonly tunnels = new Set<TunnelServerEngine>();
+  private readonly tunnels = new LiveTunnels<TunnelServerEngine>();
   /** The memory budget of the connection through `client`, shared by its tunnels. */
   private readonly connection = new ConnectionBudgets();
   private draining = false;
@@ -228,7 +227,7 @@ export class ReverseTunnelServer extends ServiceHost {
     this.stopController.abort(stoppedError());
     const { graceMs } = options;
     const cutShort = graceMs === undefined ? undefined : setTimeout(() => this.stop(), graceMs);
-    await Promise.all([...this.tunnels].map((engine) => engine.whenIdle().then(() => engine.close())));
+    await this.tunnels.closeWhenIdle();
     clearTimeout(cutShort);
     this.stop();
   }
@@ -241,9 +240,7 @@ export class ReverseTunnelServer extends ServiceHost {
   stop(): void {
     this.stopped = true;
     this.stopController.abort(stoppedError());
-    for (const engine of [...this.tunnels]) {
-      engine.close();
-    }
+    this.tunnels.endAll();
   }
 
   private async serveOnce(options: ServeOptions, onOpen: (tunnel: ReverseTunnel) => void): Promise<ServeResult> {
@@ -255,39 +252,26 @@ export class ReverseTunnelServer extends ServiceHost {
       return { started: false, error: TunnelError.from(signal.reason, Code.CANCELLED) };
     }
     const metadata = advertiseNegotiation(toMetadata(options.metadata));
-    let call: grpc.ClientDuplexStream<ServerToClient, ClientToServer | UndecodableFrame>;
+    let dialed: DialedTunnel<ServerToClient, ClientToServer | UndecodableFrame>;
     try {
-      call = this.client.makeBidiStreamRequest(
-        OPEN_REVERSE_TUNNEL_PATH,
-        serializeServerToClient,
-        deserializeClientToServer,
+      dialed = await dialTunnel(this.client, OPEN_REVERSE_TUNNEL, {
         metadata,
-        options.callOptions ?? {},
-      );
+        callOptions: options.callOptions,
+        signal: anySignal(signal, this.stopController.signal),
+        budgets: this.connection,
+        limits: this.limits,
+        stillWanted: () =>
+          this.stopped || this.draining || signal?.aborted
+            ? signal?.aborted
+              ? TunnelError.from(signal.reason, Code.CANCELLED)
+              : stoppedError()
+            : undefined,
+      });
     } catch (e) {
       // e.g. the grpc-js client was closed ("Channel has been shut down").
       return { started: false, error: TunnelError.from(e, Code.UNAVAILABLE) };
     }
-    // Attaches grpc-js's 'error' listener at once: a tunnel that cannot be
-    // opened must be a result, not an unhandled 'error' event.
-    const conn = clientCallConn(call);
-    let headers: grpc.Metadata;
-    try {
-      headers = await awaitResponseHeaders(call, anySignal(signal, this.stopController.signal));
-    } catch (e) {
-      call.cancel();
-      return { started: false, error: TunnelError.from(e, Code.UNAVAILABLE) };
-    }
-    if (this.stopped || this.draining || signal?.aborted) {
-      call.cancel();
-      return { started: false, error: signal?.aborted ? TunnelError.from(signal.reason, Code.CANCELLED) : stoppedError() };
-    }
-    const lease = this.connection.admit(this.client, this.limits, Number.POSITIVE_INFINITY);
-    if (lease instanceof TunnelError) {
-      call.cancel();
-      return { started: false, error: lease };
-    }
-    conn.onClosed(lease.release);
+    const { call, conn, headers, lease } = dialed;
     const flowControl = !this.options.disableFlowControl;
     const negotiated = advertisesNegotiation(headers);
     const engine = new TunnelServerEngine(conn, {
@@ -304,7 +288,6 @@ export class ReverseTunnelServer extends ServiceHost {
       isShuttingDown: () => this.draining || this.stopped,
     });
     this.tunnels.add(engine);
-    engine.onEnd(() => this.tunnels.delete(engine));
     const done = engine.done.then(({ error }): ServeResult => ({ started: true, error }));
     const tunnel = new OpenReverseTunnel(engine, done, flowControl, {
       metadata,
@@ -374,6 +357,8 @@ class OpenReverseTunnel implements ReverseTunnel {
     };
   }
 }
+
+const OPEN_REVERSE_TUNNEL = { path: OPEN_REVERSE_TUNNEL_PATH, serialize: serializeServerToClient, deserialize: deserializeClientToServer };
 
 /** The code of the process warning for a `serve` (without `reconnect`) that could not open its tunnel. */
 export const NOT_STARTED_WARNING = "GRPCTUNNEL_SERVE_NOT_STARTED";

@@ -1,7 +1,8 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
-import { addGrpcService, type GrpcServiceOptions } from "../../grpc-js/service-definition.js";
-import type { HandlerInterceptor } from "../interceptors/index.js";
+import type { StreamHandler } from "../../engine/server-engine.js";
+import { addGrpcService, type GrpcServiceOptions } from "../grpc-services/index.js";
+import type { Interceptor } from "../interceptors/index.js";
 import type { ServiceImpl, ServiceRegistrar } from "./service-impl.js";
 import { ServiceRegistry } from "./service-registry.js";
 
@@ -15,7 +16,7 @@ export abstract class ServiceHost implements ServiceRegistrar {
   protected readonly registry: ServiceRegistry;
 
   /** `interceptors` wrap every typed implementation registered here (not grpc-js services: they have their own). */
-  constructor(interceptors: readonly HandlerInterceptor[] = []) {
+  constructor(interceptors: readonly Interceptor[] = []) {
     this.registry = new ServiceRegistry(interceptors);
   }
 
@@ -38,14 +39,20 @@ export abstract class ServiceHost implements ServiceRegistrar {
   addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation, options?: GrpcServiceOptions): void {
     addGrpcService(this.registry, definition, implementation, options);
   }
-}
 
-/**
- * The registry behind `host`, for this package's adapters that register
- * handlers in bytes (Connect routes); not exported from the entry points.
- * (Element access reaches the protected member from outside the class.)
- */
-export function hostRegistry(host: ServiceHost): ServiceRegistry {
-  // biome-ignore lint/complexity/useLiteralKeys: only element access may read a protected member here
-  return host["registry"];
+  /**
+   * Registers handlers in bytes, for this package's adapters (Connect
+   * routes): every service named is claimed first, so that one registered
+   * before fails the whole call and registers nothing.
+   *
+   * @internal
+   */
+  registerHandlers(handlers: readonly { service: string; method: string; handler: StreamHandler }[]): void {
+    for (const service of new Set(handlers.map((h) => h.service))) {
+      this.registry.claim(service);
+    }
+    for (const { service, method, handler } of handlers) {
+      this.registry.registerHandler(service, method, handler);
+    }
+  }
 }

@@ -1,7 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { StreamHandler } from "../../engine/server-engine.js";
 import { interceptedHandler } from "../interceptors/index.js";
-import type { HandlerInterceptor } from "../interceptors/index.js";
+import type { Interceptor } from "../interceptors/index.js";
 import { methodHandler } from "./server-calls.js";
 import type { ServiceImpl } from "./service-impl.js";
 
@@ -14,7 +14,7 @@ export class ServiceRegistry {
   private readonly services = new Set<string>();
 
   /** `interceptors` wrap the typed implementations registered with `registerService`. */
-  constructor(private readonly interceptors: readonly HandlerInterceptor[] = []) {}
+  constructor(private readonly interceptors: readonly Interceptor[] = []) {}
 
   get isEmpty(): boolean {
     return this.services.size === 0;

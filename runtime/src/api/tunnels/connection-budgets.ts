@@ -1,7 +1,5 @@
-import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../../code.js";
 import { TunnelError } from "../../errors.js";
-import type { FrameConn } from "../../engine/frame-conn.js";
 import type { TunnelLimits } from "../../engine/limits.js";
 import { memoryExhausted, processMemory, type MemoryBudget } from "../../engine/memory-budget.js";
 import { TUNNEL_BYTES } from "../../engine/memory-costs.js";
@@ -36,7 +34,7 @@ export class ConnectionBudgets {
    * until its RPC is over: a tunnel that ended but whose frames a peer
    * never read still counts.
    */
-  admit(key: unknown, limits: TunnelLimits, maxTunnels = limits.maxTunnelsPerConnection): TunnelLease | TunnelError {
+  admit(key: unknown, limits: TunnelLimits, maxTunnels = limits.maxTunnelsPerConnection, cost = TUNNEL_BYTES): TunnelLease | TunnelError {
     let connection = this.connections.get(key);
     if (connection === undefined) {
       connection = { memory: processMemory.child("maxConnectionMemoryBytes", limits.maxConnectionMemoryBytes), tunnels: 0 };
@@ -45,7 +43,7 @@ export class ConnectionBudgets {
     const refusal =
       connection.tunnels >= maxTunnels
         ? new TunnelError(Code.RESOURCE_EXHAUSTED, `too many tunnels on this connection (limit ${maxTunnels})`)
-        : refusedBy(connection.memory.tryCharge(TUNNEL_BYTES));
+        : refusedBy(connection.memory.tryCharge(cost));
     if (refusal !== undefined) {
       if (connection.tunnels === 0) {
         this.connections.delete(key);
@@ -62,7 +60,7 @@ export class ConnectionBudgets {
           return;
         }
         released = true;
-        owner.memory.release(TUNNEL_BYTES);
+        owner.memory.release(cost);
         if (--owner.tunnels === 0) {
           this.connections.delete(key);
         }
@@ -78,24 +76,4 @@ export class ConnectionBudgets {
 
 function refusedBy(budget: MemoryBudget | undefined): TunnelError | undefined {
   return budget === undefined ? undefined : memoryExhausted(budget);
-}
-
-/**
- * Admits a tunnel that arrived on a network server's grpc-js call: its
- * lease, released when the tunnel RPC is over, or undefined when it was
- * refused (the call then ended with the refusal's status).
- */
-export function admitTunnelCall(
-  connections: ConnectionBudgets,
-  call: grpc.ServerDuplexStream<unknown, unknown>,
-  conn: Pick<FrameConn<unknown>, "onClosed">,
-  limits: TunnelLimits,
-): TunnelLease | undefined {
-  const lease = connections.admit(call.getPeer(), limits);
-  if (lease instanceof TunnelError) {
-    call.emit("error", { code: lease.code, details: lease.rawMessage });
-    return undefined;
-  }
-  conn.onClosed(lease.release);
-  return lease;
 }

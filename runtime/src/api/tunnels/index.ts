@@ -5,3 +5,6 @@ export * from "./replica-cluster.js";
 export * from "./tunnel-channel.js";
 export * from "./tunnel-service-handler-options.js";
 export * from "./tunnel-service-handler.js";
+export * from "./budget-keys.js";
+export * from "./live-tunnels.js";
+export * from "./tunnel-setup.js";

@@ -6,11 +6,10 @@ import { resolveLimits, type TunnelLimits } from "../../engine/limits.js";
 import { toMetadata, type MetadataInit } from "../../metadata.js";
 import { OPEN_TUNNEL_PATH } from "../../protocol/constants.js";
 import { advertiseNegotiation, advertisesNegotiation } from "../../protocol/negotiation.js";
-import { clientCallConn } from "../../transport/grpc-conn.js";
 import { deserializeServerToClient, serializeClientToServer } from "../../transport/tunnel-service.js";
 import { ConnectionBudgets } from "./connection-budgets.js";
 import { tunnelChannel, type TunnelChannel, type TunnelChannelInit } from "./tunnel-channel.js";
-import { awaitResponseHeaders } from "../../transport/response-headers.js";
+import { dialTunnel } from "./tunnel-setup.js";
 
 /** Tunnels dialed through one grpc-js client share its connection's memory budget. */
 const dialed = new ConnectionBudgets();
@@ -52,37 +51,29 @@ export async function openTunnelChannel(
     throw TunnelError.from(signal.reason, Code.CANCELLED);
   }
   const metadata = advertiseNegotiation(toMetadata(options.metadata));
-  const call = client.makeBidiStreamRequest(
-    OPEN_TUNNEL_PATH,
-    serializeClientToServer,
-    deserializeServerToClient,
+  const limits = resolveLimits(options.limits);
+  const { call, conn, headers, lease } = await dialTunnel(client, OPEN_TUNNEL, {
     metadata,
-    options.callOptions ?? {},
-  );
-  const conn = clientCallConn(call);
-  let engine: TunnelClientEngine | undefined;
+    callOptions: options.callOptions,
+    signal,
+    budgets: dialed,
+    limits,
+  });
+  const engine = new TunnelClientEngine(conn, {
+    flowControl: !options.disableFlowControl,
+    expectSettings: advertisesNegotiation(headers),
+    limits,
+    memory: lease.memory,
+    tunnel: { direction: "forward", peer: call.getPeer(), metadata },
+  });
   const onAbort = () => {
-    engine?.close();
+    engine.close();
     call.cancel();
   };
   signal?.addEventListener("abort", onAbort, { once: true });
+  conn.listen(engine);
+  void engine.done.then(() => signal?.removeEventListener("abort", onAbort));
   try {
-    const headers = await awaitResponseHeaders(call, signal);
-    const limits = resolveLimits(options.limits);
-    const lease = dialed.admit(client, limits, Number.POSITIVE_INFINITY);
-    if (lease instanceof TunnelError) {
-      throw lease;
-    }
-    conn.onClosed(lease.release);
-    engine = new TunnelClientEngine(conn, {
-      flowControl: !options.disableFlowControl,
-      expectSettings: advertisesNegotiation(headers),
-      limits,
-      memory: lease.memory,
-      tunnel: { direction: "forward", peer: call.getPeer(), metadata },
-    });
-    conn.listen(engine);
-    void engine.done.then(() => signal?.removeEventListener("abort", onAbort));
     await engine.ready;
     engine.announceOpen();
   } catch (e) {
@@ -92,3 +83,5 @@ export async function openTunnelChannel(
   }
   return tunnelChannel(engine, { ...init, direction: "forward", metadata, peer: call.getPeer() });
 }
+
+const OPEN_TUNNEL = { path: OPEN_TUNNEL_PATH, serialize: serializeClientToServer, deserialize: deserializeServerToClient };

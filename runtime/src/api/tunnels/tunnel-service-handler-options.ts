@@ -1,10 +1,11 @@
 import type { TunnelLimits } from "../../engine/limits.js";
 import type { ReplicaCluster } from "./replica-cluster.js";
-import type { HandlerInterceptor } from "../interceptors/index.js";
+import type { Interceptor } from "../interceptors/index.js";
 import type { ReplayBufferLimits } from "../retry/index.js";
 import type { ReverseTunnelRegistry } from "../reverse/index.js";
 import type { ReverseTunnelConflictPolicy } from "../reverse/index.js";
 import type { TunnelChannel } from "./tunnel-channel.js";
+import type { TunnelCaller } from "./tunnel-setup.js";
 
 /** Options of a TunnelServiceHandler; `K` is the type of reverse tunnels' affinity keys. */
 export interface TunnelServiceHandlerOptions<K = unknown> {
@@ -71,6 +72,18 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   retryRefusedCalls?: boolean | Partial<ReplayBufferLimits>;
   /** Offer revision 0 only (no flow control), like Go's `DisableFlowControl`. */
   disableFlowControl?: boolean;
+  /**
+   * Who the per-connection limits (`maxTunnelsPerConnection`,
+   * `maxConnectionMemoryBytes`) are kept for. By default a network
+   * connection (the tunnel RPC's peer address), which is safe when clients
+   * connect directly. Behind a proxy that puts many clients on one
+   * connection (Envoy, cloud gRPC load balancers) every client shares that
+   * budget, so one can lock out all: key it by the client instead, e.g. its
+   * authenticated identity or a header the trusted proxy sets
+   * (`forwardedForKey` from the /protocol entry). Return undefined to fall back to the connection.
+   * Only use what a client cannot forge.
+   */
+  budgetKey?: (caller: TunnelCaller) => string | undefined;
   /** Per-tunnel limits (windows, message and metadata sizes, ...); unset ones keep their defaults. */
   limits?: Partial<TunnelLimits>;
   /** Where reverse tunnels are kept; an in-process registry by default. */
@@ -87,9 +100,10 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
   cluster?: [K] extends [string] ? ReplicaCluster : never;
   /**
    * Wrap every typed implementation registered on this handler (e.g. to
-   * check an auth token, log, trace); the first is outermost.
+   * check an auth token, log, trace); the first is outermost. Their
+   * requests carry the handler's `context`.
    */
-  interceptors?: HandlerInterceptor[];
+  interceptors?: Interceptor[];
 }
 
 /** Options of `TunnelServiceHandler.drain`. */

@@ -6,7 +6,6 @@ import { TunnelClientEngine } from "../../engine/client-engine.js";
 import { resolveLimits, type TunnelLimits } from "../../engine/limits.js";
 import { TunnelServerEngine } from "../../engine/server-engine.js";
 import { advertisesNegotiation } from "../../protocol/negotiation.js";
-import { serverCallConn } from "../../transport/grpc-conn.js";
 import {
   sendNegotiationHeaders,
   tunnelService,
@@ -16,9 +15,10 @@ import {
 } from "../../transport/tunnel-service.js";
 import type { ClusterRouting } from "./replica-cluster.js";
 import { filteredKeys, type AgentKeySource, type KeyFilter } from "../fanout/index.js";
-import { ConnectionBudgets, admitTunnelCall } from "./connection-budgets.js";
+import { ConnectionBudgets } from "./connection-budgets.js";
 import { DEFAULT_REPLAY_BUFFER, ReplayBudget } from "../retry/index.js";
-import { retireAll } from "./graceful-end.js";
+import { LiveTunnels } from "./live-tunnels.js";
+import { acceptTunnel, type Admission } from "./tunnel-setup.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "../reverse/index.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "../reverse/index.js";
 import { ReverseTunnels } from "../reverse/index.js";
@@ -40,11 +40,11 @@ const DEFAULT_REPLACED_GRACE_MS = 5_000;
 export class TunnelServiceHandler<K = unknown> extends ServiceHost implements ReverseChannels<K>, AgentKeySource<K> {
   private readonly reverse: ReverseTunnelRegistry<K>;
   private readonly limits: TunnelLimits;
-  /** Memory budgets and tunnel counts per network connection (see TunnelLimits). */
-  private readonly connections = new ConnectionBudgets();
+  /** Memory budgets and tunnel counts per network connection, or per `budgetKey` (see TunnelLimits). */
+  private readonly admission: Admission;
   private readonly replay: ReplayBudget | undefined;
   /** Every tunnel open now, forward and reverse (negotiating ones too): what `drain` ends. */
-  private readonly tunnels = new Set<TunnelServerEngine | TunnelClientEngine>();
+  private readonly tunnels = new LiveTunnels<TunnelServerEngine | TunnelClientEngine>();
   private readonly reverseTunnels: ReverseTunnels<K>;
   private readonly cluster: ClusterRouting | undefined;
   private shuttingDown = false;
@@ -53,6 +53,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
     super(options.interceptors);
     this.limits = resolveLimits(options.limits);
+    this.admission = { budgets: new ConnectionBudgets(), limits: this.limits, budgetKey: options.budgetKey };
     const retry = options.retryRefusedCalls ?? true;
     this.replay = retry === false ? undefined : new ReplayBudget({ ...DEFAULT_REPLAY_BUFFER, ...(retry === true ? {} : retry) });
     const local = options.registry ?? new LocalReverseTunnelRegistry<K>();
@@ -178,13 +179,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
    * status pages show.
    */
   listTunnels(): TunnelInfo[] {
-    const open: TunnelInfo[] = [];
-    for (const engine of this.tunnels) {
-      if (engine.announced && !engine.closed) {
-        open.push(engine.info);
-      }
-    }
-    return open;
+    return this.tunnels.infos();
   }
 
   /**
@@ -226,17 +221,11 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   private drainTunnels(graceMs: number): Promise<void> {
     this.initiateShutdown();
     const over = new TunnelError(Code.UNAVAILABLE, `server is shutting down (grace period of ${graceMs} ms over)`);
-    const ending = [retireAll(this.tunnels, graceMs, over)];
+    const ending = [this.tunnels.retire(graceMs, over)];
     if (this.cluster !== undefined) {
       ending.push(this.cluster.drain(graceMs));
     }
     return Promise.all(ending).then(() => undefined);
-  }
-
-  /** Keeps `engine` in the set `drain` ends, until it ends. */
-  private track(engine: TunnelServerEngine | TunnelClientEngine): void {
-    this.tunnels.add(engine);
-    engine.onEnd(() => this.tunnels.delete(engine));
   }
 
   private openTunnel(call: OpenTunnelServerCall): void {
@@ -248,11 +237,11 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       call.emit("error", { code: Code.UNAVAILABLE, details: shuttingDown().rawMessage });
       return;
     }
-    const conn = serverCallConn(call);
-    const lease = admitTunnelCall(this.connections, call, conn, this.limits);
-    if (lease === undefined) {
+    const accepted = acceptTunnel(call, this.admission);
+    if (accepted === undefined) {
       return;
     }
+    const { conn, lease } = accepted;
     sendNegotiationHeaders(call);
     const engine = new TunnelServerEngine(conn, {
       flowControl: this.flowControl,
@@ -265,7 +254,8 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       lookup: (method) => this.registry.lookup(method),
       isShuttingDown: () => this.shuttingDown,
     });
-    this.track(engine);
+    accepted.guard((error) => engine.abort(error));
+    this.tunnels.add(engine);
     engine.start();
     engine.announceOpen();
     conn.listen(engine);
@@ -276,15 +266,15 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       call.emit("error", { code: Code.UNIMPLEMENTED, details: "reverse tunnels not supported" });
       return;
     }
-    const conn = serverCallConn(call);
     if (this.shuttingDown) {
-      conn.abort(shuttingDown());
+      call.emit("error", { code: Code.UNAVAILABLE, details: shuttingDown().rawMessage });
       return;
     }
-    const lease = admitTunnelCall(this.connections, call, conn, this.limits);
-    if (lease === undefined) {
+    const accepted = acceptTunnel(call, this.admission);
+    if (accepted === undefined) {
       return;
     }
+    const { conn, lease } = accepted;
     const engine = new TunnelClientEngine(conn, {
       flowControl: this.flowControl,
       expectSettings: advertisesNegotiation(call.metadata),
@@ -314,7 +304,8 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
     }
     engine.info.affinityKey = key;
     this.reverseTunnels.arrived(tunnel, engine, key);
-    this.track(engine);
+    accepted.guard((error) => engine.abort(error));
+    this.tunnels.add(engine);
     sendNegotiationHeaders(call);
     conn.listen(engine);
     engine.ready.then(

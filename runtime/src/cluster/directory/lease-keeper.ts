@@ -1,6 +1,14 @@
 import type { TunnelError } from "../../errors.js";
+import { PendingRemovals, type RemovalsOverflow } from "./pending-removals.js";
 import type { RedisConnection } from "./redis-connection.js";
 import { batches, type ReplicaCommands } from "./redis-layout.js";
+
+/** How a LeaseKeeper bounds what it keeps for Redis while Redis cannot be written. */
+export interface PendingLimits {
+  /** Pending removals are counted at most this many bytes (see removalCost); the oldest are dropped beyond. */
+  maxPendingRemovalBytes: number;
+  onOverflow: (overflow: RemovalsOverflow) => void;
+}
 
 /**
  * This replica's keys, kept in Redis. Local state is the truth: register and
@@ -9,11 +17,17 @@ import { batches, type ReplicaCommands } from "./redis-layout.js";
  * with a fresh lease, so whatever Redis lost (a restart, a failed write, an
  * unregister sent while disconnected) is repaired within one interval, and
  * at once when the connection comes back.
+ *
+ * While Redis cannot be written, what is kept for it is bounded: a key
+ * registered and unregistered meanwhile was never sent, so it needs no
+ * removal; other removals are bounded in bytes (PendingRemovals).
  */
 export class LeaseKeeper {
   private readonly keys = new Set<string>();
+  /** Registered keys never sent to Redis (registered while disconnected): nothing to remove if they go. */
+  private readonly unsent = new Set<string>();
   /** Unregistered keys Redis may still hold, with the change number of their unregister. */
-  private readonly removals = new Map<string, number>();
+  private readonly removals: PendingRemovals;
   private readonly inflight = new Set<Promise<void>>();
   /** Number of the latest local change. */
   private change = 0;
@@ -28,11 +42,19 @@ export class LeaseKeeper {
     private readonly connection: RedisConnection,
     private readonly commands: ReplicaCommands,
     private readonly report: (error: TunnelError) => void,
-  ) {}
+    limits: PendingLimits,
+  ) {
+    this.removals = new PendingRemovals(limits.maxPendingRemovalBytes, limits.onOverflow);
+  }
 
   /** The keys this replica holds. */
   get registered(): ReadonlySet<string> {
     return this.keys;
+  }
+
+  /** Removals waiting for Redis: how many, what they are counted at, how many were dropped over the limit. */
+  get pending(): { keys: number; bytes: number; dropped: number } {
+    return { keys: this.removals.size, bytes: this.removals.bytes, dropped: this.removals.dropped };
   }
 
   register(key: string): void {
@@ -40,23 +62,22 @@ export class LeaseKeeper {
       return;
     }
     this.keys.add(key);
-    this.removals.delete(key);
+    const mayBeInRedis = this.removals.delete(key);
+    if (!this.connection.ready && !mayBeInRedis) {
+      this.unsent.add(key);
+    }
     this.write((client) => this.commands.assert(client, [key]));
   }
 
   unregister(key: string): void {
-    if (!this.keys.delete(key)) {
-      return;
+    if (!this.keys.delete(key) || this.unsent.delete(key)) {
+      return; // not held, or Redis never heard of it
     }
     const change = this.write(
       (client) => this.commands.withdraw(client, [key], false),
-      () => {
-        if (this.removals.get(key) === change) {
-          this.removals.delete(key);
-        }
-      },
+      () => this.removals.written(key, change),
     );
-    this.removals.set(key, change);
+    this.removals.add(key, change);
   }
 
   /** Re-asserts everything every `intervalMs`; `onTick` runs on each tick too. */
@@ -104,8 +125,11 @@ export class LeaseKeeper {
   /** Pending removals first, then the record and all keys, in batches: one pipeline on one connection. */
   private async assertAll(): Promise<void> {
     const change = this.change;
-    const removals = [...this.removals];
+    const removals = this.removals.entries();
     const keys = [...this.keys];
+    if (this.connection.ready) {
+      this.unsent.clear(); // sent now
+    }
     const writes = batches(removals.map(([key]) => key)).map((batch) =>
       this.connection.run((client) => this.commands.withdraw(client, batch, false)),
     );
@@ -115,10 +139,9 @@ export class LeaseKeeper {
     await Promise.all(writes);
     this.assertedAt = Math.max(this.assertedAt, change);
     for (const [key, removedAt] of removals) {
-      if (this.removals.get(key) === removedAt) {
-        this.removals.delete(key);
-      }
+      this.removals.written(key, removedAt);
     }
+    this.removals.settled();
   }
 
   /** Sends one write for a new change unless disconnected; returns the change number. */

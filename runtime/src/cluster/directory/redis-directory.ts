@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { Code } from "../../code.js";
+import { directoryRemovalsDroppedChannel } from "../../diagnostics/channels.js";
 import { TunnelError } from "../../errors.js";
 import { excludedIds, type AffinityDirectory, type AffinityRoute, type LookupOptions, type WaitForOptions } from "./affinity-directory.js";
 import { LeaseKeeper } from "./lease-keeper.js";
+import type { RemovalsOverflow } from "./pending-removals.js";
 import { RedisConnection, type RedisConnectionOptions } from "./redis-connection.js";
 import { DirectoryLayout, ReplicaCommands } from "./redis-layout.js";
 import { RegistrationWaiters } from "./registration-waiters.js";
@@ -24,6 +26,17 @@ export interface RedisAffinityDirectoryOptions {
   /** How long a command may wait for Redis before failing UNAVAILABLE; default 1,000 ms. */
   commandTimeoutMs?: number;
   /**
+   * While Redis cannot be written, the keys this replica unregistered that
+   * Redis may still hold wait to be removed; they are counted at two bytes
+   * a character plus 64 and kept up to this many bytes, default 8 MiB
+   * (keys registered and unregistered during the outage never count: Redis
+   * never saw them). Beyond it the oldest are dropped: their entries end
+   * with their leases (within `leaseMs`), a
+   * `grpctunnel:directory:removals-dropped` diagnostics event counts them
+   * and a process warning says so once per outage.
+   */
+  maxPendingRemovalBytes?: number;
+  /**
    * More node-redis client options (TLS, credentials, …). The directory sets
    * its own offline queueing (none), queue length and reconnection.
    */
@@ -34,6 +47,7 @@ export interface RedisAffinityDirectoryOptions {
 
 const DEFAULT_LEASE_MS = 10_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
+const DEFAULT_MAX_PENDING_REMOVAL_BYTES = 8 * 1024 * 1024;
 
 /**
  * The affinity directory on one Redis (or Valkey) primary, for the replicas
@@ -45,7 +59,8 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
  * `commandTimeoutMs` if Redis hangs) with UNAVAILABLE naming the cause;
  * register/unregister keep working locally, and once Redis is back (even
  * empty, after a restart) the replica re-asserts its record and every key by
- * itself.
+ * itself. What it keeps for Redis meanwhile is bounded (see
+ * `maxPendingRemovalBytes`).
  */
 export class RedisAffinityDirectory implements AffinityDirectory {
   readonly replicaId: string;
@@ -98,7 +113,14 @@ export class RedisAffinityDirectory implements AffinityDirectory {
     this.commands = new RedisConnection({ ...connection, onReady: () => this.onCommandsReady() });
     this.subscriber = new RedisConnection({ ...connection, onReady: () => this.waiters.onSubscriberReady() });
     this.replica = new ReplicaCommands(layout, this.replicaId, this.address, this.leaseMs);
-    this.leases = new LeaseKeeper(this.commands, this.replica, report);
+    const maxPendingRemovalBytes = options.maxPendingRemovalBytes ?? DEFAULT_MAX_PENDING_REMOVAL_BYTES;
+    if (!(Number.isInteger(maxPendingRemovalBytes) && maxPendingRemovalBytes >= 0)) {
+      throw new RangeError("cluster directory: maxPendingRemovalBytes must be a whole number of bytes >= 0");
+    }
+    this.leases = new LeaseKeeper(this.commands, this.replica, report, {
+      maxPendingRemovalBytes,
+      onOverflow: (overflow) => this.removalsDropped(overflow, maxPendingRemovalBytes),
+    });
     this.waiters = new RegistrationWaiters({
       subscriber: this.subscriber,
       channel: (key) => layout.channel(key),
@@ -121,6 +143,22 @@ export class RedisAffinityDirectory implements AffinityDirectory {
   /** The keys this replica has registered. */
   get registeredKeys(): ReadonlySet<string> {
     return this.leases.registered;
+  }
+
+  /**
+   * Removals waiting for Redis (keys unregistered while it could not be
+   * written), the bytes they are counted at, and how many were dropped over
+   * `maxPendingRemovalBytes` since the directory opened.
+   */
+  get pendingRemovals(): {
+    /** Removals waiting. */
+    keys: number;
+    /** The bytes they are counted at. */
+    bytes: number;
+    /** Removals dropped over the limit since the directory opened. */
+    dropped: number;
+  } {
+    return this.leases.pending;
   }
 
   async lookup(key: string, options: LookupOptions = {}): Promise<AffinityRoute[]> {
@@ -174,6 +212,26 @@ export class RedisAffinityDirectory implements AffinityDirectory {
       this.report(error as TunnelError); // the leases expire by themselves
     } finally {
       this.disconnect();
+    }
+  }
+
+  private removalsDropped({ dropped, firstOfEpisode }: RemovalsOverflow, limit: number): void {
+    const pending = this.leases.pending;
+    if (firstOfEpisode) {
+      process.emitWarning(
+        `grpctunnel: cluster directory ${this.replicaId}: Redis cannot be written and the removals waiting for it ` +
+          `reached maxPendingRemovalBytes (${limit}); dropping the oldest, whose entries end with their leases ` +
+          "(not logged again until Redis has them all)",
+      );
+    }
+    if (directoryRemovalsDroppedChannel.hasSubscribers) {
+      directoryRemovalsDroppedChannel.publish({
+        replicaId: this.replicaId,
+        dropped,
+        droppedTotal: pending.dropped,
+        pendingKeys: pending.keys,
+        pendingBytes: pending.bytes,
+      });
     }
   }
 

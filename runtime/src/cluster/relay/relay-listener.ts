@@ -1,11 +1,10 @@
 import type * as grpc from "@grpc/grpc-js";
-import { retireAll } from "../../api/tunnels/index.js";
+import { acceptTunnel, ConnectionBudgets, LiveTunnels } from "../../api/tunnels/index.js";
 import { Code } from "../../code.js";
 import type { TunnelLimits } from "../../engine/limits.js";
 import { TunnelServerEngine, type StreamHandler } from "../../engine/server-engine.js";
 import { TunnelError } from "../../errors.js";
 import { advertisesNegotiation } from "../../protocol/negotiation.js";
-import { serverCallConn } from "../../transport/grpc-conn.js";
 import {
   sendNegotiationHeaders,
   tunnelService,
@@ -29,10 +28,18 @@ export interface RelayServing {
  * without it gets UNAUTHENTICATED, and `OpenReverseTunnel` is refused
  * (PERMISSION_DENIED), so an agent can neither register keys nor relay
  * calls here. Every call on a relay tunnel is relayed to a local tunnel.
+ *
+ * Relay tunnels are admitted like an agent's (see acceptTunnel), with the
+ * same per-connection limits, checked once the secret matched: a peer
+ * replica opens a few tunnels on one connection, far under
+ * `maxTunnelsPerConnection`, and a replica that misbehaves (or a holder of
+ * the secret) then holds at most one connection's budget of this process,
+ * never all of it: agents' tunnels keep the rest.
  */
 export class RelayListener {
   private serving: RelayServing | undefined;
-  private readonly tunnels = new Set<TunnelServerEngine>();
+  private readonly tunnels = new LiveTunnels<TunnelServerEngine>();
+  private readonly budgets = new ConnectionBudgets();
   private draining = false;
 
   constructor(private readonly secret: string) {}
@@ -62,24 +69,13 @@ export class RelayListener {
    */
   drain(graceMs: number): Promise<void> {
     this.initiateShutdown();
-    return retireAll(
-      this.tunnels,
-      graceMs,
-      new TunnelError(Code.UNAVAILABLE, `replica is shutting down (grace period of ${graceMs} ms over)`),
-    );
+    return this.tunnels.retire(graceMs, new TunnelError(Code.UNAVAILABLE, `replica is shutting down (grace period of ${graceMs} ms over)`));
   }
 
   /** Ends every relay tunnel now: idle ones cleanly, the others with UNAVAILABLE (their calls fail). */
   close(): void {
     this.draining = true;
-    const closed = new TunnelError(Code.UNAVAILABLE, "replica left the cluster");
-    for (const engine of [...this.tunnels]) {
-      if (engine.activeStreams === 0) {
-        engine.close();
-      } else {
-        engine.abort(closed);
-      }
-    }
+    this.tunnels.endAll(new TunnelError(Code.UNAVAILABLE, "replica left the cluster"));
   }
 
   private openTunnel(call: OpenTunnelServerCall): void {
@@ -89,23 +85,27 @@ export class RelayListener {
       return;
     }
     const serving = this.serving!;
+    const accepted = acceptTunnel(call, { budgets: this.budgets, limits: serving.limits });
+    if (accepted === undefined) {
+      return;
+    }
     sendNegotiationHeaders(call);
-    const conn = serverCallConn(call);
-    const engine = new TunnelServerEngine(conn, {
+    const engine = new TunnelServerEngine(accepted.conn, {
       flowControl: true,
       peerAdvertised: advertisesNegotiation(call.metadata),
       tunnelMetadata: call.metadata,
       peer: call.getPeer(),
       authContext: call.getAuthContext(),
       limits: serving.limits,
+      memory: accepted.lease.memory,
       lookup: () => serving.calls,
       isShuttingDown: () => this.draining,
     });
+    accepted.guard((error) => engine.abort(error));
     this.tunnels.add(engine);
-    engine.onEnd(() => this.tunnels.delete(engine));
     engine.start();
     engine.announceOpen(); // diagnostics see relay tunnels and the calls relayed on them like any forward tunnel
-    conn.listen(engine);
+    accepted.conn.listen(engine);
   }
 
   private openReverseTunnel(call: OpenReverseTunnelServerCall): void {

@@ -1,10 +1,10 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Metadata, type StatusObject } from "@grpc/grpc-js";
-import { Code, isValidCode } from "../code.js";
-import type { CallEnd } from "../ended.js";
-import { TunnelError } from "../errors.js";
-import { StatusSchema } from "../gen/google/rpc/status_pb.js";
-import { isMetadata } from "../metadata.js";
+import { Code, isValidCode } from "../../code.js";
+import type { CallEnd } from "../../ended.js";
+import { TunnelError } from "../../errors.js";
+import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
+import { isMetadata } from "../../metadata.js";
 
 /**
  * The trailer in which gRPC implementations carry a serialized

@@ -1,7 +1,7 @@
 import { Duplex } from "node:stream";
 import { Metadata, status as Status, type ChannelInterface, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
-import { isValidCode } from "../code.js";
-import { isMetadata } from "../metadata.js";
+import { isValidCode } from "../../code.js";
+import { isMetadata } from "../../metadata.js";
 import type { StatusLike } from "./status-details.js";
 
 /*

@@ -13,11 +13,11 @@ import {
   type UntypedHandleCall,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import type { StreamHandler } from "../engine/server-engine.js";
-import { GRPC_JS_CALL_BYTES } from "../engine/memory-costs.js";
-import { TunnelError } from "../errors.js";
-import { isMetadata } from "../metadata.js";
-import type { ServiceRegistry } from "../api/serve/index.js";
+import type { StreamHandler } from "../../engine/server-engine.js";
+import { GRPC_JS_CALL_BYTES } from "../../engine/memory-costs.js";
+import { TunnelError } from "../../errors.js";
+import { isMetadata } from "../../metadata.js";
+import type { ServiceRegistry } from "../serve/index.js";
 import { TunnelServerCall, sendErrorDetails, type MessageCodec } from "./server-core.js";
 import { TunnelServerDuplexStream, TunnelServerWritableStream, rememberTunnelMetadata, serverErrorToStatus } from "./server-call.js";
 

@@ -1,8 +1,8 @@
 import { type Metadata, status as Status, type Deadline, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
-import { deferred } from "../deferred.js";
-import { TunnelError } from "../errors.js";
-import { isMetadata } from "../metadata.js";
-import type { ServerStream } from "../engine/server-stream.js";
+import { deferred } from "../../deferred.js";
+import { TunnelError } from "../../errors.js";
+import { isMetadata } from "../../metadata.js";
+import type { ServerStream } from "../../engine/server-stream.js";
 import { tunnelErrorFromGrpcStatus, type StatusLike } from "./status-details.js";
 
 type InterceptingServerListener = Parameters<ServerInterceptingCallInterface["start"]>[0];

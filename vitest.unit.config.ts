@@ -1,0 +1,19 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig, mergeConfig } from "vitest/config";
+import { fullTierOnly } from "./scripts/test-tiers.js";
+import base from "./vitest.config.js";
+
+// The fast tier, `npm run test:unit`: every test that starts no process and
+// needs nothing outside Node (no Redis, browser, Go, Python, tsc or buf),
+// and is not a stress test (scripts/test-tiers.ts decides, from what each
+// test imports). `npm test` still runs everything.
+const root = fileURLToPath(new URL(".", import.meta.url));
+
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: {
+      exclude: [...fullTierOnly(root).keys()],
+    },
+  }),
+);

@@ -58,23 +58,9 @@ export function serverCallConn<In, Out extends Frame>(
   // grpc-js reports 'cancelled' once the call is over at the HTTP/2 level:
   // its status went out, or the stream closed (reset, connection lost).
   const closed = whenOver(call, "cancelled");
-  // Frames go to grpc-js's base call when it can take them directly (see
-  // ServerCallInternals.sendDirect), so frames written in one turn reach
-  // HTTP/2 together; it never pushes back (the frame writer bounds what it
-  // hands over), and its status still follows every frame (call.end()).
-  const sendDirect = internals?.sendDirect;
-  const target: FrameTarget<Out> =
-    sendDirect === undefined
-      ? call
-      : {
-          write(frame, sent) {
-            sendDirect(frame, sent);
-            return true;
-          },
-        };
   const conn: CallConn<Out, In> = {
     // Frames after our status are dropped; `onClosed` releases them.
-    write: (frame, sent) => ended || writeFrame(target, frame, sent),
+    write: (frame, sent) => ended || writeFrame(call, frame, sent),
     onDrain: (listener) => call.on("drain", listener),
     onClosed: closed,
     ...readGate(call, internals),
@@ -178,12 +164,7 @@ function readGate(
  * buffer to be encoded into, given back once grpc-js reports it written
  * (handed to HTTP/2, so grpc-js is done with the bytes).
  */
-/** Where the network server writes frames: the grpc-js server call, or its base call directly. */
-interface FrameTarget<Out> {
-  write(frame: Out, sent: () => void): boolean;
-}
-
-function writeFrame<Out extends Frame>(call: FrameTarget<Out>, frame: Out, sent: () => void): boolean {
+function writeFrame<Out extends Frame>(call: { write(frame: Out, sent: () => void): boolean }, frame: Out, sent: () => void): boolean {
   const bound = dataFrameBound(frame);
   const buffer = bound === 0 ? undefined : leaseBuffer(frame, bound);
   if (buffer === undefined) {

@@ -6,12 +6,9 @@ import type { Http2Stream } from "node:http2";
  * asks for up to 16 messages, and each is decompressed (up to 4 MiB from a
  * few KB of gzip) before anything is read. A tunnel that stopped reading
  * must stop grpc-js too, which no public API offers per call; these are the
- * few fields that do it. The base call's `sendMessage` also lets the
- * network server write frames without the Duplex's one-at-a-time pace
- * (ServerCallInternals.sendDirect; docs/performance.md). A test
- * (grpc-js-internals.test.ts) fails when a grpc-js release moves them; at
- * run time a call whose internals are not found is served as before (frames
- * through the Duplex), and a warning says once that the transport's
+ * few fields that do it. A test (grpc-js-internals.test.ts) fails when a
+ * grpc-js release moves them; at run time a call whose internals are not
+ * found is served as before, and a warning says once that the transport's
  * read-ahead is then not bounded.
  */
 
@@ -32,8 +29,6 @@ interface BaseServerCall {
   maxReceiveMessageSize: number;
   decoder: StreamDecoder;
   stream: Http2Stream;
-  /** Serializes a message, writes it to the HTTP/2 stream, calls back once HTTP/2 has written it. */
-  sendMessage(message: unknown, callback: () => void): void;
 }
 
 const READING_MESSAGE = 2;
@@ -55,17 +50,6 @@ export interface ServerCallInternals {
   partialMessageHeld(): number;
   /** Lets go of the message arriving, for a call that is being ended: grpc-js never completes it. */
   dropPartialMessage(): void;
-  /**
-   * Writes a message with the base call itself, past the server call's
-   * Duplex; `written` runs once HTTP/2 has written it. The Duplex hands its
-   * call one message at a time and waits for HTTP/2 to have written it (a
-   * turn of the event loop per tunnel frame); the base call serializes each
-   * at once and writes it to the HTTP/2 stream, whose Writable sends frames
-   * written in the same turn together. Undefined when server interceptors
-   * sit between (they may hold a message while they work, and expect one at
-   * a time): then frames go through the Duplex.
-   */
-  readonly sendDirect: ((message: unknown, written: () => void) => void) | undefined;
 }
 
 /**
@@ -77,7 +61,7 @@ export function serverCallInternals(call: object): ServerCallInternals | undefin
   let next: unknown = (call as { call?: unknown }).call;
   for (let depth = 0; depth < 32 && isObject(next); depth++) {
     if (isBaseCall(next)) {
-      return internalsOf(next, depth === 0);
+      return internalsOf(next);
     }
     next = (next as { nextCall?: unknown }).nextCall;
   }
@@ -85,7 +69,7 @@ export function serverCallInternals(call: object): ServerCallInternals | undefin
   return undefined;
 }
 
-function internalsOf(base: BaseServerCall, outermost: boolean): ServerCallInternals {
+function internalsOf(base: BaseServerCall): ServerCallInternals {
   // Counted incrementally: chunks are only appended to a message's array.
   let counted: Buffer[] | undefined;
   let countedChunks = 0;
@@ -94,7 +78,6 @@ function internalsOf(base: BaseServerCall, outermost: boolean): ServerCallIntern
   return {
     encoding: base.incomingEncoding,
     stream: base.stream,
-    sendDirect: outermost && typeof base.sendMessage === "function" ? (message, written) => base.sendMessage(message, written) : undefined,
     capMessageBytes(bytes) {
       const current = base.maxReceiveMessageSize;
       if (current === -1 || current > bytes) {

@@ -18,6 +18,7 @@ export default defineConfig({
       { find: /^@protoc-gen-tunnel\/runtime\/otel$/, replacement: source("./runtime/src/otel.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/status$/, replacement: source("./runtime/src/status.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/gateway$/, replacement: source("./runtime/src/gateway.ts") },
+      { find: /^@protoc-gen-tunnel\/runtime\/fleet$/, replacement: source("./runtime/src/fleet.ts") },
       { find: /^@protoc-gen-tunnel\/runtime\/testing$/, replacement: source("./runtime/src/testing.ts") },
       { find: /^@protoc-gen-tunnel\/interop$/, replacement: source("./interop/src/index.ts") },
     ],

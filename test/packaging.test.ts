@@ -131,11 +131,12 @@ beforeAll(async () => {
   await runShell(replaceOrFail(snippet(readme, "pack"), README_PACK_DIR, packDir), { cwd: repoRoot, env: outsideEnv(repoRoot) });
 }, COMMAND_TIMEOUT_MS);
 
+// Several projects' node_modules: removing them took over 30 s on a loaded machine.
 afterAll(() => {
   if (workDir !== undefined && process.env.KEEP_PACKAGING_DIR === undefined) {
     rmSync(workDir, { recursive: true, force: true });
   }
-});
+}, COMMAND_TIMEOUT_MS);
 
 /** The files of a tarball, without npm's "package/" prefix. */
 function tarballFiles(name: string): string[] {
@@ -168,7 +169,7 @@ describe("published packages", () => {
     for (const file of ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/cjs/package.json"]) {
       expect(runtime).toContain(file);
     }
-    for (const entry of ["index", "protocol", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status", "testing"]) {
+    for (const entry of ["index", "protocol", "connect", "errordetails", "tunnelpb", "cluster", "otel", "status", "testing", "fleet"]) {
       expect(runtime).toContain(`dist/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.js`);
       expect(runtime).toContain(`dist/cjs/${entry}.d.ts`);

@@ -9,7 +9,10 @@
  */
 export { joinCluster, type JoinClusterOptions } from "./cluster/join-cluster.js";
 export { TunnelCluster, type RelayOptions } from "./cluster/tunnel-cluster.js";
-export { RELAY_KEY_HEADER, RELAY_SECRET_HEADER } from "./cluster/relay/index.js";
+export { RELAY_KEY_HEADER, RELAY_SECRET_HEADER, SERVED_BY_HEADER } from "./cluster/relay/index.js";
 export type { AffinityDirectory, AffinityRoute, LookupOptions, WaitForOptions } from "./cluster/directory/index.js";
+export type { KeyListPage, ListKeysRequest } from "./cluster/directory/index.js";
 export { RedisAffinityDirectory, type RedisAffinityDirectoryOptions } from "./cluster/directory/index.js";
 export type { RedisConnectionOptions } from "./cluster/directory/index.js";
+export type { RebalanceOptions } from "./cluster/rebalancer.js";
+export type { ReplicaLoad } from "./cluster/directory/index.js";

@@ -89,12 +89,16 @@ export { DIAGNOSTICS_CHANNELS, type DiagnosticsListeners } from "./diagnostics/c
 export type {
   CallEndEvent,
   CallInfo,
+  CallRoutedEvent,
   CallStartEvent,
+  CallThrottledEvent,
   DirectoryRemovalsDroppedEvent,
+  QuotaScope,
   TunnelCloseEvent,
   TunnelEndReason,
   TunnelOpenEvent,
   TunnelRole,
+  TunnelsShedEvent,
 } from "./diagnostics/events.js";
 
 // grpc-js: status conversion and adapter options.

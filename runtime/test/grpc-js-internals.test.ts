@@ -6,8 +6,11 @@ import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { serverStreamCall, unaryCall } from "../src/index.js";
 import { type ServerCallInternals, serverCallInternals } from "../src/transport/grpc-js-internals.js";
+import { TunnelServiceHandler, createTunnelClient, openTunnel } from "../src/index.js";
+import { inProcessClient } from "../src/testing.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 import { Cleanup, startServer } from "./support/servers.js";
+import { StoreService } from "./support/store-service.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -61,6 +64,25 @@ describe("grpc-js server call internals", () => {
     const passThrough: grpc.ServerInterceptor = (_descriptor, call) => new grpc.ServerInterceptingCall(call);
     const internals = await internalsOfACall({ interceptors: [passThrough, passThrough] });
     expect(internals?.encoding).toBe("identity");
+  });
+
+  // Runs before the test below: the warning is emitted once per process.
+  it("are not looked for in the in-process transport's calls, and no warning says they moved", async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(warning.code ?? warning.name);
+    process.on("warning", onWarning);
+    cleanup.add(() => process.off("warning", onWarning));
+    const handler = new TunnelServiceHandler();
+    handler.registerService(StoreService, { get: (item: { value: string }) => item });
+    const client = inProcessClient(handler);
+    const tunnel = await openTunnel(client);
+    cleanup.add(() => {
+      tunnel.close();
+      client.close();
+    });
+    expect(await createTunnelClient(StoreService, tunnel).get({ value: "x" })).toMatchObject({ value: "x" });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings).not.toContain("GRPCTUNNEL_GRPC_JS_INTERNALS");
   });
 });
 

@@ -7,10 +7,11 @@ import type { ReverseTunnelRegistry } from "../api/reverse/index.js";
 import { startRetryingCall } from "../api/retry/index.js";
 import type { TunnelChannel } from "../api/tunnels/index.js";
 import { Code } from "../code.js";
+import { callRoutedChannel } from "../diagnostics/channels.js";
 import { TunnelError } from "../errors.js";
 import type { AffinityDirectory } from "./directory/index.js";
 import type { PeerTunnels } from "./relay/index.js";
-import { RelayTarget } from "./relay/index.js";
+import { RelayTarget, SERVED_BY_HEADER } from "./relay/index.js";
 import type { RouteCache } from "./route-cache.js";
 
 /** What routing a call in the cluster needs. */
@@ -64,7 +65,7 @@ export class ClusterChannel implements ReverseChannel {
   startCall(method: string, options: CallOptions = {}): CallStream {
     const waitForReady = options.waitForReady === true;
     const route = new CallRoute(this.key, this.routes, waitForReady, (found) => (this.remoteSeen = found));
-    const now = this.routes.local.pick({ all: false, key: this.key }) ?? route.cached();
+    const now = route.local() ?? route.cached();
     return startRetryingCall({
       method,
       options,
@@ -103,14 +104,20 @@ class CallRoute {
     return tunnel === undefined ? undefined : this.relayTo(route.replicaId, tunnel);
   }
 
+  /** A tunnel of this replica for the key, if there is one now. */
+  local(): ServedHere | undefined {
+    const tunnel = this.routes.local.pick({ all: false, key: this.key });
+    return tunnel === undefined ? undefined : new ServedHere(tunnel, this.key, this.routes.replicaId);
+  }
+
   /** The next target after `refusing` refused the call: another local tunnel, else a route found anew. */
   another(refusing: CallChannel, signal: AbortSignal): CallChannel | Promise<CallChannel> {
     if (refusing instanceof RelayTarget) {
       this.routes.cache.forget(this.key); // stale: look it up again
       return this.resolve(signal, refusing.replicaId);
     }
-    const other = this.otherLocal(refusing);
-    return other ?? this.resolve(signal, undefined);
+    const other = this.otherLocal(refusing instanceof ServedHere ? refusing.tunnel : refusing);
+    return other === undefined ? this.resolve(signal, undefined) : new ServedHere(other, this.key, this.routes.replicaId);
   }
 
   /**
@@ -121,7 +128,7 @@ class CallRoute {
    */
   async resolve(signal: AbortSignal, avoid: string | undefined): Promise<CallChannel> {
     for (;;) {
-      const local = this.routes.local.pick({ all: false, key: this.key });
+      const local = this.local();
       if (local !== undefined) {
         return local;
       }
@@ -189,7 +196,14 @@ class CallRoute {
 
   private relayTo(replicaId: string, tunnel: TunnelChannel): RelayTarget {
     const { peers } = this.routes;
-    return new RelayTarget(replicaId, tunnel, this.key, () => peers.closing);
+    const from = this.routes.replicaId;
+    return new RelayTarget(
+      replicaId,
+      tunnel,
+      this.key,
+      () => peers.closing,
+      (method) => routed(this.key, method, replicaId, from),
+    );
   }
 
   private otherLocal(refusing: CallChannel): TunnelChannel | undefined {
@@ -225,4 +239,36 @@ function shuffled<T>(items: readonly T[]): T[] {
     [out[i], out[j]] = [out[j], out[i]];
   }
   return out;
+}
+
+/**
+ * A tunnel of this replica as the target of a call: its response headers
+ * say that this replica served it (`tunnel-served-by`), as a relayed call's
+ * say which other replica did.
+ */
+class ServedHere implements CallChannel {
+  constructor(
+    readonly tunnel: TunnelChannel,
+    private readonly key: string,
+    private readonly replicaId: string,
+  ) {}
+
+  startCall(method: string, options: CallOptions = {}): CallStream {
+    routed(this.key, method, this.replicaId, this.replicaId);
+    const { onHeader } = options;
+    return this.tunnel.startCall(method, {
+      ...options,
+      onHeader: (headers) => {
+        headers.set(SERVED_BY_HEADER, this.replicaId);
+        onHeader?.(headers);
+      },
+    });
+  }
+}
+
+/** Publishes which replica serves a call (`grpctunnel:call:routed`), when someone listens. */
+function routed(key: string, method: string, servedBy: string, replicaId: string): void {
+  if (callRoutedChannel.hasSubscribers) {
+    callRoutedChannel.publish({ key, method, servedBy, replicaId, relayed: servedBy !== replicaId });
+  }
 }

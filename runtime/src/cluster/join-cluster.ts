@@ -3,6 +3,7 @@ import type { AffinityDirectory } from "./directory/index.js";
 import type { RedisConnectionOptions } from "./directory/index.js";
 import { RedisAffinityDirectory } from "./directory/index.js";
 import { resolveRelayOptions, TunnelCluster, type RelayOptions } from "./tunnel-cluster.js";
+import { resolveRebalanceOptions, type RebalanceOptions } from "./rebalancer.js";
 
 const DEFAULT_ROUTE_CACHE_MS = 1_000;
 
@@ -29,6 +30,13 @@ export interface JoinClusterOptions {
    * stale route costs one refused call, routed again on a fresh lookup.
    */
   routeCacheMs?: number;
+  /**
+   * Opt-in rebalancing: this replica sheds reverse tunnels gracefully while
+   * it holds more than the cluster mean by a threshold, so that agents move
+   * to replicas that hold fewer (a new one after a scale-out); `true` for
+   * the defaults. Give it to every replica. See RebalanceOptions.
+   */
+  rebalance?: boolean | RebalanceOptions;
   /**
    * While Redis is unreachable: the bytes of removals kept for it at most,
    * default 8 MiB (with `redisUrl`; see RedisAffinityDirectoryOptions).
@@ -64,6 +72,8 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
   if (!(Number.isInteger(routeCacheMs) && routeCacheMs >= 0)) {
     throw new RangeError("joinCluster: routeCacheMs must be a whole number of milliseconds >= 0");
   }
+  const rebalance = options.rebalance === undefined || options.rebalance === false ? undefined : resolveRebalanceOptions(options.rebalance);
+  const onError = options.onError ?? (() => {});
   if ((options.redisUrl === undefined) === (options.directory === undefined)) {
     throw new TypeError("joinCluster: give exactly one of redisUrl and directory");
   }
@@ -71,7 +81,10 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     if (options.directory.address !== relay.address) {
       throw new TypeError(`joinCluster: the directory publishes ${options.directory.address}, not relay.address ${relay.address}`);
     }
-    return TunnelCluster.create(options.directory, relay, routeCacheMs);
+    if (rebalance !== undefined && options.directory.reportLoad === undefined) {
+      throw new TypeError("joinCluster: rebalance needs a directory with reportLoad");
+    }
+    return TunnelCluster.create(options.directory, relay, routeCacheMs, rebalance, onError);
   }
   const directory = await RedisAffinityDirectory.open({
     url: options.redisUrl!,
@@ -83,5 +96,5 @@ export async function joinCluster(options: JoinClusterOptions): Promise<TunnelCl
     redisOptions: options.redisOptions,
     onError: options.onError,
   });
-  return TunnelCluster.create(directory, relay, routeCacheMs);
+  return TunnelCluster.create(directory, relay, routeCacheMs, rebalance, onError);
 }

@@ -1,13 +1,17 @@
 import * as grpc from "@grpc/grpc-js";
+import { pagedKeys } from "../api/fanout/index.js";
 import type { ClusterReplica, ClusterRouting, ReplicaCluster } from "../api/tunnels/index.js";
 import type { tunnelServiceDefinition } from "../transport/tunnel-service.js";
-import type { AffinityDirectory } from "./directory/index.js";
+import { Code } from "../code.js";
+import { TunnelError } from "../errors.js";
+import type { AffinityDirectory, AffinityRoute, KeyListPage, ListKeysRequest } from "./directory/index.js";
 import { ClusterChannel } from "./cluster-channel.js";
 import { ClusterRegistry } from "./cluster-registry.js";
 import { PeerTunnels } from "./relay/index.js";
 import { relayCalls } from "./relay/index.js";
 import { RelayListener } from "./relay/index.js";
 import { RouteCache } from "./route-cache.js";
+import { Rebalancer, type ResolvedRebalanceOptions } from "./rebalancer.js";
 
 /** How replicas reach each other's relay listeners. */
 export interface RelayOptions {
@@ -85,6 +89,7 @@ export class TunnelCluster implements ReplicaCluster {
   private readonly relayOptions: ResolvedRelayOptions;
   private peers: PeerTunnels | undefined;
   private registry: ClusterRegistry | undefined;
+  private rebalancer: Rebalancer | undefined;
   private closing: Promise<void> | undefined;
 
   /**
@@ -93,14 +98,22 @@ export class TunnelCluster implements ReplicaCluster {
    *
    * @internal
    */
-  static create(directory: AffinityDirectory, relay: ResolvedRelayOptions, routeCacheMs: number): TunnelCluster {
-    return new TunnelCluster(directory, relay, routeCacheMs);
+  static create(
+    directory: AffinityDirectory,
+    relay: ResolvedRelayOptions,
+    routeCacheMs: number,
+    rebalance?: ResolvedRebalanceOptions,
+    onError?: (error: TunnelError) => void,
+  ): TunnelCluster {
+    return new TunnelCluster(directory, relay, routeCacheMs, rebalance, onError);
   }
 
   private constructor(
     directory: AffinityDirectory,
     relay: ResolvedRelayOptions,
     private readonly routeCacheMs: number,
+    private readonly rebalance: ResolvedRebalanceOptions | undefined = undefined,
+    private readonly onError: (error: TunnelError) => void = () => {},
   ) {
     this.directory = directory;
     this.replicaId = directory.replicaId;
@@ -120,6 +133,40 @@ export class TunnelCluster implements ReplicaCluster {
    */
   relayService(): [typeof tunnelServiceDefinition, grpc.UntypedServiceImplementation] {
     return this.relay.service();
+  }
+
+  /**
+   * One page of the keys held anywhere in the cluster, with the replicas
+   * holding each: `{ keys, replicaIds, cursor }`. Go on with `cursor` until
+   * it is undefined; a page holds at most `limit` keys (default 100, at
+   * most 1,000) and may be short or empty before the last. Like Redis's
+   * SCAN: a key held through the whole listing is listed, one that comes or
+   * goes meanwhile may or may not be, and rarely one is listed twice.
+   * Rejects with UNAVAILABLE when the directory cannot be asked.
+   *
+   * ```ts
+   * let cursor: string | undefined;
+   * do {
+   *   const page = await cluster.listKeys({ prefix: "camera-", cursor, limit: 500 });
+   *   for (const key of page.keys) console.log(key);
+   *   cursor = page.cursor;
+   * } while (cursor !== undefined);
+   * ```
+   */
+  listKeys(request: ListKeysRequest = {}): Promise<KeyListPage> {
+    if (this.directory.listKeys === undefined) {
+      return Promise.reject(new TunnelError(Code.UNIMPLEMENTED, "this cluster's directory cannot list keys"));
+    }
+    return this.directory.listKeys(request);
+  }
+
+  /**
+   * The replicas that hold a reverse tunnel for `key` now (this one
+   * included), with their relay addresses; empty when none does. Rejects
+   * with UNAVAILABLE when the directory cannot be asked.
+   */
+  locate(key: string): Promise<AffinityRoute[]> {
+    return this.directory.lookup(key);
   }
 
   /**
@@ -155,6 +202,10 @@ export class TunnelCluster implements ReplicaCluster {
     });
     this.peers = peers;
     this.relay.serve({ limits: replica.limits, calls: relayCalls({ replicaId: this.replicaId, localChannel: replica.localChannel }) });
+    if (this.rebalance !== undefined) {
+      this.rebalancer = new Rebalancer(this.directory, replica, this.rebalance, this.onError);
+      this.rebalancer.start();
+    }
     const routes = {
       replicaId: this.replicaId,
       directory: this.directory,
@@ -171,7 +222,10 @@ export class TunnelCluster implements ReplicaCluster {
         }
         return new ClusterChannel(key, routes);
       },
+      // forEachAgent over the whole cluster: the directory's listing, a page at a time.
+      agentKeys: this.directory.listKeys === undefined ? undefined : (filter) => pagedKeys((request) => this.listKeys(request), filter),
       initiateShutdown: () => {
+        this.rebalancer?.stop();
         registry.withdrawAll();
         this.relay.initiateShutdown();
       },
@@ -179,7 +233,13 @@ export class TunnelCluster implements ReplicaCluster {
     };
   }
 
+  /** Tunnels this replica shed to rebalance the cluster so far (0 without `rebalance`). */
+  get tunnelsShed(): number {
+    return this.rebalancer?.shed ?? 0;
+  }
+
   private async leave(): Promise<void> {
+    this.rebalancer?.stop();
     this.registry?.withdrawAll();
     this.relay.close();
     this.peers?.close();

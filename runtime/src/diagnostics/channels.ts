@@ -1,5 +1,14 @@
 import * as diagnosticsChannel from "node:diagnostics_channel";
-import type { CallEndEvent, CallStartEvent, DirectoryRemovalsDroppedEvent, TunnelCloseEvent, TunnelOpenEvent } from "./events.js";
+import type {
+  CallEndEvent,
+  CallRoutedEvent,
+  CallStartEvent,
+  CallThrottledEvent,
+  DirectoryRemovalsDroppedEvent,
+  TunnelCloseEvent,
+  TunnelOpenEvent,
+  TunnelsShedEvent,
+} from "./events.js";
 
 /**
  * The `node:diagnostics_channel` names this runtime publishes on, with the
@@ -15,6 +24,12 @@ export const DIAGNOSTICS_CHANNELS = {
   callStart: "grpctunnel:call:start",
   /** A tunneled call ended: CallEndEvent. */
   callEnd: "grpctunnel:call:end",
+  /** A call was refused by a quota (the handler's `quotas` option): CallThrottledEvent. */
+  callThrottled: "grpctunnel:call:throttled",
+  /** Cluster mode: a call started on the tunnel of the replica that serves it, here or relayed: CallRoutedEvent. */
+  callRouted: "grpctunnel:call:routed",
+  /** Cluster mode: rebalancing shed some of this replica's reverse tunnels: TunnelsShedEvent. */
+  tunnelsShed: "grpctunnel:cluster:tunnels-shed",
   /** Cluster mode: a replica's directory dropped removals it could not write to Redis: DirectoryRemovalsDroppedEvent. */
   directoryRemovalsDropped: "grpctunnel:directory:removals-dropped",
 } as const;
@@ -24,6 +39,9 @@ export const tunnelOpenChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS
 export const tunnelCloseChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.tunnelClose);
 export const callStartChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callStart);
 export const callEndChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callEnd);
+export const callThrottledChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callThrottled);
+export const callRoutedChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callRouted);
+export const tunnelsShedChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.tunnelsShed);
 export const directoryRemovalsDroppedChannel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.directoryRemovalsDropped);
 
 /** Typed listeners for `subscribeDiagnostics`; leave out what you do not need. */
@@ -36,6 +54,12 @@ export interface DiagnosticsListeners {
   callStart?: (event: CallStartEvent) => void;
   /** On `grpctunnel:call:end`. */
   callEnd?: (event: CallEndEvent) => void;
+  /** On `grpctunnel:call:throttled`. */
+  callThrottled?: (event: CallThrottledEvent) => void;
+  /** On `grpctunnel:call:routed`. */
+  callRouted?: (event: CallRoutedEvent) => void;
+  /** On `grpctunnel:cluster:tunnels-shed`. */
+  tunnelsShed?: (event: TunnelsShedEvent) => void;
   /** On `grpctunnel:directory:removals-dropped`. */
   directoryRemovalsDropped?: (event: DirectoryRemovalsDroppedEvent) => void;
 }

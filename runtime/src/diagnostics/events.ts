@@ -101,6 +101,59 @@ export interface CallEndEvent {
   readonly durationMs: number;
 }
 
+/** Which limit of the `quotas` option refused a call: its affinity key's or its caller's. */
+export type QuotaScope = "key" | "caller";
+
+/** Published on `grpctunnel:call:throttled` when a quota refused a call (RESOURCE_EXHAUSTED, before it started). */
+export interface CallThrottledEvent {
+  /** The affinity key the call was for. */
+  readonly key: unknown;
+  /** The caller, as the quotas' `callerOf` named it; undefined without one. */
+  readonly caller: string | undefined;
+  /** The full method name, "/pkg.Service/Method". */
+  readonly method: string;
+  /** Whose limit refused it. */
+  readonly scope: QuotaScope;
+  /** Which of its budgets was spent: calls per second, or message bytes per second. */
+  readonly unit: "calls" | "bytes";
+  /** When the call would be admitted, in ms (the RetryInfo's delay). */
+  readonly retryAfterMs: number;
+}
+
+/**
+ * Published on `grpctunnel:call:routed` in cluster mode when a call (or a
+ * new attempt of it, after a refusal) starts on a replica's tunnel: which
+ * replica serves it, here or relayed.
+ */
+export interface CallRoutedEvent {
+  /** The affinity key the call is for. */
+  readonly key: string;
+  /** The full method name, "/pkg.Service/Method". */
+  readonly method: string;
+  /** The replica whose tunnel serves the call (what `tunnel-served-by` will say). */
+  readonly servedBy: string;
+  /** The replica that routed it: this one. */
+  readonly replicaId: string;
+  /** True when it is relayed to another replica. */
+  readonly relayed: boolean;
+}
+
+/**
+ * Published on `grpctunnel:cluster:tunnels-shed` when rebalancing (the
+ * cluster's `rebalance` option) shed reverse tunnels of this replica: one
+ * event per round, at most `maxShedPerInterval` tunnels each.
+ */
+export interface TunnelsShedEvent {
+  /** The replica that shed them. */
+  readonly replicaId: string;
+  /** Usable reverse tunnels it held before. */
+  readonly held: number;
+  /** The cluster's mean, from every replica's report. */
+  readonly meanTunnels: number;
+  /** Tunnels shed in this round (each ends once its calls finished; its agent reconnects). */
+  readonly shed: number;
+}
+
 /**
  * Published on `grpctunnel:directory:removals-dropped` when a replica's
  * affinity directory, unable to write to Redis, kept more pending removals

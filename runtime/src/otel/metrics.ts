@@ -30,6 +30,7 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
  * | `grpctunnel.calls` | observable counter | `{call}` | the same and `rpc.grpc.status_code` |
  * | `grpctunnel.call.duration` | histogram | `s` | the same as `grpctunnel.calls` |
  * | `grpctunnel.call.sent_bytes`, `grpctunnel.call.received_bytes` | observable counter | `By` | role and `rpc.*` (counted when a call ends) |
+ * | `grpctunnel.calls.throttled` | counter | `{call}` | `grpctunnel.quota.scope` (`key`, `caller`), `grpctunnel.quota.unit` (`calls`, `bytes`), `rpc.*` |
  * | `grpctunnel.directory.removals.dropped` | counter | `{key}` | `grpctunnel.replica_id` |
  *
  * The last counts, in cluster mode, the removals a replica's directory
@@ -65,6 +66,12 @@ export function tunnelMetrics(options: TunnelMetricsOptions = {}): TunnelMetrics
     unit: "By",
     description: "Message bytes received on tunneled calls",
   });
+
+  const throttled = meter.createCounter("grpctunnel.calls.throttled", {
+    unit: "{call}",
+    description: "Calls refused by a quota (RESOURCE_EXHAUSTED)",
+  });
+  const throttledAttributes = new Map<string, Attributes>();
 
   const droppedRemovals = meter.createCounter("grpctunnel.directory.removals.dropped", {
     unit: "{key}",
@@ -122,6 +129,15 @@ export function tunnelMetrics(options: TunnelMetricsOptions = {}): TunnelMetrics
       const ended = method.ended(code);
       ended.count++;
       duration.record(durationMs / 1000, ended.attributes);
+    },
+    callThrottled: ({ method, scope, unit }) => {
+      const key = `${scope} ${unit} ${method}`;
+      let attributes = throttledAttributes.get(key);
+      if (attributes === undefined) {
+        attributes = { "grpctunnel.quota.scope": scope, "grpctunnel.quota.unit": unit, ...rpcAttributes(...splitMethodPath(method)) };
+        throttledAttributes.set(key, attributes);
+      }
+      throttled.add(1, attributes);
     },
     directoryRemovalsDropped: ({ replicaId, dropped }) => {
       droppedRemovals.add(dropped, { "grpctunnel.replica_id": replicaId });

@@ -55,10 +55,15 @@ export interface ServerCallInternals {
 /**
  * The internals of a grpc-js server duplex call, or undefined when this
  * grpc-js keeps them elsewhere. Walks the interceptor chain (`nextCall`)
- * down to the base call.
+ * down to the base call. A call with no chain at all is not grpc-js's (the
+ * in-process transport's, a test's): it has no read-ahead to bound, and no
+ * warning is due.
  */
 export function serverCallInternals(call: object): ServerCallInternals | undefined {
   let next: unknown = (call as { call?: unknown }).call;
+  if (!isObject(next)) {
+    return undefined;
+  }
   for (let depth = 0; depth < 32 && isObject(next); depth++) {
     if (isBaseCall(next)) {
       return internalsOf(next);

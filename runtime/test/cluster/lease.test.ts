@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ClusterFixture, routeOf, sortedRoutes, TEST_LEASE_MS, TEST_REFRESH_MS } from "../support/cluster.js";
+import { DirectoryProcesses } from "../support/directory-processes.js";
 import { eventually } from "../support/conditions.js";
 import { sharedRedis } from "../support/redis-server.js";
 
 let redis: Awaited<ReturnType<typeof sharedRedis>>;
 let cluster: ClusterFixture;
-const children: ChildProcess[] = [];
+const processes = new DirectoryProcesses();
 
 beforeAll(async () => {
   redis = await sharedRedis();
@@ -16,50 +15,22 @@ afterAll(async () => {
   await redis?.stop();
 });
 afterEach(async () => {
-  for (const child of children.splice(0)) child.kill("SIGKILL");
+  processes.killAll();
   await cluster?.cleanup();
 });
 
-/** Starts a replica process holding `keys`; resolves once they are in Redis. */
-async function replicaProcess(c: ClusterFixture, replicaId: string, keys: string[]): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      new URL("./replica-child.mjs", import.meta.url).pathname,
-      c.url,
-      c.namespace,
-      replicaId,
-      String(TEST_LEASE_MS),
-      String(TEST_REFRESH_MS),
-      ...keys,
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  children.push(child);
-  for await (const line of createInterface({ input: child.stdout! })) {
-    if (line === "READY") return child;
-  }
-  throw new Error("the replica process exited before it was ready");
-}
-
-async function killed(child: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGKILL");
-  await exited;
-}
-
 describe("cluster directory: leases", () => {
-  it("a replica killed with SIGKILL disappears from lookups and from Redis within the lease", async () => {
+  it("a replica killed with SIGKILL disappears from lookups within the lease and from Redis within lease + refresh interval", async () => {
     cluster = new ClusterFixture(redis.url);
     const c = cluster;
     const b = await c.replica("b");
     b.register("shared");
     await b.flush();
-    const child = await replicaProcess(c, "dead", ["solo-1", "solo-2", "shared"]);
+    const child = await processes.start(c, "dead", ["solo-1", "solo-2", "shared"]);
     expect(await b.lookup("solo-1")).toEqual([routeOf("dead")]);
     expect(sortedRoutes(await b.lookup("shared"))).toEqual([routeOf("b"), routeOf("dead")]);
 
-    await killed(child);
+    await processes.kill(child);
     const killedAt = performance.now();
     // Its leases still run: the entries are there right after the kill.
     expect(await b.lookup("solo-2")).toEqual([routeOf("dead")]);
@@ -94,11 +65,11 @@ describe("cluster directory: leases", () => {
     const b = await c.replica("b", { leaseMs: 120_000, refreshMs: 60_000 });
     b.register("K");
     await b.flush();
-    const child = await replicaProcess(c, "a", ["K"]);
+    const child = await processes.start(c, "a", ["K"]);
     expect(sortedRoutes(await b.lookup("K"))).toEqual([routeOf("a"), routeOf("b")]);
 
     // "a" crashes and restarts under the same id (as a StatefulSet pod does) without the key's tunnel.
-    await killed(child);
+    await processes.kill(child);
     await c.replica("a");
     // Its lease ends within TEST_LEASE_MS; the bound is slack for a loaded machine, well before b's next refresh.
     await eventually(
@@ -116,7 +87,7 @@ describe("cluster directory: leases", () => {
     cluster = new ClusterFixture(redis.url);
     const c = cluster;
     const b = await c.replica("b");
-    await replicaProcess(c, "alive", ["k"]);
+    await processes.start(c, "alive", ["k"]);
     const probe = await c.probe();
     // Watch the lease being renewed: its expiry moves forward past the first one's end.
     const firstExpiry = await probe.zScore(`${c.namespace}:key:k`, "alive");

@@ -61,7 +61,7 @@ describe("a Redis outage in cluster mode (issue #25, finding 6)", () => {
   it("agents with new 48 KB keys come and go while Redis is down: bounded pending writes and memory; convergence once it is back", async () => {
     const redis = await RedisServer.start();
     cleanup.add(() => redis.stop());
-    const cluster = await ProcessCluster.start(cleanup, redis.url, 1, { maxPendingRemovalBytes: 2 * MiB });
+    const cluster = await ProcessCluster.start(cleanup, redis.url, 1, { directory: { maxPendingRemovalBytes: 2 * MiB } });
     cleanup.add(async () => {
       for (const agent of cluster.agents) agent.controller.abort();
     });
@@ -103,9 +103,11 @@ describe("a Redis outage in cluster mode (issue #25, finding 6)", () => {
     expect(during.pending!.bytes).toBeLessThanOrEqual(2 * MiB);
     expect(during.pending!.dropped).toBeGreaterThan(0);
     expect(held(during) - held(baseline)).toBeLessThan(6 * MiB);
-    // RSS also grows with the churn itself (hundreds of connections, a larger
-    // heap): a loose guard; what the replica holds is the figure above.
-    expect(during.rss - baseline.rss).toBeLessThan(128 * MiB);
+    // RSS also grows with the churn itself (over a thousand connections in
+    // 10 s, memory the allocator keeps after it is freed): measured +58 to
+    // +144 MiB on Node 20 to 24 while held fell. A loose guard; what the
+    // replica holds is the figure above.
+    expect(during.rss - baseline.rss).toBeLessThan(256 * MiB);
 
     await redis.restart();
     const expected = [

@@ -7,9 +7,12 @@
 // Extra directory options come in config.directory. Agents dial its public port (through the test's balancer); its relay
 // listener is a second grpc-js server; the test issues calls *from* this
 // replica with the operations in replica-scenarios.mjs.
+import * as http from "node:http";
 import * as grpc from "@grpc/grpc-js";
-import { TunnelServiceHandler, tunnelServerOptions } from "../../dist/index.js";
+import { subscribeDiagnostics, TunnelServiceHandler, tunnelServerOptions } from "../../dist/index.js";
 import { joinCluster, RedisAffinityDirectory } from "../../dist/cluster.js";
+import { controlServerHealth, fleetAdmin, shutdownOnSignal } from "../../dist/fleet.js";
+import { allowAll, createTunnelGateway } from "../../dist/gateway.js";
 import { callOps } from "./replica-scenarios.mjs";
 
 const config = JSON.parse(process.argv[2]);
@@ -52,13 +55,27 @@ const recording = {
   waitFor: (key, options) => directory.waitFor(key, options),
   flush: () => directory.flush(),
   close: () => directory.close(),
+  listKeys: (request) => directory.listKeys(request),
+  reportLoad: (tunnels) => directory.reportLoad(tunnels),
+  get unreachableSince() {
+    return directory.unreachableSince;
+  },
 };
-const cluster = await joinCluster({ directory: recording, relay: { address: relayAddress, secret: config.secret } });
+const cluster = await joinCluster({
+  directory: recording,
+  relay: { address: relayAddress, secret: config.secret },
+  rebalance: config.rebalance,
+});
 relayServer.addService(...cluster.relayService());
 
+const callerHeader = config.quotas?.callerHeader;
 const handler = new TunnelServiceHandler({
   affinityKey: (tunnel) => String(tunnel.metadata.get("agent-key")[0] ?? ""),
   cluster,
+  quotas:
+    config.quotas === undefined
+      ? undefined
+      : { ...config.quotas, callerOf: callerHeader === undefined ? undefined : (md) => md.get(callerHeader)[0]?.toString() },
   onReverseTunnelOpen: (t) =>
     send({ event: "open", key: String(t.metadata.get("agent-key")[0]), agent: String(t.metadata.get("agent-name")[0]) }),
   onReverseTunnelClose: (t) =>
@@ -68,8 +85,34 @@ const publicServer = new grpc.Server(tunnelServerOptions());
 publicServer.addService(...handler.service());
 const port = await bind(publicServer);
 
+// Health, readiness and the admin endpoints (tunnelctl) on one HTTP port; SIGTERM drains gracefully.
+const health = controlServerHealth(handler, { cluster, directoryGraceMs: config.directoryGraceMs });
+const admin = fleetAdmin(handler, { cluster, token: config.adminToken, onDrain: () => graceful.shutdown() });
+const httpServer = http.createServer((req, res) => (/^\/(healthz|readyz)(\?|$)/.test(req.url ?? "") ? health(req, res) : admin(req, res)));
+await new Promise((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+// The tunnel gateway (tunnelctl call), any caller allowed: a test cluster on loopback.
+const gatewayServer = await createTunnelGateway(handler, { authorize: allowAll }).listen({ port: 0 });
+const graceful = shutdownOnSignal({
+  health,
+  handler,
+  cluster,
+  servers: [publicServer, relayServer],
+  graceMs: config.shutdownGraceMs ?? 10_000,
+  onStopped: async () => {
+    await gatewayServer.close();
+    admin.close();
+    httpServer.closeAllConnections();
+    return new Promise((resolve) => httpServer.close(() => resolve()));
+  },
+});
+
+/** Rebalancing rounds that shed tunnels here (diagnostics). */
+const shedRounds = [];
+subscribeDiagnostics({ tunnelsShed: (event) => event.replicaId === config.replicaId && shedRounds.push(event) });
+
 const ops = {
   ...callOps(handler),
+  shedRounds: () => ({ rounds: shedRounds, total: cluster.tunnelsShed }),
   /** Every route lookups returned since `since` (ms since the epoch). */
   routesSeen: ({ since }) => routesSeen.filter((r) => r.at >= since),
   lookup: ({ key }) => directory.lookup(key),
@@ -106,4 +149,12 @@ process.on("message", async ({ id, op, args }) => {
   }
 });
 process.on("disconnect", () => process.exit(0)); // the test process is gone
-send({ event: "ready", replicaId: config.replicaId, port, relayAddress, pid: process.pid });
+send({
+  event: "ready",
+  replicaId: config.replicaId,
+  port,
+  relayAddress,
+  httpPort: httpServer.address().port,
+  gatewayPort: gatewayServer.port,
+  pid: process.pid,
+});

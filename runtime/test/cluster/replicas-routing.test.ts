@@ -77,14 +77,15 @@ describe("three replica processes behind a balancer", () => {
   });
 
   it.each(["local", "relayed"] as const)(
-    "every call kind gives the same results for a %s key: payloads, metadata, headers, trailers, status with details",
+    "every call kind gives the same results for a %s key: payloads, metadata, headers (with tunnel-served-by), trailers, status with details",
     async (mode) => {
       const origin = cluster.replicas[0];
       const key = keysFor(origin)[mode];
       expect(holders.get(key) === origin).toBe(mode === "local");
       const agent = `agent-${key.slice("key-".length)}`;
       const result = await origin.request<Record<string, unknown>>("kinds", { key });
-      const headers = { "x-h": ["header-value"] };
+      // The response headers also say which replica's tunnel carried the call.
+      const headers = { "x-h": ["header-value"], "tunnel-served-by": [holders.get(key)!.replicaId] };
       const trailers = { "x-t": ["trailer-value"] };
       // google.protobuf.StringValue "a detail", packed in an Any.
       const detail = {

@@ -134,7 +134,10 @@ describe("budgets and the tunnel RPC (issue #25)", () => {
     console.log(
       `finding 5: ${streams} refused streams of ~60 KB metadata: peak RSS +${((during.maxRss - baseline.rss) / MiB).toFixed(1)} MiB`,
     );
-    expect(during.maxRss - baseline.rss).toBeLessThan(48 * MiB);
+    // Peaks measured: +32 MiB on Node 20, +47 to +55 MiB on Node 24 and 26
+    // (their young generation is larger); 2,000 decoded metadata maps alone
+    // would be 120 MB of values. The undecodable ones above show the order.
+    expect(during.maxRss - baseline.rss).toBeLessThan(80 * MiB);
     await bystander.ping();
     await attackersGone();
   }, 120_000);

@@ -37,7 +37,11 @@ describe("attacks on the transport (issue #25)", () => {
     expect(attacker.bytesWritten).toBeLessThan(tunnels.length * 3 * MiB);
     expect(attacker.bytesWritten).toBeLessThan(queued / 4);
     expect(during.charged - baseline.charged).toBeLessThanOrEqual(256 * MiB);
-    expect(held(during) - held(baseline)).toBeLessThan(during.charged - baseline.charged + 16 * MiB);
+    // What is held beyond the charge is the JS side of the charged answers
+    // (decoded metadata, call objects): measured +14.5 MB on Node 20 and
+    // +17.9 MB on Node 24 for these 24 tunnels; an unbounded read-ahead
+    // would add up to 384 MiB.
+    expect(held(during) - held(baseline)).toBeLessThan(during.charged - baseline.charged + 24 * MiB);
     expect(during.maxRss - baseline.rss).toBeLessThan(256 * MiB + 64 * MiB);
     await attackersGone();
   }, 120_000);

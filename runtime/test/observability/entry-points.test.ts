@@ -45,6 +45,13 @@ describe("optional dependencies load only with their entry points", () => {
     expect(cluster.files).toContain(resolve(src, "cluster/relay/relay-listener.ts"));
   });
 
+  it("the fleet entry point (health, shutdown, admin endpoints) reaches neither redis, cluster mode nor OpenTelemetry", () => {
+    const fleet = closure("fleet.ts");
+    expect([...fleet.packages].filter((p) => p === "redis" || p.startsWith("@redis/") || p.startsWith("@opentelemetry/"))).toEqual([]);
+    expect([...fleet.files].filter((f) => f.startsWith(`${resolve(src, "cluster")}/`))).toEqual([]);
+    expect(fleet.files).toContain(resolve(src, "fleet/graceful-shutdown.ts"));
+  });
+
   it("the status page needs no OpenTelemetry; the otel entry point needs only its API", () => {
     expect([...closure("status.ts").packages].filter((p) => p.startsWith("@opentelemetry/"))).toEqual([]);
     expect([...closure("otel.ts").packages].filter((p) => p.startsWith("@opentelemetry/"))).toEqual(["@opentelemetry/api"]);

@@ -185,4 +185,23 @@ describe("OpenTelemetry metrics from the diagnostics channels", () => {
     expect(point(m, "grpctunnel.directory.removals.dropped", { "grpctunnel.replica_id": "r1" })).toBe(4);
     expect(point(m, "grpctunnel.directory.removals.dropped", { "grpctunnel.replica_id": "r2" })).toBe(2);
   });
+
+  it("counts calls a quota throttled, by scope, unit and method", async () => {
+    const metrics = meterProvider();
+    const hub = await startHub(cleanup, { quotas: { perKey: { callsPerSecond: 0.001, burst: 1 } } });
+    await connectAgent(cleanup, hub, { name: "k" });
+    const client = createTunnelClient(TestService, hub.handler.keyAsChannel("k"));
+    await client.unary({});
+    for (let i = 0; i < 2; i++) {
+      await expect(client.unary({})).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    }
+    const attributes = {
+      "grpctunnel.quota.scope": "key",
+      "grpctunnel.quota.unit": "calls",
+      "rpc.system": "grpc",
+      "rpc.service": "grpchantesting.TestService",
+      "rpc.method": "Unary",
+    };
+    expect(point(await metrics.collect(), "grpctunnel.calls.throttled", attributes)).toBe(2);
+  });
 });

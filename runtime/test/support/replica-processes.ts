@@ -58,6 +58,10 @@ export class ReplicaProcess {
   readonly exited: Promise<number | null>;
   port = 0;
   relayAddress = "";
+  /** Its HTTP port: /healthz, /readyz and the admin endpoints (tunnelctl's). */
+  httpPort = 0;
+  /** Its tunnel gateway's port (gRPC, Connect, gRPC-Web). */
+  gatewayPort = 0;
   private nextId = 0;
   private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
 
@@ -76,10 +80,12 @@ export class ReplicaProcess {
     const child = fork(SERVER, [JSON.stringify(config)], { execArgv: ["--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     const replica = new ReplicaProcess(config.replicaId, child);
     const ready = new Promise<void>((resolve, reject) => {
-      child.on("message", (message: Reply & { port?: number; relayAddress?: string }) => {
+      child.on("message", (message: Reply & { port?: number; relayAddress?: string; httpPort?: number; gatewayPort?: number }) => {
         if (message.event === "ready") {
           replica.port = message.port!;
           replica.relayAddress = message.relayAddress!;
+          replica.httpPort = message.httpPort!;
+          replica.gatewayPort = message.gatewayPort!;
           resolve();
         } else {
           replica.receive(message);
@@ -93,6 +99,16 @@ export class ReplicaProcess {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** http://127.0.0.1:<httpPort> */
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  /** Sends a signal (SIGTERM: the graceful shutdown of shutdownOnSignal). */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
   }
 
   /** Runs an operation of replica-server.mjs; rejects with a ReplicaError carrying the failed call's code. */
@@ -149,9 +165,24 @@ export interface ReplicaConfig {
   leaseMs: number;
   refreshMs: number;
   commandTimeoutMs?: number;
+  /** joinCluster's `rebalance`. */
+  rebalance?: { intervalMs?: number; threshold?: number; maxShedPerInterval?: number; graceMs?: number };
+  /** The handler's `quotas` (JSON), with callers named by this request header. */
+  quotas?: { perKey?: object; perCaller?: object; callerHeader?: string; maxTracked?: number };
+  /** fleetAdmin's token (POST /drain needs one). */
+  adminToken?: string;
+  /** shutdownOnSignal's graceMs. */
+  shutdownGraceMs?: number;
+  directoryGraceMs?: number;
   /** More options of the replica's RedisAffinityDirectory. */
   directory?: Partial<Pick<RedisAffinityDirectoryOptions, "maxPendingRemovalBytes">>;
 }
+
+/** What every replica of a ProcessCluster is started with besides its identity. */
+export type ReplicaExtras = Pick<
+  ReplicaConfig,
+  "rebalance" | "quotas" | "adminToken" | "shutdownGraceMs" | "directoryGraceMs" | "directory"
+>;
 
 export interface AgentSpec {
   name: string;
@@ -171,18 +202,13 @@ export class ProcessCluster {
     readonly redisUrl: string,
     readonly balancer: TcpProxy,
     private readonly secret: string,
-    private readonly directory: ReplicaConfig["directory"],
+    private readonly extras: ReplicaExtras,
   ) {}
 
-  static async start(
-    cleanup: Cleanup,
-    redisUrl: string,
-    replicas: number,
-    directory?: ReplicaConfig["directory"],
-  ): Promise<ProcessCluster> {
+  static async start(cleanup: Cleanup, redisUrl: string, replicas: number, extras: ReplicaExtras = {}): Promise<ProcessCluster> {
     const balancer = await TcpProxy.start([]);
     cleanup.add(() => balancer.close());
-    const cluster = new ProcessCluster(cleanup, redisUrl, balancer, `secret-${randomUUID()}`, directory);
+    const cluster = new ProcessCluster(cleanup, redisUrl, balancer, `secret-${randomUUID()}`, extras);
     for (let i = 1; i <= replicas; i++) {
       await cluster.addReplica();
     }
@@ -198,7 +224,7 @@ export class ProcessCluster {
       secret: this.secret,
       leaseMs: PROCESS_LEASE_MS,
       refreshMs: PROCESS_REFRESH_MS,
-      directory: this.directory,
+      ...this.extras,
     });
     this.cleanup.add(() => replica.kill());
     this.replicas.push(replica);

@@ -132,6 +132,29 @@ export class ReverseTunnels<K> {
   }
 
   /**
+   * Moves a registered, usable tunnel away (rebalancing): no new calls from
+   * now on (its key is withdrawn in cluster mode if it was the last), its
+   * running calls get `graceMs` to finish, then it ends cleanly so its agent
+   * reconnects — through its balancer, to any replica. False when the
+   * tunnel is not registered here or already draining.
+   */
+  shed(tunnel: TunnelChannel, graceMs: number): boolean {
+    const record = this.records.get(tunnel);
+    if (record === undefined || !record.registered || record.engine.closed || tunnel.draining) {
+      return false;
+    }
+    const reason = new TunnelError(Code.UNAVAILABLE, "reverse tunnel moved to another replica (rebalancing)");
+    record.tunnel.drain(reason);
+    void retire(
+      record.engine,
+      graceMs,
+      () => record.engine.close(),
+      () => record.engine.abort(reason),
+    );
+    return true;
+  }
+
+  /**
    * What one more tunnel for `key` means under the per-key limit: nothing
    * (an empty list), the key's oldest tunnels to replace, or the refusal.
    */

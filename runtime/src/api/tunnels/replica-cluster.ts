@@ -3,6 +3,7 @@ import type { KeyFilter } from "../fanout/index.js";
 import type { ReplayBudget } from "../retry/index.js";
 import type { ReverseChannel } from "../reverse/index.js";
 import type { ReverseTunnelRegistry } from "../reverse/index.js";
+import type { TunnelChannel } from "./tunnel-channel.js";
 
 /**
  * Cluster mode of a TunnelServiceHandler: the replicas of a server share
@@ -38,6 +39,12 @@ export interface ClusterReplica {
   readonly replay: ReplayBudget | undefined;
   /** The handler's tunnel limits, for the relay's tunnels too. */
   readonly limits: TunnelLimits;
+  /**
+   * Moves one of this replica's reverse tunnels away gracefully (running
+   * calls get `graceMs`, then it ends cleanly and its agent reconnects);
+   * false if it is not a usable registered tunnel here.
+   */
+  shed(tunnel: TunnelChannel, graceMs: number): boolean;
 }
 
 /**

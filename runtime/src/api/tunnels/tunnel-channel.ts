@@ -24,6 +24,12 @@ export interface TunnelChannel extends CallChannel {
   readonly peer: string;
   /** For reverse tunnels: the tunnel RPC's transport security (e.g. the client certificate). */
   readonly authContext: AuthContext | undefined;
+  /**
+   * A reverse tunnel's affinity key on the network server (a string in
+   * cluster mode), once the handler's `affinityKey` computed it; undefined
+   * before that, for forward tunnels, and without an `affinityKey` option.
+   */
+  readonly key: unknown;
   /** The protocol revision in use: 1 with flow control, 0 without. */
   readonly protocolRevision: 0 | 1;
   /** Number of calls in flight on this tunnel. */
@@ -66,6 +72,8 @@ export interface ManagedTunnelChannel extends TunnelChannel {
   drain(reason: TunnelError): boolean;
   /** Calls `listener` synchronously when the tunnel starts draining (whoever decided it). */
   onDraining(listener: () => void): void;
+  /** Sets `key` once the handler computed the tunnel's affinity key. */
+  setKey(key: unknown): void;
 }
 
 /** The TunnelChannel over an engine (the runtime makes these; users get them from openTunnel and the handler). */
@@ -79,6 +87,7 @@ class EngineTunnelChannel implements ManagedTunnelChannel {
   readonly peer: string;
   readonly authContext: AuthContext | undefined;
   readonly done: Promise<TunnelEnd>;
+  key: unknown = undefined;
   private drainReason: TunnelError | undefined;
   private drainListeners: Array<() => void> = [];
   // Marks the tunnel draining when its peer refuses a call as unavailable.
@@ -135,6 +144,10 @@ class EngineTunnelChannel implements ManagedTunnelChannel {
       listener();
     }
     return true;
+  }
+
+  setKey(key: unknown): void {
+    this.key = key;
   }
 
   onDraining(listener: () => void): void {

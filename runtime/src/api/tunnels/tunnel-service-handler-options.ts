@@ -1,6 +1,7 @@
 import type { TunnelLimits } from "../../engine/limits.js";
 import type { ReplicaCluster } from "./replica-cluster.js";
 import type { Interceptor } from "../interceptors/index.js";
+import type { CallQuotaOptions } from "../quotas/index.js";
 import type { ReplayBufferLimits } from "../retry/index.js";
 import type { ReverseTunnelRegistry } from "../reverse/index.js";
 import type { ReverseTunnelConflictPolicy } from "../reverse/index.js";
@@ -98,6 +99,17 @@ export interface TunnelServiceHandlerOptions<K = unknown> {
    * spreads calls over this replica's tunnels only.
    */
   cluster?: [K] extends [string] ? ReplicaCluster : never;
+  /**
+   * Rate limits on the calls this handler starts on reverse tunnels, per
+   * affinity key and per caller: token buckets of calls (and optionally
+   * bytes) per second. A call over a limit fails at once with
+   * RESOURCE_EXHAUSTED and a `google.rpc.RetryInfo` saying when to retry,
+   * and is published on `grpctunnel:call:throttled`. Counted on
+   * `keyAsChannel(key)` calls and, in cluster mode, on calls other replicas
+   * relay here too — so a key held here is limited whichever replica the
+   * calls come from. `asChannel()` calls are not counted.
+   */
+  quotas?: CallQuotaOptions;
   /**
    * Wrap every typed implementation registered on this handler (e.g. to
    * check an auth token, log, trace); the first is outermost. Their

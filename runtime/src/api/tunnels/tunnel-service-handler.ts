@@ -6,6 +6,7 @@ import { TunnelClientEngine } from "../../engine/client-engine.js";
 import { resolveLimits, type TunnelLimits } from "../../engine/limits.js";
 import { TunnelServerEngine } from "../../engine/server-engine.js";
 import { advertisesNegotiation } from "../../protocol/negotiation.js";
+import { goAway } from "../../transport/go-away.js";
 import {
   sendNegotiationHeaders,
   tunnelService,
@@ -22,6 +23,7 @@ import { acceptTunnel, type Admission } from "./tunnel-setup.js";
 import { RoundRobinChannel, type ReverseChannel, type ReverseChannels } from "../reverse/index.js";
 import { LocalReverseTunnelRegistry, type ReverseTunnelRegistry } from "../reverse/index.js";
 import { ReverseTunnels } from "../reverse/index.js";
+import { CallQuotas, QuotaChannel } from "../quotas/index.js";
 import { ServiceHost } from "../serve/index.js";
 import { tunnelChannel, type TunnelChannel } from "./tunnel-channel.js";
 import type { DrainOptions, TunnelServiceHandlerOptions } from "./tunnel-service-handler-options.js";
@@ -47,7 +49,10 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   private readonly tunnels = new LiveTunnels<TunnelServerEngine | TunnelClientEngine>();
   private readonly reverseTunnels: ReverseTunnels<K>;
   private readonly cluster: ClusterRouting | undefined;
-  private shuttingDown = false;
+  private readonly quotas: CallQuotas | undefined;
+  /** The grpc-js call of each reverse tunnel, to ask its agent for a new connection when it is shed. */
+  private readonly reverseCalls = new WeakMap<TunnelChannel, OpenReverseTunnelServerCall>();
+  private stopping = false;
   private drained: Promise<void> | undefined;
 
   constructor(private readonly options: TunnelServiceHandlerOptions<K> = {}) {
@@ -57,12 +62,14 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
     const retry = options.retryRefusedCalls ?? true;
     this.replay = retry === false ? undefined : new ReplayBudget({ ...DEFAULT_REPLAY_BUFFER, ...(retry === true ? {} : retry) });
     const local = options.registry ?? new LocalReverseTunnelRegistry<K>();
+    this.quotas = options.quotas === undefined ? undefined : new CallQuotas(options.quotas);
     // In cluster mode K is string (the option's type says so).
     this.cluster = options.cluster?.attach({
       local: local as unknown as ReverseTunnelRegistry<string>,
-      localChannel: (key) => new RoundRobinChannel(local, { all: false, key: key as K }, this.replay),
+      localChannel: (key) => this.limited(new RoundRobinChannel(local, { all: false, key: key as K }, this.replay), key),
       replay: this.replay,
       limits: this.limits,
+      shed: (tunnel, graceMs) => this.shed(tunnel, graceMs),
     });
     this.reverse = (this.cluster?.registry as ReverseTunnelRegistry<K> | undefined) ?? local;
     const limit = options.maxReverseTunnelsPerKey;
@@ -94,12 +101,17 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
    * Running calls go on and no tunnel is closed; `drain` does that too.
    */
   initiateShutdown(): void {
-    if (this.shuttingDown) {
+    if (this.stopping) {
       return;
     }
-    this.shuttingDown = true;
+    this.stopping = true;
     this.cluster?.initiateShutdown();
     this.reverseTunnels.drainAll(shuttingDown());
+  }
+
+  /** True once `initiateShutdown` (or `drain`) was called: the handler takes no new work. */
+  get shuttingDown(): boolean {
+    return this.stopping;
   }
 
   /**
@@ -145,10 +157,10 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
    */
   keyAsChannel(key: K): ReverseChannel {
     this.assertReverseTunnels();
-    if (this.cluster !== undefined) {
-      return this.cluster.keyAsChannel(key as string);
-    }
-    return new RoundRobinChannel(this.reverse, { all: false, key }, this.replay, () => this.keylessHint(key));
+    const channel =
+      this.cluster?.keyAsChannel(key as string) ??
+      new RoundRobinChannel(this.reverse, { all: false, key }, this.replay, () => this.keylessHint(key));
+    return this.limited(channel, key);
   }
 
   /**
@@ -194,6 +206,27 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
   }
 
   /**
+   * Rebalancing: the tunnel takes no new calls, ends cleanly once its calls
+   * finished, and its agent is asked (HTTP/2 GOAWAY) to reconnect on a new
+   * connection — through its balancer, so possibly to another replica.
+   */
+  private shed(tunnel: TunnelChannel, graceMs: number): boolean {
+    if (!this.reverseTunnels.shed(tunnel, graceMs)) {
+      return false;
+    }
+    const call = this.reverseCalls.get(tunnel);
+    if (call !== undefined) {
+      goAway(call);
+    }
+    return true;
+  }
+
+  /** `channel` under the `quotas` option, if there is one. */
+  private limited(channel: ReverseChannel, key: unknown): ReverseChannel {
+    return this.quotas === undefined ? channel : new QuotaChannel(channel, key, this.quotas);
+  }
+
+  /**
    * Without `affinityKey` every tunnel has the key `undefined`, so a channel
    * for any other key never finds one: say so instead of "none is open".
    */
@@ -233,7 +266,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       call.emit("error", { code: Code.UNIMPLEMENTED, details: NO_SERVICES });
       return;
     }
-    if (this.shuttingDown) {
+    if (this.stopping) {
       call.emit("error", { code: Code.UNAVAILABLE, details: shuttingDown().rawMessage });
       return;
     }
@@ -252,7 +285,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       limits: this.limits,
       memory: lease.memory,
       lookup: (method) => this.registry.lookup(method),
-      isShuttingDown: () => this.shuttingDown,
+      isShuttingDown: () => this.stopping,
     });
     accepted.guard((error) => engine.abort(error));
     this.tunnels.add(engine);
@@ -266,7 +299,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       call.emit("error", { code: Code.UNIMPLEMENTED, details: "reverse tunnels not supported" });
       return;
     }
-    if (this.shuttingDown) {
+    if (this.stopping) {
       call.emit("error", { code: Code.UNAVAILABLE, details: shuttingDown().rawMessage });
       return;
     }
@@ -303,6 +336,8 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
       return;
     }
     engine.info.affinityKey = key;
+    tunnel.setKey(key);
+    this.reverseCalls.set(tunnel, call);
     this.reverseTunnels.arrived(tunnel, engine, key);
     accepted.guard((error) => engine.abort(error));
     this.tunnels.add(engine);
@@ -310,7 +345,7 @@ export class TunnelServiceHandler<K = unknown> extends ServiceHost implements Re
     conn.listen(engine);
     engine.ready.then(
       () => {
-        if (this.shuttingDown) {
+        if (this.stopping) {
           engine.close(); // negotiated just after the drain began: the agent reconnects elsewhere
         } else {
           this.reverseTunnels.register(tunnel);

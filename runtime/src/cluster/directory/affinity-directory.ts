@@ -21,6 +21,28 @@ export interface WaitForOptions extends LookupOptions {
   signal?: AbortSignal;
 }
 
+import type { ReplicaLoad } from "./replica-load.js";
+
+/** What `listKeys` is asked for. */
+export interface ListKeysRequest {
+  /** Only keys that start with it. */
+  prefix?: string;
+  /** Where to go on: the `cursor` of the previous page; absent for the first page. */
+  cursor?: string;
+  /** At most this many keys in the page, 1 to 1,000; default 100. */
+  limit?: number;
+}
+
+/** One page of the cluster-wide key listing. */
+export interface KeyListPage {
+  /** Keys some replica holds now (an unexpired lease), in no particular order. */
+  keys: string[];
+  /** The replicas holding each key: `replicaIds[i]` for `keys[i]`. */
+  replicaIds: string[][];
+  /** Where the next page starts; undefined on the last page. A page may be short, even empty, before the last. */
+  cursor?: string;
+}
+
 /**
  * A directory of affinity keys shared by the replicas of a cluster: which
  * replicas hold a reverse tunnel for a key, and where to relay calls for it.
@@ -56,6 +78,28 @@ export interface AffinityDirectory {
    * the directory closes.
    */
   waitFor(key: string, options?: WaitForOptions): Promise<AffinityRoute[]>;
+
+  /**
+   * One page of every key held by any replica (optional: directories that
+   * cannot list leave it out). Pages are bounded by `limit`; go on with the
+   * returned cursor until it is undefined. Rejects with UNAVAILABLE when
+   * the directory cannot be asked, INVALID_ARGUMENT for a cursor it did not make.
+   */
+  listKeys?(request?: ListKeysRequest): Promise<KeyListPage>;
+
+  /**
+   * Publishes how many usable reverse tunnels this replica holds
+   * (undefined: withdraws it) and returns the live reports of every replica,
+   * this one included (optional: for rebalancing). Reports of a replica
+   * that died leave with its lease.
+   */
+  reportLoad?(tunnels: number | undefined): Promise<ReplicaLoad[]>;
+
+  /**
+   * Since when (ms since the epoch) the shared store has been unreachable;
+   * undefined while it is reachable (optional: for readiness probes).
+   */
+  readonly unreachableSince?: number | undefined;
 
   /**
    * Resolves once every register/unregister made so far is visible to the

@@ -3,10 +3,13 @@ import { Code } from "../../code.js";
 import { directoryRemovalsDroppedChannel } from "../../diagnostics/channels.js";
 import { TunnelError } from "../../errors.js";
 import { excludedIds, type AffinityDirectory, type AffinityRoute, type LookupOptions, type WaitForOptions } from "./affinity-directory.js";
+import type { KeyListPage, ListKeysRequest } from "./affinity-directory.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import type { RemovalsOverflow } from "./pending-removals.js";
 import { RedisConnection, type RedisConnectionOptions } from "./redis-connection.js";
 import { DirectoryLayout, ReplicaCommands } from "./redis-layout.js";
+import { listingQuery, listPage } from "./redis-listing.js";
+import { reportLoad, type ReplicaLoad } from "./replica-load.js";
 import { RegistrationWaiters } from "./registration-waiters.js";
 
 /** Options of a RedisAffinityDirectory. */
@@ -78,6 +81,8 @@ export class RedisAffinityDirectory implements AffinityDirectory {
   private readonly leases: LeaseKeeper;
   private readonly waiters: RegistrationWaiters;
   private readonly report: (error: TunnelError) => void;
+  private readonly layout: DirectoryLayout;
+  private lostAt: number | undefined;
   private started = false;
   private closing: Promise<void> | undefined;
 
@@ -108,9 +113,16 @@ export class RedisAffinityDirectory implements AffinityDirectory {
     }
     const commandTimeoutMs = requireDuration(options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, "commandTimeoutMs");
     const report = (this.report = options.onError ?? (() => {}));
-    const layout = new DirectoryLayout(this.namespace);
+    const layout = (this.layout = new DirectoryLayout(this.namespace));
     const connection = { url: options.url, options: options.redisOptions ?? {}, commandTimeoutMs, onLost: report };
-    this.commands = new RedisConnection({ ...connection, onReady: () => this.onCommandsReady() });
+    this.commands = new RedisConnection({
+      ...connection,
+      onReady: () => this.onCommandsReady(),
+      onLost: (error) => {
+        this.lostAt ??= Date.now();
+        report(error);
+      },
+    });
     this.subscriber = new RedisConnection({ ...connection, onReady: () => this.waiters.onSubscriberReady() });
     this.replica = new ReplicaCommands(layout, this.replicaId, this.address, this.leaseMs);
     const maxPendingRemovalBytes = options.maxPendingRemovalBytes ?? DEFAULT_MAX_PENDING_REMOVAL_BYTES;
@@ -171,6 +183,32 @@ export class RedisAffinityDirectory implements AffinityDirectory {
     return routes.filter((route) => !excluded.has(route.replicaId));
   }
 
+  /**
+   * One page of every key any replica of the cluster holds, with the
+   * replicas holding it (see AffinityDirectory.listKeys): one script call,
+   * bounded work in Redis per page.
+   */
+  async listKeys(request: ListKeysRequest = {}): Promise<KeyListPage> {
+    if (this.closing !== undefined) {
+      throw closedError();
+    }
+    const query = listingQuery(this.layout.keyPrefix, request);
+    return this.commands.run((client) => listPage(client, query));
+  }
+
+  /** Publishes this replica's reverse tunnel count and returns every live replica's (see AffinityDirectory.reportLoad). */
+  async reportLoad(tunnels: number | undefined): Promise<ReplicaLoad[]> {
+    if (this.closing !== undefined) {
+      throw closedError();
+    }
+    return this.commands.run((client) => reportLoad(client, this.layout.load, this.replicaId, tunnels, this.leaseMs));
+  }
+
+  /** Since when Redis has been unreachable (ms since the epoch); undefined while connected. */
+  get unreachableSince(): number | undefined {
+    return this.commands.ready ? undefined : (this.lostAt ?? Date.now());
+  }
+
   async waitFor(key: string, options?: WaitForOptions): Promise<AffinityRoute[]> {
     return this.waiters.wait(requireKey(key), options);
   }
@@ -195,6 +233,7 @@ export class RedisAffinityDirectory implements AffinityDirectory {
   }
 
   private onCommandsReady(): void {
+    this.lostAt = undefined;
     if (this.started && this.closing === undefined) {
       this.leases.reassert(); // Redis may have restarted empty
       this.waiters.retryFailedChecks();

@@ -14,6 +14,9 @@ import type { RedisClient } from "./redis-connection.js";
  *                           (PEXPIREAT) with its last lease
  *   N:registered:<key>      pub/sub channel, a message per new (replica, key)
  *                           entry, for waitFor()
+ *   N:load                  hash: replica id -> "tunnels|lease end", each
+ *                           replica's reverse tunnel count for rebalancing
+ *                           (replica-load.ts); only with `rebalance`
  *
  * Why a sorted set per key with expiry scores: several replicas may hold the
  * same key, each with its own lease, and Redis 7.0 cannot expire hash fields
@@ -32,13 +35,16 @@ import type { RedisClient } from "./redis-connection.js";
  */
 export class DirectoryLayout {
   readonly replicaPrefix: string;
-  private readonly keyPrefix: string;
+  readonly keyPrefix: string;
+  /** The hash of replicas' tunnel counts (rebalancing). */
+  readonly load: string;
   private readonly channelPrefix: string;
 
   constructor(namespace: string) {
     this.replicaPrefix = `${namespace}:replica:`;
     this.keyPrefix = `${namespace}:key:`;
     this.channelPrefix = `${namespace}:registered:`;
+    this.load = `${namespace}:load`;
   }
 
   replica(replicaId: string): string {
@@ -55,7 +61,7 @@ export class DirectoryLayout {
 }
 
 /** A Lua script run by hash, sent in full only when Redis does not know it (e.g. after a restart). */
-class LuaScript {
+export class LuaScript {
   private readonly sha: string;
 
   constructor(private readonly source: string) {
@@ -75,7 +81,7 @@ class LuaScript {
   }
 }
 
-const NOW = `
+export const NOW = `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 `;

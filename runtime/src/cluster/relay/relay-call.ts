@@ -1,13 +1,14 @@
-import type { Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import type { CallChannel } from "../../api/client/index.js";
 import type { CallStream } from "../../api/client/index.js";
+import { QuotaExceededError } from "../../api/quotas/index.js";
 import { describeKey } from "../../api/reverse/index.js";
 import { Code } from "../../code.js";
 import type { CallEnd } from "../../ended.js";
 import type { ServerStream } from "../../engine/server-stream.js";
 import type { StreamHandler } from "../../engine/server-engine.js";
 import { TunnelError } from "../../errors.js";
-import { takeRelayKey } from "./relay-metadata.js";
+import { SERVED_BY_HEADER, takeRelayKey } from "./relay-metadata.js";
 
 export interface RelayCallsOptions {
   replicaId: string;
@@ -49,11 +50,17 @@ async function relayCall(stream: ServerStream, options: RelayCallsOptions): Prom
         // While the call runs these come from the agent's handler; at its end they are an empty placeholder.
         if (relayed.call !== undefined && !relayed.call.closed) {
           relayed.headersSent = true;
-          sendHeaders(stream, headers);
+          sendHeaders(stream, headers, options.replicaId);
         }
       },
     });
   } catch (e) {
+    if (e instanceof QuotaExceededError) {
+      // Final, not a refusal: the caller's replica must not send it elsewhere.
+      sendHeaders(stream, new Metadata(), options.replicaId);
+      stream.close(e);
+      return;
+    }
     stream.reject(notHere(e, key, options.replicaId));
     return;
   }
@@ -68,7 +75,7 @@ async function relayCall(stream: ServerStream, options: RelayCallsOptions): Prom
   } catch {
     // The call ended (or this stream did, cancelling it): its end says how.
   }
-  finish(stream, await call.done, relayed.headersSent);
+  finish(stream, await call.done, relayed.headersSent, options.replicaId);
 }
 
 /** Requests from the caller to the agent, one at a time; half-closes after the last. */
@@ -83,14 +90,19 @@ async function pumpRequests(stream: ServerStream, call: CallStream): Promise<voi
   }
 }
 
-function sendHeaders(stream: ServerStream, headers: Metadata): void {
+/** The agent's headers, and which replica served the call. */
+function sendHeaders(stream: ServerStream, headers: Metadata, replicaId: string): void {
   stream.responseHeaders.merge(headers);
+  stream.responseHeaders.set(SERVED_BY_HEADER, replicaId);
   stream.sendHeaders();
 }
 
 /** Ends the relayed stream as the agent's call ended: trailers, status and details; no headers if the agent sent none. */
-function finish(stream: ServerStream, end: CallEnd, headersSent: boolean): void {
+function finish(stream: ServerStream, end: CallEnd, headersSent: boolean, replicaId: string): void {
   stream.responseTrailers.merge(end.trailers);
+  if (!headersSent) {
+    stream.responseTrailers.set(SERVED_BY_HEADER, replicaId); // a trailers-only answer says it there
+  }
   const error = end.error === undefined ? undefined : new TunnelError(end.error.code, end.error.rawMessage, { details: end.error.details });
   if (error !== undefined && !headersSent) {
     stream.reject(error); // keeps a refusal a refusal, so the caller's replica may route the call again

@@ -13,6 +13,14 @@ import type { Metadata } from "@grpc/grpc-js";
  */
 export const RELAY_KEY_HEADER = "grpctunnel-relay-key-bin";
 
+/**
+ * Response metadata of a call another replica served: that replica's id, in
+ * the response headers (in the trailers of an answer without headers). Set
+ * by the serving replica's relay; calls served by a tunnel of the replica
+ * that was called carry its own id too (see ClusterChannel).
+ */
+export const SERVED_BY_HEADER = "tunnel-served-by";
+
 /** Tunnel-RPC metadata of a relay tunnel: the cluster's shared secret. */
 export const RELAY_SECRET_HEADER = "grpctunnel-relay-secret";
 

@@ -22,9 +22,12 @@ export class RelayTarget implements CallChannel {
     private readonly key: string,
     /** True once this replica closed its peer tunnels itself. */
     private readonly closing: () => boolean,
+    /** Told of each call it starts (diagnostics). */
+    private readonly onStart: (method: string) => void = () => {},
   ) {}
 
   startCall(method: string, options: CallOptions = {}): CallStream {
+    this.onStart(method);
     const metadata = toMetadata(options.metadata);
     setRelayKey(metadata, this.key);
     const seen = { headers: false };

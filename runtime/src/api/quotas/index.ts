@@ -1,0 +1,3 @@
+export * from "./call-quotas.js";
+export * from "./quota-channel.js";
+export * from "./token-buckets.js";

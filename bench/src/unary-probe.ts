@@ -5,7 +5,7 @@
 // CPU time. Counts do not depend on other load on the machine; CPU time
 // does, less than throughput. Usage:
 //   node bench/dist/unary-probe.js [--variants rev1,direct] [--processes 1|2] [--calls N] [--rounds N]
-//                                  [--cpu-prof PREFIX] [--alloc-top N]
+//                                  [--cpu-prof PREFIX] [--alloc-top N] [--cpu-only]
 // Variants share the process (as in the bench: grpc-js's code sees both);
 // CPU is measured in rounds, the variants' order turning each round.
 // With --processes 2 the server runs in a child process and every count is
@@ -29,6 +29,8 @@ const { values } = parseArgs({
     callers: { type: "string", default: "32" },
     "cpu-prof": { type: "string" },
     "alloc-top": { type: "string", default: "0" },
+    /** Only the CPU rounds (for paired A/B runs of two builds): no counting passes. */
+    "cpu-only": { type: "boolean", default: false },
   },
 });
 const variants = values.variants.split(",") as VariantId[];
@@ -169,7 +171,7 @@ for (const variant of variants) {
   await run(variant, Math.max(5000, calls / 4)); // warm up: JIT, buffers, pools
 }
 const out: string[] = [`${callers} callers, ${processes === 1 ? "one process" : "two processes"}, node ${process.version}`];
-for (const variant of variants) {
+for (const variant of values["cpu-only"] ? [] : variants) {
   const allocation = await allocationPerCall(variant, 4000);
   out.push(
     `${variant}: promises per call ${(await promisesPerCall(variant, 2000)).toFixed(1)}; frames per call ${await framesPerCall(variant, 2000)}; bytes allocated per call ${allocation.total.toFixed(0)} (sampled)`,

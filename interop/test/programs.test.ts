@@ -10,12 +10,13 @@ const programs = new Programs();
 afterEach(() => programs.killAll());
 beforeAll(() => assertBuilt());
 
-// The load runs 2 s per tunnel here (5 s by default). The slowest kind
-// (client streaming, 400 KB per call) completes 50-150 calls in that time on
-// an idle machine and still over 25 on a loaded two-core one; 10 is "many"
-// with margin, and far from the 0-2 a stalled or failing tunnel would show.
+// The load runs 2 s per tunnel here (5 s by default), each kind one call
+// after another. A tunnel that stalls shows as a failure: a call still
+// running 1 s after the load cancelled fails the program. The count only
+// says each kind went round several times: 100-400 on a quiet machine, but
+// 8 once in a CI run with the two cores starved for those 2 s.
 const DURATION = "2s";
-const MIN_CALLS_PER_KIND = 10;
+const MIN_CALLS_PER_KIND = 3;
 
 async function startServer(args: string[]): Promise<{ server: Program; port: number }> {
   // Port 0: the OS picks a free port, and the server logs the real one.

@@ -79,8 +79,11 @@ describe("flow control (revision 1)", () => {
 
     // The producer is held back by the window: no more than one window went
     // out (the one message read is below the credit batch), though the
-    // handler would produce without limit.
-    expect(sentBytes(tap, 1n, "s2c")).toBe(65_536);
+    // handler would produce without limit; the sender stopped only with less
+    // than it waits for left open (a quarter of the window: no silly window).
+    const sent = sentBytes(tap, 1n, "s2c");
+    expect(sent).toBeLessThanOrEqual(65_536);
+    expect(65_536 - sent).toBeLessThan(16_384);
     expect(produced).toBeLessThanOrEqual(6);
     expect(windowViolations(tap.log)).toEqual([]);
     await slow.return?.();
@@ -132,11 +135,15 @@ describe("receiveWindowBytes", () => {
       })(),
     );
     await entered.promise;
-    // The parked handler reads nothing: the client stops exactly at the
-    // server's window, and stays there.
-    await until(() => sentBytes(tap, 1n, "c2s") >= 200_000);
+    // The parked handler reads nothing: the client stops within the
+    // server's window, with less open than a message (and than a quarter
+    // of the window, the least it sends a message's chunk into), and stays there.
+    const message = chunk.length + 3; // with the payload field's tag and two-byte length
+    const stopped = () => 200_000 - sentBytes(tap, 1n, "c2s") < message;
+    await until(stopped);
     await unaryCall(tunnel, TestService.method.unary, {});
-    expect(sentBytes(tap, 1n, "c2s")).toBe(200_000);
+    expect(stopped()).toBe(true);
+    expect(sentBytes(tap, 1n, "c2s")).toBe(12 * message);
     const newStream = tap.c2s.find((f) => f.frame.case === "newStream");
     expect(newStream?.frame.value).toMatchObject({ initialWindowSize: 300_000 });
     release.resolve();

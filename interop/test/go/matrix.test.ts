@@ -176,6 +176,26 @@ describe.each(MATRIX.map((m) => [title(m), m] as const))("%s", (_, { caller, ser
     }
   });
 
+  it("64 KiB messages streamed each way: TypeScript's chunks stay large against the peer's window (no silly window)", async () => {
+    // Go returns credit chunk by chunk and never grows its 64 KiB window; a
+    // 64 KiB message (65,540 bytes) overruns it by 4. A sender that spends
+    // whatever credit came back at once cut its chunks ever smaller: about
+    // 16 chunks of a few bytes per message, each a round trip (7 MiB/s
+    // where Go reaches 94). Only a message's last chunk may be small.
+    const { tap } = p();
+    tap.reset();
+    const messages = 32;
+    const down = await p().call({ id: nextId("ss-64k"), method: "serverStream", responses: messages, requestBytes: 64 * KiB });
+    expect(down).toMatchObject({ code: 0, responses: messages, badPayloads: 0, responseBytes: messages * 64 * KiB });
+    const up = await p().call({ id: nextId("cs-64k"), method: "clientStream", requests: messages, requestBytes: 64 * KiB });
+    expect(up).toMatchObject({ code: 0, responses: 1, counts: [messages], badPayloads: 0 });
+    const large = tap.sentMessages().filter((chunks) => chunks.reduce((a, b) => a + b, 0) > 64 * KiB);
+    // TypeScript sent one call's 32 messages and the other call's request (caller) or none of it (server).
+    expect(large.length).toBeGreaterThanOrEqual(messages);
+    const small = large.flatMap((chunks) => chunks.slice(0, -1)).filter((n) => n < GO_CHUNK);
+    expect(small).toEqual([]);
+  });
+
   it("a caller that stops reading: the server is held by the window, and nothing is lost", async () => {
     const id = nextId("stall-reader");
     const responses = 32;

@@ -140,7 +140,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
       signal: options.signal,
       onHeader: options.onHeader,
       onEnd: options.onEnd,
-      onClosed: (closed) => this.forgetStream(closed),
+      owner: this,
     });
     this.streamStarted(stream);
     this.writer.write(clientFrames.newStream(id, method, requestHeaders, this.options.limits.receiveWindowBytes, this.revision));

@@ -7,6 +7,7 @@ import { clientFrames, requestFrames } from "../protocol/frames.js";
 import { metadataFromProto } from "../protocol/metadata-codec.js";
 import { errorFromStatus } from "../protocol/status-codec.js";
 import { metadataBytes } from "./memory-costs.js";
+import type { EXTRA_MESSAGE } from "./message-queue.js";
 import { StreamCore, type StreamCoreInit, type StreamRole } from "./stream-core.js";
 
 export interface ClientStreamInit extends StreamCoreInit<ClientToServer> {
@@ -44,7 +45,8 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
   /** A response message (or part of one) arrived: a handler has seen the call. */
   private responded = false;
   private readonly signal: AbortSignal | undefined;
-  private readonly abortListener = () => this.cancel(TunnelError.from(this.signal?.reason, Code.CANCELLED));
+  /** Made only for a call with a signal (most have none). */
+  private readonly abortListener: (() => void) | undefined;
 
   constructor(init: ClientStreamInit) {
     super(clientRole, init);
@@ -52,8 +54,12 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     this.maxMetadataBytes = init.limits.maxMetadataBytes;
     this.onHeader = init.onHeader;
     this.onEnd = init.onEnd;
-    this.signal = init.signal;
-    this.signal?.addEventListener("abort", this.abortListener, { once: true });
+    const signal = init.signal;
+    this.signal = signal;
+    if (signal !== undefined) {
+      this.abortListener = () => this.cancel(TunnelError.from(signal.reason, Code.CANCELLED));
+      signal.addEventListener("abort", this.abortListener, { once: true });
+    }
   }
 
   /** How the call ended (see CallStream.done). */
@@ -93,6 +99,15 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
    */
   read(): Promise<Uint8Array | undefined> {
     return this.queue.read(); // the queue ends with the call's error (see end)
+  }
+
+  /**
+   * The one response of a unary or client-streaming call, with the call's
+   * successful end, in one read (see MessageQueue.readOnly): undefined when
+   * none came, EXTRA_MESSAGE when a second one did. Throws the call's error.
+   */
+  readOnly(): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
+    return this.queue.readOnly();
   }
 
   /** Tells the server (unless the call already ended) and fails the call with `reason`. */
@@ -161,7 +176,9 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     if (!this.markEnded(end)) {
       return;
     }
-    this.signal?.removeEventListener("abort", this.abortListener);
+    if (this.abortListener !== undefined) {
+      this.signal?.removeEventListener("abort", this.abortListener);
+    }
     if (this.headers === undefined) {
       this.deliverHeaders(new Metadata());
     }

@@ -24,6 +24,16 @@ export interface MessageQueueOptions {
 /** `next()`: nothing to read yet. */
 const PENDING = Symbol("pending");
 
+/** What `readOnly` gets when a second message arrives where only one may. */
+export const EXTRA_MESSAGE: unique symbol = Symbol("extra message");
+
+/** A waiting reader; `only` for `readOnly`. */
+interface Waiter {
+  resolve: (message: Uint8Array | undefined | typeof EXTRA_MESSAGE) => void;
+  reject: (error: unknown) => void;
+  only: boolean;
+}
+
 interface Chunk {
   data: Uint8Array;
   /** Total message size for an envelope; -1 for a continuation chunk. */
@@ -75,7 +85,9 @@ export class MessageQueue {
   /** A waiting reader will look again (a microtask is queued). */
   private waking = false;
   /** The reader waiting for a message, if any. */
-  private waiter: { resolve: (message: Uint8Array | undefined) => void; reject: (error: unknown) => void } | undefined;
+  private waiter: Waiter | undefined;
+  /** `readOnly`: the one message read so far, held until the end arrives. */
+  private onlyMessage: Uint8Array | undefined;
 
   constructor(private readonly options: MessageQueueOptions) {}
 
@@ -138,12 +150,28 @@ export class MessageQueue {
    * costs more while AsyncLocalStorage (OpenTelemetry's context) is active.
    */
   read(): Promise<Uint8Array | undefined> {
+    return this.wait(false) as Promise<Uint8Array | undefined>;
+  }
+
+  /**
+   * For a direction that carries exactly one message (a unary call's
+   * request or response): that message, read together with the end of the
+   * direction, so one read (one promise) instead of two. Resolves once the
+   * peer ended its side, with the message or undefined when none came; with
+   * EXTRA_MESSAGE as soon as a second one is complete. Throws the stream's
+   * error, as `read` does. Instead of `read`, never after it.
+   */
+  readOnly(): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
+    return this.wait(true);
+  }
+
+  private wait(only: boolean): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
     if (this.waiter !== undefined) {
       return Promise.reject(new Error("MessageQueue.read: concurrent reads are not supported"));
     }
-    let message: Uint8Array | undefined | typeof PENDING;
+    let message: Uint8Array | undefined | typeof EXTRA_MESSAGE | typeof PENDING;
     try {
-      message = this.next();
+      message = only ? this.nextOnly() : this.next();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -151,8 +179,25 @@ export class MessageQueue {
       return Promise.resolve(message);
     }
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      this.waiter = { resolve, reject, only };
     });
+  }
+
+  /** What `readOnly` gets now: the one message (or undefined) once the end is there, EXTRA_MESSAGE, a throw, or PENDING. */
+  private nextOnly(): Uint8Array | undefined | typeof EXTRA_MESSAGE | typeof PENDING {
+    for (;;) {
+      const message = this.next();
+      if (message === PENDING) {
+        return PENDING;
+      }
+      if (message === undefined) {
+        return this.onlyMessage;
+      }
+      if (this.onlyMessage !== undefined) {
+        return EXTRA_MESSAGE;
+      }
+      this.onlyMessage = message;
+    }
   }
 
   /** What a read gets now: a message, the end (undefined), a throw, or PENDING. */
@@ -297,9 +342,9 @@ export class MessageQueue {
     if (waiter === undefined) {
       return;
     }
-    let message: Uint8Array | undefined | typeof PENDING;
+    let message: Uint8Array | undefined | typeof EXTRA_MESSAGE | typeof PENDING;
     try {
-      message = this.next();
+      message = waiter.only ? this.nextOnly() : this.next();
     } catch (e) {
       if (this.waiter === waiter) {
         this.waiter = undefined;

@@ -131,9 +131,10 @@ export class MessageSender<Out> implements DataSource {
       }
       let length: number;
       if (window !== undefined) {
-        // A message that fits one chunk waits for room for all of it rather
-        // than being split at the window's edge (see worthWaitingFor).
-        if (window.size === 0 ? offset < size : offset === 0 && size <= maxChunk && window.worthWaitingFor(size)) {
+        // A closed or nearly closed window waits for more credit (see
+        // tooSmallFor); a message that fits one chunk waits for room for all
+        // of it rather than being split at the window's edge (see worthWaitingFor).
+        if (window.tooSmallFor(size - offset) || (offset === 0 && size <= maxChunk && window.worthWaitingFor(size))) {
           // Any credit, or the stream ended (release): check again.
           return { wait: window.whenOpen(), offset, queued: undefined };
         }

@@ -175,7 +175,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       deadline,
       memory,
       protocolRevision: revisionOne ? 1 : 0,
-      onClosed: (closed) => this.forgetStream(closed),
+      owner: this,
     });
     this.streamStarted(stream);
     this.idleStreams.add(stream);
@@ -195,30 +195,29 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
 
   /** Validates a NewStream: what the call needs, or the status to reject it with. */
   private checkNewStream(init: NewStream): AcceptedStream | TunnelError {
-    const reject = (code: Code, message: string) => new TunnelError(code, message);
     if (this.options.isShuttingDown()) {
-      return reject(Code.UNAVAILABLE, "server is shutting down");
+      return new TunnelError(Code.UNAVAILABLE, "server is shutting down");
     }
     const { limits } = this.options;
     if (this.streams.size >= limits.maxConcurrentStreams) {
-      return reject(Code.RESOURCE_EXHAUSTED, `too many concurrent streams on this tunnel (limit ${limits.maxConcurrentStreams})`);
+      return new TunnelError(Code.RESOURCE_EXHAUSTED, `too many concurrent streams on this tunnel (limit ${limits.maxConcurrentStreams})`);
     }
     const revision = init.protocolRevision;
     const supported =
       revision === ProtocolRevision.REVISION_ZERO || (revision === ProtocolRevision.REVISION_ONE && this.options.flowControl);
     if (!supported) {
-      return reject(Code.UNAVAILABLE, `server does not support protocol revision ${revision}`);
+      return new TunnelError(Code.UNAVAILABLE, `server does not support protocol revision ${revision}`);
     }
     // What the peer sent is echoed in refusals only in part: a refusal must
     // not cost more than the frame that caused it.
     const name = init.methodName.startsWith("/") ? init.methodName.slice(1) : init.methodName;
     const slash = name.indexOf("/");
     if (slash <= 0 || slash === name.length - 1) {
-      return reject(Code.INVALID_ARGUMENT, `${JSON.stringify(truncated(init.methodName))} is not a well-formed method name`);
+      return new TunnelError(Code.INVALID_ARGUMENT, `${JSON.stringify(truncated(init.methodName))} is not a well-formed method name`);
     }
     const handler = this.options.lookup(name);
     if (handler === undefined) {
-      return reject(Code.UNIMPLEMENTED, `${truncated(name)} not implemented`);
+      return new TunnelError(Code.UNIMPLEMENTED, `${truncated(name)} not implemented`);
     }
     // The stream and its decoded metadata, held for the life of the call:
     // at least its encoded bytes, charged before they are decoded.
@@ -243,7 +242,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     } catch (e) {
       memory.end();
       const error = TunnelError.from(e, Code.INVALID_ARGUMENT);
-      return reject(error.code, truncated(error.rawMessage, 200));
+      return new TunnelError(error.code, truncated(error.rawMessage, 200));
     }
     let deadline: number | undefined;
     const timeout = metadata.get(TIMEOUT_HEADER)[0];
@@ -252,7 +251,7 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
       const millis = parseTimeout(String(timeout));
       if (millis === undefined) {
         memory.end();
-        return reject(Code.INVALID_ARGUMENT, `malformed ${TIMEOUT_HEADER} header ${JSON.stringify(truncated(String(timeout)))}`);
+        return new TunnelError(Code.INVALID_ARGUMENT, `malformed ${TIMEOUT_HEADER} header ${JSON.stringify(truncated(String(timeout)))}`);
       }
       deadline = Date.now() + millis;
     }
@@ -264,13 +263,9 @@ export class TunnelServerEngine extends TunnelEngine<ClientToServer, ServerToCli
     return { name, handler, metadata, deadline, memory };
   }
 
-  /** Forgets a stream that ended, for the idle timeout too. */
-  protected override forgetStream(id: bigint): void {
-    const stream = this.streams.get(id);
-    if (stream !== undefined) {
-      this.idleStreams.delete(stream);
-    }
-    super.forgetStream(id);
+  /** A stream that ended is forgotten by the idle timeout too. */
+  protected override forgotten(stream: ServerStream): void {
+    this.idleStreams.delete(stream);
   }
 
   /** Records the end and cancels running calls; false if already ended. */

@@ -8,6 +8,7 @@ import { metadataToProto } from "../protocol/metadata-codec.js";
 import { statusToProto } from "../protocol/status-codec.js";
 import type { AuthContext } from "./auth-context.js";
 import type { IdleCandidate } from "./idle-streams.js";
+import type { EXTRA_MESSAGE } from "./message-queue.js";
 import { StreamCore, type StreamCoreInit, type StreamRole } from "./stream-core.js";
 
 export interface ServerStreamInit extends StreamCoreInit<ServerToClient> {
@@ -109,6 +110,15 @@ export class ServerStream extends StreamCore<ServerToClient, TunnelEnd> implemen
   /** The next request message, or undefined after the client half-closed. */
   read(): Promise<Uint8Array | undefined> {
     return this.queue.read();
+  }
+
+  /**
+   * The one request of a unary or server-streaming call, with the
+   * half-close, in one read (see MessageQueue.readOnly): undefined when
+   * none came, EXTRA_MESSAGE when a second one did.
+   */
+  readOnly(): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
+    return this.queue.readOnly();
   }
 
   /** Sends the response headers now (they are sent automatically otherwise). */

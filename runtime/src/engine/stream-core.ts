@@ -57,8 +57,13 @@ export interface StreamCoreInit<Out> {
   deadline: number | undefined;
   /** What the stream holds, charged to its tunnel's budget; released when it ends. */
   memory: StreamMemory;
-  /** Called once when the stream has ended, so the engine forgets it. */
-  onClosed: (id: bigint) => void;
+  /** Told once when the stream has ended, so it forgets it: the engine (an object, not a closure per stream). */
+  owner: StreamOwner;
+}
+
+/** Where a stream reports its end: its engine. */
+export interface StreamOwner {
+  streamClosed(id: bigint): void;
 }
 
 /**
@@ -80,7 +85,7 @@ export abstract class StreamCore<Out, End extends TunnelEnd> implements CreditSi
   /** This call as diagnostics report it; made by the engine only when someone subscribes. */
   callInfo: CallInfo | undefined = undefined;
   private readonly role: StreamRole<Out>;
-  private readonly onClosed: (id: bigint) => void;
+  private readonly owner: StreamOwner;
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(role: StreamRole<Out>, init: StreamCoreInit<Out>) {
@@ -89,7 +94,7 @@ export abstract class StreamCore<Out, End extends TunnelEnd> implements CreditSi
     const writer = init.writer;
     this.id = id;
     this.writer = writer;
-    this.onClosed = init.onClosed;
+    this.owner = init.owner;
     const flowControl = init.sendWindowSize !== undefined;
     const { limits, memory } = init;
     this.memory = memory;
@@ -217,6 +222,6 @@ export abstract class StreamCore<Out, End extends TunnelEnd> implements CreditSi
   protected released(): void {
     this.sender.stop();
     this.memory.end();
-    this.onClosed(this.id);
+    this.owner.streamClosed(this.id);
   }
 }

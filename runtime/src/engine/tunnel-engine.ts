@@ -9,6 +9,7 @@ import { FrameWriter, isUndecodable, type FrameConn, type FrameSink, type Undeco
 import type { TunnelLimits } from "./limits.js";
 import { frameBytes } from "./memory-costs.js";
 import { type MemoryBudget, processMemory } from "./memory-budget.js";
+import type { StreamOwner } from "./stream-core.js";
 import { EngineTunnelInfo, type TunnelFigures, type TunnelIdentity } from "./tunnel-info.js";
 
 /**
@@ -60,7 +61,7 @@ export interface ObservedStream {
  * StreamCore.receiveViolation).
  */
 export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer | ServerToClient, S extends ObservedStream>
-  implements FrameSink<In>, TunnelFigures
+  implements FrameSink<In>, TunnelFigures, StreamOwner
 {
   protected readonly writer: FrameWriter<Out>;
   /** What this tunnel holds; charged up to its connection's and the process's budgets. */
@@ -233,15 +234,16 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
   }
 
   /**
-   * Forgets a stream that ended: keeps its byte counts, publishes
+   * StreamOwner: forgets a stream that ended: keeps its byte counts, publishes
    * `grpctunnel:call:end`, and wakes `whenIdle` waiters when it was the last.
    */
-  protected forgetStream(id: bigint): void {
+  streamClosed(id: bigint): void {
     const stream = this.streams.get(id);
     if (stream === undefined) {
       return;
     }
     this.streams.delete(id);
+    this.forgotten(stream);
     const { bytesSent, bytesReceived } = stream;
     this.endedBytesSent += bytesSent;
     this.endedBytesReceived += bytesReceived;
@@ -258,6 +260,9 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
       }
     }
   }
+
+  /** A stream was forgotten (see streamClosed): what an engine also tracks of it goes too. */
+  protected forgotten(_stream: S): void {}
 
   /** Ends the tunnel: the peer broke the rules in a way no single stream can absorb. */
   protected protocolError(message: string): void {

@@ -20,6 +20,7 @@ import {
   TAG_VARINT_1,
   TAG_VARINT_3,
   TAG_VARINT_4,
+  type FrameStart,
   Varints,
 } from "./wire.js";
 
@@ -49,12 +50,12 @@ export interface DeferredNewStream extends NewStream {
  * With `deferHeaders`, a `new_stream`'s request headers are left undecoded
  * (see DeferredNewStream).
  */
-export function decodeClientControl(bytes: Uint8Array, deferHeaders = false): ClientToServer | undefined {
-  const head = frameHead(bytes);
-  if (head === undefined) {
+export function decodeClientControl(bytes: Uint8Array, deferHeaders = false, start = readFrameStart(bytes)): ClientToServer | undefined {
+  const reader = frameHead(bytes, start);
+  if (reader === undefined) {
     return undefined;
   }
-  const { reader, streamId, tag } = head;
+  const { streamId, tag } = reader;
   if (tag === TAG_LENGTH_2) {
     const value = newStream(reader, bytes.length, deferHeaders);
     return value && { $typeName: C2S, streamId, frame: { case: "newStream", value } };
@@ -67,12 +68,12 @@ export function decodeClientControl(bytes: Uint8Array, deferHeaders = false): Cl
 }
 
 /** Response headers or `close_stream`; undefined outside the fast path. */
-export function decodeServerControl(bytes: Uint8Array): ServerToClient | undefined {
-  const head = frameHead(bytes);
-  if (head === undefined) {
+export function decodeServerControl(bytes: Uint8Array, start = readFrameStart(bytes)): ServerToClient | undefined {
+  const reader = frameHead(bytes, start);
+  if (reader === undefined) {
     return undefined;
   }
-  const { reader, streamId, tag } = head;
+  const { streamId, tag } = reader;
   if (tag === TAG_LENGTH_2) {
     const value = metadata(reader, bytes.length);
     return value && { $typeName: S2C, streamId, frame: { case: "responseHeaders", value } };
@@ -84,16 +85,15 @@ export function decodeServerControl(bytes: Uint8Array): ServerToClient | undefin
   return undefined;
 }
 
-/** `{stream_id, <tag>: <length>…}` with the body running to the end; the reader at the body. */
-function frameHead(bytes: Uint8Array): { reader: Varints; streamId: bigint; tag: number } | undefined {
-  const start = readFrameStart(bytes);
+/** `{stream_id, <tag>: <length>…}` (its start read) with the body running to the end; the reader at the body. */
+function frameHead(bytes: Uint8Array, start: FrameStart | undefined): FrameStart | undefined {
   if (start === undefined) {
     return undefined;
   }
-  const { reader, tag } = start;
+  const tag = start.tag;
   if (tag === TAG_LENGTH_5 || tag === TAG_LENGTH_6 || tag === TAG_LENGTH_2) {
-    const length = reader.varint(5);
-    if (length === undefined || reader.pos + length !== bytes.length) {
+    const length = start.varint(5);
+    if (length === undefined || start.pos + length !== bytes.length) {
       return undefined;
     }
   }

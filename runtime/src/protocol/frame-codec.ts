@@ -3,7 +3,7 @@ import { ClientToServerSchema, ServerToClientSchema, type ClientToServer, type S
 import { encodeClientControl, encodeServerControl } from "./control-frame-codec.js";
 import { decodeClientControl, decodeServerControl } from "./control-frame-decode.js";
 import { FRAME_HEADROOM, hasHeadroom, takeHeadroom } from "./headroom.js";
-import { MAX_UINT32, readFrameStart, TAG_STREAM_ID, varintSize, writeVarint } from "./wire.js";
+import { type FrameStart, MAX_UINT32, readFrameStart, TAG_STREAM_ID, varintSize, writeVarint } from "./wire.js";
 
 // Message data frames carry nearly every byte of a tunnel (the control
 // frames of a call have their own encoder, control-frame-codec.ts). protobuf-es's
@@ -176,8 +176,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 /** Decodes a ClientToServer frame; throws like fromBinary on malformed input. */
 export function decodeClientToServer(bytes: Uint8Array): ClientToServer {
-  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ClientToServer", "requestMessage", "moreRequestData") ?? decodeClientControl(bytes);
-  return fast === undefined ? fromBinary(ClientToServerSchema, bytes) : (fast as ClientToServer);
+  return decodeClientFrame(bytes, false);
 }
 
 /**
@@ -186,15 +185,36 @@ export function decodeClientToServer(bytes: Uint8Array): ClientToServer {
  * receives, so that a stream refused for a limit costs no decoding.
  */
 export function decodeClientToServerDeferringHeaders(bytes: Uint8Array): ClientToServer {
+  return decodeClientFrame(bytes, true);
+}
+
+function decodeClientFrame(bytes: Uint8Array, deferHeaders: boolean): ClientToServer {
+  // The frame's start is read once; its tag says which fast path can take it.
+  const start = readFrameStart(bytes);
   const fast =
-    decodeDataFrame(bytes, "grpctunnel.v1.ClientToServer", "requestMessage", "moreRequestData") ?? decodeClientControl(bytes, true);
+    start === undefined
+      ? undefined
+      : isDataTag(start.tag)
+        ? decodeDataFrame(bytes, start, "grpctunnel.v1.ClientToServer", "requestMessage", "moreRequestData")
+        : decodeClientControl(bytes, deferHeaders, start);
   return fast === undefined ? fromBinary(ClientToServerSchema, bytes) : (fast as ClientToServer);
 }
 
 /** Decodes a ServerToClient frame; throws like fromBinary on malformed input. */
 export function decodeServerToClient(bytes: Uint8Array): ServerToClient {
-  const fast = decodeDataFrame(bytes, "grpctunnel.v1.ServerToClient", "responseMessage", "moreResponseData") ?? decodeServerControl(bytes);
+  const start = readFrameStart(bytes);
+  const fast =
+    start === undefined
+      ? undefined
+      : isDataTag(start.tag)
+        ? decodeDataFrame(bytes, start, "grpctunnel.v1.ServerToClient", "responseMessage", "moreResponseData")
+        : decodeServerControl(bytes, start);
   return fast === undefined ? fromBinary(ServerToClientSchema, bytes) : (fast as ServerToClient);
+}
+
+/** The tags decodeDataFrame takes: message data, more data, window update. */
+function isDataTag(tag: number): boolean {
+  return tag === TAG_MESSAGE_DATA || tag === TAG_MORE_DATA || tag === TAG_WINDOW_UPDATE;
 }
 
 /**
@@ -203,12 +223,14 @@ export function decodeServerToClient(bytes: Uint8Array): ServerToClient {
  * ID a positive safe integer; undefined for anything else (fromBinary then
  * decides, with protobuf's full rules).
  */
-function decodeDataFrame(bytes: Uint8Array, typeName: string, envelopeCase: string, moreCase: string): object | undefined {
-  const start = readFrameStart(bytes);
-  if (start === undefined) {
-    return undefined;
-  }
-  const { reader, streamId, tag } = start;
+function decodeDataFrame(
+  bytes: Uint8Array,
+  reader: FrameStart,
+  typeName: string,
+  envelopeCase: string,
+  moreCase: string,
+): object | undefined {
+  const { streamId, tag } = reader;
   const value = reader.varint(5);
   if (value === undefined) {
     return undefined;

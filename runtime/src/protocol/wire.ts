@@ -61,20 +61,34 @@ export class Varints {
 }
 
 /**
+ * A frame's reader just past its start (see readFrameStart): one object
+ * per frame decoded, its stream ID and the tag of the field after it.
+ */
+export class FrameStart extends Varints {
+  streamId = 0n;
+  tag = 0;
+}
+
+/**
  * The start of a frame in canonical encoding: the stream ID (positive, at
  * most 7 varint bytes, i.e. below 2^49 and exact in a double) and the tag of
  * the field after it, the reader just past that tag; undefined otherwise.
  */
-export function readFrameStart(bytes: Uint8Array): { reader: Varints; streamId: bigint; tag: number } | undefined {
+export function readFrameStart(bytes: Uint8Array): FrameStart | undefined {
   if (bytes[0] !== TAG_STREAM_ID) {
     return undefined;
   }
-  const reader = new Varints(bytes);
-  reader.pos = 1;
-  const id = reader.varint(7);
+  const start = new FrameStart(bytes);
+  start.pos = 1;
+  const id = start.varint(7);
   if (id === undefined || id === 0) {
     return undefined;
   }
-  const tag = bytes[reader.pos++];
-  return tag === undefined ? undefined : { reader, streamId: BigInt(id), tag };
+  const tag = bytes[start.pos++];
+  if (tag === undefined) {
+    return undefined;
+  }
+  start.streamId = BigInt(id);
+  start.tag = tag;
+  return start;
 }

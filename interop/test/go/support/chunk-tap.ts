@@ -11,26 +11,47 @@ import { tunnelServiceDefinition } from "@protoc-gen-tunnel/runtime/protocol";
 export class ChunkTap {
   sent: number[] = [];
   received: number[] = [];
+  /** The chunks sent, message by message (per stream, in order; empty messages left out). */
+  private sentByStream = new Map<bigint, number[][]>();
 
   reset(): void {
     this.sent = [];
     this.received = [];
+    this.sentByStream.clear();
+  }
+
+  /** The sizes of the chunks of every message sent since the last reset, one array per message. */
+  sentMessages(): number[][] {
+    return [...this.sentByStream.values()].flat();
   }
 
   private record(into: number[], frame: unknown): void {
-    const body = (frame as { frame?: { case?: string; value?: unknown } } | undefined)?.frame;
+    const { streamId, frame: body } = (frame ?? {}) as { streamId?: bigint; frame?: { case?: string; value?: unknown } };
+    const messages = into === this.sent && streamId !== undefined ? this.messagesOf(streamId) : undefined;
     switch (body?.case) {
       case "requestMessage":
       case "responseMessage": {
         const data = (body.value as { data: Uint8Array }).data;
-        if (data.length > 0) into.push(data.length);
+        if (data.length > 0) {
+          into.push(data.length);
+          messages?.push([data.length]);
+        }
         break;
       }
       case "moreRequestData":
-      case "moreResponseData":
-        into.push((body.value as Uint8Array).length);
+      case "moreResponseData": {
+        const length = (body.value as Uint8Array).length;
+        into.push(length);
+        messages?.at(-1)?.push(length);
         break;
+      }
     }
+  }
+
+  private messagesOf(streamId: bigint): number[][] {
+    let messages = this.sentByStream.get(streamId);
+    if (messages === undefined) this.sentByStream.set(streamId, (messages = []));
+    return messages;
   }
 
   /** `handler.service()`, with the frames of both tunnel methods tapped. */

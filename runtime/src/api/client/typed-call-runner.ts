@@ -1,5 +1,6 @@
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { Code } from "../../code.js";
+import { EXTRA_MESSAGE } from "../../engine/message-queue.js";
 import { TunnelError } from "../../errors.js";
 import type { CallChannel } from "./call-channel.js";
 import type { CallOptions } from "./call-options.js";
@@ -69,8 +70,7 @@ export async function runUnaryCall<I extends DescMessage, O extends DescMessage>
       stream.cancel(TunnelError.from(e, Code.INTERNAL));
     }
     stream.closeSend();
-    const bytes = await stream.read();
-    return singleResponse(stream, method, bytes, bytes === undefined ? undefined : await stream.read());
+    return singleResponse(stream, method, await readOnly(stream));
   } finally {
     stream.cancel(); // the consumer stopped early, or (a no-op) the call is over
     if (options.onTrailer !== undefined) {
@@ -121,23 +121,39 @@ async function readSingleResponse<O extends DescMessage>(
   stream: CallStream,
   method: { output: O; name: string },
 ): Promise<MessageShape<O>> {
-  const bytes = await stream.read();
-  return singleResponse(stream, method, bytes, bytes === undefined ? undefined : await stream.read());
+  return singleResponse(stream, method, await readOnly(stream));
 }
 
-/** The one response, from the first read and the second (which must find the end); anything else fails the call. */
+/** A CallStream that can read a call's one response with its end at once (MessageQueue.readOnly): the engine's, a retrying call. */
+export interface ReadsOnly {
+  readOnly(): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE>;
+}
+
+/**
+ * The one response of a call and its end: one read where the stream can
+ * (one promise, not two), else two reads. EXTRA_MESSAGE: a second response.
+ */
+export function readOnly(stream: CallStream): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
+  return typeof (stream as Partial<ReadsOnly>).readOnly === "function" ? (stream as CallStream & ReadsOnly).readOnly() : readTwice(stream);
+}
+
+async function readTwice(stream: CallStream): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
+  const bytes = await stream.read();
+  return bytes === undefined || (await stream.read()) === undefined ? bytes : EXTRA_MESSAGE;
+}
+
+/** The one response, as `readOnly` got it; none, or a second one, fails the call. */
 function singleResponse<O extends DescMessage>(
   stream: CallStream,
   method: { output: O; name: string },
-  bytes: Uint8Array | undefined,
-  extra: Uint8Array | undefined,
+  bytes: Uint8Array | undefined | typeof EXTRA_MESSAGE,
 ): MessageShape<O> {
   if (bytes === undefined) {
     const error = new TunnelError(Code.INTERNAL, `server ended ${method.name} without sending a response`);
     stream.cancel(error);
     throw error;
   }
-  if (extra !== undefined) {
+  if (bytes === EXTRA_MESSAGE) {
     const error = new TunnelError(Code.INTERNAL, `server sent multiple responses for non-server-stream method ${method.name}`);
     stream.cancel(error);
     throw error;

@@ -29,13 +29,10 @@ export function interceptedHandler(
     const context = handlerContext(stream);
     const service = method.parent;
     const header = context.metadata;
-    // The reads inline (not readSingleRequest): the common call, with as few promises as it needs.
-    const bytes = unary ? await stream.read() : undefined;
-    // A getter (shared, see defineSharedGetter): the context makes its signal only when someone uses it.
-    const message = unary
-      ? singleRequest(stream, input, bytes, bytes === undefined ? undefined : await stream.read())
-      : requestStream(stream, method);
+    // The read inline (not readSingleRequest): the common call, with as few promises as it needs.
+    const message = unary ? singleRequest(stream, input, await stream.readOnly()) : requestStream(stream, method);
     const deadline = context.deadline?.getTime();
+    // A getter (shared, see defineSharedGetter): the context makes its signal only when someone uses it.
     const request = defineSharedGetter(
       { method, service, header, deadline, context, stream: !unary, message },
       "signal",

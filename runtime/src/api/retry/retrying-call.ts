@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Metadata } from "@grpc/grpc-js";
 import { Code } from "../../code.js";
-import { deferred, type Deferred } from "../../deferred.js";
+import { LazyDeferred } from "../../deferred.js";
 import type { CallEnd } from "../../ended.js";
 import { TunnelError } from "../../errors.js";
 import type { CallChannel } from "../client/index.js";
 import { callDeadline, type CallOptions } from "../client/index.js";
-import type { CallStream } from "../client/index.js";
+import { type CallStream, type ReadsOnly, readOnly } from "../client/index.js";
+import type { EXTRA_MESSAGE } from "../../engine/message-queue.js";
 import { CallWaits } from "./wait-signal.js";
 import { ReplayBuffer, type ReplayBudget } from "./replay-budget.js";
 
@@ -79,7 +80,7 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 class Attempt {
   stream!: CallStream;
   /** Settles once the call has decided what this attempt's end means (retry or final). */
-  readonly decided: Deferred<void> = deferred();
+  readonly decided = new LazyDeferred();
   /** Headers reported after the attempt ended (empty ones, by convention): held unless it is final. */
   endHeaders: Metadata | undefined;
 
@@ -92,17 +93,17 @@ interface Fallback {
   headers: Metadata | undefined;
 }
 
-class RetryingCall implements CallStream {
+class RetryingCall implements CallStream, ReadsOnly {
   readonly method: string;
-  readonly done: Promise<CallEnd>;
-  private readonly ended = deferred<CallEnd>();
+  // Made when asked for, like the engine's streams' `done`: most calls end without anyone awaiting them.
+  private readonly ended = new LazyDeferred<CallEnd>();
   private readonly attemptOptions: CallOptions;
   private readonly deadline: number | undefined;
   private readonly maxRetries: number;
   /** The attempt carrying the call; undefined until the first target is known. */
   private current: Attempt | undefined;
   /** Resolves once the first attempt started, or the call ended without one. */
-  private readonly started = deferred<void>();
+  private readonly started = new LazyDeferred();
   private finalEnd: CallEnd | undefined;
   private retries = 0;
   private committed = false;
@@ -116,7 +117,6 @@ class RetryingCall implements CallStream {
 
   constructor(private readonly init: RetryingCallInit) {
     this.method = init.method;
-    this.done = this.ended.promise;
     this.maxRetries = init.budget === undefined ? 0 : (init.maxRetries ?? 1);
     this.buffer = new ReplayBuffer(init.budget);
     const { options } = init;
@@ -149,6 +149,10 @@ class RetryingCall implements CallStream {
 
   get closed(): boolean {
     return this.finalEnd !== undefined;
+  }
+
+  get done(): Promise<CallEnd> {
+    return this.ended.promise;
   }
 
   send(message: Uint8Array): Promise<void> {
@@ -185,7 +189,16 @@ class RetryingCall implements CallStream {
     }
   }
 
-  async read(): Promise<Uint8Array | undefined> {
+  read(): Promise<Uint8Array | undefined> {
+    return this.readFrom(false) as Promise<Uint8Array | undefined>;
+  }
+
+  /** ReadsOnly: the one response with the call's end, in one read of the attempt where it can. */
+  readOnly(): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
+    return this.readFrom(true);
+  }
+
+  private async readFrom(only: boolean): Promise<Uint8Array | undefined | typeof EXTRA_MESSAGE> {
     for (;;) {
       let attempt = this.current;
       if (attempt === undefined) {
@@ -201,7 +214,7 @@ class RetryingCall implements CallStream {
         }
       }
       try {
-        const message = await attempt.stream.read();
+        const message = only ? await readOnly(attempt.stream) : await attempt.stream.read();
         if (message !== undefined) {
           this.commit();
         }

@@ -1,6 +1,7 @@
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { Code } from "../../code.js";
 import { TunnelError } from "../../errors.js";
+import { EXTRA_MESSAGE } from "../../engine/message-queue.js";
 import type { ServerStream } from "../../engine/server-stream.js";
 import type { StreamHandler } from "../../engine/server-engine.js";
 import { decodeMessage, encodeMessage } from "../client/index.js";
@@ -17,10 +18,9 @@ export function methodHandler(method: DescMethod, impl: (...args: never[]) => un
   switch (method.methodKind) {
     case "unary": {
       const fn = impl as unknown as UnaryImpl<DescMessage, DescMessage>;
-      // The reads inline (not readSingleRequest): the common call, with as few promises as it needs.
+      // The read inline (not readSingleRequest): the common call, with as few promises as it needs.
       return async (stream) => {
-        const bytes = await stream.read();
-        const request = singleRequest(stream, input, bytes, bytes === undefined ? undefined : await stream.read());
+        const request = singleRequest(stream, input, await stream.readOnly());
         const response = await fn(request, handlerContext(stream));
         await stream.send(encodeMessage(output, response));
       };
@@ -53,21 +53,19 @@ export function methodHandler(method: DescMethod, impl: (...args: never[]) => un
  * for the client's half-close so that a second request is caught.
  */
 export async function readSingleRequest<I extends DescMessage>(stream: ServerStream, schema: I): Promise<MessageShape<I>> {
-  const bytes = await stream.read();
-  return singleRequest(stream, schema, bytes, bytes === undefined ? undefined : await stream.read());
+  return singleRequest(stream, schema, await stream.readOnly());
 }
 
-/** The one request, from the first read and the second (which must find the half-close). */
+/** The one request, from `ServerStream.readOnly` (which waited for the half-close). */
 export function singleRequest<I extends DescMessage>(
   stream: ServerStream,
   schema: I,
-  bytes: Uint8Array | undefined,
-  extra: Uint8Array | undefined,
+  bytes: Uint8Array | undefined | typeof EXTRA_MESSAGE,
 ): MessageShape<I> {
   if (bytes === undefined) {
     throw new TunnelError(Code.INVALID_ARGUMENT, `no request received for method ${stream.method}`);
   }
-  if (extra !== undefined) {
+  if (bytes === EXTRA_MESSAGE) {
     throw new TunnelError(Code.INVALID_ARGUMENT, `Already received request for non-client-stream method ${stream.method}`);
   }
   return decodeMessage(schema, bytes);

@@ -8,6 +8,7 @@
 //   npm run test:mutation -- protocol engine   # some groups
 //   npm run test:mutation -- --force cluster   # re-test every mutant, not just changed ones
 //   npm run test:mutation -- --report-only     # rewrite the doc from the last reports
+//   npm run test:mutation -- --retest-timeouts engine  # test timed-out mutants again, with more time
 //
 // StrykerJS 10 needs Node >= 22: on an older node this re-runs itself under
 // the pinned Node 24 (scripts/with-node.mjs). Runs are niced: they take the
@@ -33,6 +34,7 @@ if (Number(process.versions.node.split(".")[0]) < 22) {
 const args = process.argv.slice(2);
 const force = args.includes("--force");
 const reportOnly = args.includes("--report-only");
+const retestTimeouts = args.includes("--retest-timeouts");
 const names = args.filter((arg) => !arg.startsWith("--"));
 for (const name of names) {
   if (!(name in TARGETS)) {
@@ -43,10 +45,13 @@ for (const name of names) {
 
 let failed = false;
 for (const name of names.length > 0 ? names : Object.keys(TARGETS)) {
-  const run = reportOnly ? { ok: true, minutes: undefined } : runStryker(name);
   // The incremental file is Stryker's full JSON report, committed, and kept
   // by an interrupted run too (with the mutants tested until then).
   const reportFile = join(repo, "mutation", "incremental", `${name}.json`);
+  if (retestTimeouts && existsSync(reportFile)) {
+    console.log(`test:mutation: ${name}: ${forgetTimeouts(reportFile)} timed-out mutants to test again`);
+  }
+  const run = reportOnly ? { ok: true, minutes: undefined } : runStryker(name);
   if (!run.ok || !existsSync(reportFile)) {
     failed = true;
   }
@@ -67,7 +72,17 @@ function runStryker(name) {
   const stryker = join(repo, "node_modules", "@stryker-mutator", "core", "bin", "stryker.js");
   const run = spawnSync(
     "nice",
-    ["-n", "10", process.execPath, stryker, "run", "mutation/stryker.config.mjs", ...(force ? ["--force"] : [])],
+    [
+      "-n",
+      "10",
+      process.execPath,
+      stryker,
+      "run",
+      "mutation/stryker.config.mjs",
+      ...(force ? ["--force"] : []),
+      // A mutant that timed out on a loaded machine may be a slow survivor, not a hang.
+      ...(retestTimeouts ? ["--timeoutFactor", "6", "--timeoutMS", "30000"] : []),
+    ],
     {
       cwd: repo,
       stdio: "inherit",
@@ -75,6 +90,22 @@ function runStryker(name) {
     },
   );
   return { ok: run.status === 0, minutes: (performance.now() - started) / 60_000 };
+}
+
+/**
+ * Drops the timed-out mutants from an incremental file, so that the next run
+ * tests them again (Stryker re-tests mutants it has no result for).
+ */
+function forgetTimeouts(reportFile) {
+  const report = JSON.parse(readFileSync(reportFile, "utf8"));
+  let dropped = 0;
+  for (const file of Object.values(report.files)) {
+    const kept = file.mutants.filter((mutant) => mutant.status !== "Timeout");
+    dropped += file.mutants.length - kept.length;
+    file.mutants = kept;
+  }
+  writeFileSync(reportFile, JSON.stringify(report, null, 2));
+  return dropped;
 }
 
 /** Killed and timed-out mutants count as detected; compile errors and ignored ones are not scored. */

@@ -2,10 +2,11 @@
 // protocol revision it reports: a call is never started on a tunnel that
 // cannot carry it, and the refusal says why.
 import { Metadata } from "@grpc/grpc-js";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Code, TunnelError } from "../src/index.js";
 import { settingsFrame } from "../src/protocol/negotiation.js";
 import { clientUnderTest } from "./conformance/harness.js";
+import { s2c } from "./support/frames.js";
 
 describe("TunnelClientEngine.openStream", () => {
   it("refuses a call while the revision is being negotiated", async () => {
@@ -25,6 +26,21 @@ describe("TunnelClientEngine.openStream", () => {
     expect(() => failed.open()).toThrow(
       expect.objectContaining({ code: Code.UNAVAILABLE, rawMessage: "tunnel is closed: peer broke the protocol" }),
     );
+  });
+
+  it("refuses a call the tunnel's memory cannot hold, naming the limit, and takes calls again once one ended", async () => {
+    // Room for one call's bookkeeping (4 KiB), not two.
+    const client = await clientUnderTest({ limits: { maxTunnelMemoryBytes: 6 * 1024 } });
+    const first = client.open();
+    const sent = client.conn.written.length;
+    expect(() => client.open()).toThrow(
+      expect.objectContaining({ code: Code.RESOURCE_EXHAUSTED, rawMessage: expect.stringContaining("maxTunnelMemoryBytes") }),
+    );
+    expect(client.conn.written).toHaveLength(sent); // the refused call sent nothing
+    first.cancel();
+    await first.done;
+    expect(client.open().closed).toBe(false);
+    client.engine.close();
   });
 
   it("refuses a call whose signal is already aborted, with the signal's reason", async () => {
@@ -49,5 +65,44 @@ describe("TunnelClientEngine.revisionInUse", () => {
     const legacy = await clientUnderTest({ settings: null });
     expect(legacy.engine.revisionInUse).toBe(0);
     for (const client of [negotiating, revisionZero, legacy]) client.engine.close();
+  });
+});
+
+describe("TunnelClientEngine, after negotiation", () => {
+  it("fails the call a second Settings frame names, saying so, and keeps the tunnel", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    const other = client.open();
+    client.feed(s2c.settings(1n, [0, 1]));
+    const end = await call.done;
+    expect(end.error).toMatchObject({ code: Code.INTERNAL, rawMessage: "protocol error: unexpected settings frame" });
+    expect(other.closed).toBe(false);
+    expect(client.engine.closed).toBe(false);
+    client.engine.close();
+  });
+
+  it("rejects a request sent after the half-close, naming the mistake; nothing more is written", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    call.closeSend();
+    const written = client.conn.written.length;
+    await expect(call.send(new Uint8Array([1]))).rejects.toMatchObject({
+      code: Code.INTERNAL,
+      rawMessage: "cannot send after the request stream was closed",
+    });
+    expect(client.conn.written).toHaveLength(written);
+    client.engine.close();
+  });
+
+  it("leaves no Settings timer behind once the tunnel ends while negotiating", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const client = await clientUnderTest({ settings: "withheld" });
+      expect(vi.getTimerCount()).toBe(1);
+      client.engine.close();
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

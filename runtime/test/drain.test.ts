@@ -196,11 +196,13 @@ describe("TunnelServiceHandler.drain", () => {
     await hub.handler.drain({ graceMs: 60_000 });
   });
 
-  it("resolves at once with no tunnel open, and rejects a nonsensical grace period", async () => {
+  it("resolves at once with no tunnel open, and rejects a nonsensical grace period, naming it", async () => {
     const hub = await startHub(cleanup);
-    expect(() => hub.handler.drain({ graceMs: -1 })).toThrow(RangeError);
+    expect(() => hub.handler.drain({ graceMs: -1 })).toThrow(new RangeError("graceMs must be a finite number >= 0 (got -1)"));
     expect(() => hub.handler.drain({ graceMs: Number.NaN })).toThrow(RangeError);
     await hub.handler.drain({ graceMs: 60_000 });
     expect(await tryShutdown(hub)).toBeLessThan(1_000);
+    // No grace at all is a grace period too.
+    await (await startHub(cleanup)).handler.drain({ graceMs: 0 });
   });
 });

@@ -1,56 +1,31 @@
-// Retries and hedging of failed calls, as TunnelClientOptions ask for them:
-// only for methods whose proto says they may be repeated, within
-// maxAttempts, the retry budget, the server's pushback and the deadline.
-// Agents run in process (@protoc-gen-tunnel/runtime/testing).
+// Retries of failed calls, as TunnelClientOptions ask for them: only for
+// methods whose proto says they may be repeated, within maxAttempts, the
+// retry budget, the server's pushback and the deadline (hedging:
+// retry-hedging.test.ts). Agents run in process.
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Code,
   TunnelError,
-  TunnelServiceHandler,
+  type TunnelServiceHandler,
   createTunnelClient,
   withInterceptors,
   type Interceptor,
   type HandlerContext,
-  type ServiceImpl,
-  type TunnelClientOptions,
 } from "../src/index.js";
-import { startTestAgent } from "../src/testing.js";
+import { deferred } from "../src/deferred.js";
 import { eventually } from "./support/conditions.js";
 import { Cleanup } from "./support/servers.js";
+import { FAST_RETRY, flaky, newHandler, type Store, storeAgent } from "./support/store-agents.js";
 import { levelOf, StoreService, type Item } from "./support/store-service.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-const FAST_RETRY: TunnelClientOptions["retry"] = { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 5 };
+/** Retries that wait (almost always) longer than any test: for what happens meanwhile. */
+const MINUTE_BACKOFF = { maxAttempts: 5, initialBackoffMs: 60_000, maxBackoffMs: 60_000, backoffMultiplier: 1 };
 
-type Store = Partial<ServiceImpl<typeof StoreService>>;
-
-function newHandler(): TunnelServiceHandler<string> {
-  return new TunnelServiceHandler<string>({ affinityKey: (t) => String(t.metadata.get("device-id")[0] ?? "") });
-}
-
-async function agent(handler: TunnelServiceHandler<string>, key: string, impl: Store): Promise<void> {
-  const started = await startTestAgent(handler, {
-    metadata: { "device-id": key },
-    register: (server) => server.registerService(StoreService, impl),
-  });
-  cleanup.add(() => started.stop());
-}
-
-/** A unary handler that fails with `code` the first `failures` times, then answers; counts its calls. */
-function flaky(failures: number, code = Code.UNAVAILABLE) {
-  const handler = (request: Item) => {
-    handler.calls++;
-    if (handler.calls <= failures) {
-      throw new TunnelError(code, `failure ${handler.calls}`);
-    }
-    return { key: request.key, value: `answer after ${handler.calls}` };
-  };
-  handler.calls = 0;
-  return handler;
-}
+const agent = (handler: TunnelServiceHandler<string>, key: string, impl: Store) => storeAgent(cleanup, handler, key, impl);
 
 describe("retries from the proto's idempotency_level", () => {
   it("reads the levels from the descriptor", () => {
@@ -131,6 +106,24 @@ describe("retries from the proto's idempotency_level", () => {
     ).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "gone after one" });
     expect(seen).toEqual(["first"]);
     expect(calls).toBe(1);
+  });
+
+  it("a consumer leaving a stream early cancels the attempt on the agent", async () => {
+    const handler = newHandler();
+    const aborted = deferred<void>();
+    await agent(handler, "d1", {
+      async *watch(request, context) {
+        yield { key: request.key, value: "first" };
+        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
+        aborted.resolve();
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+    for await (const item of store.watch({ key: "k" })) {
+      expect(item.value).toBe("first");
+      break;
+    }
+    await aborted.promise; // the handler saw its call cancelled
   });
 
   it("replays a stream's requests to the next attempt", async () => {
@@ -218,13 +211,66 @@ describe("retries from the proto's idempotency_level", () => {
     expect(await attempts()).toBe(2);
   });
 
+  it("reports the answering attempt's headers once, never those of an attempt that failed", async () => {
+    const handler = newHandler();
+    let calls = 0;
+    await agent(handler, "d1", {
+      get(_request: Item, context: HandlerContext) {
+        calls++;
+        context.responseHeaders.set("x-attempt", String(calls));
+        if (calls === 1) {
+          context.sendHeaders(); // seen by the client, then the attempt fails
+          throw new TunnelError(Code.UNAVAILABLE, "first fails");
+        }
+        return { value: "ok" };
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+    const headers: string[][] = [];
+    const res = await store.get({}, { onHeader: (h) => headers.push(h.get("x-attempt").map(String)) });
+    expect(res.value).toBe("ok");
+    expect(headers).toEqual([["2"]]);
+  });
+
+  it("a call cancelled while it waits to retry ends at once, CANCELLED with the caller's reason, and is not retried", async () => {
+    const handler = newHandler();
+    const get = flaky(100);
+    await agent(handler, "d1", { get });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: MINUTE_BACKOFF });
+    const [tunnel] = handler.allReverseTunnels();
+    const controller = new AbortController();
+    const call = store.get({}, { signal: controller.signal }).catch((e: unknown) => e);
+    // The first attempt failed and has ended here: the call now waits (up to 60 s) for its retry.
+    await eventually(
+      "first attempt over",
+      async () => [get.calls, tunnel.activeCalls],
+      ([calls, active]) => calls === 1 && active === 0,
+      5_000,
+    );
+    controller.abort(new TunnelError(Code.CANCELLED, "caller left"));
+    expect(await call).toMatchObject({ code: Code.CANCELLED, rawMessage: "caller left" });
+    expect(get.calls).toBe(1);
+  });
+
+  it("only failures with a retryable code spend the budget", async () => {
+    const handler = newHandler();
+    const put = flaky(100, Code.INTERNAL);
+    const get = flaky(1);
+    await agent(handler, "d1", { get, put });
+    const budget = { maxTokens: 4, tokenRatio: 0.5 };
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: { ...FAST_RETRY, budget } });
+    for (let i = 0; i < 3; i++) {
+      await expect(store.put({})).rejects.toMatchObject({ code: Code.INTERNAL });
+    }
+    // Still 4 tokens: a retryable failure takes one (3 > 2 left) and is retried.
+    expect((await store.get({})).value).toBe("answer after 2");
+  });
+
   it("gives up when the backoff would pass the deadline", async () => {
     const handler = newHandler();
     const get = flaky(100);
     await agent(handler, "d1", { get });
-    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), {
-      retry: { maxAttempts: 5, initialBackoffMs: 60_000, maxBackoffMs: 60_000, backoffMultiplier: 1 },
-    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: MINUTE_BACKOFF });
     // A random wait below 60 s almost never fits in 50 ms; when it does, the retry fails the same way.
     await expect(store.get({}, { timeoutMs: 50 })).rejects.toMatchObject({ code: Code.UNAVAILABLE });
     expect(get.calls).toBeLessThanOrEqual(2);
@@ -236,77 +282,6 @@ describe("retries from the proto's idempotency_level", () => {
     expect(() => createTunnelClient(StoreService, channel, { retry: { maxAttempts: 1 } })).toThrow(/maxAttempts/);
     expect(() => createTunnelClient(StoreService, channel, { retry: { maxAttempts: 11 } })).toThrow(/maxAttempts/);
     expect(() => createTunnelClient(StoreService, channel, { retry: { budget: { maxTokens: 0 } } })).toThrow(/maxTokens/);
-  });
-});
-
-describe("hedging across a key's tunnels", () => {
-  /** Two agents with one key: "slow" never answers (until cancelled), "fast" answers at once. */
-  async function slowAndFast(handler: TunnelServiceHandler<string>) {
-    const slow = { calls: 0, cancelled: 0 };
-    const fast = { calls: 0 };
-    const hang = async (context: HandlerContext) => {
-      slow.calls++;
-      await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
-      slow.cancelled++;
-      throw new TunnelError(Code.CANCELLED, "hedge lost");
-    };
-    await agent(handler, "pair", { get: (_r, context) => hang(context), create: (_r, context) => hang(context) });
-    await agent(handler, "pair", {
-      get: () => {
-        fast.calls++;
-        return { value: "fast" };
-      },
-      create: () => {
-        fast.calls++;
-        return { value: "fast" };
-      },
-    });
-    return { slow, fast };
-  }
-
-  it("starts the next attempt on another tunnel after the delay and keeps the first answer", async () => {
-    const handler = newHandler();
-    const { slow, fast } = await slowAndFast(handler);
-    expect(handler.keyAsChannel("pair").ready()).toBe(true);
-    const store = createTunnelClient(StoreService, handler.keyAsChannel("pair"), { hedging: { delayMs: 20 } });
-    // Round-robin: of two calls, one starts on the slow tunnel.
-    for (let i = 0; i < 2; i++) {
-      expect((await store.get({})).value).toBe("fast");
-    }
-    expect(fast.calls).toBe(2);
-    expect(slow.calls).toBe(1);
-    // The losing attempt was cancelled on the slow agent.
-    await eventually(
-      "the slow attempt is cancelled",
-      async () => slow.cancelled,
-      (n) => n === 1,
-      5_000,
-    );
-  });
-
-  it("never hedges a method the proto does not mark", async () => {
-    const handler = newHandler();
-    const { slow, fast } = await slowAndFast(handler);
-    const store = createTunnelClient(StoreService, handler.keyAsChannel("pair"), { hedging: { delayMs: 5 } });
-    const outcomes = await Promise.allSettled([store.create({}, { timeoutMs: 300 }), store.create({}, { timeoutMs: 300 })]);
-    // One call each way: the one on the slow tunnel times out, nothing was sent twice.
-    expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
-    expect(slow.calls + fast.calls).toBe(2);
-  });
-
-  it("starts no second attempt on the same tunnel when the key has only one", async () => {
-    const handler = newHandler();
-    let calls = 0;
-    await agent(handler, "solo", {
-      get: async (_r, context) => {
-        calls++;
-        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
-        return {};
-      },
-    });
-    const store = createTunnelClient(StoreService, handler.keyAsChannel("solo"), { hedging: { delayMs: 5, maxAttempts: 3 } });
-    await expect(store.get({}, { timeoutMs: 200 })).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
-    expect(calls).toBe(1);
   });
 });
 

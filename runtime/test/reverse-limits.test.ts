@@ -116,7 +116,9 @@ describe("reverseTunnelConflict: replace-oldest", () => {
 
   it("rejects a limit that is not a positive integer", async () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) {
-      await expect(startHub(cleanup, { maxReverseTunnelsPerKey: bad })).rejects.toThrow(RangeError);
+      await expect(startHub(cleanup, { maxReverseTunnelsPerKey: bad })).rejects.toThrow(
+        new RangeError(`maxReverseTunnelsPerKey must be an integer >= 1 (got ${bad})`),
+      );
     }
   });
 });

@@ -2,6 +2,7 @@
 // with, instead of an AbortSignal per call. It fires exactly when `signal`
 // aborts (cancel, deadline, the tunnel ending), with the same reason, and
 // never after the handler itself ended the call.
+import * as diagnosticsChannel from "node:diagnostics_channel";
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { Code, TunnelError } from "../src/index.js";
@@ -11,6 +12,7 @@ import type { ServerStream } from "../src/engine/server-stream.js";
 import type { ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { ProtocolRevision } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { deferred } from "../src/deferred.js";
+import { DIAGNOSTICS_CHANNELS } from "../src/diagnostics/channels.js";
 import { c2s } from "./support/frames.js";
 import { MemoryConn } from "./support/memory-conn.js";
 
@@ -78,5 +80,29 @@ describe("ServerStream.whenAborted", () => {
     engine.receive(c2s.cancel(1n));
     engine.transportEnded(new TunnelError(Code.UNAVAILABLE, "connection lost"));
     expect(reasons).toEqual([]);
+  });
+});
+
+describe("TunnelServerEngine.close", () => {
+  it("cancels the running calls with CANCELLED, ends the tunnel RPC cleanly, and reports the tunnel closed here", async () => {
+    const { engine, conn, open } = engineWithHeldCalls();
+    const closes: Array<{ reason: string }> = [];
+    const onClose = (message: unknown) => closes.push(message as { reason: string });
+    diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.tunnelClose, onClose);
+    try {
+      engine.announceOpen();
+      const stream = open(1n);
+      const reasons: TunnelError[] = [];
+      stream.whenAborted((reason) => reasons.push(reason));
+      engine.close();
+      expect(reasons).toEqual([expect.objectContaining({ code: Code.CANCELLED, rawMessage: "tunnel closed" })]);
+      expect([conn.ended, conn.abortedWith]).toEqual([true, undefined]);
+      expect((await engine.done).error).toBeUndefined();
+      expect(closes.map((c) => c.reason)).toEqual(["closed"]);
+      engine.close(); // once is enough
+      expect(closes).toHaveLength(1);
+    } finally {
+      diagnosticsChannel.unsubscribe(DIAGNOSTICS_CHANNELS.tunnelClose, onClose);
+    }
   });
 });

@@ -3,7 +3,8 @@
 // keeps waiting through refusals; requests sent meanwhile are delivered.
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { grpcServiceDefinition, TestService, type Message } from "@protoc-gen-tunnel/interop";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { grpcServiceDefinition, MessageSchema, TestService, type Message } from "@protoc-gen-tunnel/interop";
 import { Code, clientStreamCall, grpcChannel, serverStreamCall, TunnelError, unaryCall } from "../src/index.js";
 import { methodPath } from "../src/protocol.js";
 import { outcome, timed } from "./support/events.js";
@@ -68,6 +69,39 @@ describe("per-call waitForReady on reverse channels", () => {
     expect(headers).toHaveLength(1);
     expect(stream.closed).toBe(true);
     await expect(stream.read()).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+  });
+
+  it("a waiting stream cancelled by its caller ends CANCELLED, with the reason given or a default one", async () => {
+    const hub = await startHub(cleanup);
+    const channel = hub.handler.keyAsChannel("nobody");
+    const start = () => channel.startCall(methodPath(TestService.method.unary), { waitForReady: true, timeoutMs: 10_000 });
+    const withReason = start();
+    withReason.cancel(new TunnelError(Code.CANCELLED, "caller gave up"));
+    expect((await withReason.done).error).toMatchObject({ code: Code.CANCELLED, rawMessage: "caller gave up" });
+    await expect(withReason.read()).rejects.toMatchObject({ rawMessage: "caller gave up" });
+    const plain = start();
+    plain.cancel();
+    expect((await plain.done).error).toMatchObject({ code: Code.CANCELLED, rawMessage: "call cancelled" });
+    expect(plain.closed).toBe(true);
+  });
+
+  it("a waiting stream's requests and half-close wait with it; once it ended, sends reject with its end", async () => {
+    const hub = await startHub(cleanup);
+    const channel = hub.handler.keyAsChannel("A");
+    const stream = channel.startCall(methodPath(TestService.method.clientStream), { waitForReady: true, timeoutMs: 10_000 });
+    const sent = [1, 2].map((n) => stream.send(toBinary(MessageSchema, create(MessageSchema, { payload: new Uint8Array([n]) }))));
+    stream.closeSend();
+    stream.closeSend(); // twice is once
+    await connectAgent(cleanup, hub, { name: "late", key: "A" });
+    await Promise.all(sent);
+    const reply = fromBinary(MessageSchema, (await stream.read())!);
+    expect([reply.count, servedBy(reply)]).toEqual([2, "late"]);
+    expect((await stream.done).error).toBeUndefined();
+
+    const late = hub.handler.keyAsChannel("nobody").startCall(methodPath(TestService.method.unary), { waitForReady: true, timeoutMs: 50 });
+    const ended = await late.done;
+    expect(ended.error?.code).toBe(Code.DEADLINE_EXCEEDED);
+    await expect(late.send(new Uint8Array())).rejects.toBe(ended.error);
   });
 
   it("an aborted signal fails the call at once, as without waitForReady", async () => {

@@ -12,7 +12,7 @@ import { clusterPerTest } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
 import { connectAgent, servedBy, startAgent } from "../support/reverse.js";
 import { startReplica, TEST_SECRET } from "../support/replicas.js";
-import { Cleanup, tunnelClient } from "../support/servers.js";
+import { Cleanup, startServer, tunnelClient } from "../support/servers.js";
 
 const newCluster = clusterPerTest();
 const cleanup = new Cleanup();
@@ -124,6 +124,29 @@ describe("relay authentication", () => {
     const error = await errorOf(unaryCall(rogue.handler.keyAsChannel("K"), TestService.method.unary, {}));
     expect(error.code).toBe(Code.UNAVAILABLE);
     expect(error.rawMessage).toMatch(/replica b unreachable: relay at 127\.0\.0\.1:\d+: relay tunnels need the cluster's secret/);
+  });
+
+  it("a replica serving no handler yet refuses relay tunnels UNAVAILABLE; reverse tunnels are refused naming why", async () => {
+    const c = newCluster();
+    const relay = await startServer(() => {});
+    cleanup.add(() => relay.kill());
+    const cluster = await joinCluster({
+      directory: await c.replica("lonely", { address: relay.address }),
+      relay: { address: relay.address, secret: TEST_SECRET },
+    });
+    cleanup.add(() => cluster.close());
+    relay.server.addService(...cluster.relayService());
+    const client = tunnelClient(relay.address);
+    cleanup.add(() => client.close());
+    expect(await errorOf(openTunnel(client, { metadata: { [RELAY_SECRET_HEADER]: TEST_SECRET } }))).toMatchObject({
+      code: Code.UNAVAILABLE,
+      rawMessage: "replica serves no handler yet",
+    });
+    const agent = await startAgent(cleanup, relay.address, {
+      name: "insider",
+      serve: { metadata: { [RELAY_SECRET_HEADER]: TEST_SECRET } },
+    }).serving;
+    expect(agent.error?.rawMessage).toMatch(/a relay listener takes no reverse tunnels/);
   });
 
   it("joinCluster checks its options before connecting anywhere", async () => {

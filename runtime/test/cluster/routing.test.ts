@@ -11,7 +11,7 @@ import { tunnelTransport } from "../../src/connect.js";
 import { joinCluster, RELAY_KEY_HEADER, type AffinityDirectory } from "../../src/cluster.js";
 import { clusterPerTest, TEST_LEASE_MS, TEST_REFRESH_MS } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
-import { connectAgent, drain, Gate, servedBy, startAgent } from "../support/reverse.js";
+import { agentName, connectAgent, drain, Gate, RecordingRegistry, servedBy, startAgent } from "../support/reverse.js";
 import { startReplica, TEST_SECRET } from "../support/replicas.js";
 import { Cleanup, startServer } from "../support/servers.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
@@ -162,6 +162,27 @@ describe("cluster routing", () => {
     expect(await c.holders("K")).toEqual([]);
     const gone = await outcome(unaryCall(a.handler.keyAsChannel("K"), TestService.method.unary, {}));
     expect(gone.ok || gone.error).toMatchObject({ code: Code.UNAVAILABLE });
+  });
+
+  it("the handler's registry lets go of every tunnel that ended: agents coming and going leave nothing behind", async () => {
+    const c = newCluster();
+    const registry = new RecordingRegistry<string>();
+    const b = await startReplica(cleanup, c, "b", { hub: { registry } });
+    for (const name of ["k1", "k2", "k3"]) {
+      const agent = await connectAgent(cleanup, b, { name, key: "K" });
+      expect([...registry.held].map(agentName)).toEqual([name]);
+      agent.controller.abort();
+      await b.closedTunnelOf(name);
+      expect(registry.held.size).toBe(0);
+    }
+    // Revoked by the handler and drained ones too.
+    await connectAgent(cleanup, b, { name: "revoked", key: "R" });
+    expect(b.handler.closeReverseTunnels("R")).toBe(1);
+    await b.closedTunnelOf("revoked");
+    const stopping = await connectAgent(cleanup, b, { name: "stopping", key: "S" });
+    await stopping.rts.gracefulStop();
+    await b.closedTunnelOf("stopping");
+    expect(registry.held.size).toBe(0);
   });
 
   it("a key is withdrawn the moment its last tunnel drains, while the calls on it still run", async () => {

@@ -9,7 +9,9 @@ import { TestService } from "@protoc-gen-tunnel/interop";
 import { Code, openTunnel, serverStreamCall, TunnelError, unaryCall } from "../../src/index.js";
 import { methodPath, tunnelServiceDefinition } from "../../src/protocol.js";
 import { RELAY_KEY_HEADER, RELAY_SECRET_HEADER } from "../../src/cluster.js";
-import { clusterPerTest } from "../support/cluster.js";
+import { type ClusterFixture, clusterPerTest } from "../support/cluster.js";
+import { s2c } from "../support/frames.js";
+import type { ClientToServer, ServerToClient } from "../../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { outcome } from "../support/events.js";
 import { deferred } from "../../src/deferred.js";
 import { connectAgent, drain, Gate, servedBy } from "../support/reverse.js";
@@ -21,6 +23,37 @@ const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 const relayKey = (key: string) => ({ [RELAY_KEY_HEADER]: Buffer.from(key) });
+
+/**
+ * A fake owner of key "F": a relay listener that takes one tunnel and, at
+ * the first frame of its first call, does `onCall` (answer, end the tunnel).
+ * Resolves `sawCall` then.
+ */
+async function fakeOwner(
+  c: ClusterFixture,
+  name: string,
+  onCall: (call: grpc.ServerDuplexStream<unknown, ServerToClient>, frame: ClientToServer) => void,
+) {
+  const sawCall = deferred<void>();
+  const server = await startServer((s) =>
+    s.addService(tunnelServiceDefinition, {
+      openTunnel: (call: grpc.ServerDuplexStream<ClientToServer, ServerToClient>) => {
+        call.sendMetadata(new grpc.Metadata()); // no negotiation: the first frame is the call's NewStream
+        call.once("data", (frame: ClientToServer) => {
+          onCall(call, frame);
+          sawCall.resolve();
+        });
+        call.on("error", () => {});
+      },
+      openReverseTunnel: () => {},
+    }),
+  );
+  cleanup.add(() => server.kill());
+  const directory = await c.replica(name, { address: server.address });
+  directory.register("F");
+  await directory.flush();
+  return { directory, sawCall: sawCall.promise };
+}
 
 describe("stale routes", () => {
   it("a replica named for a key it does not hold refuses the call; it is routed again to the holder, unseen by the caller", async () => {
@@ -56,6 +89,29 @@ describe("stale routes", () => {
       expect(servedBy(res)).toBe("agent-c");
       expect(res.payload).toEqual(new Uint8Array([i]));
     }
+  });
+
+  it("a call the holder's own tunnel refuses (at its stream limit) is refused on, unseen: it is routed to another holder", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const b = await startReplica(cleanup, c, "b");
+    const d = await startReplica(cleanup, c, "d");
+    const gate = new Gate();
+    await connectAgent(cleanup, b, {
+      name: "busy",
+      key: "K",
+      rts: { limits: { maxConcurrentStreams: 1 } },
+      impl: { serverStream: gate.serverStream },
+    });
+    const parked = drain(serverStreamCall(b.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 1 }));
+    await gate.entered.promise; // b's only tunnel for K refuses every further call (RESOURCE_EXHAUSTED)
+    await connectAgent(cleanup, d, { name: "free", key: "K" });
+    await Promise.all([b.cluster.directory.flush(), d.cluster.directory.flush()]);
+    for (let i = 0; i < 20; i++) {
+      expect(servedBy(await unaryCall(a.handler.keyAsChannel("K"), TestService.method.unary, {}))).toBe("free");
+    }
+    gate.release();
+    expect(await parked).toHaveLength(1);
   });
 
   it("a call a handler may have seen is never retried, even with UNAVAILABLE", async () => {
@@ -117,29 +173,7 @@ describe("stale routes", () => {
     const c = newCluster();
     const a = await startReplica(cleanup, c, "a");
     const holder = await startReplica(cleanup, c, "holder");
-    // A fake owner that ends its tunnel at the first call: cleanly ("idle, closing") or with an error.
-    const fake = async (name: string, end: (call: grpc.ServerDuplexStream<unknown, unknown>) => void) => {
-      const sawCall = deferred<void>();
-      const server = await startServer((s) =>
-        s.addService(tunnelServiceDefinition, {
-          openTunnel: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-            call.sendMetadata(new grpc.Metadata()); // no negotiation: the first frame is the call's NewStream
-            call.on("data", () => {
-              end(call);
-              sawCall.resolve();
-            });
-            call.on("error", () => {});
-          },
-          openReverseTunnel: () => {},
-        }),
-      );
-      cleanup.add(() => server.kill());
-      const directory = await c.replica(name, { address: server.address });
-      directory.register("F");
-      await directory.flush();
-      return { directory, sawCall: sawCall.promise };
-    };
-    const clean = await fake("clean", (call) => call.end());
+    const clean = await fakeOwner(c, "clean", (call) => call.end());
     const waiting = unaryCall(a.handler.keyAsChannel("F"), TestService.method.unary, {}, { waitForReady: true, timeoutMs: 10_000 });
     await clean.sawCall; // the only route so far: the call went there first
     await connectAgent(cleanup, holder, { name: "agent-holder", key: "F" });
@@ -149,14 +183,46 @@ describe("stale routes", () => {
     await holder.closedTunnelOf("agent-holder");
     await holder.cluster.directory.flush();
 
-    await fake("broken", (call) => call.emit("error", { code: Code.UNAVAILABLE, details: "owner crashed" }));
+    await fakeOwner(c, "broken", (call) => call.emit("error", { code: Code.UNAVAILABLE, details: "owner crashed" }));
     const broken = await outcome(unaryCall(a.handler.keyAsChannel("F"), TestService.method.unary, {}, { timeoutMs: 5_000 }));
     expect(broken.ok || broken.error).toMatchObject({ code: Code.UNAVAILABLE });
     expect((broken as { error: TunnelError }).error.rawMessage).toMatch(/owner crashed/);
   });
+
+  it("a call the owner answered with headers is never routed again, even when the owner then ends its tunnel cleanly", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const holder = await startReplica(cleanup, c, "holder");
+    const answered = await fakeOwner(c, "answered", (call, frame) => {
+      call.write(s2c.headers(frame.streamId, { "x-answered": "yes" })); // a handler saw the call
+      call.end();
+    });
+    const waiting = outcome(
+      unaryCall(a.handler.keyAsChannel("F"), TestService.method.unary, {}, { waitForReady: true, timeoutMs: 10_000 }),
+    );
+    await answered.sawCall;
+    await connectAgent(cleanup, holder, { name: "agent-holder", key: "F" }); // somewhere it could go, were it unseen
+    const result = await waiting;
+    expect(result.ok || result.error).toMatchObject({ code: Code.UNAVAILABLE });
+  });
 });
 
 describe("a draining replica", () => {
+  it("leaving the cluster ends its relay tunnels at once: a relayed call running there fails UNAVAILABLE", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const b = await startReplica(cleanup, c, "b");
+    const gate = new Gate();
+    await connectAgent(cleanup, b, { name: "agent-b", key: "K", impl: { serverStream: gate.serverStream } });
+    await b.cluster.directory.flush();
+    const running = outcome(drain(serverStreamCall(a.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 2 })));
+    await gate.entered.promise;
+    await b.cluster.close();
+    const result = await running;
+    expect(result.ok || result.error).toMatchObject({ code: Code.UNAVAILABLE });
+    gate.release();
+  });
+
   it("refuses a new relay tunnel with UNAVAILABLE from the moment it begins draining (strangers still get UNAUTHENTICATED)", async () => {
     const c = newCluster();
     const b = await startReplica(cleanup, c, "b");

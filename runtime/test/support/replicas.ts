@@ -5,7 +5,7 @@
  * fixture's namespace.
  */
 import { randomUUID } from "node:crypto";
-import { joinCluster, type JoinClusterOptions, type TunnelCluster } from "../../src/cluster.js";
+import { type AffinityDirectory, joinCluster, type JoinClusterOptions, type TunnelCluster } from "../../src/cluster.js";
 import type { ClusterFixture } from "./cluster.js";
 import { TEST_LEASE_MS, TEST_REFRESH_MS } from "./cluster.js";
 import { startHub, type Hub, type HubOptions } from "./reverse.js";
@@ -23,6 +23,8 @@ export interface ReplicaOptions {
   /** joinCluster options besides Redis, namespace, replica id and the relay address. */
   join?: Partial<JoinClusterOptions>;
   relay?: Partial<JoinClusterOptions["relay"]>;
+  /** Wraps the replica's directory (e.g. to count its lookups). */
+  directory?: (directory: AffinityDirectory) => AffinityDirectory;
 }
 
 /** One secret per test run; the auth tests use others on purpose. */
@@ -37,8 +39,9 @@ export async function startReplica(
 ): Promise<Replica> {
   const relay = await startServer(() => {});
   cleanup.add(() => relay.kill());
+  const directory = await fixture.replica(name, { address: relay.address, leaseMs: TEST_LEASE_MS, refreshMs: TEST_REFRESH_MS });
   const cluster = await joinCluster({
-    directory: await fixture.replica(name, { address: relay.address, leaseMs: TEST_LEASE_MS, refreshMs: TEST_REFRESH_MS }),
+    directory: options.directory?.(directory) ?? directory,
     ...options.join,
     relay: { address: relay.address, secret: TEST_SECRET, ...options.relay },
   });

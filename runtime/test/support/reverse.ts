@@ -267,9 +267,19 @@ export async function* requests(n: number, size = 1): AsyncGenerator<MessageInit
   }
 }
 
-/** A local registry that records the tunnels reported draining (the hook a registry shared by replicas uses). */
+/** A local registry that records the tunnels reported draining (the hook a registry shared by replicas uses) and those it holds. */
 export class RecordingRegistry<K> extends LocalReverseTunnelRegistry<K> {
   readonly drained: TunnelChannel[] = [];
+  /** The tunnels added and not removed since: what the registry keeps alive. */
+  readonly held = new Set<TunnelChannel>();
+  override add(tunnel: TunnelChannel, key: K): void {
+    this.held.add(tunnel);
+    super.add(tunnel, key);
+  }
+  override remove(tunnel: TunnelChannel): void {
+    this.held.delete(tunnel);
+    super.remove(tunnel);
+  }
   override markDraining(tunnel: TunnelChannel): void {
     this.drained.push(tunnel);
     super.markDraining(tunnel);

@@ -76,6 +76,8 @@ export class PolicyCall implements CallStream {
   private cancelled = false;
   private headersReported = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Hedging: the last failed attempt's end, the call's if no other attempt answers. */
+  private lastFailure: { end: CallEnd; headers: Metadata | undefined } | undefined;
   /** Stops listening to the caller's signal during a retry's wait. */
   private unlisten: (() => void) | undefined;
   /** Resolves at the next change the reader waits for: an attempt started, committed or ended. */
@@ -94,6 +96,7 @@ export class PolicyCall implements CallStream {
       waitForReady: options.waitForReady,
     };
     // The first attempt throws as startCall does.
+    // Stryker disable next-line BooleanLiteral: equivalent: nothing was sent yet, there is nothing to replay
     this.begin(false);
   }
 
@@ -118,6 +121,7 @@ export class PolicyCall implements CallStream {
   }
 
   closeSend(): void {
+    // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent: an attempt's closeSend is idempotent, and halfClosed stays true
     if (this.halfClosed) {
       return;
     }
@@ -261,13 +265,16 @@ export class PolicyCall implements CallStream {
       this.finish(end, attempt.headers);
       return;
     }
-    const delay = codes.has(code) ? this.nextDelay(end) : undefined;
+    const retryable = codes.has(code);
+    const delay = retryable ? this.nextDelay(end) : undefined;
     if (delay !== undefined && (hedging ? this.tryBegin() : this.retryAfter(delay))) {
       this.wake();
       return;
     }
-    if (hedging && (this.live.size > 0 || this.timer !== undefined)) {
-      this.wake(); // the other attempts may still answer
+    // A hedge failing with another code (a fatal one) ends the call at once, cancelling the others.
+    if (hedging && retryable && (this.live.size > 0 || (this.timer !== undefined && this.attempts < this.init.policy.maxAttempts))) {
+      this.lastFailure = { end, headers: attempt.headers };
+      this.wake(); // the other attempts, or a hedge still to start, may answer
       return;
     }
     this.commit(attempt);
@@ -340,8 +347,12 @@ export class PolicyCall implements CallStream {
     }
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.committed === undefined && this.finalEnd === undefined && !this.cancelled && this.replayable && throttle.allows()) {
+      const mayStart = this.attempts < maxAttempts && !this.cancelled && this.replayable && throttle.allows();
+      if (this.committed === undefined && this.finalEnd === undefined && mayStart) {
         this.tryBegin(); // without a target the attempts running go on alone
+      }
+      if (this.live.size === 0 && this.lastFailure !== undefined) {
+        this.finish(this.lastFailure.end, this.lastFailure.headers); // every attempt failed, and none started now
       }
       this.wake();
     }, hedgingDelayMs);

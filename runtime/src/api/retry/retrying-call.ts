@@ -174,12 +174,18 @@ class RetryingCall implements CallStream, ReadsOnly {
     }
     this.halfClosed = true;
     if (this.current === undefined) {
-      return; // the first attempt half-closes as it starts
+      // Requests sent so far wait for the first attempt too (send): half-close after them, not before.
+      void this.started.promise.then(() => this.closeSendCurrent());
+      return;
     }
+    this.closeSendCurrent();
+  }
+
+  private closeSendCurrent(): void {
     if (this.replaying !== undefined) {
       void this.replaying.then(() => this.current?.stream.closeSend());
     } else {
-      this.current.stream.closeSend();
+      this.current?.stream.closeSend();
     }
   }
 
@@ -343,14 +349,11 @@ class RetryingCall implements CallStream, ReadsOnly {
     await this.proceed(target, fallback ?? { end: { error: undefined, trailers: new Metadata() }, headers: undefined });
   }
 
-  /** Makes `attempt` the call's: a first attempt half-closes if asked to meanwhile, a later one replays. */
+  /** Makes `attempt` the call's: a first attempt gets what waited for it (see send, closeSend), a later one replays. */
   private begin(attempt: Attempt): void {
     const first = this.current === undefined;
     this.current = attempt;
     if (first) {
-      if (this.halfClosed) {
-        attempt.stream.closeSend(); // no request can be outstanding: sends resolve only once an attempt has them
-      }
       this.started.resolve();
     } else {
       this.replaying = this.replay(attempt);

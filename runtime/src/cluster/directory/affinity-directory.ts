@@ -116,5 +116,6 @@ export interface AffinityDirectory {
 
 /** The replica ids an `exclude` option names. */
 export function excludedIds(exclude: string | readonly string[] | undefined): ReadonlySet<string> {
+  // Stryker disable next-line ConditionalExpression: equivalent: new Set(undefined) is empty too
   return new Set(exclude === undefined ? [] : typeof exclude === "string" ? [exclude] : exclude);
 }

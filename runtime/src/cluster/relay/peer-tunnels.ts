@@ -52,6 +52,7 @@ export class PeerTunnels {
     }
     let best: TunnelChannel | undefined;
     for (const tunnel of tunnels) {
+      // Stryker disable next-line EqualityOperator: equivalent: of equally busy tunnels, the last is as least busy as the first
       if (!tunnel.closed && (best === undefined || tunnel.activeCalls < best.activeCalls)) {
         best = tunnel;
       }

@@ -129,13 +129,16 @@ const BLOCKS = {
       `${times(median(r, "instrumentation", figure, "rev1"))} / ${times(median(r, "instrumentation", figure, "rev0"))}`;
     const diagnostics = target(r, "instrumentation-diagnostics");
     const otel = target(r, "instrumentation-otel");
+    const vsControl = (figure) =>
+      `${times(ratio(r, "instrumentation", figure, "rev1"))} / ${times(ratio(r, "instrumentation", figure, "rev0"))}`;
     return (
       `In the latest run (unary calls/s at 32 callers; revision 1 / revision 0), a diagnostics subscriber ran at ${own("diagnostics-ratio")} ` +
       `of nothing subscribed (target ${diagnostics.threshold}, ${diagnostics.met ? "met" : "not met"}); \`tunnelMetrics\` alone at ` +
-      `${own("metrics-ratio")}. OpenTelemetry traces and metrics ran at ${own("otel-own-ratio")} the calls/s of an application ` +
-      `with only OpenTelemetry's context manager registered (target ${otel.threshold}, ${otel.met ? "met" : "not met"}), on calls ` +
-      "that do no work of their own. Plain grpc-js traced with the same SDK setup by grpc-js interceptors, measured beside it " +
-      `as the control, ran at ${times(median(r, "instrumentation", "otel-own-ratio", "direct"))} of its own context-manager-only run.`
+      `${own("metrics-ratio")}. With OpenTelemetry traces and metrics, the tunnel ran at ${vsControl("rate-otel")} the calls/s ` +
+      `of plain grpc-js traced with the same SDK setup by grpc-js interceptors (the control; target ${otel.threshold}, ` +
+      `${otel.met ? "met" : "not met"}), on calls that do no work of their own. Against its own run with only ` +
+      `OpenTelemetry's context manager registered, tracing left the tunnel ${own("otel-own-ratio")} of its calls/s and the ` +
+      `control ${times(median(r, "instrumentation", "otel-own-ratio", "direct"))}.`
     );
   },
 

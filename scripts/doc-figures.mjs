@@ -125,12 +125,12 @@ const BLOCKS = {
   },
 
   instrumentation: (r) => {
-    const own = (figure) =>
-      `${times(median(r, "instrumentation", figure, "rev1"))} / ${times(median(r, "instrumentation", figure, "rev0"))}`;
+    // "rev 1 / rev 0" of a figure: its median (own), or tunnel ÷ direct (vsControl).
+    const revisions = (read, figure) => revs.map((v) => times(read(r, "instrumentation", figure, v))).join(" / ");
+    const own = (figure) => revisions(median, figure);
+    const vsControl = (figure) => revisions(ratio, figure);
     const diagnostics = target(r, "instrumentation-diagnostics");
     const otel = target(r, "instrumentation-otel");
-    const vsControl = (figure) =>
-      `${times(ratio(r, "instrumentation", figure, "rev1"))} / ${times(ratio(r, "instrumentation", figure, "rev0"))}`;
     return (
       `In the latest run (unary calls/s at 32 callers; revision 1 / revision 0), a diagnostics subscriber ran at ${own("diagnostics-ratio")} ` +
       `of nothing subscribed (target ${diagnostics.threshold}, ${diagnostics.met ? "met" : "not met"}); \`tunnelMetrics\` alone at ` +

@@ -37,6 +37,12 @@ const ENGINE_TESTS = [
     "reverse-revisions",
     "shared-chunks",
     "faults/ending-tunnel",
+    "tunnel-ends",
+    "stream-api",
+    "read-only",
+    "send-window-floor",
+    "observability/diagnostics",
+    "limits",
   ),
 ];
 

@@ -1,0 +1,286 @@
+// How a tunnel ends, on both engines: closed here, aborted here, or ended by
+// the transport (cleanly or broken). Each way tells the running calls why,
+// in its own words, ends the tunnel RPC the right way, happens once, and is
+// reported to `done`, `onEnd` and `ready` alike.
+import { Metadata } from "@grpc/grpc-js";
+import { describe, expect, it } from "vitest";
+import { Code, TunnelError } from "../src/index.js";
+import { TunnelClientEngine } from "../src/engine/client-engine.js";
+import { resolveLimits } from "../src/engine/limits.js";
+import type { ServerStream } from "../src/engine/server-stream.js";
+import { TunnelServerEngine } from "../src/engine/server-engine.js";
+import { ProtocolRevision, type ClientToServer, type ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { clientUnderTest, UNARY } from "./conformance/harness.js";
+import { c2s, s2c } from "./support/frames.js";
+import { MemoryConn } from "./support/memory-conn.js";
+
+/** A server engine whose handler keeps every call open, and hands it to the test. */
+function serverWithHeldCalls(options: { peerAdvertised?: boolean; flowControl?: boolean } = {}) {
+  const conn = new MemoryConn<ServerToClient>();
+  const streams: ServerStream[] = [];
+  const engine = new TunnelServerEngine(conn, {
+    flowControl: options.flowControl ?? true,
+    peerAdvertised: options.peerAdvertised ?? false,
+    tunnelMetadata: new Metadata(),
+    peer: "test",
+    limits: resolveLimits(undefined),
+    lookup: () => (stream) => {
+      streams.push(stream);
+      return new Promise<void>(() => {});
+    },
+    isShuttingDown: () => false,
+  });
+  engine.start();
+  const open = (id: bigint, revision = ProtocolRevision.REVISION_ONE) => {
+    engine.receive(c2s.newStream(id, "/test.Held/Call", revision));
+    return streams.at(-1)!;
+  };
+  return { engine, conn, open };
+}
+
+/** The tunnel ends of `engine` as `onEnd` reports them. */
+function endsOf(engine: { onEnd(listener: (error: TunnelError | undefined) => void): void }): Array<TunnelError | undefined> {
+  const ends: Array<TunnelError | undefined> = [];
+  engine.onEnd((error) => ends.push(error));
+  return ends;
+}
+
+describe("tunnel-client engine: the end of the tunnel", () => {
+  it("close(): cancels each running call (telling the server), ends the tunnel RPC cleanly, once", async () => {
+    const client = await clientUnderTest();
+    const first = client.open();
+    const second = client.open();
+    const ends = endsOf(client.engine);
+    client.engine.close();
+    for (const call of [first, second]) {
+      expect((await call.done).error).toMatchObject({ code: Code.CANCELLED, rawMessage: "tunnel closed" });
+      expect(client.sentCancel(call.id)).toBe(true);
+    }
+    expect([client.conn.ended, client.conn.abortedWith]).toEqual([true, undefined]);
+    expect(ends).toEqual([undefined]);
+    expect(await client.engine.done).toEqual({ error: undefined });
+    expect(client.engine.activeStreams).toBe(0);
+    const written = client.conn.written.length;
+    client.engine.close();
+    client.engine.abort(new TunnelError(Code.INTERNAL, "too late"));
+    expect(client.conn.abortedWith).toBeUndefined();
+    expect(client.conn.written).toHaveLength(written);
+    expect(ends).toEqual([undefined]);
+  });
+
+  it("abort(error): fails the running calls with UNAVAILABLE naming the error, tells the server nothing, aborts the RPC", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    const ends = endsOf(client.engine);
+    const error = new TunnelError(Code.INTERNAL, "broken pipe");
+    client.engine.abort(error);
+    expect((await call.done).error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "tunnel failed: broken pipe" });
+    expect(client.sentCancel(call.id)).toBe(false);
+    expect(client.conn.abortedWith).toBe(error);
+    expect(client.conn.ended).toBe(false);
+    expect(ends).toEqual([error]);
+    expect((await client.engine.done).error).toBe(error);
+    expect(client.engine.error).toBe(error);
+    client.engine.abort(new TunnelError(Code.INTERNAL, "again"));
+    client.engine.close();
+    expect(client.conn.abortedWith).toBe(error);
+    expect(client.conn.ended).toBe(false);
+  });
+
+  it("a broken transport fails the running calls with UNAVAILABLE naming why; the tunnel's error is the transport's", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    const error = new TunnelError(Code.UNAVAILABLE, "connection reset");
+    client.engine.transportEnded(error);
+    expect((await call.done).error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "tunnel closed: connection reset" });
+    expect(client.engine.error).toBe(error);
+    // The transport is over: nothing is ended or aborted on it.
+    expect([client.conn.ended, client.conn.abortedWith]).toEqual([false, undefined]);
+  });
+
+  it("ready rejects with why the tunnel ended while negotiating", async () => {
+    const closed = await clientUnderTest({ settings: "withheld" });
+    closed.engine.close();
+    await expect(closed.engine.ready).rejects.toMatchObject({ code: Code.CANCELLED, rawMessage: "tunnel closed" });
+    const aborted = await clientUnderTest({ settings: "withheld" });
+    const error = new TunnelError(Code.INTERNAL, "bad peer");
+    aborted.engine.abort(error);
+    await expect(aborted.engine.ready).rejects.toBe(error);
+    const peerEnded = await clientUnderTest({ settings: "withheld" });
+    peerEnded.engine.transportEnded();
+    await expect(peerEnded.engine.ready).rejects.toMatchObject({
+      code: Code.UNAVAILABLE,
+      rawMessage: "tunnel closed: tunnel closed by peer",
+    });
+    expect(peerEnded.engine.error).toBeUndefined();
+  });
+
+  it("ignores frames once the tunnel ended, and tells onEnd listeners registered late at once", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    const error = new TunnelError(Code.UNAVAILABLE, "gone");
+    client.engine.transportEnded(error);
+    client.feed(s2c.headers(1n), { undecodable: "junk" }, s2c.close(1n));
+    expect(call.endError).toMatchObject({ rawMessage: "tunnel closed: gone" });
+    expect(client.engine.error).toBe(error);
+    const late: Array<TunnelError | undefined> = [];
+    client.engine.onEnd((e) => late.push(e));
+    expect(late).toEqual([error]);
+  });
+
+  it("openStream with a deadline: the server gets grpc-timeout with the other headers; the caller's metadata is left as it was", async () => {
+    const client = await clientUnderTest();
+    const metadata = new Metadata();
+    metadata.set("x-trace", "t1");
+    client.engine.openStream(UNARY, metadata, { deadline: Date.now() + 60_000 });
+    client.engine.openStream(UNARY, undefined, { deadline: Date.now() + 60_000 });
+    client.engine.openStream(UNARY, metadata);
+    expect(metadata.getMap()).toEqual({ "x-trace": "t1" });
+    const headers = client.conn.written
+      .filter((f) => f.frame.case === "newStream")
+      .map((f) => (f.frame.value as { requestHeaders?: { md: Record<string, { val: string[] }> } }).requestHeaders?.md ?? {});
+    expect(Object.keys(headers[0]!).sort()).toEqual(["grpc-timeout", "x-trace"]);
+    expect(headers[0]!["grpc-timeout"]!.val[0]).toMatch(/^\d+[mu]$/);
+    expect(Object.keys(headers[1]!)).toEqual(["grpc-timeout"]);
+    expect(Object.keys(headers[2]!)).toEqual(["x-trace"]);
+    client.engine.close();
+  });
+
+  it("a call's deadline cancels it, telling the server", async () => {
+    const client = await clientUnderTest();
+    const call = client.engine.openStream(UNARY, undefined, { deadline: Date.now() + 5 });
+    expect((await call.done).error?.code).toBe(Code.DEADLINE_EXCEEDED);
+    expect(client.sentCancel(call.id)).toBe(true);
+    client.engine.close();
+  });
+
+  it("sends within the window the server's Settings advertised", async () => {
+    const client = await clientUnderTest({ settings: s2c.settings(-1n, [0, 1], 10) });
+    const call = client.open();
+    const sent = call.send(new Uint8Array(25));
+    const chunks = () =>
+      client.conn.written.flatMap((f) =>
+        f.frame.case === "requestMessage" ? [f.frame.value.data.length] : f.frame.case === "moreRequestData" ? [f.frame.value.length] : [],
+      );
+    expect(chunks()).toEqual([10]);
+    client.feed(s2c.windowUpdate(1n, 20));
+    await sent;
+    expect(chunks()).toEqual([10, 15]);
+    client.engine.close();
+  });
+
+  it("a client without flow control uses revision 0 even when the server offers 1", () => {
+    const conn = new MemoryConn<ClientToServer>();
+    const engine = new TunnelClientEngine(conn, { flowControl: false, expectSettings: true, limits: resolveLimits(undefined) });
+    engine.receive(s2c.settings(-1n, [0, 1]));
+    expect(engine.protocolRevision).toBe(ProtocolRevision.REVISION_ZERO);
+    engine.openStream(UNARY, undefined);
+    expect(conn.written[0]!.frame.value).toMatchObject({ protocolRevision: ProtocolRevision.REVISION_ZERO });
+    engine.close();
+  });
+});
+
+describe("tunnel-server engine: the end of the tunnel", () => {
+  it("abort(error): aborts the running calls with UNAVAILABLE naming the error and the tunnel RPC, without a close per call", async () => {
+    const { engine, conn, open } = serverWithHeldCalls();
+    const stream = open(1n);
+    const ends = endsOf(engine);
+    const error = new TunnelError(Code.INTERNAL, "bad frame");
+    engine.abort(error);
+    expect(stream.signal.aborted).toBe(true);
+    expect(stream.signal.reason).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "tunnel failed: bad frame" });
+    expect(conn.abortedWith).toBe(error);
+    expect(conn.ended).toBe(false);
+    expect(conn.written.some((f) => f.frame.case === "closeStream")).toBe(false);
+    expect(ends).toEqual([error]);
+    expect((await engine.done).error).toBe(error);
+    engine.abort(new TunnelError(Code.INTERNAL, "again"));
+    engine.close();
+    expect(conn.abortedWith).toBe(error);
+    expect(conn.ended).toBe(false);
+    expect(ends).toEqual([error]);
+  });
+
+  it("the transport ending cleanly cancels the running calls; broken, it fails them with UNAVAILABLE; the RPC is left alone", async () => {
+    const clean = serverWithHeldCalls();
+    const calm = clean.open(1n);
+    clean.engine.transportEnded();
+    expect(calm.signal.reason).toMatchObject({ code: Code.CANCELLED, rawMessage: "tunnel closed" });
+    expect((await clean.engine.done).error).toBeUndefined();
+    expect([clean.conn.ended, clean.conn.abortedWith]).toEqual([false, undefined]);
+
+    const broken = serverWithHeldCalls();
+    const hurt = broken.open(1n);
+    const error = new TunnelError(Code.UNAVAILABLE, "connection reset");
+    broken.engine.transportEnded(error);
+    expect(hurt.signal.reason).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "tunnel failed: connection reset" });
+    expect(broken.engine.error).toBe(error);
+    expect([broken.conn.ended, broken.conn.abortedWith]).toEqual([false, undefined]);
+    await expect(hurt.read()).rejects.toBe(hurt.signal.reason);
+  });
+
+  it("whenIdle resolves at once without calls, else once the last running call ended", async () => {
+    const { engine, open } = serverWithHeldCalls();
+    await engine.whenIdle();
+    open(1n);
+    open(3n);
+    let idle = 0;
+    void engine.whenIdle().then(() => idle++);
+    void engine.whenIdle().then(() => idle++);
+    engine.receive(c2s.cancel(1n));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(idle).toBe(0);
+    expect(engine.activeStreams).toBe(1);
+    engine.receive(c2s.cancel(3n));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(idle).toBe(2);
+    expect(engine.activeStreams).toBe(0);
+  });
+
+  it("sends Settings first only when the client advertised negotiation, offering revision 1 only with flow control", () => {
+    const silent = serverWithHeldCalls({ peerAdvertised: false });
+    expect(silent.conn.written).toEqual([]);
+    const offering = serverWithHeldCalls({ peerAdvertised: true });
+    expect(offering.conn.written[0]).toMatchObject({
+      streamId: -1n,
+      frame: { case: "settings", value: { supportedProtocolRevisions: [ProtocolRevision.REVISION_ZERO, ProtocolRevision.REVISION_ONE] } },
+    });
+    const legacy = serverWithHeldCalls({ peerAdvertised: true, flowControl: false });
+    expect(legacy.conn.written[0]).toMatchObject({
+      frame: { case: "settings", value: { supportedProtocolRevisions: [ProtocolRevision.REVISION_ZERO] } },
+    });
+  });
+
+  it("revisionInUse is the revision of the latest call started, undefined before any", () => {
+    const { engine, open } = serverWithHeldCalls();
+    expect(engine.revisionInUse).toBeUndefined();
+    expect(open(1n, ProtocolRevision.REVISION_ONE).protocolRevision).toBe(1);
+    expect(engine.revisionInUse).toBe(1);
+    expect(open(3n, ProtocolRevision.REVISION_ZERO).protocolRevision).toBe(0);
+    expect(engine.revisionInUse).toBe(0);
+    expect(engine.info.protocolRevision).toBe(0);
+  });
+});
+
+describe("what a tunnel reports about itself (TunnelInfo)", () => {
+  it("counts the message bytes of running and ended calls, its calls in flight, and whether it ended", async () => {
+    const client = await clientUnderTest();
+    const info = client.engine.info;
+    const first = client.open();
+    await first.send(new Uint8Array(5));
+    client.feed(s2c.headers(1n), s2c.message(1n, 3, new Uint8Array(3)));
+    const second = client.open();
+    await second.send(new Uint8Array(2));
+    expect([info.bytesSent, info.bytesReceived, info.activeCalls]).toEqual([7, 3, 2]);
+    client.feed(s2c.close(1n));
+    await first.done;
+    expect([info.bytesSent, info.bytesReceived, info.activeCalls]).toEqual([7, 3, 1]);
+    client.feed(s2c.message(2n, 4, new Uint8Array(4)));
+    expect(info.bytesReceived).toBe(7);
+    expect(info.closed).toBe(false);
+    client.engine.close();
+    expect([info.bytesSent, info.bytesReceived, info.activeCalls, info.closed]).toEqual([7, 7, 0, true]);
+    expect(info.role).toBe("client");
+    expect(info.direction).toBe("forward");
+  });
+});

@@ -105,4 +105,20 @@ describe("TunnelClientEngine, after negotiation", () => {
       vi.useRealTimers();
     }
   });
+
+  it("keeps a tunnel whose Settings came in time: the Settings timer stops with them", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const client = await clientUnderTest({ settings: "withheld", limits: { settingsTimeoutMs: 1_000 } });
+      vi.advanceTimersByTime(999);
+      client.feed(settingsFrame(true));
+      await client.engine.ready;
+      vi.advanceTimersByTime(10_000);
+      expect(client.engine.closed).toBe(false);
+      expect(client.open().closed).toBe(false);
+      client.engine.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -328,6 +328,28 @@ describe("ClientStream", () => {
     expect(sizes).toEqual([10]);
   });
 
+  it("a message waiting to be sent is charged to the tunnel until it went; one the budget cannot hold cancels the call", async () => {
+    const client = await clientUnderTest({ settings: s2c.settings(-1n, [1], 10), limits: { maxTunnelMemoryBytes: 64 * 1024 } });
+    const call = client.open();
+    await flush();
+    const idle = client.engine.memory.used;
+    const sending = call.send(new Uint8Array(5_000));
+    expect(client.engine.memory.used).toBeGreaterThanOrEqual(idle + 5_000);
+    client.feed(s2c.windowUpdate(1n, 5_000));
+    await sending;
+    await flush();
+    expect(client.engine.memory.used).toBe(idle);
+
+    const refused = call.send(new Uint8Array(64 * 1024));
+    await expect(refused).rejects.toMatchObject({
+      code: Code.RESOURCE_EXHAUSTED,
+      rawMessage: expect.stringContaining("maxTunnelMemoryBytes"),
+    });
+    expect((await call.done).error).toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    expect(client.sentCancel(1n)).toBe(true);
+    client.engine.close();
+  });
+
   it("a local end discards responses not read yet; a server's end lets the reader drain them first", async () => {
     const client = await clientUnderTest();
     const closedByServer = client.open();

@@ -283,4 +283,24 @@ describe("what a tunnel reports about itself (TunnelInfo)", () => {
     expect(info.role).toBe("client");
     expect(info.direction).toBe("forward");
   });
+
+  it("counts a chunk that waited for the transport once it went, and one dropped with its call never", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    client.conn.writable = false;
+    await call.send(new Uint8Array(10)); // taken at once: the transport is full from now on
+    const waiting = call.send(new Uint8Array(20));
+    expect(client.engine.info.bytesSent).toBe(10);
+    client.conn.drain();
+    await waiting;
+    expect(client.engine.info.bytesSent).toBe(30);
+    client.conn.writable = false;
+    await call.send(new Uint8Array(1));
+    const dropped = call.send(new Uint8Array(40));
+    call.cancel();
+    await expect(dropped).rejects.toMatchObject({ code: Code.CANCELLED });
+    client.conn.drain();
+    expect(client.engine.info.bytesSent).toBe(31);
+    client.engine.close();
+  });
 });

@@ -10,6 +10,8 @@ import { resolveLimits } from "../src/engine/limits.js";
 import type { ServerStream } from "../src/engine/server-stream.js";
 import { TunnelServerEngine } from "../src/engine/server-engine.js";
 import { ProtocolRevision, type ClientToServer, type ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { STREAM_BYTES, metadataBytes } from "../src/engine/memory-costs.js";
+import { decodeClientToServerDeferringHeaders, encodeClientToServer } from "../src/protocol/frame-codec.js";
 import { clientUnderTest, UNARY } from "./conformance/harness.js";
 import { c2s, s2c } from "./support/frames.js";
 import { MemoryConn } from "./support/memory-conn.js";
@@ -35,7 +37,7 @@ function serverWithHeldCalls(options: { peerAdvertised?: boolean; flowControl?: 
     engine.receive(c2s.newStream(id, "/test.Held/Call", revision));
     return streams.at(-1)!;
   };
-  return { engine, conn, open };
+  return { engine, conn, open, streams };
 }
 
 /** The tunnel ends of `engine` as `onEnd` reports them. */
@@ -259,6 +261,56 @@ describe("tunnel-server engine: the end of the tunnel", () => {
     expect(open(3n, ProtocolRevision.REVISION_ZERO).protocolRevision).toBe(0);
     expect(engine.revisionInUse).toBe(0);
     expect(engine.info.protocolRevision).toBe(0);
+  });
+});
+
+describe("stream ID 0 names no stream", () => {
+  it("a frame for stream 0 ends the client's tunnel with a protocol error", async () => {
+    const client = await clientUnderTest();
+    client.open();
+    client.feed(s2c.headers(0n));
+    expect(client.engine.error).toMatchObject({
+      code: Code.INTERNAL,
+      rawMessage: "protocol error: received responseHeaders frame for stream ID 0: stream never created",
+    });
+  });
+
+  it("a NewStream with ID 0 ends the server's tunnel with a protocol error", () => {
+    const { engine, conn } = serverWithHeldCalls();
+    engine.receive(c2s.newStream(0n, "/test.Held/Call"));
+    expect(engine.error).toMatchObject({
+      code: Code.INTERNAL,
+      rawMessage: "protocol error: cannot create stream ID 0: that ID has already been used",
+    });
+    expect(conn.abortedWith).toBe(engine.error);
+  });
+});
+
+describe("request headers decoded only once a stream is accepted (as a tunnel server receives them)", () => {
+  /** `frame` as the tunnel server's transport decodes it: the request headers left as bytes. */
+  const received = (frame: ClientToServer) => decodeClientToServerDeferringHeaders(encodeClientToServer(frame));
+
+  it("a call holds its bookkeeping and its decoded metadata, charged once", () => {
+    const { engine, open, streams } = serverWithHeldCalls();
+    const md = { "x-a": "1", "x-b": "two" };
+    engine.receive(received(c2s.newStream(1n, "/test.Held/Call", ProtocolRevision.REVISION_ONE, md)));
+    expect(streams[0]!.metadata.getMap()).toEqual(md);
+    expect(open(3n).metadata.getMap()).toEqual({});
+    const proto = c2s.newStream(1n, "", ProtocolRevision.REVISION_ONE, md).frame.value as {
+      requestHeaders: Parameters<typeof metadataBytes>[0];
+    };
+    expect(engine.memory.used).toBe(2 * STREAM_BYTES + metadataBytes(proto.requestHeaders) + metadataBytes(undefined));
+  });
+
+  it("header bytes that do not decode end the tunnel as an undecodable frame, holding nothing", () => {
+    const { engine, conn } = serverWithHeldCalls();
+    const frame = received(c2s.newStream(1n, "/test.Held/Call", ProtocolRevision.REVISION_ONE, { "x-a": "1" }));
+    (frame.frame.value as { headersView?: Uint8Array }).headersView?.fill(0xff);
+    engine.receive(frame);
+    expect(engine.error).toMatchObject({ code: Code.INTERNAL, rawMessage: expect.stringMatching(/^protocol error: undecodable frame: /) });
+    expect(conn.abortedWith).toBe(engine.error);
+    expect(engine.activeStreams).toBe(0);
+    expect(engine.memory.used).toBe(0);
   });
 });
 

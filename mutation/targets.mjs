@@ -43,6 +43,7 @@ const ENGINE_TESTS = [
     "send-window-floor",
     "observability/diagnostics",
     "limits",
+    "server-stream-metadata",
   ),
 ];
 

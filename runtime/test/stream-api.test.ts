@@ -4,39 +4,10 @@
 import { Metadata } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Code, TunnelError } from "../src/index.js";
-import { resolveLimits, type TunnelLimits } from "../src/engine/limits.js";
-import type { ServerStream } from "../src/engine/server-stream.js";
-import { TunnelServerEngine } from "../src/engine/server-engine.js";
-import { ProtocolRevision, type CloseStream, type ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import type { ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { clientUnderTest, UNARY } from "./conformance/harness.js";
 import { c2s, s2c } from "./support/frames.js";
-import { MemoryConn } from "./support/memory-conn.js";
-
-/** A server engine whose handler keeps every call open, and hands it to the test. */
-function serverWithHeldCalls(limits?: Partial<TunnelLimits>) {
-  const conn = new MemoryConn<ServerToClient>();
-  const streams: ServerStream[] = [];
-  const engine = new TunnelServerEngine(conn, {
-    flowControl: true,
-    peerAdvertised: false,
-    tunnelMetadata: new Metadata(),
-    peer: "test",
-    limits: resolveLimits(limits),
-    lookup: () => (stream) => {
-      streams.push(stream);
-      return new Promise<void>(() => {});
-    },
-    isShuttingDown: () => false,
-  });
-  const open = (id: bigint, md: Record<string, string> = {}) => {
-    engine.receive(c2s.newStream(id, "/test.Held/Call", ProtocolRevision.REVISION_ONE, md));
-    return streams.at(-1)!;
-  };
-  /** The kinds of frames written for stream `id`, in order. */
-  const kinds = (id: bigint) => conn.written.filter((f) => f.streamId === id).map((f) => f.frame.case);
-  const closeOf = (id: bigint) => conn.written.find((f) => f.streamId === id && f.frame.case === "closeStream")?.frame.value as CloseStream;
-  return { engine, conn, open, kinds, closeOf };
-}
+import { serverWithHeldCalls } from "./support/held-calls.js";
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -119,7 +90,7 @@ describe("ServerStream", () => {
   });
 
   it("reserveMemory: true while the tunnel's budget holds it; false when it does not, and the call then fails with RESOURCE_EXHAUSTED", () => {
-    const { open, closeOf, engine } = serverWithHeldCalls({ maxTunnelMemoryBytes: 64 * 1024 });
+    const { open, closeOf, engine } = serverWithHeldCalls({ limits: { maxTunnelMemoryBytes: 64 * 1024 } });
     const stream = open(1n);
     const before = engine.memory.used;
     expect(stream.reserveMemory(1000)).toBe(true);
@@ -166,7 +137,7 @@ describe("ServerStream and the idle stream timeout", () => {
 
   it("a call that got a message, a message's last chunk or a half-close, or that sent headers, is not idle", () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-    const { open, engine, closeOf } = serverWithHeldCalls({ idleStreamTimeoutMs: 1000 });
+    const { open, engine, closeOf } = serverWithHeldCalls({ limits: { idleStreamTimeoutMs: 1000 } });
     const silent = open(1n);
     const messaged = open(3n);
     const chunked = open(5n);

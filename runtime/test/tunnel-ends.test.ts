@@ -7,38 +7,13 @@ import { describe, expect, it } from "vitest";
 import { Code, TunnelError } from "../src/index.js";
 import { TunnelClientEngine } from "../src/engine/client-engine.js";
 import { resolveLimits } from "../src/engine/limits.js";
-import type { ServerStream } from "../src/engine/server-stream.js";
-import { TunnelServerEngine } from "../src/engine/server-engine.js";
-import { ProtocolRevision, type ClientToServer, type ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { ProtocolRevision, type ClientToServer } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { STREAM_BYTES, metadataBytes } from "../src/engine/memory-costs.js";
 import { decodeClientToServerDeferringHeaders, encodeClientToServer } from "../src/protocol/frame-codec.js";
 import { clientUnderTest, UNARY } from "./conformance/harness.js";
 import { c2s, s2c } from "./support/frames.js";
+import { serverWithHeldCalls } from "./support/held-calls.js";
 import { MemoryConn } from "./support/memory-conn.js";
-
-/** A server engine whose handler keeps every call open, and hands it to the test. */
-function serverWithHeldCalls(options: { peerAdvertised?: boolean; flowControl?: boolean } = {}) {
-  const conn = new MemoryConn<ServerToClient>();
-  const streams: ServerStream[] = [];
-  const engine = new TunnelServerEngine(conn, {
-    flowControl: options.flowControl ?? true,
-    peerAdvertised: options.peerAdvertised ?? false,
-    tunnelMetadata: new Metadata(),
-    peer: "test",
-    limits: resolveLimits(undefined),
-    lookup: () => (stream) => {
-      streams.push(stream);
-      return new Promise<void>(() => {});
-    },
-    isShuttingDown: () => false,
-  });
-  engine.start();
-  const open = (id: bigint, revision = ProtocolRevision.REVISION_ONE) => {
-    engine.receive(c2s.newStream(id, "/test.Held/Call", revision));
-    return streams.at(-1)!;
-  };
-  return { engine, conn, open, streams };
-}
 
 /** The tunnel ends of `engine` as `onEnd` reports them. */
 function endsOf(engine: { onEnd(listener: (error: TunnelError | undefined) => void): void }): Array<TunnelError | undefined> {
@@ -256,9 +231,9 @@ describe("tunnel-server engine: the end of the tunnel", () => {
   it("revisionInUse is the revision of the latest call started, undefined before any", () => {
     const { engine, open } = serverWithHeldCalls();
     expect(engine.revisionInUse).toBeUndefined();
-    expect(open(1n, ProtocolRevision.REVISION_ONE).protocolRevision).toBe(1);
+    expect(open(1n, {}, ProtocolRevision.REVISION_ONE).protocolRevision).toBe(1);
     expect(engine.revisionInUse).toBe(1);
-    expect(open(3n, ProtocolRevision.REVISION_ZERO).protocolRevision).toBe(0);
+    expect(open(3n, {}, ProtocolRevision.REVISION_ZERO).protocolRevision).toBe(0);
     expect(engine.revisionInUse).toBe(0);
     expect(engine.info.protocolRevision).toBe(0);
   });

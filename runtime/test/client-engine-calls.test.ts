@@ -122,3 +122,13 @@ describe("TunnelClientEngine, after negotiation", () => {
     }
   });
 });
+
+describe("TunnelClientEngine, negotiating", () => {
+  it("names a first frame of no known type 'unknown' when it ends the tunnel for not being Settings", async () => {
+    const client = await clientUnderTest({ settings: s2c.empty(0n) });
+    expect(client.engine.error).toMatchObject({
+      code: Code.INTERNAL,
+      rawMessage: "protocol error: first frame was not settings (instead was unknown)",
+    });
+  });
+});

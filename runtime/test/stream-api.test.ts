@@ -132,6 +132,33 @@ describe("ServerStream", () => {
   });
 });
 
+describe("receive windows once the peer ended its side", () => {
+  const big = new Uint8Array(40_000); // over half of a 64 KiB window: reading it returns credit
+
+  it("the server returns credit for what it reads while the client may still send, and none after its half-close", async () => {
+    const { open, engine, kinds } = serverWithHeldCalls();
+    const sending = open(1n);
+    engine.receive(c2s.message(1n, big.length, big));
+    expect((await sending.read())?.length).toBe(big.length);
+    expect(kinds(1n)).toContain("windowUpdate");
+    const done = open(3n);
+    engine.receive(c2s.message(3n, big.length, big));
+    engine.receive(c2s.halfClose(3n));
+    expect((await done.read())?.length).toBe(big.length);
+    expect(await done.read()).toBeUndefined();
+    expect(kinds(3n)).not.toContain("windowUpdate");
+  });
+
+  it("the client returns none for responses it reads after the server's close", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    client.feed(s2c.message(1n, big.length, big), s2c.close(1n));
+    expect((await call.read())?.length).toBe(big.length);
+    expect(client.conn.written.some((f) => f.frame.case === "windowUpdate")).toBe(false);
+    client.engine.close();
+  });
+});
+
 describe("ServerStream and the idle stream timeout", () => {
   afterEach(() => vi.useRealTimers());
 

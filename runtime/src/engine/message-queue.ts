@@ -93,8 +93,8 @@ export class MessageQueue {
 
   /** An envelope arrived. Returns the error that must fail the stream, if any. */
   envelope(size: number, data: Uint8Array): TunnelError | undefined {
-    if (this.ended || this.error !== undefined) {
-      return undefined; // raced with the end of the stream: dropped
+    if (this.ended) {
+      return undefined; // raced with the end of the stream (or its failure, which ends it too): dropped
     }
     if (size > this.options.maxMessageBytes) {
       return new TunnelError(
@@ -107,7 +107,7 @@ export class MessageQueue {
 
   /** A continuation chunk arrived. Returns the error that must fail the stream, if any. */
   more(data: Uint8Array): TunnelError | undefined {
-    if (this.ended || this.error !== undefined) {
+    if (this.ended) {
       return undefined;
     }
     return this.enqueue(this.sequence.more(data.length, this.options.what), data, -1);

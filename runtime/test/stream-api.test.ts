@@ -3,7 +3,7 @@
 // with which status, and what reaches the wire.
 import { Metadata } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Code, TunnelError } from "../src/index.js";
+import { Code, TunnelError, processMemoryUsage, setProcessMemoryLimit } from "../src/index.js";
 import type { ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { clientUnderTest, UNARY } from "./conformance/harness.js";
 import { c2s, s2c } from "./support/frames.js";
@@ -346,6 +346,27 @@ describe("ClientStream", () => {
     expect((await call.done).error).toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
     expect(client.sentCancel(1n)).toBe(true);
     client.engine.close();
+  });
+
+  it("a message over 4 GiB (the protocol's largest size) is refused RESOURCE_EXHAUSTED, and the call goes on", async () => {
+    const limit = processMemoryUsage().limit;
+    setProcessMemoryLimit(2 ** 40); // the budgets would refuse it first otherwise
+    try {
+      const client = await clientUnderTest({ limits: { maxTunnelMemoryBytes: 2 ** 40, maxConnectionMemoryBytes: 2 ** 40 } });
+      const call = client.open();
+      // Claims 2^32 bytes without allocating them; the sender reads only its length before refusing it.
+      const huge = Object.defineProperty(new Uint8Array(1), "length", { value: 2 ** 32 });
+      await expect(call.send(huge)).rejects.toMatchObject({
+        code: Code.RESOURCE_EXHAUSTED,
+        rawMessage: "message of 4294967296 bytes is too large for the tunnel protocol",
+      });
+      expect(client.conn.written.filter((f) => f.frame.case === "requestMessage")).toEqual([]);
+      await call.send(new Uint8Array(3));
+      expect(call.closed).toBe(false);
+      client.engine.close();
+    } finally {
+      setProcessMemoryLimit(limit);
+    }
   });
 
   it("a local end discards responses not read yet; a server's end lets the reader drain them first", async () => {

@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { Code, TunnelError } from "../src/index.js";
 import { TunnelClientEngine } from "../src/engine/client-engine.js";
 import { resolveLimits } from "../src/engine/limits.js";
-import { ProtocolRevision, type ClientToServer } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { ProtocolRevision, type ClientToServer, type ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { TunnelServerEngine } from "../src/engine/server-engine.js";
 import { STREAM_BYTES, metadataBytes } from "../src/engine/memory-costs.js";
 import { decodeClientToServerDeferringHeaders, encodeClientToServer } from "../src/protocol/frame-codec.js";
 import { clientUnderTest, UNARY } from "./conformance/harness.js";
@@ -329,5 +330,40 @@ describe("what a tunnel reports about itself (TunnelInfo)", () => {
     client.conn.drain();
     expect(client.engine.info.bytesSent).toBe(31);
     client.engine.close();
+  });
+
+  it("ids increase from tunnel to tunnel; a server's info names its role, direction, peer and tunnel metadata", async () => {
+    const before = Date.now();
+    const first = await clientUnderTest();
+    const { engine } = serverWithHeldCalls();
+    expect(engine.info.id).toBeGreaterThan(first.engine.info.id);
+    expect(engine.info.openedAt.getTime()).toBeGreaterThanOrEqual(before);
+    expect(engine.info.openedAt.getTime()).toBeLessThanOrEqual(Date.now());
+    expect([engine.info.role, engine.info.direction, engine.info.peer]).toEqual(["server", "forward", "test"]);
+    expect(engine.info.affinityKey).toBeUndefined();
+    const reverse = new TunnelServerEngine(new MemoryConn<ServerToClient>(), {
+      flowControl: true,
+      peerAdvertised: false,
+      tunnelMetadata: new Metadata({}),
+      peer: "hub:1",
+      direction: "reverse",
+      limits: resolveLimits(undefined),
+      lookup: () => undefined,
+      isShuttingDown: () => false,
+    });
+    expect([reverse.info.direction, reverse.info.peer]).toEqual(["reverse", "hub:1"]);
+    first.engine.close();
+  });
+});
+
+describe("a tunnel server that ended", () => {
+  it("starts no call for a NewStream that arrives after its end", () => {
+    const { engine, streams, conn } = serverWithHeldCalls();
+    engine.close();
+    const written = conn.written.length;
+    engine.receive(c2s.newStream(1n, "/test.Held/Call"));
+    expect(streams).toEqual([]);
+    expect(engine.activeStreams).toBe(0);
+    expect(conn.written).toHaveLength(written);
   });
 });

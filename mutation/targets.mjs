@@ -44,6 +44,7 @@ const ENGINE_TESTS = [
     "observability/diagnostics",
     "limits",
     "server-stream-metadata",
+    "stream-ends",
   ),
 ];
 

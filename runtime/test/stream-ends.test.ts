@@ -1,0 +1,93 @@
+// The end of one tunneled call, as each end's user sees it: what the
+// handler's pending read gets, which trailers and headers go out or are
+// heard, and that nothing (a deadline timer) outlives the call.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { Code, TunnelError } from "../src/index.js";
+import { ProtocolRevision } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { clientUnderTest, UNARY } from "./conformance/harness.js";
+import { c2s, s2c } from "./support/frames.js";
+import { serverWithHeldCalls } from "./support/held-calls.js";
+
+afterEach(() => vi.useRealTimers());
+
+describe("ServerStream: the end of a call", () => {
+  it("cancel() without a reason ends the call CANCELLED 'call cancelled'", () => {
+    const { open, closeOf } = serverWithHeldCalls();
+    const stream = open(1n);
+    stream.cancel();
+    expect(closeOf(1n).status).toMatchObject({ code: Code.CANCELLED, message: "call cancelled" });
+    expect(stream.signal.reason).toMatchObject({ code: Code.CANCELLED, rawMessage: "call cancelled" });
+  });
+
+  it("an error's metadata goes out as the trailers when the handler set none", () => {
+    const { open, closeOf } = serverWithHeldCalls();
+    const stream = open(1n);
+    const error = new TunnelError(Code.FAILED_PRECONDITION, "not yet");
+    error.metadata.set("x-retry-after", "5");
+    stream.close(error);
+    expect(closeOf(1n).responseTrailers?.md).toEqual({ "x-retry-after": expect.objectContaining({ val: ["5"] }) });
+  });
+
+  it("a read still pending when the handler ends the call settles: with the end after OK, with the error after a failure", async () => {
+    const { open } = serverWithHeldCalls();
+    const ok = open(1n);
+    const okRead = ok.read();
+    ok.close(undefined);
+    expect(await okRead).toBeUndefined();
+    const failed = open(3n);
+    const failedRead = failed.read();
+    const error = new TunnelError(Code.INTERNAL, "handler broke");
+    failed.close(error);
+    await expect(failedRead).rejects.toBe(error);
+  });
+
+  it("a window update on a revision-0 call is ignored", async () => {
+    const { open, engine, kinds } = serverWithHeldCalls();
+    const stream = open(1n, {}, ProtocolRevision.REVISION_ZERO);
+    engine.receive(c2s.windowUpdate(1n, 100));
+    await stream.send(new Uint8Array(3));
+    expect(stream.closed).toBe(false);
+    expect(kinds(1n)).toEqual(["responseHeaders", "responseMessage"]);
+  });
+
+  it("a call's deadline timer goes with the call", () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const { open } = serverWithHeldCalls({ limits: { idleStreamTimeoutMs: 0 } });
+    const stream = open(1n, { "grpc-timeout": "1H" });
+    expect(vi.getTimerCount()).toBe(1);
+    stream.close(undefined);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("ClientStream: the end of a call", () => {
+  it("response headers the tunnel's memory cannot hold: the call fails, and onHeader hears only the empty headers of its end", async () => {
+    const client = await clientUnderTest({ limits: { maxTunnelMemoryBytes: 6_000 } });
+    const heard: Array<Record<string, unknown>> = [];
+    const call = client.engine.openStream(UNARY, undefined, { onHeader: (md) => heard.push(md.getMap()) });
+    client.feed(s2c.headers(1n, Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-${i}`, "v"]))));
+    expect((await call.done).error?.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(heard).toEqual([{}]);
+    client.engine.close();
+  });
+
+  it("a window update on a revision-0 call is ignored", async () => {
+    const client = await clientUnderTest({ settings: s2c.settings(-1n, [0]) });
+    const call = client.open();
+    client.feed(s2c.windowUpdate(1n, 100));
+    await call.send(new Uint8Array(3));
+    expect(call.closed).toBe(false);
+    client.engine.close();
+  });
+
+  it("a call's deadline timer goes with the call", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const client = await clientUnderTest();
+    const call = client.engine.openStream(UNARY, undefined, { deadline: Date.now() + 3_600_000 });
+    expect(vi.getTimerCount()).toBe(1);
+    client.feed(s2c.close(call.id));
+    expect(call.closed).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+    client.engine.close();
+  });
+});

@@ -132,8 +132,8 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
   // ---- frames only the client receives ----
 
   handleHeaders(proto: ProtoMetadata): void {
-    if (this.headers !== undefined || this.ended !== undefined) {
-      return; // at most once; later copies are ignored, like Go
+    if (this.headers !== undefined) {
+      return; // at most once (an ended call has had its empty ones); later copies are ignored, like Go
     }
     let headers: Metadata;
     try {

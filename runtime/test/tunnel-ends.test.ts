@@ -2,6 +2,7 @@
 // the transport (cleanly or broken). Each way tells the running calls why,
 // in its own words, ends the tunnel RPC the right way, happens once, and is
 // reported to `done`, `onEnd` and `ready` alike.
+import * as diagnosticsChannel from "node:diagnostics_channel";
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { Code, TunnelError } from "../src/index.js";
@@ -11,6 +12,7 @@ import { ProtocolRevision, type ClientToServer, type ServerToClient } from "../s
 import { TunnelServerEngine } from "../src/engine/server-engine.js";
 import { STREAM_BYTES, metadataBytes } from "../src/engine/memory-costs.js";
 import { decodeClientToServerDeferringHeaders, encodeClientToServer } from "../src/protocol/frame-codec.js";
+import { DIAGNOSTICS_CHANNELS } from "../src/diagnostics/channels.js";
 import { clientUnderTest, UNARY } from "./conformance/harness.js";
 import { c2s, s2c } from "./support/frames.js";
 import { serverWithHeldCalls } from "./support/held-calls.js";
@@ -240,6 +242,27 @@ describe("tunnel-server engine: the end of the tunnel", () => {
   });
 });
 
+describe("tunnel-client engine: its peer ending the tunnel RPC", () => {
+  it("refuses new calls with one refusal, the same error every listener was told, however often the transport says so", async () => {
+    const client = await clientUnderTest();
+    const told: TunnelError[] = [];
+    client.engine.onPeerEnding((reason) => told.push(reason));
+    client.engine.transportEnding();
+    client.engine.transportEnding();
+    client.engine.onPeerEnding((reason) => told.push(reason));
+    let refusal: unknown;
+    try {
+      client.open();
+    } catch (e) {
+      refusal = e;
+    }
+    expect(told).toHaveLength(2);
+    expect(told[1]).toBe(told[0]);
+    expect(refusal).toBe(told[0]);
+    client.engine.close();
+  });
+});
+
 describe("stream ID 0 names no stream", () => {
   it("a frame for stream 0 ends the client's tunnel with a protocol error", async () => {
     const client = await clientUnderTest();
@@ -365,5 +388,59 @@ describe("a tunnel server that ended", () => {
     expect(streams).toEqual([]);
     expect(engine.activeStreams).toBe(0);
     expect(conn.written).toHaveLength(written);
+  });
+});
+
+describe("tunnel-server engine: memory for a new call", () => {
+  it("refuses a NewStream whose decoded metadata the tunnel's memory cannot hold, holding nothing after", async () => {
+    const { engine, streams, closeOf } = serverWithHeldCalls({ limits: { maxTunnelMemoryBytes: 6_000 } });
+    const md = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-${i}`, "v"]));
+    engine.receive(c2s.newStream(1n, "/test.Held/Call", ProtocolRevision.REVISION_ONE, md));
+    expect(streams).toEqual([]);
+    expect(closeOf(1n).status).toMatchObject({
+      code: Code.RESOURCE_EXHAUSTED,
+      message: "memory limit maxTunnelMemoryBytes (6000 bytes) reached",
+    });
+    await new Promise((resolve) => setImmediate(resolve)); // the close went out
+    expect(engine.memory.used).toBe(0);
+  });
+});
+
+describe("announcing a tunnel (grpctunnel:tunnel:open and :close)", () => {
+  /** The tunnel open and close events published while `run` runs. */
+  async function announced(run: () => Promise<void> | void): Promise<string[]> {
+    const seen: string[] = [];
+    const onOpen = () => seen.push("open");
+    const onClose = (event: unknown) => seen.push(`close ${(event as { reason: string }).reason}`);
+    diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.tunnelOpen, onOpen);
+    diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.tunnelClose, onClose);
+    try {
+      await run();
+    } finally {
+      diagnosticsChannel.unsubscribe(DIAGNOSTICS_CHANNELS.tunnelOpen, onOpen);
+      diagnosticsChannel.unsubscribe(DIAGNOSTICS_CHANNELS.tunnelClose, onClose);
+    }
+    return seen;
+  }
+
+  it("once, however often the owner announces it; its end after it", async () => {
+    const events = await announced(async () => {
+      const client = await clientUnderTest();
+      client.engine.announceOpen();
+      client.engine.announceOpen();
+      expect(client.engine.announced).toBe(true);
+      client.engine.abort(new TunnelError(Code.INTERNAL, "broken"));
+    });
+    expect(events).toEqual(["open", "close failed"]);
+  });
+
+  it("never for a tunnel that ended before it was announced, and so neither its end", async () => {
+    const events = await announced(async () => {
+      const client = await clientUnderTest();
+      client.engine.close();
+      client.engine.announceOpen();
+      expect(client.engine.announced).toBe(false);
+    });
+    expect(events).toEqual([]);
   });
 });

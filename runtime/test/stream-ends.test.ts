@@ -1,6 +1,7 @@
 // The end of one tunneled call, as each end's user sees it: what the
 // handler's pending read gets, which trailers and headers go out or are
 // heard, and that nothing (a deadline timer) outlives the call.
+import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Code, TunnelError } from "../src/index.js";
 import { ProtocolRevision } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
@@ -88,6 +89,18 @@ describe("ClientStream: the end of a call", () => {
     client.feed(s2c.close(call.id));
     expect(call.closed).toBe(true);
     expect(vi.getTimerCount()).toBe(0);
+    client.engine.close();
+  });
+
+  it("a call leaves no listener on its signal once it ended: a signal shared by many calls does not pile them up", async () => {
+    const client = await clientUnderTest();
+    const shared = new AbortController().signal;
+    const calls = [0, 1, 2].map(() => client.engine.openStream(UNARY, undefined, { signal: shared }));
+    expect(getEventListeners(shared, "abort")).toHaveLength(3);
+    client.feed(s2c.close(calls[0]!.id));
+    calls[1]!.cancel();
+    client.feed(s2c.close(calls[2]!.id, Code.NOT_FOUND, "gone"));
+    expect(getEventListeners(shared, "abort")).toHaveLength(0);
     client.engine.close();
   });
 });

@@ -45,6 +45,7 @@ const ENGINE_TESTS = [
     "limits",
     "server-stream-metadata",
     "stream-ends",
+    "message-sending",
   ),
 ];
 

@@ -1,0 +1,76 @@
+// How a stream's messages reach the wire (MessageSender under ClientStream
+// and ServerStream): whole when they can go whole, each chunk once, and
+// every send settling with the call's outcome.
+import { describe, expect, it } from "vitest";
+import { Code } from "../src/index.js";
+import type { ClientToServer } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { clientUnderTest } from "./conformance/harness.js";
+import { s2c } from "./support/frames.js";
+
+/** The request data frames written, as [kind, bytes]. */
+function dataFrames(written: ClientToServer[]): Array<[string, number]> {
+  return written.flatMap(
+    (f): Array<[string, number]> =>
+      f.frame.case === "requestMessage"
+        ? [["message", f.frame.value.data.length]]
+        : f.frame.case === "moreRequestData"
+          ? [["more", f.frame.value.length]]
+          : [],
+  );
+}
+
+describe("sending messages", () => {
+  it("a message sent whole is passed on as it is, not copied", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    const message = new Uint8Array([1, 2, 3]);
+    await call.send(message);
+    const frame = client.conn.written.find((f) => f.frame.case === "requestMessage");
+    expect(frame!.frame.value).toMatchObject({ size: 3 });
+    expect((frame!.frame.value as { data: Uint8Array }).data).toBe(message);
+    client.engine.close();
+  });
+
+  it("a message that waited for the transport still goes as one frame, with nothing after it", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    client.conn.writable = false;
+    await call.send(new Uint8Array(10));
+    const waiting = call.send(new Uint8Array(20));
+    client.conn.drain();
+    await waiting;
+    await call.send(new Uint8Array(5));
+    expect(dataFrames(client.conn.written)).toEqual([
+      ["message", 10],
+      ["message", 20],
+      ["message", 5],
+    ]);
+    client.engine.close();
+  });
+
+  it("every send after the call ended fails with its end, however many", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    client.feed(s2c.close(1n, Code.ABORTED, "over"));
+    for (let i = 0; i < 3; i++) {
+      await expect(call.send(new Uint8Array(1))).rejects.toMatchObject({ code: Code.ABORTED, rawMessage: "over" });
+    }
+    client.engine.close();
+  });
+
+  it("a message larger than the window goes as far as the window allows, the rest once credit came; the next one whole", async () => {
+    const client = await clientUnderTest({ settings: s2c.settings(-1n, [1], 8) });
+    const call = client.open();
+    const first = call.send(new Uint8Array(20));
+    client.feed(s2c.windowUpdate(1n, 8));
+    client.feed(s2c.windowUpdate(1n, 100));
+    await first;
+    await call.send(new Uint8Array(6));
+    expect(dataFrames(client.conn.written)).toEqual([
+      ["message", 8],
+      ["more", 12],
+      ["message", 6],
+    ]);
+    client.engine.close();
+  });
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { FrameWriter, type DataSource, type FrameConn, type FrameWriterOptions } from "../src/engine/frame-conn.js";
 import { MemoryBudget } from "../src/engine/memory-budget.js";
+import { PAUSED_READ_AHEAD_BYTES } from "../src/engine/memory-costs.js";
 
 // FrameWriter's back-pressure: frames go straight to the transport while it
 // takes more; while it is full, control frames still go at once and data
@@ -245,5 +246,23 @@ describe("FrameWriter: what the transport holds", () => {
     writer.write("after"); // the writer is closed: not written, not charged
     expect(memory.used).toBe(0);
     expect(conn.written).toEqual(["control", "data"]);
+  });
+
+  it("charges what the paused transport still holds for the tunnel (its read-ahead) while reading is paused, and releases it once", () => {
+    const conn = new TestConn();
+    const memory = new MemoryBudget("test", Number.POSITIVE_INFINITY);
+    const writer = newWriter(conn, { memory, pauseReadingAt: 4 });
+    writer.write("aaaaa"); // 5 > 4: paused
+    expect(memory.used).toBe(5 + PAUSED_READ_AHEAD_BYTES);
+    conn.send(1);
+    expect([conn.paused, memory.used]).toEqual([false, 0]);
+    writer.write("bbbbb");
+    expect(memory.used).toBe(5 + PAUSED_READ_AHEAD_BYTES);
+    conn.close(); // the tunnel RPC is over while paused
+    expect(memory.used).toBe(0);
+    writer.write("cccccc"); // no transport to pause any more
+    expect(memory.used).toBe(0);
+    conn.send(5);
+    expect(memory.used).toBe(0);
   });
 });

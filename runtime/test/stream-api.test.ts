@@ -149,6 +149,28 @@ describe("receive windows once the peer ended its side", () => {
     expect(kinds(3n)).not.toContain("windowUpdate");
   });
 
+  it("a reader that drains what came gets a larger window; one that always has more queued keeps the one advertised", async () => {
+    const chunk = new Uint8Array(16 * 1024);
+    const credit = (frames: ServerToClient[]) => frames.reduce((sum, f) => sum + (f.frame.case === "windowUpdate" ? f.frame.value : 0), 0);
+    const { open, engine, framesOf } = serverWithHeldCalls();
+    const slow = open(1n);
+    const send = (id: bigint, n: number) => {
+      for (let i = 0; i < n; i++) engine.receive(c2s.message(id, chunk.length, chunk));
+    };
+    send(1n, 4); // a whole 64 KiB window
+    for (let round = 0; round < 4; round++) {
+      await slow.read();
+      await slow.read();
+      send(1n, 2); // more arrives before the reader caught up
+    }
+    expect(credit(framesOf(1n))).toBe(8 * chunk.length); // exactly what was read: no growth
+
+    const fast = open(3n);
+    send(3n, 4);
+    for (let i = 0; i < 4; i++) await fast.read();
+    expect(credit(framesOf(3n))).toBeGreaterThan(4 * chunk.length); // the growth rides on the credit
+  });
+
   it("the client returns none for responses it reads after the server's close", async () => {
     const client = await clientUnderTest();
     const call = client.open();

@@ -36,6 +36,10 @@ export function serverWithHeldCalls(options: { peerAdvertised?: boolean; flowCon
       engine.receive(c2s.newStream(id, "/test.Held/Call", revision, md));
       return streams.at(-1)!;
     },
+    /** The frames written for stream `id`, in order. */
+    framesOf(id: bigint): ServerToClient[] {
+      return conn.written.filter((f) => f.streamId === id);
+    },
     /** The kinds of frames written for stream `id`, in order. */
     kinds(id: bigint): Array<ServerToClient["frame"]["case"]> {
       return conn.written.filter((f) => f.streamId === id).map((f) => f.frame.case);

@@ -46,6 +46,7 @@ const ENGINE_TESTS = [
     "server-stream-metadata",
     "stream-ends",
     "message-sending",
+    "fifo",
   ),
 ];
 

@@ -443,4 +443,30 @@ describe("announcing a tunnel (grpctunnel:tunnel:open and :close)", () => {
     });
     expect(events).toEqual([]);
   });
+
+  it("a call's and a tunnel's durations are how long they lasted", async () => {
+    const durations: number[] = [];
+    const onCallEnd = (event: unknown) => durations.push((event as { durationMs: number }).durationMs);
+    const onClose = (event: unknown) => durations.push((event as { durationMs: number }).durationMs);
+    diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.callEnd, onCallEnd);
+    diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNELS.tunnelClose, onClose);
+    try {
+      const started = performance.now();
+      const client = await clientUnderTest();
+      client.engine.announceOpen();
+      const call = client.open();
+      await new Promise((resolve) => setImmediate(resolve));
+      client.feed(s2c.close(call.id));
+      client.engine.close();
+      const lasted = performance.now() - started;
+      expect(durations).toHaveLength(2);
+      for (const duration of durations) {
+        expect(duration).toBeGreaterThan(0);
+        expect(duration).toBeLessThanOrEqual(lasted);
+      }
+    } finally {
+      diagnosticsChannel.unsubscribe(DIAGNOSTICS_CHANNELS.callEnd, onCallEnd);
+      diagnosticsChannel.unsubscribe(DIAGNOSTICS_CHANNELS.tunnelClose, onClose);
+    }
+  });
 });

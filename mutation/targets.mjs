@@ -47,6 +47,7 @@ const ENGINE_TESTS = [
     "stream-ends",
     "message-sending",
     "fifo",
+    "tunnel-info",
   ),
 ];
 

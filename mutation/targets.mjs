@@ -48,6 +48,7 @@ const ENGINE_TESTS = [
     "message-sending",
     "fifo",
     "tunnel-info",
+    "receive-windows",
   ),
 ];
 

@@ -1,0 +1,57 @@
+// Receive windows as the peer sees them: the credit each end returns for
+// what its reader took, growth only for a reader that keeps up, and no
+// credit once the peer ended its side.
+import { describe, expect, it } from "vitest";
+import type { ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { clientUnderTest } from "./conformance/harness.js";
+import { c2s, s2c } from "./support/frames.js";
+import { serverWithHeldCalls } from "./support/held-calls.js";
+
+describe("receive windows once the peer ended its side", () => {
+  const big = new Uint8Array(40_000); // over half of a 64 KiB window: reading it returns credit
+
+  it("the server returns credit for what it reads while the client may still send, and none after its half-close", async () => {
+    const { open, engine, kinds } = serverWithHeldCalls();
+    const sending = open(1n);
+    engine.receive(c2s.message(1n, big.length, big));
+    expect((await sending.read())?.length).toBe(big.length);
+    expect(kinds(1n)).toContain("windowUpdate");
+    const done = open(3n);
+    engine.receive(c2s.message(3n, big.length, big));
+    engine.receive(c2s.halfClose(3n));
+    expect((await done.read())?.length).toBe(big.length);
+    expect(await done.read()).toBeUndefined();
+    expect(kinds(3n)).not.toContain("windowUpdate");
+  });
+
+  it("a reader that drains what came gets a larger window; one that always has more queued keeps the one advertised", async () => {
+    const chunk = new Uint8Array(16 * 1024);
+    const credit = (frames: ServerToClient[]) => frames.reduce((sum, f) => sum + (f.frame.case === "windowUpdate" ? f.frame.value : 0), 0);
+    const { open, engine, framesOf } = serverWithHeldCalls();
+    const slow = open(1n);
+    const send = (id: bigint, n: number) => {
+      for (let i = 0; i < n; i++) engine.receive(c2s.message(id, chunk.length, chunk));
+    };
+    send(1n, 4); // a whole 64 KiB window
+    for (let round = 0; round < 4; round++) {
+      await slow.read();
+      await slow.read();
+      send(1n, 2); // more arrives before the reader caught up
+    }
+    expect(credit(framesOf(1n))).toBe(8 * chunk.length); // exactly what was read: no growth
+
+    const fast = open(3n);
+    send(3n, 4);
+    for (let i = 0; i < 4; i++) await fast.read();
+    expect(credit(framesOf(3n))).toBeGreaterThan(4 * chunk.length); // the growth rides on the credit
+  });
+
+  it("the client returns none for responses it reads after the server's close", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    client.feed(s2c.message(1n, big.length, big), s2c.close(1n));
+    expect((await call.read())?.length).toBe(big.length);
+    expect(client.conn.written.some((f) => f.frame.case === "windowUpdate")).toBe(false);
+    client.engine.close();
+  });
+});

@@ -2,7 +2,8 @@
 // what its reader took, growth only for a reader that keeps up, and no
 // credit once the peer ended its side.
 import { describe, expect, it } from "vitest";
-import type { ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
+import { Code } from "../src/index.js";
+import { ProtocolRevision, type ServerToClient } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { clientUnderTest } from "./conformance/harness.js";
 import { c2s, s2c } from "./support/frames.js";
 import { serverWithHeldCalls } from "./support/held-calls.js";
@@ -52,6 +53,29 @@ describe("receive windows once the peer ended its side", () => {
     client.feed(s2c.message(1n, big.length, big), s2c.close(1n));
     expect((await call.read())?.length).toBe(big.length);
     expect(client.conn.written.some((f) => f.frame.case === "windowUpdate")).toBe(false);
+    client.engine.close();
+  });
+});
+
+describe("bounds on what a stream receives, at their edge", () => {
+  it("revision 0: exactly maxBufferedBytesPerStream unread is accepted, one byte more fails the call", async () => {
+    const { open, engine, closeOf } = serverWithHeldCalls({ limits: { maxBufferedBytesPerStream: 1024, maxReceiveMessageBytes: 1024 } });
+    const stream = open(1n, {}, ProtocolRevision.REVISION_ZERO);
+    engine.receive(c2s.message(1n, 1024, new Uint8Array(1024)));
+    expect(stream.closed).toBe(false);
+    engine.receive(c2s.message(1n, 1, new Uint8Array(1)));
+    expect(closeOf(1n).status).toMatchObject({
+      code: Code.RESOURCE_EXHAUSTED,
+      message: "more than 1024 unread request bytes buffered for a stream without flow control",
+    });
+  });
+
+  it("a message of exactly maxReceiveMessageBytes is accepted", async () => {
+    const client = await clientUnderTest({ limits: { maxReceiveMessageBytes: 100 } });
+    const call = client.open();
+    client.feed(s2c.message(1n, 100, new Uint8Array(100)), s2c.close(1n));
+    expect((await call.read())?.length).toBe(100);
+    expect((await call.done).error).toBeUndefined();
     client.engine.close();
   });
 });

@@ -73,4 +73,21 @@ describe("sending messages", () => {
     ]);
     client.engine.close();
   });
+
+  it("maxChunkBytes below the shared chunk size bounds chunks whether the call is alone or not", async () => {
+    const client = await clientUnderTest({ limits: { maxChunkBytes: 1000 } });
+    const alone = client.open();
+    await alone.send(new Uint8Array(2500));
+    const beside = client.open();
+    await beside.send(new Uint8Array(2500));
+    expect(dataFrames(client.conn.written)).toEqual([
+      ["message", 1000],
+      ["more", 1000],
+      ["more", 500],
+      ["message", 1000],
+      ["more", 1000],
+      ["more", 500],
+    ]);
+    client.engine.close();
+  });
 });

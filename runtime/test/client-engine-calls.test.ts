@@ -4,9 +4,13 @@
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it, vi } from "vitest";
 import { Code, TunnelError } from "../src/index.js";
+import { TunnelClientEngine } from "../src/engine/client-engine.js";
+import { resolveLimits } from "../src/engine/limits.js";
+import type { ClientToServer } from "../src/gen/grpctunnel/v1/tunnel_pb.js";
 import { settingsFrame } from "../src/protocol/negotiation.js";
 import { clientUnderTest } from "./conformance/harness.js";
 import { s2c } from "./support/frames.js";
+import { MemoryConn } from "./support/memory-conn.js";
 
 describe("TunnelClientEngine.openStream", () => {
   it("refuses a call while the revision is being negotiated", async () => {
@@ -129,6 +133,16 @@ describe("TunnelClientEngine, negotiating", () => {
     expect(client.engine.error).toMatchObject({
       code: Code.INTERNAL,
       rawMessage: "protocol error: first frame was not settings (instead was unknown)",
+    });
+  });
+
+  it("names every revision either side offered when they share none", async () => {
+    const conn = new MemoryConn<ClientToServer>();
+    const engine = new TunnelClientEngine(conn, { flowControl: false, expectSettings: true, limits: resolveLimits(undefined) });
+    engine.receive(s2c.settings(-1n, [1, 7]));
+    expect(engine.error).toMatchObject({
+      code: Code.INTERNAL,
+      rawMessage: "protocol error: server supports revisions [1, 7], client supports [0]",
     });
   });
 });

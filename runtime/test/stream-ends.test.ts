@@ -103,4 +103,39 @@ describe("ClientStream: the end of a call", () => {
     expect(getEventListeners(shared, "abort")).toHaveLength(0);
     client.engine.close();
   });
+
+  it("done is one promise, however often it is asked for before the end", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    const first = call.done;
+    expect(call.done).toBe(first);
+    client.feed(s2c.close(call.id));
+    expect((await first).error).toBeUndefined();
+    client.engine.close();
+  });
+
+  it("a call that ended stays as it ended when the tunnel fails it afterwards", async () => {
+    const client = await clientUnderTest();
+    const ends: Array<TunnelError | undefined> = [];
+    const call = client.engine.openStream(UNARY, undefined, { onEnd: (end) => ends.push(end.error) });
+    client.feed(s2c.close(call.id));
+    call.fail(new TunnelError(Code.UNAVAILABLE, "too late"));
+    expect(ends).toEqual([undefined]);
+    expect((await call.done).error).toBeUndefined();
+    expect(await call.read()).toBeUndefined();
+    client.engine.close();
+  });
+});
+
+describe("ServerStream: what arrives after the client's half-close", () => {
+  it("a continuation chunk after the half-close is dropped, and the call goes on", async () => {
+    const { open, engine } = serverWithHeldCalls();
+    const stream = open(1n);
+    engine.receive(c2s.message(1n, 1, new Uint8Array([4])));
+    engine.receive(c2s.halfClose(1n));
+    engine.receive(c2s.more(1n, new Uint8Array([5])));
+    expect(stream.closed).toBe(false);
+    expect(await stream.read()).toEqual(new Uint8Array([4]));
+    expect(await stream.read()).toBeUndefined();
+  });
 });

@@ -335,4 +335,23 @@ describe("tunnel-server engine: memory for a new call", () => {
     await new Promise((resolve) => setImmediate(resolve)); // the close went out
     expect(engine.memory.used).toBe(0);
   });
+
+  it("holds nothing for a NewStream refused for its metadata or its grpc-timeout", async () => {
+    const { engine, streams, closeOf } = serverWithHeldCalls();
+    engine.receive(c2s.newStream(1n, "/test.Held/Call", ProtocolRevision.REVISION_ONE, { "NOT VALID": "x" }));
+    engine.receive(c2s.newStream(3n, "/test.Held/Call", ProtocolRevision.REVISION_ONE, { "grpc-timeout": "soon" }));
+    expect(streams).toEqual([]);
+    expect([closeOf(1n).status?.code, closeOf(3n).status?.code]).toEqual([Code.INVALID_ARGUMENT, Code.INVALID_ARGUMENT]);
+    await new Promise((resolve) => setImmediate(resolve)); // the closes went out
+    expect(engine.memory.used).toBe(0);
+  });
+});
+
+describe("tunnel-server engine: method names", () => {
+  it("refuses a method whose service name is empty", () => {
+    const { engine, streams, closeOf } = serverWithHeldCalls();
+    engine.receive(c2s.newStream(1n, "//Method"));
+    expect(streams).toEqual([]);
+    expect(closeOf(1n).status).toMatchObject({ code: Code.INVALID_ARGUMENT, message: '"//Method" is not a well-formed method name' });
+  });
 });

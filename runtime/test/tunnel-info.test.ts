@@ -143,4 +143,20 @@ describe("announcing a tunnel (grpctunnel:tunnel:open and :close)", () => {
       diagnosticsChannel.unsubscribe(DIAGNOSTICS_CHANNELS.tunnelClose, onClose);
     }
   });
+
+  it("the transport's end after a close here is not a second end", async () => {
+    const events = await announced(async () => {
+      const client = await clientUnderTest();
+      client.engine.announceOpen();
+      client.engine.close();
+      client.engine.transportEnded(new TunnelError(Code.UNAVAILABLE, "reset"));
+      expect(client.engine.error).toBeUndefined();
+      const { engine } = serverWithHeldCalls();
+      engine.announceOpen();
+      engine.close();
+      engine.transportEnded(new TunnelError(Code.UNAVAILABLE, "reset"));
+      expect(engine.error).toBeUndefined();
+    });
+    expect(events).toEqual(["open", "close closed", "open", "close closed"]);
+  });
 });

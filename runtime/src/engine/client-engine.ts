@@ -205,6 +205,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
   onPeerEnding(listener: (reason: TunnelError) => void): void {
     if (this.peerEnding !== undefined) {
       listener(this.peerEnding);
+      // Stryker disable next-line ConditionalExpression: equivalent: a listener kept after the end is never called (transportEnding does nothing once ended); not keeping it only frees it
     } else if (!this.closed) {
       this.endingListeners.push(listener);
     }
@@ -263,6 +264,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     if (!this.markEnded(error)) {
       return;
     }
+    // Stryker disable next-line CallExpression: equivalent: every stream has ended here, so its queued frames are dropped at their turn and its waiting sender was woken (MessageSender.stop); closing frees them now
     this.writer.close();
     this.endingListeners = [];
     this.negotiation.reject(error ?? streamError);

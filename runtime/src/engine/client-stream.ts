@@ -58,6 +58,7 @@ export class ClientStream extends StreamCore<ClientToServer, CallEnd> {
     this.signal = signal;
     if (signal !== undefined) {
       this.abortListener = () => this.cancel(TunnelError.from(signal.reason, Code.CANCELLED));
+      // Stryker disable next-line ObjectLiteral,BooleanLiteral: equivalent: a signal aborts once, and the call removes its listener as it ends
       signal.addEventListener("abort", this.abortListener, { once: true });
     }
   }

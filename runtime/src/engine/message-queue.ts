@@ -126,6 +126,7 @@ export class MessageQueue {
 
   /** Fails the reader with `error`; queued data is dropped (the stream ending releases its charges). */
   fail(error: TunnelError): void {
+    // Stryker disable next-line ConditionalExpression,BlockStatement: unreachable: a stream fails its queue at most once (its end is recorded once)
     if (this.error !== undefined) {
       return;
     }

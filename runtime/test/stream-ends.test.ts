@@ -139,3 +139,37 @@ describe("ServerStream: what arrives after the client's half-close", () => {
     expect(await stream.read()).toBeUndefined();
   });
 });
+
+describe("more ends of a call", () => {
+  it("the tunnel failing a call discards responses not read yet: the reader gets the tunnel's error at once", async () => {
+    const client = await clientUnderTest();
+    const call = client.open();
+    client.feed(s2c.message(1n, 1, new Uint8Array([7])));
+    client.engine.abort(new TunnelError(Code.INTERNAL, "broken"));
+    await expect(call.read()).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "tunnel failed: broken" });
+  });
+
+  it("a handler's signal is one signal", () => {
+    const { open } = serverWithHeldCalls();
+    const stream = open(1n);
+    expect(stream.signal).toBe(stream.signal);
+  });
+
+  it("a send after a rejected call writes no headers", async () => {
+    const { open, kinds } = serverWithHeldCalls();
+    const stream = open(1n);
+    stream.reject(new TunnelError(Code.UNAVAILABLE, "elsewhere"));
+    await expect(stream.send(new Uint8Array([1]))).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    expect(kinds(1n)).toEqual(["closeStream"]);
+  });
+
+  it("a handler that ends its call with an error is not told it was aborted", () => {
+    const { open } = serverWithHeldCalls();
+    const stream = open(1n);
+    const told: TunnelError[] = [];
+    stream.whenAborted((reason) => told.push(reason));
+    stream.close(new TunnelError(Code.NOT_FOUND, "no such thing"));
+    expect(told).toEqual([]);
+    expect(stream.signal.aborted).toBe(false);
+  });
+});

@@ -205,8 +205,10 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
   onPeerEnding(listener: (reason: TunnelError) => void): void {
     if (this.peerEnding !== undefined) {
       listener(this.peerEnding);
-      // Stryker disable next-line ConditionalExpression: equivalent: a listener kept after the end is never called (transportEnding does nothing once ended); not keeping it only frees it
-    } else if (!this.closed) {
+      return;
+    }
+    // Stryker disable next-line ConditionalExpression: equivalent: a listener kept after the end is never called (transportEnding does nothing once ended); not keeping it only frees it
+    if (!this.closed) {
       this.endingListeners.push(listener);
     }
   }

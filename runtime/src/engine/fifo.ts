@@ -18,8 +18,10 @@ export class Fifo<T> {
     if (this.head === this.items.length) {
       this.items = [];
       this.head = 0;
-      // Stryker disable next-line ConditionalExpression,EqualityOperator,LogicalOperator,ArithmeticOperator,BlockStatement: when (and whether) to compact changes memory and speed only, never what comes out
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      return item;
+    }
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,LogicalOperator,ArithmeticOperator,BlockStatement: when (and whether) to compact changes memory and speed only, never what comes out
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }

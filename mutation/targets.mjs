@@ -96,6 +96,7 @@ export const TARGETS = {
         "reverse-reconnect",
         "error-messages",
         "client-engine-calls",
+        "retrying-call",
       ),
     ],
     break: 80,

@@ -97,6 +97,7 @@ export const TARGETS = {
         "error-messages",
         "client-engine-calls",
         "retrying-call",
+        "policy-call",
       ),
     ],
     break: 80,

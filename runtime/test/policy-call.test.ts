@@ -1,0 +1,158 @@
+// A call under a retry policy, as its raw stream shows it (what typed
+// clients are built on): headers of the answering attempt before its
+// first response, requests after the answer going to that attempt, the
+// call's end refusing later requests, and requests that outgrow the
+// replay buffer ending the retries. Agents run in process.
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { afterEach, describe, expect, it } from "vitest";
+import type { CallStream } from "../src/api/client/index.js";
+import { PolicyChannel, resolvePolicy } from "../src/api/retry/index.js";
+import { Code, createTunnelClient, type HandlerContext, TunnelError, type TunnelServiceHandler } from "../src/index.js";
+import { methodPath } from "../src/protocol.js";
+import { eventually } from "./support/conditions.js";
+import { Cleanup } from "./support/servers.js";
+import { FAST_RETRY, newHandler, type Store, storeAgent } from "./support/store-agents.js";
+import { type Item, ItemSchema, StoreService } from "./support/store-service.js";
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+/** Retries that wait longer than any test: for what happens meanwhile. */
+const MINUTE_BACKOFF = { maxAttempts: 5, initialBackoffMs: 60_000, maxBackoffMs: 60_000, backoffMultiplier: 1 };
+/** More than a call may keep for a replay (64 KiB). */
+const OVERSIZED = 70_000;
+
+const SYNC = methodPath(StoreService.method.sync);
+const GET = methodPath(StoreService.method.get);
+
+const item = (key: string, value = "") => toBinary(ItemSchema, create(ItemSchema, { key, value }));
+const keyOf = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : fromBinary(ItemSchema, bytes).key);
+
+async function agent(impl: Store): Promise<TunnelServiceHandler<string>> {
+  const handler = newHandler();
+  await storeAgent(cleanup, handler, "d1", impl);
+  return handler;
+}
+
+/** A raw call of `method` under `retry` on the agent's tunnel. */
+function policyCall(handler: TunnelServiceHandler<string>, method: string, retry = FAST_RETRY): CallStream {
+  const policy = resolvePolicy(retry, undefined);
+  if (policy === undefined) {
+    throw new Error("no policy");
+  }
+  return new PolicyChannel(handler.keyAsChannel("d1"), policy).startCall(method);
+}
+
+/** Waits until the agent's tunnel carries no call: the attempt that failed has ended there. */
+async function attemptOver(handler: TunnelServiceHandler<string>, calls: () => number, expected: number): Promise<void> {
+  const [tunnel] = handler.allReverseTunnels();
+  await eventually(
+    "the attempt is over",
+    async () => [calls(), tunnel.activeCalls],
+    ([n, active]) => n === expected && active === 0,
+    5_000,
+  );
+}
+
+describe("a call under a retry policy", () => {
+  it("reports the answering attempt's headers before its first response", async () => {
+    let calls = 0;
+    const handler = await agent({
+      async *watch(_request: Item, context: HandlerContext) {
+        calls++;
+        context.responseHeaders.set("x-attempt", String(calls));
+        if (calls === 1) {
+          throw new TunnelError(Code.UNAVAILABLE, "first fails");
+        }
+        yield { key: "a" };
+        yield { key: "b" };
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+    const seen: string[] = [];
+    for await (const answer of store.watch({}, { onHeader: (h) => seen.push(`headers ${h.get("x-attempt")}`) })) {
+      seen.push(answer.key);
+    }
+    expect(seen).toEqual(["headers 2", "a", "b"]);
+  });
+
+  it("sends the requests that follow the answer to the answering attempt", async () => {
+    const handler = await agent({
+      async *sync(requests) {
+        for await (const request of requests) {
+          yield { key: `echo ${request.key}` };
+        }
+      },
+    });
+    const call = policyCall(handler, SYNC);
+    await call.send(item("1"));
+    expect(keyOf(await call.read())).toBe("echo 1"); // the call is committed to this attempt
+    await call.send(item("2"));
+    expect(keyOf(await call.read())).toBe("echo 2");
+    call.closeSend();
+    expect(await call.read()).toBeUndefined();
+    expect((await call.done).error).toBeUndefined();
+  });
+
+  it("a call cancelled while it waits to retry refuses later requests and reads with the cancel's reason", async () => {
+    let calls = 0;
+    const handler = await agent({
+      get() {
+        calls++;
+        throw new TunnelError(Code.UNAVAILABLE, "down");
+      },
+    });
+    const call = policyCall(handler, GET, MINUTE_BACKOFF);
+    await call.send(item("k"));
+    call.closeSend();
+    await attemptOver(handler, () => calls, 1);
+    const reason = new TunnelError(Code.CANCELLED, "caller left");
+    call.cancel(reason);
+    expect((await call.done).error).toBe(reason);
+    expect(call.closed).toBe(true);
+    await expect(call.send(item("late"))).rejects.toBe(reason);
+    await expect(call.read()).rejects.toBe(reason);
+    expect(calls).toBe(1);
+  });
+
+  it("requests that outgrow the replay buffer while the call waits to retry end it at once", async () => {
+    let calls = 0;
+    const handler = await agent({
+      // biome-ignore lint/correctness/useYield: fails before any answer
+      async *sync() {
+        calls++;
+        throw new TunnelError(Code.UNAVAILABLE, "down");
+      },
+    });
+    const call = policyCall(handler, SYNC, MINUTE_BACKOFF);
+    await attemptOver(handler, () => calls, 1);
+    expect(call.closed).toBe(false); // waiting (a minute) to retry
+    await call.send(item("big", "x".repeat(OVERSIZED)));
+    const end = await call.done;
+    expect(end.error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "call failed and its requests outgrew the replay buffer" });
+    expect(calls).toBe(1);
+  });
+
+  it("requests that outgrow the replay buffer make the running attempt the last: its failure is the call's", async () => {
+    let calls = 0;
+    const handler = await agent({
+      async *sync(requests) {
+        calls++;
+        let received = 0;
+        for await (const _ of requests) {
+          received++;
+        }
+        if (calls === 1) {
+          throw new TunnelError(Code.UNAVAILABLE, `lost after ${received}`);
+        }
+        yield { key: `got ${received}` };
+      },
+    });
+    const call = policyCall(handler, SYNC);
+    await call.send(item("small"));
+    await call.send(item("big", "x".repeat(OVERSIZED)));
+    call.closeSend();
+    await expect(call.read()).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "lost after 2" });
+    expect(calls).toBe(1);
+  });
+});

@@ -116,6 +116,7 @@ export const TARGETS = {
       "cluster/cluster-channel",
       "cluster/pending-removals",
       "cluster/redis-faults",
+      "cluster/registration-waiters",
     ),
     break: 80,
   },

@@ -117,6 +117,7 @@ export const TARGETS = {
       "cluster/pending-removals",
       "cluster/redis-faults",
       "cluster/registration-waiters",
+      "cluster/lease-refresh",
     ),
     break: 80,
   },

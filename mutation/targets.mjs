@@ -118,6 +118,7 @@ export const TARGETS = {
       "cluster/redis-faults",
       "cluster/registration-waiters",
       "cluster/lease-refresh",
+      "cluster/redis-connection",
     ),
     break: 80,
   },

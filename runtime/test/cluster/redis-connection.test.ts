@@ -1,0 +1,84 @@
+// How the cluster directory's Redis connections report failures: every one
+// a TunnelError UNAVAILABLE naming Redis and the cause (kept as the error's
+// cause), at once rather than queued, and only through the caller that
+// hit it until a connection was ever ready.
+import * as net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { RedisAffinityDirectory } from "../../src/cluster.js";
+import { RedisConnection } from "../../src/cluster/directory/index.js";
+import { Code, TunnelError } from "../../src/index.js";
+import { clusterPerTest } from "../support/cluster.js";
+import { outcome } from "../support/events.js";
+
+const newCluster = clusterPerTest();
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe("cluster directory: Redis connections", () => {
+  it("open() on an unreachable Redis rejects UNAVAILABLE with the socket error as its cause, and reports nothing else", async () => {
+    const port = await closedPort();
+    const reported: TunnelError[] = [];
+    const result = await outcome(
+      RedisAffinityDirectory.open({ url: `redis://127.0.0.1:${port}`, address: "relay:1", onError: (e) => reported.push(e) }),
+    );
+    expect(result.ok).toBe(false);
+    const error = !result.ok ? result.error : undefined;
+    expect(error).toBeInstanceOf(TunnelError);
+    expect(error).toMatchObject({ code: Code.UNAVAILABLE });
+    expect((error as TunnelError).rawMessage).toMatch(
+      new RegExp(`^cluster directory unavailable: Redis at 127\\.0\\.0\\.1:${port} is not reachable \\(.*ECONNREFUSED`),
+    );
+    expect((error as TunnelError).cause).toMatchObject({ message: expect.stringContaining("ECONNREFUSED") });
+    expect(reported).toEqual([]); // never connected: nothing was lost
+  });
+
+  it("takes redis:// and rediss:// URLs only", async () => {
+    const port = await closedPort();
+    for (const scheme of ["redis", "rediss"]) {
+      const result = await outcome(RedisAffinityDirectory.open({ url: `${scheme}://127.0.0.1:${port}`, address: "relay:1" }));
+      expect(!result.ok && result.error).toMatchObject({ code: Code.UNAVAILABLE });
+    }
+    await expect(RedisAffinityDirectory.open({ url: `http://127.0.0.1:${port}`, address: "relay:1" })).rejects.toThrow(
+      new TypeError("cluster directory: the Redis URL must start with redis:// or rediss://, not http://"),
+    );
+  });
+
+  it("a command before the connection is up fails at once: not reachable (not connected)", async () => {
+    const port = await closedPort();
+    const connection = new RedisConnection({
+      url: `redis://127.0.0.1:${port}`,
+      options: {},
+      commandTimeoutMs: 1_000,
+      onReady: () => {},
+      onLost: () => {},
+    });
+    cleanups.push(() => connection.destroy());
+    await expect(connection.run((client) => client.ping())).rejects.toMatchObject({
+      code: Code.UNAVAILABLE,
+      rawMessage: `cluster directory unavailable: Redis at 127.0.0.1:${port} is not reachable (not connected)`,
+    });
+  });
+
+  it("a command Redis refuses fails UNAVAILABLE naming Redis's reply", async () => {
+    const c = newCluster();
+    const a = await c.replica("a");
+    // Something else wrote a string where the directory keeps a sorted set.
+    await (await c.probe()).set(`${c.namespace}:key:k`, "not a sorted set");
+    const result = await outcome(a.lookup("k"));
+    expect(!result.ok && result.error).toMatchObject({ code: Code.UNAVAILABLE });
+    expect(!result.ok && (result.error as TunnelError).rawMessage).toMatch(
+      /^cluster directory unavailable: Redis at [^ ]+ refused the command \(.*WRONGTYPE/,
+    );
+  });
+});

@@ -119,6 +119,7 @@ export const TARGETS = {
       "cluster/registration-waiters",
       "cluster/lease-refresh",
       "cluster/redis-connection",
+      "cluster/cluster-options",
     ),
     break: 80,
   },

@@ -98,6 +98,7 @@ export const TARGETS = {
         "client-engine-calls",
         "retrying-call",
         "policy-call",
+        "retry-policy-options",
       ),
     ],
     break: 80,

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { CallStream } from "../src/api/client/index.js";
 import { PolicyChannel, resolvePolicy } from "../src/api/retry/index.js";
 import { Code, createTunnelClient, type HandlerContext, TunnelError, type TunnelServiceHandler } from "../src/index.js";
+import { deferred } from "../src/deferred.js";
 import { methodPath } from "../src/protocol.js";
 import { eventually } from "./support/conditions.js";
 import { Cleanup } from "./support/servers.js";
@@ -55,8 +56,9 @@ async function attemptOver(handler: TunnelServiceHandler<string>, calls: () => n
 }
 
 describe("a call under a retry policy", () => {
-  it("reports the answering attempt's headers before its first response", async () => {
+  it("reports the answering attempt's headers before its first response, while the call goes on", async () => {
     let calls = 0;
+    const firstSeen = deferred<void>();
     const handler = await agent({
       async *watch(_request: Item, context: HandlerContext) {
         calls++;
@@ -65,6 +67,7 @@ describe("a call under a retry policy", () => {
           throw new TunnelError(Code.UNAVAILABLE, "first fails");
         }
         yield { key: "a" };
+        await firstSeen.promise; // the call is still open when the client reads "a"
         yield { key: "b" };
       },
     });
@@ -72,6 +75,7 @@ describe("a call under a retry policy", () => {
     const seen: string[] = [];
     for await (const answer of store.watch({}, { onHeader: (h) => seen.push(`headers ${h.get("x-attempt")}`) })) {
       seen.push(answer.key);
+      firstSeen.resolve();
     }
     expect(seen).toEqual(["headers 2", "a", "b"]);
   });
@@ -154,5 +158,133 @@ describe("a call under a retry policy", () => {
     call.closeSend();
     await expect(call.read()).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "lost after 2" });
     expect(calls).toBe(1);
+  });
+
+  it("a cancel whose reason has a retryable code ends the call with it: a cancelled call is never retried", async () => {
+    let calls = 0;
+    const handler = await agent({
+      async get(_request: Item, context: HandlerContext) {
+        calls++;
+        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
+        return { key: "too late" };
+      },
+    });
+    const call = policyCall(handler, GET);
+    await call.send(item("k"));
+    call.closeSend();
+    await eventually(
+      "the attempt runs",
+      async () => calls,
+      (n) => n === 1,
+      5_000,
+    );
+    const reason = new TunnelError(Code.UNAVAILABLE, "client shutting down");
+    call.cancel(reason);
+    expect((await call.done).error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "client shutting down" });
+    expect(calls).toBe(1);
+  });
+
+  it("a cancel without a reason while the call waits to retry ends it CANCELLED 'call cancelled'", async () => {
+    let calls = 0;
+    const handler = await agent({
+      get() {
+        calls++;
+        throw new TunnelError(Code.UNAVAILABLE, "down");
+      },
+    });
+    const call = policyCall(handler, GET, MINUTE_BACKOFF);
+    await call.send(item("k"));
+    call.closeSend();
+    await attemptOver(handler, () => calls, 1);
+    call.cancel();
+    expect((await call.done).error).toMatchObject({ code: Code.CANCELLED, rawMessage: "call cancelled" });
+  });
+
+  it("a call that ended successfully before it was read reads its end: no response, no error", async () => {
+    const handler = await agent({
+      async *watch() {},
+    });
+    const call = policyCall(handler, methodPath(StoreService.method.watch));
+    await call.send(item("k"));
+    call.closeSend();
+    expect((await call.done).error).toBeUndefined();
+    expect(await call.read()).toBeUndefined();
+  });
+
+  it("the caller's signal ending an attempt with a retryable code ends the call: it is not retried", async () => {
+    let calls = 0;
+    const handler = await agent({
+      async get(_request: Item, context: HandlerContext) {
+        calls++;
+        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
+        return { key: "too late" };
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
+    const controller = new AbortController();
+    const result = store.get({}, { signal: controller.signal }).catch((e: unknown) => e);
+    await eventually(
+      "the attempt runs",
+      async () => calls,
+      (n) => n === 1,
+      5_000,
+    );
+    controller.abort(new TunnelError(Code.UNAVAILABLE, "client shutting down"));
+    expect(await result).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "client shutting down" });
+    expect(calls).toBe(1);
+  });
+});
+
+describe("a hedged call", () => {
+  it("ends with the answering attempt's end and trailers, not those of the attempt it cancelled", async () => {
+    const handler = newHandler();
+    const slow = { calls: 0 };
+    await storeAgent(cleanup, handler, "pair", {
+      async get(_request: Item, context: HandlerContext) {
+        slow.calls++;
+        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
+        throw new TunnelError(Code.CANCELLED, "hedge lost");
+      },
+    });
+    await storeAgent(cleanup, handler, "pair", {
+      get(_request: Item, context: HandlerContext) {
+        context.responseTrailers.set("x-served-by", "fast");
+        return { key: "fast" };
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("pair"), { hedging: { delayMs: 20 } });
+    // Round-robin: of two calls, one starts on the slow tunnel and is answered by its hedge.
+    for (let i = 0; i < 2; i++) {
+      const trailers: string[][] = [];
+      const answer = await store.get({}, { onTrailer: (t) => trailers.push(t.get("x-served-by").map(String)) });
+      expect(answer.key).toBe("fast");
+      expect(trailers).toEqual([["fast"]]);
+    }
+    expect(slow.calls).toBe(1);
+  });
+
+  it("a hedge failing with a non-fatal code leaves the attempt still running to answer", async () => {
+    const handler = newHandler();
+    const brokenCalled = deferred<void>();
+    let broken = 0;
+    await storeAgent(cleanup, handler, "pair", {
+      async get() {
+        await brokenCalled.promise; // answers once the other tunnel has failed an attempt
+        return { key: "slow" };
+      },
+    });
+    await storeAgent(cleanup, handler, "pair", {
+      get() {
+        broken++;
+        brokenCalled.resolve();
+        throw new TunnelError(Code.UNAVAILABLE, "broken");
+      },
+    });
+    const store = createTunnelClient(StoreService, handler.keyAsChannel("pair"), { hedging: { delayMs: 20, maxAttempts: 2 } });
+    // Round-robin: one call starts on each tunnel; either way the slow attempt answers.
+    for (let i = 0; i < 2; i++) {
+      expect((await store.get({}, { timeoutMs: 4_000 })).key).toBe("slow");
+    }
+    expect(broken).toBe(2);
   });
 });

@@ -1,7 +1,7 @@
 // joinCluster's options: each limit checked at its exact bound, with the
 // error naming the option, before anything connects.
 import { describe, expect, it } from "vitest";
-import { joinCluster, type JoinClusterOptions } from "../../src/cluster.js";
+import { joinCluster, type JoinClusterOptions, RedisAffinityDirectory, type RedisAffinityDirectoryOptions } from "../../src/cluster.js";
 import { clusterPerTest } from "../support/cluster.js";
 
 const newCluster = clusterPerTest();
@@ -60,5 +60,31 @@ describe("joinCluster options", () => {
       routeCacheMs: 0,
     });
     await cluster.close();
+  });
+});
+
+describe("RedisAffinityDirectory options", () => {
+  const base = { url: UNUSED_REDIS, address: "relay:1" };
+  it.each([
+    [{ address: "" }, TypeError, "cluster directory: address must be a non-empty string"],
+    [{ replicaId: "" }, TypeError, "cluster directory: replicaId must be a non-empty string"],
+    [{ namespace: "" }, TypeError, "cluster directory: namespace must be a non-empty string"],
+    [{ leaseMs: 0 }, RangeError, "cluster directory: leaseMs must be a positive whole number of milliseconds"],
+    [{ leaseMs: 1.5 }, RangeError, "cluster directory: leaseMs must be a positive whole number of milliseconds"],
+    [{ refreshMs: 0 }, RangeError, "cluster directory: refreshMs must be a positive whole number of milliseconds"],
+    [{ leaseMs: 1_000, refreshMs: 1_000 }, RangeError, "cluster directory: refreshMs must be shorter than leaseMs"],
+    [{ commandTimeoutMs: 0 }, RangeError, "cluster directory: commandTimeoutMs must be a positive whole number of milliseconds"],
+    [{ maxPendingRemovalBytes: -1 }, RangeError, "cluster directory: maxPendingRemovalBytes must be a whole number of bytes >= 0"],
+    [{ maxPendingRemovalBytes: 0.5 }, RangeError, "cluster directory: maxPendingRemovalBytes must be a whole number of bytes >= 0"],
+  ])("refuses %o", async (options, type, message) => {
+    const result = RedisAffinityDirectory.open({ ...base, ...options } as RedisAffinityDirectoryOptions);
+    await expect(result).rejects.toThrow(type);
+    await expect(result).rejects.toThrow(new type(message));
+  });
+
+  it("takes its limits at their bounds: no room for pending removals, a lease of 2 ms refreshed every 1 ms", async () => {
+    const c = newCluster();
+    const directory = await c.replica("a", { maxPendingRemovalBytes: 0, leaseMs: 2, refreshMs: 1, commandTimeoutMs: 1_000 });
+    expect([directory.leaseMs, directory.refreshMs]).toEqual([2, 1]);
   });
 });

@@ -7,7 +7,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { RedisAffinityDirectory } from "../../src/cluster.js";
 import { RedisConnection } from "../../src/cluster/directory/index.js";
 import { Code, TunnelError } from "../../src/index.js";
-import { clusterPerTest } from "../support/cluster.js";
+import { ClusterFixture, clusterPerTest } from "../support/cluster.js";
+import { eventually } from "../support/conditions.js";
+import { RedisGate } from "../support/redis-gate.js";
+import { RedisServer } from "../support/redis-server.js";
 import { outcome } from "../support/events.js";
 
 const newCluster = clusterPerTest();
@@ -80,5 +83,56 @@ describe("cluster directory: Redis connections", () => {
     expect(!result.ok && (result.error as TunnelError).rawMessage).toMatch(
       /^cluster directory unavailable: Redis at [^ ]+ refused the command \(.*WRONGTYPE/,
     );
+  });
+});
+
+describe("cluster directory: closing", () => {
+  it("closes both of its Redis connections", async () => {
+    const c = newCluster();
+    const probe = await c.probe();
+    const name = `closing-${c.namespace}`;
+    const named = async () =>
+      String(await probe.sendCommand(["CLIENT", "LIST"]))
+        .split("\n")
+        .filter((line) => line.includes(` name=${name} `)).length;
+    const a = await c.replica("a", { redisOptions: { name } });
+    a.register("k");
+    await a.flush();
+    expect(await named()).toBe(2); // commands and subscriber
+    await a.close();
+    await eventually("the connections closed", named, (n) => n === 0, 5_000);
+  });
+
+  it("registers and unregisters nothing once closed", async () => {
+    const c = newCluster();
+    const a = await c.replica("a");
+    a.register("kept");
+    await a.close();
+    a.register("late");
+    a.unregister("kept");
+    expect([...a.registeredKeys]).toEqual(["kept"]);
+  });
+
+  it("a close while Redis is unreachable reports the failed withdrawal and still completes", async () => {
+    const server = await RedisServer.start();
+    cleanups.push(() => server.stop());
+    const gate = await RedisGate.start(server.port);
+    cleanups.push(() => gate.close());
+    const c = new ClusterFixture(server.url);
+    cleanups.push(() => c.cleanup());
+    const a = await c.replica("a", { url: gate.url, leaseMs: 60_000, refreshMs: 20_000 });
+    a.register("k");
+    await a.flush();
+    gate.down();
+    await eventually(
+      "a has lost Redis",
+      async () => c.reported.length,
+      (n) => n === 2,
+      5_000,
+    );
+    await a.close();
+    const after = c.reported.slice(2).map((r) => r.error.rawMessage);
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatch(/^cluster directory unavailable: Redis at 127\.0\.0\.1:\d+ is not reachable/);
   });
 });

@@ -55,6 +55,35 @@ async function attemptOver(handler: TunnelServiceHandler<string>, calls: () => n
   );
 }
 
+/** An agent whose get() runs until its call is cancelled; counts its calls. */
+async function hangingAgent(): Promise<{ handler: TunnelServiceHandler<string>; calls: () => number }> {
+  let calls = 0;
+  const handler = await agent({
+    async get(_request: Item, context: HandlerContext) {
+      calls++;
+      await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
+      return { key: "too late" };
+    },
+  });
+  return { handler, calls: () => calls };
+}
+
+/** A unary call whose one attempt failed (UNAVAILABLE) and which now waits a minute to retry. */
+async function waitingToRetry(): Promise<{ call: CallStream; calls: () => number }> {
+  let calls = 0;
+  const handler = await agent({
+    get() {
+      calls++;
+      throw new TunnelError(Code.UNAVAILABLE, "down");
+    },
+  });
+  const call = policyCall(handler, GET, MINUTE_BACKOFF);
+  await call.send(item("k"));
+  call.closeSend();
+  await attemptOver(handler, () => calls, 1);
+  return { call, calls: () => calls };
+}
+
 describe("a call under a retry policy", () => {
   it("reports the answering attempt's headers before its first response, while the call goes on", async () => {
     let calls = 0;
@@ -99,24 +128,14 @@ describe("a call under a retry policy", () => {
   });
 
   it("a call cancelled while it waits to retry refuses later requests and reads with the cancel's reason", async () => {
-    let calls = 0;
-    const handler = await agent({
-      get() {
-        calls++;
-        throw new TunnelError(Code.UNAVAILABLE, "down");
-      },
-    });
-    const call = policyCall(handler, GET, MINUTE_BACKOFF);
-    await call.send(item("k"));
-    call.closeSend();
-    await attemptOver(handler, () => calls, 1);
+    const { call, calls } = await waitingToRetry();
     const reason = new TunnelError(Code.CANCELLED, "caller left");
     call.cancel(reason);
     expect((await call.done).error).toBe(reason);
     expect(call.closed).toBe(true);
     await expect(call.send(item("late"))).rejects.toBe(reason);
     await expect(call.read()).rejects.toBe(reason);
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
   });
 
   it("requests that outgrow the replay buffer while the call waits to retry end it at once", async () => {
@@ -161,41 +180,24 @@ describe("a call under a retry policy", () => {
   });
 
   it("a cancel whose reason has a retryable code ends the call with it: a cancelled call is never retried", async () => {
-    let calls = 0;
-    const handler = await agent({
-      async get(_request: Item, context: HandlerContext) {
-        calls++;
-        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
-        return { key: "too late" };
-      },
-    });
+    const { handler, calls } = await hangingAgent();
     const call = policyCall(handler, GET);
     await call.send(item("k"));
     call.closeSend();
     await eventually(
       "the attempt runs",
-      async () => calls,
+      async () => calls(),
       (n) => n === 1,
       5_000,
     );
     const reason = new TunnelError(Code.UNAVAILABLE, "client shutting down");
     call.cancel(reason);
     expect((await call.done).error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "client shutting down" });
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
   });
 
   it("a cancel without a reason while the call waits to retry ends it CANCELLED 'call cancelled'", async () => {
-    let calls = 0;
-    const handler = await agent({
-      get() {
-        calls++;
-        throw new TunnelError(Code.UNAVAILABLE, "down");
-      },
-    });
-    const call = policyCall(handler, GET, MINUTE_BACKOFF);
-    await call.send(item("k"));
-    call.closeSend();
-    await attemptOver(handler, () => calls, 1);
+    const { call } = await waitingToRetry();
     call.cancel();
     expect((await call.done).error).toMatchObject({ code: Code.CANCELLED, rawMessage: "call cancelled" });
   });
@@ -212,26 +214,19 @@ describe("a call under a retry policy", () => {
   });
 
   it("the caller's signal ending an attempt with a retryable code ends the call: it is not retried", async () => {
-    let calls = 0;
-    const handler = await agent({
-      async get(_request: Item, context: HandlerContext) {
-        calls++;
-        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true }));
-        return { key: "too late" };
-      },
-    });
+    const { handler, calls } = await hangingAgent();
     const store = createTunnelClient(StoreService, handler.keyAsChannel("d1"), { retry: FAST_RETRY });
     const controller = new AbortController();
     const result = store.get({}, { signal: controller.signal }).catch((e: unknown) => e);
     await eventually(
       "the attempt runs",
-      async () => calls,
+      async () => calls(),
       (n) => n === 1,
       5_000,
     );
     controller.abort(new TunnelError(Code.UNAVAILABLE, "client shutting down"));
     expect(await result).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "client shutting down" });
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
   });
 });
 

@@ -74,6 +74,27 @@ function carriers(names: Map<CallChannel, string>) {
 
 const roomy = () => new ReplayBudget({ perCallBytes: 1_000, totalBytes: 1_000 });
 
+/**
+ * A call first refused by `refusing`, whose next target comes when the test
+ * says: `asked` resolves once the refusal was decided and the call waits
+ * for it, `next` gives it.
+ */
+function refusedThenWaiting(refusing: CallChannel, options: { budget?: ReplayBudget; onTunnel?: (tunnel: CallChannel) => void } = {}) {
+  const next = deferred<CallChannel | undefined>();
+  const asked = deferred<void>();
+  const call = startRetryingCall({
+    method: BIDI,
+    options: { onTunnel: options.onTunnel },
+    first: refusing,
+    another: () => {
+      asked.resolve();
+      return next.promise;
+    },
+    budget: options.budget ?? roomy(),
+  });
+  return { call, asked: asked.promise, next };
+}
+
 describe("startRetryingCall", () => {
   it("requests sent while a retry replays, and the half-close, go after the replayed ones", async () => {
     const [refusing, serving] = await Promise.all([target({ refusing: true }), target()]);
@@ -114,20 +135,9 @@ describe("startRetryingCall", () => {
 
   it("a request sent after the refusal, while the next target is still coming, reaches that target", async () => {
     const [refusing, serving] = await Promise.all([target({ refusing: true }), target()]);
-    const next = deferred<CallChannel | undefined>();
-    const asked = deferred<void>();
-    const call = startRetryingCall({
-      method: BIDI,
-      options: {},
-      first: refusing,
-      another: () => {
-        asked.resolve();
-        return next.promise;
-      },
-      budget: roomy(),
-    });
+    const { call, asked, next } = refusedThenWaiting(refusing);
     const first = call.send(message(1));
-    await asked.promise; // the first attempt was refused and has ended
+    await asked; // the first attempt was refused and has ended
     const late = call.send(message(2));
     call.closeSend();
     next.resolve(serving);
@@ -137,20 +147,9 @@ describe("startRetryingCall", () => {
 
   it("when no next target comes, a request sent meanwhile fails with the refusal, as the call does", async () => {
     const refusing = await target({ refusing: true });
-    const next = deferred<CallChannel | undefined>();
-    const asked = deferred<void>();
-    const call = startRetryingCall({
-      method: BIDI,
-      options: {},
-      first: refusing,
-      another: () => {
-        asked.resolve();
-        return next.promise;
-      },
-      budget: roomy(),
-    });
+    const { call, asked, next } = refusedThenWaiting(refusing);
     void call.send(message(1)).catch(() => {});
-    await asked.promise;
+    await asked;
     const late = call.send(message(2));
     next.resolve(undefined);
     await expect(late).rejects.toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "server is shutting down" });
@@ -167,21 +166,10 @@ describe("startRetryingCall", () => {
       [serving, "serving"],
     ]);
     const route = carriers(names);
-    const next = deferred<CallChannel | undefined>();
-    const asked = deferred<void>();
     const budget = new ReplayBudget({ perCallBytes: 16, totalBytes: 1_000 });
-    const call = startRetryingCall({
-      method: BIDI,
-      options: { onTunnel: route.onTunnel },
-      first: refusing,
-      another: () => {
-        asked.resolve();
-        return next.promise;
-      },
-      budget,
-    });
+    const { call, asked, next } = refusedThenWaiting(refusing, { budget, onTunnel: route.onTunnel });
     void call.send(message(1)).catch(() => {});
-    await asked.promise;
+    await asked;
     const big = toBinary(MessageSchema, create(MessageSchema, { payload: new Uint8Array(32) }));
     const late = call.send(big); // cannot be replayed: the retry would miss it
     next.resolve(serving);

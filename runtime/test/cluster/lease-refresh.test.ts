@@ -5,31 +5,18 @@
 // fails while connected is reported. (cluster/lease.test.ts covers expiry
 // with replicas as child processes.)
 import { afterEach, describe, expect, it } from "vitest";
-import { ClusterFixture, clusterPerTest, routeOf } from "../support/cluster.js";
+import { ClusterFixture, clusterPerTest, gatedCluster, routeOf } from "../support/cluster.js";
 import { eventually } from "../support/conditions.js";
 import { outcome } from "../support/events.js";
-import { RedisGate } from "../support/redis-gate.js";
 import { RedisServer } from "../support/redis-server.js";
+import { Cleanup } from "../support/servers.js";
 
 const newCluster = clusterPerTest();
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
 
 /** Leases that outlast any test, refreshed less often than any test lasts: only explicit writes change Redis. */
 const NO_REFRESH = { leaseMs: 60_000, refreshMs: 20_000 };
-
-/** A Redis of this test's own, behind a gate that can cut it off with its data kept. */
-async function gatedRedis(): Promise<{ server: RedisServer; gate: RedisGate; c: ClusterFixture }> {
-  const server = await RedisServer.start();
-  cleanups.push(() => server.stop());
-  const gate = await RedisGate.start(server.port);
-  cleanups.push(() => gate.close());
-  const c = new ClusterFixture(server.url);
-  cleanups.push(() => c.cleanup());
-  return { server, gate, c };
-}
 
 const lostReports = (c: ClusterFixture, replicaId: string) =>
   c.reported.filter((r) => r.replicaId === replicaId && /lost the connection/.test(r.error.message)).length;
@@ -72,7 +59,7 @@ describe("cluster directory: leases", () => {
   });
 
   it("a key registered while Redis was unreachable, then sent by the re-assert, is removed when unregistered", async () => {
-    const { gate, c } = await gatedRedis();
+    const { gate, c } = await gatedCluster(cleanup);
     const a = await c.replica("a", { url: gate.url, ...NO_REFRESH });
     const b = await c.replica("b");
     gate.down();
@@ -96,7 +83,7 @@ describe("cluster directory: leases", () => {
   });
 
   it("changes made while Redis is unreachable are kept, not attempted: nothing is reported for them", async () => {
-    const { gate, c } = await gatedRedis();
+    const { gate, c } = await gatedCluster(cleanup);
     const a = await c.replica("a", { url: gate.url, ...NO_REFRESH });
     a.register("kept");
     await a.flush();
@@ -117,13 +104,13 @@ describe("cluster directory: leases", () => {
 
   it("a write that fails while Redis is connected is reported", async () => {
     const server = await RedisServer.start();
-    cleanups.push(() => server.stop());
+    cleanup.add(() => server.stop());
     const c = new ClusterFixture(server.url);
-    cleanups.push(() => c.cleanup());
+    cleanup.add(() => c.cleanup());
     const a = await c.replica("a", { commandTimeoutMs: 300, ...NO_REFRESH });
     await a.flush();
     server.pause(); // connected, but it answers nothing
-    cleanups.push(() => server.resume());
+    cleanup.add(() => server.resume());
     a.register("k");
     const { value } = await eventually(
       "the failed write reported",

@@ -7,17 +7,14 @@ import { afterEach, describe, expect, it } from "vitest";
 import { RedisAffinityDirectory } from "../../src/cluster.js";
 import { RedisConnection } from "../../src/cluster/directory/index.js";
 import { Code, TunnelError } from "../../src/index.js";
-import { ClusterFixture, clusterPerTest } from "../support/cluster.js";
+import { clusterPerTest, gatedCluster } from "../support/cluster.js";
 import { eventually } from "../support/conditions.js";
-import { RedisGate } from "../support/redis-gate.js";
-import { RedisServer } from "../support/redis-server.js";
+import { Cleanup } from "../support/servers.js";
 import { outcome } from "../support/events.js";
 
 const newCluster = clusterPerTest();
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
 
 /** A loopback port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
@@ -66,7 +63,7 @@ describe("cluster directory: Redis connections", () => {
       onReady: () => {},
       onLost: () => {},
     });
-    cleanups.push(() => connection.destroy());
+    cleanup.add(() => connection.destroy());
     await expect(connection.run((client) => client.ping())).rejects.toMatchObject({
       code: Code.UNAVAILABLE,
       rawMessage: `cluster directory unavailable: Redis at 127.0.0.1:${port} is not reachable (not connected)`,
@@ -114,12 +111,7 @@ describe("cluster directory: closing", () => {
   });
 
   it("a close while Redis is unreachable reports the failed withdrawal and still completes", async () => {
-    const server = await RedisServer.start();
-    cleanups.push(() => server.stop());
-    const gate = await RedisGate.start(server.port);
-    cleanups.push(() => gate.close());
-    const c = new ClusterFixture(server.url);
-    cleanups.push(() => c.cleanup());
+    const { gate, c } = await gatedCluster(cleanup);
     const a = await c.replica("a", { url: gate.url, leaseMs: 60_000, refreshMs: 20_000 });
     a.register("k");
     await a.flush();

@@ -78,11 +78,12 @@ export interface TunnelGateway {
 export function createTunnelGateway(channels: ReverseChannels<string>, options: TunnelGatewayOptions): TunnelGateway {
   const core = new GatewayCore(channels, resolveGatewayOptions(options));
   const requestHandler = gatewayRequestHandler(core);
+  const grpcStreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => serveGrpcStream(core, stream, headers);
   return {
-    grpcStreamHandler: (stream, headers) => serveGrpcStream(core, stream, headers),
+    grpcStreamHandler,
     requestHandler,
     grpcJsServices: (services, servicesOptions = {}) => grpcJsServices(core, services, servicesOptions.health ?? true),
-    listen: (listenOptions) => listenGateway(requestHandler, listenOptions),
+    listen: (listenOptions) => listenGateway(grpcStreamHandler, requestHandler, listenOptions),
     get serving() {
       return core.isServing;
     },

@@ -1,6 +1,14 @@
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
-import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Session } from "node:http2";
+import {
+  constants,
+  createServer as createHttp2Server,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from "node:http2";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
+import { isGrpcContentType } from "./grpc-http2.js";
 import type { GatewayRequestHandler } from "./web-handler.js";
 
 /** Where `TunnelGateway.listen` listens. */
@@ -29,8 +37,23 @@ const PREFACE = Buffer.from("PRI");
  * clients and grpcurl -plaintext connect) and HTTP/1.1 (browsers, curl):
  * each connection's first bytes tell which server takes it.
  */
-export async function listenGateway(handler: GatewayRequestHandler, options: GatewayListenOptions = {}): Promise<TunnelGatewayServer> {
-  const http2: Http2Server = createHttp2Server({}, handler);
+export async function listenGateway(
+  grpcStreamHandler: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void,
+  handler: GatewayRequestHandler,
+  options: GatewayListenOptions = {},
+): Promise<TunnelGatewayServer> {
+  // gRPC streams are served as they come; only the others go through Node's
+  // compatibility layer (a request and a response object per stream, which
+  // gRPC does not use), on a server of their own that never listens.
+  const http2: Http2Server = createHttp2Server({});
+  const compat: Http2Server = createHttp2Server({}, handler);
+  http2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    if (isGrpcContentType(String(headers[constants.HTTP2_HEADER_CONTENT_TYPE] ?? ""))) {
+      grpcStreamHandler(stream, headers);
+    } else {
+      compat.emit("stream", stream, headers, flags, rawHeaders);
+    }
+  });
   const http1: HttpServer = createHttpServer(handler);
   const sockets = new Set<Socket>();
   const sessions = new Set<ServerHttp2Session>();

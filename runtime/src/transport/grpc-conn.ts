@@ -6,7 +6,8 @@ import { memoryExhausted, type MemoryBudget } from "../engine/memory-budget.js";
 import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { dataFrameBound } from "../protocol/frame-codec.js";
 import { giveBack, leaseBuffer } from "./frame-buffers.js";
-import type { ServerCallInternals } from "./grpc-js-internals.js";
+import { BatchedStreamWrites } from "./batched-stream-writes.js";
+import { clientCallStream, type ServerCallInternals } from "./grpc-js-internals.js";
 
 /** A tunnel RPC as the engines see it: frames out, and the switch that starts frames in. */
 export type CallConn<Out, In> = FrameConn<Out> & { listen(sink: FrameSink<In>): void };
@@ -14,24 +15,41 @@ export type CallConn<Out, In> = FrameConn<Out> & { listen(sink: FrameSink<In>): 
 /**
  * Adapts the network client's side of a tunnel RPC (a grpc-js client duplex
  * call) to the engines. `listen` starts delivering inbound frames; until
- * then grpc-js buffers them.
+ * then grpc-js buffers them. Given the call's serializer, frames go
+ * straight to its HTTP/2 stream when grpc-js lets them (see
+ * BatchedStreamWrites), else through the call.
  */
-export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>): CallConn<Out, In> {
+export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>, serialize?: (frame: Out) => Uint8Array): CallConn<Out, In> {
   // grpc-js emits 'error' for every non-OK status; 'status' carries the same.
   call.on("error", () => {});
   // The status ends the call: grpc-js holds no frames of it any more.
   const closed = whenOver(call, "status");
+  // Decided at the first write, once the call has its response headers
+  // (the engine writes nothing before): null means through the call.
+  let batched: BatchedStreamWrites<Out> | null | undefined;
   return {
     // No leased buffers here (see frame-buffers.ts): a grpc-js client call
     // reports a write done once its retry layer holds the frame, which is
     // grpc-js's own framed copy today, but nothing promises it stays so.
-    write: (frame, sent) => call.write(frame, sent),
+    write: (frame, sent) => {
+      if (batched === undefined) {
+        const stream = serialize === undefined ? undefined : clientCallStream(call);
+        batched = stream === undefined || serialize === undefined ? null : new BatchedStreamWrites(stream, serialize);
+      }
+      return batched === null ? call.write(frame, sent) : batched.write(frame, sent);
+    },
     onDrain: (listener) => call.on("drain", listener),
     onClosed: closed,
     ...readGate(call, undefined),
-    end: () => call.end(),
+    end: () => {
+      batched?.flush(); // the half-close follows the frames of this turn
+      call.end();
+    },
     // The engine records its own error; grpc-js can only cancel (RST_STREAM).
-    abort: () => call.cancel(),
+    abort: () => {
+      batched?.drop();
+      call.cancel();
+    },
     listen(sink) {
       call.on("data", (frame: In) => sink.receive(frame));
       call.on("status", (status: grpc.StatusObject) => {

@@ -150,3 +150,56 @@ function warnOnce(): void {
     );
   }
 }
+
+/*
+ * The client side. A grpc-js client call hands its HTTP/2 stream one
+ * message per write that stream completed (its Duplex and its retry layer
+ * each wait for the last write), and Node's HTTP/2 session sends one such
+ * write per flush: the frames an engine writes in one turn leave one
+ * `writev` each, and the peer reads them one at a time. So concurrent calls
+ * on a tunnel never share a read, and a gateway in front of the tunnel
+ * never gathers its answers. Written to the HTTP/2 stream directly, the
+ * frames of a turn leave together (see batched-stream-writes.ts).
+ */
+
+/** The path from a grpc-js client call down to its HTTP/2 stream, as grpc-js 1.14 builds it. */
+interface ClientCallChain {
+  /** ClientDuplexStreamImpl.call: the bottom intercepting call when no interceptor is configured. */
+  call?: { methodDefinition?: unknown; nextCall?: unknown; call?: ResolvingCall };
+}
+interface ResolvingCall {
+  child?: RetryingCall & LoadBalancingCall;
+}
+interface RetryingCall {
+  state?: string;
+  committedCallIndex?: number | null;
+  underlyingCalls?: Array<{ call?: LoadBalancingCall }>;
+}
+interface LoadBalancingCall {
+  child?: { http2Stream?: Http2Stream };
+}
+
+/**
+ * The HTTP/2 stream under a grpc-js client call, or undefined when the
+ * call is behind client interceptors (which may hold or change messages:
+ * its frames must then go through them), has not committed to one attempt
+ * (a retry would replay through grpc-js), or this grpc-js keeps it
+ * elsewhere. Asked once the call has its response headers.
+ */
+export function clientCallStream(call: object): Http2Stream | undefined {
+  const bottom = (call as ClientCallChain).call;
+  if (!isObject(bottom) || bottom.methodDefinition === undefined || bottom.nextCall !== undefined) {
+    return undefined; // interceptors sit between, or not grpc-js's chain
+  }
+  let attempt: LoadBalancingCall | undefined = bottom.call?.child;
+  if (isObject(attempt) && Array.isArray((attempt as RetryingCall).underlyingCalls)) {
+    const retrying = attempt as RetryingCall;
+    const index = retrying.committedCallIndex;
+    if (retrying.state !== "COMMITTED" || typeof index !== "number") {
+      return undefined;
+    }
+    attempt = retrying.underlyingCalls?.[index]?.call;
+  }
+  const stream = isObject(attempt) ? attempt.child?.http2Stream : undefined;
+  return isObject(stream) && typeof stream.write === "function" && typeof stream.cork === "function" ? stream : undefined;
+}

@@ -154,7 +154,7 @@ export async function dialTunnel<Out, In>(
   const call = client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, options.metadata, options.callOptions ?? {});
   // Attaches grpc-js's 'error' listener at once: a tunnel that cannot be
   // opened must be a result, not an unhandled 'error' event.
-  const conn = clientCallConn(call);
+  const conn = clientCallConn(call, method.serialize);
   try {
     const headers = await awaitResponseHeaders(call, options.signal);
     const stopped = options.stillWanted?.();

@@ -99,6 +99,7 @@ export const TARGETS = {
         "retrying-call",
         "policy-call",
         "retry-policy-options",
+        "list-tunnels",
       ),
     ],
     break: 80,

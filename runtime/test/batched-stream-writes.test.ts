@@ -134,6 +134,42 @@ describe("BatchedStreamWrites", () => {
     expect(same(server.received, all)).toBe(true);
   });
 
+  it("pushes back while the peer does not read, and drains once it does", async () => {
+    let resumeServer: () => void = () => {};
+    const received: Buffer[] = [];
+    const server = await startServer((s) =>
+      s.addService(
+        { bidi: method },
+        {
+          bidi: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+            call.sendMetadata(new grpc.Metadata());
+            call.pause(); // reads nothing until resumed: HTTP/2's window fills
+            resumeServer = () => {
+              call.on("data", (m: Buffer) => received.push(m));
+              call.resume();
+            };
+            call.on("end", () => call.end());
+          },
+        },
+      ),
+    );
+    cleanup.add(() => server.kill());
+    const { call } = await answeredCall(server.address);
+    const stream = clientCallStream(call)!;
+    const writes = new BatchedStreamWrites<Buffer>(stream, (m) => m);
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    for (let i = 0; i < 16; i++) writes.write(chunk, () => {});
+    writes.flush();
+    expect(writes.write(chunk, () => {})).toBe(false); // 1 MiB waits in HTTP/2, far past its high-water mark
+    const drained = once(stream, "drain");
+    resumeServer();
+    await drained;
+    writes.flush();
+    call.end();
+    await new Promise((resolve) => call.once("status", resolve));
+    expect(received.length).toBe(17);
+  });
+
   it("drops frames of a cancelled call without writing or throwing", async () => {
     const server = await collectingServer();
     const { call } = await answeredCall(server.address);

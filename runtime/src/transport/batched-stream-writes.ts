@@ -15,9 +15,10 @@ const PREFIX_BYTES = 5;
  *
  * `sent` runs once HTTP/2 has taken the frame's bytes (Node calls a
  * stream's write back then), as grpc-js's own write reports it, so the
- * engine's budget charges a frame until then. Never pushes back: the frame
- * writer bounds what it hands over (its data bound, and pausing reads while
- * control frames wait).
+ * engine's budget charges a frame until then. Pushes back while the HTTP/2
+ * stream holds more than its high-water mark (listen for the stream's
+ * 'drain'), as the call did after 16 frames: the frame writer then queues
+ * data frames unencoded, and pauses reading while control frames wait.
  */
 export class BatchedStreamWrites<Out> {
   private frames: Out[] = [];
@@ -37,7 +38,7 @@ export class BatchedStreamWrites<Out> {
       this.scheduled = true;
       setImmediate(this.flushLater);
     }
-    return true;
+    return !this.stream.writableNeedDrain;
   }
 
   /**

@@ -27,6 +27,7 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>, 
   // Decided at the first write, once the call has its response headers
   // (the engine writes nothing before): null means through the call.
   let batched: BatchedStreamWrites<Out> | null | undefined;
+  const drainListeners: Array<() => void> = [];
   return {
     // No leased buffers here (see frame-buffers.ts): a grpc-js client call
     // reports a write done once its retry layer holds the frame, which is
@@ -35,10 +36,16 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>, 
       if (batched === undefined) {
         const stream = serialize === undefined ? undefined : clientCallStream(call);
         batched = stream === undefined || serialize === undefined ? null : new BatchedStreamWrites(stream, serialize);
+        for (const listener of batched === null ? [] : drainListeners) {
+          stream?.on("drain", listener); // the stream pushes back now, not the call
+        }
       }
       return batched === null ? call.write(frame, sent) : batched.write(frame, sent);
     },
-    onDrain: (listener) => call.on("drain", listener),
+    onDrain: (listener) => {
+      call.on("drain", listener);
+      drainListeners.push(listener);
+    },
     onClosed: closed,
     ...readGate(call, undefined),
     end: () => {

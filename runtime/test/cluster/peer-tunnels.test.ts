@@ -1,6 +1,7 @@
 // The relay tunnels from one replica to another: several per peer, opened
 // together, each call on the least busy; one ending leaves the others in
 // use, and the peer is opened anew only once all have ended.
+import * as net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, type TunnelChannel } from "../../src/index.js";
@@ -100,6 +101,46 @@ describe("relay tunnels to a peer", () => {
     });
     expect(peers.current(relay.address)).toBeUndefined();
     expect(peers.openCount(relay.address)).toBe(0);
+  });
+
+  it("close() closes every tunnel to every peer; later openings reject UNAVAILABLE", async () => {
+    const [r1, r2] = await Promise.all([heldRelay(), heldRelay()]);
+    const peers = peerTunnels(2);
+    const t1 = await peers.tunnel(r1.address, signal());
+    const t2 = await peers.tunnel(r2.address, signal());
+    await expect.poll(() => peers.openCount(r1.address) + peers.openCount(r2.address)).toBe(4);
+    expect(peers.closing).toBe(false);
+    peers.close();
+    expect(peers.closing).toBe(true);
+    await Promise.all([t1.done, t2.done]);
+    expect(peers.openCount(r1.address) + peers.openCount(r2.address)).toBe(0);
+    expect(await outcome(peers.tunnel(r1.address, signal()))).toMatchObject({
+      ok: false,
+      error: { code: Code.UNAVAILABLE, rawMessage: "the cluster is closed" },
+    });
+  });
+
+  it("a peer that does not answer within connectTimeoutMs fails the opening naming it; none is kept", async () => {
+    // Accepts TCP connections and says nothing: no HTTP/2, no tunnel.
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    cleanup.add(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    silent.on("connection", (socket) => cleanup.add(() => void socket.destroy()));
+    const address = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const peers = new PeerTunnels({
+      secret: TEST_SECRET,
+      credentials: grpc.credentials.createInsecure(),
+      channelOptions: {},
+      limits: resolveLimits(undefined),
+      connectTimeoutMs: 200,
+      tunnelsPerPeer: 2,
+    });
+    cleanup.add(() => peers.close());
+    expect(await outcome(peers.tunnel(address, signal()))).toMatchObject({
+      ok: false,
+      error: { code: Code.UNAVAILABLE, rawMessage: `relay at ${address}: no answer within 200 ms` },
+    });
+    expect(peers.openCount(address)).toBe(0);
   });
 
   it("joinCluster takes tunnelsPerPeer as a whole number >= 1", async () => {

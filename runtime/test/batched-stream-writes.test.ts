@@ -11,20 +11,12 @@ import { createTunnelClient } from "../src/index.js";
 import { BatchedStreamWrites } from "../src/transport/batched-stream-writes.js";
 import { clientCallStream } from "../src/transport/grpc-js-internals.js";
 import { forwardFixture } from "./support/forward-fixture.js";
-import { Cleanup, startServer } from "./support/servers.js";
+import { bytesBidiMethod, Cleanup, startServer } from "./support/servers.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-const method = {
-  path: "/batched.Test/Bidi",
-  requestStream: true,
-  responseStream: true,
-  requestSerialize: (b: Buffer) => b,
-  requestDeserialize: (b: Buffer) => b,
-  responseSerialize: (b: Buffer) => b,
-  responseDeserialize: (b: Buffer) => b,
-} as const;
+const method = bytesBidiMethod("/batched.Test/Bidi");
 
 /** A server that collects one bidi call's messages and answers their count at the client's half-close. */
 async function collectingServer(): Promise<{ address: string; received: Buffer[]; ended: Promise<void> }> {

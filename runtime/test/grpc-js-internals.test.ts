@@ -9,21 +9,13 @@ import { type ServerCallInternals, serverCallInternals } from "../src/transport/
 import { TunnelServiceHandler, createTunnelClient, openTunnel } from "../src/index.js";
 import { inProcessClient } from "../src/testing.js";
 import { forwardFixture } from "./support/forward-fixture.js";
-import { Cleanup, startServer } from "./support/servers.js";
+import { bytesBidiMethod, Cleanup, startServer } from "./support/servers.js";
 import { StoreService } from "./support/store-service.js";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-const method = {
-  path: "/internals.Test/Bidi",
-  requestStream: true,
-  responseStream: true,
-  requestSerialize: (b: Buffer) => b,
-  requestDeserialize: (b: Buffer) => b,
-  responseSerialize: (b: Buffer) => b,
-  responseDeserialize: (b: Buffer) => b,
-} as const;
+const method = bytesBidiMethod("/internals.Test/Bidi");
 
 /** The internals of the server side of one bidi call to a server with `options`. */
 async function internalsOfACall(options: grpc.ServerOptions): Promise<ServerCallInternals | undefined> {

@@ -71,6 +71,11 @@ export class BatchedStreamWrites<Out> {
     stream.uncork();
   }
 
+  /** Registers the listener for "the stream takes more again". */
+  onDrain(listener: () => void): void {
+    this.stream.on("drain", listener);
+  }
+
   /** Forgets the frames waiting: the call is being cancelled. */
   drop(): void {
     this.frames = [];

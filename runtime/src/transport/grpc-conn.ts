@@ -34,17 +34,14 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>, 
     // grpc-js's own framed copy today, but nothing promises it stays so.
     write: (frame, sent) => {
       if (batched === undefined) {
-        const stream = serialize === undefined ? undefined : clientCallStream(call);
-        batched = stream === undefined || serialize === undefined ? null : new BatchedStreamWrites(stream, serialize);
-        for (const listener of batched === null ? [] : drainListeners) {
-          stream?.on("drain", listener); // the stream pushes back now, not the call
-        }
+        batched = batchedWritesOf(call, serialize, drainListeners);
       }
       return batched === null ? call.write(frame, sent) : batched.write(frame, sent);
     },
     onDrain: (listener) => {
       call.on("drain", listener);
       drainListeners.push(listener);
+      batched?.onDrain(listener);
     },
     onClosed: closed,
     ...readGate(call, undefined),
@@ -66,6 +63,27 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>, 
       });
     },
   };
+}
+
+/**
+ * Batched writes to the HTTP/2 stream under `call` when grpc-js lets them
+ * (see clientCallStream), with `drainListeners` on that stream, which then
+ * pushes back instead of the call; null: the frames go through the call.
+ */
+function batchedWritesOf<Out>(
+  call: object,
+  serialize: ((frame: Out) => Uint8Array) | undefined,
+  drainListeners: ReadonlyArray<() => void>,
+): BatchedStreamWrites<Out> | null {
+  const stream = serialize === undefined ? undefined : clientCallStream(call);
+  if (stream === undefined || serialize === undefined) {
+    return null;
+  }
+  const batched = new BatchedStreamWrites(stream, serialize);
+  for (const listener of drainListeners) {
+    batched.onDrain(listener);
+  }
+  return batched;
 }
 
 /**

@@ -45,3 +45,17 @@ export class Cleanup {
     }
   }
 }
+
+/** A bidi method of raw bytes at `path`, for tests of grpc-js calls themselves. */
+export function bytesBidiMethod(path: string) {
+  const same = (b: Buffer) => b;
+  return {
+    path,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: same,
+    requestDeserialize: same,
+    responseSerialize: same,
+    responseDeserialize: same,
+  } as const;
+}

@@ -3,12 +3,11 @@
 // at a time, gracefully, the agents reconnect through the balancer, and the
 // new replica fills up — while callers on every replica keep calling every
 // key (waitForReady, 10 s deadlines, handlers that take a while) with zero
-// failed calls.
+// failed calls. (How many tunnels a replica sheds: rebalance.test.ts.)
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { testServiceImpl } from "@protoc-gen-tunnel/interop";
 import type { TunnelsShedEvent } from "../../src/protocol.js";
-import { resolveRebalanceOptions, tunnelsToShed } from "../../src/cluster/rebalancer.js";
 import { eventually } from "../support/conditions.js";
 import { redisForFile } from "../support/redis-per-file.js";
 import { ProcessCluster, type ReplicaProcess } from "../support/replica-processes.js";
@@ -91,29 +90,4 @@ describe("rebalancing", () => {
     const shedByLoaded = (await Promise.all([r1, r2].map((r) => r.request<ShedRounds>("shedRounds")))).reduce((n, s) => n + s.total, 0);
     expect(shedByLoaded).toBeGreaterThanOrEqual(3);
   }, 120_000);
-});
-
-describe("how many tunnels a replica sheds", () => {
-  const options = resolveRebalanceOptions({ threshold: 0.2, maxShedPerInterval: 3 });
-  const loads = (...tunnels: number[]) => tunnels.map((n, i) => ({ replicaId: `r${i}`, tunnels: n }));
-
-  it("sheds down to the mean when above it by more than the threshold, a few per interval", () => {
-    expect(tunnelsToShed(6, loads(6, 6, 0), options)).toBe(2); // mean 4, limit 4.8
-    expect(tunnelsToShed(5, loads(5, 4, 3), options)).toBe(1);
-    expect(tunnelsToShed(100, loads(100, 0, 0, 0), options)).toBe(3); // at most maxShedPerInterval
-  });
-
-  it("sheds nothing within the threshold, below one tunnel of excess, or alone", () => {
-    expect(tunnelsToShed(4, loads(4, 4, 4), options)).toBe(0);
-    expect(tunnelsToShed(2, loads(2, 1), options)).toBe(0); // mean 1.5: 0.5 above
-    expect(tunnelsToShed(12, loads(12), options)).toBe(0);
-    expect(tunnelsToShed(0, loads(0, 12, 12), options)).toBe(0);
-  });
-
-  it("rejects bad options with RangeError", () => {
-    expect(() => resolveRebalanceOptions({ intervalMs: 0 })).toThrow(RangeError);
-    expect(() => resolveRebalanceOptions({ threshold: -0.1 })).toThrow(RangeError);
-    expect(() => resolveRebalanceOptions({ maxShedPerInterval: 0 })).toThrow(RangeError);
-    expect(() => resolveRebalanceOptions({ graceMs: Number.POSITIVE_INFINITY })).toThrow(RangeError);
-  });
 });

@@ -137,6 +137,7 @@ export const TARGETS = {
       "cluster/list-keys",
       "cluster/rebalance",
       "cluster/served-by",
+      "cluster/relay-calls",
     ),
     break: 80,
   },

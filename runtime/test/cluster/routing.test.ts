@@ -183,6 +183,7 @@ describe("cluster routing", () => {
     await stopping.rts.gracefulStop();
     await b.closedTunnelOf("stopping");
     expect(registry.held.size).toBe(0);
+    expect(registry.drained.map(agentName)).toContain("stopping"); // the registry heard it drain
   });
 
   it("a key is withdrawn the moment its last tunnel drains, while the calls on it still run", async () => {
@@ -203,6 +204,28 @@ describe("cluster routing", () => {
     expect(elsewhere.ok || elsewhere.error).toMatchObject({ code: Code.UNAVAILABLE });
     gate.release();
     expect(await running).toHaveLength(2);
+  });
+
+  it("a tunnel for the key here is preferred to the route to another replica cached for it", async () => {
+    const { a } = await twoReplicas();
+    const call = () => unaryCall(a.handler.keyAsChannel("K"), TestService.method.unary, {});
+    expect(servedBy(await call())).toBe("agent-b"); // relayed, and the route to b cached
+    await connectAgent(cleanup, a, { name: "agent-a", key: "K" });
+    for (let i = 0; i < 3; i++) expect(servedBy(await call())).toBe("agent-a");
+  });
+
+  it("a key is published again when an agent for it comes back after its last tunnel ended", async () => {
+    const c = newCluster();
+    const b = await startReplica(cleanup, c, "b");
+    for (const name of ["first", "second"]) {
+      const agent = await connectAgent(cleanup, b, { name, key: "K" });
+      await b.cluster.directory.flush();
+      expect(await c.holders("K")).toEqual(["b"]);
+      agent.controller.abort();
+      await b.closedTunnelOf(name);
+      await b.cluster.directory.flush();
+      expect(await c.holders("K")).toEqual([]);
+    }
   });
 
   it("a key is withdrawn when its last tunnel is revoked or cut off, and no call is routed to it", async () => {
@@ -243,13 +266,29 @@ describe("cluster routing", () => {
     const handler = new TunnelServiceHandler<string>({ affinityKey: () => 42 as unknown as string, cluster });
     const hub = await startServer((s) => s.addService(...handler.service()));
     cleanup.add(() => hub.kill());
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on("warning", onWarning);
+    cleanup.add(() => process.off("warning", onWarning));
     const agent = startAgent(cleanup, hub.address, { name: "numbered" });
     const result = await agent.serving;
     expect(result.error?.code).toBe(Code.INTERNAL);
     expect(handler.allReverseTunnels()).toEqual([]);
-    expect(() => handler.keyAsChannel(7 as unknown as string)).toThrow(TypeError);
+    expect(warnings).toContain(
+      "grpctunnel: reverse tunnel registry refused a tunnel: affinity keys are strings in cluster mode (got number)",
+    );
+    expect(() => handler.keyAsChannel(7 as unknown as string)).toThrow(
+      new TypeError("affinity keys are strings in cluster mode (got number)"),
+    );
     // One cluster per handler.
     expect(() => new TunnelServiceHandler<string>({ cluster })).toThrow(/already in use/);
+    // Nor a cluster that left.
+    const left = await joinCluster({
+      directory: await c.replica("y", { address: "relay-y:1", leaseMs: TEST_LEASE_MS, refreshMs: TEST_REFRESH_MS }),
+      relay: { address: "relay-y:1", secret: TEST_SECRET },
+    });
+    await left.close();
+    expect(() => new TunnelServiceHandler<string>({ cluster: left })).toThrow(new Error("this cluster is closed"));
     // And the types say so: cluster mode only for string keys.
     // @ts-expect-error a handler with number keys cannot take a cluster
     expect(() => new TunnelServiceHandler<number>({ cluster })).toThrow();

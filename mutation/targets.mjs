@@ -138,6 +138,7 @@ export const TARGETS = {
       "cluster/rebalance",
       "cluster/served-by",
       "cluster/relay-calls",
+      "cluster/routing-faults",
     ),
     break: 80,
   },

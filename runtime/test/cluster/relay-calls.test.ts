@@ -2,14 +2,15 @@
 // (over a raw relay tunnel carrying the secret, as a peer replica opens
 // it): the call's key is required, a key held elsewhere is refused naming
 // the replica and the key, and the call runs on the agent's tunnel.
+import { create, toBinary } from "@bufbuild/protobuf";
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, openTunnel, type TunnelChannel, type TunnelError, unaryCall } from "../../src/index.js";
+import { Code, openTunnel, serverStreamCall, type TunnelChannel, type TunnelError, unaryCall } from "../../src/index.js";
 import { RELAY_KEY_HEADER, RELAY_SECRET_HEADER } from "../../src/cluster.js";
-import type { MetadataInit } from "../../src/protocol.js";
+import { type MetadataInit, methodPath } from "../../src/protocol.js";
 import { clusterPerTest } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
-import { connectAgent, servedBy } from "../support/reverse.js";
+import { connectAgent, drain, Gate, servedBy } from "../support/reverse.js";
 import { type Replica, startReplica, TEST_SECRET } from "../support/replicas.js";
 import { Cleanup, tunnelClient } from "../support/servers.js";
 
@@ -73,5 +74,36 @@ describe("relayed calls", () => {
     expect(refused.ok || refused.error).toMatchObject({ code: Code.UNAVAILABLE, rawMessage: "replica is shutting down" });
     const call = await outcome(unaryCall(open, TestService.method.unary, {}, { metadata: { [RELAY_KEY_HEADER]: Buffer.from("K") } }));
     expect(call.ok || call.error).toMatchObject({ code: Code.UNAVAILABLE });
+  });
+
+  it("a caller cancelling a relayed call cancels it on the agent's side", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    const b = await startReplica(cleanup, c, "b");
+    const gate = new Gate();
+    await connectAgent(cleanup, b, { name: "agent-b", key: "K", impl: { serverStream: gate.serverStream } });
+    await b.cluster.directory.flush();
+    const controller = new AbortController();
+    const call = outcome(
+      drain(serverStreamCall(a.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 2 }, { signal: controller.signal })),
+    );
+    await gate.entered.promise;
+    controller.abort();
+    expect(await call).toMatchObject({ ok: false, error: { code: Code.CANCELLED } });
+    await gate.aborted.promise; // the agent's handler saw the cancel
+    expect(gate.wasAborted).toBe(true);
+
+    // The same through the call's own cancel().
+    const again = new Gate();
+    await connectAgent(cleanup, b, { name: "agent-b2", key: "K2", impl: { serverStream: again.serverStream } });
+    await b.cluster.directory.flush();
+    const input = TestService.method.serverStream.input;
+    const raw = a.handler.keyAsChannel("K2").startCall(methodPath(TestService.method.serverStream));
+    await raw.send(toBinary(input, create(input, { count: 2 })));
+    raw.closeSend();
+    await again.entered.promise;
+    raw.cancel();
+    expect((await raw.done).error).toMatchObject({ code: Code.CANCELLED });
+    await again.aborted.promise;
   });
 });

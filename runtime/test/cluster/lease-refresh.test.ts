@@ -123,4 +123,29 @@ describe("cluster directory: leases", () => {
     await a.flush(); // the failed write is repaired
     expect(await c.holders("k")).toEqual(["a"]);
   });
+
+  it("a key registered again while Redis is unreachable, then unregistered, is removed from Redis once it is back", async () => {
+    const { gate, c } = await gatedCluster(cleanup);
+    const a = await c.replica("a", { url: gate.url, ...NO_REFRESH });
+    a.register("k");
+    await a.flush();
+    gate.down();
+    await eventually(
+      "a has lost Redis",
+      async () => lostReports(c, "a"),
+      (n) => n === 2,
+      5_000,
+    );
+    a.register("k"); // held already: nothing changes
+    a.unregister("k");
+    expect(a.pendingRemovals.keys).toBe(1);
+    gate.up();
+    await eventually(
+      "the removal written",
+      async () => a.pendingRemovals.keys,
+      (n) => n === 0,
+      10_000,
+    );
+    expect(await c.holders("k")).toEqual([]);
+  });
 });

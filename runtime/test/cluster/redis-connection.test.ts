@@ -70,6 +70,52 @@ describe("cluster directory: Redis connections", () => {
     });
   });
 
+  it("names Redis by host and port, 6379 and localhost when the URL leaves them out", async () => {
+    for (const [url, server] of [
+      ["redis://127.0.0.1", "127.0.0.1:6379"],
+      ["redis://", "localhost:6379"],
+      ["redis://user:secret@example.invalid:7001/2", "example.invalid:7001"],
+    ]) {
+      const connection = new RedisConnection({ url, options: {}, commandTimeoutMs: 1_000, onReady: () => {}, onLost: () => {} });
+      cleanup.add(() => connection.destroy());
+      // Never connected: nothing is attempted, the error names the server.
+      await expect(connection.run((client) => client.ping())).rejects.toMatchObject({
+        rawMessage: `cluster directory unavailable: Redis at ${server} is not reachable (not connected)`,
+      });
+    }
+  });
+
+  it("a command that fails otherwise fails UNAVAILABLE naming Redis and the failure", async () => {
+    const c = newCluster();
+    const connection = new RedisConnection({ url: c.url, options: {}, commandTimeoutMs: 1_000, onReady: () => {}, onLost: () => {} });
+    cleanup.add(() => connection.destroy());
+    await connection.connect();
+    const server = connection.server;
+    for (const [thrown, said] of [
+      [new RangeError("bad argument"), "bad argument"],
+      [new RangeError(""), "RangeError"],
+      ["a string", "a string"],
+    ] as const) {
+      const error = await connection.run(() => Promise.reject(thrown)).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: Code.UNAVAILABLE,
+        rawMessage: `cluster directory unavailable: ${server} failed (${said})`,
+        cause: thrown,
+      });
+    }
+    // Cut off while the command is in flight.
+    const cut = await connection
+      .run((client) => {
+        const reply = client.ping();
+        connection.destroy();
+        return reply;
+      })
+      .catch((e: unknown) => e);
+    expect(cut).toMatchObject({ code: Code.UNAVAILABLE });
+    expect((cut as TunnelError).rawMessage).toMatch(new RegExp(`^cluster directory unavailable: ${server} failed \\(.+\\)$`));
+    expect((cut as TunnelError).cause).toBeInstanceOf(Error);
+  });
+
   it("a command Redis refuses fails UNAVAILABLE naming Redis's reply", async () => {
     const c = newCluster();
     const a = await c.replica("a");

@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { clusterPerTest, routeOf, sortedRoutes } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
@@ -114,5 +115,24 @@ describe("cluster directory: waitFor", () => {
     const reason = new Error("too late");
     expect(await outcome(b.waitFor("k", { signal: AbortSignal.abort(reason) }))).toEqual({ ok: false, error: reason });
     expect(await c.subscribers("k")).toBe(0);
+  });
+
+  it("a wait that ended, found or failed, leaves no listener on the caller's signal", async () => {
+    const c = newCluster();
+    const a = await c.replica("a");
+    const b = await c.replica("b");
+    const controller = new AbortController();
+    const listeners = () => getEventListeners(controller.signal, "abort").length;
+    const found = b.waitFor("k", { signal: controller.signal });
+    expect(listeners()).toBe(1);
+    a.register("k");
+    expect(await found).toEqual([routeOf("a")]);
+    expect(listeners()).toBe(0);
+    // Failed: the directory closed under it.
+    const failed = outcome(b.waitFor("never", { signal: controller.signal }));
+    expect(listeners()).toBe(1);
+    await b.close();
+    expect(await failed).toMatchObject({ ok: false, error: { code: 14 } });
+    expect(listeners()).toBe(0);
   });
 });

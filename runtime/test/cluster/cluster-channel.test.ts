@@ -105,4 +105,14 @@ describe("cluster channel", () => {
     expect(late.ok || late.error).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
     expect(lookups).toEqual(["G"]);
   });
+
+  it("a call waiting for its key (waitForReady) is served by an agent that then connects to this replica", async () => {
+    const c = newCluster();
+    const a = await startReplica(cleanup, c, "a");
+    await startReplica(cleanup, c, "b");
+    const waiting = unaryCall(a.handler.keyAsChannel("K"), TestService.method.unary, {}, { waitForReady: true, timeoutMs: 10_000 });
+    await c.untilSubscribers("K", (n) => n > 0); // it waits for the key anywhere in the cluster
+    await connectAgent(cleanup, a, { name: "agent-a", key: "K" });
+    expect(servedBy(await waiting)).toBe("agent-a");
+  });
 });

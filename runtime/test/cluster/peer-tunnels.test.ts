@@ -4,7 +4,7 @@
 import * as net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, type TunnelChannel } from "../../src/index.js";
+import { Code, type TunnelChannel, TunnelError } from "../../src/index.js";
 import { joinCluster } from "../../src/cluster.js";
 import { PeerTunnels } from "../../src/cluster/relay/index.js";
 import { RelayListener } from "../../src/cluster/relay/index.js";
@@ -118,6 +118,36 @@ describe("relay tunnels to a peer", () => {
       ok: false,
       error: { code: Code.UNAVAILABLE, rawMessage: "the cluster is closed" },
     });
+  });
+
+  it("a call the peer refuses (UNAVAILABLE: it lost the key) leaves the tunnel in use, not draining", async () => {
+    const relay = new RelayListener(TEST_SECRET);
+    relay.serve({
+      limits: resolveLimits(undefined),
+      calls: async (stream) => stream.reject(new TunnelError(Code.UNAVAILABLE, "no tunnel for this key here")),
+    });
+    const server = await startServer((s) => s.addService(...relay.service()));
+    cleanup.add(() => server.kill());
+    cleanup.add(() => relay.close());
+    const peers = peerTunnels(1);
+    const tunnel = await peers.tunnel(server.address, signal());
+    const call = tunnel.startCall("/test.Lost/Call");
+    call.closeSend();
+    const end = await call.done;
+    expect(end).toMatchObject({ refused: true, error: { code: Code.UNAVAILABLE } });
+    expect(tunnel.draining).toBe(false);
+    expect(peers.current(server.address)).toBe(tunnel);
+  });
+
+  it("an opening under way when close() is called fails UNAVAILABLE and keeps no tunnel", async () => {
+    const relay = await heldRelay();
+    const peers = peerTunnels(2);
+    const opening = outcome(peers.tunnel(relay.address, signal()));
+    peers.close();
+    const result = await opening;
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.error).toMatchObject({ code: Code.UNAVAILABLE });
+    expect(peers.openCount(relay.address)).toBe(0);
   });
 
   it("a peer that does not answer within connectTimeoutMs fails the opening naming it; none is kept", async () => {

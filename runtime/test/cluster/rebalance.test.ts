@@ -7,9 +7,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { AffinityDirectory, ReplicaLoad } from "../../src/cluster.js";
 import { joinCluster } from "../../src/cluster.js";
 import { resolveRebalanceOptions, tunnelsToShed } from "../../src/cluster/rebalancer.js";
-import { serverStreamCall, subscribeDiagnostics, type TunnelChannel } from "../../src/index.js";
+import { Code, serverStreamCall, subscribeDiagnostics, type TunnelChannel, type TunnelError } from "../../src/index.js";
 import type { TunnelsShedEvent } from "../../src/protocol.js";
-import { clusterPerTest } from "../support/cluster.js";
+import { ClusterFixture, clusterPerTest } from "../support/cluster.js";
+import { RedisGate } from "../support/redis-gate.js";
+import { RedisServer } from "../support/redis-server.js";
 import { eventually } from "../support/conditions.js";
 import { connectAgent, drain, Gate } from "../support/reverse.js";
 import { startReplica, TEST_SECRET } from "../support/replicas.js";
@@ -112,7 +114,7 @@ describe("how many tunnels a replica sheds", () => {
     expect(() => resolveRebalanceOptions(bad)).toThrow(new RangeError(message));
   });
 
-  it("joinCluster refuses rebalancing on a directory that cannot report load, and takes rebalance: false there", async () => {
+  it("joinCluster refuses rebalancing on a directory that cannot report load, and takes rebalance: false there (no listing either)", async () => {
     const c = newCluster();
     const directory = await c.replica("a");
     const withoutLoad: AffinityDirectory = {
@@ -131,6 +133,11 @@ describe("how many tunnels a replica sheds", () => {
     );
     const plain = await joinCluster({ directory: withoutLoad, relay, rebalance: false });
     expect(plain.tunnelsShed).toBe(0);
+    // Nor can such a cluster list its keys.
+    await expect(plain.listKeys()).rejects.toMatchObject({
+      code: Code.UNIMPLEMENTED,
+      rawMessage: "this cluster's directory cannot list keys",
+    });
     await plain.close();
   });
 });
@@ -184,5 +191,39 @@ describe("shedding", () => {
     // Leaving withdraws a's report at once (not after its lease).
     await a.cluster.close();
     expect((await b.cluster.directory.reportLoad!(0)).map((l) => l.replicaId)).toEqual(["b"]);
+  });
+
+  it("a round that cannot reach the directory is reported to onError, and the next rounds go on", async () => {
+    const server = await RedisServer.start();
+    cleanup.add(() => server.stop());
+    const gate = await RedisGate.start(server.port);
+    cleanup.add(() => gate.close());
+    const c = new ClusterFixture(gate.url);
+    cleanup.add(() => c.cleanup());
+    const reported: TunnelError[] = [];
+    const rebalance = { intervalMs: 50, threshold: 0, maxShedPerInterval: 1, graceMs: 0 };
+    // Given its directory, joinCluster reports to onError what the rebalancer meets, and nothing of the directory's own.
+    const a = await startReplica(cleanup, c, "a", { join: { rebalance, onError: (error) => reported.push(error) } });
+    const probe = await c.replica("probe");
+    await eventually(
+      "a reports its load",
+      () => probe.reportLoad(undefined),
+      (loads) => loads.some((l) => l.replicaId === "a"),
+      5_000,
+    );
+    expect(reported).toEqual([]);
+    gate.down();
+    await eventually(
+      "two rounds failed",
+      async () => reported.length,
+      (n) => n >= 2,
+      5_000,
+    );
+    for (const error of reported) {
+      expect(error).toMatchObject({ code: Code.UNAVAILABLE });
+      expect(error.rawMessage).toMatch(/^cluster directory unavailable: /);
+    }
+    gate.up();
+    expect(a.cluster.tunnelsShed).toBe(0);
   });
 });

@@ -21,6 +21,22 @@ const NO_REFRESH = { leaseMs: 60_000, refreshMs: 20_000 };
 const lostReports = (c: ClusterFixture, replicaId: string) =>
   c.reported.filter((r) => r.replicaId === replicaId && /lost the connection/.test(r.error.message)).length;
 
+/** Replica a on a Redis of its own behind a gate, holding `key` there, then cut off (both its connections lost). */
+async function cutOffHolding(key: string) {
+  const { gate, c } = await gatedCluster(cleanup);
+  const a = await c.replica("a", { url: gate.url, ...NO_REFRESH });
+  a.register(key);
+  await a.flush();
+  gate.down();
+  await eventually(
+    "a has lost Redis",
+    async () => lostReports(c, "a"),
+    (n) => n === 2,
+    5_000,
+  );
+  return { gate, c, a };
+}
+
 describe("cluster directory: leases", () => {
   it("keys Redis lost are written again within a refresh interval, without any register", async () => {
     const c = newCluster();
@@ -83,17 +99,7 @@ describe("cluster directory: leases", () => {
   });
 
   it("changes made while Redis is unreachable are kept, not attempted: nothing is reported for them", async () => {
-    const { gate, c } = await gatedCluster(cleanup);
-    const a = await c.replica("a", { url: gate.url, ...NO_REFRESH });
-    a.register("kept");
-    await a.flush();
-    gate.down();
-    await eventually(
-      "a has lost Redis",
-      async () => lostReports(c, "a"),
-      (n) => n === 2,
-      5_000,
-    );
+    const { c, a } = await cutOffHolding("kept");
     const reported = c.reported.length;
     a.register("added");
     a.unregister("kept");
@@ -125,17 +131,7 @@ describe("cluster directory: leases", () => {
   });
 
   it("a key registered again while Redis is unreachable, then unregistered, is removed from Redis once it is back", async () => {
-    const { gate, c } = await gatedCluster(cleanup);
-    const a = await c.replica("a", { url: gate.url, ...NO_REFRESH });
-    a.register("k");
-    await a.flush();
-    gate.down();
-    await eventually(
-      "a has lost Redis",
-      async () => lostReports(c, "a"),
-      (n) => n === 2,
-      5_000,
-    );
+    const { gate, c, a } = await cutOffHolding("k");
     a.register("k"); // held already: nothing changes
     a.unregister("k");
     expect(a.pendingRemovals.keys).toBe(1);

@@ -4,29 +4,16 @@
 // replicas whose lease ended left out, and bad requests refused.
 import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import type { KeyListPage, ListKeysRequest, RedisAffinityDirectory } from "../../src/cluster.js";
+import type { KeyListPage, RedisAffinityDirectory } from "../../src/cluster.js";
 import { Code } from "../../src/code.js";
 import { TunnelError } from "../../src/errors.js";
-import { clusterPerTest, gatedCluster } from "../support/cluster.js";
+import { allPages, clusterPerTest, gatedCluster } from "../support/cluster.js";
 import { eventually } from "../support/conditions.js";
 import { Cleanup } from "../support/servers.js";
 
 const newCluster = clusterPerTest();
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
-
-/** Every page of a listing, in order. */
-async function allPages(directory: RedisAffinityDirectory, request: Omit<ListKeysRequest, "cursor"> = {}): Promise<KeyListPage[]> {
-  const pages: KeyListPage[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await directory.listKeys({ ...request, cursor });
-    pages.push(page);
-    cursor = page.cursor;
-    if (pages.length > 1_000) throw new Error("the listing does not end");
-  } while (cursor !== undefined);
-  return pages;
-}
 
 const keysOf = (pages: readonly KeyListPage[]) => pages.flatMap((page) => page.keys);
 

@@ -3,8 +3,7 @@
 // without a prefix; the replicas holding each key; a dead replica's keys
 // leaving the listing with its lease (in-process listing tests: list-keys.test.ts).
 import { afterEach, describe, expect, it } from "vitest";
-import type { KeyListPage, ListKeysRequest, RedisAffinityDirectory } from "../../src/cluster.js";
-import { ClusterFixture, TEST_LEASE_MS } from "../support/cluster.js";
+import { allPages, ClusterFixture, TEST_LEASE_MS } from "../support/cluster.js";
 import { eventually } from "../support/conditions.js";
 import { DirectoryProcesses } from "../support/directory-processes.js";
 import { redisForFile } from "../support/redis-per-file.js";
@@ -20,18 +19,6 @@ afterEach(async () => {
 
 const KEYS = 10_000;
 const keyName = (i: number) => `dev-${i}`;
-
-/** Every page of a listing, in order. */
-async function allPages(directory: RedisAffinityDirectory, request: Omit<ListKeysRequest, "cursor">): Promise<KeyListPage[]> {
-  const pages: KeyListPage[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await directory.listKeys({ ...request, cursor });
-    pages.push(page);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return pages;
-}
 
 describe("listing the cluster's keys", () => {
   it("lists 10,000 keys held by three replica processes in bounded pages, each once, with their holders", async () => {

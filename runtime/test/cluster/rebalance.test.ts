@@ -9,9 +9,7 @@ import { joinCluster } from "../../src/cluster.js";
 import { resolveRebalanceOptions, tunnelsToShed } from "../../src/cluster/rebalancer.js";
 import { Code, serverStreamCall, subscribeDiagnostics, type TunnelChannel, type TunnelError } from "../../src/index.js";
 import type { TunnelsShedEvent } from "../../src/protocol.js";
-import { ClusterFixture, clusterPerTest } from "../support/cluster.js";
-import { RedisGate } from "../support/redis-gate.js";
-import { RedisServer } from "../support/redis-server.js";
+import { clusterBehindGate, clusterPerTest } from "../support/cluster.js";
 import { eventually } from "../support/conditions.js";
 import { connectAgent, drain, Gate } from "../support/reverse.js";
 import { startReplica, TEST_SECRET } from "../support/replicas.js";
@@ -194,12 +192,7 @@ describe("shedding", () => {
   });
 
   it("a round that cannot reach the directory is reported to onError, and the next rounds go on", async () => {
-    const server = await RedisServer.start();
-    cleanup.add(() => server.stop());
-    const gate = await RedisGate.start(server.port);
-    cleanup.add(() => gate.close());
-    const c = new ClusterFixture(gate.url);
-    cleanup.add(() => c.cleanup());
+    const { gate, c } = await clusterBehindGate(cleanup);
     const reported: TunnelError[] = [];
     const rebalance = { intervalMs: 50, threshold: 0, maxShedPerInterval: 1, graceMs: 0 };
     // Given its directory, joinCluster reports to onError what the rebalancer meets, and nothing of the directory's own.

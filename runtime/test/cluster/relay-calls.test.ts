@@ -39,7 +39,7 @@ describe("relayed calls", () => {
     const b = await startReplica(cleanup, c, "b");
     await connectAgent(cleanup, b, { name: "agent-b", key: "K" });
     const tunnel = await relayTunnel(b);
-    for (const metadata of [{}, { [RELAY_KEY_HEADER]: [Buffer.from("K"), Buffer.from("K")] }]) {
+    for (const metadata of <MetadataInit[]>[{}, { [RELAY_KEY_HEADER]: [Buffer.from("K"), Buffer.from("K")] }]) {
       expect(await failure(tunnel, metadata)).toMatchObject({
         code: Code.INVALID_ARGUMENT,
         rawMessage: "a relayed call must name exactly one affinity key",

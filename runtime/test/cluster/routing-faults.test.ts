@@ -4,11 +4,9 @@
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, serverStreamCall, type TunnelError, unaryCall } from "../../src/index.js";
-import { ClusterFixture, clusterPerTest } from "../support/cluster.js";
+import { clusterBehindGate, clusterPerTest } from "../support/cluster.js";
 import { eventually } from "../support/conditions.js";
 import { outcome } from "../support/events.js";
-import { RedisGate } from "../support/redis-gate.js";
-import { RedisServer } from "../support/redis-server.js";
 import { connectAgent, drain, Gate, servedBy } from "../support/reverse.js";
 import { startReplica } from "../support/replicas.js";
 import { Cleanup } from "../support/servers.js";
@@ -19,12 +17,7 @@ afterEach(() => cleanup.run());
 
 /** Two replicas whose directories reach Redis through a gate the test can shut. */
 async function gatedReplicas() {
-  const server = await RedisServer.start();
-  cleanup.add(() => server.stop());
-  const gate = await RedisGate.start(server.port);
-  cleanup.add(() => gate.close());
-  const c = new ClusterFixture(gate.url);
-  cleanup.add(() => c.cleanup());
+  const { gate, c } = await clusterBehindGate(cleanup);
   const a = await startReplica(cleanup, c, "a");
   const b = await startReplica(cleanup, c, "b");
   return { gate, a, b };

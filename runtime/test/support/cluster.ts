@@ -6,7 +6,13 @@
 import { randomUUID } from "node:crypto";
 import { createClient } from "redis";
 import { afterAll, afterEach, beforeAll } from "vitest";
-import { RedisAffinityDirectory, type RedisAffinityDirectoryOptions, type AffinityRoute } from "../../src/cluster.js";
+import {
+  type AffinityRoute,
+  type KeyListPage,
+  type ListKeysRequest,
+  RedisAffinityDirectory,
+  type RedisAffinityDirectoryOptions,
+} from "../../src/cluster.js";
 import type { TunnelError } from "../../src/errors.js";
 import { eventually } from "./conditions.js";
 import { RedisGate } from "./redis-gate.js";
@@ -137,4 +143,25 @@ export async function gatedCluster(cleanup: Cleanup): Promise<{ server: RedisSer
   const c = new ClusterFixture(server.url);
   cleanup.add(() => c.cleanup());
   return { server, gate, c };
+}
+
+/** A Redis of the test's own and a fixture whose replicas all reach it through a gate; `cleanup` stops them. */
+export async function clusterBehindGate(cleanup: Cleanup): Promise<{ gate: RedisGate; c: ClusterFixture }> {
+  const { gate } = await gatedCluster(cleanup);
+  const c = new ClusterFixture(gate.url);
+  cleanup.add(() => c.cleanup());
+  return { gate, c };
+}
+
+/** Every page of a key listing, in order (failing if it never ends). */
+export async function allPages(directory: RedisAffinityDirectory, request: Omit<ListKeysRequest, "cursor"> = {}): Promise<KeyListPage[]> {
+  const pages: KeyListPage[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await directory.listKeys({ ...request, cursor });
+    pages.push(page);
+    cursor = page.cursor;
+    if (pages.length > 10_000) throw new Error("the listing does not end");
+  } while (cursor !== undefined);
+  return pages;
 }

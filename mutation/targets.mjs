@@ -66,6 +66,8 @@ export const TARGETS = {
         "property/frame-codec.property",
         "property/frame-decode.property",
         "property/reassembly.property",
+        "status-codec",
+        "chunk-sequence",
       ),
       ...ENGINE_TESTS,
     ],

@@ -68,6 +68,8 @@ export const TARGETS = {
         "property/reassembly.property",
         "status-codec",
         "chunk-sequence",
+        "frame-codec-edges",
+        "metadata-codec",
       ),
       ...ENGINE_TESTS,
     ],

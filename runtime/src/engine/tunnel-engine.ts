@@ -228,10 +228,13 @@ export abstract class TunnelEngine<In extends Frame, Out extends ClientToServer 
   protected streamOf(frame: In): S | undefined {
     const id = frame.streamId;
     const stream = this.streams.get(id);
-    if (stream === undefined && (id <= 0n || id > this.lastStreamId)) {
+    if (stream !== undefined) {
+      return stream; // a live stream's ID is one that was used: nothing to check
+    }
+    if (id <= 0n || id > this.lastStreamId) {
       this.protocolError(`received ${frame.frame.case ?? "unknown"} frame for stream ID ${id}: stream never created`);
     }
-    return stream;
+    return undefined;
   }
 
   /**

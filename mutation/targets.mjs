@@ -49,6 +49,7 @@ const ENGINE_TESTS = [
     "fifo",
     "tunnel-info",
     "receive-windows",
+    "call-ends",
   ),
 ];
 

@@ -266,3 +266,26 @@ describe("FrameWriter: what the transport holds", () => {
     expect(memory.used).toBe(0);
   });
 });
+
+describe("FrameWriter: the edges of pausing the transport's reads", () => {
+  it("pauses only once more than pauseReadingAt bytes of control frames wait, and resumes as soon as at most half of it does", () => {
+    const conn = new TestConn();
+    const writer = newWriter(conn, { pauseReadingAt: 10 });
+    writer.write("aaaaa");
+    writer.write("bbbbb");
+    expect(conn.paused).toBe(false); // exactly 10 wait: not more than the bound
+    writer.write("c");
+    expect(conn.paused).toBe(true); // 11
+    conn.send(1);
+    expect(conn.paused).toBe(true); // 6: more than half
+    conn.send(1);
+    expect(conn.paused).toBe(false); // 1
+    conn.send(1);
+    writer.write("dddddd");
+    writer.write("eeee");
+    writer.write("f"); // 11 wait
+    expect(conn.paused).toBe(true);
+    conn.send(1); // 5: exactly half
+    expect(conn.paused).toBe(false);
+  });
+});

@@ -50,6 +50,7 @@ const ENGINE_TESTS = [
     "tunnel-info",
     "receive-windows",
     "call-ends",
+    "queue-failures",
   ),
 ];
 

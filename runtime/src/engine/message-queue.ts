@@ -203,12 +203,13 @@ export class MessageQueue {
 
   /** What a read gets now: a message, the end (undefined), a throw, or PENDING. */
   private next(): Uint8Array | undefined | typeof PENDING {
-    if (this.error !== undefined) {
-      throw this.error;
-    }
-    const message = this.pull();
+    const message = this.pull(); // nothing after `fail`, which drops the chunks
     if (message !== undefined) {
       return message;
+    }
+    // Checked after pulling: returning credit there may have failed the queue.
+    if (this.error !== undefined) {
+      throw this.error;
     }
     if (!this.ended) {
       return PENDING;

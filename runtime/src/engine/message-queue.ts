@@ -61,7 +61,6 @@ export class MessageQueue {
   bytesReceived = 0;
   private readonly sequence = new ChunkSequence();
   private assembler: MessageAssembler | undefined;
-  private assembling = false;
   /** Charged bytes of the chunks taken for the message being read. */
   private assembledHeld = 0;
   /** Declared size and bytes so far of the message arriving now (not necessarily the one being read). */
@@ -214,7 +213,9 @@ export class MessageQueue {
     if (!this.ended) {
       return PENDING;
     }
-    if (this.assembling || this.sequence.midMessage) {
+    // Every chunk that arrived was taken: a message that is still being
+    // assembled is one whose chunks did not all arrive.
+    if (this.sequence.midMessage) {
       throw new TunnelError(this.options.violationCode, `${this.options.what} stream ended in the middle of a message`);
     }
     if (this.endError !== undefined) {
@@ -300,7 +301,6 @@ export class MessageQueue {
         const assembler = (this.assembler ??= new MessageAssembler());
         message = chunk.size >= 0 ? assembler.start(chunk.size, chunk.data) : assembler.append(chunk.data);
       }
-      this.assembling = message === undefined;
       this.assembledHeld += chunk.held;
       if (chunk.onSlab && --this.slabChunks === 0) {
         this.options.memory.release(this.slabExtra);

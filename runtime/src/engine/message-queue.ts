@@ -21,6 +21,9 @@ export interface MessageQueueOptions {
   memory: StreamMemory;
 }
 
+/** The size of a chunk that continues a message (an envelope's is the message's). */
+const CONTINUATION = -1;
+
 /** `next()`: nothing to read yet. */
 const PENDING = Symbol("pending");
 
@@ -36,7 +39,7 @@ interface Waiter {
 
 interface Chunk {
   data: Uint8Array;
-  /** Total message size for an envelope; -1 for a continuation chunk. */
+  /** Total message size for an envelope; CONTINUATION for a continuation chunk. */
   size: number;
   /** What the chunk holds, as charged to the stream's memory. */
   held: number;
@@ -109,7 +112,7 @@ export class MessageQueue {
     if (this.ended) {
       return undefined;
     }
-    return this.enqueue(this.sequence.more(data.length, this.options.what), data, -1);
+    return this.enqueue(this.sequence.more(data.length, this.options.what), data, CONTINUATION);
   }
 
   /** The peer sends nothing more; the reader drains what is queued, then gets undefined (or `error`, thrown). */
@@ -271,14 +274,16 @@ export class MessageQueue {
    * chunk that brings it there: the rest of the message's size.
    */
   private assemblyBytes(size: number, length: number): number {
-    const before = size >= 0 ? 0 : this.incomingReceived;
-    if (size >= 0) {
+    let before = 0;
+    if (size === CONTINUATION) {
+      before = this.incomingReceived;
+    } else {
       this.incomingSize = size;
-      this.incomingReceived = 0;
     }
-    this.incomingReceived += length;
+    this.incomingReceived = before + length;
     const total = this.incomingSize;
-    const crossesHalf = before * 2 < total && this.incomingReceived * 2 >= total && this.incomingReceived < total;
+    // (The chunk that completes a message may cross half too: it charges 0.)
+    const crossesHalf = before * 2 < total && this.incomingReceived * 2 >= total;
     return crossesHalf ? total - this.incomingReceived : 0;
   }
 
@@ -299,7 +304,7 @@ export class MessageQueue {
         message = chunk.data; // a whole message in one chunk, the common case
       } else {
         const assembler = (this.assembler ??= new MessageAssembler());
-        message = chunk.size >= 0 ? assembler.start(chunk.size, chunk.data) : assembler.append(chunk.data);
+        message = chunk.size === CONTINUATION ? assembler.append(chunk.data) : assembler.start(chunk.size, chunk.data);
       }
       this.assembledHeld += chunk.held;
       if (chunk.onSlab && --this.slabChunks === 0) {

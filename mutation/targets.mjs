@@ -52,6 +52,7 @@ const ENGINE_TESTS = [
     "call-ends",
     "queue-failures",
     "receive-memory-edges",
+    "window-waits",
   ),
 ];
 

@@ -336,31 +336,33 @@ export class MessageQueue {
    * are all queued before it takes one (and returns its credit).
    */
   private wake(): void {
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent: `waking` only spares microtasks; a second look finds no waiter, or nothing new
     if (this.waiter !== undefined && !this.waking) {
       this.waking = true;
       queueMicrotask(() => this.settleWaiter());
     }
   }
 
-  /** Settles the waiting reader if what it waits for is there. */
+  /**
+   * Settles the waiting reader if what it waits for is there. Only this
+   * settles a waiter, and never from within itself (returning credit may
+   * wake the queue again, but `wake` only queues another look).
+   */
   private settleWaiter(): void {
     this.waking = false;
     const waiter = this.waiter;
     if (waiter === undefined) {
-      return;
+      return; // settled by the look before, which this one was queued during
     }
     let message: Uint8Array | undefined | typeof EXTRA_MESSAGE | typeof PENDING;
     try {
       message = waiter.only ? this.nextOnly() : this.next();
     } catch (e) {
-      if (this.waiter === waiter) {
-        this.waiter = undefined;
-        waiter.reject(e);
-      }
+      this.waiter = undefined;
+      waiter.reject(e);
       return;
     }
-    // Returning credit writes a frame, which may fail the queue (and settle the reader) meanwhile.
-    if (message !== PENDING && this.waiter === waiter) {
+    if (message !== PENDING) {
       this.waiter = undefined;
       waiter.resolve(message);
     }

@@ -53,6 +53,7 @@ const ENGINE_TESTS = [
     "queue-failures",
     "receive-memory-edges",
     "window-waits",
+    "largest-message",
   ),
 ];
 

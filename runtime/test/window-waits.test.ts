@@ -55,3 +55,31 @@ describe("sending into a grown window", () => {
     client.engine.close();
   });
 });
+
+describe("the rest of a message", () => {
+  it("goes as soon as the window holds all of it, however small the window is then", async () => {
+    const client = await clientUnderTest({ settings: s2c.settings(-1n, [1], 100) });
+    const call = client.open();
+    const sending = call.send(new Uint8Array(110));
+    client.feed(s2c.windowUpdate(call.id, 10)); // under a quarter of the window, but all that is left
+    await sending;
+    expect(dataFrames(client.conn.written)).toEqual([
+      ["message", 100],
+      ["more", 10],
+    ]);
+    client.engine.close();
+  });
+
+  it("without flow control (revision 0), a message split by maxChunkBytes counts its bytes once", async () => {
+    const client = await clientUnderTest({ settings: null, limits: { maxChunkBytes: 1000 } });
+    const call = client.open();
+    await call.send(new Uint8Array(2500));
+    expect(dataFrames(client.conn.written)).toEqual([
+      ["message", 1000],
+      ["more", 1000],
+      ["more", 500],
+    ]);
+    expect(call.bytesSent).toBe(2500);
+    client.engine.close();
+  });
+});

@@ -289,3 +289,18 @@ describe("FrameWriter: the edges of pausing the transport's reads", () => {
     expect(conn.paused).toBe(false);
   });
 });
+
+describe("FrameWriter: data keeps its order", () => {
+  it("never overtakes data queued before it, even once the transport, its RPC over, holds nothing", async () => {
+    const conn = new TestConn();
+    const writer = newWriter(conn, { maxBytesInTransport: 4 });
+    writer.writeData("held", new Source());
+    const queued = writer.writeData("queued", new Source());
+    conn.close(); // the transport held "held"; now it holds nothing
+    const later = writer.writeData("later", new Source());
+    expect(later).toBeInstanceOf(Promise);
+    expect(conn.written).toEqual(["held"]);
+    writer.close();
+    await Promise.all([queued, later]);
+  });
+});

@@ -51,8 +51,6 @@ const ENGINE_TESTS = [
     "receive-windows",
     "call-ends",
     "queue-failures",
-    "receive-memory-edges",
-    "window-waits",
     "largest-message",
   ),
 ];

@@ -51,7 +51,6 @@ const ENGINE_TESTS = [
     "receive-windows",
     "call-ends",
     "queue-failures",
-    "largest-message",
   ),
 ];
 

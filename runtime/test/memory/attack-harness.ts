@@ -15,6 +15,8 @@ export interface Measure {
   maxRss: number;
   /** What its tunnels have charged to their memory budgets. */
   charged: number;
+  /** The process budget (`setProcessMemoryLimit`, by default half of V8's heap limit, at most 1 GiB). */
+  processLimit: number;
   /** Frames grpc-js has read from tunnel RPCs. */
   framesRead: number;
 }
@@ -30,6 +32,8 @@ export interface AttackServerConfig {
   processLimit?: number;
   /** Key budgets by x-forwarded-for (`forwardedForKey`), as behind a trusted proxy. */
   forwardedFor?: boolean;
+  /** V8's old-space limit (`--max-old-space-size`), as an operator sets it; else Node's default. */
+  maxOldSpaceMiB?: number;
 }
 
 /** The tunnel server under attack, in its own process (attack-server.mjs). */
@@ -47,7 +51,9 @@ export class AttackServer {
 
   static async start(config: AttackServerConfig = {}): Promise<AttackServer> {
     const script = new URL("./attack-server.mjs", import.meta.url).pathname;
-    const child = fork(script, [JSON.stringify(config)], { execArgv: ["--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const execArgv = ["--expose-gc"];
+    if (config.maxOldSpaceMiB !== undefined) execArgv.push(`--max-old-space-size=${config.maxOldSpaceMiB}`);
+    const child = fork(script, [JSON.stringify(config)], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     const port = await new Promise<number>((resolve, reject) => {
       child.once("message", (message: { port: number }) => resolve(message.port));
       child.once("exit", (code) => reject(new Error(`attack server exited (${code}) before listening`)));

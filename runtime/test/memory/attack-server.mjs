@@ -9,8 +9,9 @@
 //
 // Sends {port} over IPC once listening; answers {cmd: "measure"} with the
 // memory it holds after a full GC (heap, array buffers, RSS, peak RSS), what
-// its tunnels have charged to their budgets, and how many frames grpc-js
-// has read from tunnel RPCs so far; {cmd: "frames"} with only the latter.
+// its tunnels have charged to their budgets, the process budget, and how
+// many frames grpc-js has read from tunnel RPCs so far; {cmd: "frames"} with
+// only the latter.
 import * as grpc from "@grpc/grpc-js";
 import { processMemoryUsage, setProcessMemoryLimit, TunnelServiceHandler } from "../../dist/index.js";
 import { forwardedForKey } from "../../dist/protocol.js";
@@ -106,6 +107,7 @@ process.on("message", (message) => {
       rss: memory.rss,
       maxRss: process.resourceUsage().maxRSS * 1024,
       charged: processMemoryUsage().used,
+      processLimit: processMemoryUsage().limit,
       framesRead,
     });
   }

@@ -1,9 +1,17 @@
 // Issue #25's combined attack: several connections, each using every
 // vector at once, against a tunnel server with the default settings in its
 // own process (attack-server.mjs). What the process holds grows by no more
-// than the budgets charged (at most the process budget, 1 GiB) plus a
-// fixed slack; a well-behaved client's calls keep succeeding throughout;
-// memory returns near its baseline once the attackers are gone.
+// than the budgets charged plus a fixed slack, and its peak RSS by no more
+// than the process budget plus that slack; a well-behaved client's calls
+// keep succeeding throughout; memory returns near its baseline once the
+// attackers are gone.
+//
+// The server runs with a V8 heap limit under 2 GiB, as a public endpoint
+// should (docs/security.md): with a limit of 2 GiB or more (Node's default
+// on a machine with 16 GiB), V8 lets its heap grow to up to 4× what was
+// live at the last full collection before it collects again, and garbage
+// promoted during the attack then took the peak RSS to +1.1 GiB in one run
+// of many; below 2 GiB it grows by at most 2×.
 //
 // Vectors not here: a peer's status (finding 8) is bounded where it is
 // passed on, which needs a caller (status-bounds.test.ts); the status
@@ -18,8 +26,8 @@ import { heavyMetadataTunnels, heavyStreams, pausedTunnels } from "./vectors.js"
 
 afterEach(runCleanups);
 
-/** The default process budget (`setProcessMemoryLimit`): 1 GiB on a machine with more than 2 GiB of heap. */
-const PROCESS_BUDGET = 1024 * MiB;
+/** Under 2 GiB (see the header); the default process budget is then half of the heap limit, ~1 GiB. */
+const MAX_OLD_SPACE_MIB = 1900;
 
 /**
  * What the process may hold beyond what its budgets charge: code compiled
@@ -53,7 +61,7 @@ const moreVectors: Array<(address: string) => Promise<void>> = [];
 
 describe("the combined attack (issue #25)", () => {
   it("three connections, every vector at once, default settings", async () => {
-    const { server, bystander, baseline, connect, attackersGone } = await attackSetup();
+    const { server, bystander, baseline, connect, attackersGone } = await attackSetup({ maxOldSpaceMiB: MAX_OLD_SPACE_MIB });
     // Three, each filling its 256 MiB: a fourth would fill the process
     // budget too, and then every new call is refused, the bystander's too.
     const attackers = Array.from({ length: 3 }, () => connect());
@@ -68,11 +76,11 @@ describe("the combined attack (issue #25)", () => {
     const growth = during.maxRss - baseline.rss;
     console.log(
       `combined attack: charged ${(charged / MiB).toFixed(0)} MiB, held +${((held(during) - held(baseline)) / MiB).toFixed(0)} MiB,` +
-        ` peak RSS +${(growth / MiB).toFixed(0)} MiB, attackers wrote ${attackers.map((a) => (a.bytesWritten / MiB).toFixed(0)).join("/")} MiB`,
+        ` peak RSS +${(growth / MiB).toFixed(0)} MiB (process budget ${(baseline.processLimit / MiB).toFixed(0)} MiB), attackers wrote ${attackers.map((a) => (a.bytesWritten / MiB).toFixed(0)).join("/")} MiB`,
     );
     expect(charged).toBeLessThanOrEqual(attackers.length * 256 * MiB);
     expect(held(during) - held(baseline)).toBeLessThan(charged + SLACK);
-    expect(growth).toBeLessThan(PROCESS_BUDGET + SLACK);
+    expect(growth).toBeLessThan(baseline.processLimit + SLACK);
     for (let i = 0; i < 20; i++) await bystander.ping();
     await attackersGone();
   }, 480_000);

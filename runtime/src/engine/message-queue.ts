@@ -117,6 +117,7 @@ export class MessageQueue {
 
   /** The peer sends nothing more; the reader drains what is queued, then gets undefined (or `error`, thrown). */
   end(error?: TunnelError): void {
+    // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent: only a client's queue ends with an error, once (its call ends once); a server's may end twice (half-close, then the call's end), both times without one
     if (this.ended) {
       return;
     }
@@ -133,6 +134,7 @@ export class MessageQueue {
       return;
     }
     this.error = error;
+    // Stryker disable next-line BooleanLiteral: equivalent: reads throw the error first, and a failed stream's frames never reach its queue (the engine forgot the stream)
     this.ended = true;
     this.options.window?.stop();
     this.chunks = undefined;

@@ -9,7 +9,7 @@ import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
 import { createTunnelClient } from "../src/index.js";
 import { BatchedStreamWrites } from "../src/transport/batched-stream-writes.js";
-import { clientCallStream } from "../src/transport/grpc-js-internals.js";
+import { clientCallStream, type MessageWriter, serverCallInternals } from "../src/transport/grpc-js-internals.js";
 import { forwardFixture } from "./support/forward-fixture.js";
 import { bytesBidiMethod, Cleanup, startServer } from "./support/servers.js";
 
@@ -85,6 +85,57 @@ describe("a grpc-js client call's HTTP/2 stream", () => {
   });
 });
 
+/**
+ * What a server call's messageWriter gives before and after its response
+ * headers went out, on a server with `options`; the client's call is
+ * cancelled after.
+ */
+async function serverWriters(
+  options: grpc.ServerOptions,
+): Promise<{ before: MessageWriter | undefined; after: MessageWriter | undefined }> {
+  const found = new Promise<{ before: MessageWriter | undefined; after: MessageWriter | undefined }>((resolve) => {
+    void startServer(
+      (s) =>
+        s.addService(
+          { bidi: method },
+          {
+            bidi: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+              call.on("error", () => {});
+              const internals = serverCallInternals(call);
+              const before = internals?.messageWriter();
+              call.sendMetadata(new grpc.Metadata());
+              resolve({ before, after: internals?.messageWriter() });
+            },
+          },
+        ),
+      options,
+    ).then((server) => {
+      cleanup.add(() => server.kill());
+      const client = new grpc.Client(server.address, grpc.credentials.createInsecure());
+      cleanup.add(() => client.close());
+      const call = client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize);
+      call.on("error", () => {});
+      cleanup.add(() => call.cancel());
+    });
+  });
+  return found;
+}
+
+describe("a grpc-js server call's message writer", () => {
+  it("is found once the response headers went out, with the call's serializer", async () => {
+    const { before, after } = await serverWriters({});
+    expect(before).toBeUndefined(); // HTTP/2 would send the bytes before the headers
+    expect(typeof after?.stream.write).toBe("function");
+    expect(Buffer.from(after!.serialize(Buffer.from("abc")))).toEqual(Buffer.from("abc"));
+  });
+
+  it("is not used behind a server interceptor, or when grpc-js checks a send limit", async () => {
+    const passThrough: grpc.ServerInterceptor = (_method, call) => new grpc.ServerInterceptingCall(call);
+    expect((await serverWriters({ interceptors: [passThrough] })).after).toBeUndefined();
+    expect((await serverWriters({ "grpc.max_send_message_length": 1024 * 1024 })).after).toBeUndefined();
+  });
+});
+
 describe("BatchedStreamWrites", () => {
   it("delivers 300 messages written in one turn whole and in order, calls back in order, then half-closes after them", async () => {
     const server = await collectingServer();
@@ -120,7 +171,7 @@ describe("BatchedStreamWrites", () => {
     for (const m of all.slice(0, 20)) writes.write(m, () => {});
     await new Promise((resolve) => setImmediate(resolve));
     for (const m of all.slice(20)) writes.write(m, () => {});
-    writes.flush(); // the last 20 have not been written yet: ending now must not drop them
+    writes.flush(true); // the last 20 have not been written yet: ending now must not drop them
     call.end();
     await server.ended;
     expect(same(server.received, all)).toBe(true);
@@ -148,18 +199,42 @@ describe("BatchedStreamWrites", () => {
     cleanup.add(() => server.kill());
     const { call } = await answeredCall(server.address);
     const stream = clientCallStream(call)!;
-    const writes = new BatchedStreamWrites<Buffer>(stream, (m) => m);
+    let encoded = 0;
+    const writes = new BatchedStreamWrites<Buffer>(stream, (m) => {
+      encoded++;
+      return m;
+    });
     const chunk = Buffer.alloc(64 * 1024, 7);
-    for (let i = 0; i < 16; i++) writes.write(chunk, () => {});
+    let sent = 0;
+    for (let i = 0; i < 16; i++) writes.write(chunk, () => sent++);
     writes.flush();
-    expect(writes.write(chunk, () => {})).toBe(false); // 1 MiB waits in HTTP/2, far past its high-water mark
-    const drained = once(stream, "drain");
+    // HTTP/2 took one frame, past its high-water mark; the others wait unencoded.
+    expect(encoded).toBe(1);
+    expect(writes.write(chunk, () => sent++)).toBe(false);
+    const drainedAll = new Promise<void>((resolve) => writes.onDrain(resolve));
     resumeServer();
-    await drained;
-    writes.flush();
+    await drainedAll; // the engine hears of a drain only once nothing waits here
+    expect(encoded).toBe(17);
     call.end();
     await new Promise((resolve) => call.once("status", resolve));
     expect(received.length).toBe(17);
+    expect(received.every((m) => m.equals(chunk))).toBe(true);
+    expect(sent).toBe(17);
+  });
+
+  it("writes whole messages that view part of a larger buffer, copied: the buffer may change after", async () => {
+    const server = await collectingServer();
+    const { call } = await answeredCall(server.address);
+    const writes = new BatchedStreamWrites<Uint8Array>(clientCallStream(call)!, (m) => m);
+    const big = new Uint8Array(256 * 1024).fill(1);
+    const views = [big.subarray(0, 20_000), big.subarray(40_000, 40_010), big.subarray(100_000, 180_000)];
+    for (const view of views) writes.write(view, () => {});
+    writes.flush(true);
+    big.fill(2); // what went to HTTP/2 is a copy: this must not reach the peer
+    call.end();
+    await server.ended;
+    expect(server.received.map((m) => m.length)).toEqual([20_000, 10, 80_000]);
+    expect(server.received.every((m) => m.every((b) => b === 1))).toBe(true);
   });
 
   it("drops frames of a cancelled call without writing or throwing", async () => {

@@ -49,6 +49,11 @@ const registry = createFileRegistry(
             ],
             oneofDecl: [{ name: "choice" }, { name: "_extra" }],
           },
+          // Fields declared out of number order: toBinary writes them by number.
+          {
+            name: "Reversed",
+            field: [bytesField("high", 9), { name: "mid", number: 5, type: Type.STRING, label: Label.OPTIONAL }, bytesField("low", 2)],
+          },
         ],
       },
       {
@@ -87,6 +92,7 @@ function message(typeName: string): DescMessage {
 
 const Bulk = message("bulk3.Bulk");
 const Legacy = message("bulk2.Legacy");
+const Reversed = message("bulk3.Reversed");
 
 /** Distinct bytes, so a field written from the wrong source shows. */
 function bytes(length: number, seed: number): Uint8Array {
@@ -123,6 +129,15 @@ describe("bulk encoding of large bytes fields", () => {
     roundTrip(Bulk, { extra: bytes(LARGE, 6), count: 1 });
     const parsed = fromBinary(Bulk, encodeMessage(Bulk, { payload: bytes(LARGE, 7) }));
     expect(Object.hasOwn(parsed, "extra")).toBe(false);
+  });
+
+  it("writes large fields in number order, whatever the order they are declared in", () => {
+    roundTrip(Reversed, { high: bytes(LARGE, 20), mid: "m", low: bytes(LARGE + 3, 21) });
+  });
+
+  it("takes a field of exactly 8 KiB, and leaves one byte less to toBinary", () => {
+    roundTrip(Bulk, { payload: bytes(8 * 1024, 22), count: 2 });
+    expect(encodeBulk(Bulk, create(Bulk, { payload: bytes(8 * 1024 - 1, 23) }))).toBeUndefined();
   });
 
   it("writes a large field with a three-byte tag", () => {

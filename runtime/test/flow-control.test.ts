@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS, resolveLimits } from "../src/engine/limits.js";
+import { MAX_WINDOW_BYTES } from "../src/protocol/constants.js";
 import { ReceiveWindow, SendWindow } from "../src/protocol/flow-control.js";
+import { settle } from "./support/events.js";
 
 const KiB = 1024;
 
@@ -99,6 +101,40 @@ describe("ReceiveWindow", () => {
     expect(credits).toEqual([]);
     expect(window.current).toBe(64 * KiB);
   });
+
+  it("consuming nothing returns no credit and does not grow the window", () => {
+    const { window, credits } = windowOf(4, 16);
+    window.receive(4);
+    window.consumed(4, false); // read, but more is queued: no growth
+    expect(credits).toEqual([4]);
+    window.consumed(0, true);
+    expect(credits).toEqual([4]);
+    expect(window.current).toBe(4);
+  });
+
+  it("sends the growth at once, even when the credit read with it is below the batch", () => {
+    const { window, credits } = windowOf(10, 11);
+    window.receive(10);
+    window.consumed(9, false);
+    expect(credits).toEqual([9]);
+    window.consumed(1, true); // 1 byte read, the window grows by 1 (to its maximum)
+    expect(credits).toEqual([9, 2]);
+    expect(window.current).toBe(11);
+  });
+
+  it("after growing, batches credit to half the grown window", () => {
+    const { window, credits } = windowOf(4, 8);
+    window.receive(4);
+    window.consumed(4, true);
+    expect(credits).toEqual([8]); // 4 read + 4 growth
+    expect(window.current).toBe(8);
+    window.receive(3);
+    window.consumed(3, false);
+    expect(credits).toEqual([8]); // 3 < 4, half the new window
+    window.receive(1);
+    window.consumed(1, false);
+    expect(credits).toEqual([8, 4]);
+  });
 });
 
 describe("SendWindow", () => {
@@ -118,6 +154,67 @@ describe("SendWindow", () => {
     expect(window.worthWaitingFor(100 * KiB)).toBe(true); // 56 KiB open, 100 <= 128
     expect(window.worthWaitingFor(56 * KiB)).toBe(false); // fits now
     expect(window.worthWaitingFor(129 * KiB)).toBe(false); // over half: sent in pieces, or it could wait forever
+  });
+
+  it("a message of exactly half the largest window seen is worth waiting for", () => {
+    const window = new SendWindow(4);
+    window.take(4);
+    window.grant(8); // grown: 8 at once
+    window.take(8);
+    expect(window.worthWaitingFor(4)).toBe(true);
+    expect(window.worthWaitingFor(5)).toBe(false);
+  });
+
+  it("is too small only when it holds less than the rest of the message and less than a quarter of the largest window", () => {
+    const window = new SendWindow(100);
+    window.take(90); // 10 open, a quarter is 25
+    expect(window.tooSmallFor(10)).toBe(false); // the rest fits exactly
+    expect(window.tooSmallFor(11)).toBe(true);
+    window.grant(15); // 25 open: a quarter exactly
+    expect(window.tooSmallFor(50)).toBe(false);
+    window.take(25);
+    expect(window.tooSmallFor(1)).toBe(true); // closed
+  });
+
+  it("remembers the largest window seen: credit after a drain does not shrink it", () => {
+    const window = new SendWindow(100);
+    window.take(100);
+    window.grant(10); // 10 open, the largest seen is still 100
+    expect(window.tooSmallFor(50)).toBe(true); // 10 < 25, a quarter of 100
+  });
+
+  it("takes credit up to a uint32 window exactly, and refuses one byte more without changing", () => {
+    const window = new SendWindow(0);
+    expect(window.grant(MAX_WINDOW_BYTES - 1)).toBe(true);
+    expect(window.grant(2)).toBe(false);
+    expect(window.size).toBe(MAX_WINDOW_BYTES - 1);
+    expect(window.grant(1)).toBe(true);
+    expect(window.size).toBe(MAX_WINDOW_BYTES);
+  });
+
+  it("wakes its waiters when credit opens it, not for credit of 0", async () => {
+    const window = new SendWindow(0);
+    let woken = 0;
+    const waiting = window.whenOpen().then(() => woken++);
+    window.grant(0);
+    await settle();
+    expect(woken).toBe(0);
+    window.grant(1);
+    await waiting;
+    expect(woken).toBe(1);
+  });
+
+  it("release wakes its waiters while it is still closed (e.g. the stream ended)", async () => {
+    const window = new SendWindow(0);
+    let woken = false;
+    const waiting = window.whenOpen().then(() => {
+      woken = true;
+    });
+    window.release();
+    await settle();
+    expect(woken).toBe(true);
+    await waiting;
+    expect(window.size).toBe(0);
   });
 });
 

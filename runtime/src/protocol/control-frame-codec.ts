@@ -39,6 +39,7 @@ export function encodeClientControl(frame: ClientToServer): Buffer | undefined {
       }
       return out;
     }
+    // Stryker disable next-line ConditionalExpression: equivalent: toBinary writes the same bytes (the fast path only saves time)
     case "halfClose":
     case "cancel":
       return hasUnknown(body.value) ? undefined : startFrame(frame.streamId, body.case === "halfClose" ? TAG_LENGTH_5 : TAG_LENGTH_6, 0);

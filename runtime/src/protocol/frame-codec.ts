@@ -31,8 +31,10 @@ const TAG_DATA = 0x12; // MessageData.data, field 2
  */
 export function encodeClientToServer(frame: ClientToServer, into?: Buffer): Buffer {
   const body = frame.frame;
+  // Stryker disable next-line BlockStatement: equivalent: toBinary writes the same bytes (the fast path only saves time)
   if (body.case === "windowUpdate") {
     const fast = encodeWindowUpdate(frame.streamId, body.value);
+    // Stryker disable next-line BlockStatement: equivalent: toBinary writes the same bytes (the fast path only saves time)
     if (fast !== undefined) {
       return fast;
     }
@@ -46,8 +48,10 @@ export function encodeClientToServer(frame: ClientToServer, into?: Buffer): Buff
     if (fast !== undefined) {
       return fast;
     }
+    // Stryker disable next-line BlockStatement: equivalent: toBinary writes the same bytes (the fast path only saves time)
   } else {
     const fast = encodeClientControl(frame);
+    // Stryker disable next-line BlockStatement: equivalent: toBinary writes the same bytes (the fast path only saves time)
     if (fast !== undefined) {
       return fast;
     }
@@ -58,8 +62,10 @@ export function encodeClientToServer(frame: ClientToServer, into?: Buffer): Buff
 /** Encodes a ServerToClient frame; `into` as for encodeClientToServer. */
 export function encodeServerToClient(frame: ServerToClient, into?: Buffer): Buffer {
   const body = frame.frame;
+  // Stryker disable next-line BlockStatement: equivalent: toBinary writes the same bytes (the fast path only saves time)
   if (body.case === "windowUpdate") {
     const fast = encodeWindowUpdate(frame.streamId, body.value);
+    // Stryker disable next-line BlockStatement: equivalent: toBinary writes the same bytes (the fast path only saves time)
     if (fast !== undefined) {
       return fast;
     }
@@ -73,8 +79,10 @@ export function encodeServerToClient(frame: ServerToClient, into?: Buffer): Buff
     if (fast !== undefined) {
       return fast;
     }
+    // Stryker disable next-line BlockStatement: equivalent: toBinary writes the same bytes (the fast path only saves time)
   } else {
     const fast = encodeServerControl(frame);
+    // Stryker disable next-line BlockStatement: equivalent: toBinary writes the same bytes (the fast path only saves time)
     if (fast !== undefined) {
       return fast;
     }
@@ -235,23 +243,29 @@ function decodeDataFrame(
   if (value === undefined) {
     return undefined;
   }
+  // Stryker disable next-line BlockStatement: equivalent: fromBinary gives the same frame (the fast path only saves time)
   if (tag === TAG_WINDOW_UPDATE) {
     return reader.pos === bytes.length && value <= MAX_UINT32
       ? { $typeName: typeName, streamId, frame: { case: "windowUpdate", value } }
       : undefined;
   }
+  // Stryker disable next-line ArithmeticOperator: equivalent: with `-` only an empty value at the frame's end passes, as it does with `+`
   if (reader.pos + value !== bytes.length) {
     return undefined;
   }
+  // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent: fromBinary gives the same frame (the fast path only saves time)
   if (tag === TAG_MORE_DATA) {
     return { $typeName: typeName, streamId, frame: { case: moreCase, value: bytes.subarray(reader.pos) } };
   }
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: only the three data tags come here (isDataTag)
   if (tag !== TAG_MESSAGE_DATA) {
     return undefined;
   }
   let size = 0;
   let data = bytes.subarray(bytes.length); // empty, as fromBinary gives for an absent bytes field
+  // Stryker disable next-line BlockStatement: equivalent: fromBinary gives the same frame (the fast path only saves time)
   if (bytes[reader.pos] === TAG_SIZE) {
+    // Stryker disable next-line UpdateOperator: equivalent: fromBinary gives the same frame (the fast path only saves time)
     reader.pos++;
     const parsed = reader.varint(5);
     if (parsed === undefined || parsed > MAX_UINT32) {
@@ -259,6 +273,7 @@ function decodeDataFrame(
     }
     size = parsed;
   }
+  // Stryker disable next-line BlockStatement: equivalent: fromBinary gives the same frame (the fast path only saves time)
   if (bytes[reader.pos] === TAG_DATA) {
     reader.pos++;
     const length = reader.varint(5);

@@ -33,10 +33,11 @@ export class MessageAssembler {
       return undefined;
     }
     this.add(chunk);
-    const buffer = this.buffer;
-    if (this.filled < this.size || buffer === undefined) {
+    if (this.filled < this.size) {
       return undefined;
     }
+    // All of it is in, so the buffer exists: it was allocated once half was.
+    const buffer = this.buffer;
     this.buffer = undefined;
     return buffer;
   }

@@ -47,6 +47,7 @@ export class Varints {
     let scale = 1;
     for (let i = 0; i < maxBytes; i++) {
       const byte = this.bytes[this.pos++];
+      // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent: a missing byte adds 0 and is not < 0x80, so the loop runs out and returns undefined too
       if (byte === undefined) {
         return undefined;
       }
@@ -81,10 +82,12 @@ export function readFrameStart(bytes: Uint8Array): FrameStart | undefined {
   const start = new FrameStart(bytes);
   start.pos = 1;
   const id = start.varint(7);
+  // Stryker disable next-line ConditionalExpression: equivalent: a stream ID of 0 decodes the same on the fast path as with fromBinary (0n)
   if (id === undefined || id === 0) {
     return undefined;
   }
   const tag = bytes[start.pos++];
+  // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent: an undefined tag matches none of the fast paths' tags, which then return undefined
   if (tag === undefined) {
     return undefined;
   }

@@ -4,21 +4,42 @@ import type { Http2Stream } from "node:http2";
 const PREFIX_BYTES = 5;
 
 /**
+ * Frames smaller than this are copied behind their prefixes (as grpc-js
+ * copies every message it frames); larger ones are written as they are,
+ * unless they view a buffer larger by more than this (HTTP/2 would keep
+ * all of it alive until the frame left, uncharged).
+ */
+const COPY_BYTES = 16 * 1024;
+
+/** True for bytes written as they are: large, and (nearly) all of their buffer. */
+function ownsItsBuffer(bytes: Uint8Array): boolean {
+  return bytes.byteLength >= COPY_BYTES && bytes.buffer.byteLength - bytes.byteLength <= COPY_BYTES;
+}
+
+/**
  * Writes a tunnel RPC's frames as gRPC messages straight to the HTTP/2
- * stream under a grpc-js client call (found by `clientCallStream`): the
- * frames written in one turn of the event loop go in one write at its end
- * (`setImmediate`, after the turn's I/O), so they leave in one `writev`
- * and the peer reads them together. Unary calls on a tunnel then share
- * reads the way direct grpc-js calls share them: one process with 32
- * callers went from 3 reads per call to 0.15, CPU per reverse call from
- * 191 to 103 µs, through a gateway from 746 to 394 µs (Node 24).
+ * stream under a grpc-js call (found by `clientCallStream`, or a server
+ * call's `messageWriter`): the frames written in one turn of the event
+ * loop go in one write at its end (`setImmediate`, after the turn's I/O),
+ * so they leave in one `writev` and the peer reads them together. Unary
+ * calls on a tunnel then share reads the way direct grpc-js calls share
+ * them: one process with 32 callers went from 3 reads per call to 0.15,
+ * CPU per reverse call from 191 to 103 µs, through a gateway from 746 to
+ * 394 µs (Node 24).
+ *
+ * Frames are encoded only as HTTP/2 takes them: up to the stream's
+ * high-water mark, the rest wait as they are until it drains (as they
+ * waited in grpc-js's call). An encoded frame is a second copy of what the
+ * engine already holds and charges once (a call's metadata, say), so a
+ * peer that stops reading would otherwise make a tunnel hold everything it
+ * wrote twice.
  *
  * `sent` runs once HTTP/2 has taken the frame's bytes (Node calls a
  * stream's write back then), as grpc-js's own write reports it, so the
- * engine's budget charges a frame until then. Pushes back while the HTTP/2
- * stream holds more than its high-water mark (listen for the stream's
- * 'drain'), as the call did after 16 frames: the frame writer then queues
- * data frames unencoded, and pauses reading while control frames wait.
+ * engine's budget charges a frame until then. `write` pushes back while
+ * frames wait here or the stream is past its high-water mark (listen with
+ * `onDrain`): the frame writer then queues data frames unencoded, and
+ * pauses reading while control frames wait.
  */
 export class BatchedStreamWrites<Out> {
   private frames: Out[] = [];
@@ -29,51 +50,62 @@ export class BatchedStreamWrites<Out> {
   constructor(
     private readonly stream: Http2Stream,
     private readonly serialize: (frame: Out) => Uint8Array,
-  ) {}
+  ) {
+    // Before any listener of the engine's (see onDrain): what waits goes first.
+    stream.on("drain", this.flushLater);
+  }
 
   write(frame: Out, sent: () => void): boolean {
+    const waiting = this.frames.length > 0 && !this.scheduled;
     this.frames.push(frame);
     this.callbacks.push(sent);
-    if (!this.scheduled) {
+    if (!this.scheduled && !waiting) {
       this.scheduled = true;
       setImmediate(this.flushLater);
     }
-    return !this.stream.writableNeedDrain;
+    return !waiting && !this.stream.writableNeedDrain;
   }
 
   /**
-   * Writes every frame waiting now; before the call half-closes, so the end
-   * of the stream follows them. Frames of a stream already gone are
-   * dropped: the call's end releases what they were charged.
+   * Writes the frames waiting now, up to the stream's high-water mark, or
+   * all of them with `all` (before the call ends, so its end follows
+   * them). Frames of a stream already gone are dropped: the call's end
+   * releases what they were charged.
    */
-  flush(): void {
+  flush(all = false): void {
     this.scheduled = false;
-    const frames = this.frames;
-    const callbacks = this.callbacks;
-    if (frames.length === 0) {
-      return;
-    }
-    this.frames = [];
-    this.callbacks = [];
     const stream = this.stream;
     if (stream.destroyed || !stream.writable) {
+      this.drop();
       return;
     }
-    stream.cork();
-    for (let i = 0; i < frames.length; i++) {
-      const bytes = this.serialize(frames[i]!);
-      const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
-      prefix[0] = 0;
-      prefix.writeUInt32BE(bytes.byteLength, 1);
-      stream.write(prefix);
-      stream.write(bytes, callbacks[i]);
+    const room = all ? Number.POSITIVE_INFINITY : stream.writableHighWaterMark - stream.writableLength;
+    const encoded: Uint8Array[] = [];
+    let bytes = 0;
+    while (encoded.length < this.frames.length && bytes < room) {
+      const frame = this.serialize(this.frames[encoded.length]!);
+      encoded.push(frame);
+      bytes += PREFIX_BYTES + frame.byteLength;
     }
-    stream.uncork();
+    if (encoded.length === 0) {
+      return;
+    }
+    const callbacks = this.callbacks.splice(0, encoded.length);
+    this.frames.splice(0, encoded.length);
+    writeMessages(stream, encoded, () => {
+      for (const sent of callbacks) {
+        sent();
+      }
+    });
   }
 
-  /** Registers the listener for "the stream takes more again". */
+  /** Registers the listener for "writes are taken again". */
   onDrain(listener: () => void): void {
-    this.stream.on("drain", listener);
+    this.stream.on("drain", () => {
+      if (this.frames.length === 0) {
+        listener();
+      }
+    });
   }
 
   /** Forgets the frames waiting: the call is being cancelled. */
@@ -81,4 +113,42 @@ export class BatchedStreamWrites<Out> {
     this.frames = [];
     this.callbacks = [];
   }
+}
+
+/**
+ * Writes `messages` with their gRPC prefixes in one corked write; `sent`
+ * once all went out (Node calls a corked batch's writes back together).
+ * The prefixes and the copied messages share one buffer of their own:
+ * small buffers come from Node's pool (64 KiB slabs from Node 24), and a
+ * pooled one waiting in HTTP/2 would keep its whole slab alive, uncharged.
+ */
+function writeMessages(stream: Http2Stream, messages: readonly Uint8Array[], sent: () => void): void {
+  let copied = 0;
+  for (const bytes of messages) {
+    copied += PREFIX_BYTES + (ownsItsBuffer(bytes) ? 0 : bytes.byteLength);
+  }
+  const scratch = Buffer.allocUnsafeSlow(copied);
+  const chunks: Uint8Array[] = [];
+  let start = 0;
+  let pos = 0;
+  for (const bytes of messages) {
+    scratch[pos] = 0; // not compressed
+    scratch.writeUInt32BE(bytes.byteLength, pos + 1);
+    pos += PREFIX_BYTES;
+    if (ownsItsBuffer(bytes)) {
+      chunks.push(scratch.subarray(start, pos), bytes);
+      start = pos;
+    } else {
+      scratch.set(bytes, pos);
+      pos += bytes.byteLength;
+    }
+  }
+  if (start < pos) {
+    chunks.push(scratch.subarray(start, pos));
+  }
+  stream.cork();
+  for (let i = 0; i < chunks.length; i++) {
+    stream.write(chunks[i]!, i === chunks.length - 1 ? sent : undefined);
+  }
+  stream.uncork();
 }

@@ -1,3 +1,4 @@
+import type { Http2Stream } from "node:http2";
 import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
@@ -24,34 +25,28 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>, 
   call.on("error", () => {});
   // The status ends the call: grpc-js holds no frames of it any more.
   const closed = whenOver(call, "status");
-  // Decided at the first write, once the call has its response headers
-  // (the engine writes nothing before): null means through the call.
-  let batched: BatchedStreamWrites<Out> | null | undefined;
-  const drainListeners: Array<() => void> = [];
+  const writes = new StreamWrites<Out>(() => {
+    const stream = serialize === undefined ? undefined : clientCallStream(call);
+    return stream === undefined || serialize === undefined ? undefined : { stream, serialize };
+  });
   return {
     // No leased buffers here (see frame-buffers.ts): a grpc-js client call
     // reports a write done once its retry layer holds the frame, which is
     // grpc-js's own framed copy today, but nothing promises it stays so.
-    write: (frame, sent) => {
-      if (batched === undefined) {
-        batched = batchedWritesOf(call, serialize, drainListeners);
-      }
-      return batched === null ? call.write(frame, sent) : batched.write(frame, sent);
-    },
+    write: (frame, sent) => (writes.batched() ?? call).write(frame, sent),
     onDrain: (listener) => {
       call.on("drain", listener);
-      drainListeners.push(listener);
-      batched?.onDrain(listener);
+      writes.onDrain(listener);
     },
     onClosed: closed,
     ...readGate(call, undefined),
     end: () => {
-      batched?.flush(); // the half-close follows the frames of this turn
+      writes.flush(); // the half-close follows the frames written
       call.end();
     },
     // The engine records its own error; grpc-js can only cancel (RST_STREAM).
     abort: () => {
-      batched?.drop();
+      writes.drop();
       call.cancel();
     },
     listen(sink) {
@@ -66,24 +61,44 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>, 
 }
 
 /**
- * Batched writes to the HTTP/2 stream under `call` when grpc-js lets them
- * (see clientCallStream), with `drainListeners` on that stream, which then
- * pushes back instead of the call; null: the frames go through the call.
+ * A call's frames batched past grpc-js (BatchedStreamWrites) when `find`
+ * gives the HTTP/2 stream to write them to, else through the call. Decided
+ * at the first write, once the call has its response headers (the engine
+ * writes nothing before); drain listeners registered before then move to
+ * that stream, which then pushes back instead of the call.
  */
-function batchedWritesOf<Out>(
-  call: object,
-  serialize: ((frame: Out) => Uint8Array) | undefined,
-  drainListeners: ReadonlyArray<() => void>,
-): BatchedStreamWrites<Out> | null {
-  const stream = serialize === undefined ? undefined : clientCallStream(call);
-  if (stream === undefined || serialize === undefined) {
-    return null;
+class StreamWrites<Out> {
+  private writer: BatchedStreamWrites<Out> | null | undefined;
+  private readonly drainListeners: Array<() => void> = [];
+
+  constructor(private readonly find: () => { stream: Http2Stream; serialize: (frame: Out) => Uint8Array } | undefined) {}
+
+  /** The batched writer, or null: through the call. */
+  batched(): BatchedStreamWrites<Out> | null {
+    if (this.writer === undefined) {
+      const target = this.find();
+      this.writer = target === undefined ? null : new BatchedStreamWrites(target.stream, target.serialize);
+      for (const listener of this.drainListeners) {
+        this.writer?.onDrain(listener);
+      }
+    }
+    return this.writer;
   }
-  const batched = new BatchedStreamWrites(stream, serialize);
-  for (const listener of drainListeners) {
-    batched.onDrain(listener);
+
+  onDrain(listener: () => void): void {
+    this.drainListeners.push(listener);
+    this.writer?.onDrain(listener);
   }
-  return batched;
+
+  /** Writes all that waits: before the end of the call, which must follow it. */
+  flush(): void {
+    this.writer?.flush(true);
+  }
+
+  /** Forgets what waits: the call is being cancelled. */
+  drop(): void {
+    this.writer?.drop();
+  }
 }
 
 /**
@@ -101,21 +116,27 @@ export function serverCallConn<In, Out extends Frame>(
   // grpc-js reports 'cancelled' once the call is over at the HTTP/2 level:
   // its status went out, or the stream closed (reset, connection lost).
   const closed = whenOver(call, "cancelled");
+  const writes = new StreamWrites<Out>(() => internals?.messageWriter());
   const conn: CallConn<Out, In> = {
     // Frames after our status are dropped; `onClosed` releases them.
-    write: (frame, sent) => ended || writeFrame(call, frame, sent),
-    onDrain: (listener) => call.on("drain", listener),
+    write: (frame, sent) => ended || writeFrame(writes.batched() ?? call, frame, sent),
+    onDrain: (listener) => {
+      call.on("drain", listener);
+      writes.onDrain(listener);
+    },
     onClosed: closed,
     ...readGate(call, internals),
     end: () => {
       if (!ended) {
         ended = true;
+        writes.flush(); // the status follows the frames written
         call.end();
       }
     },
     abort: (error) => {
       if (!ended) {
         ended = true;
+        writes.drop();
         call.emit("error", { code: error.code, details: error.rawMessage, metadata: error.metadata });
       }
     },
@@ -203,9 +224,9 @@ function readGate(
 }
 
 /**
- * Writes a frame to a grpc-js server call; a data frame with a leased
- * buffer to be encoded into, given back once grpc-js reports it written
- * (handed to HTTP/2, so grpc-js is done with the bytes).
+ * Writes a frame to a grpc-js server call (or past it); a data frame with
+ * a leased buffer to be encoded into, given back once the write is reported
+ * done (HTTP/2 has taken the bytes, so nothing reads the buffer any more).
  */
 function writeFrame<Out extends Frame>(call: { write(frame: Out, sent: () => void): boolean }, frame: Out, sent: () => void): boolean {
   const bound = dataFrameBound(frame);

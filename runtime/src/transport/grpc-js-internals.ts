@@ -29,6 +29,10 @@ interface BaseServerCall {
   maxReceiveMessageSize: number;
   decoder: StreamDecoder;
   stream: Http2Stream;
+  // For writing messages past grpc-js (see messageWriter).
+  metadataSent?: unknown;
+  maxSendMessageSize?: unknown;
+  handler?: { serialize?: unknown };
 }
 
 const READING_MESSAGE = 2;
@@ -50,6 +54,20 @@ export interface ServerCallInternals {
   partialMessageHeld(): number;
   /** Lets go of the message arriving, for a call that is being ended: grpc-js never completes it. */
   dropPartialMessage(): void;
+  /**
+   * The HTTP/2 stream and the call's serializer, to write response
+   * messages past grpc-js (see batched-stream-writes.ts): only once the
+   * response headers went out, when no server interceptor sits on the call
+   * (it may hold or change messages) and no send limit applies (grpc-js
+   * checks it per message); else undefined, and messages go through grpc-js.
+   */
+  messageWriter(): MessageWriter | undefined;
+}
+
+/** Where a call's messages can be written as gRPC messages, and how they are encoded. */
+export interface MessageWriter {
+  readonly stream: Http2Stream;
+  readonly serialize: (message: unknown) => Uint8Array;
 }
 
 /**
@@ -66,7 +84,7 @@ export function serverCallInternals(call: object): ServerCallInternals | undefin
   }
   for (let depth = 0; depth < 32 && isObject(next); depth++) {
     if (isBaseCall(next)) {
-      return internalsOf(next);
+      return internalsOf(next, depth > 0);
     }
     next = (next as { nextCall?: unknown }).nextCall;
   }
@@ -74,7 +92,7 @@ export function serverCallInternals(call: object): ServerCallInternals | undefin
   return undefined;
 }
 
-function internalsOf(base: BaseServerCall): ServerCallInternals {
+function internalsOf(base: BaseServerCall, intercepted: boolean): ServerCallInternals {
   // Counted incrementally: chunks are only appended to a message's array.
   let counted: Buffer[] | undefined;
   let countedChunks = 0;
@@ -116,6 +134,16 @@ function internalsOf(base: BaseServerCall): ServerCallInternals {
       base.decoder.readPartialMessage = [];
       counted = undefined;
       buffers.clear();
+    },
+    messageWriter() {
+      const serialize = base.handler?.serialize;
+      if (intercepted || base.metadataSent !== true || base.maxSendMessageSize !== -1 || typeof serialize !== "function") {
+        return undefined;
+      }
+      const stream = base.stream;
+      return typeof stream.write === "function" && typeof stream.cork === "function"
+        ? { stream, serialize: serialize as MessageWriter["serialize"] }
+        : undefined;
     },
   };
 }

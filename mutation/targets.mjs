@@ -49,6 +49,8 @@ const ENGINE_TESTS = [
     "fifo",
     "tunnel-info",
     "receive-windows",
+    "call-ends",
+    "queue-failures",
   ),
 ];
 

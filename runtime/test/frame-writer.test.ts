@@ -266,3 +266,41 @@ describe("FrameWriter: what the transport holds", () => {
     expect(memory.used).toBe(0);
   });
 });
+
+describe("FrameWriter: the edges of pausing the transport's reads", () => {
+  it("pauses only once more than pauseReadingAt bytes of control frames wait, and resumes as soon as at most half of it does", () => {
+    const conn = new TestConn();
+    const writer = newWriter(conn, { pauseReadingAt: 10 });
+    writer.write("aaaaa");
+    writer.write("bbbbb");
+    expect(conn.paused).toBe(false); // exactly 10 wait: not more than the bound
+    writer.write("c");
+    expect(conn.paused).toBe(true); // 11
+    conn.send(1);
+    expect(conn.paused).toBe(true); // 6: more than half
+    conn.send(1);
+    expect(conn.paused).toBe(false); // 1
+    conn.send(1);
+    writer.write("dddddd");
+    writer.write("eeee");
+    writer.write("f"); // 11 wait
+    expect(conn.paused).toBe(true);
+    conn.send(1); // 5: exactly half
+    expect(conn.paused).toBe(false);
+  });
+});
+
+describe("FrameWriter: data keeps its order", () => {
+  it("never overtakes data queued before it, even once the transport, its RPC over, holds nothing", async () => {
+    const conn = new TestConn();
+    const writer = newWriter(conn, { maxBytesInTransport: 4 });
+    writer.writeData("held", new Source());
+    const queued = writer.writeData("queued", new Source());
+    conn.close(); // the transport held "held"; now it holds nothing
+    const later = writer.writeData("later", new Source());
+    expect(later).toBeInstanceOf(Promise);
+    expect(conn.written).toEqual(["held"]);
+    writer.close();
+    await Promise.all([queued, later]);
+  });
+});

@@ -322,10 +322,7 @@ describe("ClientStream", () => {
   });
 
   it("a message over 4 GiB (the protocol's largest size) is refused RESOURCE_EXHAUSTED, and the call goes on", async () => {
-    const limit = processMemoryUsage().limit;
-    setProcessMemoryLimit(2 ** 40); // the budgets would refuse it first otherwise
-    try {
-      const client = await clientUnderTest({ limits: { maxTunnelMemoryBytes: 2 ** 40, maxConnectionMemoryBytes: 2 ** 40 } });
+    await withRoomFor4GiB(async (client) => {
       const call = client.open();
       // Claims 2^32 bytes without allocating them; the sender reads only its length before refusing it.
       const huge = Object.defineProperty(new Uint8Array(1), "length", { value: 2 ** 32 });
@@ -336,10 +333,19 @@ describe("ClientStream", () => {
       expect(client.conn.written.filter((f) => f.frame.case === "requestMessage")).toEqual([]);
       await call.send(new Uint8Array(3));
       expect(call.closed).toBe(false);
-      client.engine.close();
-    } finally {
-      setProcessMemoryLimit(limit);
-    }
+    });
+  });
+
+  it("a message of exactly 2^32 - 1 bytes (the largest) is sent: its envelope declares that size", async () => {
+    await withRoomFor4GiB(async (client) => {
+      const call = client.open();
+      const largest = Object.defineProperty(new Uint8Array(1), "length", { value: 2 ** 32 - 1 });
+      const sending = call.send(largest);
+      const envelope = client.conn.written.find((f) => f.frame.case === "requestMessage");
+      expect(envelope?.frame.value).toMatchObject({ size: 2 ** 32 - 1 });
+      call.cancel(); // the rest would wait for the peer's window
+      await expect(sending).rejects.toMatchObject({ code: Code.CANCELLED });
+    });
   });
 
   it("a local end discards responses not read yet; a server's end lets the reader drain them first", async () => {
@@ -356,3 +362,20 @@ describe("ClientStream", () => {
     client.engine.close();
   });
 });
+
+/**
+ * Runs `run` with a client whose budgets (and the process's) would take
+ * 4 GiB, for messages that only claim such a length; then restores the
+ * process limit and closes the client.
+ */
+async function withRoomFor4GiB(run: (client: Awaited<ReturnType<typeof clientUnderTest>>) => Promise<void>): Promise<void> {
+  const limit = processMemoryUsage().limit;
+  setProcessMemoryLimit(2 ** 40); // the budgets would refuse the message first otherwise
+  try {
+    const client = await clientUnderTest({ limits: { maxTunnelMemoryBytes: 2 ** 40, maxConnectionMemoryBytes: 2 ** 40 } });
+    await run(client);
+    client.engine.close();
+  } finally {
+    setProcessMemoryLimit(limit);
+  }
+}

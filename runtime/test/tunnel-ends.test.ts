@@ -11,7 +11,7 @@ import { ProtocolRevision, type ClientToServer } from "../src/gen/grpctunnel/v1/
 import { STREAM_BYTES, metadataBytes } from "../src/engine/memory-costs.js";
 import { decodeClientToServerDeferringHeaders, encodeClientToServer } from "../src/protocol/frame-codec.js";
 import { clientUnderTest, UNARY } from "./conformance/harness.js";
-import { c2s, s2c } from "./support/frames.js";
+import { c2s, emptyClientFrame, s2c } from "./support/frames.js";
 import { serverWithHeldCalls } from "./support/held-calls.js";
 import { MemoryConn } from "./support/memory-conn.js";
 
@@ -353,5 +353,22 @@ describe("tunnel-server engine: method names", () => {
     engine.receive(c2s.newStream(1n, "//Method"));
     expect(streams).toEqual([]);
     expect(closeOf(1n).status).toMatchObject({ code: Code.INVALID_ARGUMENT, message: '"//Method" is not a well-formed method name' });
+  });
+});
+
+describe("a frame of no known kind for a stream never created", () => {
+  it("ends the tunnel with a protocol error naming it unknown, on either end", async () => {
+    const client = await clientUnderTest();
+    client.feed(s2c.empty(5n));
+    expect(client.engine.error).toMatchObject({
+      code: Code.INTERNAL,
+      rawMessage: "protocol error: received unknown frame for stream ID 5: stream never created",
+    });
+    const { engine } = serverWithHeldCalls();
+    engine.receive(emptyClientFrame(7n));
+    expect(engine.error).toMatchObject({
+      code: Code.INTERNAL,
+      rawMessage: "protocol error: received unknown frame for stream ID 7: stream never created",
+    });
   });
 });

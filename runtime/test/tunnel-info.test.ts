@@ -160,3 +160,12 @@ describe("announcing a tunnel (grpctunnel:tunnel:open and :close)", () => {
     expect(events).toEqual(["open", "close closed", "open", "close closed"]);
   });
 });
+
+describe("a tunnel made without an identity (tests, tools)", () => {
+  it("is described as a forward tunnel to no peer, with no metadata", async () => {
+    const { engine } = await clientUnderTest();
+    expect([engine.info.role, engine.info.direction, engine.info.peer]).toEqual(["client", "forward", ""]);
+    expect(engine.info.metadata.getMap()).toEqual({});
+    engine.close();
+  });
+});

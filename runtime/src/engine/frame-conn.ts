@@ -192,7 +192,7 @@ export class FrameWriter<Out> {
 
   private send(frame: Out, signedBytes: number): void {
     if (!this.transportOver) {
-      const bytes = signedBytes < 0 ? -signedBytes : signedBytes;
+      const bytes = Math.abs(signedBytes);
       this.inTransport.push(signedBytes);
       this.bytesInTransport += bytes;
       this.options.memory.forceCharge(bytes);
@@ -218,10 +218,8 @@ export class FrameWriter<Out> {
       return; // the transport is over: everything was released already
     }
     const signedBytes = this.inTransport.shift();
-    const bytes = signedBytes < 0 ? -signedBytes : signedBytes;
-    if (signedBytes < 0) {
-      this.unsentControl -= bytes;
-    }
+    const bytes = Math.abs(signedBytes);
+    this.unsentControl += Math.min(signedBytes, 0); // a control frame's bytes leave the count
     this.bytesInTransport -= bytes;
     this.options.memory.release(bytes);
     if (this.paused && !this.transportOver && this.unsentControl <= this.options.pauseReadingAt / 2) {
@@ -242,7 +240,7 @@ export class FrameWriter<Out> {
     }
     while (this.inTransport.size > 0) {
       const signedBytes = this.inTransport.shift();
-      this.options.memory.release(signedBytes < 0 ? -signedBytes : signedBytes);
+      this.options.memory.release(Math.abs(signedBytes));
     }
     this.bytesInTransport = 0;
     this.unsentControl = 0;

@@ -21,6 +21,9 @@ export interface MessageQueueOptions {
   memory: StreamMemory;
 }
 
+/** The size of a chunk that continues a message (an envelope's is the message's). */
+const CONTINUATION = -1;
+
 /** `next()`: nothing to read yet. */
 const PENDING = Symbol("pending");
 
@@ -36,7 +39,7 @@ interface Waiter {
 
 interface Chunk {
   data: Uint8Array;
-  /** Total message size for an envelope; -1 for a continuation chunk. */
+  /** Total message size for an envelope; CONTINUATION for a continuation chunk. */
   size: number;
   /** What the chunk holds, as charged to the stream's memory. */
   held: number;
@@ -61,7 +64,6 @@ export class MessageQueue {
   bytesReceived = 0;
   private readonly sequence = new ChunkSequence();
   private assembler: MessageAssembler | undefined;
-  private assembling = false;
   /** Charged bytes of the chunks taken for the message being read. */
   private assembledHeld = 0;
   /** Declared size and bytes so far of the message arriving now (not necessarily the one being read). */
@@ -110,11 +112,12 @@ export class MessageQueue {
     if (this.ended) {
       return undefined;
     }
-    return this.enqueue(this.sequence.more(data.length, this.options.what), data, -1);
+    return this.enqueue(this.sequence.more(data.length, this.options.what), data, CONTINUATION);
   }
 
   /** The peer sends nothing more; the reader drains what is queued, then gets undefined (or `error`, thrown). */
   end(error?: TunnelError): void {
+    // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent: only a client's queue ends with an error, once (its call ends once); a server's may end twice (half-close, then the call's end), both times without one
     if (this.ended) {
       return;
     }
@@ -131,6 +134,7 @@ export class MessageQueue {
       return;
     }
     this.error = error;
+    // Stryker disable next-line BooleanLiteral: equivalent: reads throw the error first, and a failed stream's frames never reach its queue (the engine forgot the stream)
     this.ended = true;
     this.options.window?.stop();
     this.chunks = undefined;
@@ -203,17 +207,20 @@ export class MessageQueue {
 
   /** What a read gets now: a message, the end (undefined), a throw, or PENDING. */
   private next(): Uint8Array | undefined | typeof PENDING {
-    if (this.error !== undefined) {
-      throw this.error;
-    }
-    const message = this.pull();
+    const message = this.pull(); // nothing after `fail`, which drops the chunks
     if (message !== undefined) {
       return message;
+    }
+    // Checked after pulling: returning credit there may have failed the queue.
+    if (this.error !== undefined) {
+      throw this.error;
     }
     if (!this.ended) {
       return PENDING;
     }
-    if (this.assembling || this.sequence.midMessage) {
+    // Every chunk that arrived was taken: a message that is still being
+    // assembled is one whose chunks did not all arrive.
+    if (this.sequence.midMessage) {
       throw new TunnelError(this.options.violationCode, `${this.options.what} stream ended in the middle of a message`);
     }
     if (this.endError !== undefined) {
@@ -269,14 +276,16 @@ export class MessageQueue {
    * chunk that brings it there: the rest of the message's size.
    */
   private assemblyBytes(size: number, length: number): number {
-    const before = size >= 0 ? 0 : this.incomingReceived;
-    if (size >= 0) {
+    let before = 0;
+    if (size === CONTINUATION) {
+      before = this.incomingReceived;
+    } else {
       this.incomingSize = size;
-      this.incomingReceived = 0;
     }
-    this.incomingReceived += length;
+    this.incomingReceived = before + length;
     const total = this.incomingSize;
-    const crossesHalf = before * 2 < total && this.incomingReceived * 2 >= total && this.incomingReceived < total;
+    // (The chunk that completes a message may cross half too: it charges 0.)
+    const crossesHalf = before * 2 < total && this.incomingReceived * 2 >= total;
     return crossesHalf ? total - this.incomingReceived : 0;
   }
 
@@ -297,9 +306,8 @@ export class MessageQueue {
         message = chunk.data; // a whole message in one chunk, the common case
       } else {
         const assembler = (this.assembler ??= new MessageAssembler());
-        message = chunk.size >= 0 ? assembler.start(chunk.size, chunk.data) : assembler.append(chunk.data);
+        message = chunk.size === CONTINUATION ? assembler.append(chunk.data) : assembler.start(chunk.size, chunk.data);
       }
-      this.assembling = message === undefined;
       this.assembledHeld += chunk.held;
       if (chunk.onSlab && --this.slabChunks === 0) {
         this.options.memory.release(this.slabExtra);
@@ -330,31 +338,33 @@ export class MessageQueue {
    * are all queued before it takes one (and returns its credit).
    */
   private wake(): void {
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent: `waking` only spares microtasks; a second look finds no waiter, or nothing new
     if (this.waiter !== undefined && !this.waking) {
       this.waking = true;
       queueMicrotask(() => this.settleWaiter());
     }
   }
 
-  /** Settles the waiting reader if what it waits for is there. */
+  /**
+   * Settles the waiting reader if what it waits for is there. Only this
+   * settles a waiter, and never from within itself (returning credit may
+   * wake the queue again, but `wake` only queues another look).
+   */
   private settleWaiter(): void {
     this.waking = false;
     const waiter = this.waiter;
     if (waiter === undefined) {
-      return;
+      return; // settled by the look before, which this one was queued during
     }
     let message: Uint8Array | undefined | typeof EXTRA_MESSAGE | typeof PENDING;
     try {
       message = waiter.only ? this.nextOnly() : this.next();
     } catch (e) {
-      if (this.waiter === waiter) {
-        this.waiter = undefined;
-        waiter.reject(e);
-      }
+      this.waiter = undefined;
+      waiter.reject(e);
       return;
     }
-    // Returning credit writes a frame, which may fail the queue (and settle the reader) meanwhile.
-    if (message !== PENDING && this.waiter === waiter) {
+    if (message !== PENDING) {
       this.waiter = undefined;
       waiter.resolve(message);
     }

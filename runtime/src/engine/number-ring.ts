@@ -16,10 +16,10 @@ export class NumberRing {
   push(value: number): void {
     const items = this.items;
     if (this.count === items.length) {
+      // Full: the oldest run from head to the end, then the rest from 0.
       const grown = new Float64Array(items.length * 2);
-      for (let i = 0; i < this.count; i++) {
-        grown[i] = items[(this.head + i) & (items.length - 1)];
-      }
+      grown.set(items.subarray(this.head));
+      grown.set(items.subarray(0, this.head), items.length - this.head);
       this.items = grown;
       this.head = 0;
     }

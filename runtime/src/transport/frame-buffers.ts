@@ -10,10 +10,12 @@
 //
 // When a buffer is free again: a grpc-js server call copies what the
 // serializer returns into its own length-prefixed message at once and
-// reports the write done only after HTTP/2 took that message, so the
-// network server's adapter (grpc-conn.ts) leases a buffer for a data frame
-// before writing it, the serializer (tunnel-service.ts) encodes into the
-// lease, and the write's callback returns it. A frame whose callback never
+// reports the write done only after HTTP/2 took that message; written past
+// grpc-js (batched-stream-writes.ts), HTTP/2 holds the lease itself until
+// it calls the write back. Either way the network server's adapter
+// (grpc-conn.ts) leases a buffer for a data frame before writing it, the
+// serializer (tunnel-service.ts) encodes into the lease, and the write's
+// callback returns it. A frame whose callback never
 // comes (its call ended) leaves its buffer to the garbage collector; a
 // serializer called on a frame without a lease (any other caller)
 // allocates as before. Client calls lease nothing: grpc-js reports a client
@@ -22,7 +24,7 @@
 // but grpc-js promises nothing about it, and a buffer reused too early would
 // corrupt another stream's data without a sound.
 
-/** Frames smaller than this use Node's own allocation (pooled below 4 KiB, cheap up to here). */
+/** Frames smaller than this use Node's own allocation (pooled below 4 KiB, 32 KiB from Node 24; cheap up to here). */
 const MIN_LEASED_BYTES = 16 * 1024;
 /** Larger frames are allocated each time (rare: they are single messages of over 1 MiB). */
 const MAX_LEASED_BYTES = 1024 * 1024 + 4096;

@@ -141,9 +141,7 @@ function internalsOf(base: BaseServerCall, intercepted: boolean): ServerCallInte
         return undefined;
       }
       const stream = base.stream;
-      return typeof stream.write === "function" && typeof stream.cork === "function"
-        ? { stream, serialize: serialize as MessageWriter["serialize"] }
-        : undefined;
+      return isWritableStream(stream) ? { stream, serialize: serialize as MessageWriter["serialize"] } : undefined;
     },
   };
 }
@@ -229,5 +227,10 @@ export function clientCallStream(call: object): Http2Stream | undefined {
     attempt = retrying.underlyingCalls?.[index]?.call;
   }
   const stream = isObject(attempt) ? attempt.child?.http2Stream : undefined;
-  return isObject(stream) && typeof stream.write === "function" && typeof stream.cork === "function" ? stream : undefined;
+  return isWritableStream(stream) ? stream : undefined;
+}
+
+/** True for an HTTP/2 stream that BatchedStreamWrites can write to (write, cork). */
+function isWritableStream(stream: unknown): stream is Http2Stream {
+  return isObject(stream) && typeof (stream as Http2Stream).write === "function" && typeof (stream as Http2Stream).cork === "function";
 }

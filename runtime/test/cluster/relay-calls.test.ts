@@ -11,7 +11,7 @@ import { type MetadataInit, methodPath } from "../../src/protocol.js";
 import { clusterPerTest } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
 import { connectAgent, drain, Gate, servedBy } from "../support/reverse.js";
-import { type Replica, startReplica, TEST_SECRET } from "../support/replicas.js";
+import { gatedAgentOnB, type Replica, startReplica, TEST_SECRET } from "../support/replicas.js";
 import { Cleanup, tunnelClient } from "../support/servers.js";
 
 const newCluster = clusterPerTest();
@@ -77,12 +77,7 @@ describe("relayed calls", () => {
   });
 
   it("a caller cancelling a relayed call cancels it on the agent's side", async () => {
-    const c = newCluster();
-    const a = await startReplica(cleanup, c, "a");
-    const b = await startReplica(cleanup, c, "b");
-    const gate = new Gate();
-    await connectAgent(cleanup, b, { name: "agent-b", key: "K", impl: { serverStream: gate.serverStream } });
-    await b.cluster.directory.flush();
+    const { a, b, gate } = await gatedAgentOnB(cleanup, newCluster());
     const controller = new AbortController();
     const call = outcome(
       drain(serverStreamCall(a.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 2 }, { signal: controller.signal })),

@@ -3,12 +3,12 @@
 // outage with waitForReady), and go on to another tunnel here.
 import { TestService } from "@protoc-gen-tunnel/interop";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, serverStreamCall, type TunnelError, unaryCall } from "../../src/index.js";
+import { Code, type TunnelError, unaryCall } from "../../src/index.js";
 import { clusterBehindGate, clusterPerTest } from "../support/cluster.js";
 import { eventually } from "../support/conditions.js";
 import { outcome } from "../support/events.js";
-import { connectAgent, drain, Gate, servedBy } from "../support/reverse.js";
-import { startReplica } from "../support/replicas.js";
+import { connectAgent, servedBy } from "../support/reverse.js";
+import { parkBusyAgent, startReplica } from "../support/replicas.js";
 import { Cleanup } from "../support/servers.js";
 
 const newCluster = clusterPerTest();
@@ -56,15 +56,7 @@ describe("a tunnel here refusing the call", () => {
   it("the call goes to another tunnel for the key on this replica", async () => {
     const c = newCluster();
     const b = await startReplica(cleanup, c, "b");
-    const gate = new Gate();
-    await connectAgent(cleanup, b, {
-      name: "busy",
-      key: "K",
-      rts: { limits: { maxConcurrentStreams: 1 } },
-      impl: { serverStream: gate.serverStream },
-    });
-    const parked = drain(serverStreamCall(b.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 1 }));
-    await gate.entered.promise; // busy refuses every further call (its one stream is taken)
+    const { gate, parked } = await parkBusyAgent(cleanup, b, "K"); // busy refuses every further call
     await connectAgent(cleanup, b, { name: "free", key: "K" });
     for (let i = 0; i < 6; i++) {
       expect(servedBy(await unaryCall(b.handler.keyAsChannel("K"), TestService.method.unary, {}))).toBe("free");

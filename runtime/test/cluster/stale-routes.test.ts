@@ -15,7 +15,7 @@ import type { ClientToServer, ServerToClient } from "../../src/gen/grpctunnel/v1
 import { outcome } from "../support/events.js";
 import { deferred } from "../../src/deferred.js";
 import { connectAgent, drain, Gate, servedBy } from "../support/reverse.js";
-import { startReplica, TEST_SECRET } from "../support/replicas.js";
+import { gatedAgentOnB, parkBusyAgent, startReplica, TEST_SECRET } from "../support/replicas.js";
 import { Cleanup, startServer, tunnelClient } from "../support/servers.js";
 
 const newCluster = clusterPerTest();
@@ -96,15 +96,7 @@ describe("stale routes", () => {
     const a = await startReplica(cleanup, c, "a");
     const b = await startReplica(cleanup, c, "b");
     const d = await startReplica(cleanup, c, "d");
-    const gate = new Gate();
-    await connectAgent(cleanup, b, {
-      name: "busy",
-      key: "K",
-      rts: { limits: { maxConcurrentStreams: 1 } },
-      impl: { serverStream: gate.serverStream },
-    });
-    const parked = drain(serverStreamCall(b.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 1 }));
-    await gate.entered.promise; // b's only tunnel for K refuses every further call (RESOURCE_EXHAUSTED)
+    const { gate, parked } = await parkBusyAgent(cleanup, b, "K"); // b's only tunnel for K refuses (RESOURCE_EXHAUSTED)
     await connectAgent(cleanup, d, { name: "free", key: "K" });
     await Promise.all([b.cluster.directory.flush(), d.cluster.directory.flush()]);
     for (let i = 0; i < 20; i++) {
@@ -209,12 +201,7 @@ describe("stale routes", () => {
 
 describe("a draining replica", () => {
   it("leaving the cluster ends its relay tunnels at once: a relayed call running there fails UNAVAILABLE", async () => {
-    const c = newCluster();
-    const a = await startReplica(cleanup, c, "a");
-    const b = await startReplica(cleanup, c, "b");
-    const gate = new Gate();
-    await connectAgent(cleanup, b, { name: "agent-b", key: "K", impl: { serverStream: gate.serverStream } });
-    await b.cluster.directory.flush();
+    const { a, b, gate } = await gatedAgentOnB(cleanup, newCluster());
     const running = outcome(drain(serverStreamCall(a.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 2 })));
     await gate.entered.promise;
     await b.cluster.close();

@@ -145,6 +145,7 @@ export const TARGETS = {
       "cluster/served-by",
       "cluster/relay-calls",
       "cluster/routing-faults",
+      "cluster/relay-passthrough",
     ),
     break: 80,
   },

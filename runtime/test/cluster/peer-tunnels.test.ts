@@ -10,6 +10,8 @@ import { PeerTunnels } from "../../src/cluster/relay/index.js";
 import { RelayListener } from "../../src/cluster/relay/index.js";
 import { resolveLimits } from "../../src/engine/limits.js";
 import type { ServerStream } from "../../src/engine/server-stream.js";
+import { deferred } from "../../src/deferred.js";
+import { tunnelServiceDefinition } from "../../src/protocol.js";
 import { clusterPerTest } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
 import { TEST_SECRET } from "../support/replicas.js";
@@ -52,6 +54,9 @@ describe("relay tunnels to a peer", () => {
     const first = await peers.tunnel(relay.address, signal());
     // The others open in the background.
     await expect.poll(() => peers.openCount(relay.address)).toBe(3);
+    // Asking again uses one of them: no more are opened.
+    expect((await peers.tunnel(relay.address, signal())).closed).toBe(false);
+    expect(peers.openCount(relay.address)).toBe(3);
     const used: TunnelChannel[] = [];
     for (let i = 0; i < 6; i++) {
       const tunnel = peers.current(relay.address)!;
@@ -76,6 +81,7 @@ describe("relay tunnels to a peer", () => {
     const other = peers.current(relay.address)!;
     expect(other).not.toBe(one);
     one.close();
+    expect(peers.openCount(relay.address)).toBe(1); // closed at once, before its end is reported
     await one.done;
     expect(peers.openCount(relay.address)).toBe(1);
     for (let i = 0; i < 4; i++) {
@@ -99,6 +105,7 @@ describe("relay tunnels to a peer", () => {
       code: Code.UNAUTHENTICATED,
       rawMessage: `relay at ${relay.address}: relay tunnels need the cluster's secret`,
     });
+    expect(!result.ok && (result.error as TunnelError).cause).toMatchObject({ code: Code.UNAUTHENTICATED });
     expect(peers.current(relay.address)).toBeUndefined();
     expect(peers.openCount(relay.address)).toBe(0);
   });
@@ -171,6 +178,41 @@ describe("relay tunnels to a peer", () => {
       error: { code: Code.UNAVAILABLE, rawMessage: `relay at ${address}: no answer within 200 ms` },
     });
     expect(peers.openCount(address)).toBe(0);
+  });
+
+  it("concurrent callers share one opening: each gets an open tunnel, and tunnelsPerPeer are opened in all", async () => {
+    const relay = await heldRelay();
+    const peers = peerTunnels(2);
+    const got = await Promise.all([1, 2, 3].map(() => peers.tunnel(relay.address, signal())));
+    expect(got.every((tunnel) => !tunnel.closed)).toBe(true);
+    await expect.poll(() => peers.openCount(relay.address)).toBe(2);
+  });
+
+  it("an opening the peer answers only after close() fails UNAVAILABLE and keeps no tunnel", async () => {
+    const asked = deferred<void>();
+    const answer = deferred<void>();
+    const server = await startServer((s) =>
+      s.addService(tunnelServiceDefinition, {
+        openTunnel: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+          call.on("error", () => {});
+          call.on("data", () => {});
+          asked.resolve();
+          void answer.promise.then(() => call.sendMetadata(new grpc.Metadata())); // no negotiation: open at once
+        },
+        openReverseTunnel: () => {},
+      }),
+    );
+    cleanup.add(() => server.kill());
+    const peers = peerTunnels(1);
+    const opening = outcome(peers.tunnel(server.address, signal()));
+    await asked.promise;
+    peers.close();
+    answer.resolve();
+    expect(await opening).toMatchObject({
+      ok: false,
+      error: { code: Code.UNAVAILABLE, rawMessage: expect.stringMatching(/the cluster is closed/) },
+    });
+    expect(peers.openCount(server.address)).toBe(0);
   });
 
   it("joinCluster takes tunnelsPerPeer as a whole number >= 1", async () => {

@@ -142,7 +142,8 @@ export class PeerTunnels {
       // A refusal on a relay tunnel concerns one key (the peer lost it), not the peer: keep using the tunnel.
       { drainOnRefusal: false },
     );
-    if (this.closed || this.peers.get(address) !== peer) {
+    if (this.peers.get(address) !== peer) {
+      // Forgotten while it opened: close() forgets every peer (no other path forgets one with an opening under way).
       tunnel.close();
       throw new TunnelError(Code.UNAVAILABLE, "the cluster is closed");
     }

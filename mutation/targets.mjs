@@ -146,6 +146,7 @@ export const TARGETS = {
       "cluster/relay-calls",
       "cluster/routing-faults",
       "cluster/relay-passthrough",
+      "cluster/route-spread",
     ),
     break: 80,
   },

@@ -83,6 +83,7 @@ describe("how many tunnels a replica sheds", () => {
     expect(tunnelsToShed(6, loads(6, 4, 5), options)).toBe(0); // mean 5: exactly at mean × 1.2
     expect(tunnelsToShed(2, loads(2, 1), options)).toBe(0); // mean 1.5: 0.5 above
     expect(tunnelsToShed(12, loads(12), options)).toBe(0);
+    expect(tunnelsToShed(3, [], options)).toBe(0); // no reports to compare with
     expect(tunnelsToShed(0, loads(0, 12, 12), options)).toBe(0);
   });
 

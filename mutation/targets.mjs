@@ -147,6 +147,7 @@ export const TARGETS = {
       "cluster/routing-faults",
       "cluster/relay-passthrough",
       "cluster/route-spread",
+      "cluster/removal-bounds",
     ),
     break: 80,
   },

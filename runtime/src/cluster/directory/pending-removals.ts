@@ -59,7 +59,8 @@ export class PendingRemovals {
     this.changes.set(key, change);
     this.heldBytes += removalCost(key);
     let dropped = 0;
-    while (this.heldBytes > this.maxBytes && this.changes.size > 0) {
+    // Ends by the time none is held: heldBytes is then 0, and maxBytes >= 0 (checked by the directory).
+    while (this.heldBytes > this.maxBytes) {
       const [oldest] = this.changes.keys();
       this.delete(oldest!);
       dropped++;

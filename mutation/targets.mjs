@@ -51,6 +51,7 @@ const ENGINE_TESTS = [
     "receive-windows",
     "call-ends",
     "queue-failures",
+    "send-memory",
   ),
 ];
 

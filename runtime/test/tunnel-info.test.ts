@@ -166,6 +166,11 @@ describe("a tunnel made without an identity (tests, tools)", () => {
     const { engine } = await clientUnderTest();
     expect([engine.info.role, engine.info.direction, engine.info.peer]).toEqual(["client", "forward", ""]);
     expect(engine.info.metadata.getMap()).toEqual({});
+    // Each its own: metadata set on one is not another's.
+    const other = await clientUnderTest();
+    engine.info.metadata.set("x-mine", "1");
+    expect(other.engine.info.metadata.getMap()).toEqual({});
+    other.engine.close();
     engine.close();
   });
 });

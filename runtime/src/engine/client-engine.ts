@@ -15,7 +15,7 @@ import type { TunnelLimits } from "./limits.js";
 import { StreamMemory, type MemoryBudget } from "./memory-budget.js";
 import { STREAM_BYTES } from "./memory-costs.js";
 import { TunnelEngine } from "./tunnel-engine.js";
-import { UNNAMED_TUNNEL, type TunnelIdentity } from "./tunnel-info.js";
+import { type TunnelIdentity, unnamedTunnel } from "./tunnel-info.js";
 
 export interface ClientEngineOptions {
   /** False: use revision 0 even when the server offers revision 1. */
@@ -64,7 +64,7 @@ export class TunnelClientEngine extends TunnelEngine<ServerToClient, ClientToSer
     // The tunnel client never stops reading: its control frames are its own
     // calls' (new streams, half-closes, cancels, window updates for what it
     // read), bounded by those calls; see TunnelServerEngine.
-    super(conn, "client", options.tunnel ?? UNNAMED_TUNNEL, {
+    super(conn, "client", options.tunnel ?? unnamedTunnel(), {
       limits: options.limits,
       memory: options.memory,
       pauseReadingAt: Number.POSITIVE_INFINITY,

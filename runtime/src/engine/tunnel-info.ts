@@ -8,8 +8,14 @@ export interface TunnelIdentity {
   metadata: Metadata;
 }
 
-/** Engines made without an identity (tests, tools) are described as a forward tunnel to nobody in particular. */
-export const UNNAMED_TUNNEL: TunnelIdentity = { direction: "forward", peer: "", metadata: new Metadata() };
+/**
+ * Engines made without an identity (tests, tools) are described as a forward
+ * tunnel to nobody in particular: a fresh identity each, so that no engine
+ * shares metadata another could change.
+ */
+export function unnamedTunnel(): TunnelIdentity {
+  return { direction: "forward", peer: "", metadata: new Metadata() };
+}
 
 /** The live figures an engine reports about itself. */
 export interface TunnelFigures {

@@ -70,6 +70,25 @@ describe("bounds on what a stream receives, at their edge", () => {
     });
   });
 
+  it("revision 0: the bound counts unread bytes only: a reader that keeps up takes many times it", async () => {
+    const { open, engine } = serverWithHeldCalls({ limits: { maxBufferedBytesPerStream: 1024, maxReceiveMessageBytes: 1024 } });
+    const stream = open(1n, {}, ProtocolRevision.REVISION_ZERO);
+    for (let i = 0; i < 5; i++) {
+      engine.receive(c2s.message(1n, 1024, new Uint8Array(1024).fill(i)));
+      expect((await stream.read())?.[0]).toBe(i);
+    }
+    expect(stream.closed).toBe(false);
+  });
+
+  it("more data after a whole message is a continuation without an envelope: the call fails saying so", async () => {
+    const { open, engine, closeOf } = serverWithHeldCalls();
+    const stream = open(1n);
+    engine.receive(c2s.message(1n, 2, new Uint8Array(2)));
+    expect((await stream.read())?.length).toBe(2);
+    engine.receive(c2s.more(1n, new Uint8Array(1)));
+    expect(closeOf(1n).status?.message).toMatch(/never received envelope for request message/);
+  });
+
   it("a message of exactly maxReceiveMessageBytes is accepted", async () => {
     const client = await clientUnderTest({ limits: { maxReceiveMessageBytes: 100 } });
     const call = client.open();

@@ -227,9 +227,7 @@ export class FrameWriter<Out> {
       this.options.memory.release(PAUSED_READ_AHEAD_BYTES);
       this.conn.resumeReading();
     }
-    if (this.data.size > 0) {
-      this.pump();
-    }
+    this.pump(); // frames that waited for room, if any
   }
 
   /** The tunnel RPC is over: whatever the transport held is gone. */

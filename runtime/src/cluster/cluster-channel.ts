@@ -167,10 +167,7 @@ class CallRoute {
     const { directory, peers, replicaId, cache } = this.routes;
     let routes = cache.get(this.key);
     try {
-      if (routes === undefined) {
-        routes = await directory.lookup(this.key, { exclude: replicaId });
-        cache.set(this.key, routes);
-      }
+      routes ??= await cache.lookup(this.key, () => directory.lookup(this.key, { exclude: replicaId }));
     } catch (e) {
       if (this.waitForReady) {
         return undefined; // waiting outlasts an outage of the directory

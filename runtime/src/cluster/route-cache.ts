@@ -16,9 +16,15 @@ interface Entry {
  * fresh lookup (the entry is forgotten then, as are the entries naming a
  * replica found unreachable). Only keys found somewhere are kept, so a key
  * that appears is seen at once.
+ *
+ * Calls that miss while a lookup for their key runs wait for that one: a
+ * thousand calls to a cold key make one directory round trip, not a
+ * thousand queued on one Redis connection (behind which the last of them
+ * ran past the directory's deadline on a busy machine).
  */
 export class RouteCache {
   private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Map<string, Promise<readonly AffinityRoute[]>>();
 
   constructor(private readonly ttlMs: number) {}
 
@@ -33,6 +39,34 @@ export class RouteCache {
       return undefined;
     }
     return entry.routes;
+  }
+
+  /**
+   * The key's routes: cached ones, else from `lookup`, kept as `set` keeps
+   * them. A lookup already running for the key is shared (its failure too:
+   * each caller handles it as its own, and the next miss looks up again).
+   */
+  lookup(key: string, lookup: () => Promise<readonly AffinityRoute[]>): Promise<readonly AffinityRoute[]> {
+    const cached = this.get(key);
+    if (cached !== undefined) {
+      return Promise.resolve(cached);
+    }
+    let running = this.pending.get(key);
+    if (running === undefined) {
+      running = lookup().then(
+        (routes) => {
+          this.pending.delete(key);
+          this.set(key, routes);
+          return routes;
+        },
+        (error: unknown) => {
+          this.pending.delete(key);
+          throw error;
+        },
+      );
+      this.pending.set(key, running);
+    }
+    return running;
   }
 
   set(key: string, routes: readonly AffinityRoute[]): void {

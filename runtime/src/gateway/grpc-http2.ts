@@ -2,7 +2,7 @@ import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Ser
 import { Metadata } from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
-import { BodyReader, envelope } from "./body-reader.js";
+import { BodyReader } from "./body-reader.js";
 import type { FrontDoorCall } from "./front-door.js";
 import type { GatewayCore } from "./gateway-core.js";
 import { statusTrailers } from "./grpc-status.js";
@@ -93,7 +93,7 @@ class Http2GrpcCall implements FrontDoorCall {
 
   send(message: Uint8Array): Promise<void> {
     this.sendHeaders(new Metadata());
-    return writeWithBackPressure(this.stream, envelope(0, message));
+    return writeWithBackPressure(this.stream, message, true);
   }
 
   end(error: TunnelError | undefined, trailers: Metadata): void {

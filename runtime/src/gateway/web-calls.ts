@@ -58,7 +58,7 @@ abstract class WebCall implements FrontDoorCall {
 
   send(message: Uint8Array): Promise<void> {
     this.sendHeaders(new Metadata());
-    return writeWithBackPressure(this.res, envelope(0, message));
+    return writeWithBackPressure(this.res, message, true);
   }
 
   abstract end(error: TunnelError | undefined, trailers: Metadata): void;

@@ -1,20 +1,5 @@
 import type { Http2Stream } from "node:http2";
-
-/** gRPC's message prefix: a flags byte (0: not compressed) and the length, big-endian. */
-const PREFIX_BYTES = 5;
-
-/**
- * Frames smaller than this are copied behind their prefixes (as grpc-js
- * copies every message it frames); larger ones are written as they are,
- * unless they view a buffer larger by more than this (HTTP/2 would keep
- * all of it alive until the frame left, uncharged).
- */
-const COPY_BYTES = 16 * 1024;
-
-/** True for bytes written as they are: large, and (nearly) all of their buffer. */
-function ownsItsBuffer(bytes: Uint8Array): boolean {
-  return bytes.byteLength >= COPY_BYTES && bytes.buffer.byteLength - bytes.byteLength <= COPY_BYTES;
-}
+import { PREFIX_BYTES, writeGrpcMessages } from "./grpc-message-writes.js";
 
 /**
  * Writes a tunnel RPC's frames as gRPC messages straight to the HTTP/2
@@ -92,7 +77,7 @@ export class BatchedStreamWrites<Out> {
     }
     const callbacks = this.callbacks.splice(0, encoded.length);
     this.frames.splice(0, encoded.length);
-    writeMessages(stream, encoded, () => {
+    writeGrpcMessages(stream, encoded, () => {
       for (const sent of callbacks) {
         sent();
       }
@@ -113,42 +98,4 @@ export class BatchedStreamWrites<Out> {
     this.frames = [];
     this.callbacks = [];
   }
-}
-
-/**
- * Writes `messages` with their gRPC prefixes in one corked write; `sent`
- * once all went out (Node calls a corked batch's writes back together).
- * The prefixes and the copied messages share one buffer of their own:
- * small buffers come from Node's pool (64 KiB slabs from Node 24), and a
- * pooled one waiting in HTTP/2 would keep its whole slab alive, uncharged.
- */
-function writeMessages(stream: Http2Stream, messages: readonly Uint8Array[], sent: () => void): void {
-  let copied = 0;
-  for (const bytes of messages) {
-    copied += PREFIX_BYTES + (ownsItsBuffer(bytes) ? 0 : bytes.byteLength);
-  }
-  const scratch = Buffer.allocUnsafeSlow(copied);
-  const chunks: Uint8Array[] = [];
-  let start = 0;
-  let pos = 0;
-  for (const bytes of messages) {
-    scratch[pos] = 0; // not compressed
-    scratch.writeUInt32BE(bytes.byteLength, pos + 1);
-    pos += PREFIX_BYTES;
-    if (ownsItsBuffer(bytes)) {
-      chunks.push(scratch.subarray(start, pos), bytes);
-      start = pos;
-    } else {
-      scratch.set(bytes, pos);
-      pos += bytes.byteLength;
-    }
-  }
-  if (start < pos) {
-    chunks.push(scratch.subarray(start, pos));
-  }
-  stream.cork();
-  for (let i = 0; i < chunks.length; i++) {
-    stream.write(chunks[i]!, i === chunks.length - 1 ? sent : undefined);
-  }
-  stream.uncork();
 }

@@ -77,3 +77,67 @@ describe("RouteCache", () => {
     expect(cache.get("k10000")).toEqual([route("a")]);
   });
 });
+
+describe("RouteCache.lookup: calls to a cold key share one directory lookup", () => {
+  /** A lookup that counts its runs and settles when the test says. */
+  function gatedLookup() {
+    let runs = 0;
+    const gates: Array<{ resolve: (routes: AffinityRoute[]) => void; reject: (error: Error) => void }> = [];
+    const lookup = () => {
+      runs++;
+      return new Promise<AffinityRoute[]>((resolve, reject) => gates.push({ resolve, reject }));
+    };
+    return { lookup, runs: () => runs, gate: (i: number) => gates[i]! };
+  }
+
+  it("1,000 concurrent misses run one lookup, all get its routes, and the next call finds them cached", async () => {
+    const cache = new RouteCache(60_000);
+    const { lookup, runs, gate } = gatedLookup();
+    const all = Array.from({ length: 1000 }, () => cache.lookup("cold", lookup));
+    expect(runs()).toBe(1);
+    gate(0).resolve([route("b")]);
+    const results = await Promise.all(all);
+    expect(results.every((routes) => routes.length === 1 && routes[0]!.replicaId === "b")).toBe(true);
+    expect(cache.get("cold")).toEqual([route("b")]);
+    const again = cache.lookup("cold", lookup);
+    expect(runs()).toBe(1);
+    expect(await again).toEqual([route("b")]);
+  });
+
+  it("different keys do not share a lookup", async () => {
+    const cache = new RouteCache(60_000);
+    const { lookup, runs, gate } = gatedLookup();
+    const a = cache.lookup("a", lookup);
+    const b = cache.lookup("b", lookup);
+    expect(runs()).toBe(2);
+    gate(0).resolve([route("r1")]);
+    gate(1).resolve([route("r2")]);
+    expect(await a).toEqual([route("r1")]);
+    expect(await b).toEqual([route("r2")]);
+  });
+
+  it("a failed lookup fails every call that shared it, is not kept, and the next miss looks up again", async () => {
+    const cache = new RouteCache(60_000);
+    const { lookup, runs, gate } = gatedLookup();
+    const first = cache.lookup("k", lookup);
+    const second = cache.lookup("k", lookup);
+    gate(0).reject(new Error("directory down"));
+    await expect(first).rejects.toThrow("directory down");
+    await expect(second).rejects.toThrow("directory down");
+    expect(cache.get("k")).toBeUndefined();
+    const third = cache.lookup("k", lookup);
+    expect(runs()).toBe(2);
+    gate(1).resolve([route("a")]);
+    expect(await third).toEqual([route("a")]);
+  });
+
+  it("a key found nowhere is shared while it runs but not kept: the next miss asks again", async () => {
+    const cache = new RouteCache(60_000);
+    const { lookup, runs, gate } = gatedLookup();
+    const both = [cache.lookup("k", lookup), cache.lookup("k", lookup)];
+    gate(0).resolve([]);
+    expect(await Promise.all(both)).toEqual([[], []]);
+    void cache.lookup("k", lookup);
+    expect(runs()).toBe(2);
+  });
+});

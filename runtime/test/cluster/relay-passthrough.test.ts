@@ -18,7 +18,7 @@ import { deferred } from "../../src/deferred.js";
 import { clusterPerTest } from "../support/cluster.js";
 import { outcome } from "../support/events.js";
 import { type AgentOptions, connectAgent, drain, requests } from "../support/reverse.js";
-import { gatedAgentOnB, startReplica, TEST_SECRET } from "../support/replicas.js";
+import { startReplica, TEST_SECRET } from "../support/replicas.js";
 import { Cleanup, startServer, tunnelClient } from "../support/servers.js";
 
 const newCluster = clusterPerTest();
@@ -147,19 +147,6 @@ describe("the relay listener", () => {
     cleanup.add(() => tunnel.close());
     expect(tunnel.protocolRevision).toBe(1); // per-stream flow control, end to end with the agent's tunnel
     await expect.poll(() => opened.filter((event) => event.tunnel.role === "server").length).toBe(1);
-  });
-
-  it("a relayed call running when its replica leaves the cluster fails UNAVAILABLE saying so", async () => {
-    const { a, b, gate } = await gatedAgentOnB(cleanup, newCluster());
-    const running = outcome(drain(serverStreamCall(a.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 2 })));
-    await gate.entered.promise;
-    await b.cluster.close();
-    const result = await running;
-    expect(result.ok || result.error).toMatchObject({
-      code: Code.UNAVAILABLE,
-      rawMessage: expect.stringMatching(/replica left the cluster/),
-    });
-    gate.release();
   });
 
   it("a relay tunnel with a call still running when the listener's drain grace period ends fails UNAVAILABLE saying so", async () => {

@@ -200,7 +200,7 @@ describe("stale routes", () => {
 });
 
 describe("a draining replica", () => {
-  it("leaving the cluster ends its relay tunnels at once: a relayed call running there fails UNAVAILABLE saying so", async () => {
+  it("leaving the cluster ends its relay tunnels at once: a relayed call running there fails UNAVAILABLE", async () => {
     const { a, b, gate } = await gatedAgentOnB(cleanup, newCluster());
     const running = outcome(drain(serverStreamCall(a.handler.keyAsChannel("K"), TestService.method.serverStream, { count: 2 })));
     await gate.entered.promise;

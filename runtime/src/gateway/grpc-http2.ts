@@ -8,6 +8,7 @@ import type { GatewayCore } from "./gateway-core.js";
 import { statusTrailers } from "./grpc-status.js";
 import { callerOf, grpcDeadline, requestMetadata, responseHeaders } from "./http-metadata.js";
 import { writeWithBackPressure } from "./write-gate.js";
+import { writeGrpcMessages } from "../transport/grpc-message-writes.js";
 
 /** True for a gRPC request's content type (application/grpc, +proto, +json). */
 export function isGrpcContentType(contentType: string): boolean {
@@ -93,7 +94,7 @@ class Http2GrpcCall implements FrontDoorCall {
 
   send(message: Uint8Array): Promise<void> {
     this.sendHeaders(new Metadata());
-    return writeWithBackPressure(this.stream, message, true);
+    return writeWithBackPressure(this.stream, () => writeGrpcMessages(this.stream, [message]));
   }
 
   end(error: TunnelError | undefined, trailers: Metadata): void {

@@ -121,7 +121,7 @@ class GrpcJsCall implements FrontDoorCall {
   }
 
   send(message: Uint8Array): Promise<void> {
-    return writeWithBackPressure(this.call, Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+    return writeWithBackPressure(this.call, () => this.call.write(Buffer.from(message.buffer, message.byteOffset, message.byteLength)));
   }
 
   end(error: TunnelError | undefined, trailers: grpc.Metadata): void {

@@ -10,6 +10,7 @@ import type { GatewayProtocol } from "./gateway-call.js";
 import { statusTrailers } from "./grpc-status.js";
 import { callerOf, responseHeaders } from "./http-metadata.js";
 import { writeWithBackPressure } from "./write-gate.js";
+import { writeGrpcMessages } from "../transport/grpc-message-writes.js";
 
 /** A request as Node's `http`, `https` and `http2` (compatibility API) servers hand it over. */
 export type WebRequest = IncomingMessage | Http2ServerRequest;
@@ -58,7 +59,7 @@ abstract class WebCall implements FrontDoorCall {
 
   send(message: Uint8Array): Promise<void> {
     this.sendHeaders(new Metadata());
-    return writeWithBackPressure(this.res, message, true);
+    return writeWithBackPressure(this.res, () => writeGrpcMessages(this.res, [message]));
   }
 
   abstract end(error: TunnelError | undefined, trailers: Metadata): void;

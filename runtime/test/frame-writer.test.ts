@@ -19,6 +19,7 @@ class Source implements DataSource {
  * room. A frame counts as sent once `send` says so (the peer read it).
  */
 class TestConn implements FrameConn<string> {
+  constructor(readonly pausedReadAheadBytes?: number) {}
   readonly written: string[] = [];
   writable = true;
   paused = false;
@@ -263,6 +264,19 @@ describe("FrameWriter: what the transport holds", () => {
     writer.write("cccccc"); // no transport to pause any more
     expect(memory.used).toBe(0);
     conn.send(5);
+    expect(memory.used).toBe(0);
+  });
+
+  it("charges the read-ahead the transport says it holds while paused (a widened HTTP/2 window), not the default", () => {
+    const conn = new TestConn(1024 * 1024 + 16 * 1024);
+    const memory = new MemoryBudget("test", Number.POSITIVE_INFINITY);
+    const writer = newWriter(conn, { memory, pauseReadingAt: 4 });
+    writer.write("aaaaa");
+    expect([conn.paused, memory.used]).toEqual([true, 5 + 1024 * 1024 + 16 * 1024]);
+    conn.send(1);
+    expect([conn.paused, memory.used]).toEqual([false, 0]);
+    writer.write("bbbbb");
+    conn.close();
     expect(memory.used).toBe(0);
   });
 });

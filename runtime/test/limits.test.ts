@@ -21,6 +21,7 @@ describe("resolveLimits", () => {
       idleStreamTimeoutMs: 5 * 60_000,
       maxPendingControlBytes: MiB,
       maxMetadataBytes: 64 * KiB,
+      http2WindowBytes: MiB,
       settingsTimeoutMs: 10_000,
     });
     expect(resolveLimits({})).toEqual(DEFAULT_LIMITS);
@@ -59,6 +60,16 @@ describe("resolveLimits", () => {
       expect(() => resolveLimits({ [name]: 2.5 })).toThrow(RangeError);
       expect(resolveLimits({ [name]: 1 })[name]).toBe(1);
       expect(resolveLimits({ [name]: Number.MAX_SAFE_INTEGER })[name]).toBe(Number.MAX_SAFE_INTEGER);
+    }
+  });
+
+  it("takes an HTTP/2 window from HTTP/2's default to its largest, and refuses others", () => {
+    expect(resolveLimits({ http2WindowBytes: 65_535 }).http2WindowBytes).toBe(65_535);
+    expect(resolveLimits({ http2WindowBytes: 2 ** 31 - 1 }).http2WindowBytes).toBe(2 ** 31 - 1);
+    for (const bad of [65_534, 2 ** 31, 1.5 * MiB + 0.5]) {
+      expect(() => resolveLimits({ http2WindowBytes: bad })).toThrow(
+        new RangeError(`http2WindowBytes must be an integer from 65535 to ${2 ** 31 - 1} (got ${bad})`),
+      );
     }
   });
 

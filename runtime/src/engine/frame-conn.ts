@@ -32,6 +32,11 @@ export interface FrameConn<Out> {
   end(): void;
   /** Tears the tunnel RPC down with an error. */
   abort(error: TunnelError): void;
+  /**
+   * What the transport still holds while reading is paused, charged to the
+   * tunnel meanwhile (default PAUSED_READ_AHEAD_BYTES).
+   */
+  readonly pausedReadAheadBytes?: number;
 }
 
 /** The inbound half: what a transport adapter feeds to an engine. */
@@ -126,6 +131,8 @@ export class FrameWriter<Out> {
   private readonly inTransport = new NumberRing();
   private bytesInTransport = 0;
   private readonly maxBytesInTransport: number;
+  /** Charged while reading is paused. */
+  private readonly pausedBytes: number;
   private unsentControl = 0;
   private paused = false;
   private transportOver = false;
@@ -136,6 +143,7 @@ export class FrameWriter<Out> {
     private readonly options: FrameWriterOptions<Out>,
   ) {
     this.maxBytesInTransport = options.maxBytesInTransport ?? Number.POSITIVE_INFINITY;
+    this.pausedBytes = conn.pausedReadAheadBytes ?? PAUSED_READ_AHEAD_BYTES;
     conn.onDrain(() => {
       this.blocked = false;
       this.pump();
@@ -158,7 +166,7 @@ export class FrameWriter<Out> {
     this.send(frame, -bytes);
     if (!this.paused && this.unsentControl > this.options.pauseReadingAt && !this.transportOver) {
       this.paused = true;
-      this.options.memory.forceCharge(PAUSED_READ_AHEAD_BYTES);
+      this.options.memory.forceCharge(this.pausedBytes);
       this.conn.pauseReading();
     }
   }
@@ -224,7 +232,7 @@ export class FrameWriter<Out> {
     this.options.memory.release(bytes);
     if (this.paused && !this.transportOver && this.unsentControl <= this.options.pauseReadingAt / 2) {
       this.paused = false;
-      this.options.memory.release(PAUSED_READ_AHEAD_BYTES);
+      this.options.memory.release(this.pausedBytes);
       this.conn.resumeReading();
     }
     this.pump(); // frames that waited for room, if any
@@ -234,7 +242,7 @@ export class FrameWriter<Out> {
   private releaseAll(): void {
     this.transportOver = true;
     if (this.paused) {
-      this.options.memory.release(PAUSED_READ_AHEAD_BYTES);
+      this.options.memory.release(this.pausedBytes);
     }
     while (this.inTransport.size > 0) {
       const signedBytes = this.inTransport.shift();

@@ -1,5 +1,11 @@
 import { INITIAL_WINDOW_BYTES, MAX_WINDOW_BYTES } from "../protocol/constants.js";
 
+/** HTTP/2's default stream window, which grpc-js servers keep (RFC 9113, 6.9.2). */
+export const HTTP2_DEFAULT_WINDOW_BYTES = 65_535;
+
+/** The largest window HTTP/2 allows. */
+export const HTTP2_MAX_WINDOW_BYTES = 2 ** 31 - 1;
+
 /** Resource limits of one tunnel; every one is enforced with a clear status. */
 export interface TunnelLimits {
   /**
@@ -80,6 +86,19 @@ export interface TunnelLimits {
    */
   maxMetadataBytes: number;
   /**
+   * The HTTP/2 flow-control window a tunnel server grants each stream of a
+   * connection that carries a tunnel RPC (SETTINGS_INITIAL_WINDOW_SIZE; the
+   * connection's own window is twice it), set by the connection's first
+   * tunnel RPC. A grpc-js server otherwise keeps HTTP/2's 65,535 bytes, and
+   * a tunnel is one HTTP/2 stream: a peer could then send it (uploads, an
+   * agent's answers) only that much per round trip. A tunnel whose reading
+   * is paused may be sent up to this much more; it is charged to the
+   * tunnel meanwhile. 65,535 keeps HTTP/2's default. Server side only: a
+   * tunnel client's window is grpc-js's `grpc-node.flow_control_window`
+   * channel option. Default 1 MiB.
+   */
+  http2WindowBytes: number;
+  /**
    * How long a tunnel client waits for the peer's Settings frame once the
    * peer advertised negotiation; after that the tunnel fails
    * (DEADLINE_EXCEEDED) instead of hanging.
@@ -103,6 +122,7 @@ export const DEFAULT_LIMITS: Readonly<TunnelLimits> = {
   idleStreamTimeoutMs: 300_000,
   maxPendingControlBytes: 1024 * 1024,
   maxMetadataBytes: 64 * 1024,
+  http2WindowBytes: 1024 * 1024,
   settingsTimeoutMs: 10_000,
 };
 
@@ -122,6 +142,7 @@ export function resolveLimits(partial: Partial<TunnelLimits> | undefined, defaul
     checkInteger(name, limits[name], 1, Number.MAX_SAFE_INTEGER);
   }
   checkInteger("idleStreamTimeoutMs", limits.idleStreamTimeoutMs, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger("http2WindowBytes", limits.http2WindowBytes, HTTP2_DEFAULT_WINDOW_BYTES, HTTP2_MAX_WINDOW_BYTES);
   // A revision-0 stream must be able to hold at least one whole message.
   limits.maxBufferedBytesPerStream = Math.max(limits.maxBufferedBytesPerStream, limits.maxReceiveMessageBytes);
   return limits;

@@ -33,10 +33,15 @@ export const FRAME_BYTES = 640;
 
 /**
  * What the transport still holds of a tunnel whose reading is paused: the
- * HTTP/2 stream's window, which Node buffers unread (64 KiB), and the rest
- * of the DATA frame grpc-js was decoding (16 KiB). See transport/grpc-conn.ts.
+ * HTTP/2 stream's window, which Node buffers unread, and the rest of the
+ * DATA frame grpc-js was decoding (16 KiB). See transport/grpc-conn.ts.
  */
-export const PAUSED_READ_AHEAD_BYTES = 80 * 1024;
+export function pausedReadAheadBytes(streamWindowBytes: number): number {
+  return streamWindowBytes + 16 * 1024;
+}
+
+/** The same under HTTP/2's default window (64 KiB), where nothing widened it. */
+export const PAUSED_READ_AHEAD_BYTES = pausedReadAheadBytes(64 * 1024);
 
 /** A decoded grpc-js `Metadata` object without entries (measured ~340 B). */
 export const METADATA_BYTES = 384;

@@ -3,7 +3,9 @@ import type * as grpc from "@grpc/grpc-js";
 import { Code } from "../code.js";
 import { TunnelError } from "../errors.js";
 import type { FrameConn, FrameSink } from "../engine/frame-conn.js";
+import { HTTP2_DEFAULT_WINDOW_BYTES } from "../engine/limits.js";
 import { memoryExhausted, type MemoryBudget } from "../engine/memory-budget.js";
+import { pausedReadAheadBytes } from "../engine/memory-costs.js";
 import type { ClientToServer, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
 import { dataFrameBound } from "../protocol/frame-codec.js";
 import { giveBack, leaseBuffer } from "./frame-buffers.js";
@@ -110,6 +112,7 @@ class StreamWrites<Out> {
 export function serverCallConn<In, Out extends Frame>(
   call: grpc.ServerDuplexStream<In, Out>,
   internals?: ServerCallInternals,
+  streamWindowBytes = HTTP2_DEFAULT_WINDOW_BYTES,
 ): CallConn<Out, In> {
   // True once our status (or error) went to grpc-js: it takes no frames after it.
   let ended = false;
@@ -126,6 +129,8 @@ export function serverCallConn<In, Out extends Frame>(
     },
     onClosed: closed,
     ...readGate(call, internals),
+    // Node holds at most the stream's window of a paused HTTP/2 stream (64 KiB rounded up, or what was granted).
+    pausedReadAheadBytes: pausedReadAheadBytes(Math.max(streamWindowBytes, 64 * 1024)),
     end: () => {
       if (!ended) {
         ended = true;
@@ -181,7 +186,8 @@ type Frame = ClientToServer | ServerToClient;
  * the middle of a message), so Node returns no window and HTTP/2's
  * stream-level flow control stalls the peer. What grpc-js then still holds
  * is the rest of one DATA frame (at most 16 KiB), and Node at most the
- * stream's window (64 KiB): the engine charges that while paused.
+ * stream's window (64 KiB, or what http2-window.ts granted): the engine
+ * charges that while paused.
  */
 function readGate(
   call: NodeJS.ReadableStream & { _read(size: number): void },

@@ -6,6 +6,7 @@ import { TunnelError } from "../../errors.js";
 import type { ClientToServer, ServerToClient } from "../../gen/grpctunnel/v1/tunnel_pb.js";
 import { type CallConn, chargePartialMessages, clientCallConn, serverCallConn } from "../../transport/grpc-conn.js";
 import { serverCallInternals } from "../../transport/grpc-js-internals.js";
+import { grantStreamWindow } from "../../transport/http2-window.js";
 import { awaitResponseHeaders } from "../../transport/response-headers.js";
 import type { ConnectionBudgets, TunnelLease } from "./connection-budgets.js";
 import { maxFrameBytes, tunnelCallBytes } from "./tunnel-call-cost.js";
@@ -95,7 +96,9 @@ export function acceptTunnel<In, Out extends Frame>(
     refuse(call, lease);
     return undefined;
   }
-  const conn = serverCallConn(call, internals);
+  // Past admission only: a refused tunnel RPC widens nothing.
+  const window = internals === undefined ? undefined : grantStreamWindow(internals.stream, limits.http2WindowBytes);
+  const conn = serverCallConn(call, internals, window);
   conn.onClosed(lease.release);
   return {
     conn,

@@ -22,7 +22,11 @@ export type CallConn<Out, In> = FrameConn<Out> & { listen(sink: FrameSink<In>): 
  * straight to its HTTP/2 stream when grpc-js lets them (see
  * BatchedStreamWrites), else through the call.
  */
-export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>, serialize?: (frame: Out) => Uint8Array): CallConn<Out, In> {
+export function clientCallConn<Out, In>(
+  call: grpc.ClientDuplexStream<Out, In>,
+  serialize?: (frame: Out) => Uint8Array,
+  streamWindowBytes = HTTP2_DEFAULT_WINDOW_BYTES,
+): CallConn<Out, In> {
   // grpc-js emits 'error' for every non-OK status; 'status' carries the same.
   call.on("error", () => {});
   // The status ends the call: grpc-js holds no frames of it any more.
@@ -42,6 +46,8 @@ export function clientCallConn<Out, In>(call: grpc.ClientDuplexStream<Out, In>, 
     },
     onClosed: closed,
     ...readGate(call, undefined),
+    // grpc-js pauses the HTTP/2 stream while nothing reads: Node then holds at most its window.
+    pausedReadAheadBytes: pausedReadAheadBytes(Math.max(streamWindowBytes, 64 * 1024)),
     end: () => {
       writes.flush(); // the half-close follows the frames written
       call.end();

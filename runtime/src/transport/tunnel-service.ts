@@ -98,18 +98,42 @@ export const tunnelServiceDefinition: TunnelServiceDefinition = {
   },
 } satisfies grpc.ServiceDefinition;
 
+/** The HTTP/2 window a TunnelServiceClient grants its connection's streams, unless its options say otherwise. */
+export const TUNNEL_CLIENT_WINDOW_BYTES = 1024 * 1024;
+
+const FLOW_CONTROL_WINDOW = "grpc-node.flow_control_window";
+
+/** The HTTP/2 stream window of each TunnelServiceClient's connections (grpc-js's own default for other clients). */
+const streamWindows = new WeakMap<grpc.Client, number>();
+
 /**
  * A grpc-js client for `grpctunnel.v1.TunnelService` (any `grpc.Client`
  * works with `openTunnel` and `ReverseTunnelServer`). It differs from a plain
- * `grpc.Client` in one way: HTTP/2 keepalive is on by default
- * (`TUNNEL_CLIENT_KEEPALIVE`), so that a tunnel whose connection silently
- * died (a NAT mapping expired, a peer vanished) fails within 30 s instead of
- * hanging; options given here win.
+ * `grpc.Client` in two ways, options given here winning over both:
+ *
+ * - HTTP/2 keepalive is on (`TUNNEL_CLIENT_KEEPALIVE`), so that a tunnel
+ *   whose connection silently died (a NAT mapping expired, a peer vanished)
+ *   fails within 30 s instead of hanging;
+ * - its connections grant a 1 MiB HTTP/2 window per stream and for the
+ *   connection (`grpc-node.flow_control_window`), not HTTP/2's 65,535
+ *   bytes: a tunnel is one HTTP/2 stream, and what the server sends it
+ *   (downloads, calls to an agent) would otherwise move one such window
+ *   per round trip. A tunnel whose reading is paused is charged the window.
  */
 export class TunnelServiceClient extends grpc.Client {
   constructor(address: string, credentials: grpc.ChannelCredentials, options: grpc.ClientOptions = {}) {
-    super(address, credentials, { ...TUNNEL_CLIENT_KEEPALIVE, ...options });
+    const merged = { ...TUNNEL_CLIENT_KEEPALIVE, [FLOW_CONTROL_WINDOW]: TUNNEL_CLIENT_WINDOW_BYTES, ...options };
+    super(address, credentials, merged);
+    const window = merged[FLOW_CONTROL_WINDOW];
+    if (typeof window === "number" && Number.isInteger(window) && window > 0) {
+      streamWindows.set(this, window);
+    }
   }
+}
+
+/** The HTTP/2 stream window `client`'s connections grant, when it is a TunnelServiceClient that says. */
+export function clientStreamWindow(client: grpc.Client): number | undefined {
+  return streamWindows.get(client);
 }
 
 /** The frame types of each tunnel RPC, from the network client's point of view. */

@@ -7,6 +7,7 @@ import type { ClientToServer, ServerToClient } from "../../gen/grpctunnel/v1/tun
 import { type CallConn, chargePartialMessages, clientCallConn, serverCallConn } from "../../transport/grpc-conn.js";
 import { serverCallInternals } from "../../transport/grpc-js-internals.js";
 import { grantStreamWindow } from "../../transport/http2-window.js";
+import { clientStreamWindow } from "../../transport/tunnel-service.js";
 import { awaitResponseHeaders } from "../../transport/response-headers.js";
 import type { ConnectionBudgets, TunnelLease } from "./connection-budgets.js";
 import { maxFrameBytes, tunnelCallBytes } from "./tunnel-call-cost.js";
@@ -157,7 +158,7 @@ export async function dialTunnel<Out, In>(
   const call = client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, options.metadata, options.callOptions ?? {});
   // Attaches grpc-js's 'error' listener at once: a tunnel that cannot be
   // opened must be a result, not an unhandled 'error' event.
-  const conn = clientCallConn(call, method.serialize);
+  const conn = clientCallConn(call, method.serialize, clientStreamWindow(client));
   try {
     const headers = await awaitResponseHeaders(call, options.signal);
     const stopped = options.stillWanted?.();

@@ -108,7 +108,7 @@ describe("what a paused tunnel is charged for its connection's window", () => {
   const call = () =>
     Object.assign(new PassThrough({ objectMode: true }), { cancel() {} }) as unknown as grpc.ClientDuplexStream<Buffer, Buffer>;
 
-  it("is the window the connection grants plus a DATA frame, or HTTP/2's default rounded up to 64 KiB plus one", () => {
+  it("is the window the connection grants plus a DATA frame, HTTP/2's default counted as 64 KiB", () => {
     expect(clientCallConn(call(), undefined, MiB).pausedReadAheadBytes).toBe(MiB + 16 * 1024);
     expect(clientCallConn(call()).pausedReadAheadBytes).toBe(PAUSED_READ_AHEAD_BYTES);
     expect(PAUSED_READ_AHEAD_BYTES).toBe(80 * 1024);

@@ -1,4 +1,5 @@
 import type { ClientToServer, Metadata as ProtoMetadata, ServerToClient } from "../gen/grpctunnel/v1/tunnel_pb.js";
+import { HTTP2_DEFAULT_WINDOW_BYTES } from "./limits.js";
 
 /*
  * What things cost in memory, as charged to memory budgets. Each figure was
@@ -33,15 +34,16 @@ export const FRAME_BYTES = 640;
 
 /**
  * What the transport still holds of a tunnel whose reading is paused: the
- * HTTP/2 stream's window, which Node buffers unread, and the rest of the
- * DATA frame grpc-js was decoding (16 KiB). See transport/grpc-conn.ts.
+ * HTTP/2 stream's window, which Node buffers unread (HTTP/2's default
+ * counted as 64 KiB), and the rest of the DATA frame grpc-js was decoding
+ * (16 KiB). See transport/grpc-conn.ts.
  */
 export function pausedReadAheadBytes(streamWindowBytes: number): number {
-  return streamWindowBytes + 16 * 1024;
+  return Math.max(streamWindowBytes, 64 * 1024) + 16 * 1024;
 }
 
-/** The same under HTTP/2's default window (64 KiB), where nothing widened it. */
-export const PAUSED_READ_AHEAD_BYTES = pausedReadAheadBytes(64 * 1024);
+/** The same under HTTP/2's default window, where nothing widened it. */
+export const PAUSED_READ_AHEAD_BYTES = pausedReadAheadBytes(HTTP2_DEFAULT_WINDOW_BYTES);
 
 /** A decoded grpc-js `Metadata` object without entries (measured ~340 B). */
 export const METADATA_BYTES = 384;

@@ -47,7 +47,7 @@ export function clientCallConn<Out, In>(
     onClosed: closed,
     ...readGate(call, undefined),
     // grpc-js pauses the HTTP/2 stream while nothing reads: Node then holds at most its window.
-    pausedReadAheadBytes: pausedReadAheadBytes(Math.max(streamWindowBytes, 64 * 1024)),
+    pausedReadAheadBytes: pausedReadAheadBytes(streamWindowBytes),
     end: () => {
       writes.flush(); // the half-close follows the frames written
       call.end();
@@ -135,8 +135,8 @@ export function serverCallConn<In, Out extends Frame>(
     },
     onClosed: closed,
     ...readGate(call, internals),
-    // Node holds at most the stream's window of a paused HTTP/2 stream (64 KiB rounded up, or what was granted).
-    pausedReadAheadBytes: pausedReadAheadBytes(Math.max(streamWindowBytes, 64 * 1024)),
+    // Node holds at most the window of a paused HTTP/2 stream: HTTP/2's default, or what was granted.
+    pausedReadAheadBytes: pausedReadAheadBytes(streamWindowBytes),
     end: () => {
       if (!ended) {
         ended = true;
